@@ -1,0 +1,20 @@
+"""Storage ports (object store, pipeline tables) and their local and AWS adapters.
+
+The domain talks only to :class:`ObjectStore` and :class:`Tables`; ``open_storage``
+picks the adapters for a :class:`~cloudphot.settings.Settings`.
+"""
+
+from .objects import ObjectInfo, ObjectStore, s3_object_created_event
+from .tables import TABLE_SCHEMAS, TableSchema, Tables
+from .factory import open_object_store, open_tables
+
+__all__ = [
+    "ObjectInfo",
+    "ObjectStore",
+    "s3_object_created_event",
+    "TABLE_SCHEMAS",
+    "TableSchema",
+    "Tables",
+    "open_object_store",
+    "open_tables",
+]

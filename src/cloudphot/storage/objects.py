@@ -1,0 +1,123 @@
+"""The object-store port: what cloudphot needs from S3, and nothing more.
+
+Writes are atomic: a reader sees the whole new object or the old one, never a
+part (local: temporary file then ``os.replace``; S3: a PUT or a completed
+multipart upload). Keys are ``/``-separated and never start with ``/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = ["ObjectInfo", "ObjectStore", "ObjectCreatedListener", "s3_object_created_event"]
+
+#: Called with an EventBridge "Object Created" event after every successful write.
+ObjectCreatedListener = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # hex MD5 for single-part objects, as S3 reports it (without quotes)
+    last_modified: datetime
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class ObjectStore(ABC):
+    """Buckets of immutable-by-convention objects."""
+
+    @abstractmethod
+    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
+                  metadata: dict[str, str] | None = None) -> ObjectInfo:
+        """Store ``data`` atomically under ``key``; replaces an existing object."""
+
+    @abstractmethod
+    def put_file(self, bucket: str, key: str, path: str | Path, *,
+                 content_type: str | None = None) -> ObjectInfo:
+        """Upload a local file atomically (streamed; large files do not sit in memory)."""
+
+    @abstractmethod
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        """Whole object; raises :class:`~cloudphot.errors.ObjectNotFound`."""
+
+    @abstractmethod
+    def download(self, bucket: str, key: str, path: str | Path) -> Path:
+        """Copy the object to a local file (atomically) and return its path."""
+
+    @abstractmethod
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        """Metadata only; raises :class:`~cloudphot.errors.ObjectNotFound`."""
+
+    @abstractmethod
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order."""
+
+    @abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; no error when it is absent."""
+
+    def exists(self, bucket: str, key: str) -> bool:
+        from ..errors import ObjectNotFound
+
+        try:
+            self.head(bucket, key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def local_path(self, bucket: str, key: str) -> Iterator[Path]:
+        """A local file holding the object for the duration of the ``with`` block.
+
+        The local adapter yields the stored file itself (read it, do not write it);
+        S3 downloads into a temporary directory that is removed afterwards.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cloudphot-") as tmp:
+            yield self.download(bucket, key, Path(tmp) / Path(key).name)
+
+
+def s3_object_created_event(info: ObjectInfo, *, region: str = "local",
+                            account: str = "000000000000", reason: str = "PutObject") -> dict:
+    """The EventBridge "Object Created" notification S3 sends for ``info``.
+
+    Same shape as AWS's (``detail.bucket.name``, ``detail.object.key/size/etag``),
+    so one parser serves both the local store and EventBridge.
+    """
+    now = datetime.now(timezone.utc)
+    obj = {"key": info.key, "size": info.size, "etag": info.etag,
+           "sequencer": f"{int(now.timestamp() * 1e6):016X}"}
+    if info.version_id:
+        obj["version-id"] = info.version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:s3:::{info.bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": info.bucket},
+            "object": obj,
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+            "reason": reason,
+        },
+    }
