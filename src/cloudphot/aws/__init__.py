@@ -1,0 +1,1 @@
+"""AWS adapters that are not storage: Step Functions starter, stream dispatch."""

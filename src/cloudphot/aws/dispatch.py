@@ -1,0 +1,96 @@
+"""The dispatch Lambda's logic: stream record -> jobs -> Step Functions executions."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from ..errors import ConfigError, InvalidEvent, Throttled, TransientError
+from ..events import Event, Job, Registry, load_registry
+from ..pipeline.services import Services, services
+from ..pipeline.steps import dispatch_events
+
+__all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
+
+_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
+              "InternalServerError", "ServiceQuotaExceededException"}
+
+
+def state_machine_arns(env: dict | None = None) -> dict[str, str]:
+    """Logical id -> ARN, from STATE_MACHINE_ARNS (JSON, set by template.yaml)."""
+    raw = (env or os.environ).get("STATE_MACHINE_ARNS", "")
+    try:
+        arns = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"STATE_MACHINE_ARNS is not JSON: {exc}") from None
+    if not isinstance(arns, dict):
+        raise ConfigError("STATE_MACHINE_ARNS must map state machine logical ids to ARNs")
+    return arns
+
+
+class StepFunctionsStarter:
+    """Starts a job's state machine with the job id as the execution name.
+
+    Step Functions refuses a second execution with the same name (and same input),
+    which is one more guard against starting a job twice.
+    """
+
+    def __init__(self, arns: dict[str, str], client=None):
+        self.arns = arns
+        self.client = client or boto3.client("stepfunctions")
+
+    def start(self, job: Job) -> str:
+        if job.executor.get("kind") != "state_machine":
+            raise ConfigError(f"job {job.job_id}: executor {job.executor} cannot be started "
+                              "directly on AWS; wrap it in a state machine")
+        name = job.executor["name"]
+        try:
+            arn = self.arns[name]
+        except KeyError:
+            raise ConfigError(f"no ARN for state machine {name!r} in STATE_MACHINE_ARNS; "
+                              "add it to the dispatch function's environment in template.yaml"
+                              ) from None
+        execution_name = job.job_id if job.attempts == 0 else f"{job.job_id}-r{job.attempts}"
+        try:
+            out = self.client.start_execution(stateMachineArn=arn, name=execution_name,
+                                              input=json.dumps(job.input))
+            return out["executionArn"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ExecutionAlreadyExists":
+                return f"{arn.replace(':stateMachine:', ':execution:')}:{execution_name}"
+            if code in _THROTTLES:
+                raise Throttled(f"StartExecution {execution_name}: {code}") from exc
+            raise TransientError(f"StartExecution {execution_name}: {code}: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _registry(svc_key: int) -> Registry:
+    svc = services()
+    registry = Registry.from_tables(svc.tables)
+    if len(registry) == 0:  # first run after deploy: register the packaged tasks
+        registry = load_registry()
+        registry.save(svc.tables)
+    return registry
+
+
+def dispatch_stream_record(record: dict, *, svc: Services | None = None,
+                           starter=None, registry: Registry | None = None) -> list[str]:
+    """Dispatch the event in one DynamoDB stream record (INSERTs only)."""
+    if record.get("eventName") != "INSERT":
+        return []
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if not image:
+        raise InvalidEvent("stream record has no NewImage; set StreamViewType NEW_IMAGE")
+    deser = TypeDeserializer()
+    item = {k: deser.deserialize(v) for k, v in image.items()}
+    event = Event.from_item(item)
+    svc = svc or services()
+    registry = registry or _registry(id(svc))
+    starter = starter or StepFunctionsStarter(state_machine_arns())
+    return dispatch_events([event], svc, registry, starter)

@@ -1,0 +1,80 @@
+"""The ``cloudphot`` command: a thin shell over the library.
+
+Every command takes ``--workdir`` (default ``$CLOUDPHOT_HOME``, else
+``./cloudphot-work``). Commands contributed by other parts of the library
+register themselves through ``add_commands(subparsers)`` (see ``_PLUGINS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import CloudphotError
+
+__all__ = ["main", "build_parser"]
+
+#: modules contributing subcommands through add_commands(subparsers)
+_PLUGINS = (
+    "cloudphot.commands.pipeline",
+    "cloudphot.commands.demo",
+    "cloudphot.simulate.commands",
+    "cloudphot.catalog.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudphot",
+        description="Resolved-star photometry of HST-style surveys, on serverless AWS or locally.",
+    )
+    parser.add_argument("--version", action="version", version=f"cloudphot {__version__}")
+    parser.add_argument("--workdir", "-w", default=None,
+                        help="workspace directory (default: $CLOUDPHOT_HOME or ./cloudphot-work)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that part of the library is not installed in this build
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CloudphotError as exc:
+        print(f"cloudphot {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume (finished work is kept)",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def workdir_path(args) -> Path | None:
+    return Path(args.workdir) if args.workdir else None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

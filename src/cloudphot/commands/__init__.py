@@ -1,0 +1,1 @@
+"""CLI subcommands of the pipeline itself (each module exposes ``add_commands``)."""

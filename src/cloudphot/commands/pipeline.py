@@ -1,0 +1,247 @@
+"""Pipeline commands: init, register, upload, run, status, executions, history."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from ._common import (STATE_STYLE, console, describe_error, open_runtime, settings_from_args,
+                      short, workdir_flag)
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("init", help="create a local workspace (buckets, tables, task registry)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("register", help="load the task registry into the tasks table")
+    p.add_argument("registry", nargs="?", help="registry file (default: the packaged tasks.toml)")
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("upload", help="put exposures into the raw bucket (this triggers the pipeline)")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    p.add_argument("--prefix", default="", help="key prefix in the raw bucket")
+    p.add_argument("--no-run", action="store_true",
+                   help="only upload and record events; drain later with 'cloudphot run'")
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
+    p.add_argument("--workers", type=int, default=None, help="jobs run at once (default: cores, max 4)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="events and jobs by state, exposures registered, failures")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("executions", help="state machine executions, like the Step Functions console list")
+    p.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_executions)
+
+    p = sub.add_parser("history", help="an execution's event history, like the console's")
+    p.add_argument("execution", help="execution name (a job id) or ARN")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_history)
+
+
+def cmd_init(args) -> int:
+    from ..runtime.local import LocalRuntime
+
+    settings = settings_from_args(args)
+    rt = LocalRuntime(settings)
+    registry = rt.register()
+    for logical in settings.buckets:
+        (settings.buckets_dir / settings.bucket(logical)).mkdir(parents=True, exist_ok=True)
+    out = console()
+    out.print(f"workspace [bold]{settings.home}[/bold] ready: buckets "
+              f"{', '.join(settings.buckets.values())}; {len(registry)} task(s) registered.")
+    out.print(f"next: cloudphot{workdir_flag(args)} upload EXPOSURES...")
+    return 0
+
+
+def cmd_register(args) -> int:
+    rt = open_runtime(args, must_exist=False)
+    registry = rt.register(args.registry)
+    out = console()
+    for t in registry:
+        out.print(f"[bold]{t.name}[/bold] <- {t.trigger} -> {t.executor.kind} {t.executor.name}")
+    return 0
+
+
+def cmd_upload(args) -> int:
+    rt = open_runtime(args, must_exist=False)
+    rt.registry  # register on first use
+    infos = rt.upload([Path(p) for p in args.paths], prefix=args.prefix)
+    out = console()
+    out.print(f"uploaded {len(infos)} object(s) to the raw bucket")
+    if args.no_run:
+        out.print(f"queued; run 'cloudphot{workdir_flag(args)} run' to process them")
+        return 0
+    return _drain(rt, args)
+
+
+def cmd_run(args) -> int:
+    rt = open_runtime(args, max_workers=args.workers)
+    return _drain(rt, args)
+
+
+def _drain(rt, args) -> int:
+    from tqdm import tqdm
+
+    bar = tqdm(desc="jobs", unit="job", leave=False, disable=None)
+
+    def progress(job):
+        bar.update(1)
+        bar.set_postfix_str(f"{job.task}: {job.state.value}")
+
+    summary = rt.run(progress=progress)
+    bar.close()
+    out = console()
+    parts = [f"[{STATE_STYLE.get(k, '')}]{v} {k.lower()}[/]" for k, v in sorted(summary.jobs.items())]
+    out.print(f"ran {sum(summary.jobs.values())} job(s) in {summary.seconds:.1f} s"
+              + (": " + ", ".join(parts) if parts else ""))
+    if summary.count("FAILED"):
+        out.print(f"see failures with 'cloudphot{workdir_flag(args)} status'")
+    return 0
+
+
+def status_report(rt) -> dict:
+    events = list(rt.store.events())
+    jobs = rt.store.jobs()
+    exposures = list(rt.tables.scan("exposures"))
+    by_event = {e.event_id: e for e in events}
+    failed = []
+    for j in jobs:
+        if j.state.value == "FAILED":
+            ev = by_event.get(j.event_id)
+            failed.append({"job_id": j.job_id, "task": j.task, "event_id": j.event_id,
+                           "subject": ev.subject if ev else "", "error": j.error,
+                           "reason": describe_error(j.error, j.cause), "attempts": j.attempts})
+    rejected = [{"subject": e.subject, "reason": _rejection_reason(e.payload)}
+                for e in events if e.type == "exposure.rejected"]
+    return {
+        "workspace": str(rt.settings.home),
+        "events": dict(Counter(e.type for e in events)),
+        "undispatched_events": sum(1 for e in events if not e.dispatched_at),
+        "jobs": dict(Counter(j.state.value for j in jobs)),
+        "exposures": {"registered": len(exposures),
+                      "by_filter": dict(Counter(x.get("filter") for x in exposures)),
+                      "fields": sorted({x.get("field_id") for x in exposures})},
+        "rejected": rejected,
+        "failed_jobs": failed,
+    }
+
+
+def _rejection_reason(payload: dict) -> str:
+    err = payload.get("error") or {}
+    return describe_error(err.get("Error"), err.get("Cause"))
+
+
+def cmd_status(args) -> int:
+    rt = open_runtime(args)
+    report = status_report(rt)
+    if args.json:
+        from ..cli import print_json
+
+        print_json(report)
+        return 0
+    from rich.table import Table
+
+    out = console()
+    out.print(f"workspace [bold]{report['workspace']}[/bold]")
+    t = Table(title="events", show_edge=False)
+    t.add_column("type")
+    t.add_column("count", justify="right")
+    for k, v in sorted(report["events"].items()):
+        t.add_row(k, str(v), style="red" if k.endswith("rejected") else None)
+    out.print(t)
+    t = Table(title="jobs", show_edge=False)
+    t.add_column("state")
+    t.add_column("count", justify="right")
+    for k, v in sorted(report["jobs"].items()):
+        t.add_row(f"[{STATE_STYLE.get(k, '')}]{k}[/]", str(v))
+    out.print(t)
+    ex = report["exposures"]
+    out.print(f"exposures registered: [bold]{ex['registered']}[/bold] "
+              f"({', '.join(f'{k}: {v}' for k, v in sorted(ex['by_filter'].items())) or 'none'}); "
+              f"fields: {', '.join(ex['fields']) or 'none'}")
+    if report["undispatched_events"]:
+        out.print(f"[cyan]{report['undispatched_events']} event(s) waiting: run "
+                  f"'cloudphot{workdir_flag(args)} run'[/]")
+    for r in report["rejected"]:
+        out.print(f"[bold red]rejected[/] {r['subject']}: {short(r['reason'], 300)}")
+    for f in report["failed_jobs"]:
+        out.print(f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
+                  f"{short(f['reason'], 300)}")
+    return 0
+
+
+def cmd_executions(args) -> int:
+    rt = open_runtime(args)
+    records = rt.executions.list(status=args.status, limit=args.limit)
+    if args.json:
+        from ..cli import print_json
+
+        print_json([r.__dict__ for r in records])
+        return 0
+    from rich.table import Table
+
+    t = Table(show_edge=False)
+    for col in ("name", "state machine", "status", "started", "duration"):
+        t.add_column(col)
+    for r in records:
+        t.add_row(r.name, r.state_machine, f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
+                  r.start_date, _duration(r.start_date, r.stop_date))
+    console().print(t)
+    return 0
+
+
+def _duration(start: str, stop: str | None) -> str:
+    from datetime import datetime
+
+    if not stop:
+        return "…"
+    fmt = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return f"{(fmt(stop) - fmt(start)).total_seconds():.2f} s"
+
+
+def cmd_history(args) -> int:
+    rt = open_runtime(args)
+    rec = rt.executions.find(args.execution)
+    if rec is None:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"no execution named {args.execution!r}; list them with "
+                          f"'cloudphot{workdir_flag(args)} executions'")
+    events = rt.executions.history(rec.arn)
+    if args.json:
+        from ..cli import print_json
+
+        print_json({"execution": rec.__dict__, "events": events})
+        return 0
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{rec.name}[/bold] ({rec.state_machine}): "
+              f"[{STATE_STYLE.get(rec.status, '')}]{rec.status}[/]")
+    t = Table(show_edge=False)
+    for col in ("id", "type", "step", "timestamp", "details"):
+        t.add_column(col)
+    for ev in events:
+        details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
+        step = details.get("name", "")
+        info = ""
+        if "error" in details:
+            info = describe_error(details.get("error"), details.get("cause"))
+        elif "resource" in details:
+            info = f"{details.get('resourceType', '')}:{details['resource']}"
+        style = "red" if "Failed" in ev["type"] or "TimedOut" in ev["type"] else None
+        t.add_row(str(ev["id"]), ev["type"], step, str(ev["timestamp"]), short(info, 120),
+                  style=style)
+    out.print(t)
+    if rec.error:
+        out.print(f"[bold red]{describe_error(rec.error, rec.cause)}[/]")
+    return 0

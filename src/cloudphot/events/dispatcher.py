@@ -1,0 +1,63 @@
+"""One dispatcher for both worlds: a new event becomes one job per matching task.
+
+On AWS it runs in the dispatch Lambda (DynamoDB stream of the events table) with a
+Step Functions starter; locally the runtime calls it with a starter that leaves
+jobs PENDING for its own queue. Job ids are deterministic and written
+conditionally, so a replayed stream record or duplicate event never starts a job twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from .model import Event, Job, JobState, job_id_for
+from .registry import Registry, Task
+from .store import EventStore
+
+__all__ = ["JobStarter", "Dispatcher", "execution_input"]
+
+log = logging.getLogger(__name__)
+
+
+class JobStarter(Protocol):
+    def start(self, job: Job) -> str | None:
+        """Start the job's executor; return the execution id, or None when the job is
+        left PENDING for a queue to pick up (local mode)."""
+
+
+def execution_input(job_id: str, task: Task, event: Event) -> dict:
+    """What a task's state machine receives: ids and the event, never bulk data."""
+    return {"job_id": job_id, "task": task.name, "event": event.as_input(),
+            "options": dict(task.options)}
+
+
+class Dispatcher:
+    def __init__(self, store: EventStore, registry: Registry, starter: JobStarter):
+        self.store, self.registry, self.starter = store, registry, starter
+
+    def dispatch(self, event: Event) -> list[Job]:
+        """Create and start the jobs ``event`` triggers; returns the jobs started now."""
+        started = []
+        for task in self.registry.triggered_by(event):
+            job_id = job_id_for(event.event_id, task.name)
+            job = Job(job_id=job_id, event_id=event.event_id, task=task.name,
+                      executor=task.executor.to_dict(),
+                      input=execution_input(job_id, task, event))
+            if not self.store.create_job(job):
+                existing = self.store.job(job_id)
+                # A crash between creating and starting leaves a PENDING job with no
+                # execution: start it now. Anything else is a duplicate delivery.
+                if existing.state is not JobState.PENDING or existing.execution_id:
+                    log.info("job %s exists (%s); duplicate event delivery ignored",
+                             job_id, existing.state.value)
+                    continue
+                job = existing
+            execution_id = self.starter.start(job)
+            if execution_id:
+                job = self.store.transition(job_id, JobState.RUNNING,
+                                            execution_id=execution_id, attempts=job.attempts + 1,
+                                            attempt=job.attempts + 1)
+            started.append(job)
+        self.store.mark_dispatched(event.event_id)
+        return started

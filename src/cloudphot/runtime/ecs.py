@@ -1,0 +1,140 @@
+"""ECS RunTask (.sync) locally: the container's entry point as a killable subprocess.
+
+The result mirrors what Step Functions' ``ecs:runTask.sync`` returns (the
+DescribeTasks task), and a failure carries the same cause JSON, with the
+container's exit code and the task's ``StopCode`` (``SpotInterruption`` when the
+runtime injected a Spot reclaim). Exit codes follow the worker protocol in
+``ecs_tasks/photometry/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
+
+__all__ = ["LocalEcs", "EcsTaskFailed", "InterruptionPolicy"]
+
+#: Given a task ARN, seconds after which to send SIGTERM (a simulated Spot reclaim), or None.
+InterruptionPolicy = Callable[[str], float | None]
+
+STOP_GRACE_S = 10.0  # SIGTERM -> SIGKILL, as ECS's stopTimeout (short locally)
+
+
+class EcsTaskFailed(Exception):
+    def __init__(self, error: str, cause: str):
+        self.error, self.cause = error, cause
+        super().__init__(f"{error}: {cause[:300]}")
+
+
+class LocalEcs:
+    def __init__(self, targets: LocalTargets, env: dict[str, str], logs_dir: Path,
+                 interruptions: InterruptionPolicy | None = None):
+        self.targets = targets
+        self.env = env
+        self.logs_dir = logs_dir
+        self.interruptions = interruptions
+        self.stats = {"started": 0, "interrupted": 0, "failed": 0}
+        self.cpu_seconds = 0.0
+        self._lock = threading.Lock()
+
+    def run_task(self, params: dict, *, cancelled: threading.Event,
+                 on_started: Callable[[dict], None] | None = None) -> dict:
+        if not isinstance(params, dict) or "TaskDefinition" not in params:
+            raise EcsTaskFailed("ECS.InvalidParameterException", "TaskDefinition is required")
+        taskdef = self.targets.logical_id_from_arn(str(params["TaskDefinition"]), "task-definition")
+        entry = self.targets.ecs_entry_point(taskdef)
+        strategy = params.get("CapacityProviderStrategy") or []
+        provider = (strategy[0].get("CapacityProvider") if strategy
+                    else params.get("LaunchType", "FARGATE"))
+        task_id = uuid.uuid4().hex
+        cluster = str(params.get("Cluster", "default")).split("/")[-1]
+        task_arn = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/{cluster}/{task_id}"
+        env = {**os.environ, **self.env, "ECS_CONTAINER_METADATA_URI_V4": "",
+               "CLOUDPHOT_TASK_ARN": task_arn, "CLOUDPHOT_CAPACITY_PROVIDER": str(provider)}
+        command: list[str] = []
+        for override in (params.get("Overrides") or {}).get("ContainerOverrides") or []:
+            for pair in override.get("Environment") or []:
+                env[str(pair["Name"])] = str(pair["Value"])
+            command = [str(c) for c in override.get("Command") or command]
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs_dir / f"{task_id}.log"
+        describe = {"TaskArn": task_arn, "ClusterArn": f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/{cluster}",
+                    "TaskDefinitionArn": str(params["TaskDefinition"]),
+                    "CapacityProviderName": provider, "LaunchType": "FARGATE",
+                    "Group": params.get("Group", ""), "LastStatus": "RUNNING",
+                    "Containers": [], "LogFile": str(log_path)}
+        if on_started:
+            on_started(describe)
+        delay = self.interruptions(task_arn) if self.interruptions else None
+        with self._lock:
+            self.stats["started"] += 1
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, str(entry), *command], env=env,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=str(self.targets.root), start_new_session=True)
+            started = time.monotonic()
+            stop_code, reason = "EssentialContainerExited", "Essential container in task exited"
+            sent_term_at: float | None = None
+            while True:
+                try:
+                    rc = proc.wait(timeout=0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if sent_term_at is None:
+                    if cancelled.is_set():
+                        stop_code, reason = "UserInitiated", "Task stopped by Step Functions (timeout or abort)"
+                        sent_term_at = self._term(proc, now)
+                    elif delay is not None and now - started >= delay:
+                        stop_code, reason = "SpotInterruption", "Your Spot Task was interrupted."
+                        with self._lock:
+                            self.stats["interrupted"] += 1
+                        sent_term_at = self._term(proc, now)
+                elif now - sent_term_at > STOP_GRACE_S:
+                    proc.kill()
+        self._account_cpu()
+        tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
+        error_line = next((ln for ln in reversed(tail.splitlines())
+                           if ln.startswith("CLOUDPHOT_ERROR ")), "")
+        describe.update({"LastStatus": "STOPPED", "StopCode": stop_code, "StoppedReason": reason,
+                         "Containers": [{"Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
+                                         "ExitCode": rc, "LastStatus": "STOPPED",
+                                         "Reason": error_line[len("CLOUDPHOT_ERROR "):][:1000] or None}]})
+        if rc != 0 or stop_code != "EssentialContainerExited":
+            with self._lock:
+                self.stats["failed"] += 1
+            raise EcsTaskFailed("States.TaskFailed", json.dumps(describe))
+        result_line = next((ln for ln in reversed(tail.splitlines())
+                            if ln.startswith("CLOUDPHOT_RESULT ")), "")
+        if result_line:
+            try:
+                describe["Result"] = json.loads(result_line[len("CLOUDPHOT_RESULT "):])
+            except json.JSONDecodeError:
+                pass
+        return describe
+
+    @staticmethod
+    def _term(proc: subprocess.Popen, now: float) -> float:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        return now
+
+    def _account_cpu(self) -> None:
+        import resource
+
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with self._lock:
+            self.cpu_seconds = ru.ru_utime + ru.ru_stime

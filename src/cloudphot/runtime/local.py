@@ -1,0 +1,264 @@
+"""The local runtime: one machine standing in for S3, DynamoDB, Step Functions, Lambda and ECS.
+
+``cloudphot upload`` writes into the raw bucket folder; the object store emits the
+same EventBridge notification S3 would, and the OnObject function (called
+in-process) records the event. :meth:`LocalRuntime.run` then drains the work:
+it dispatches undispatched events with the same dispatcher the AWS stream uses,
+and runs PENDING jobs through the real state machine files. All state is in the
+workspace's tables, so a killed runtime resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..asl import StateMachine
+from ..errors import ConditionFailed, ConfigError
+from ..events import Dispatcher, EventStore, Job, JobState, Registry, load_registry
+from ..events.model import utcnow
+from ..settings import Settings
+from ..storage import ObjectInfo, open_object_store, open_tables
+from ..template import find_project_root
+from .dynamodb import DynamoDBIntegration
+from .ecs import InterruptionPolicy, LocalEcs
+from .executions import ExecutionStore
+from .lambdas import LocalLambdas
+from .resources import LocalResources
+from .targets import LocalTargets
+
+__all__ = ["LocalRuntime", "RunSummary"]
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")   # no X-Ray daemon locally
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines in the terminal
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cloudphot")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+class _QueueStarter:
+    """Local JobStarter: jobs stay PENDING; the runtime's loop is the queue."""
+
+    def start(self, job: Job) -> None:
+        return None
+
+
+@dataclass
+class RunSummary:
+    dispatched_events: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)  # final state -> count, for jobs run now
+    seconds: float = 0.0
+
+    def count(self, state: str) -> int:
+        return self.jobs.get(state, 0)
+
+
+class LocalRuntime:
+    def __init__(self, settings: Settings, *, project_root: Path | None = None,
+                 max_workers: int | None = None, interruptions: InterruptionPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        if settings.backend != "local":
+            raise ConfigError("the local runtime needs CLOUDPHOT_BACKEND=local")
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.root = project_root or find_project_root()
+        self.targets = LocalTargets.load(self.root, settings)
+        self.tables = open_tables(settings)
+        self.store = EventStore(self.tables)
+        self.objects = open_object_store(settings, on_created=self._on_object_created)
+        self.executions = ExecutionStore(settings.runtime_path)
+        self.lambdas = LocalLambdas(self.targets, settings)
+        self.ecs = LocalEcs(self.targets, settings.as_env(), settings.logs_dir / "ecs",
+                            interruptions)
+        physical = {phys: logical for logical, phys in settings.tables.items()}
+        self.resources = LocalResources(self.lambdas, self.ecs,
+                                        DynamoDBIntegration(self.tables, physical),
+                                        on_worker_started=self._worker_started)
+        self.max_workers = max_workers or max(1, min(4, os.cpu_count() or 1))
+        self.sleep = sleep
+        self._machines: dict[str, StateMachine] = {}
+        self._registry: Registry | None = None
+        self._execution_jobs: dict[str, str] = {}  # execution name -> job id
+
+    # registry -------------------------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            registry = Registry.from_tables(self.tables)
+            if len(registry) == 0:
+                registry = self.register()
+            self._registry = registry
+        return self._registry
+
+    def register(self, path: str | Path | None = None) -> Registry:
+        """Load a registry file (default: the packaged tasks.toml) into the tasks table."""
+        registry = load_registry(path)
+        for t in registry:
+            self._check_executor(t.executor.kind, t.executor.name)
+        registry.save(self.tables)
+        self._registry = registry
+        return registry
+
+    def _check_executor(self, kind: str, name: str) -> None:
+        resources = self.targets.template.get("Resources", {})
+        wanted = {"state_machine": "AWS::Serverless::StateMachine",
+                  "lambda": "AWS::Serverless::Function", "ecs": "AWS::ECS::TaskDefinition"}[kind]
+        if resources.get(name, {}).get("Type") != wanted:
+            raise ConfigError(f"task executor {kind} {name!r}: template.yaml has no {wanted} "
+                              f"named {name!r}")
+
+    # uploads ----------------------------------------------------------------------
+    def upload(self, paths: Iterable[str | Path], *, prefix: str = "") -> list[ObjectInfo]:
+        """Put files (or every file under directories) into the raw bucket."""
+        bucket = self.settings.bucket("raw")
+        infos = []
+        for p in paths:
+            p = Path(p)
+            if p.is_dir():
+                files = sorted(f for f in p.rglob("*") if f.is_file())
+                pairs = [(f, f.relative_to(p).as_posix()) for f in files]
+            elif p.is_file():
+                pairs = [(p, p.name)]
+            else:
+                raise ConfigError(f"{p}: no such file or directory")
+            for f, rel in pairs:
+                infos.append(self.objects.put_file(bucket, prefix + rel, f))
+        return infos
+
+    def _on_object_created(self, notification: dict) -> None:
+        self.lambdas.invoke("OnObjectFunction", notification)
+
+    # draining ------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Jobs left RUNNING by a runtime that died go back to PENDING (same host, dead pid)."""
+        host = socket.gethostname()
+        recovered = []
+        for job in self.store.jobs(JobState.RUNNING):
+            ran = job.ran_on or {}
+            if ran.get("host") == host and ran.get("pid") and not _alive(int(ran["pid"])):
+                try:
+                    self.store.transition(job.job_id, JobState.PENDING, expect=JobState.RUNNING,
+                                          error="Runtime.Restarted",
+                                          cause=f"runtime pid {ran['pid']} died while the job ran")
+                    recovered.append(job.job_id)
+                except ConditionFailed:
+                    pass
+        return recovered
+
+    def dispatch_pending_events(self) -> int:
+        dispatcher = Dispatcher(self.store, self.registry, _QueueStarter())
+        events = self.store.undispatched()
+        for event in events:
+            dispatcher.dispatch(event)
+        return len(events)
+
+    def run(self, *, progress: Callable[[Job], None] | None = None,
+            max_rounds: int = 10_000) -> RunSummary:
+        """Dispatch and execute until no event or job is left to handle."""
+        t0 = time.monotonic()
+        summary = RunSummary()
+        self.recover()
+        with ThreadPoolExecutor(max_workers=self.max_workers,
+                                thread_name_prefix="cloudphot-job") as pool:
+            for _ in range(max_rounds):
+                summary.dispatched_events += self.dispatch_pending_events()
+                pending = self.store.jobs(JobState.PENDING)
+                if not pending:
+                    break
+                for job in pool.map(self.execute_job, pending):
+                    if job is None:
+                        continue
+                    summary.jobs[job.state.value] = summary.jobs.get(job.state.value, 0) + 1
+                    if progress:
+                        progress(job)
+        summary.seconds = time.monotonic() - t0
+        return summary
+
+    def execute_job(self, job: Job) -> Job | None:
+        """Run one PENDING job to completion; None if another runner claimed it first."""
+        attempt = job.attempts + 1
+        name = job.job_id if attempt == 1 else f"{job.job_id}-r{attempt - 1}"
+        kind, target = job.executor.get("kind"), job.executor.get("name")
+        sm_arn = self.targets.state_machine_arn(target) if kind == "state_machine" else target
+        exec_arn = self.targets.execution_arn(target, name)
+        ran_on = {"runtime": "local", "host": socket.gethostname(), "pid": os.getpid()}
+        try:
+            self.store.transition(job.job_id, JobState.RUNNING, expect=JobState.PENDING,
+                                  attempts=attempt, attempt=attempt, execution_id=exec_arn,
+                                  ran_on=ran_on, error=None, cause=None)
+        except ConditionFailed:
+            return None
+        self._execution_jobs[name] = job.job_id
+        cpu0 = time.thread_time()
+        try:
+            if kind == "state_machine":
+                status, output, error, cause = self._run_state_machine(target, name, exec_arn,
+                                                                       sm_arn, job)
+            else:
+                raise ConfigError(f"job {job.job_id}: executor kind {kind!r} is not runnable "
+                                  "locally yet; wrap it in a state machine")
+        except ConfigError as exc:
+            status, output, error, cause = "FAILED", None, "ConfigError", str(exc)
+        state = {"SUCCEEDED": JobState.SUCCEEDED, "ABORTED": JobState.ABORTED}.get(
+            status, JobState.FAILED)
+        current = self.store.job(job.job_id)
+        ran = dict(current.ran_on or ran_on)
+        ran["cpu_seconds"] = round(ran.get("cpu_seconds", 0) + time.thread_time() - cpu0, 3)
+        return self.store.transition(job.job_id, state, output=output, error=error, cause=cause,
+                                     ran_on=ran)
+
+    def _machine(self, logical_id: str) -> StateMachine:
+        if logical_id not in self._machines:
+            self._machines[logical_id] = StateMachine(
+                self.targets.state_machine_definition(logical_id))
+        return self._machines[logical_id]
+
+    def _run_state_machine(self, logical_id: str, name: str, exec_arn: str, sm_arn: str,
+                           job: Job) -> tuple[str, Any, str | None, str | None]:
+        machine = self._machine(logical_id)
+        self.executions.started(exec_arn, name, logical_id, utcnow(), job.input, job.job_id)
+        result = machine.execute(
+            job.input, name=name, invoker=self.resources, sleep=self.sleep,
+            history=lambda ev: self.executions.add_event(exec_arn, ev),
+            context={"StateMachine": {"Id": sm_arn, "Name": logical_id},
+                     "Execution": {"Id": exec_arn,
+                                   "RoleArn": "arn:aws:iam::000000000000:role/local"}})
+        self.executions.finished(exec_arn, result.status, utcnow(), result.output,
+                                 result.error, result.cause)
+        return result.status, result.output, result.error, result.cause
+
+    def _worker_started(self, execution_name: str, task: dict) -> None:
+        """Record where an ECS worker runs on its job (task ARN, capacity provider)."""
+        job_id = self._execution_jobs.get(execution_name, execution_name)
+        try:
+            job = self.store.job(job_id)
+        except Exception:  # noqa: BLE001 - bookkeeping must never break the task
+            return
+        ran = dict(job.ran_on or {})
+        ran.setdefault("workers", []).append({"task_arn": task["TaskArn"],
+                                              "capacity_provider": task["CapacityProviderName"],
+                                              "log": task.get("LogFile")})
+        self.tables.update("jobs", job_id, {"ran_on": ran})
+
+    def close(self) -> None:
+        self.executions.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str)

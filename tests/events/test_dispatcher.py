@@ -1,0 +1,110 @@
+"""The dispatcher: one job per matching task, never twice for one event."""
+
+import threading
+
+import pytest
+
+from cloudphot.errors import InvalidEvent
+from cloudphot.events import Dispatcher, Event, EventStore, JobState, load_registry
+from cloudphot.events.notifications import object_created_event
+from cloudphot.storage import ObjectInfo, s3_object_created_event
+
+
+class RecordingStarter:
+    def __init__(self):
+        self.started = []
+        self.lock = threading.Lock()
+
+    def start(self, job):
+        with self.lock:
+            self.started.append(job.job_id)
+        return f"arn:aws:states:us-east-1:123:execution:sm:{job.job_id}"
+
+
+@pytest.fixture
+def store(tmp_path):
+    from cloudphot.storage.sqlite_tables import SQLiteTables
+
+    return EventStore(SQLiteTables(tmp_path / "t.sqlite"))
+
+
+def _notification(key="raw/j1_flc.fits", etag="abc"):
+    from datetime import datetime, timezone
+
+    info = ObjectInfo("raw", key, 10, etag, datetime.now(timezone.utc))
+    return s3_object_created_event(info)
+
+
+def test_event_from_notification_is_deterministic_and_typed():
+    a = object_created_event(_notification(), {"raw": "raw"})
+    b = object_created_event(_notification(), {"raw": "raw"})
+    assert a.event_id == b.event_id  # a duplicate notification maps to the same event
+    assert a.type == "object.created" and a.payload["bucket_role"] == "raw"
+    c = object_created_event(_notification(etag="other"), {"raw": "raw"})
+    assert c.event_id != a.event_id  # new content of the same key is a new event
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([], "JSON object"),
+    ({"detail-type": "Object Deleted", "source": "aws.s3"}, "not an S3 Object Created"),
+    ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "lacks detail"),
+    ({"detail-type": "Object Created", "source": "aws.s3",
+      "detail": {"bucket": {"name": "raw"}, "object": {"key": "", "size": 1}}}, "empty"),
+    ({"detail-type": "Object Created", "source": "aws.s3",
+      "detail": {"bucket": {"name": "raw"}, "object": {"key": "k", "size": -5}}}, "byte count"),
+])
+def test_malformed_notifications_are_refused(bad, match):
+    with pytest.raises(InvalidEvent, match=match):
+        object_created_event(bad, {})
+
+
+def test_dispatch_starts_one_job_per_matching_task_and_marks_the_event(store):
+    event = object_created_event(_notification(), {"raw": "raw"})
+    assert store.record(event)
+    starter = RecordingStarter()
+    jobs = Dispatcher(store, load_registry(), starter).dispatch(event)
+    assert [j.task for j in jobs] == ["ingest_exposure"]
+    job = store.job(jobs[0].job_id)
+    assert job.state is JobState.RUNNING and job.attempts == 1
+    assert job.input["event"]["payload"]["key"] == "raw/j1_flc.fits"
+    assert job.transitions[-1]["state"] == "RUNNING"
+    assert store.event(event.event_id).dispatched_at
+
+
+def test_duplicate_deliveries_never_start_a_job_twice(store):
+    event = object_created_event(_notification(), {"raw": "raw"})
+    store.record(event)
+    assert not store.record(event)  # the duplicate event is not stored again
+    starter = RecordingStarter()
+    dispatcher = Dispatcher(store, load_registry(), starter)
+    threads = [threading.Thread(target=dispatcher.dispatch, args=(event,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dispatcher.dispatch(event)  # a replayed stream record
+    assert len(starter.started) == 1
+
+
+def test_job_left_pending_by_a_crash_is_started_on_redelivery(store):
+    event = object_created_event(_notification(), {"raw": "raw"})
+    store.record(event)
+
+    class Crashing(RecordingStarter):
+        def start(self, job):
+            raise RuntimeError("lost connection")
+
+    with pytest.raises(RuntimeError):
+        Dispatcher(store, load_registry(), Crashing()).dispatch(event)
+    assert store.jobs(JobState.PENDING)  # created, not started
+    starter = RecordingStarter()
+    Dispatcher(store, load_registry(), starter).dispatch(event)
+    assert len(starter.started) == 1
+    assert store.jobs(JobState.RUNNING)
+
+
+def test_events_ignored_by_every_task_create_no_jobs(store):
+    event = Event(event_id="e-x", type="something.else", subject="s")
+    store.record(event)
+    assert Dispatcher(store, load_registry(), RecordingStarter()).dispatch(event) == []
+    assert store.jobs() == []
