@@ -1,20 +1,6 @@
-"""Step Functions execution status changes (EventBridge) -> the job's state in the jobs table."""
+"""Lambda entry point: EventBridge "Step Functions Execution Status Change" -> the job's state."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-
-from cloudphot.pipeline.services import services
+from cloudphot.pipeline.handler import make_handler
 from cloudphot.pipeline.steps import record_execution_status
 
-logger = Logger(service="cloudphot")
-tracer = Tracer(service="cloudphot")
-metrics = Metrics(namespace="cloudphot", service="cloudphot")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict, context) -> dict:
-    result = record_execution_status(event, services())
-    metrics.add_metric(f"Jobs{(result.get('state') or 'Unchanged').title()}", MetricUnit.Count, 1)
-    return result
+handler = make_handler(record_execution_status, metric="JobStatusChanges")

@@ -1,0 +1,127 @@
+"""What a field is, and when it is ready to reduce.
+
+A *field* is the set of exposures of one target that are photometered together
+(PHAT: one brick field, e.g. ``M31-B15-F09``). Exposures carry their field in
+TARGNAME (``field_id`` is TARGNAME normalised; see ``cloudphot.fits.exposure``).
+Which exposures make the field complete is said by a *manifest*, a small JSON
+object uploaded to the raw bucket with the exposures, at
+``manifests/<field_id>.json``::
+
+    {"field_id": "m31-b15-f09", "exposures": ["jcp001aaq", "jcp001abq", ...],
+     "options": {"photometry": {...}}}
+
+Uploads may arrive in any order: every ``exposure.registered`` and the
+manifest's own ``object.created`` run the same check, and whichever finds the
+field complete emits ``field.ready``. Its event id is derived from the exact set
+of exposures (and their content), so concurrent checks emit it once, and a
+replaced exposure makes a new ``field.ready``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from ..errors import InvalidEvent, ObjectNotFound
+from ..events import Event
+from .services import Services
+
+__all__ = ["manifest_key", "read_manifest", "check_field", "field_ready_event", "FIELD_ID_RE"]
+
+FIELD_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
+MANIFEST_PREFIX = "manifests/"
+
+
+def manifest_key(field_id: str) -> str:
+    return f"{MANIFEST_PREFIX}{field_id}.json"
+
+
+def read_manifest(svc: Services, field_id: str, *, bucket: str | None = None,
+                  key: str | None = None) -> dict[str, Any] | None:
+    """The field's manifest, validated; None when none was uploaded yet."""
+    bucket = bucket or svc.settings.bucket("raw")
+    key = key or manifest_key(field_id)
+    try:
+        raw = svc.objects.get_bytes(bucket, key)
+    except ObjectNotFound:
+        return None
+    where = f"s3://{bucket}/{key}"
+    if len(raw) > 1_000_000:
+        raise InvalidEvent(f"{where}: a manifest over 1 MB is not a manifest")
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"{where}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent(f"{where}: must be a JSON object")
+    fid = doc.get("field_id")
+    if not isinstance(fid, str) or not FIELD_ID_RE.match(fid):
+        raise InvalidEvent(f"{where}: field_id {fid!r} is not a field id "
+                           "(lower-case letters, digits, '._+-')")
+    exps = doc.get("exposures")
+    if not isinstance(exps, list) or not exps or not all(isinstance(e, str) and e for e in exps):
+        raise InvalidEvent(f"{where}: exposures must be a non-empty list of exposure ids")
+    if len(set(exps)) != len(exps):
+        raise InvalidEvent(f"{where}: exposures lists an exposure twice")
+    options = doc.get("options", {})
+    if not isinstance(options, dict):
+        raise InvalidEvent(f"{where}: options must be an object")
+    return {"field_id": fid, "exposures": [e.lower() for e in exps], "options": options,
+            "bucket": bucket, "key": key}
+
+
+def field_ready_event(field_id: str, members: list[dict], manifest: dict, source: str) -> Event:
+    fingerprint = hashlib.sha256(json.dumps(
+        sorted((m["exposure_id"], m.get("etag", "")) for m in members)).encode()).hexdigest()[:16]
+    exposures = sorted(({"exposure_id": m["exposure_id"], "bucket": m.get("bucket"),
+                         "key": m.get("key"), "etag": m.get("etag", ""), "filter": m.get("filter"),
+                         "mjd": m.get("mjd_mid")} for m in members),
+                       key=lambda m: m["exposure_id"])
+    return Event(event_id=f"field.ready-{field_id}-{fingerprint}", type="field.ready",
+                 subject=field_id, source=source,
+                 payload={"field_id": field_id, "exposures": exposures,
+                          "manifest": {"bucket": manifest["bucket"], "key": manifest["key"]},
+                          "options": manifest.get("options", {})})
+
+
+def check_field(request: dict, svc: Services) -> dict:
+    """Emit ``field.ready`` when every exposure the manifest names is registered.
+
+    ``request``: ``{"job_id", "event": {...}}`` where the event is an
+    ``exposure.registered`` (payload has ``field_id``) or the manifest's
+    ``object.created`` (payload has ``key``).
+    """
+    event = (request or {}).get("event") or {}
+    payload = event.get("payload") or {}
+    if event.get("type") == "exposure.registered":
+        field_id, manifest = payload.get("field_id"), None
+        if not isinstance(field_id, str) or not field_id:
+            raise InvalidEvent("exposure.registered event without field_id")
+        manifest = read_manifest(svc, field_id)
+    elif event.get("type") == "object.created":
+        key = payload.get("key", "")
+        stem = key[len(MANIFEST_PREFIX):].removesuffix(".json") if key.startswith(MANIFEST_PREFIX) else ""
+        manifest = read_manifest(svc, stem, bucket=payload.get("bucket"), key=key)
+        if manifest is None:
+            raise InvalidEvent(f"manifest {key} disappeared before it was read")
+        field_id = manifest["field_id"]
+        if stem != field_id:
+            raise InvalidEvent(f"manifest {key} names field {field_id!r}; upload it as "
+                               f"{manifest_key(field_id)}")
+    else:
+        raise InvalidEvent(f"check_field cannot handle a {event.get('type')!r} event")
+    if manifest is None:
+        return {"field_id": field_id, "ready": False, "waiting_for": "manifest",
+                "hint": f"upload {manifest_key(field_id)} listing the field's exposures"}
+    registered = {x["exposure_id"]: json.loads(x["record"]) if isinstance(x.get("record"), str)
+                  else x for x in svc.tables.query("exposures", "by_field", field_id)}
+    missing = [e for e in manifest["exposures"] if e not in registered]
+    if missing:
+        return {"field_id": field_id, "ready": False, "waiting_for": missing}
+    members = [registered[e] for e in manifest["exposures"]]
+    ready = field_ready_event(field_id, members, manifest, source=str(request.get("job_id", "")))
+    new = svc.store.record(ready)
+    return {"field_id": field_id, "ready": True, "event_id": ready.event_id, "new": new,
+            "n_exposures": len(members)}
