@@ -22,6 +22,8 @@ __all__ = ["main", "build_parser"]
 #: modules contributing subcommands through add_commands(subparsers)
 _PLUGINS = (
     "cloudphot.commands.pipeline",
+    "cloudphot.commands.recovery",
+    "cloudphot.commands.monitor",
     "cloudphot.commands.demo",
     "cloudphot.simulate.commands",
     "cloudphot.catalog.commands",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -191,12 +190,19 @@ def cmd_executions(args) -> int:
 
     t = Table(show_edge=False)
     for col in ("name", "state machine", "status", "started", "duration"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True)
     for r in records:
-        t.add_row(r.name, r.state_machine, f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
-                  r.start_date, _duration(r.start_date, r.stop_date))
+        t.add_row(r.name, r.state_machine.removesuffix("StateMachine"),
+                  f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
+                  r.start_date.replace("T", " ")[:19], _duration(r.start_date, r.stop_date))
     console().print(t)
     return 0
+
+
+def _clock(timestamp: str) -> str:
+    """``2026-11-24T21:39:32.951926+00:00`` -> ``21:39:32.951``: the console's compact form."""
+    t = timestamp.replace("T", " ").split(" ")[-1]
+    return t[:12]
 
 
 def _duration(start: str, stop: str | None) -> str:
@@ -228,19 +234,20 @@ def cmd_history(args) -> int:
     out.print(f"[bold]{rec.name}[/bold] ({rec.state_machine}): "
               f"[{STATE_STYLE.get(rec.status, '')}]{rec.status}[/]")
     t = Table(show_edge=False)
-    for col in ("id", "type", "step", "timestamp", "details"):
-        t.add_column(col)
+    for col in ("id", "type", "step", "time", "details"):
+        t.add_column(col, no_wrap=col != "details")
+    step = ""
     for ev in events:
         details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
-        step = details.get("name", "")
+        step = details.get("name", step if "Task" in ev["type"] or "Map" in ev["type"] else "")
         info = ""
         if "error" in details:
             info = describe_error(details.get("error"), details.get("cause"))
         elif "resource" in details:
             info = f"{details.get('resourceType', '')}:{details['resource']}"
         style = "red" if "Failed" in ev["type"] or "TimedOut" in ev["type"] else None
-        t.add_row(str(ev["id"]), ev["type"], step, str(ev["timestamp"]), short(info, 120),
-                  style=style)
+        t.add_row(str(ev["id"]), ev["type"], step, _clock(str(ev["timestamp"])),
+                  short(info, 200), style=style)
     out.print(t)
     if rec.error:
         out.print(f"[bold red]{describe_error(rec.error, rec.cause)}[/]")

@@ -1,0 +1,66 @@
+"""``cloudphot tree``: every event and job, with failures standing out."""
+
+from __future__ import annotations
+
+from ._common import STATE_STYLE, console, describe_error, open_runtime, short
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("tree", help="the event -> job -> event tree; failures stand out")
+    p.add_argument("--failed", action="store_true", help="only subtrees with a failure")
+    p.add_argument("--subject", help="only subtrees touching this exposure/field/object")
+    p.add_argument("--since", help="only roots created at or after this ISO time")
+    p.add_argument("--all", action="store_true", help="expand succeeded subtrees too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tree)
+
+
+def cmd_tree(args) -> int:
+    from ..monitor.tree import build_tree, filter_tree
+
+    rt = open_runtime(args)
+    roots = filter_tree(build_tree(rt.store.events(), rt.store.jobs()), failed=args.failed,
+                        subject=args.subject, since=args.since)
+    if args.json:
+        from ..cli import print_json
+
+        print_json([r.to_dict() for r in roots])
+        return 0
+    from rich.tree import Tree
+
+    top = Tree(f"[bold]{rt.settings.home}[/]: {len(roots)} root event(s)")
+    collapsed: dict[str, int] = {}
+    for r in roots:
+        if not args.all and not r.has_failure() and all(
+                n.state == "SUCCEEDED" for n in r.walk() if n.kind == "job"):
+            collapsed[r.label] = collapsed.get(r.label, 0) + 1
+            continue
+        _add(top, r, args.all)
+    for label, n in sorted(collapsed.items()):
+        top.add(f"[green]✓ {n} {label} subtree(s), all succeeded[/] (--all to expand)")
+    console().print(top)
+    return 0
+
+
+def _add(parent, node, expand_all: bool) -> None:
+    if node.kind == "event":
+        branch = parent.add(f"[bold]{node.label}[/] {node.subject} [dim]{node.id}[/]")
+    else:
+        style = STATE_STYLE.get(node.state, "")
+        d = node.detail
+        dur = f" {d['duration_s']:.1f}s" if d.get("duration_s") is not None else ""
+        text = (f"[{style}]{node.state}[/] {node.label} [dim]{node.id}[/] attempts={d['attempts']}"
+                f"{dur} [dim]{d.get('where', '')}[/]")
+        if node.failed:
+            text += (f"\n[bold red]{short(describe_error(d.get('error'), d.get('cause')), 300)}[/]"
+                     f"\n[red]rerun:[/] {d.get('rerun')}")
+        branch = parent.add(text)
+    for c in node.children:
+        if (not expand_all and c.kind == "job" and c.state == "SUCCEEDED"
+                and not c.has_failure() and len(list(c.walk())) > 6):
+            counts = c.counts()
+            branch.add(f"[green]✓ {c.label}[/] and {sum(counts.values()) - 1} job(s) below, all succeeded")
+            continue
+        _add(branch, c, expand_all)

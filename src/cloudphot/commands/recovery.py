@@ -1,0 +1,59 @@
+"""Recovery commands: retry from an event, reconcile lost notifications."""
+
+from __future__ import annotations
+
+from ._common import console, open_runtime, workdir_flag
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("retry", help="rerun the jobs an event triggered (failed ones, or all with --force)")
+    p.add_argument("event_id", nargs="?", help="the event whose jobs to rerun")
+    p.add_argument("--task", help="only this task's job")
+    p.add_argument("--force", action="store_true", help="rerun succeeded jobs too")
+    p.add_argument("--failed", action="store_true", help="rerun every failed or aborted job")
+    p.add_argument("--no-run", action="store_true", help="only queue the reruns")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("reconcile", help="emit events for raw-bucket objects whose notification was lost")
+    p.add_argument("--no-run", action="store_true")
+    p.set_defaults(func=cmd_reconcile)
+
+
+def cmd_retry(args) -> int:
+    from ..errors import ConfigError
+    from ..events.retry import reset_for_retry
+
+    if bool(args.event_id) == bool(args.failed):
+        raise ConfigError("give either an EVENT_ID or --failed "
+                          f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')")
+    rt = open_runtime(args)
+    jobs = reset_for_retry(rt.store, event_id=args.event_id, task=args.task, force=args.force,
+                           failed=args.failed)
+    out = console()
+    if not jobs:
+        out.print("nothing to rerun (jobs that succeeded are rerun only with --force)")
+        return 0
+    out.print(f"queued {len(jobs)} job(s) for rerun: {', '.join(j.job_id for j in jobs)}")
+    if args.no_run:
+        return 0
+    from .pipeline import _drain
+
+    return _drain(rt, args)
+
+
+def cmd_reconcile(args) -> int:
+    from ..pipeline.reconcile import reconcile_raw_bucket
+    from ..pipeline.services import Services
+
+    rt = open_runtime(args)
+    events = reconcile_raw_bucket(Services(rt.settings, rt.objects, rt.tables))
+    out = console()
+    out.print(f"{len(events)} object(s) had no event; emitted: "
+              + (", ".join(e.subject for e in events) or "none"))
+    if events and not args.no_run:
+        from .pipeline import _drain
+
+        return _drain(rt, args)
+    return 0

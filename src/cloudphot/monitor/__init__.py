@@ -1,0 +1,1 @@
+"""Monitoring: the event/job tree (the PHAT operators' view) and what feeds the web monitor."""
