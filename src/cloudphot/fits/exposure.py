@@ -1,0 +1,482 @@
+"""Validate an uploaded HST exposure and read the metadata the pipeline runs on.
+
+This runs in a Lambda on every upload. It first checks the file's structure with
+:func:`cloudphot.fits.header_scan.scan_fits` (plain Python, headers only), then
+parses only the headers it needs (primary, SCI, ERR, DQ) from their byte ranges
+with ``astropy.io.fits.Header`` and builds each chip's footprint with
+``astropy.wcs``. Pixel data are never read, so cost and memory do not grow with
+the image size.
+
+Decisions
+---------
+- Supported: ACS/WFC, WFC3/UVIS and WFC3/IR calibrated exposures (flc/flt). Each
+  ``SCI,n`` needs ``ERR,n`` and ``DQ,n``.
+- Legacy WFPC2 (and any other instrument) is refused with a reason saying so:
+  WFPC2 files carry no ERR/DQ extensions in this layout and their extension WCS is
+  often non-celestial (``CTYPE1='UNITLESS'`` in GEIS-converted files).
+- Header-only files (SCI with no pixels, as in STScI's header samples) are accepted
+  with ``has_pixels=False`` and a note; the chip shape then comes from
+  ``SIZAXIS1/SIZAXIS2``. They can be catalogued and planned, not photometered.
+- Lookup-table distortions (NPOL ``CPDIS``/``DP``, ``D2IM``) are ignored for the
+  footprint: they are < 0.1 pixel, and honouring them would mean reading their
+  data extensions. SIP is honoured.
+- Anything odd but tolerated (a WCS header fixed up by astropy, a filter without a
+  Vega offset, a missing EXPEND) goes to ``notes``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits import VerifyError
+from astropy.wcs import WCS
+
+from cloudphot.errors import InvalidExposure
+from cloudphot.fits.header_scan import HduInfo, read_header_bytes, scan_fits
+from cloudphot.fits.zeropoints import ab_minus_vega, zeropoints
+
+__all__ = [
+    "SUPPORTED",
+    "ChipMetadata",
+    "ExposureMetadata",
+    "field_id_from_target",
+    "read_exposure",
+]
+
+#: instrument -> detectors cloudphot reduces
+SUPPORTED: dict[str, tuple[str, ...]] = {"ACS": ("WFC",), "WFC3": ("UVIS", "IR")}
+#: nominal pixel scales (arcsec/pixel), to flag a WCS whose scale is far off
+_NOMINAL_SCALE = {("ACS", "WFC"): 0.05, ("WFC3", "UVIS"): 0.0396, ("WFC3", "IR"): 0.128}
+#: keywords of lookup-table distortions, which astropy can only apply with their data HDUs
+_LOOKUP_KEY = re.compile(r"^(CPDIS\d|CPERR\d|DP\d(\..*)?|D2IMDIS\d|D2IMERR\d|D2IM\d(\..*)?|"
+                         r"D2IMEXT|NPOLEXT|CQDIS\d|DQ\d(\..*)?)$")
+
+
+@dataclass
+class ChipMetadata:
+    """One science chip: its extension, size and photometric calibration.
+
+    ``photflam`` in erg s-1 cm-2 A-1 per e-/s, ``photplam`` in Angstrom,
+    zeropoints in mag for 1 e-/s. ``footprint`` is the 4 [ra, dec] (deg) outer
+    pixel-edge corners, in pixel order (0,0), (nx,0), (nx,ny), (0,ny).
+    """
+
+    extver: int
+    ccdchip: int
+    shape: list[int]  # [ny, nx]
+    photflam: float
+    photplam: float | None
+    zpt_st: float
+    zpt_ab: float | None
+    zpt_vega: float | None
+    footprint: list[list[float]]
+
+
+@dataclass
+class ExposureMetadata:
+    """What the pipeline needs to know about one exposure; see :meth:`to_record`."""
+
+    exposure_id: str
+    image: str
+    instrument: str
+    detector: str
+    filter: str
+    exptime: float  # s
+    mjd_start: float  # MJD (UTC)
+    mjd_end: float
+    mjd_mid: float
+    date_obs: str  # ISO date of the start, yyyy-mm-dd
+    target: str | None
+    field_id: str
+    proposal_id: int | None
+    ra_targ: float | None  # deg
+    dec_targ: float | None
+    pointing_ra: float  # deg, centre of the footprint
+    pointing_dec: float
+    chips: list[ChipMetadata]
+    has_pixels: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def footprint(self) -> list[list[list[float]]]:
+        """Per-chip polygons, each 4 [ra, dec] corners (deg)."""
+        return [c.footprint for c in self.chips]
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able dict (plain str/int/float/bool/None/list/dict) for the exposures table."""
+        rec: dict[str, Any] = {
+            k: getattr(self, k)
+            for k in ("exposure_id", "image", "instrument", "detector", "filter", "exptime",
+                      "mjd_start", "mjd_end", "mjd_mid", "date_obs", "target", "field_id",
+                      "proposal_id", "ra_targ", "dec_targ", "pointing_ra", "pointing_dec")
+        }
+        rec["footprint"] = [[list(map(float, c)) for c in poly] for poly in self.footprint]
+        rec["chips"] = [
+            {k: v for k, v in asdict(c).items() if k != "footprint"} for c in self.chips
+        ]
+        first = self.chips[0]
+        rec["zpt_st"], rec["zpt_ab"], rec["zpt_vega"] = first.zpt_st, first.zpt_ab, first.zpt_vega
+        rec["has_pixels"] = self.has_pixels
+        rec["notes"] = list(self.notes)
+        return rec
+
+
+def field_id_from_target(targname: str | None) -> str:
+    """Field id from TARGNAME: lower case, non-alphanumeric runs -> '-'; 'unknown' if empty.
+
+    ``M31-B15-F09`` -> ``m31-b15-f09``; ``NGC 1644`` -> ``ngc-1644``.
+    """
+    if not targname:
+        return "unknown"
+    fid = re.sub(r"[^a-z0-9]+", "-", str(targname).strip().lower()).strip("-")
+    return fid or "unknown"
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+class _Ctx:
+    """Error and note plumbing for one file."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.notes: list[str] = []
+
+    def fail(self, reason: str) -> InvalidExposure:
+        return InvalidExposure(self.source, reason)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def _header(path: Path, info: HduInfo, ctx: _Ctx) -> fits.Header:
+    raw = read_header_bytes(path, info).decode("ascii")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdr = fits.Header.fromstring(raw)
+        except (ValueError, VerifyError) as exc:  # astropy's parse errors: say which HDU
+            raise ctx.fail(f"{info.label} header cannot be parsed: {exc}") from None
+    for w in caught:
+        ctx.note(f"{info.label}: {w.message}")
+    return hdr
+
+
+def _value(hdr: fits.Header, key: str, ctx: _Ctx) -> Any:
+    """Header value, turning astropy's lazy card-parsing errors into InvalidExposure."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            v = hdr.get(key)
+        except (ValueError, VerifyError) as exc:
+            raise ctx.fail(f"keyword {key} cannot be parsed: {exc}") from None
+    for w in caught:
+        ctx.note(f"{key}: {w.message}")
+    return v
+
+
+def _bad(ctx: _Ctx, reason: str, strict: bool) -> None:
+    """A malformed value: an error when the pipeline needs it, else a note (and None)."""
+    if strict:
+        raise ctx.fail(reason)
+    ctx.note(f"{reason}: ignored")
+
+
+def _text(hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True,
+          strict: bool = True) -> str | None:
+    v = _value(hdr, key, ctx)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise ctx.fail(f"missing keyword {key} in the {where}")
+        return None
+    if not isinstance(v, str):
+        return _bad(ctx, f"{key} in the {where} must be a string, got {v!r}", strict)
+    return v.strip()
+
+
+def _number(hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True,
+            strict: bool = True) -> float | None:
+    v = _value(hdr, key, ctx)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise ctx.fail(f"missing keyword {key} in the {where}")
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        return _bad(ctx, f"{key} in the {where} must be a number, got {v!r}", strict)
+    x = float(v)
+    if not math.isfinite(x):
+        return _bad(ctx, f"{key} in the {where} is {x}, not a finite number", strict)
+    return x
+
+
+def _filter(prim: fits.Header, instrument: str, ctx: _Ctx) -> str:
+    where = "primary header"
+    if instrument == "ACS":
+        f1 = _text(prim, "FILTER1", where, ctx)
+        f2 = _text(prim, "FILTER2", where, ctx)
+        real = [f.upper() for f in (f1, f2) if not f.upper().startswith("CLEAR")]
+        if not real:
+            raise ctx.fail(f"no filter in the beam: FILTER1={f1!r} and FILTER2={f2!r} are both CLEAR")
+        if len(real) > 1:
+            pol = [f for f in real if f.startswith("POL")]
+            rest = [f for f in real if not f.startswith("POL")]
+            if len(rest) != 1:
+                raise ctx.fail(f"two filters in the beam: FILTER1={f1!r}, FILTER2={f2!r}")
+            ctx.note(f"polarizer {pol[0]} in the beam with {rest[0]}")
+            real = rest
+        name = real[0]
+    else:
+        name = _text(prim, "FILTER", where, ctx).upper()
+    if not re.match(r"^F\d{3}[A-Z]{1,2}$", name):
+        raise ctx.fail(f"filter {name!r} is not an imaging filter (grism, prism or blank): "
+                       "cloudphot measures imaging only")
+    return name
+
+
+def _sky_wcs(hdr: fits.Header, label: str, ctx: _Ctx) -> WCS:
+    h = hdr.copy(strip=True)
+    for key in [k for k in h if _LOOKUP_KEY.match(k)]:
+        h.remove(key, remove_all=True)
+    for key in ("CTYPE1", "CTYPE2"):
+        if key not in h:
+            raise ctx.fail(f"{label} has no WCS: missing keyword {key}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            w = WCS(h, naxis=2)
+        except (ValueError, TypeError, KeyError, MemoryError) as exc:
+            text = str(exc)
+            if "singular" in text.lower():
+                raise ctx.fail(f"{label} WCS has a singular CD/PC matrix") from None
+            lines = [ln.strip() for ln in text.splitlines()
+                     if ln.strip() and not ln.startswith("ERROR")]
+            raise ctx.fail(f"{label} WCS cannot be built: {lines[0] if lines else text}") from None
+    for warn in caught:
+        ctx.note(f"{label} WCS: {' '.join(str(warn.message).split())}")
+    if not w.has_celestial:
+        raise ctx.fail(f"{label} has a non-celestial WCS (CTYPE1={h.get('CTYPE1')!r}, "
+                       f"CTYPE2={h.get('CTYPE2')!r})")
+    m = w.wcs.get_pc() * w.wcs.get_cdelt()[:, None]
+    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) == 0:
+        raise ctx.fail(f"{label} WCS has a singular CD/PC matrix")
+    return w
+
+
+def _footprint(w: WCS, shape: tuple[int, int], label: str, ctx: _Ctx) -> list[list[float]]:
+    ny, nx = shape
+    corners = np.array([[-0.5, -0.5], [nx - 0.5, -0.5], [nx - 0.5, ny - 0.5], [-0.5, ny - 0.5]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            sky = w.all_pix2world(corners, 0)
+        except (ValueError, TypeError) as exc:
+            raise ctx.fail(f"{label} WCS cannot map the chip corners to the sky: {exc}") from None
+    for warn in caught:
+        ctx.note(f"{label} WCS: {warn.message}")
+    if not np.all(np.isfinite(sky)) or np.any(np.abs(sky[:, 1]) > 90):
+        raise ctx.fail(f"{label} WCS gives invalid sky coordinates at the chip corners")
+    return [[float(ra % 360.0), float(dec)] for ra, dec in sky]
+
+
+def _centre(polys: list[list[list[float]]]) -> tuple[float, float]:
+    """Mean direction of all corners (deg): robust across RA = 0."""
+    pts = np.radians(np.array([c for p in polys for c in p]))
+    v = np.stack([np.cos(pts[:, 1]) * np.cos(pts[:, 0]), np.cos(pts[:, 1]) * np.sin(pts[:, 0]),
+                  np.sin(pts[:, 1])]).mean(axis=1)
+    ra = math.degrees(math.atan2(v[1], v[0])) % 360.0
+    dec = math.degrees(math.atan2(v[2], math.hypot(v[0], v[1])))
+    return ra, dec
+
+
+def _exposure_id(prim: fits.Header, path: Path, ctx: _Ctx) -> str:
+    root = _value(prim, "ROOTNAME", ctx)
+    if isinstance(root, str) and root.strip():
+        return root.strip().lower()
+    stem = path.name.split(".")[0].split("_")[0].lower()
+    ctx.note(f"no ROOTNAME in the primary header: exposure id {stem!r} taken from the file name")
+    return stem
+
+
+# --- the check ----------------------------------------------------------------
+
+
+def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> ExposureMetadata:
+    """Validate a calibrated HST exposure and return its metadata.
+
+    Parameters
+    ----------
+    path : local flc/flt file.
+    source : how errors name the file (e.g. its S3 key); default the file name.
+
+    Raises
+    ------
+    cloudphot.errors.InvalidExposure
+        ``reason`` says exactly what is wrong, e.g. ``missing keyword EXPTIME in the
+        primary header`` or ``SCI,1 has a non-celestial WCS (CTYPE1='PIXEL', ...)``.
+    """
+    path = Path(path)
+    ctx = _Ctx(source or path.name)
+    hdus = scan_fits(path, source=ctx.source)
+    for h in hdus:
+        for n in h.notes:
+            ctx.note(f"{h.label}: {n}")
+    prim = _header(path, hdus[0], ctx)
+    where = "primary header"
+
+    instrument = _text(prim, "INSTRUME", where, ctx).upper()
+    if instrument not in SUPPORTED:
+        legacy = " (legacy WFPC2 files have no ERR/DQ extensions and GEIS-style WCS)" \
+            if instrument == "WFPC2" else ""
+        raise ctx.fail(f"INSTRUME is {instrument!r}: not supported{legacy}; cloudphot reduces "
+                       "ACS/WFC, WFC3/UVIS and WFC3/IR flc/flt exposures")
+    detector = _value(prim, "DETECTOR", ctx)
+    if detector is None or (isinstance(detector, str) and not detector.strip()):
+        raise ctx.fail(f"missing keyword DETECTOR in the {where}")
+    detector = str(detector).strip().upper()
+    if detector not in SUPPORTED[instrument]:
+        raise ctx.fail(f"DETECTOR is {detector!r}: {instrument}/{detector} is not supported "
+                       f"(only {', '.join(instrument + '/' + d for d in SUPPORTED[instrument])})")
+    obstype = _value(prim, "OBSTYPE", ctx)
+    if isinstance(obstype, str) and obstype.strip() and obstype.strip().upper() != "IMAGING":
+        raise ctx.fail(f"OBSTYPE is {obstype.strip()!r}: cloudphot measures imaging only")
+    filt = _filter(prim, instrument, ctx)
+
+    exptime = _number(prim, "EXPTIME", where, ctx)
+    if exptime == 0:
+        raise ctx.fail("EXPTIME is 0: a zero-length exposure has no photometry")
+    if exptime < 0:
+        raise ctx.fail(f"EXPTIME is {exptime:g}: an exposure time cannot be negative")
+    mjd_start = _number(prim, "EXPSTART", where, ctx)
+    if not 40000.0 <= mjd_start <= 100000.0:  # HST launched at MJD 48005
+        raise ctx.fail(f"EXPSTART is {mjd_start:g}: not a plausible MJD for an HST exposure")
+    mjd_end = _number(prim, "EXPEND", where, ctx, required=False, strict=False)
+    if mjd_end is None:
+        mjd_end = mjd_start + exptime / 86400.0
+        ctx.note("no EXPEND: taken as EXPSTART + EXPTIME")
+    elif mjd_end < mjd_start:
+        raise ctx.fail(f"EXPEND ({mjd_end}) is before EXPSTART ({mjd_start})")
+    date_obs = _text(prim, "DATE-OBS", where, ctx, required=False, strict=False)
+    if date_obs is None or not re.match(r"^\d{4}-\d{2}-\d{2}", date_obs):
+        derived = (datetime(1858, 11, 17) + timedelta(days=mjd_start)).strftime("%Y-%m-%d")
+        ctx.note(f"DATE-OBS is {date_obs!r}: using {derived} from EXPSTART")
+        date_obs = derived
+    else:
+        date_obs = date_obs[:10]
+
+    target = _text(prim, "TARGNAME", where, ctx, required=False, strict=False)
+    if target is None:
+        ctx.note("no TARGNAME: field 'unknown'")
+    proposal = _value(prim, "PROPOSID", ctx)
+    proposal_id = int(proposal) if isinstance(proposal, (int, np.integer)) and \
+        not isinstance(proposal, bool) else None
+    ra_targ = _number(prim, "RA_TARG", where, ctx, required=False, strict=False)
+    dec_targ = _number(prim, "DEC_TARG", where, ctx, required=False, strict=False)
+
+    chips, has_pixels = _chips(path, hdus, prim, instrument, detector, filt, ctx)
+    pra, pdec = _centre([c.footprint for c in chips])
+    return ExposureMetadata(
+        exposure_id=_exposure_id(prim, path, ctx), image=path.name if source is None
+        else Path(source).name, instrument=instrument, detector=detector, filter=filt,
+        exptime=exptime, mjd_start=mjd_start, mjd_end=mjd_end,
+        mjd_mid=0.5 * (mjd_start + mjd_end), date_obs=date_obs, target=target,
+        field_id=field_id_from_target(target), proposal_id=proposal_id, ra_targ=ra_targ,
+        dec_targ=dec_targ, pointing_ra=pra, pointing_dec=pdec, chips=chips,
+        has_pixels=has_pixels, notes=ctx.notes,
+    )
+
+
+def _chips(
+    path: Path, hdus: list[HduInfo], prim: fits.Header, instrument: str, detector: str,
+    filt: str, ctx: _Ctx,
+) -> tuple[list[ChipMetadata], bool]:
+    by_name: dict[tuple[str, int], HduInfo] = {}
+    for h in hdus[1:]:
+        if h.extname:
+            by_name.setdefault((h.extname, h.extver or 1), h)
+    sci = sorted(v for (n, v) in by_name if n == "SCI")
+    if not sci:
+        raise ctx.fail("no SCI extension: a calibrated flc/flt has EXTNAME='SCI' per chip")
+    chips: list[ChipMetadata] = []
+    pixels: list[bool] = []
+    offset = ab_minus_vega(instrument, detector, filt)
+    if offset is None:
+        ctx.note(f"no published AB-Vega offset for {instrument}/{detector} {filt}: zpt_vega is None")
+    for v in sci:
+        info = by_name[("SCI", v)]
+        label = f"SCI,{v}"
+        for ext in ("ERR", "DQ"):
+            if (ext, v) not in by_name:
+                raise ctx.fail(f"missing {ext},{v} extension ({instrument}/{detector} "
+                               f"exposures have SCI, ERR and DQ per chip)")
+        hdr = _header(path, info, ctx)
+        has = info.data_bytes > 0
+        if has:
+            if len(info.shape) != 2:
+                raise ctx.fail(f"{label} is {len(info.shape)}-dimensional: a chip image is 2-D")
+            shape = (info.shape[0], info.shape[1])
+            siz = (_value(hdr, "SIZAXIS2", ctx), _value(hdr, "SIZAXIS1", ctx))
+            if all(isinstance(s, int) for s in siz) and tuple(siz) != shape:
+                ctx.note(f"{label} is {shape[1]}x{shape[0]} pixels but SIZAXIS1/2 say "
+                         f"{siz[1]}x{siz[0]} (cut-out or subarray)")
+            for ext in ("ERR", "DQ"):
+                other = by_name[(ext, v)]
+                if other.data_bytes > 0 and other.shape != info.shape:
+                    raise ctx.fail(f"{ext},{v} has shape {list(other.shape)}, SCI,{v} has "
+                                   f"{list(info.shape)}")
+            dq = by_name[("DQ", v)]
+            if dq.data_bytes > 0 and dq.bitpix < 0:
+                raise ctx.fail(f"DQ,{v} has BITPIX={dq.bitpix}: data quality must be integer flags")
+        else:
+            ny = _number(hdr, "SIZAXIS2", label, ctx, required=False, strict=False)
+            nx = _number(hdr, "SIZAXIS1", label, ctx, required=False, strict=False)
+            if not ny or not nx or ny < 1 or nx < 1:
+                raise ctx.fail(f"{label} has no pixels and no SIZAXIS1/SIZAXIS2: its footprint "
+                               "is unknown")
+            shape = (int(ny), int(nx))
+            ctx.note(f"{label} has no pixels (header-only file): shape {list(shape)} from "
+                     "SIZAXIS1/SIZAXIS2")
+        pixels.append(has)
+        w = _sky_wcs(hdr, label, ctx)
+        scale = float(np.sqrt(abs(np.linalg.det(w.celestial.pixel_scale_matrix)))) * 3600.0
+        nominal = _NOMINAL_SCALE[(instrument, detector)]
+        if not 0.8 < scale / nominal < 1.25:
+            ctx.note(f"{label} WCS pixel scale {scale:.4f}\"/pix differs from the nominal "
+                     f"{nominal}\"/pix")
+        poly = _footprint(w, shape, label, ctx)
+        photflam = _number(hdr, "PHOTFLAM", label, ctx, required=False)
+        photplam = _number(hdr, "PHOTPLAM", label, ctx, required=False)
+        if photflam is None:
+            photflam = _number(prim, "PHOTFLAM", "primary header", ctx, required=False)
+        if photplam is None:
+            photplam = _number(prim, "PHOTPLAM", "primary header", ctx, required=False)
+        if photflam is None:
+            raise ctx.fail(f"missing keyword PHOTFLAM in {label} and in the primary header: "
+                           "the exposure is not flux-calibrated")
+        if photflam <= 0:
+            raise ctx.fail(f"PHOTFLAM of {label} is {photflam:g}: it must be positive")
+        if photplam is not None and photplam <= 0:
+            raise ctx.fail(f"PHOTPLAM of {label} is {photplam:g}: it must be positive")
+        if photplam is None:
+            ctx.note(f"{label}: no PHOTPLAM: zpt_ab and zpt_vega are None")
+        zp = zeropoints(instrument, detector, filt, photflam, photplam)
+        ccd = _value(hdr, "CCDCHIP", ctx)
+        ccdchip = int(ccd) if isinstance(ccd, (int, np.integer)) and not isinstance(ccd, bool) \
+            else 1 if detector == "IR" else v
+        chips.append(ChipMetadata(
+            extver=v, ccdchip=ccdchip, shape=[shape[0], shape[1]], photflam=photflam,
+            photplam=photplam, zpt_st=zp["zpt_st"], zpt_ab=zp["zpt_ab"], zpt_vega=zp["zpt_vega"],
+            footprint=poly,
+        ))
+    if any(pixels) and not all(pixels):
+        raise ctx.fail("some SCI extensions have pixels and others none: the file is incomplete")
+    return chips, all(pixels)
