@@ -1,0 +1,809 @@
+"""The interpreter: runs a validated definition against an input.
+
+Design:
+- Each execution is a ``_Run`` holding the history, injected sleep, invoker and
+  the cancellation root (stop_event, execution TimeoutSeconds).
+- Map iterations and Parallel branches run in threads; each gets a child
+  ``_Scope`` so a failing branch cancels its siblings only.
+- Task invocations run in a daemon thread so TimeoutSeconds and stop_event can
+  end the state promptly: ``TaskContext.cancelled`` is set, the invoker gets a
+  short grace to wind down, then the interpreter moves on.
+- Data is never mutated in place: ResultPath copies only the containers on its
+  path, so no deep copy of whole documents happens per state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from cloudphot.errors import DataError
+
+from .choice import _evaluate as _evaluate_rule
+from .choice import parse_timestamp
+from .errors import ExecutionAborted, SpecRuntimeError, StatesError, TaskFailed
+from .history import History, Lane
+from .intrinsics import compile_intrinsic, is_intrinsic
+from .paths import NotFound, ResultPathMismatch, compile_path, set_reference_path
+from .validate import load_definition, validate_machine
+
+__all__ = ["ExecutionResult", "ResourceInvoker", "StateMachine", "TaskContext"]
+
+_INLINE_MAP_LIMIT = 40  # AWS runs at most 40 inline Map iterations concurrently
+_POLL = 0.05
+
+
+@dataclasses.dataclass
+class TaskContext:
+    """What an invoker knows about the Task it runs (and how to learn it must stop)."""
+
+    execution_name: str
+    state_name: str
+    retry_count: int
+    timeout_seconds: float | None
+    heartbeat_seconds: float | None
+    deadline: float | None  # time.monotonic() value, or None
+    cancelled: threading.Event
+    context_object: dict
+
+
+@runtime_checkable
+class ResourceInvoker(Protocol):
+    """Runs Task resources; returns the raw result (before ResultSelector)."""
+
+    def invoke(self, resource: str, parameters: Any, ctx: TaskContext) -> Any: ...
+
+
+@dataclasses.dataclass
+class ExecutionResult:
+    """Outcome of one execution, like DescribeExecution plus the history."""
+
+    name: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict]
+    start_date: _dt.datetime
+    stop_date: _dt.datetime
+
+
+def _iso(ts: _dt.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class _Scope:
+    """Cancellation node: the root watches stop_event and the execution deadline."""
+
+    __slots__ = ("deadline", "event", "parent", "stop_event")
+
+    def __init__(self, parent: _Scope | None = None, stop_event=None, deadline=None):
+        self.parent = parent
+        self.event = threading.Event()
+        self.stop_event = stop_event
+        self.deadline = deadline
+
+    def reason(self) -> str | None:
+        scope = self
+        while scope is not None:
+            if scope.event.is_set():
+                return "CANCELLED"
+            if scope.stop_event is not None and scope.stop_event.is_set():
+                return "ABORTED"
+            if scope.deadline is not None and time.monotonic() >= scope.deadline:
+                return "TIMED_OUT"
+            scope = scope.parent
+        return None
+
+    def check(self) -> None:
+        if self.reason():
+            raise ExecutionAborted()
+
+
+def _resource_parts(resource: str) -> tuple[str, str, str]:
+    """(resourceType, resource, region) as TaskScheduled reports them."""
+    parts = resource.split(":")
+    region = parts[3] if len(parts) > 3 and parts[3] else "local"
+    if resource.startswith("arn:") and len(parts) >= 7 and parts[2] == "states" and parts[4] == "":
+        rest = parts[5:]  # arn:aws:states:::<service>:<api>[.sync|.waitForTaskToken]
+        if rest[0] == "aws-sdk" and len(rest) >= 3:
+            return f"aws-sdk:{rest[1]}", ":".join(rest[2:]), region
+        return rest[0], ":".join(rest[1:]), region
+    if len(parts) > 2 and resource.startswith("arn:"):
+        return parts[2], resource, region
+    return "unknown", resource, region
+
+
+class StateMachine:
+    """A validated ASL definition that can be executed locally.
+
+    Parameters
+    ----------
+    definition : dict or str
+        The ASL document (JSON text or parsed). Validated here; errors raise
+        AslDefinitionError naming the state and field.
+    cancel_grace_seconds : float
+        How long a timed-out or stopped Task's invoker gets to return after
+        ``TaskContext.cancelled`` is set before the interpreter moves on.
+    strict_spec : bool
+        Follow the ASL specification where AWS Step Functions departs from it.
+        AWS reports a Choice with no match, a failed intrinsic and a failed
+        Parameters path as ``States.Runtime`` (not catchable), where the spec names
+        States.NoChoiceMatched / IntrinsicFailure / ParameterPathFailure; and AWS
+        rejects ``States.JsonMerge(a, b, true)`` (deep merge), which the spec defines.
+        Default False behaves like AWS, so a definition behaves locally as it will in
+        the cloud; True gives the spec's behaviour.
+    """
+
+    def __init__(self, definition: dict | str, *, cancel_grace_seconds: float = 2.0,
+                 strict_spec: bool = False):
+        self.definition = load_definition(definition)
+        validate_machine(self.definition)
+        self.cancel_grace_seconds = float(cancel_grace_seconds)
+        self.strict_spec = bool(strict_spec)
+
+    def execute(self, input: Any = None, *, name: str | None = None,
+                invoker: ResourceInvoker | None = None,
+                history: Callable[[dict], None] | None = None,
+                sleep: Callable[[float], None] = time.sleep,
+                context: dict | None = None,
+                stop_event: threading.Event | None = None) -> ExecutionResult:
+        """Run one execution to completion in the calling thread.
+
+        Parameters
+        ----------
+        input : JSON value
+            Execution input; copied once (via JSON) so the caller's object is never shared.
+        name : str, optional
+            Execution name (``$$.Execution.Name``); a uuid4 when None.
+        invoker : ResourceInvoker, optional
+            Runs Task states; without one every Task fails with States.TaskFailed.
+        history : callable, optional
+            Called with each history event as it is recorded (under a lock, in id
+            order, possibly from Map/Parallel worker threads; keep it quick).
+        sleep : callable
+            Used for Wait states and Retry backoff, in seconds. The default
+            ``time.sleep`` is replaced by an interruptible wait so stop_event and
+            timeouts act promptly; an injected sleep is called as is.
+        context : dict, optional
+            Merged into the context object, e.g. ``{"StateMachine": {"Id": arn,
+            "Name": n}}``; Execution.Id is derived from StateMachine.Id.
+        stop_event : threading.Event, optional
+            Set from another thread to end the execution as ABORTED; running Tasks
+            see ``TaskContext.cancelled`` set.
+
+        Returns
+        -------
+        ExecutionResult
+            ASL failures are reported in the result, never raised. Raises DataError
+            for input that is not JSON.
+        """
+        try:
+            data = json.loads(_dumps(input))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"execution input is not JSON-serialisable: {exc}") from None
+        except RecursionError:
+            raise DataError("execution input is nested too deeply to serialise as JSON") from None
+        name = name or str(uuid.uuid4())
+        start = _dt.datetime.now(_dt.UTC)
+        timeout = self.definition.get("TimeoutSeconds")
+        root = _Scope(stop_event=stop_event,
+                      deadline=time.monotonic() + timeout if timeout else None)
+        ctx_base = {
+            "Execution": {"Id": f"arn:aws:states:local:000000000000:execution:local:{name}",
+                          "Input": data, "Name": name,
+                          "RoleArn": "arn:aws:iam::000000000000:role/local",
+                          "StartTime": _iso(start), "RedriveCount": 0},
+            "StateMachine": {"Id": "arn:aws:states:local:000000000000:stateMachine:local",
+                             "Name": "local"},
+        }
+        if context:
+            ctx_base = _merge(ctx_base, context)
+            sm_id = (context.get("StateMachine") or {}).get("Id")
+            if sm_id and not (context.get("Execution") or {}).get("Id") and ":stateMachine:" in sm_id:
+                ctx_base["Execution"]["Id"] = sm_id.replace(":stateMachine:", ":execution:") + ":" + name
+        hist = History(history)
+        run = _Run(self, name, invoker, hist, sleep, ctx_base, root)
+        lane = Lane()
+        hist.add(lane, "ExecutionStarted", {
+            "input": _dumps(data), "inputDetails": {"truncated": False},
+            "roleArn": ctx_base["Execution"].get("RoleArn")})
+        status, output, error, cause = "SUCCEEDED", None, None, None
+        try:
+            output = run.run_machine(self.definition, data, root, lane, None)
+            hist.add(lane, "ExecutionSucceeded", {"output": _dumps(output),
+                                                  "outputDetails": {"truncated": False}})
+        except StatesError as err:
+            status, error, cause = "FAILED", err.error, err.cause
+            if err.error == "States.Runtime" and err.state is not None:
+                # Step Functions names the state and its entered event for runtime errors
+                cause = (f"An error occurred while executing the state '{err.state}' "
+                         f"(entered at the event id #{err.entered_event_id}). {err.cause}")
+            details = {}
+            if error is not None:
+                details["error"] = error
+            if cause is not None:
+                details["cause"] = cause
+            hist.add(lane, "ExecutionFailed", details)
+        except ExecutionAborted:
+            reason = root.reason()
+            if reason == "TIMED_OUT":
+                status, error, cause = "TIMED_OUT", "States.Timeout", \
+                    f"The execution exceeded its TimeoutSeconds of {timeout}"
+                hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause})
+            else:
+                status = "ABORTED"
+                hist.add(lane, "ExecutionAborted", {})
+        return ExecutionResult(name=name, status=status, output=output, error=error, cause=cause,
+                               history=list(hist.events), start_date=start,
+                               stop_date=_dt.datetime.now(_dt.UTC))
+
+
+class _Run:
+    """State of one execution; methods are the state handlers."""
+
+    def __init__(self, sm: StateMachine, name: str, invoker, history: History, sleep,
+                 ctx_base: dict, root: _Scope):
+        self.sm = sm
+        self.name = name
+        self.invoker = invoker
+        self.history = history
+        self.sleep = sleep
+        self.ctx_base = ctx_base
+        self.root = root
+
+    # ----------------------------------------------------------- helpers
+    def context(self, state_name: str, entered: str, retry: int, map_item) -> dict:
+        ctx = dict(self.ctx_base)
+        ctx["State"] = {"EnteredTime": entered, "Name": state_name, "RetryCount": retry}
+        if map_item is not None:
+            ctx["Map"] = {"Item": {"Index": map_item[0], "Value": map_item[1]}}
+        return ctx
+
+    def wait(self, seconds: float, scope: _Scope) -> None:
+        """Sleep through the injected sleep; the default one is made interruptible."""
+        if seconds <= 0:
+            scope.check()
+            return
+        if self.sleep is time.sleep:
+            end = time.monotonic() + seconds
+            while True:
+                scope.check()
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                time.sleep(min(_POLL, left))
+        else:
+            self.sleep(seconds)
+            scope.check()
+
+    def input_path(self, state: dict, data: Any, ctx: dict) -> Any:
+        if "InputPath" not in state:
+            return data
+        return self._select(state["InputPath"], data, ctx)
+
+    def output_path(self, state: dict, data: Any, ctx: dict) -> Any:
+        if "OutputPath" not in state:
+            return data
+        return self._select(state["OutputPath"], data, ctx)
+
+    @staticmethod
+    def _select(path_text, data, ctx):
+        if path_text is None:
+            return {}
+        p = compile_path(path_text)
+        try:
+            return p.read(ctx if p.context else data)
+        except NotFound:
+            raise StatesError("States.Runtime",
+                              f"Invalid path '{path_text}' : No results for path: "
+                              f"{_bracket(path_text)}") from None
+
+    def payload(self, template: Any, data: Any, ctx: dict, field: str) -> Any:
+        """Evaluate a Parameters / ResultSelector / ItemSelector template."""
+        if isinstance(template, dict):
+            out = {}
+            for k, v in template.items():
+                if k.endswith(".$") and isinstance(v, str):
+                    key = k[:-2]
+                    if is_intrinsic(v):
+                        out[key] = compile_intrinsic(v)(data, ctx, self.sm.strict_spec)
+                    else:
+                        p = compile_path(v)
+                        doc = ctx if p.context else data
+                        try:
+                            out[key] = p.read(doc)
+                        except NotFound:
+                            raise SpecRuntimeError(
+                                "States.ParameterPathFailure",
+                                f"The JSONPath '{v}' specified for the field '{k}' could not be "
+                                f"found in the input '{_dumps(doc)}'") from None
+                else:
+                    out[k] = self.payload(v, data, ctx, field)
+            return out
+        if isinstance(template, list):
+            return [self.payload(v, data, ctx, field) for v in template]
+        return template
+
+    @staticmethod
+    def result_path(state_or_catcher: dict, raw_input: Any, result: Any) -> Any:
+        if "ResultPath" not in state_or_catcher:
+            return result
+        rp = state_or_catcher["ResultPath"]
+        if rp is None:
+            return raw_input
+        try:
+            return set_reference_path(raw_input, compile_path(rp), result)
+        except ResultPathMismatch:
+            raise StatesError("States.ResultPathMatchFailure",
+                              f"Unable to apply ResultPath \"{rp}\" to input \"{_dumps(raw_input)}\"") \
+                from None
+
+    # ----------------------------------------------------------- the loop
+    def run_machine(self, machine: dict, data: Any, scope: _Scope, lane: Lane, map_item) -> Any:
+        states = machine["States"]
+        name = machine["StartAt"]
+        while True:
+            scope.check()
+            state = states[name]
+            typ = state["Type"]
+            entered = _dt.datetime.now(_dt.UTC)
+            event = self.history.add(lane, f"{typ}StateEntered",
+                                     {"name": name, "input": _dumps(data),
+                                      "inputDetails": {"truncated": False}})
+            try:
+                output, nxt = self.run_state(name, state, data, scope, lane, map_item, _iso(entered))
+            except StatesError as err:
+                if err.state is None:
+                    err.state, err.entered_event_id = name, event["id"]
+                    if isinstance(err, SpecRuntimeError) and not self.sm.strict_spec:
+                        err.error = "States.Runtime"
+                catcher = _find_catcher(state.get("Catch", ()), err.error)
+                if catcher is None:
+                    raise
+                error_output = {"Error": err.error, "Cause": err.cause}
+                output = self.result_path(catcher, data, error_output)
+                nxt = catcher["Next"]
+            if typ not in ("Fail",):
+                self.history.add(lane, f"{typ}StateExited",
+                                 {"name": name, "output": _dumps(output),
+                                  "outputDetails": {"truncated": False}})
+            if nxt is None:
+                return output
+            data, name = output, nxt
+
+    def run_state(self, name, state, data, scope, lane, map_item, entered):
+        typ = state["Type"]
+        if typ in ("Task", "Parallel", "Map"):
+            return self.with_retry(name, state, data, scope, lane, map_item, entered)
+        ctx = self.context(name, entered, 0, map_item)
+        nxt = state.get("Next")
+        if typ == "Pass":
+            eff = self.input_path(state, data, ctx)
+            if "Parameters" in state:
+                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+            result = state.get("Result", eff)
+            out = self.result_path(state, data, result)
+            return self.output_path(state, out, ctx), nxt
+        if typ == "Choice":
+            eff = self.input_path(state, data, ctx)
+            for rule in state["Choices"]:
+                if _evaluate_rule(rule, eff, ctx):
+                    return self.output_path(state, eff, ctx), rule["Next"]
+            if "Default" in state:
+                return self.output_path(state, eff, ctx), state["Default"]
+            raise SpecRuntimeError("States.NoChoiceMatched",
+                                   f"No Choice Rule matched the input of state '{name}' and it has no Default")
+        if typ == "Wait":
+            eff = self.input_path(state, data, ctx)
+            self.wait(self.wait_seconds(state, eff, ctx), scope)
+            return self.output_path(state, eff, ctx), nxt
+        if typ == "Succeed":
+            eff = self.input_path(state, data, ctx)
+            return self.output_path(state, eff, ctx), None
+        if typ == "Fail":
+            error = self.fail_field(state, "Error", data, ctx)
+            cause = self.fail_field(state, "Cause", data, ctx)
+            raise StatesError(error, cause)
+        raise AssertionError(typ)  # validated at construction
+
+    def fail_field(self, state, field, data, ctx):
+        if field in state:
+            return state[field]
+        text = state.get(field + "Path")
+        if text is None:
+            return None
+        if is_intrinsic(text):
+            value = compile_intrinsic(text)(data, ctx, self.sm.strict_spec)
+        else:
+            p = compile_path(text)
+            try:
+                value = p.read(ctx if p.context else data)
+            except NotFound:
+                raise StatesError("States.Runtime",
+                                  f"Invalid path '{text}' : No results for path: {_bracket(text)}") \
+                    from None
+        if not isinstance(value, str):
+            raise StatesError("States.Runtime",
+                              f"The {field}Path '{text}' must resolve to a string, got {_dumps(value)}")
+        return value
+
+    def wait_seconds(self, state, eff, ctx) -> float:
+        if "Seconds" in state:
+            return float(state["Seconds"])
+        if "Timestamp" in state:
+            return (parse_timestamp(state["Timestamp"]) - _dt.datetime.now(_dt.UTC)).total_seconds()
+        field = "SecondsPath" if "SecondsPath" in state else "TimestampPath"
+        p = compile_path(state[field])
+        try:
+            value = p.read(ctx if p.context else eff)
+        except NotFound:
+            raise StatesError("States.Runtime",
+                              f"The {field} parameter does not reference an input value: {state[field]}") \
+                from None
+        if field == "SecondsPath":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise StatesError("States.Runtime",
+                                  f"The SecondsPath parameter cannot be parsed as a long value: {_dumps(value)}")
+            if value < 0:
+                raise StatesError("States.Runtime",
+                                  f"The SecondsPath parameter references a negative value: {value}")
+            return float(value)
+        ts = parse_timestamp(value) if isinstance(value, str) else None
+        if ts is None:
+            raise StatesError("States.Runtime",
+                              f"The TimestampPath parameter does not reference a valid ISO-8601 "
+                              f"extended offset date-time format string: {_dumps(value)}")
+        return (ts - _dt.datetime.now(_dt.UTC)).total_seconds()
+
+    # ----------------------------------------------------------- retry
+    def with_retry(self, name, state, data, scope, lane, map_item, entered):
+        retriers = state.get("Retry", ())
+        counts = [0] * len(retriers)
+        retry = 0
+        while True:
+            ctx = self.context(name, entered, retry, map_item)
+            try:
+                return self.attempt(name, state, data, scope, lane, ctx), state.get("Next")
+            except StatesError as err:
+                idx = _find_retrier(retriers, err.error)
+                if idx is None:
+                    raise
+                r = retriers[idx]
+                if counts[idx] >= r.get("MaxAttempts", 3):
+                    raise
+                delay = r.get("IntervalSeconds", 1) * r.get("BackoffRate", 2.0) ** counts[idx]
+                if "MaxDelaySeconds" in r:
+                    delay = min(delay, r["MaxDelaySeconds"])
+                if r.get("JitterStrategy", "NONE") == "FULL":
+                    delay = random.uniform(0, delay)
+                counts[idx] += 1
+                retry += 1
+                self.wait(delay, scope)
+
+    def attempt(self, name, state, data, scope, lane, ctx):
+        typ = state["Type"]
+        eff = self.input_path(state, data, ctx)
+        if typ == "Task":
+            if "Parameters" in state:
+                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+            result = self.invoke(name, state, eff, scope, lane, ctx)
+        elif typ == "Parallel":
+            if "Parameters" in state:
+                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+            result = self.parallel(name, state, eff, scope, lane)
+        else:
+            result = self.map(name, state, eff, scope, lane, ctx)
+        if "ResultSelector" in state:
+            result = self.payload(state["ResultSelector"], result, ctx, "ResultSelector")
+        out = self.result_path(state, data, result)
+        return self.output_path(state, out, ctx)
+
+    # ----------------------------------------------------------- Task
+    def invoke(self, name, state, params, scope: _Scope, lane, ctx):
+        resource = state["Resource"]
+        rtype, rname, region = _resource_parts(resource)
+        timeout = self.path_number(state, "TimeoutSeconds", params, ctx)
+        heartbeat = self.path_number(state, "HeartbeatSeconds", params, ctx)
+        details = {"resourceType": rtype, "resource": rname, "region": region,
+                   "parameters": _dumps(params)}
+        if timeout is not None:
+            details["timeoutInSeconds"] = int(timeout)
+        if heartbeat is not None:
+            details["heartbeatInSeconds"] = int(heartbeat)
+        self.history.add(lane, "TaskScheduled", details)
+        deadline = time.monotonic() + timeout if timeout else None
+        tctx = TaskContext(execution_name=self.name, state_name=name,
+                           retry_count=ctx["State"]["RetryCount"], timeout_seconds=timeout,
+                           heartbeat_seconds=heartbeat, deadline=deadline,
+                           cancelled=threading.Event(), context_object=ctx)
+        self.history.add(lane, "TaskStarted", {"resourceType": rtype, "resource": rname})
+        if self.invoker is None:
+            return self._task_failed(lane, rtype, rname, "States.TaskFailed",
+                                     f"No resource invoker is configured to run {resource}")
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        invoker = self.invoker
+
+        def target():
+            try:
+                box["result"] = invoker.invoke(resource, json.loads(_dumps(params)), tctx)
+            except BaseException as exc:  # noqa: BLE001 - reported as a Task failure
+                box["exc"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name=f"asl-task-{self.name}-{name}", daemon=True).start()
+        while not done.wait(_POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))):
+            if deadline is not None and time.monotonic() >= deadline:
+                tctx.cancelled.set()
+                done.wait(self.sm.cancel_grace_seconds)
+                self.history.add(lane, "TaskTimedOut", {"resourceType": rtype, "resource": rname,
+                                                        "error": "States.Timeout", "cause": ""})
+                raise StatesError("States.Timeout",
+                                  f"Task '{name}' exceeded its TimeoutSeconds of {timeout:g}")
+            if scope.reason():
+                tctx.cancelled.set()
+                done.wait(self.sm.cancel_grace_seconds)
+                raise ExecutionAborted()
+        if "exc" in box:
+            exc = box["exc"]
+            if isinstance(exc, TaskFailed):
+                return self._task_failed(lane, rtype, rname, exc.error, exc.cause)
+            return self._task_failed(lane, rtype, rname, "States.TaskFailed", str(exc))
+        try:
+            result = json.loads(_dumps(box.get("result")))
+        except (TypeError, ValueError, RecursionError) as exc:
+            return self._task_failed(lane, rtype, rname, "States.TaskFailed",
+                                     f"Task result is not JSON-serialisable: {exc}")
+        self.history.add(lane, "TaskSucceeded", {"resourceType": rtype, "resource": rname,
+                                                 "output": _dumps(result),
+                                                 "outputDetails": {"truncated": False}})
+        return result
+
+    def _task_failed(self, lane, rtype, rname, error, cause):
+        self.history.add(lane, "TaskFailed", {"resourceType": rtype, "resource": rname,
+                                              "error": error, "cause": cause})
+        raise StatesError(error, cause)
+
+    def path_number(self, state, field, data, ctx) -> float | None:
+        if field in state:
+            return float(state[field])
+        if field + "Path" not in state:
+            return None
+        text = state[field + "Path"]
+        p = compile_path(text)
+        try:
+            value = p.read(ctx if p.context else data)
+        except NotFound:
+            raise StatesError("States.Runtime",
+                              f"Invalid path '{text}' : No results for path: {_bracket(text)}") from None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise StatesError("States.Runtime",
+                              f"The {field}Path '{text}' must reference a positive integer, got {_dumps(value)}")
+        return float(value)
+
+    # ----------------------------------------------------------- Parallel
+    def parallel(self, name, state, data, scope: _Scope, lane: Lane):
+        self.history.add(lane, "ParallelStateStarted", None)
+        child = _Scope(scope)
+        branches = state["Branches"]
+        results: list[Any] = [None] * len(branches)
+        failures: list[tuple[int, StatesError]] = []
+        crashes: list[BaseException] = []
+        lock = threading.Lock()
+
+        def run_branch(i):
+            try:
+                results[i] = self.run_machine(branches[i], data, child, Lane(lane.last), None)
+            except StatesError as err:
+                with lock:
+                    failures.append((i, err))
+                child.event.set()
+            except ExecutionAborted:
+                child.event.set()
+            except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller's thread
+                crashes.append(exc)
+                child.event.set()
+
+        threads = [threading.Thread(target=run_branch, args=(i,), daemon=True,
+                                    name=f"asl-branch-{self.name}-{name}-{i}")
+                   for i in range(len(branches))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if crashes:
+            raise crashes[0]
+        if failures:
+            err = failures[0][1]
+            self.history.add(lane, "ParallelStateFailed", {"error": err.error, "cause": err.cause})
+            raise err
+        if scope.reason():
+            self.history.add(lane, "ParallelStateAborted", None)
+            raise ExecutionAborted()
+        self.history.add(lane, "ParallelStateSucceeded", None)
+        return results
+
+    # ----------------------------------------------------------- Map
+    def map(self, name, state, eff, scope: _Scope, lane: Lane, ctx):
+        items_path = state.get("ItemsPath", "$")
+        p = compile_path(items_path)
+        try:
+            items = p.read(ctx if p.context else eff)
+        except NotFound:
+            raise StatesError("States.Runtime",
+                              f"Invalid path '{items_path}' : No results for path: {_bracket(items_path)}") \
+                from None
+        if not isinstance(items, list):
+            raise StatesError("States.Runtime",
+                              f"Map state input must be an array but was: {type(items)}")
+        proc = state.get("ItemProcessor") or state["Iterator"]
+        selector_field = "ItemSelector" if "ItemSelector" in state else "Parameters"
+        selector = state.get(selector_field)
+        max_conc = state.get("MaxConcurrency", 0)
+        if "MaxConcurrencyPath" in state:
+            max_conc = self._int_from_path(state, "MaxConcurrencyPath", eff, ctx)
+        tol_count = state.get("ToleratedFailureCount")
+        if "ToleratedFailureCountPath" in state:
+            tol_count = self._int_from_path(state, "ToleratedFailureCountPath", eff, ctx)
+        tol_pct = state.get("ToleratedFailurePercentage")
+        if "ToleratedFailurePercentagePath" in state:
+            tol_pct = self._int_from_path(state, "ToleratedFailurePercentagePath", eff, ctx)
+        n = len(items)
+        self.history.add(lane, "MapStateStarted", {"length": n})
+        workers = min(n, max_conc if max_conc else _INLINE_MAP_LIMIT)
+        child = _Scope(scope)
+        results: list[Any] = [None] * n
+        failures: list[tuple[int, StatesError]] = []
+        lock = threading.Lock()
+        crashes: list[BaseException] = []
+        cursor = iter(range(n))
+        tolerate = tol_count is not None or tol_pct is not None
+
+        def exceeded(nfail: int) -> bool:
+            if not tolerate:
+                return nfail > 0
+            over_count = tol_count is not None and nfail > tol_count
+            over_pct = tol_pct is not None and n and 100.0 * nfail / n > tol_pct
+            if tol_count is not None and tol_pct is not None:
+                return over_count and over_pct
+            return bool(over_count or over_pct)
+
+        def run_item(i: int) -> None:
+            ilane = Lane(lane.last)
+            self.history.add(ilane, "MapIterationStarted", {"name": name, "index": i})
+            item_ctx = self.context(name, ctx["State"]["EnteredTime"], ctx["State"]["RetryCount"],
+                                    (i, items[i]))
+            try:
+                if selector is not None:
+                    item = self.payload(selector, eff, item_ctx, selector_field)
+                else:
+                    item = items[i]
+                results[i] = self.run_machine(proc, item, child, ilane, (i, items[i]))
+                self.history.add(ilane, "MapIterationSucceeded", {"name": name, "index": i})
+            except StatesError as err:
+                self.history.add(ilane, "MapIterationFailed", {"name": name, "index": i})
+                results[i] = {"Error": err.error, "Cause": err.cause}
+                with lock:
+                    failures.append((i, err))
+                    stop = exceeded(len(failures))
+                if stop:
+                    child.event.set()
+            except ExecutionAborted:
+                self.history.add(ilane, "MapIterationAborted", {"name": name, "index": i})
+            except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller's thread
+                crashes.append(exc)
+                child.event.set()
+
+        def worker() -> None:
+            while not child.reason():
+                with lock:
+                    i = next(cursor, None)
+                if i is None:
+                    return
+                run_item(i)
+
+        if workers <= 1:
+            worker()
+        else:
+            threads = [threading.Thread(target=worker, daemon=True,
+                                        name=f"asl-map-{self.name}-{name}-{k}") for k in range(workers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if crashes:
+            raise crashes[0]
+        if exceeded(len(failures)):
+            if tolerate:
+                err = StatesError("States.ExceedToleratedFailureThreshold",
+                                  "The specified tolerated failure threshold was exceeded")
+            else:
+                err = failures[0][1]
+            self.history.add(lane, "MapStateFailed", None)
+            raise err
+        if scope.reason():
+            self.history.add(lane, "MapStateAborted", None)
+            raise ExecutionAborted()
+        self.history.add(lane, "MapStateSucceeded", None)
+        return results
+
+    def _int_from_path(self, state, field, eff, ctx) -> int:
+        p = compile_path(state[field])
+        try:
+            value = p.read(ctx if p.context else eff)
+        except NotFound:
+            raise StatesError("States.Runtime",
+                              f"Invalid path '{state[field]}' : No results for path: {_bracket(state[field])}") \
+                from None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise StatesError("States.Runtime",
+                              f"The {field} field refers to value {_dumps(value)} which is not a "
+                              f"valid non-negative integer")
+        return value
+
+
+def _bracket(path_text: str) -> str:
+    """Render ``$.a.b`` as ``$['a']['b']`` the way the error causes do."""
+    p = compile_path(path_text)
+    out = "$"
+    for seg in p.segments:
+        if seg[0] == "key":
+            out += f"['{seg[1]}']"
+        elif seg[0] == "index":
+            out += f"[{seg[1]}]"
+        else:
+            return path_text
+    return out
+
+
+_TERMINAL = ("States.Runtime", "States.DataLimitExceeded")
+
+
+def _matches(error_equals: list, error: str | None) -> bool:
+    """Does a Retrier/Catcher's ErrorEquals match ``error``?
+
+    As on AWS: States.ALL matches every error except the terminal States.Runtime and
+    States.DataLimitExceeded; States.TaskFailed is a wildcard for every error except
+    States.Timeout (and the terminal ones).
+    """
+    if error in error_equals:
+        return True
+    if error in _TERMINAL:
+        return False
+    if "States.ALL" in error_equals:
+        return True
+    return "States.TaskFailed" in error_equals and error != "States.Timeout"
+
+
+def _find_retrier(retriers, error) -> int | None:
+    for i, r in enumerate(retriers):
+        if _matches(r["ErrorEquals"], error):
+            return i
+    return None
+
+
+def _find_catcher(catchers, error) -> dict | None:
+    for c in catchers:
+        if _matches(c["ErrorEquals"], error):
+            return c
+    return None
