@@ -1,0 +1,257 @@
+"""The photometry job of one field, as run by the photometry container's entry point.
+
+Request (JSON object, see ``ecs_tasks/photometry/README.md``)::
+
+    {"field_id": "M31-B22-F06",
+     "exposures": [{"bucket": "raw", "key": "raw/ibfe06dqq_flt.fits"}, ...],
+     "products_bucket": "products",            # optional: Settings' products bucket
+     "options": {"engine": "auto",             # "auto" | "dolphot" | "builtin"
+                 "dolphot": {"SecondPass": 5}, # DOLPHOT keywords (DOLPHOT engine)
+                 "dolphot_timeout_s": 36000,
+                 "photometry": {...}}}         # built-in engine options
+
+The exposures are downloaded to local scratch, photometered (DOLPHOT when its
+programs are installed, :func:`cloudphot.photometry.reduce_field` otherwise, or
+as ``options.engine`` says), and the field's measurements and catalog are
+written to the products bucket as Parquet and FITS under the deterministic keys
+of :class:`cloudphot.products.keys` (a rerun overwrites the same objects).
+Nothing is kept on the worker's disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, NoStars
+from ..products import keys
+from ..settings import Settings
+from ..worker import check_stop, stop_requested
+
+__all__ = ["ENGINES", "images_meta_from_fits", "parse_request", "photometry_job"]
+
+ENGINES = ("auto", "dolphot", "builtin")
+_FIELD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+
+
+def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a photometry request; return it normalised. Raises DataError naming the field."""
+    if not isinstance(request, Mapping):
+        raise DataError("photometry request must be a JSON object")
+    field_id = request.get("field_id")
+    if not isinstance(field_id, str) or not _FIELD_ID.match(field_id):
+        raise DataError(f"request.field_id: {field_id!r} is not a field id (letters, digits, "
+                        "'._+-', at most 64 characters)")
+    exposures = request.get("exposures")
+    if not isinstance(exposures, list) or not exposures:
+        raise DataError("request.exposures: a non-empty list of {bucket, key} is required")
+    names: set[str] = set()
+    clean = []
+    for i, exp in enumerate(exposures):
+        if not isinstance(exp, Mapping):
+            raise DataError(f"request.exposures[{i}]: expected an object, got {exp!r}")
+        bucket, key = exp.get("bucket"), exp.get("key")
+        if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+            raise DataError(f"request.exposures[{i}]: 'bucket' and 'key' must be non-empty "
+                            f"strings, got {dict(exp)!r}")
+        name = Path(key).name
+        if not name.endswith(".fits"):
+            raise DataError(f"request.exposures[{i}]: {key!r} is not a .fits file")
+        if name in names:
+            raise DataError(f"request.exposures[{i}]: two exposures are named {name}")
+        names.add(name)
+        clean.append({"bucket": bucket, "key": key})
+    options = request.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise DataError(f"request.options: expected an object, got {options!r}")
+    engine = options.get("engine", "auto")
+    if engine not in ENGINES:
+        raise DataError(f"request.options.engine: {engine!r} is not one of {ENGINES}")
+    products_bucket = request.get("products_bucket")
+    if products_bucket is not None and not (isinstance(products_bucket, str) and products_bucket):
+        raise DataError(f"request.products_bucket: {products_bucket!r} is not a bucket name")
+    return {"field_id": field_id, "exposures": clean, "options": dict(options),
+            "products_bucket": products_bucket, "job_id": request.get("job_id")}
+
+
+def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
+    """Metadata of one DOLPHOT chip image (``<root>.chip<N>``) from the original exposure.
+
+    splitgroups writes chip N from the N-th science extension (EXTVER N), so its
+    WCS, filter, MJD and exposure time come from that extension and the primary
+    header of ``path``.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    m = re.search(r"\.chip(\d+)$", dolphot_image)
+    chip = int(m.group(1)) if m else 1
+    with fits.open(path) as hdul:
+        primary = hdul[0].header
+        try:
+            sci = hdul["SCI", chip].header
+        except KeyError:
+            if chip != 1:
+                raise DataError(f"{path}: no SCI extension {chip} for DOLPHOT image "
+                                f"{dolphot_image}") from None
+            sci = hdul[1].header if len(hdul) > 1 else primary
+        filt = primary.get("FILTER")
+        if not filt:  # ACS: FILTER1/FILTER2, one of them CLEAR
+            filt = next((str(primary.get(k)) for k in ("FILTER1", "FILTER2")
+                         if primary.get(k) and not str(primary.get(k)).upper().startswith("CLEAR")),
+                        None)
+        expstart, expend = primary.get("EXPSTART"), primary.get("EXPEND")
+        mjd = (float(expstart) + float(expend)) / 2 if expstart and expend else None
+        wcs = WCS(sci, hdul)
+        shape = (int(sci.get("NAXIS2", 0)), int(sci.get("NAXIS1", 0)))
+    return {
+        "exposure_id": str(primary.get("ROOTNAME") or path.name.split("_")[0]).lower(),
+        "image": path.name,
+        "chip": chip,
+        "filter": str(filt).upper() if filt else None,
+        "mjd": mjd,
+        "exptime": float(primary["EXPTIME"]) if "EXPTIME" in primary else None,
+        "detector": f"{primary.get('INSTRUME', '')}/{primary.get('DETECTOR', '')}".strip(),
+        "wcs": wcs,
+        "shape": shape if all(shape) else None,
+    }
+
+
+def _run_dolphot_engine(inputs: list[Path], workdir: Path, field_id: str,
+                        options: Mapping[str, Any]):
+    from .parse import phot_to_catalog, phot_to_measurements, read_phot
+    from .runner import run_dolphot
+
+    phot = run_dolphot(inputs, workdir, reference=None, options=options.get("dolphot") or {},
+                       timeout=options.get("dolphot_timeout_s"), stop_event=stop_requested)
+    table = read_phot(phot)
+    by_root = {p.name[: -len(".fits")]: p for p in inputs}
+    metas = []
+    for info in table.meta["images"]:
+        root = re.sub(r"\.chip\d+$", "", info["name"])
+        if root not in by_root:
+            raise DataError(f"{phot}: image {info['name']} is not one of the inputs")
+        metas.append(images_meta_from_fits(by_root[root], info["name"]))
+    measurements = phot_to_measurements(table, metas, field_id)
+    catalog = phot_to_catalog(table, field_id, images_meta=metas,
+                              cuts=_photometry_options(options))
+    return measurements, catalog
+
+
+def _photometry_options(options: Mapping[str, Any]):
+    """``options.photometry`` as :class:`cloudphot.photometry.PhotometryOptions`."""
+    from ..photometry import PhotometryOptions
+
+    given = options.get("photometry") or {}
+    if not isinstance(given, Mapping):
+        raise DataError(f"request.options.photometry: expected an object, got {given!r}")
+    try:
+        return PhotometryOptions(**given)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"request.options.photometry: {exc}") from exc
+
+
+def _run_builtin_engine(inputs: list[Path], workdir: Path, field_id: str,
+                        options: Mapping[str, Any]):
+    from ..photometry import reduce_field  # the built-in photutils engine
+
+    reduction = reduce_field(inputs, workdir=workdir, options=_photometry_options(options),
+                             field_id=field_id)
+    return reduction.measurements, reduction.catalog
+
+
+def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = None,
+                   store=None) -> dict[str, Any]:
+    """Photometer one field and upload its products; return where they are.
+
+    Returns
+    -------
+    dict
+        ``field_id``, ``engine`` ("dolphot" or "builtin"), ``n_stars``,
+        ``n_measurements`` and ``products``: ``{name: {"bucket", "key"}}`` for
+        ``measurements`` and ``catalog`` (Parquet) and ``measurements_fits`` and
+        ``catalog_fits``.
+    """
+    req = parse_request(request)
+    settings = settings or Settings.from_env()
+    if store is None:
+        from ..storage import open_object_store
+
+        store = open_object_store(settings)
+    field_id, options = req["field_id"], req["options"]
+    bucket = req["products_bucket"] or settings.bucket("products")
+    engine = options.get("engine", "auto")
+    if engine == "auto":
+        from .runner import dolphot_available
+
+        engine = "dolphot" if dolphot_available() else "builtin"
+
+    scratch = os.environ.get("CLOUDPHOT_SCRATCH") or None
+    with tempfile.TemporaryDirectory(prefix=f"cloudphot-{field_id}-", dir=scratch) as tmp:
+        tmpdir = Path(tmp)
+        inputs = []
+        for exp in req["exposures"]:
+            check_stop("download of the exposures")
+            dest = tmpdir / "inputs" / Path(exp["key"]).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            inputs.append(Path(store.download(exp["bucket"], exp["key"], dest)))
+        check_stop("photometry")
+        if engine == "dolphot":
+            measurements, catalog = _run_dolphot_engine(inputs, tmpdir / "dolphot", field_id,
+                                                         options)
+        else:
+            measurements, catalog = _run_builtin_engine(inputs, tmpdir / "builtin", field_id,
+                                                        options)
+        if len(catalog) == 0:
+            raise NoStars(f"field {field_id}: no stars found in {len(inputs)} exposures")
+        check_stop("upload of the products")
+        # the catalog Parquet goes last: once it exists, the field's products are complete
+        products = {
+            "measurements_fits": keys.field_product(field_id, "measurements.fits"),
+            "catalog_fits": keys.field_product(field_id, "catalog.fits"),
+            "measurements": keys.field_measurements(field_id),
+            "catalog": keys.field_catalog(field_id),
+        }
+        out = tmpdir / "out"
+        out.mkdir()
+        tables = {"measurements": measurements, "catalog": catalog}
+        written = {}
+        for name, key in products.items():
+            table = tables[name.removesuffix("_fits")]
+            local = out / Path(key).name if name in tables else out / f"{name}.fits"
+            fmt = "parquet" if key.endswith(".parquet") else "fits"
+            _write_table(table, local, fmt)
+            store.put_file(bucket, key, local)
+            written[name] = {"bucket": bucket, "key": key}
+    return {
+        "field_id": field_id,
+        "engine": engine,
+        "n_stars": len(catalog),
+        "n_measurements": len(measurements),
+        "products": written,
+    }
+
+
+def _write_table(table, path: Path, fmt: str) -> None:
+    """Write without non-serialisable meta (WCS objects), with units FITS readers accept.
+
+    The product contracts give count rates as ``e-/s``, which is neither a FITS
+    nor an astropy unit, so every reader would warn. In FITS files they are
+    written as ``ct / s`` (FITS-standard counts: electrons for flc/flt data);
+    Parquet keeps the contract's text.
+    """
+    from astropy import units as u
+    from astropy.table import Table
+
+    plain = Table(table, copy=True)
+    plain.meta = {k: v for k, v in table.meta.items()
+                  if isinstance(v, (str, int, float, bool)) and len(str(k)) <= 8}
+    if fmt == "fits":
+        for col in plain.itercols():
+            if col.unit is not None and str(col.unit) == "e-/s":
+                col.unit = u.count / u.s
+    plain.write(path, format=fmt, overwrite=True)
