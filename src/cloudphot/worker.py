@@ -6,7 +6,9 @@ and the state machine's error classification can parse, how it ended:
 
 Input
     ``CLOUDPHOT_REQUEST`` (a JSON object) or ``CLOUDPHOT_REQUEST_FILE`` (a file
-    holding one), or the command-line options ``--request JSON`` /
+    holding one), or ``CLOUDPHOT_REQUEST_BUCKET`` + ``CLOUDPHOT_REQUEST_KEY`` (an
+    object in the configured object store: what the state machines pass, since
+    ECS container overrides are capped at 8 KiB), or the command-line options ``--request JSON`` /
     ``--request-file PATH`` / ``--job-id ID`` (the command line wins).
     ``CLOUDPHOT_JOB_ID`` names the job; it is added to the request as
     ``job_id`` unless the request has one. The other ``CLOUDPHOT_*`` and bucket
@@ -151,13 +153,30 @@ def read_request(argv: Sequence[str] | None = None,
         request = _load_json_object(env["CLOUDPHOT_REQUEST"], "CLOUDPHOT_REQUEST")
     elif env.get("CLOUDPHOT_REQUEST_FILE"):
         request = _read_file(env["CLOUDPHOT_REQUEST_FILE"], "CLOUDPHOT_REQUEST_FILE")
+    elif env.get("CLOUDPHOT_REQUEST_KEY"):
+        request = _read_object(env.get("CLOUDPHOT_REQUEST_BUCKET", ""), env["CLOUDPHOT_REQUEST_KEY"],
+                               env)
     else:
-        raise DataError("no job request: set CLOUDPHOT_REQUEST (JSON) or CLOUDPHOT_REQUEST_FILE, "
-                        "or pass --request/--request-file")
+        raise DataError("no job request: set CLOUDPHOT_REQUEST (JSON), CLOUDPHOT_REQUEST_FILE or "
+                        "CLOUDPHOT_REQUEST_BUCKET/KEY, or pass --request/--request-file")
     job_id = args.job_id or env.get("CLOUDPHOT_JOB_ID")
     if job_id and "job_id" not in request:
         request["job_id"] = job_id
     return request
+
+
+def _read_object(bucket: str, key: str, env: Mapping[str, str]) -> dict:
+    from .errors import ObjectNotFound
+    from .settings import Settings
+    from .storage import open_object_store
+
+    settings = Settings.from_env(env=dict(env))
+    bucket = bucket or settings.bucket("products")
+    try:
+        raw = open_object_store(settings).get_bytes(bucket, key)
+    except ObjectNotFound as exc:
+        raise DataError(f"job request s3://{bucket}/{key} does not exist") from exc
+    return _load_json_object(raw.decode("utf-8", "replace"), f"s3://{bucket}/{key}")
 
 
 def _read_file(path: str, source: str) -> dict:

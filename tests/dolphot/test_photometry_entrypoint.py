@@ -116,7 +116,26 @@ def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field,
     assert result["engine"] == "dolphot"  # "auto" picks DOLPHOT when its programs exist
     written = [e["detail"]["object"]["key"] for e in events
                if e["detail"]["bucket"]["name"] == "science"]
-    assert len(written) == 4 and written[-1] == keys.field_catalog("M31-B01-F01")  # last
+    # the catalog is the last table written; result.json (the completion marker) comes after it
+    assert written[-2:] == [keys.field_catalog("M31-B01-F01"),
+                            keys.field_product("M31-B01-F01", "result.json")]
+    assert len(written) == 5
+
+
+def test_rerun_with_the_same_inputs_reuses_the_products(local_settings, fake_dolphot, field,
+                                                        monkeypatch):
+    monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
+    events: list[dict] = []
+    store = open_object_store(local_settings, on_created=events.append)
+    request = {**field, "products_bucket": "science", "options": {}}
+    first = photometry_job(request, settings=local_settings, store=store)
+    n_writes = len(events)
+    again = photometry_job(request, settings=local_settings, store=store)
+    assert again["reused"] and again["fingerprint"] == first["fingerprint"]
+    assert len(events) == n_writes  # nothing photometered or written again
+    changed = photometry_job({**request, "options": {"dolphot": {"SecondPass": 3}}},
+                             settings=local_settings, store=store)
+    assert "reused" not in changed and changed["fingerprint"] != first["fingerprint"]
 
 
 def test_entrypoint_reports_a_bad_request(local_settings, fake_dolphot):

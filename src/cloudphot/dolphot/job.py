@@ -64,7 +64,7 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
         if name in names:
             raise DataError(f"request.exposures[{i}]: two exposures are named {name}")
         names.add(name)
-        clean.append({"bucket": bucket, "key": key})
+        clean.append({"bucket": bucket, "key": key, "etag": str(exp.get("etag") or "")})
     options = request.get("options") or {}
     if not isinstance(options, Mapping):
         raise DataError(f"request.options: expected an object, got {options!r}")
@@ -74,8 +74,28 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
     products_bucket = request.get("products_bucket")
     if products_bucket is not None and not (isinstance(products_bucket, str) and products_bucket):
         raise DataError(f"request.products_bucket: {products_bucket!r} is not a bucket name")
+    preprocessed = request.get("preprocessed") or {}
+    if not isinstance(preprocessed, Mapping) or not all(
+            isinstance(v, Mapping) and isinstance(v.get("bucket"), str) and isinstance(v.get("key"), str)
+            for v in preprocessed.values()):
+        raise DataError("request.preprocessed: expected {image file name: {bucket, key}}")
     return {"field_id": field_id, "exposures": clean, "options": dict(options),
-            "products_bucket": products_bucket, "job_id": request.get("job_id")}
+            "products_bucket": products_bucket, "job_id": request.get("job_id"),
+            "preprocessed": {str(k): dict(v) for k, v in preprocessed.items()}}
+
+
+def request_fingerprint(req: Mapping[str, Any]) -> str:
+    """What determines the products: inputs, preprocessing products and options.
+
+    A rerun with the same fingerprint finds ``result.json`` and returns it
+    without redoing the photometry (completed work is never redone).
+    """
+    import hashlib
+    import json
+
+    basis = {"exposures": sorted((e["bucket"], e["key"], e.get("etag", "")) for e in req["exposures"]),
+             "preprocessed": req.get("preprocessed") or {}, "options": req.get("options") or {}}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
@@ -190,6 +210,12 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
 
         engine = "dolphot" if dolphot_available() else "builtin"
 
+    fingerprint = request_fingerprint(req)
+    result_key = keys.field_product(field_id, "result.json")
+    previous = _previous_result(store, bucket, result_key, fingerprint)
+    if previous is not None:
+        return previous
+
     scratch = os.environ.get("CLOUDPHOT_SCRATCH") or None
     with tempfile.TemporaryDirectory(prefix=f"cloudphot-{field_id}-", dir=scratch) as tmp:
         tmpdir = Path(tmp)
@@ -199,6 +225,11 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
             dest = tmpdir / "inputs" / Path(exp["key"]).name
             dest.parent.mkdir(parents=True, exist_ok=True)
             inputs.append(Path(store.download(exp["bucket"], exp["key"], dest)))
+        prepared = {}
+        for image, obj in req["preprocessed"].items():
+            dest = tmpdir / "prep" / Path(obj["key"]).name.replace("prep", Path(image).stem + "_prep", 1)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            prepared[image] = Path(store.download(obj["bucket"], obj["key"], dest))
         check_stop("photometry")
         if engine == "dolphot":
             measurements, catalog = _run_dolphot_engine(inputs, tmpdir / "dolphot", field_id,
@@ -227,13 +258,36 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
             _write_table(table, local, fmt)
             store.put_file(bucket, key, local)
             written[name] = {"bucket": bucket, "key": key}
-    return {
+    result = {
         "field_id": field_id,
         "engine": engine,
         "n_stars": len(catalog),
         "n_measurements": len(measurements),
+        "filters": sorted({str(f) for f in measurements["filter"]}) if len(measurements) else [],
         "products": written,
+        "fingerprint": fingerprint,
+        "job_id": req.get("job_id"),
     }
+    # written last: its presence (with this fingerprint) means the products are complete
+    import json
+
+    store.put_bytes(bucket, result_key, json.dumps(result, indent=1, sort_keys=True).encode(),
+                    content_type="application/json")
+    return result
+
+
+def _previous_result(store, bucket: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    import json
+
+    from ..errors import ObjectNotFound
+
+    try:
+        previous = json.loads(store.get_bytes(bucket, key))
+    except (ObjectNotFound, ValueError):
+        return None
+    if previous.get("fingerprint") != fingerprint:
+        return None
+    return {**previous, "reused": True}
 
 
 def _write_table(table, path: Path, fmt: str) -> None:

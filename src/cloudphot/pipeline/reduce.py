@@ -63,7 +63,8 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     options = dict(request.get("options") or {})
     worker_request = {
         "job_id": request["job_id"], "field_id": request["field_id"],
-        "exposures": [{"bucket": e["bucket"], "key": e["key"]} for e in exposures],
+        "exposures": [{"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")}
+                      for e in exposures],
         "preprocessed": prepared, "options": options,
         "products_bucket": svc.settings.bucket("products"),
     }
