@@ -1,0 +1,507 @@
+"""A whole simulated crowded field: many dithered, multi-epoch exposures plus their truth.
+
+:func:`simulate_field` draws an M31-like stellar population (:mod:`.stars`) over the
+footprint of all exposures, then for every exposure renders the stars through the
+*true* WCS (header WCS plus an unrecorded pointing error of ~0.1-0.5 pixel) with the
+camera's PSF (:func:`cloudphot.psf.psf_for`), adds sky, hot pixels, cosmic rays,
+Poisson and read noise, saturates and bleeds at the full well, and writes a real
+``*_flc.fits`` (``*_flt.fits`` for WFC3/IR) with :func:`.exposure.write_exposure`.
+
+Fluxes follow the header zeropoints exactly: a star of Vega magnitude ``m`` gives
+``10**(-0.4 (m - zpt_vega)) * EXPTIME`` electrons, with ``zpt_vega`` from
+:func:`.stars.vega_zeropoint` (PHOTFLAM/PHOTPLAM through the pipeline's own zeropoint
+code). Cepheids vary with their period, amplitude and phase; their magnitude at the
+exposure mid-time is used.
+
+Outputs in ``outdir``: the exposures and ``truth.fits`` with two tables:
+
+``TRUTH`` (one row per star)
+    star_id, ra, dec (deg), ``<filter>_vega`` (mean Vega mag), is_variable, period_d,
+    amplitude_mag (F475W peak-to-peak), phase (at MJD ``PHASEREF``), component.
+``EXPOSURES_TRUTH`` (one row per star per exposure that it falls on)
+    exposure_id, filter, mjd (mid-exposure), star_id, x, y (true 0-based chip pixel),
+    chip (EXTVER), flux_e (expected total electrons), mag (Vega mag at that time).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table, vstack
+from astropy.wcs import WCS
+
+from cloudphot.psf import psf_for
+
+from . import detector as det
+from .exposure import ExposureSpec, chip_wcs, detector_info, write_exposure
+from .presets import Preset, get_preset
+from .stars import (
+    DISTANCE_MODULUS,
+    FILTERS,
+    PHASE_REF_MJD,
+    draw_cepheids,
+    draw_population,
+    magnitude_to_rate,
+    variable_mags,
+    vega_zeropoint,
+)
+
+__all__ = ["FIELD_CENTRE", "FULL_WELL", "SimulatedField", "read_truth", "simulate_field"]
+
+#: full well (electrons) per (instrument, detector)
+FULL_WELL: dict[tuple[str, str], float] = {
+    ("ACS", "WFC"): 80000.0,
+    ("WFC3", "UVIS"): 63000.0,
+    ("WFC3", "IR"): 78000.0,
+}
+#: (ra, dec) in degrees of the simulated field: the M31 disc near PHAT brick 15
+FIELD_CENTRE = (11.0400, 41.6400)
+_START_MJD = 56000.0
+_OVERHEAD_S = 150.0  # between exposures in a visit
+_POINTING_SIGMA_PIX = 0.2
+_POINTING_MAX_PIX = 0.5
+
+
+@dataclass
+class SimulatedField:
+    """What :func:`simulate_field` wrote.
+
+    Attributes
+    ----------
+    field_id : str
+    exposures : list of Path
+        The exposure files, in time order.
+    truth_path : Path
+        ``truth.fits``.
+    truth : astropy.table.Table
+        One row per star (see module docstring).
+    exposures_truth : astropy.table.Table
+        One row per star per exposure.
+    psf_source : str
+        ``"tinytim"``, ``"analytic"`` or ``"mixed"``.
+    preset : str
+    seed : int
+    crowding : float
+    filters : list of str
+    """
+
+    field_id: str
+    exposures: list[Path]
+    truth_path: Path
+    truth: Table
+    exposures_truth: Table
+    psf_source: str
+    preset: str
+    seed: int
+    crowding: float
+    filters: list[str] = field(default_factory=list)
+
+    @property
+    def cepheids(self) -> Table:
+        """The truth rows of the variable stars."""
+        return self.truth[self.truth["is_variable"]]
+
+
+def _rootname(instrument: str, seed: int, visit: int, k: int) -> str:
+    """An ``ipppssoot``-shaped rootname, e.g. ``jc0a01abq``."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    prog = "c" + digits[(seed // 36) % 36] + digits[seed % 36]
+    exp = digits[10 + (k // 26) % 26] + digits[10 + k % 26]
+    return f"{'j' if instrument == 'ACS' else 'i'}{prog}{visit:02d}{exp}q"
+
+
+def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list[ExposureSpec]:
+    """Visits spread irregularly over the baseline; each visit takes every filter."""
+    n = preset.n_visits
+    # irregular epochs: gaps between visits vary by a factor of ~6 (0.3-1.7 x the mean)
+    gaps = rng.uniform(0.3, 1.7, n)
+    epochs = _START_MJD + np.concatenate([[0.0], np.cumsum(gaps[1:])])
+    epochs = _START_MJD + (epochs - _START_MJD) / max(epochs[-1] - _START_MJD, 1e-9) * (
+        preset.baseline_days
+    )
+    epochs += rng.uniform(0, 0.3, n)  # random time of day
+    specs = []
+    base_orient = 38.5
+    for v in range(n):
+        t = float(epochs[v])
+        visit_offset = rng.uniform(-0.5, 0.5, 2)  # arcsec, recorded
+        roll = base_orient + rng.uniform(-0.3, 0.3)
+        k = 0
+        for plan in preset.filters:
+            info = detector_info(plan.instrument, plan.detector)
+            for d in range(preset.exposures_per_visit):
+                # dither line with half-pixel phases, like ACS-WFC-DITHER-LINE (2.5, 1.5) pix
+                step = info.scale_arcsec * np.array([2.5 * d, 1.5 * d])
+                err = np.clip(
+                    rng.normal(0, _POINTING_SIGMA_PIX, 2), -_POINTING_MAX_PIX, _POINTING_MAX_PIX
+                ) * info.scale_arcsec
+                shape = plan.chip_shape if plan.chip_shape is not None else preset.chip_shape
+                nchips = plan.nchips if plan.nchips is not None else preset.nchips
+                if plan.detector == "IR":  # the preset's CCD geometry does not apply
+                    shape, nchips = plan.chip_shape, plan.nchips
+                specs.append(
+                    ExposureSpec(
+                        instrument=plan.instrument,
+                        detector=plan.detector,
+                        filter=plan.filter,
+                        exptime=plan.exptime,
+                        expstart=t,
+                        rootname=_rootname(plan.instrument, seed, v + 1, k),
+                        target="M31-SIM-FIELD",
+                        proposal_id=90000 + seed % 10000,
+                        ra=FIELD_CENTRE[0],
+                        dec=FIELD_CENTRE[1],
+                        orientat=roll,
+                        dither_arcsec=(float(visit_offset[0] + step[0]),
+                                       float(visit_offset[1] + step[1])),
+                        pointing_error_arcsec=(float(err[0]), float(err[1])),
+                        chip_shape=shape,
+                        nchips=nchips,
+                        visit=f"{v + 1:02d}",
+                    )
+                )
+                t += (plan.exptime + _OVERHEAD_S) / 86400.0
+                k += 1
+    return specs
+
+
+def _field_wcs() -> WCS:
+    """Tangent plane of the field in arcsec (identity-like CD, x towards -RA)."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = list(FIELD_CENTRE)
+    w.wcs.crpix = [0.0, 0.0]
+    w.wcs.cdelt = [-1 / 3600.0, 1 / 3600.0]
+    w.wcs.set()
+    return w
+
+
+def _footprint_box(specs: list[ExposureSpec], plane: WCS, margin_arcsec: float):
+    """Bounding box (arcsec on the field plane) of all chips of all exposures."""
+    xs, ys = [], []
+    for spec in specs:
+        ny, nx = spec.shape
+        corners = np.array([[-0.5, -0.5], [nx - 0.5, -0.5], [-0.5, ny - 0.5], [nx - 0.5, ny - 0.5]])
+        for ext in range(1, spec.n_chips + 1):
+            sky = chip_wcs(spec, ext, true=True).all_pix2world(corners, 0)
+            p = plane.all_world2pix(sky, 0)
+            xs.append(p[:, 0])
+            ys.append(p[:, 1])
+    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    return (xs.min() - margin_arcsec, xs.max() + margin_arcsec,
+            ys.min() - margin_arcsec, ys.max() + margin_arcsec)
+
+
+def _inner_positions(
+    rng: np.random.Generator, n: int, specs: list[ExposureSpec], plane: WCS
+) -> np.ndarray:
+    """``n`` field-plane positions (arcsec) seen by every exposure, >= 30 pixels apart.
+
+    Candidates are drawn in the central 60 % of the first exposure's first chip and kept
+    when they fall at least 25 pixels inside a chip of every exposure (falling back to
+    the first chip alone if no candidate qualifies, e.g. footprints that barely overlap).
+    """
+    if n == 0:
+        return np.zeros((0, 2))
+    first = specs[0]
+    ny, nx = first.shape
+    cand = np.column_stack([rng.uniform(0.2 * nx, 0.8 * nx, 4000),
+                            rng.uniform(0.2 * ny, 0.8 * ny, 4000)])
+    ra, dec = chip_wcs(first, 1, true=True).all_pix2world(cand[:, 0], cand[:, 1], 0)
+    seen = np.ones(cand.shape[0], bool)
+    for spec in specs[1:]:
+        sny, snx = spec.shape
+        inside = np.zeros(cand.shape[0], bool)
+        for ext in range(1, spec.n_chips + 1):
+            x, y = chip_wcs(spec, ext, true=True).all_world2pix(ra, dec, 0)
+            inside |= (x > 25) & (x < snx - 26) & (y > 25) & (y < sny - 26)
+        seen &= inside
+    pool = np.flatnonzero(seen) if seen.any() else np.arange(cand.shape[0])
+    chosen: list[int] = []
+    for i in pool:
+        if all(np.hypot(*(cand[i] - cand[j])) >= 30 for j in chosen):
+            chosen.append(int(i))
+            if len(chosen) == n:
+                break
+    while len(chosen) < n:  # crowded footprint: allow closer pairs
+        chosen.append(int(pool[len(chosen) % pool.size]))
+    pick = np.array(chosen)
+    return plane.all_world2pix(np.column_stack([ra[pick], dec[pick]]), 0)
+
+
+def _draw_stars(
+    preset: Preset,
+    specs: list[ExposureSpec],
+    filters: list[str],
+    crowding: float,
+    rng: np.random.Generator,
+) -> Table:
+    plane = _field_wcs()
+    x0, x1, y0, y1 = _footprint_box(specs, plane, margin_arcsec=3.0)
+    area = (x1 - x0) * (y1 - y0)
+    n = int(rng.poisson(preset.density_per_arcsec2 * crowding * area))
+    pop = draw_population(n, rng, filters=filters, faint_f814w=preset.faint_f814w)
+    px = rng.uniform(x0, x1, n)
+    py = rng.uniform(y0, y1, n)
+    # Milky Way foreground dwarfs: bright, some saturate
+    nfg = preset.n_foreground
+    fg = Table()
+    fg["component"] = np.full(nfg, "fg", dtype="U4")
+    m814 = rng.uniform(15.5, 18.5, nfg)
+    col = rng.uniform(1.0, 2.5, nfg)
+    for f in filters:
+        fg[f"{f.lower()}_vega"] = {
+            "F814W": m814, "F475W": m814 + col, "F160W": m814 - 0.55 * col - 0.05
+        }[f]
+    # foreground stars and Cepheids where every exposure sees them
+    cep = draw_cepheids(preset.n_cepheids, rng, filters=filters)
+    inner = _inner_positions(rng, nfg + len(cep), specs, plane)
+    for t in (pop, fg):
+        t["period_d"] = np.zeros(len(t))
+        t["amplitude_mag"] = np.zeros(len(t))
+        t["phase"] = np.zeros(len(t))
+    stars = vstack([pop, fg, cep], metadata_conflicts="silent")
+    allx = np.concatenate([px, inner[:, 0]])
+    ally = np.concatenate([py, inner[:, 1]])
+    ra, dec = plane.all_pix2world(allx, ally, 0)
+    out = Table()
+    out["star_id"] = np.arange(len(stars), dtype=np.int64)
+    out["ra"] = np.asarray(ra, dtype=float) % 360.0
+    out["dec"] = np.asarray(dec, dtype=float)
+    for f in filters:
+        out[f"{f.lower()}_vega"] = np.asarray(stars[f"{f.lower()}_vega"], dtype=float)
+    out["is_variable"] = np.asarray(stars["period_d"]) > 0
+    out["period_d"] = np.asarray(stars["period_d"], dtype=float)
+    out["amplitude_mag"] = np.asarray(stars["amplitude_mag"], dtype=float)
+    out["phase"] = np.asarray(stars["phase"], dtype=float)
+    out["component"] = np.asarray(stars["component"], dtype="U4")
+    out["ra"].unit = out["dec"].unit = "deg"
+    out["period_d"].unit = "d"
+    for f in filters:
+        out[f"{f.lower()}_vega"].unit = "mag"
+    out["amplitude_mag"].unit = "mag"
+    return out
+
+
+def _render_exposure(
+    spec: ExposureSpec,
+    plan,
+    truth: Table,
+    sky_ra: np.ndarray,
+    sky_dec: np.ndarray,
+    defects: list,
+    preset: Preset,
+    rng: np.random.Generator,
+):
+    """SCI/ERR/DQ per chip and the per-exposure truth rows of one exposure."""
+    inst, detn, filt = spec.instrument.upper(), spec.detector.upper(), spec.filter.upper()
+    info = detector_info(inst, detn)
+    psf = psf_for(inst, detn, filt)
+    zpt = vega_zeropoint(inst, detn, filt)
+    mjd = spec.expstart + 0.5 * spec.exptime / 86400.0
+    mags = variable_mags(
+        truth[f"{filt.lower()}_vega"], truth["period_d"], truth["amplitude_mag"],
+        truth["phase"], mjd, filt,
+    )
+    flux = magnitude_to_rate(mags, zpt) * spec.exptime
+    rn = float(np.mean(info.readnoise))
+    full_well = FULL_WELL[(inst, detn)]
+    ny, nx = spec.shape
+    margin = psf.radius + 1
+    sci, err, dq, rows = [], [], [], []
+    for ext in range(1, spec.n_chips + 1):
+        w = chip_wcs(spec, ext, true=True)
+        x, y = w.all_world2pix(sky_ra, sky_dec, 0)
+        near = np.flatnonzero((x > -margin) & (x < nx - 1 + margin)
+                              & (y > -margin) & (y < ny - 1 + margin))
+        expected = np.full((ny, nx), plan.sky_rate * spec.exptime)
+        psf.render((ny, nx), x[near], y[near], flux[near], out=expected)
+        charge = rng.poisson(expected).astype(float)
+        defect = defects[ext - 1]
+        det.add_hot_pixels(charge, defect, spec.exptime, rng)
+        if detn != "IR":  # IR up-the-ramp fitting removes cosmic rays from flt files
+            det.add_cosmic_rays(charge, spec.exptime, rng, rate=preset.cr_rate)
+        saturated = det.saturate(charge, full_well, bleed=detn != "IR")
+        counts = charge + rng.normal(0.0, rn, charge.shape)
+        det.spoil_bad_pixels(counts, defect, rng)
+        e = np.sqrt(np.clip(counts, 0, None) + rn**2)
+        flags = defect.dq()
+        flags[saturated] |= det.DQ_SATURATED
+        if detn == "IR":  # flt of IR: electrons per second
+            counts, e = counts / spec.exptime, e / spec.exptime
+        sci.append(counts.astype(np.float32))
+        err.append(e.astype(np.float32))
+        dq.append(flags)
+        on = near[(x[near] >= -0.5) & (x[near] < nx - 0.5) & (y[near] >= -0.5) & (y[near] < ny - 0.5)]
+        if preset.truth_faint_mag is not None:
+            on = on[mags[on] < preset.truth_faint_mag]
+        rows.append((ext, on, x[on], y[on]))
+    return sci, err, dq, rows, mjd, mags, flux, psf.source
+
+
+def _exposures_truth(parts: list[dict]) -> Table:
+    cols = {
+        "exposure_id": ("U32", ""),
+        "filter": ("U16", ""),
+        "mjd": ("f8", "d"),
+        "star_id": ("i8", ""),
+        "x": ("f8", "pix"),
+        "y": ("f8", "pix"),
+        "chip": ("i2", ""),
+        "flux_e": ("f8", ""),  # electrons (not a FITS unit string)
+        "mag": ("f8", "mag"),
+    }
+    t = Table()
+    for name, (dtype, unit) in cols.items():
+        vals = [p[name] for p in parts]
+        t[name] = np.concatenate(vals).astype(dtype) if vals else np.zeros(0, dtype)
+        if unit:
+            t[name].unit = unit
+    return t
+
+
+def read_truth(path: str | os.PathLike) -> tuple[Table, Table]:
+    """Read ``truth.fits``: ``(truth, exposures_truth)`` tables."""
+    path = Path(path)
+    return Table.read(path, hdu="TRUTH"), Table.read(path, hdu="EXPOSURES_TRUTH")
+
+
+def simulate_field(
+    outdir: str | os.PathLike,
+    *,
+    preset: str = "demo",
+    seed: int = 0,
+    crowding: float = 1.0,
+    filters=None,
+    progress: bool = False,
+) -> SimulatedField:
+    """Simulate one crowded field and write its exposures and truth to ``outdir``.
+
+    Parameters
+    ----------
+    outdir : path
+        Created if needed; existing files of the same names are replaced.
+    preset : {"tiny", "demo", "realistic"}
+        Size of the field (see :mod:`.presets`).
+    seed : int
+        Everything random (stars, epochs, pointing errors, noise, cosmic rays) follows
+        from it: the same seed writes the same pixels.
+    crowding : float
+        Multiplies the preset's stellar surface density (> 0).
+    filters : sequence of str, optional
+        Subset of the preset's filters (default all).
+    progress : bool
+        Show a tqdm progress bar over exposures.
+
+    Returns
+    -------
+    SimulatedField
+    """
+    p = get_preset(preset)
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    try:
+        crowding = float(crowding)
+    except (TypeError, ValueError):
+        raise ValueError(f"crowding must be a positive number, got {crowding!r}") from None
+    if not np.isfinite(crowding) or crowding <= 0 or crowding > 100:
+        raise ValueError(f"crowding must be in (0, 100], got {crowding!r}")
+    full = p
+    if filters is not None:
+        if isinstance(filters, str):
+            filters = [filters]
+        p = p.with_filters(filters)
+    names = [pl.filter for pl in p.filters]
+    all_filters = [pl.filter for pl in full.filters]
+    for f in all_filters:
+        if f not in FILTERS:
+            raise ValueError(f"filter {f} has no colour relation in the simulator")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    root = np.random.default_rng(seed)
+    plan_rng, star_rng, defect_rng, pix_seed = root.spawn(4)
+    # plan and populate the whole preset, so that a filter subset is the same field:
+    # same epochs, pointings, stars, defects and pixels, only fewer exposures written
+    all_specs = _plan_exposures(full, plan_rng, seed)
+    truth = _draw_stars(full, all_specs, all_filters, crowding, star_rng)
+    for f in all_filters:
+        if f not in names:
+            del truth[f"{f.lower()}_vega"]
+    pix_rngs_all = pix_seed.spawn(len(all_specs))
+    keep = [i for i, s in enumerate(all_specs) if s.filter.upper() in names]
+    specs = [all_specs[i] for i in keep]
+    pix_rngs = [pix_rngs_all[i] for i in keep]
+    truth.meta.update({
+        "PRESET": p.name, "SEED": seed, "CROWDING": crowding, "PHASEREF": PHASE_REF_MJD,
+        "DISTMOD": DISTANCE_MODULUS, "FILTERS": ",".join(names),
+    })
+    field_id = f"sim-{p.name}-s{seed}"
+    truth.meta["FIELD_ID"] = field_id
+
+    # fixed detector defects per (camera, chip), shared by all exposures of the field
+    defects: dict[tuple[str, str], list] = {}
+    for spec in all_specs:
+        key = (spec.instrument.upper(), spec.detector.upper())
+        if key not in defects:
+            defects[key] = [det.make_defects(spec.shape, defect_rng) for _ in range(spec.n_chips)]
+
+    plans = {pl.filter: pl for pl in p.filters}
+    sky_ra = np.asarray(truth["ra"], dtype=float)
+    sky_dec = np.asarray(truth["dec"], dtype=float)
+    paths: list[Path] = []
+    parts: list[dict] = []
+    sources: set[str] = set()
+    iterator = zip(specs, pix_rngs)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(specs), desc=f"simulate {p.name}", unit="exp")
+    for spec, rng in iterator:
+        key = (spec.instrument.upper(), spec.detector.upper())
+        sci, err, dq, rows, mjd, mags, flux, source = _render_exposure(
+            spec, plans[spec.filter.upper()], truth, sky_ra, sky_dec, defects[key], p, rng
+        )
+        sources.add(source)
+        paths.append(write_exposure(outdir, spec, sci, err, dq))
+        for ext, on, x, y in rows:
+            parts.append({
+                "exposure_id": np.full(on.size, spec.rootname.lower()),
+                "filter": np.full(on.size, spec.filter.upper()),
+                "mjd": np.full(on.size, mjd),
+                "star_id": np.asarray(truth["star_id"])[on],
+                "x": x, "y": y,
+                "chip": np.full(on.size, ext),
+                "flux_e": flux[on],
+                "mag": mags[on],
+            })
+    exposures_truth = _exposures_truth(parts)
+    exposures_truth.meta["FIELD_ID"] = field_id
+    psf_source = sources.pop() if len(sources) == 1 else "mixed"
+    truth.meta["PSFSRC"] = psf_source
+
+    truth_path = outdir / "truth.fits"
+    tmp = outdir / ".truth.fits.tmp"
+    t1 = fits.table_to_hdu(truth)
+    t1.name = "TRUTH"
+    t2 = fits.table_to_hdu(exposures_truth)
+    t2.name = "EXPOSURES_TRUTH"
+    fits.HDUList([fits.PrimaryHDU(), t1, t2]).writeto(tmp, overwrite=True)
+    os.replace(tmp, truth_path)
+    return SimulatedField(
+        field_id=field_id,
+        exposures=paths,
+        truth_path=truth_path,
+        truth=truth,
+        exposures_truth=exposures_truth,
+        psf_source=psf_source,
+        preset=p.name,
+        seed=seed,
+        crowding=crowding,
+        filters=names,
+    )

@@ -1,0 +1,145 @@
+"""Named sizes of a simulated field: ``tiny`` (tests), ``demo`` (the local demo), ``realistic``.
+
+A preset fixes the geometry (chip size and count), the filters and exposure times,
+the visit cadence and the stellar content at ``crowding = 1``; the seed decides the
+rest. Sizes are chosen so that ``tiny`` simulates in about a second, ``demo`` in
+well under 20 s, and ``realistic`` writes full 4096x2048 two-chip ACS/WFC exposures
+(plus WFC3/IR F160W) for benchmarks, at the cost of minutes and gigabytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+__all__ = ["PRESETS", "FilterPlan", "Preset", "get_preset"]
+
+
+@dataclass(frozen=True)
+class FilterPlan:
+    """One filter of a preset: its camera and exposure time (s)."""
+
+    instrument: str
+    detector: str
+    filter: str
+    exptime: float
+    sky_rate: float  # e-/s/pixel: zodiacal light + unresolved M31 light
+    chip_shape: tuple[int, int] | None = None  # (ny, nx); None -> the preset's
+    nchips: int | None = None  # None -> the preset's
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that sizes a simulated field.
+
+    Attributes
+    ----------
+    name : str
+    chip_shape : (ny, nx) pixels of each chip, or None for the real full chip.
+    nchips : int or None (the detector's real number).
+    filters : tuple of FilterPlan
+    n_visits : int
+        Epochs; each visit observes every filter.
+    exposures_per_visit : int
+        Dithered exposures per filter per visit.
+    baseline_days : float
+        Visits are spread irregularly over this many days.
+    density_per_arcsec2 : float
+        Surface density of simulated stars (brighter than ``faint_f814w``) at crowding 1.
+    faint_f814w : float
+        Faintest apparent F814W magnitude simulated.
+    n_cepheids : int
+    n_foreground : int
+        Bright Milky Way foreground stars (some saturate).
+    cr_rate : float
+        Cosmic-ray events per pixel per second (ACS/WFC ~3.5e-6, i.e. ~1.5 cm^-2 s^-1).
+    truth_faint_mag : float or None
+        Per-exposure truth is kept for stars brighter than this (mag in the exposure's
+        filter); None keeps every star.
+    """
+
+    name: str
+    chip_shape: tuple[int, int] | None
+    nchips: int | None
+    filters: tuple[FilterPlan, ...]
+    n_visits: int
+    exposures_per_visit: int
+    baseline_days: float
+    density_per_arcsec2: float
+    faint_f814w: float
+    n_cepheids: int
+    n_foreground: int
+    cr_rate: float = 3.5e-6
+    truth_faint_mag: float | None = None
+
+    def with_filters(self, names) -> Preset:
+        """The preset restricted to (or reordered as) the named filters."""
+        by_name = {p.filter: p for p in self.filters}
+        names = [str(n).strip().upper() for n in names]
+        missing = [n for n in names if n not in by_name]
+        if missing or not names:
+            raise ValueError(
+                f"preset {self.name!r} has no filter(s) {missing or names}; "
+                f"it has {', '.join(by_name)}"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"filters repeated: {names}")
+        return replace(self, filters=tuple(by_name[n] for n in names))
+
+
+_F475W = FilterPlan("ACS", "WFC", "F475W", 400.0, 0.06)
+_F814W = FilterPlan("ACS", "WFC", "F814W", 350.0, 0.10)
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny",
+        chip_shape=(256, 256),
+        nchips=1,
+        filters=(_F475W, _F814W),
+        n_visits=4,
+        exposures_per_visit=1,
+        baseline_days=120.0,
+        density_per_arcsec2=2.0,
+        faint_f814w=28.0,
+        n_cepheids=2,
+        n_foreground=1,
+    ),
+    "demo": Preset(
+        name="demo",
+        chip_shape=(512, 512),
+        nchips=1,
+        filters=(_F475W, _F814W),
+        n_visits=16,
+        exposures_per_visit=1,
+        baseline_days=540.0,
+        density_per_arcsec2=4.0,
+        faint_f814w=28.5,
+        n_cepheids=5,
+        n_foreground=2,
+    ),
+    "realistic": Preset(
+        name="realistic",
+        chip_shape=None,
+        nchips=None,
+        filters=(
+            _F475W,
+            _F814W,
+            FilterPlan("WFC3", "IR", "F160W", 500.0, 0.65, chip_shape=None, nchips=None),
+        ),
+        n_visits=4,
+        exposures_per_visit=2,
+        baseline_days=400.0,
+        density_per_arcsec2=10.0,
+        faint_f814w=28.5,
+        n_cepheids=40,
+        n_foreground=20,
+        truth_faint_mag=27.5,
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ValueError naming the known ones."""
+    try:
+        return PRESETS[str(name).strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
