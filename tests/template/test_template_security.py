@@ -1,0 +1,219 @@
+"""Least privilege and safe storage, checked on every policy the template writes.
+
+Allowed statements may not use wildcard actions, and every resource they name
+must be one of the template's own resources (a Ref, GetAtt or Sub of a logical
+id), except for the few actions AWS offers no resource-level permission for,
+listed in RESOURCE_STAR_ALLOWED with the reason. SAM's own additions (the
+X-Ray write policy for Tracing, stream-reading for the DynamoDB event source,
+SQS destinations) are generated at deploy time and are not in this file.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _template_helpers import references
+
+#: actions that only work with Resource "*" (no resource-level permissions in IAM)
+RESOURCE_STAR_ALLOWED = {
+    # Step Functions log delivery to CloudWatch Logs (Logging on state machines)
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # ECS pulling a private image: the registry login token is account-wide
+    "ecr:GetAuthorizationToken",
+    # X-Ray segments and custom metrics are not resources
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData",
+}
+#: SAM policy templates allowed in Policies (each is scoped to one named resource)
+POLICY_TEMPLATES_ALLOWED = {"LambdaInvokePolicy"}
+PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}
+#: AWS-managed resources a policy may name although the template does not create them
+MANAGED_RESOURCES = (
+    # the EventBridge rule Step Functions creates for ecs:runTask.sync
+    ":rule/StepFunctionsGetEventsForECSTaskRule",
+)
+
+
+def policy_statements(template: dict) -> list[tuple[str, object]]:
+    """(where, statement-or-policy) for every identity policy in the template."""
+    found: list[tuple[str, object]] = []
+    for lid, res in template["Resources"].items():
+        props = res.get("Properties", {}) or {}
+        kind = res.get("Type")
+        if kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            policies = props.get("Policies", [])
+            for policy in policies if isinstance(policies, list) else [policies]:
+                if isinstance(policy, dict) and "Statement" in policy:
+                    found += [(lid, s) for s in policy["Statement"]]
+                else:
+                    found.append((lid, policy))
+        elif kind == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(f"{lid}/{policy['PolicyName']}", s)
+                          for s in policy["PolicyDocument"]["Statement"]]
+            for arn in props.get("ManagedPolicyArns", []):
+                found.append((lid, arn))
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += [(lid, s) for s in props["PolicyDocument"]["Statement"]]
+    return found
+
+
+def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -> list[str]:
+    """Everything in the template's policies that breaks least privilege."""
+    resources = set(template["Resources"])
+    out = []
+    for where, statement in policy_statements(template):
+        if isinstance(statement, str) and statement in managed_allowed:
+            continue
+        if not isinstance(statement, dict) or "Effect" not in statement:
+            if isinstance(statement, dict) and set(statement) <= POLICY_TEMPLATES_ALLOWED:
+                continue
+            out.append(f"{where}: managed policy or policy template {statement!r}")
+            continue
+        if statement["Effect"] != "Allow":
+            continue
+        if "NotAction" in statement or "NotResource" in statement:
+            out.append(f"{where}: NotAction/NotResource in an Allow")
+            continue
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        out += [f"{where}: wildcard action {a}" for a in actions if "*" in a]
+        targets = statement.get("Resource", [])
+        targets = targets if isinstance(targets, list) else [targets]
+        for target in targets:
+            if target == "*":
+                extra = set(actions) - RESOURCE_STAR_ALLOWED
+                if extra:
+                    out.append(f"{where}: Resource '*' for {sorted(extra)}")
+            elif _managed(target):
+                continue
+            elif not (references(target) - PSEUDO) or not references(target) <= resources | PSEUDO:
+                out.append(f"{where}: resource {target!r} is not one of the template's resources")
+    return out
+
+
+def _managed(target) -> bool:
+    text = target.get("Fn::Sub") if isinstance(target, dict) else target
+    return isinstance(text, str) and text.endswith(MANAGED_RESOURCES)
+
+
+def test_policies_are_least_privilege(template):
+    assert problems(template) == []
+
+
+def test_the_checker_catches_broad_policies():
+    """A checker that can't fail proves nothing: feed it the usual mistakes."""
+    bad = {"Resources": {
+        "Table": {"Type": "AWS::DynamoDB::Table"},
+        "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Policies": [
+            "AmazonS3FullAccess",
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "Table"}}},
+            {"Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}},
+                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*"},
+                {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+            ]}]}},
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {
+            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}},
+    }}
+    found = problems(bad)
+    assert len(found) == 7, found
+    assert not any("Deny" in f for f in found)
+
+
+@pytest.mark.parametrize("bucket", ["RawBucket", "ProductsBucket"])
+def test_buckets_are_private_encrypted_and_announce_objects(resources, bucket):
+    props = resources[bucket]["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["NotificationConfiguration"]["EventBridgeConfiguration"] == {
+        "EventBridgeEnabled": True}
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("AbortIncompleteMultipartUpload") and r["Status"] == "Enabled" for r in rules)
+
+
+def test_raw_bucket_is_versioned(resources):
+    assert resources["RawBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+@pytest.mark.parametrize("bucket", ["RawBucket", "ProductsBucket"])
+def test_buckets_deny_plain_http(template, bucket):
+    policies = [r["Properties"] for r in template["Resources"].values()
+                if r["Type"] == "AWS::S3::BucketPolicy"
+                and r["Properties"]["Bucket"] == {"Ref": bucket}]
+    assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
+    denies = [s for s in policies[0]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Deny"
+              and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    assert denies, f"{bucket}: no statement denying aws:SecureTransport false"
+    covered = denies[0]["Resource"]
+    assert {"Fn::GetAtt": [bucket, "Arn"]} in covered, "the bucket itself"
+    assert {"Fn::Sub": "${" + bucket + ".Arn}/*"} in covered, "its objects"
+
+
+def test_queues_are_encrypted(template):
+    queues = [r for r in template["Resources"].values() if r["Type"] == "AWS::SQS::Queue"]
+    assert queues
+    for queue in queues:
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId")
+
+
+def test_dead_letter_queues_are_watched(template):
+    queues = {lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    watched = set()
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::CloudWatch::Alarm" and res["Properties"]["Namespace"] == "AWS/SQS":
+            watched |= references(res["Properties"]["Dimensions"])
+            assert res["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert watched == queues
+
+
+def test_photometry_network_accepts_nothing_from_outside(resources):
+    group = resources["PhotometrySecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert group["SecurityGroupEgress"]
+    nat = [lid for lid, r in resources.items() if r["Type"] == "AWS::EC2::NatGateway"]
+    assert nat == [], "public subnets and AssignPublicIp instead of a NAT gateway (cost)"
+    zones = {str(resources[s]["Properties"]["AvailabilityZone"])
+             for s in ("PhotometrySubnetA", "PhotometrySubnetB")}
+    assert len(zones) == 2
+
+
+#: AWS managed policies SAM attaches by itself, each with Resource "*" inside:
+#: CloudWatch Logs for every function, X-Ray for Tracing, stream reading for the
+#: DynamoDB event source (ListStreams has no resource-level permission)
+SAM_MANAGED_ALLOWED = frozenset({
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+})
+
+
+def test_roles_sam_generates_are_least_privilege(template, monkeypatch):
+    """What is deployed is SAM's translation: check the roles it generates, including
+    the statements it adds for event sources and destinations, with the same rules."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class _NoManagedPolicyLookups:
+        def load(self):
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    local = copy.deepcopy(template)
+    for res in local["Resources"].values():
+        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
+            if uri in res.get("Properties", {}):
+                res["Properties"][uri] = "s3://bucket/key"  # what sam package puts there
+    translated = transform(local, {}, _NoManagedPolicyLookups())
+    roles = {lid for lid, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert {"OnObjectFunctionRole", "DispatchFunctionRole",
+            "IngestExposureStateMachineRole"} <= roles
+    assert problems(translated, managed_allowed=SAM_MANAGED_ALLOWED) == []
