@@ -60,6 +60,7 @@ def _write_manifest(path: Path, field_id: str, exposures: list[Path]) -> Path:
 def _corrupt_copy(src: Path, dst: Path) -> Path:
     """A truncated exposure (a transfer cut short), to show how a bad file is handled."""
     data = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(data[: len(data) // 3])
     return dst
 

@@ -14,7 +14,11 @@ def test_packaged_registry_routes_raw_fits_uploads_to_ingest():
     assert [t.name for t in reg.triggered_by(_event("a/j9ec41aiq_flc.fits"))] == ["ingest_exposure"]
     assert reg.triggered_by(_event("notes.txt")) == []
     assert reg.triggered_by(_event("x_flc.fits", role="products")) == []
-    assert reg.triggered_by(_event("x_flc.fits", type_="exposure.registered")) == []
+    assert [t.name for t in reg.triggered_by(_event("x", type_="exposure.registered"))] == \
+        ["check_field"]
+    assert [t.name for t in reg.triggered_by(_event("manifests/m31-b15-f09.json"))] == \
+        ["check_field_manifest"]
+    assert [t.name for t in reg.triggered_by(_event("f", type_="field.ready"))] == ["reduce_field"]
 
 
 def test_registry_round_trips_through_tables(tmp_path):

@@ -43,7 +43,9 @@ def test_uploads_are_registered_and_a_corrupt_file_is_rejected_with_its_reason(r
     note.write_text("not an exposure")
     runtime.upload([*exposures, bad, note])
     summary = runtime.run()
-    assert summary.jobs == {"SUCCEEDED": 2, "FAILED": 1}
+    # 3 ingest jobs (one fails), and a check_field job per registered exposure
+    assert summary.jobs == {"SUCCEEDED": 4, "FAILED": 1}
+    assert sorted(j.task for j in runtime.store.jobs()) == ["check_field"] * 2 + ["ingest_exposure"] * 3
 
     registered = sorted(x["exposure_id"] for x in runtime.tables.scan("exposures"))
     assert registered == ["jtest00q", "jtest01q"]
@@ -63,7 +65,7 @@ def test_uploads_are_registered_and_a_corrupt_file_is_rejected_with_its_reason(r
 def test_execution_history_follows_step_functions_event_types(runtime, exposures):
     runtime.upload(exposures[:1])
     runtime.run()
-    (rec,) = runtime.executions.list()
+    (rec,) = runtime.executions.list(state_machine="IngestExposureStateMachine")
     assert rec.status == "SUCCEEDED" and rec.state_machine == "IngestExposureStateMachine"
     types = [e["type"] for e in runtime.executions.history(rec.arn)]
     assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
@@ -95,7 +97,7 @@ def test_a_rejected_file_replaced_by_a_good_one_is_ingested(runtime, exposures, 
     assert list(runtime.tables.scan("exposures")) == []
     runtime.upload([exposures[0]])                  # same key, new content: a new event
     summary = runtime.run()
-    assert summary.jobs == {"SUCCEEDED": 1}
+    assert summary.jobs == {"SUCCEEDED": 2}          # ingest, then check_field
     assert [x["exposure_id"] for x in runtime.tables.scan("exposures")] == ["jtest00q"]
 
 
@@ -108,6 +110,6 @@ def test_runtime_resumes_jobs_left_running_by_a_dead_runtime(runtime, exposures)
                              ran_on={"runtime": "local", "host": __import__("socket").gethostname(),
                                      "pid": 2 ** 22 + 12345})
     summary = runtime.run()
-    assert summary.jobs == {"SUCCEEDED": 1}
+    assert summary.jobs == {"SUCCEEDED": 2}          # the resumed ingest, then check_field
     states = [t["state"] for t in runtime.store.job(job.job_id).transitions]
     assert states == ["RUNNING", "PENDING", "RUNNING", "SUCCEEDED"]

@@ -73,12 +73,16 @@ class ExecutionStore:
                              (arn, int(event["id"]), event["type"], str(event["timestamp"]),
                               json.dumps(event, default=str)))
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[ExecutionRecord]:
-        sql = "SELECT * FROM executions"
-        args: tuple = ()
+    def list(self, *, status: str | None = None, state_machine: str | None = None,
+             limit: int = 100) -> list[ExecutionRecord]:
+        where, args = [], []
         if status:
-            sql += " WHERE status=?"
-            args = (status.upper(),)
+            where.append("status=?")
+            args.append(status.upper())
+        if state_machine:
+            where.append("state_machine=?")
+            args.append(state_machine)
+        sql = "SELECT * FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY start_date DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()

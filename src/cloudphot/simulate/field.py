@@ -114,6 +114,12 @@ def _rootname(instrument: str, seed: int, visit: int, k: int) -> str:
     return f"{'j' if instrument == 'ACS' else 'i'}{prog}{visit:02d}{exp}q"
 
 
+def _target(preset: str, seed: int) -> str:
+    """TARGNAME of the simulated field; the pipeline's field id is TARGNAME normalised,
+    so it equals :attr:`SimulatedField.field_id`."""
+    return f"SIM-{preset}-S{seed}".upper()
+
+
 def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list[ExposureSpec]:
     """Visits spread irregularly over the baseline; each visit takes every filter."""
     n = preset.n_visits
@@ -151,7 +157,7 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
                         exptime=plan.exptime,
                         expstart=t,
                         rootname=_rootname(plan.instrument, seed, v + 1, k),
-                        target="M31-SIM-FIELD",
+                        target=_target(preset.name, seed),
                         proposal_id=90000 + seed % 10000,
                         ra=FIELD_CENTRE[0],
                         dec=FIELD_CENTRE[1],
@@ -441,7 +447,9 @@ def simulate_field(
         "PRESET": p.name, "SEED": seed, "CROWDING": crowding, "PHASEREF": PHASE_REF_MJD,
         "DISTMOD": DISTANCE_MODULUS, "FILTERS": ",".join(names),
     })
-    field_id = f"sim-{p.name}-s{seed}"
+    from ..fits.exposure import field_id_from_target
+
+    field_id = field_id_from_target(_target(p.name, seed))
     truth.meta["FIELD_ID"] = field_id
 
     # fixed detector defects per (camera, chip), shared by all exposures of the field

@@ -1,0 +1,114 @@
+"""``cloudphot cost``: what the workspace's runs would cost on AWS, or what a new run will."""
+
+from __future__ import annotations
+
+from ._common import console, open_runtime
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("cost", help="AWS cost of past runs by task and field, or --estimate a new run")
+    p.add_argument("--estimate", metavar="DIR",
+                   help="predict the cost of uploading the FITS files under DIR")
+    p.add_argument("--budget", type=float, metavar="USD",
+                   help="exit with status 3 when the cost (or the estimate) is over USD")
+    p.add_argument("--prices", metavar="FILE",
+                   help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)")
+    p.add_argument("--jobs", action="store_true", help="also list every job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cost)
+
+
+def cmd_cost(args) -> int:
+    from ..monitor.cost import (PRICES_AS_OF, BudgetExceeded, check_budget, estimate_run,
+                                load_prices, workspace_ledger)
+
+    if args.budget is not None and not args.budget >= 0:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--budget {args.budget}: give a non-negative amount in USD")
+    prices = load_prices(args.prices)
+    rt = open_runtime(args, must_exist=not args.estimate)
+    try:
+        ledger = workspace_ledger(rt, prices) if rt.settings.tables_path.exists() else None
+    finally:
+        rt.close()
+    if args.estimate:
+        est = estimate_run(args.estimate, ledger, prices)
+        amount, doc = est.usd, est.to_dict()
+    else:
+        amount, doc = ledger.total, ledger.to_dict()
+        if not args.jobs:
+            doc.pop("jobs")
+    over = None
+    try:
+        check_budget(amount, args.budget, "the estimate" if args.estimate else "the workspace")
+    except BudgetExceeded as exc:
+        over = str(exc)
+    if args.json:
+        from ..cli import print_json
+
+        print_json({**doc, "budget": args.budget, "over_budget": over})
+        return 3 if over else 0
+    out = console()
+    if args.estimate:
+        _print_estimate(out, est)
+    else:
+        _print_ledger(out, ledger, args.jobs)
+    out.print(f"[dim]prices: {PRICES_AS_OF}[/]")
+    if over:
+        out.print(f"[bold red]over budget:[/] {over}")
+        return 3
+    return 0
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.6f}" if x < 1 else f"${x:,.2f}"
+
+
+def _print_ledger(out, ledger, list_jobs: bool) -> None:
+    from rich.table import Table
+
+    for key, title in (("task", "by task"), ("field", "by field")):
+        t = Table(title=f"AWS cost {title}", title_justify="left")
+        t.add_column(key, no_wrap=True)
+        for col in ("jobs", "λ GB-s", "SFN trans.", "Fargate vCPU-h", "S3 req.", "USD"):
+            t.add_column(col, justify="right", no_wrap=col == "USD")
+        for name, g in ledger.by(key).items():
+            u = g["usage"]
+            t.add_row(name, str(g["jobs"]), f"{u.lambda_gb_seconds + u.lambda_gb_seconds_arm64:.3f}",
+                      str(u.transitions), f"{u.fargate_vcpu_hours + u.fargate_spot_vcpu_hours:.4f}",
+                      str(u.s3_get + u.s3_put), _usd(g["usd"]))
+        out.print(t)
+    if list_jobs:
+        t = Table(title="jobs", title_justify="left")
+        t.add_column("job", no_wrap=True)
+        for col in ("field", "state", "att.", "CPU s", "USD"):
+            t.add_column(col, justify="right" if col in ("att.", "CPU s", "USD") else "left",
+                         no_wrap=col in ("USD", "state"))
+        for j in sorted(ledger.jobs, key=lambda j: -j.total):
+            t.add_row(j.job_id, j.field or "-", j.state, str(j.attempts),
+                      f"{j.usage.cpu_seconds:.3f}", _usd(j.total))
+        out.print(t)
+    by_service = ", ".join(f"{k} {_usd(v)}" for k, v in ledger.total_usd().items() if v)
+    out.print(f"platform functions (notifications, dispatch, status): "
+              f"{_usd(sum(ledger.platform.usd(ledger.prices).values()))}")
+    out.print(f"[bold]workspace total: {_usd(ledger.total)}[/] for {len(ledger.jobs)} job(s), "
+              f"{ledger.exposures} exposure(s) ({by_service or 'nothing yet'})")
+
+
+def _print_estimate(out, est) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"estimate for {est.files} FITS file(s), {est.bytes / 1e6:.1f} MB",
+              title_justify="left")
+    t.add_column("task")
+    t.add_column("USD", justify="right")
+    for k, v in sorted(est.by_task.items(), key=lambda kv: -kv[1]):
+        t.add_row(k, _usd(v))
+    out.print(t)
+    out.print(f"basis: {est.basis}; {_usd(est.per_exposure_usd)} per exposure")
+    if est.by_size_usd is not None:
+        out.print(f"scaled by input size instead: {_usd(est.by_size_usd)}")
+    out.print(f"[bold]estimated cost: {_usd(est.usd)}[/]")
