@@ -34,6 +34,7 @@ class DemoResult:
     products: dict[str, str] = field(default_factory=dict)
     interruptions: int = 0
     worker_cpu_seconds: float = 0.0
+    lost_cpu_seconds: float = 0.0   # CPU of workers that were interrupted (work redone)
     catalog_rows: int = 0
 
 
@@ -109,8 +110,11 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
         report = status_report(rt)
         result = DemoResult(field_id=sim.field_id, workspace=home, seconds=0.0,
                             stage_seconds=stages, jobs=report["jobs"],
-                            rejected=report["rejected"], interruptions=rt.ecs.stats["interrupted"],
-                            worker_cpu_seconds=rt.ecs.cpu_seconds)
+                            rejected=report["rejected"],
+                            interruptions=len(report["interruptions"]),
+                            worker_cpu_seconds=rt.ecs.cpu_seconds,
+                            lost_cpu_seconds=sum(i["cpu_seconds_lost"]
+                                                 for i in report["interruptions"]))
         del summary
         _measure(result, rt, sim)
     finally:

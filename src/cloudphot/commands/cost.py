@@ -21,8 +21,14 @@ def add_commands(sub) -> None:
 
 
 def cmd_cost(args) -> int:
-    from ..monitor.cost import (PRICES_AS_OF, BudgetExceeded, check_budget, estimate_run,
-                                load_prices, workspace_ledger)
+    from ..monitor.cost import (
+        PRICES_AS_OF,
+        BudgetExceeded,
+        check_budget,
+        estimate_run,
+        load_prices,
+        workspace_ledger,
+    )
 
     if args.budget is not None and not args.budget >= 0:
         from ..errors import ConfigError

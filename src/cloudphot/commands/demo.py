@@ -71,8 +71,9 @@ def cmd_demo(args) -> int:
         full = sum(c["n_measured"] >= c["n_covering"] for c in a.cepheids)
         out.print(f"Cepheids: {full}/{len(a.cepheids)} measured in every exposure covering them")
     if args.chaos:
-        out.print(f"chaos: {r.interruptions} worker interruption(s); workers used "
-                  f"{r.worker_cpu_seconds:.1f} CPU s in all")
+        out.print(f"chaos: {r.interruptions} Spot interruption(s), each retried; they cost "
+                  f"{r.lost_cpu_seconds:.1f} worker CPU s of {r.worker_cpu_seconds:.1f} in all "
+                  "(see 'cloudphot status' and 'cloudphot history')")
     out.print(f"products: {r.products.get('field')}")
     out.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.stage_seconds.items())
               + f"; total {r.seconds:.1f} s")

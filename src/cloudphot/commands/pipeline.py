@@ -121,6 +121,14 @@ def status_report(rt) -> dict:
                            "reason": describe_error(j.error, j.cause), "attempts": j.attempts})
     rejected = [{"subject": e.subject, "reason": _rejection_reason(e.payload)}
                 for e in events if e.type == "exposure.rejected"]
+    interruptions = []
+    for j in jobs:
+        for w in (j.ran_on or {}).get("workers") or []:
+            if w.get("interrupted"):
+                interruptions.append({"job_id": j.job_id, "task": j.task,
+                                      "task_arn": w.get("task_arn"),
+                                      "capacity_provider": w.get("capacity_provider"),
+                                      "cpu_seconds_lost": w.get("cpu_seconds") or 0.0})
     return {
         "workspace": str(rt.settings.home),
         "events": dict(Counter(e.type for e in events)),
@@ -131,6 +139,7 @@ def status_report(rt) -> dict:
                       "fields": sorted({x.get("field_id") for x in exposures})},
         "rejected": rejected,
         "failed_jobs": failed,
+        "interruptions": interruptions,
     }
 
 
@@ -174,7 +183,14 @@ def cmd_status(args) -> int:
         out.print(f"[bold red]rejected[/] {r['subject']}: {short(r['reason'], 300)}")
     for f in report["failed_jobs"]:
         out.print(f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
-                  f"{short(f['reason'], 300)}")
+                  f"{short(f['reason'], 300)}\n   rerun: cloudphot{workdir_flag(args)} retry "
+                  f"{f['event_id']} --task {f['task']}")
+    if report["interruptions"]:
+        lost = sum(i["cpu_seconds_lost"] for i in report["interruptions"])
+        out.print(f"[magenta]{len(report['interruptions'])} Spot interruption(s)[/], "
+                  f"{lost:.1f} worker CPU s lost and redone:")
+        for i in report["interruptions"]:
+            out.print(f"   {i['task']} job {i['job_id']}: {i['task_arn']} on {i['capacity_provider']}")
     return 0
 
 

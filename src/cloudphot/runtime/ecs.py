@@ -48,7 +48,8 @@ class LocalEcs:
         self._lock = threading.Lock()
 
     def run_task(self, params: dict, *, cancelled: threading.Event,
-                 on_started: Callable[[dict], None] | None = None) -> dict:
+                 on_started: Callable[[dict], None] | None = None,
+                 on_stopped: Callable[[dict], None] | None = None) -> dict:
         if not isinstance(params, dict) or "TaskDefinition" not in params:
             raise EcsTaskFailed("ECS.InvalidParameterException", "TaskDefinition is required")
         taskdef = self.targets.logical_id_from_arn(str(params["TaskDefinition"]), "task-definition")
@@ -75,7 +76,9 @@ class LocalEcs:
                     "Containers": [], "LogFile": str(log_path)}
         if on_started:
             on_started(describe)
-        delay = self.interruptions(task_arn) if self.interruptions else None
+        # only Spot capacity is ever reclaimed; on-demand tasks run to the end
+        spot = "SPOT" in str(provider).upper()
+        delay = self.interruptions(task_arn) if self.interruptions and spot else None
         with self._lock:
             self.stats["started"] += 1
         with open(log_path, "wb") as log:
@@ -86,11 +89,14 @@ class LocalEcs:
             stop_code, reason = "EssentialContainerExited", "Essential container in task exited"
             sent_term_at: float | None = None
             while True:
-                try:
-                    rc = proc.wait(timeout=0.1)
+                # wait4 on this child alone: its own CPU time, exactly, even with
+                # other workers running at the same time
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    rc = os.waitstatus_to_exitcode(status)
+                    proc.returncode = rc
                     break
-                except subprocess.TimeoutExpired:
-                    pass
+                time.sleep(0.05)
                 now = time.monotonic()
                 if sent_term_at is None:
                     if cancelled.is_set():
@@ -103,14 +109,20 @@ class LocalEcs:
                         sent_term_at = self._term(proc, now)
                 elif now - sent_term_at > STOP_GRACE_S:
                     proc.kill()
-        self._account_cpu()
+        cpu = usage.ru_utime + usage.ru_stime
+        with self._lock:
+            self.cpu_seconds += cpu
         tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
         error_line = next((ln for ln in reversed(tail.splitlines())
                            if ln.startswith("CLOUDPHOT_ERROR ")), "")
         describe.update({"LastStatus": "STOPPED", "StopCode": stop_code, "StoppedReason": reason,
                          "Containers": [{"Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
                                          "ExitCode": rc, "LastStatus": "STOPPED",
-                                         "Reason": error_line[len("CLOUDPHOT_ERROR "):][:1000] or None}]})
+                                         "Reason": error_line[len("CLOUDPHOT_ERROR "):][:1000] or None}],
+                         "CpuSeconds": round(cpu, 3),
+                         "RunSeconds": round(time.monotonic() - started, 3)})
+        if on_stopped:
+            on_stopped(describe)
         if rc != 0 or stop_code != "EssentialContainerExited":
             with self._lock:
                 self.stats["failed"] += 1
@@ -132,9 +144,3 @@ class LocalEcs:
             pass
         return now
 
-    def _account_cpu(self) -> None:
-        import resource
-
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        with self._lock:
-            self.cpu_seconds = ru.ru_utime + ru.ru_stime

@@ -79,12 +79,14 @@ class LocalRuntime:
         physical = {phys: logical for logical, phys in settings.tables.items()}
         self.resources = LocalResources(self.lambdas, self.ecs,
                                         DynamoDBIntegration(self.tables, physical),
-                                        on_worker_started=self._worker_started)
+                                        on_worker_started=self._worker_started,
+                                        on_worker_stopped=self._worker_stopped)
         self.max_workers = max_workers or max(1, min(4, os.cpu_count() or 1))
         self.sleep = sleep
         self._machines: dict[str, StateMachine] = {}
         self._registry: Registry | None = None
         self._execution_jobs: dict[str, str] = {}  # execution name -> job id
+        self._jobs_lock = threading.Lock()  # read-modify-write of a job's ran_on
 
     # registry -------------------------------------------------------------------
     @property
@@ -207,7 +209,8 @@ class LocalRuntime:
             status, output, error, cause = "FAILED", None, "ConfigError", str(exc)
         state = {"SUCCEEDED": JobState.SUCCEEDED, "ABORTED": JobState.ABORTED}.get(
             status, JobState.FAILED)
-        current = self.store.job(job.job_id)
+        with self._jobs_lock:
+            current = self.store.job(job.job_id)
         ran = dict(current.ran_on or ran_on)
         ran["cpu_seconds"] = round(ran.get("cpu_seconds", 0) + time.thread_time() - cpu0, 3)
         return self.store.transition(job.job_id, state, output=output, error=error, cause=cause,
@@ -237,14 +240,36 @@ class LocalRuntime:
         """Record where an ECS worker runs on its job (task ARN, capacity provider)."""
         job_id = self._execution_jobs.get(execution_name, execution_name)
         try:
-            job = self.store.job(job_id)
+            self.store.job(job_id)
         except Exception:  # noqa: BLE001 - bookkeeping must never break the task
             return
-        ran = dict(job.ran_on or {})
-        ran.setdefault("workers", []).append({"task_arn": task["TaskArn"],
-                                              "capacity_provider": task["CapacityProviderName"],
-                                              "log": task.get("LogFile")})
-        self.tables.update("jobs", job_id, {"ran_on": ran})
+        with self._jobs_lock:
+            job = self.store.job(job_id)
+            ran = dict(job.ran_on or {})
+            ran.setdefault("workers", []).append({"task_arn": task["TaskArn"],
+                                                  "capacity_provider": task["CapacityProviderName"],
+                                                  "log": task.get("LogFile")})
+            self.tables.update("jobs", job_id, {"ran_on": ran})
+
+    def _worker_stopped(self, execution_name: str, task: dict) -> None:
+        """Record how the worker ended: exit code, stop code, CPU; a Spot reclaim stands out."""
+        job_id = self._execution_jobs.get(execution_name, execution_name)
+        with self._jobs_lock:
+            try:
+                job = self.store.job(job_id)
+            except Exception:  # noqa: BLE001 - bookkeeping must never break the task
+                return
+            ran = dict(job.ran_on or {})
+            container = (task.get("Containers") or [{}])[0]
+            for w in reversed(ran.get("workers") or []):
+                if w.get("task_arn") == task["TaskArn"]:
+                    w.update(stop_code=task.get("StopCode"), exit_code=container.get("ExitCode"),
+                             cpu_seconds=task.get("CpuSeconds"), run_seconds=task.get("RunSeconds"),
+                             interrupted=task.get("StopCode") == "SpotInterruption")
+                    break
+            ran["worker_cpu_seconds"] = round(sum(w.get("cpu_seconds") or 0
+                                                  for w in ran.get("workers") or []), 3)
+            self.tables.update("jobs", job_id, {"ran_on": ran})
 
     def close(self) -> None:
         self.executions.close()

@@ -25,9 +25,11 @@ class LocalResources:
     """Implements the interpreter's ResourceInvoker protocol."""
 
     def __init__(self, lambdas: LocalLambdas, ecs: LocalEcs, dynamodb: DynamoDBIntegration,
-                 on_worker_started: Callable[[str, dict], None] | None = None):
+                 on_worker_started: Callable[[str, dict], None] | None = None,
+                 on_worker_stopped: Callable[[str, dict], None] | None = None):
         self.lambdas, self.ecs, self.dynamodb = lambdas, ecs, dynamodb
         self.on_worker_started = on_worker_started
+        self.on_worker_stopped = on_worker_stopped
         self.calls: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -56,7 +58,12 @@ class LocalResources:
                     if self.on_worker_started:
                         self.on_worker_started(execution, task)
 
-                return self.ecs.run_task(parameters, cancelled=ctx.cancelled, on_started=started)
+                def stopped(task: dict) -> None:
+                    if self.on_worker_stopped:
+                        self.on_worker_stopped(execution, task)
+
+                return self.ecs.run_task(parameters, cancelled=ctx.cancelled, on_started=started,
+                                         on_stopped=stopped)
         except LambdaError as exc:
             raise TaskFailed(exc.error, exc.cause) from exc
         except DynamoDBTaskError as exc:
