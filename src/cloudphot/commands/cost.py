@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_runtime
+from ._common import console, open_runtime, settings_from_args
 
 __all__ = ["add_commands"]
 
@@ -35,11 +35,13 @@ def cmd_cost(args) -> int:
 
         raise ConfigError(f"--budget {args.budget}: give a non-negative amount in USD")
     prices = load_prices(args.prices)
-    rt = open_runtime(args, must_exist=not args.estimate)
-    try:
-        ledger = workspace_ledger(rt, prices) if rt.settings.tables_path.exists() else None
-    finally:
-        rt.close()
+    ledger = None
+    if not (args.estimate and not settings_from_args(args).tables_path.exists()):
+        rt = open_runtime(args)   # an estimate without a workspace uses the a priori model
+        try:
+            ledger = workspace_ledger(rt, prices)
+        finally:
+            rt.close()
     if args.estimate:
         est = estimate_run(args.estimate, ledger, prices)
         amount, doc = est.usd, est.to_dict()

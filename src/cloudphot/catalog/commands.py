@@ -1,0 +1,266 @@
+"""CLI commands of the photometry database: query, cone, lightcurve, map, catalog.
+
+The lead's ``cli.py`` calls :func:`add_commands` with its subparsers; each command
+sets ``func`` to a callable ``(args) -> exit code`` (0 ok, 2 refused or bad input,
+1 other cloudphot errors). The workspace comes from ``args.workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import astropy.units as u
+from astropy.coordinates import Angle
+
+from ..errors import CloudphotError, DataError
+from ..settings import Settings
+
+__all__ = ["add_commands", "main", "parse_angle_deg", "parse_radius_arcsec"]
+
+FORMATS = ("table", "csv", "votable", "fits")
+
+
+def parse_radius_arcsec(text: str) -> float:
+    """'2arcsec', '1 arcmin', '0.01deg' or a bare number in degrees (astropy conventions)."""
+    try:
+        q = u.Quantity(text)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"radius {text!r} is not a number with an angle unit "
+                        f"(e.g. 2arcsec, 1arcmin, 0.01deg)") from exc
+    if q.unit == u.dimensionless_unscaled:
+        q = q.value * u.deg
+    try:
+        r = q.to_value(u.arcsec)
+    except u.UnitConversionError as exc:
+        raise DataError(f"radius {text!r} is not an angle") from exc
+    if not r > 0:
+        raise DataError(f"radius {text!r} must be positive")
+    return float(r)
+
+
+def parse_angle_deg(text: str, *, ra: bool) -> float:
+    """Degrees from '10.68', '10.68d', '0h42m44s' (RA) or '41d16m09s' (astropy Angle)."""
+    try:
+        a = Angle(float(text), unit=u.deg)
+    except ValueError:
+        try:
+            a = Angle(text)
+        except (ValueError, u.UnitsError) as exc:
+            raise DataError(f"{'RA' if ra else 'Dec'} {text!r} is not an angle") from exc
+    return float(a.wrap_at(360 * u.deg).deg if ra else a.deg)
+
+
+def _catalog(args):
+    from .api import Catalog
+
+    settings = Settings.from_env(home=getattr(args, "workdir", None))
+    return Catalog(settings, version=getattr(args, "catalog_version", None),
+                   max_rows=getattr(args, "max_rows", 100_000),
+                   timeout_s=getattr(args, "timeout", 60.0))
+
+
+def _write(table, args) -> None:
+    fmt, out = args.format, args.output
+    if fmt in ("votable", "fits") and not out:
+        raise DataError(f"--format {fmt} needs -o FILE")
+    if out:
+        astropy_fmt = {"table": "ascii.fixed_width_two_line", "csv": "ascii.csv",
+                       "votable": "votable", "fits": "fits"}[fmt]
+        table.write(out, format=astropy_fmt, overwrite=True)
+        print(f"{len(table)} rows -> {out}", file=sys.stderr)
+    elif fmt == "csv":
+        table.write(sys.stdout, format="ascii.csv")
+    else:
+        table.pprint(max_lines=-1, max_width=-1)
+    if table.meta.get("TRUNC"):
+        print(f"warning: result truncated at the row limit ({len(table)} rows)", file=sys.stderr)
+
+
+def _guard(func):
+    def run(args) -> int:
+        try:
+            return func(args)
+        except CloudphotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, DataError) else 1
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+@_guard
+def cmd_query(args) -> int:
+    """Run one read-only SQL query."""
+    with _catalog(args) as cat:
+        _write(cat.query(args.sql), args)
+    return 0
+
+
+@_guard
+def cmd_cone(args) -> int:
+    """Cone search."""
+    ra = parse_angle_deg(args.ra, ra=True)
+    dec = parse_angle_deg(args.dec, ra=False)
+    r = parse_radius_arcsec(args.radius)
+    with _catalog(args) as cat:
+        _write(cat.cone(ra, dec, r, table=args.table), args)
+    return 0
+
+
+@_guard
+def cmd_lightcurve(args) -> int:
+    """Light curve, Lomb-Scargle period and folded plot of one object."""
+    from .lightcurve import find_period, plot_folded
+
+    with _catalog(args) as cat:
+        if args.objid is not None:
+            objid = int(args.objid)
+        elif args.ra is not None and args.dec is not None:
+            objid = cat.nearest_objid(parse_angle_deg(args.ra, ra=True),
+                                      parse_angle_deg(args.dec, ra=False),
+                                      parse_radius_arcsec(args.radius))
+        else:
+            raise DataError("give an OBJID or --ra and --dec")
+        lc = cat.lightcurve(objid, args.filter)
+        if len(lc) == 0:
+            raise DataError(f"object {objid} has no measurements")
+        res = find_period(lc, min_period_d=args.min_period, max_period_d=args.max_period)
+        out = Path(args.output or f"lightcurve_{objid}.png")
+        plot_folded(lc, res.period_d, out, title=f"objid {objid}")
+        print(f"objid {objid}: {res.n_points} measurements in {','.join(res.filters)}; "
+              f"period {res.period_d:.5f} d (power {res.power:.3f}); plot {out}")
+    return 0
+
+
+@_guard
+def cmd_map(args) -> int:
+    """HEALPix map image."""
+    from .maps import healpix_map, plot_map
+
+    with _catalog(args) as cat:
+        m = healpix_map(cat, args.quantity, order=args.order, filter=args.filter,
+                        color=args.color, mag_max=args.mag_max)
+        out = Path(args.output or f"map_{args.quantity}.png")
+        plot_map(m, out)
+        print(f"{len(m.pixels)} pixels at order {m.order}; {args.quantity} "
+              f"{m.values.min():.4g} .. {m.values.max():.4g} {m.label}; plot {out}")
+    return 0
+
+
+@_guard
+def cmd_build(args) -> int:
+    """Build or refresh the survey catalog from the field products."""
+    with _catalog(args) as cat:
+        kwargs = {}
+        if args.partition_order is not None:
+            kwargs["partition_order"] = args.partition_order
+        res = cat.build(args.fields or None, **kwargs)
+        if not res.changed:
+            print(f"catalog {res.survey} v{res.version}: up to date ({res.n_objects} objects)")
+        else:
+            print(f"catalog {res.survey} v{res.version}: +{len(res.fields_added)} fields, "
+                  f"{len(res.fields_refreshed)} refreshed; {res.n_objects} objects, "
+                  f"{res.n_measurements} measurements; rewrote "
+                  f"{len(res.rewritten.get('phot_mod', []))} phot_mod partitions in "
+                  f"{res.seconds:.1f} s")
+    return 0
+
+
+@_guard
+def cmd_export(args) -> int:
+    """Write HLSP-named FITS tables of a version."""
+    from .fits_export import export_fits
+
+    with _catalog(args) as cat:
+        keys = export_fits(cat.store, cat.bucket, cat.survey, version=args.catalog_version,
+                           out_dir=args.out_dir)
+        for k in keys:
+            print(k)
+    return 0
+
+
+@_guard
+def cmd_versions(args) -> int:
+    """List catalog versions."""
+    with _catalog(args) as cat:
+        for v in cat.versions():
+            from .build import read_manifest
+
+            m = read_manifest(cat.store, cat.bucket, cat.survey, v)
+            print(f"v{v}  {m['created']}  {m['tables']['phot_mod']['nrows']} objects  "
+                  f"{m['tables']['phot_meas']['nrows']} measurements  {len(m['fields'])} fields")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, *, output: bool = True) -> None:
+    p.add_argument("--catalog-version", type=int, default=None,
+                   help="catalog version to read (default: the latest)")
+    p.add_argument("--max-rows", type=int, default=100_000, help="row limit per query")
+    p.add_argument("--timeout", type=float, default=60.0, help="per-query timeout, seconds")
+    if output:
+        p.add_argument("--format", choices=FORMATS, default="table")
+        p.add_argument("-o", "--output", default=None, help="write the result to FILE")
+
+
+def add_commands(subparsers) -> None:
+    """Register query, cone, lightcurve, map and catalog on the CLI's subparsers."""
+    p = subparsers.add_parser("query", help="read-only SQL on phot_mod/phot_meas")
+    p.add_argument("sql")
+    _common(p)
+    p.set_defaults(func=cmd_query)
+
+    p = subparsers.add_parser("cone", help="cone search: RA DEC RADIUS (e.g. 10.68 41.27 2arcsec)")
+    p.add_argument("ra")
+    p.add_argument("dec")
+    p.add_argument("radius", help="with units (2arcsec, 1arcmin); a bare number is degrees")
+    p.add_argument("--table", choices=("phot_mod", "phot_meas"), default="phot_mod")
+    _common(p)
+    p.set_defaults(func=cmd_cone)
+
+    p = subparsers.add_parser("lightcurve", help="Lomb-Scargle period and folded light curve")
+    p.add_argument("objid", nargs="?", default=None)
+    p.add_argument("--ra", default=None)
+    p.add_argument("--dec", default=None)
+    p.add_argument("--radius", default="1arcsec", help="match radius for --ra/--dec")
+    p.add_argument("--filter", default=None, help="one filter only (default: all)")
+    p.add_argument("--min-period", type=float, default=1.0, help="days")
+    p.add_argument("--max-period", type=float, default=100.0, help="days")
+    p.add_argument("-o", "--output", default=None, help="PNG path")
+    _common(p, output=False)
+    p.set_defaults(func=cmd_lightcurve)
+
+    p = subparsers.add_parser("map", help="HEALPix map image of phot_mod")
+    p.add_argument("--quantity", choices=("density", "mean_mag", "color"), default="density")
+    p.add_argument("--order", type=int, default=12, help="HEALPix order (<= 12)")
+    p.add_argument("--filter", default="F814W")
+    p.add_argument("--color", default="F475W-F814W")
+    p.add_argument("--mag-max", type=float, default=None)
+    p.add_argument("-o", "--output", default=None, help="PNG path")
+    _common(p, output=False)
+    p.set_defaults(func=cmd_map)
+
+    p = subparsers.add_parser("catalog", help="build and manage the survey catalog")
+    sub = p.add_subparsers(dest="catalog_command", required=True)
+    b = sub.add_parser("build", help="merge field products into a new catalog version")
+    b.add_argument("--fields", nargs="*", default=None, help="field ids (default: all)")
+    b.add_argument("--partition-order", type=int, default=None)
+    _common(b, output=False)
+    b.set_defaults(func=cmd_build)
+    e = sub.add_parser("export-fits", help="HLSP-named FITS tables of a version")
+    e.add_argument("--out-dir", default=None)
+    _common(e, output=False)
+    e.set_defaults(func=cmd_export)
+    v = sub.add_parser("versions", help="list catalog versions")
+    _common(v, output=False)
+    v.set_defaults(func=cmd_versions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (tests; the real CLI is cloudphot.cli)."""
+    parser = argparse.ArgumentParser(prog="cloudphot")
+    parser.add_argument("--workdir", default=None)
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,515 @@
+"""Read-only SQL over the catalog: parse, check, rewrite spatial functions, run on DuckDB.
+
+The pipeline for one query string:
+
+1. **Parse** with sqlglot (PostgreSQL dialect, as Data Lab users write it). Not
+   parseable, empty, or more than one statement: refused.
+2. **Check** against allow-lists: the statement must be a query (SELECT / set
+   operation / WITH); every table must be ``<survey>.phot_mod`` or
+   ``<survey>.phot_meas`` (or a CTE); every function must be on the function
+   allow-list. Anything else (DDL, DML, COPY, ATTACH, INSTALL/LOAD, PRAGMA, SET,
+   SELECT INTO, table functions such as read_csv/read_parquet/glob, httpfs URLs)
+   is refused with :class:`~cloudphot.errors.QueryRefused` naming what and why.
+3. **Rewrite** the spatial functions of Q3C and ADQL:
+   ``q3c_radial_query(ra, dec, ra0, dec0, r)`` and
+   ``CONTAINS(POINT(..ra, dec), CIRCLE(.., ra0, dec0, r)) = 1`` become
+   ``_healpix_29`` range predicates covering the cone (so DuckDB skips row groups
+   by their min/max statistics) AND the exact great-circle distance <= r; the
+   table is also narrowed to the HATS partitions the cone touches.
+   ``q3c_dist`` and ``DISTANCE`` become the haversine distance in degrees;
+   ``q3c_join(ra1, dec1, ra2, dec2, r)`` becomes a declination band (a range join)
+   AND the exact distance.
+4. **Run** on a fresh DuckDB connection that can read only the catalog's folder
+   (``allowed_directories`` + ``enable_external_access=false`` +
+   ``lock_configuration``: defence in depth behind the parser), with a row limit
+   (a larger explicit LIMIT is refused; otherwise the result is truncated and
+   flagged) and a timeout (``interrupt()`` from a timer).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from ..errors import ConfigError, DataError, QueryRefused
+from ..storage.objects import ObjectStore
+from . import ids
+from .build import read_manifest
+
+__all__ = [
+    "ALLOWED_FUNCTIONS",
+    "DEFAULT_MAX_ROWS",
+    "DEFAULT_TIMEOUT_S",
+    "TABLES",
+    "QueryEngine",
+    "QueryFailed",
+    "QueryResult",
+    "QueryTimeout",
+    "Rewritten",
+    "check_and_rewrite",
+]
+
+TABLES = ("phot_mod", "phot_meas")
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_TIMEOUT_S = 60.0
+MAX_SQL_CHARS = 20_000
+
+
+class QueryTimeout(QueryRefused):
+    """The query ran longer than the per-query timeout and was interrupted."""
+
+
+class QueryFailed(DataError):
+    """The query was allowed but the engine rejected it (unknown column, type error...)."""
+
+
+#: sqlglot function classes that may appear in a query (pure, read-only computations)
+ALLOWED_FUNCTIONS = frozenset(["Abs", "Acos", "Asin", "Atan", "Atan2", "Avg", "BitwiseOrAgg", "BitwiseAndAgg", "BitwiseXorAgg", "Case", "Cast", "TryCast", "Cbrt", "Ceil", "Coalesce", "Concat", "Corr", "Cos", "Cot", "Count", "CountIf", "Degrees", "Exp", "FirstValue", "LastValue", "Floor", "Greatest", "If", "Lag", "Lead", "Least", "Length", "Ln", "Log", "Log2", "Log10", "LogicalOr", "LogicalAnd", "Lower", "Max", "Median", "Min", "Ntile", "Nullif", "PercentileCont", "PercentileDisc", "Pi", "Pow", "Radians", "Rand", "Rank", "DenseRank", "PercentRank", "CumeDist", "Round", "RowNumber", "Sign", "Sin", "Sqrt", "Stddev", "StddevPop", "StddevSamp", "Substring", "Sum", "Tan", "Trunc", "Upper", "Variance", "VariancePop", "ArgMax", "ArgMin", "ApproxDistinct", "Quantile", "Mod", "IsNan", "IsInf", "NthValue", "CovarPop", "CovarSamp", "StrPosition", "Div", "SafeDivide", "Anonymous", "Contains", "And", "Or", "Xor", "Collate", "RegexpLike", "RegexpILike"])
+
+#: names of unparsed (``Anonymous``) functions that are allowed
+ALLOWED_ANONYMOUS = frozenset(["q3c_radial_query", "q3c_dist", "q3c_join", "point", "circle", "contains", "distance", "log10", "log2", "mod", "isnan", "isfinite", "bit_and", "bit_or", "bit_xor", "stddev_pop", "var_pop", "var_samp", "arg_min", "arg_max", "degrees", "radians", "cot"])
+
+#: node types refused anywhere in a query, with the reason shown to the user
+_REFUSED_NODES: dict[type, str] = {
+    exp.Into: "SELECT ... INTO writes a table; the catalog is read-only",
+}
+for _name, _why in {"Insert": "INSERT", "Update": "UPDATE", "Delete": "DELETE", "Merge": "MERGE",
+                    "Create": "CREATE", "Drop": "DROP", "Alter": "ALTER", "Copy": "COPY",
+                    "Command": "this command", "Pragma": "PRAGMA", "Set": "SET",
+                    "Use": "USE", "Transaction": "transactions", "Commit": "COMMIT",
+                    "Rollback": "ROLLBACK", "Attach": "ATTACH", "Detach": "DETACH",
+                    "Install": "INSTALL", "Load": "LOAD", "LoadData": "LOAD DATA",
+                    "Cache": "CACHE", "Uncache": "UNCACHE", "Refresh": "REFRESH",
+                    "Describe": "DESCRIBE", "Show": "SHOW", "Export": "EXPORT",
+                    "TruncateTable": "TRUNCATE"}.items():
+    if hasattr(exp, _name):
+        _REFUSED_NODES[getattr(exp, _name)] = (
+            f"{_why} is not allowed: the catalog is read-only and accepts only SELECT queries")
+
+
+@dataclass
+class Cone:
+    ra_deg: float
+    dec_deg: float
+    radius_deg: float
+
+
+@dataclass
+class IdPixels:
+    """Level-12 pixels encoded in the objids a query asks for (``objid = n`` / ``IN (...)``)."""
+    pix4096: frozenset
+
+
+def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels] | None:
+    """(qualifier, pixels) when ``term`` pins objid to integer constants."""
+    if isinstance(term, exp.Paren):
+        term = term.this
+    if isinstance(term, exp.EQ):
+        for a, b in ((term.this, term.expression), (term.expression, term.this)):
+            if _column(a, "objid") and isinstance(b, exp.Literal) and not b.is_string \
+                    and b.this.isdigit():
+                return a.table, IdPixels(frozenset([int(b.this) >> ids.OBJID_SERIAL_BITS]))
+    if isinstance(term, exp.In) and _column(term.this, "objid") and not term.args.get("query") \
+            and term.expressions and all(isinstance(e, exp.Literal) and not e.is_string
+                                         and e.this.isdigit() for e in term.expressions):
+        return term.this.table, IdPixels(frozenset(int(e.this) >> ids.OBJID_SERIAL_BITS
+                                                   for e in term.expressions))
+    return None
+
+
+@dataclass
+class Rewritten:
+    """A checked query, rewritten for DuckDB, with the table references still symbolic."""
+    expression: exp.Expression
+    #: id(table node) -> (table name, cone restriction or None)
+    tables: dict[int, tuple[str, Cone | None]] = field(default_factory=dict)
+    limit: int | None = None
+
+    def sql(self) -> str:
+        return self.expression.sql(dialect="duckdb")
+
+
+def _refuse(msg: str, sql: str) -> QueryRefused:
+    return QueryRefused(f"query refused: {msg}")
+
+
+# ---------------------------------------------------------------- constant evaluation
+_BINOPS = {exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
+           exp.Div: operator.truediv}
+
+
+def _const(node: exp.Expression) -> float | None:
+    """Value of a numeric constant expression (literals, + - * /, parentheses, unary minus)."""
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return float(node.this)
+    if isinstance(node, exp.Paren):
+        return _const(node.this)
+    if isinstance(node, exp.Neg):
+        v = _const(node.this)
+        return None if v is None else -v
+    for cls, op in _BINOPS.items():
+        if isinstance(node, cls):
+            a, b = _const(node.this), _const(node.expression)
+            if a is None or b is None:
+                return None
+            try:
+                return op(a, b)
+            except ZeroDivisionError:
+                return None
+    return None
+
+
+# ---------------------------------------------------------------- SQL builders
+def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
+    """Haversine great-circle distance in degrees (stable at small separations)."""
+    a = [x.sql(dialect="duckdb") for x in (ra1, dec1, ra2, dec2)]
+    return sqlglot.parse_one(
+        f"degrees(2 * asin(least(1.0, sqrt(power(sin(radians(({a[3]}) - ({a[1]})) / 2), 2) + "
+        f"cos(radians({a[1]})) * cos(radians({a[3]})) * "
+        f"power(sin(radians(({a[2]}) - ({a[0]})) / 2), 2)))))", read="duckdb")
+
+
+def _column(node: exp.Expression, name: str) -> bool:
+    return isinstance(node, exp.Column) and node.name.lower() == name
+
+
+def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.Expression:
+    """Index ranges on ``_healpix_29`` (same table qualifier as ``ra``) AND exact distance."""
+    qual = ra_col.table
+    hp = exp.column("_healpix_29", table=qual) if qual else exp.column("_healpix_29")
+    hps = hp.sql(dialect="duckdb")
+    ranges = ids.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
+    ors = " OR ".join(f"{hps} BETWEEN {lo} AND {hi}" for lo, hi in ranges)
+    dist = _dist_deg(ra_col, dec_col, exp.Literal.number(repr(cone.ra_deg)),
+                     exp.Literal.number(repr(cone.dec_deg))).sql(dialect="duckdb")
+    return sqlglot.parse_one(
+        f"({hps} BETWEEN {ranges[0][0]} AND {ranges[-1][1]} AND ({ors}) "
+        f"AND {dist} <= {cone.radius_deg!r})", read="duckdb")
+
+
+def _point_args(node: exp.Expression, what: str, sql: str) -> list[exp.Expression]:
+    """Arguments of ADQL POINT/CIRCLE without the optional coordinate-system string."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == what):
+        raise _refuse(f"expected {what.upper()}(...) here, got {node.sql()}", sql)
+    args = list(node.expressions)
+    if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+        frame = args[0].this.strip().upper()
+        if frame not in ("", "ICRS", "J2000"):
+            raise _refuse(f"coordinate system {frame!r}: the catalog is ICRS", sql)
+        args = args[1:]
+    return args
+
+
+def _radial(node: exp.Expression, args: list[exp.Expression], sql: str, cones: list) -> exp.Expression:
+    """Replacement for a cone test on (ra, dec) around a centre with a radius (degrees)."""
+    ra, dec, ra0, dec0, r = args
+    c = [_const(x) for x in (ra0, dec0, r)]
+    if None not in c and _column(ra, "ra") and _column(dec, "dec"):
+        if not (-90 <= c[1] <= 90) or c[2] < 0 or c[2] > 180:
+            raise _refuse(f"cone centre dec={c[1]} or radius={c[2]} deg is out of range", sql)
+        cone = Cone(c[0] % 360, c[1], c[2])
+        pred = _cone_predicate(ra, dec, cone)
+        cones.append((ra.table, cone, pred))
+        return pred
+    # centre or columns not constant/indexed: exact distance only (still correct)
+    return exp.paren(exp.LTE(this=_dist_deg(ra, dec, ra0, dec0), expression=r.copy()))
+
+
+# ---------------------------------------------------------------- check + rewrite
+_TOP = re.compile(r"^\s*SELECT\s+(ALL\s+|DISTINCT\s+)?TOP\s+\d+\s", re.IGNORECASE)
+
+def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> Rewritten:
+    """Parse, allow-list check and rewrite ``sql``; raise QueryRefused with the reason."""
+    if not sql or not sql.strip():
+        raise _refuse("the query is empty", sql)
+    if len(sql) > MAX_SQL_CHARS:
+        raise _refuse(f"the query is longer than {MAX_SQL_CHARS} characters", sql)
+    # ADQL's SELECT TOP n is T-SQL syntax: such queries are read with sqlglot's T-SQL
+    # dialect (TOP becomes LIMIT); everything else as PostgreSQL, as Data Lab users write it
+    dialect = "tsql" if _TOP.match(sql) else "postgres"
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        first = str(exc).splitlines()[0]
+        raise _refuse(f"could not parse it as a SELECT query ({first}); ATTACH, INSTALL, "
+                      f"LOAD and other commands are not accepted", sql) from None
+    if len(statements) != 1:
+        raise _refuse(f"{len(statements)} statements given; send exactly one SELECT", sql)
+    tree = statements[0]
+    for cls, why in _REFUSED_NODES.items():
+        if isinstance(tree, cls) or tree.find(cls) is not None:
+            raise _refuse(why, sql)
+    if not isinstance(tree, exp.Query):
+        raise _refuse(f"{type(tree).__name__.upper()} is not allowed: only SELECT queries "
+                      f"(read-only) are accepted", sql)
+    cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    result = Rewritten(expression=tree)
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Table):
+            _check_table(node, survey, cte_names, sql)
+        elif isinstance(node, exp.Func):
+            name = type(node).__name__
+            if name == "Anonymous":
+                if node.name.lower() not in ALLOWED_ANONYMOUS:
+                    raise _refuse(f"function {node.name}() is not on the allow-list "
+                                  f"(no file, network or system functions)", sql)
+            elif name not in ALLOWED_FUNCTIONS:
+                raise _refuse(f"function {node.sql_name() if hasattr(node, 'sql_name') else name}"
+                              f"() is not on the allow-list (no file, network or system "
+                              f"functions)", sql)
+        elif isinstance(node, exp.Literal) and node.is_string and "://" in node.this:
+            raise _refuse("URLs are not accepted in queries (no network access)", sql)
+    # row limit on the outermost query
+    limit = tree.args.get("limit")
+    if limit is not None:
+        n = _const(limit.expression) if limit.expression is not None else None
+        if n is None:
+            raise _refuse("LIMIT must be a number", sql)
+        if n > max_rows:
+            raise _refuse(f"LIMIT {int(n)} exceeds the per-query row limit of {max_rows} rows; "
+                          f"page with ORDER BY ... LIMIT {max_rows} OFFSET ...", sql)
+        result.limit = int(n)
+    _rewrite_spatial(result, sql)
+    return result
+
+
+def _check_table(node: exp.Table, survey: str, cte_names: set[str], sql: str) -> None:
+    if not isinstance(node.this, exp.Identifier):
+        raise _refuse(f"table functions such as {node.this.sql()[:40]} are not allowed: query "
+                      f"{survey}.phot_mod or {survey}.phot_meas", sql)
+    name = node.name.lower()
+    if node.args.get("catalog") is not None:
+        raise _refuse(f"{node.sql()}: three-part names are not allowed", sql)
+    db = node.args.get("db")
+    if db is None and name in cte_names:
+        return
+    if name not in TABLES or (db is not None and db.name.lower() != survey.lower()):
+        raise _refuse(f"table {node.sql()} is not in the catalog; the tables are "
+                      f"{survey}.phot_mod and {survey}.phot_meas", sql)
+
+
+def _rewrite_spatial(result: Rewritten, sql: str) -> None:
+    tree = result.expression
+    cones: list[tuple[str, Cone, exp.Expression]] = []
+
+    def transform(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous):
+            fname = node.name.lower()
+            args = list(node.expressions)
+            if fname == "q3c_radial_query":
+                if len(args) != 5:
+                    raise _refuse("q3c_radial_query takes (ra, dec, ra0, dec0, radius_deg)", sql)
+                return _radial(node, args, sql, cones)
+            if fname == "q3c_dist":
+                if len(args) != 4:
+                    raise _refuse("q3c_dist takes (ra1, dec1, ra2, dec2)", sql)
+                return _dist_deg(*args)
+            if fname == "q3c_join":
+                if len(args) != 5:
+                    raise _refuse("q3c_join takes (ra1, dec1, ra2, dec2, radius_deg)", sql)
+                ra1, dec1, ra2, dec2, r = args
+                rs = r.sql(dialect="duckdb")
+                d1, d2 = dec1.sql(dialect="duckdb"), dec2.sql(dialect="duckdb")
+                band = sqlglot.parse_one(f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})",
+                                         read="duckdb")
+                return exp.paren(exp.and_(band, exp.LTE(this=_dist_deg(ra1, dec1, ra2, dec2),
+                                                        expression=r.copy())))
+            if fname == "distance":
+                if len(args) != 2:
+                    raise _refuse("DISTANCE takes two POINTs", sql)
+                p1, p2 = (_point_args(a, "point", sql) for a in args)
+                if len(p1) != 2 or len(p2) != 2:
+                    raise _refuse("POINT takes ('ICRS', ra, dec)", sql)
+                return _dist_deg(p1[0], p1[1], p2[0], p2[1])
+        if isinstance(node, exp.EQ):
+            sides = (node.this, node.expression)
+            for a, b in (sides, sides[::-1]):
+                if isinstance(a, exp.Contains) and _const(b) is not None:
+                    p = _point_args(a.this, "point", sql)
+                    c = _point_args(a.expression, "circle", sql)
+                    if len(p) != 2 or len(c) != 3:
+                        raise _refuse("use CONTAINS(POINT('ICRS', ra, dec), "
+                                      "CIRCLE('ICRS', ra0, dec0, radius_deg)) = 1", sql)
+                    test = _radial(node, [p[0], p[1], c[0], c[1], c[2]], sql, cones)
+                    return test if _const(b) == 1 else exp.not_(test)
+        return node
+
+    new = tree.transform(transform)
+    leftovers = [n for n in new.walk() if isinstance(n, (exp.Contains,)) or
+                 (isinstance(n, exp.Anonymous) and n.name.lower() in
+                  ("point", "circle", "contains", "q3c_radial_query", "q3c_join"))]
+    if leftovers:
+        raise _refuse(f"{leftovers[0].sql()[:60]}: POINT/CIRCLE/CONTAINS are supported as "
+                      f"CONTAINS(POINT(...), CIRCLE(...)) = 1 in WHERE", sql)
+    result.expression = new
+    # which table does each cone constrain? only when the cone is a top-level AND term
+    # of its SELECT's WHERE (otherwise it filters but must not narrow the partitions)
+    cte_names = {c.alias_or_name.lower() for c in new.find_all(exp.CTE)}
+    for sel in new.find_all(exp.Select):
+        where = sel.args.get("where")
+        if where is None:
+            continue
+        terms = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+        tables = [t for t in sel.find_all(exp.Table) if t.parent_select is sel]
+        for qual, cone, pred in cones:
+            if not any(t is pred for t in terms):
+                continue
+            for t in tables:
+                if _is_catalog_table(t, cte_names) and (
+                        (qual and qual.lower() == t.alias_or_name.lower())
+                        or (not qual and len(tables) == 1)):
+                    result.tables[id(t)] = (t.name.lower(), cone)
+        # objid = n / objid IN (...): the ids carry their level-12 pixel, so only the
+        # partitions holding those pixels (and their neighbours, for objects that moved
+        # across a partition edge when re-averaged) can hold the rows
+        for term in terms:
+            found = _objid_pixels(term)
+            if found is None:
+                continue
+            qual, pixels = found
+            for t in tables:
+                if _is_catalog_table(t, cte_names) and id(t) not in result.tables and (
+                        (qual and qual.lower() == t.alias_or_name.lower())
+                        or (not qual and len(tables) == 1)):
+                    result.tables[id(t)] = (t.name.lower(), pixels)
+    for t in new.find_all(exp.Table):
+        if _is_catalog_table(t, cte_names):
+            result.tables.setdefault(id(t), (t.name.lower(), None))
+
+
+def _is_catalog_table(t: exp.Table, cte_names: set[str]) -> bool:
+    return t.name.lower() in TABLES and (t.args.get("db") is not None
+                                         or t.name.lower() not in cte_names)
+
+
+# ---------------------------------------------------------------- execution
+@dataclass
+class QueryResult:
+    table: pa.Table
+    truncated: bool
+    sql: str
+    version: int
+
+
+class QueryEngine:
+    """Queries one catalog version (default: the latest) of a survey through DuckDB.
+
+    Local backend only: DuckDB reads the partition files where the local object
+    store keeps them. On AWS the same rewritten SQL is meant for Athena over the
+    Glue tables (not wired yet).
+    """
+
+    def __init__(self, store: ObjectStore, bucket: str, survey: str, *, version: int | None = None,
+                 max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 threads: int = 2, memory_limit: str = "2GB"):
+        if not hasattr(store, "path_of"):
+            raise ConfigError("the DuckDB query engine needs the local object store; on AWS "
+                              "query through Athena")
+        self.store, self.bucket, self.survey = store, bucket, survey
+        self.manifest = read_manifest(store, bucket, survey, version)
+        self.version = int(self.manifest["version"])
+        self.max_rows, self.timeout_s = int(max_rows), float(timeout_s)
+        self.order = int(self.manifest["partition_order"])
+        self.root = Path(store.path_of(bucket, "catalogs")).resolve()
+        self._files: dict[str, dict[int, str]] = {}
+        for table in TABLES:
+            parts = self.manifest["tables"][table]["partitions"]
+            self._files[table] = {int(p): str(Path(store.path_of(bucket, e["key"])).resolve())
+                                  for p, e in parts.items()}
+        self._con = self._connect(threads, memory_limit)
+
+    def _connect(self, threads: int, memory_limit: str):
+        con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                     "autoload_known_extensions": False,
+                                     "threads": threads, "memory_limit": memory_limit})
+        root = str(self.root).replace("'", "''")
+        con.execute(f"SET allowed_directories=['{root}/']")
+        con.execute("SET enable_external_access=false")
+        con.execute("SET lock_configuration=true")
+        return con
+
+    def close(self) -> None:
+        self._con.close()
+
+    def files(self, table: str, cone: Cone | IdPixels | None = None) -> list[str]:
+        """Partition files of ``table``, narrowed to those a cone or objids touch (HATS-style)."""
+        files = self._files[table]
+        if cone is None:
+            return [files[p] for p in sorted(files)]
+        if isinstance(cone, IdPixels):
+            hp = ids._healpix(self.order)
+            parts = np.unique(np.asarray(sorted(cone.pix4096), np.int64) >> 2 * (12 - self.order))
+            neigh = np.asarray(hp.neighbours(parts)).ravel()
+            want = set(int(p) for p in parts) | set(int(p) for p in neigh if p >= 0)
+            return [files[p] for p in sorted(want & set(files))]
+        hp = ids._healpix(self.order)
+        import astropy.units as u
+        pix = np.asarray(hp.cone_search_lonlat(cone.ra_deg * u.deg, cone.dec_deg * u.deg,
+                                               max(cone.radius_deg, 1e-9) * u.deg))
+        return [files[p] for p in sorted(set(int(x) for x in pix) & set(files))]
+
+    def _source(self, table: str, cone: Cone | None) -> str:
+        files = self.files(table, cone)
+        if not files:  # keep the columns, return no rows
+            files, tail = self.files(table)[:1], " LIMIT 0"
+        else:
+            tail = ""
+        lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"(SELECT * FROM read_parquet([{lst}], hive_partitioning = false){tail})"
+
+    def to_duckdb(self, sql: str) -> tuple[str, Rewritten]:
+        """The DuckDB SQL that :meth:`run` executes (useful for EXPLAIN and tests)."""
+        rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows)
+
+        def swap(node):
+            if isinstance(node, exp.Table) and id(node) in rw.tables:
+                table, cone = rw.tables[id(node)]
+                sub = sqlglot.parse_one(self._source(table, cone), read="duckdb")
+                return exp.Subquery(this=sub.unnest() if isinstance(sub, exp.Paren) else sub,
+                                    alias=exp.TableAlias(this=exp.to_identifier(
+                                        node.alias_or_name)))
+            return node
+
+        out = rw.expression.transform(swap, copy=False)
+        return out.sql(dialect="duckdb"), rw
+
+    def run(self, sql: str) -> QueryResult:
+        """Check, rewrite and execute; raise QueryRefused / QueryTimeout / QueryFailed."""
+        duck_sql, rw = self.to_duckdb(sql)
+        con = self._con
+        timer = threading.Timer(self.timeout_s, con.interrupt)
+        timer.start()
+        try:
+            reader = con.sql(duck_sql).to_arrow_reader(8192)
+            batches, n = [], 0
+            for batch in reader:
+                batches.append(batch)
+                n += batch.num_rows
+                if n > self.max_rows:
+                    break
+            schema = reader.schema
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query refused: it ran longer than the {self.timeout_s:g} s "
+                               f"per-query timeout and was stopped (a cartesian join? add a "
+                               f"join condition or a cone restriction)") from None
+        except duckdb.Error as exc:
+            if not timer.is_alive() and "interrupt" in str(exc).lower():
+                raise QueryTimeout(f"query refused: it ran longer than the {self.timeout_s:g} s "
+                                   f"per-query timeout and was stopped") from None
+            raise QueryFailed(f"query failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            timer.cancel()
+        table = pa.Table.from_batches(batches, schema=schema)
+        truncated = table.num_rows > self.max_rows
+        if truncated:
+            table = table.slice(0, self.max_rows)
+        return QueryResult(table=table, truncated=truncated, sql=duck_sql, version=self.version)

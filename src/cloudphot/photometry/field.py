@@ -1,0 +1,480 @@
+"""Reduction of one field: all exposures of one target, every filter, to two tables.
+
+Stages (timings recorded under these names):
+
+``load``        read and validate every exposure (``InvalidExposure``);
+``preprocess``  DQ masks, cosmic rays, sky per exposure (:mod:`.preprocess`);
+``align``       shift (or shift+rotation) of every chip to the astrometric
+                reference exposure, through matched bright stars (:mod:`.align`);
+``reference``   combined image of the deepest filter (:mod:`.reference`);
+``detect``      DAOStarFinder on the reference (:mod:`.detect`), plus saturated
+                stars as centroids of saturated regions; ``NoStars`` if empty;
+``recenter``    joint flux + position fits of every chip; the position corrections
+                are averaged over all exposures in the reference frame (inverse
+                variance weights) and the star positions updated;
+``detect_residual``  detection on the reference image of the residuals (faint
+                stars, close companions), then recentering again;
+``photometry``  final simultaneous fixed-position PSF fit of every chip and the
+                quality metrics (:mod:`.psfphot`);
+``combine``     per-filter combination and ``st``/``gst`` culling (:mod:`.combine`).
+
+Before every fit the outer PSF wings of the chip's bright stars (beyond the
+fitting stamp) are subtracted (:func:`.psfphot.wing_image`).
+Positions: catalog x/y are on the reference grid; measurement x/y are where the
+star is on each chip (through the aligned WCS); ra/dec are in the frame chosen by
+``PhotometryOptions.align_frame``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from scipy.spatial import cKDTree
+
+from cloudphot import products
+from cloudphot.errors import ConfigError, DataError, NoStars
+
+from .align import Alignment, align_chip, apply_offset, bright_star_positions
+from .combine import combine_filter, rate_to_mag
+from .detect import detect_stars, saturated_stars
+from .exposure import Exposure, load_exposure
+from .options import PhotometryOptions
+from .preprocess import PreprocessResult, preprocess_exposure, read_preprocess
+from .psfgrid import PSFGrid, PSFLike
+from .psfphot import fit_chip, wing_image
+from .reference import Reference, build_reference
+from .sky import estimate_sky
+
+__all__ = ["FieldReduction", "psf_for_exposure", "reduce_field"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(eq=False)
+class FieldReduction:
+    """Result of :func:`reduce_field`.
+
+    Attributes
+    ----------
+    field_id : str
+    filters : list of str
+        Filters in catalog order (deepest first, then by name).
+    measurements : astropy.table.Table
+        One row per star per exposure chip covering it; exactly
+        ``products.MEASUREMENT_COLUMNS`` in that order.
+    catalog : astropy.table.Table
+        One row per star; ``products.field_catalog_columns(filters)``.
+        ``star_id`` is the 1-based row number.
+    reference : Reference
+        Detection image (e-/s) and its WCS; catalog ``x``/``y`` are on it.
+    alignment : astropy.table.Table
+        Per exposure chip: exposure_id, chip, dx, dy (pixels), rot_deg, nmatch, rms_pix.
+    timings : dict of str -> float
+        Seconds per stage.
+    """
+
+    field_id: str
+    filters: list[str]
+    measurements: Table
+    catalog: Table
+    reference: Reference
+    alignment: Table
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def psf_for_exposure(exp: Exposure, source: str = "auto") -> PSFLike:
+    """The library PSF of an exposure's instrument/detector/filter (``cloudphot.psf``)."""
+    try:
+        from cloudphot.psf import psf_for  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ConfigError("cloudphot.psf is not available; pass psfs={filter: model}") from exc
+    return psf_for(exp.instrument, exp.detector, exp.filter, source=source)
+
+
+def _field_id(exp: Exposure) -> str:
+    """The pipeline's field id of an exposure (``cloudphot.fits`` rule when available)."""
+    try:
+        from cloudphot.fits.exposure import field_id_from_target
+    except ImportError:  # pragma: no cover - the reader is part of the package
+        return re.sub(r"[^a-z0-9]+", "-", exp.target.lower()).strip("-") or "unknown"
+    return field_id_from_target(exp.target)
+
+
+def _check_same_field(exps: list[Exposure]) -> None:
+    targets: dict[str, list[str]] = {}
+    for e in exps:
+        targets.setdefault(e.target or "?", []).append(e.path.name)
+    named = {t: v for t, v in targets.items() if t != "?"}
+    if len(named) > 1:
+        desc = "; ".join(f"{t}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for t, v in named.items())
+        raise DataError(f"exposures of different targets cannot be reduced as one field ({desc})")
+
+
+def _footprints_overlap(a: Exposure, b: Exposure) -> bool:
+    """Whether any chip of ``b`` has its centre within (chip diagonal) of a chip of ``a``."""
+    for ca in a.chips:
+        ny, nx = ca.shape
+        for cb in b.chips:
+            nyb, nxb = cb.shape
+            ra, dec = cb.wcs.pixel_to_world_values((nxb - 1) / 2, (nyb - 1) / 2)
+            x, y = ca.wcs.world_to_pixel_values(ra, dec)
+            if -nxb / 2 < x < nx + nxb / 2 and -nyb / 2 < y < ny + nyb / 2:
+                return True
+    return False
+
+
+def reduce_field(
+    exposures: Sequence[str | Path],
+    *,
+    workdir: Path | None = None,
+    options: PhotometryOptions | None = None,
+    progress: Progress | None = None,
+    psfs: Mapping[str, PSFLike] | None = None,
+    field_id: str | None = None,
+    preprocessed: Mapping[str, str | Path] | None = None,
+) -> FieldReduction:
+    """Reduce all exposures of one field into measurements and a field catalog.
+
+    Parameters
+    ----------
+    exposures : sequence of path
+        Calibrated flc/flt files of one target (any filters/cameras).
+    workdir : Path, optional
+        Where to keep intermediate products (``prep/<rootname>_prep.fits``,
+        reused on a rerun, and ``reference.fits``).
+    options : PhotometryOptions, optional
+        Science tunables.
+    progress : callable, optional
+        Called as ``progress(stage, done, total)``.
+    psfs : mapping of filter name -> PSF model, optional
+        PSF per filter (upper case, e.g. ``F814W``); default ``cloudphot.psf.psf_for``.
+    field_id : str, optional
+        Default: from the target name as ``cloudphot.fits`` derives it
+        (``M31-B15-F09`` -> ``m31-b15-f09``).
+    preprocessed : mapping of exposure file name -> product path, optional
+        Products of :func:`preprocess_exposure` already computed (e.g. by the
+        Map of Lambda steps).
+
+    Raises
+    ------
+    InvalidExposure
+        An exposure is unusable.
+    DataError
+        Exposures of different targets, non-overlapping footprints, too few
+        stars to align an exposure, or no exposures.
+    NoStars
+        Nothing detected on the reference image.
+    """
+    opt = options or PhotometryOptions()
+    timings: dict[str, float] = {}
+    report = progress or (lambda stage, done, total: None)
+    if not exposures:
+        raise DataError("no exposures given")
+
+    t0 = time.perf_counter()
+    exps = [load_exposure(p) for p in exposures]
+    _check_same_field(exps)
+    fid = field_id or _field_id(exps[0])
+    timings["load"] = time.perf_counter() - t0
+
+    # PSF lookup tables per filter
+    models: dict[str, PSFLike] = {}
+    for e in exps:
+        if e.filter not in models:
+            models[e.filter] = (psfs[e.filter] if psfs and e.filter in psfs
+                                else psf_for_exposure(e, opt.psf_source))
+    grids = {}
+    for f, m in models.items():
+        r = opt.fit_radius_pix or max(3.0, 2.0 * float(m.fwhm_pix))
+        grids[f] = PSFGrid(m, int(np.ceil(r)))
+
+    # deepest filter and astrometric reference exposure
+    depth: dict[str, float] = {}
+    for e in exps:
+        depth[e.filter] = depth.get(e.filter, 0.0) + e.exptime
+    deep = max(sorted(depth), key=lambda f: depth[f])
+    filters = [deep] + sorted(f for f in depth if f != deep)
+    ref_exp = max((e for e in exps if e.filter == deep), key=lambda e: e.exptime)
+    for e in exps:
+        if not _footprints_overlap(ref_exp, e):
+            raise DataError(f"{e.path.name} does not overlap {ref_exp.path.name}: not the same field")
+
+    # ---- preprocess --------------------------------------------------------
+    t0 = time.perf_counter()
+    preps: list[PreprocessResult | None] = [None] * len(exps)
+    todo = []
+    for k, e in enumerate(exps):
+        given = (preprocessed or {}).get(e.path.name)
+        cache = Path(workdir) / "prep" / f"{e.rootname}_prep.fits" if workdir else None
+        if given is not None:
+            preps[k] = read_preprocess(given)
+        elif cache is not None and cache.exists():
+            preps[k] = read_preprocess(cache)
+        else:
+            todo.append((k, cache))
+    if opt.workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=opt.workers) as pool:
+            futs = {pool.submit(preprocess_exposure, exps[k].path, options=opt,
+                                fwhm_pix=float(models[exps[k].filter].fwhm_pix), output=cache): k
+                    for k, cache in todo}
+            for done, fut in enumerate(as_completed(futs)):
+                preps[futs[fut]] = fut.result()
+                report("preprocess", done + 1, len(todo))
+    else:
+        for done, (k, cache) in enumerate(todo):
+            e = exps[k]
+            preps[k] = preprocess_exposure(e, options=opt, fwhm_pix=float(models[e.filter].fwhm_pix),
+                                           output=cache)
+            report("preprocess", done + 1, len(todo))
+    timings["preprocess"] = time.perf_counter() - t0
+
+    chips = []  # (exposure index, Chip, image_e (sky-subtracted), rms, bad, saturated)
+    for k, (e, p) in enumerate(zip(exps, preps)):
+        bych = {c.extver: c for c in p.chips}
+        for c in e.chips:
+            pc = bych.get(c.extver)
+            if pc is None or pc.mask.shape != c.shape:
+                raise DataError(f"{e.path.name}: preprocessing product does not match chip {c.extver}")
+            img = (c.sci - pc.sky).astype(np.float32)
+            chips.append((k, c, img, pc.sky_rms, pc.rejected | ~np.isfinite(img), (pc.mask & 2) != 0))
+
+    # ---- align -----------------------------------------------------------
+    t0 = time.perf_counter()
+    ref_idx = next(i for i, e in enumerate(exps) if e is ref_exp)
+    rra, rdec = [], []
+    for k, c, img, rms, bad, _sat in chips:
+        if k == ref_idx:
+            x, y, _ = bright_star_positions(img, rms, bad, grids[ref_exp.filter], nstars=opt.align_nstars)
+            a, d = c.wcs.all_pix2world(x, y, 0)
+            rra.append(a)
+            rdec.append(d)
+    ref_ra, ref_dec = np.concatenate(rra), np.concatenate(rdec)
+    if len(ref_ra) < 5:
+        raise NoStars(f"field {fid}: only {len(ref_ra)} bright stars on {ref_exp.path.name} to align on")
+    als: list[Alignment] = []
+    for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
+        e = exps[k]
+        if k == ref_idx:
+            al = Alignment(0.0, 0.0, 0.0, len(ref_ra), 0.0, c.wcs)
+        else:
+            al = align_chip(img, rms, bad, c.wcs, grids[e.filter], ref_ra, ref_dec, mode=opt.align_mode,
+                            nstars=opt.align_nstars, match_pix=opt.align_match_pix,
+                            name=f"{e.path.name}[SCI,{c.extver}]")
+        als.append(al)
+        report("align", n + 1, len(chips))
+    if opt.align_frame == "mean":
+        # one offset per exposure (mean over its chips), then the mean over exposures
+        per_exp: dict[int, list[Alignment]] = {}
+        for (k, *_), al in zip(chips, als):
+            per_exp.setdefault(k, []).append(al)
+        mdx = float(np.mean([np.mean([a.dx for a in v]) for v in per_exp.values()]))
+        mdy = float(np.mean([np.mean([a.dy for a in v]) for v in per_exp.values()]))
+        mrot = float(np.mean([np.mean([a.rot_deg for a in v]) for v in per_exp.values()]))
+        for n, ((k, c, *_), al) in enumerate(zip(chips, als)):
+            ny, nx = c.shape
+            t = np.array([al.dx - mdx, al.dy - mdy])
+            als[n] = Alignment(t[0], t[1], al.rot_deg - mrot, al.nmatch, al.rms_pix,
+                               apply_offset(c.wcs, t, np.radians(al.rot_deg - mrot),
+                                            ((nx - 1) / 2, (ny - 1) / 2)))
+    wcs_aligned = [al.wcs for al in als]
+    arows = [(exps[k].rootname, c.extver, al.dx, al.dy, al.rot_deg, al.nmatch, al.rms_pix)
+             for (k, c, *_), al in zip(chips, als)]
+    alignment = Table(rows=arows, names=["exposure_id", "chip", "dx", "dy", "rot_deg", "nmatch", "rms_pix"])
+    timings["align"] = time.perf_counter() - t0
+
+    # ---- reference image and detection -------------------------------------
+    t0 = time.perf_counter()
+    sel = [n for n, ch in enumerate(chips) if exps[ch[0]].filter == deep]
+    ref = build_reference([chips[n][2] / exps[chips[n][0]].exptime for n in sel],
+                          [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel],
+                          saturated=[chips[n][5] for n in sel])
+    timings["reference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    nodata = ~np.isfinite(ref.image)
+    rsky, rrms = estimate_sky(ref.image, nodata, box_pix=opt.sky_box_pix, fwhm_pix=models[deep].fwhm_pix)
+    found = detect_stars(np.where(nodata, 0.0, ref.image - rsky), rrms, float(models[deep].fwhm_pix),
+                         threshold_sigma=opt.detect_threshold_sigma, mask=nodata,
+                         min_separation_pix=opt.detect_min_separation_pix)
+    if len(found) == 0:
+        raise NoStars(f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
+                      f"reference image ({len(sel)} chips)")
+    xr = np.asarray(found["x"], float)
+    yr = np.asarray(found["y"], float)
+    # saturated stars: centroids of saturated regions replace the detections around them
+    sx, sy, srad = saturated_stars(ref.saturated, float(models[deep].fwhm_pix))
+    if len(sx):
+        near = np.zeros(len(xr), bool)
+        for a, b, rad in zip(sx, sy, srad):
+            near |= np.hypot(xr - a, yr - b) < rad
+        xr = np.concatenate([sx, xr[~near]])
+        yr = np.concatenate([sy, yr[~near]])
+    timings["detect"] = time.perf_counter() - t0
+    if workdir is not None:
+        hdr = ref.wcs.to_header()
+        hdr["BUNIT"] = "ELECTRONS/S"
+        hdr["FILTER"] = deep
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        fits.HDUList([fits.PrimaryHDU(ref.image, hdr), fits.ImageHDU(ref.nexp, name="NEXP")]).writeto(
+            Path(workdir) / "reference.fits", overwrite=True)
+
+    # ---- recentering passes --------------------------------------------------
+    t0 = time.perf_counter()
+
+    def dewinged(n, img, rms, bad, x, y):
+        """The chip with the outer wings of its bright stars subtracted."""
+        k, c = chips[n][0], chips[n][1]
+        g = grids[exps[k].filter]
+        first = fit_chip(img, rms, bad, x, y, g)
+        wings = wing_image(c.shape, x, y, np.where(first.used, first.flux, 0.0), models[exps[k].filter],
+                           g.radius, sky_rms=float(np.median(rms)))
+        return img - wings
+
+    def on_chip(c, x, y, margin):
+        ny, nx = c.shape
+        return (x > -0.5 - margin) & (x < nx - 0.5 + margin) & (y > -0.5 - margin) & (y < ny - 0.5 + margin)
+
+    def recenter(xr, yr, label):
+        ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
+        swx = np.zeros(len(xr))
+        swy = np.zeros(len(xr))
+        sw = np.zeros(len(xr))
+        for n, (k, c, img, rms, bad, sat) in enumerate(chips):
+            g = grids[exps[k].filter]
+            w = wcs_aligned[n]
+            x, y = w.all_world2pix(ra, dec, 0)
+            idx = np.flatnonzero(on_chip(c, x, y, g.radius))
+            if len(idx) == 0:
+                continue
+            fit = fit_chip(dewinged(n, img, rms, bad, x[idx], y[idx]), rms, bad, x[idx], y[idx], g,
+                           fit_positions=True)
+            ok = np.isfinite(fit.dx) & np.isfinite(fit.poserr) & (fit.poserr > 0) & ((fit.flag & 9) == 0)
+            j = idx[ok]
+            a2, d2 = w.all_pix2world(x[j] + fit.dx[ok], y[j] + fit.dy[ok], 0)
+            xn, yn = ref.wcs.world_to_pixel_values(a2, d2)
+            wt = 1.0 / np.maximum(fit.poserr[ok], 0.003) ** 2
+            np.add.at(swx, j, wt * (xn - xr[j]))
+            np.add.at(swy, j, wt * (yn - yr[j]))
+            np.add.at(sw, j, wt)
+            report(label, n + 1, len(chips))
+        has = sw > 0
+        xr = xr.copy()
+        yr = yr.copy()
+        xr[has] += np.clip(swx[has] / sw[has], -1.0, 1.0)
+        yr[has] += np.clip(swy[has] / sw[has], -1.0, 1.0)
+        return xr, yr
+
+    for it in range(opt.recenter_iterations):
+        xr, yr = recenter(xr, yr, f"recenter{it + 1}")
+    timings["recenter"] = time.perf_counter() - t0
+
+    if opt.detect_residual_pass:
+        t0 = time.perf_counter()
+        ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
+        resid = []
+        for n in sel:
+            k, c, img, rms, bad, sat = chips[n]
+            g = grids[deep]
+            x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
+            idx = np.flatnonzero(on_chip(c, x, y, g.radius))
+            if len(idx):
+                clean = dewinged(n, img, rms, bad, x[idx], y[idx])
+                model = fit_chip(clean, rms, bad, x[idx], y[idx], g, return_model=True).model
+                resid.append((clean - model) / exps[k].exptime)
+            else:
+                resid.append(img / exps[k].exptime)
+        rref = build_reference(resid, [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel])
+        found2 = detect_stars(np.where(nodata, 0.0, np.nan_to_num(rref.image - rsky)), rrms,
+                              float(models[deep].fwhm_pix), threshold_sigma=opt.detect_threshold_sigma,
+                              mask=nodata, min_separation_pix=opt.detect_min_separation_pix,
+                              sharpness_range=(0.1, 1.5), roundness_range=(-1.5, 1.5))
+        if len(found2):
+            x2 = np.asarray(found2["x"], float)
+            y2 = np.asarray(found2["y"], float)
+            dist, _ = cKDTree(np.c_[xr, yr]).query(np.c_[x2, y2])
+            new = dist > 1.0
+            if new.any():
+                xr = np.concatenate([xr, x2[new]])
+                yr = np.concatenate([yr, y2[new]])
+                xr, yr = recenter(xr, yr, "recenter-residual")
+        timings["detect_residual"] = time.perf_counter() - t0
+
+    # stars that converged onto each other are one star (keep the earlier, brighter one)
+    pairs = cKDTree(np.c_[xr, yr]).query_pairs(0.5, output_type="ndarray")
+    if len(pairs):
+        drop = np.zeros(len(xr), bool)
+        drop[np.max(pairs, axis=1)] = True
+        xr, yr = xr[~drop], yr[~drop]
+
+    # ---- final photometry ----------------------------------------------------
+    t0 = time.perf_counter()
+    nstar = len(xr)
+    ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
+    cols: dict[str, list] = {c: [] for c in products.MEASUREMENT_COLUMNS}
+    zpts: list[np.ndarray] = []
+    for n, (k, c, img, rms, bad, sat) in enumerate(chips):
+        e = exps[k]
+        g = grids[e.filter]
+        x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
+        idx = np.flatnonzero(on_chip(c, x, y, g.radius))
+        if len(idx) == 0:
+            continue
+        fit = fit_chip(dewinged(n, img, rms, bad, x[idx], y[idx]), rms, bad, x[idx], y[idx], g,
+                       saturated=sat, max_bad_fraction=opt.max_bad_fraction)
+        rep = on_chip(c, x[idx], y[idx], 0.0) & fit.used
+        j = idx[rep]
+        m = len(j)
+        rate = fit.flux[rep] / e.exptime
+        raterr = fit.fluxerr[rep] / e.exptime
+        vega, err = rate_to_mag(rate, raterr, c.zpt_vega)
+        vals = {
+            "field_id": [fid] * m, "star_id": j + 1, "exposure_id": [e.rootname] * m,
+            "image": [e.path.name] * m, "chip": np.full(m, c.extver), "filter": [e.filter] * m,
+            "mjd": np.full(m, e.mjd), "exptime": np.full(m, e.exptime), "x": x[j], "y": y[j],
+            "ra": ra[j], "dec": dec[j], "rate": rate, "raterr": raterr, "vega": vega, "err": err,
+            "chi": fit.chi[rep], "snr": np.where(raterr > 0, rate / raterr, 0.0),
+            "sharp": fit.sharp[rep], "round": fit.round[rep], "crowd": fit.crowd[rep], "flag": fit.flag[rep],
+        }
+        for name, parts in cols.items():
+            parts.append(np.asarray(vals[name]))
+        zpts.append(np.full(m, c.zpt_vega))
+        report("photometry", n + 1, len(chips))
+    meas = Table()
+    for name, (dtype, unit, desc) in products.MEASUREMENT_COLUMNS.items():
+        arr = np.concatenate(cols[name]) if cols[name] else np.empty(0)
+        meas[name] = np.asarray(arr).astype(dtype)
+        meas[name].unit = unit or None
+        meas[name].description = desc
+    zpt_all = np.concatenate(zpts) if zpts else np.empty(0)
+    timings["photometry"] = time.perf_counter() - t0
+
+    # ---- combine + cull --------------------------------------------------------
+    t0 = time.perf_counter()
+    camera = {e.filter: e.camera for e in exps}
+    cat = Table()
+    base = {"field_id": np.full(nstar, fid), "star_id": np.arange(1, nstar + 1), "ra": ra, "dec": dec,
+            "x": xr, "y": yr, "nexp": np.bincount(np.asarray(meas["star_id"]) - 1, minlength=nstar)}
+    for name, (dtype, unit, desc) in products.FIELD_COLUMNS.items():
+        cat[name] = np.asarray(base[name]).astype(dtype)
+        cat[name].unit = unit or None
+        cat[name].description = desc
+    filt_col = np.asarray(meas["filter"])
+    for f in filters:
+        mk = filt_col == f
+        comb = combine_filter(np.asarray(meas["star_id"])[mk] - 1, nstar, meas[mk], zpt_all[mk],
+                              camera[f], opt)
+        for name, (dtype, unit, desc) in products.PER_FILTER_COLUMNS.items():
+            col = f"{f.lower()}_{name}"
+            cat[col] = np.asarray(comb[name]).astype(dtype)
+            cat[col].unit = unit or None
+            cat[col].description = f"{f}: {desc}"
+    assert cat.colnames == products.field_catalog_columns(filters)
+    timings["combine"] = time.perf_counter() - t0
+    return FieldReduction(fid, filters, meas, cat, ref, alignment, timings)

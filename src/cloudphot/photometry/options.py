@@ -1,0 +1,122 @@
+"""Science tunables of the built-in photometry engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["PhotometryOptions"]
+
+
+@dataclass(frozen=True)
+class PhotometryOptions:
+    """Science tunables of the built-in engine (all have working defaults).
+
+    Attributes
+    ----------
+    cosmic_sigclip, cosmic_objlim : float
+        ``astroscrappy.detect_cosmics`` Laplacian-to-noise limit and the
+        minimum contrast between the Laplacian and the fine-structure image.
+        HST PSFs are undersampled (FWHM ~2 pix) so ``objlim`` is raised well
+        above LA Cosmic's default of 5, else star cores are flagged.
+    cosmic_niter : int
+        astroscrappy iterations (1: later iterations found no more cosmic-ray
+        pixels on our test images and cost 2-3x the time).
+    workers : int
+        Processes used for the per-exposure preprocessing inside
+        :func:`reduce_field` (1 = in-process).
+    sky_box_pix : int
+        Box size (pixels) of the ``photutils`` ``Background2D`` mesh.
+    sky_filter_size : int
+        Median filter size (boxes) applied to the background mesh.
+    align_mode : {"shift", "shift+rotation"}
+        Transformation fitted between each exposure and the astrometric
+        reference exposure.
+    align_frame : {"mean", "reference"}
+        Which frame the aligned WCSs share: ``"reference"`` keeps the header
+        WCS of the astrometric reference exposure; ``"mean"`` (default) removes
+        the mean fitted offset of all exposures, i.e. the frame of the average
+        header pointing, whose error shrinks as 1/sqrt(number of exposures)
+        when pointing errors are independent.
+    align_nstars : int
+        At most this many bright stars per chip are used for alignment.
+    align_match_pix : float
+        Matching radius (pixels) after the header-WCS prediction; the header
+        pointing must be better than this.
+    detect_threshold_sigma : float
+        Detection threshold on the reference image, in units of its sky rms.
+    detect_residual_pass : bool
+        After the first recentering, detect again on the reference image of the
+        residuals (data minus the fitted model of the deepest filter), add the
+        new stars and recenter again: finds faint stars and companions hidden
+        in the wings of brighter ones (DOLPHOT-like iterative detection), which
+        also reduces the flux bias of bright stars from unfitted neighbours.
+    detect_min_separation_pix : float
+        Minimum separation of two detected peaks (pixels); DAOStarFinder
+        keeps the brighter of two closer peaks.
+    fit_radius_pix : float or None
+        Radius (pixels) of the PSF-fitting stamp of each star; None means
+        ``max(3, 2 * fwhm)`` rounded up.
+    recenter_iterations : int
+        Passes of the joint flux + position solution used to refine the
+        reference-frame positions before the final fixed-position fit.
+    psf_source : str
+        Passed to ``cloudphot.psf.psf_for(..., source=...)``: ``"auto"`` uses
+        the library model of the instrument/filter. Building the PSF from the
+        data (``photutils.psf.EPSFBuilder`` on isolated bright stars) is the
+        documented alternative for real data whose PSF the library lacks.
+    max_bad_fraction : float
+        Flag 2 when more than this fraction of a star's fit pixels is bad.
+    sharp_cut_acs, sharp_cut_uvis, sharp_cut_ir : float
+        ``st`` cut on sharp**2 per filter (PHAT: (sharp1+sharp2)**2 <= 0.075 ACS,
+        0.15 WFC3/UVIS and IR, Williams et al. 2014 sec. 3.5).
+    crowd_cut_acs, crowd_cut_uvis, crowd_cut_ir : float
+        ``gst`` cut on crowd per filter ((crowd1+crowd2) <= 0.1 ACS, 1.3 UVIS,
+        0.48 IR, Williams et al. 2014). The earlier PHAT/UW pipeline values
+        (Dalcanton et al. 2012; recorded as CRLIMACS/CRLIMUV/CRLIMIR in the UW
+        gst file headers) were 2.25 / 1.3 / 2.25.
+    snr_min : float
+        ``st``/``gst`` S/N cut (4).
+    flag_max : int
+        ``st``/``gst`` flag cut: measurements with flag > flag_max fail (2).
+    """
+
+    cosmic_sigclip: float = 4.5
+    cosmic_objlim: float = 12.0
+    cosmic_niter: int = 1
+    workers: int = 1
+    sky_box_pix: int = 64
+    sky_filter_size: int = 3
+    align_mode: str = "shift"
+    align_frame: str = "mean"
+    align_nstars: int = 150
+    align_match_pix: float = 2.0
+    detect_threshold_sigma: float = 4.0
+    detect_residual_pass: bool = True
+    detect_min_separation_pix: float = 1.5
+    fit_radius_pix: float | None = None
+    recenter_iterations: int = 2
+    psf_source: str = "auto"
+    max_bad_fraction: float = 0.2
+    sharp_cut_acs: float = 0.075
+    sharp_cut_uvis: float = 0.15
+    sharp_cut_ir: float = 0.15
+    crowd_cut_acs: float = 0.1
+    crowd_cut_uvis: float = 1.3
+    crowd_cut_ir: float = 0.48
+    snr_min: float = 4.0
+    flag_max: int = 2
+
+    def __post_init__(self) -> None:
+        if self.align_mode not in ("shift", "shift+rotation"):
+            raise ValueError(f"align_mode must be 'shift' or 'shift+rotation', got {self.align_mode!r}")
+        if self.align_frame not in ("mean", "reference"):
+            raise ValueError(f"align_frame must be 'mean' or 'reference', got {self.align_frame!r}")
+
+    def with_(self, **changes: Any) -> PhotometryOptions:
+        """A copy with some tunables changed."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for product headers and job records)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,33 @@
+"""Shared fixtures: a small synthetic survey built once per session (read-only for tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudphot.catalog.api import Catalog
+from cloudphot.catalog.synthetic import FieldSpec, make_survey
+from cloudphot.settings import Settings
+
+#: the seed paper's cone query looks here; a pinned star makes sure it finds rows
+PAPER_RA, PAPER_DEC = 11.02203, 41.23451
+
+
+def make_workspace(path, **kwargs):
+    settings = Settings.from_env(home=path, env={})
+    cat = Catalog(settings)
+    survey = make_survey(cat.store, settings.bucket("products"), **kwargs)
+    return settings, cat, survey
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """(settings, catalog, survey truth, build result) of two overlapping fields + one far away."""
+    path = tmp_path_factory.mktemp("catalog")
+    settings, cat, survey = make_workspace(
+        path, n_fields_ra=2, density_per_arcsec2=0.05, epochs_per_filter=30,
+        cepheid_fraction=0.03,
+        extra_fields=(FieldSpec("b16_f01", PAPER_RA, PAPER_DEC, 40.0),),
+        pinned=((PAPER_RA + 0.05 / 3600, PAPER_DEC),))
+    result = cat.build()
+    yield settings, cat, survey, result
+    cat.close()

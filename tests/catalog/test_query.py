@@ -1,0 +1,215 @@
+"""The query path: hostile SQL refused with reasons; spatial rewrites exact and pruning."""
+
+import numpy as np
+import pytest
+
+from cloudphot.catalog import ids
+from cloudphot.catalog.api import Catalog
+from cloudphot.catalog.query import QueryTimeout, check_and_rewrite
+from cloudphot.errors import QueryRefused
+
+REFUSED = {
+    "DROP TABLE phat_v2.phot_mod": "DROP is not allowed",
+    "CREATE TABLE x AS SELECT * FROM phat_v2.phot_mod": "CREATE is not allowed",
+    "INSERT INTO phat_v2.phot_mod (ra) VALUES (1)": "INSERT is not allowed",
+    "UPDATE phat_v2.phot_mod SET ra = 0": "UPDATE is not allowed",
+    "DELETE FROM phat_v2.phot_mod": "DELETE is not allowed",
+    "SELECT 1; DROP TABLE phat_v2.phot_mod": "2 statements",
+    "SELECT 1; SELECT 2": "2 statements",
+    "SELECT * FROM read_csv('/etc/passwd')": "table functions",
+    "SELECT * FROM read_parquet('/tmp/x.parquet')": "table functions",
+    "SELECT * FROM read_csv_auto('s3://bucket/x.csv')": "table functions",
+    "SELECT * FROM 'https://example.com/x.parquet'": "not in the catalog",
+    "SELECT * FROM glob('/etc/*')": "could not parse",
+    "SELECT read_text('/etc/passwd')": "allow-list",
+    "SELECT getenv('HOME')": "allow-list",
+    "SELECT current_setting('threads')": "allow-list",
+    "SELECT pg_read_file('/etc/passwd')": "allow-list",
+    "COPY phat_v2.phot_mod TO '/tmp/out.csv'": "COPY is not allowed",
+    "ATTACH '/tmp/other.db' AS other": "could not parse",
+    "INSTALL httpfs": "only SELECT",
+    "LOAD httpfs": "only SELECT",
+    "PRAGMA database_list": "PRAGMA is not allowed",
+    "SET threads = 64": "SET is not allowed",
+    "SELECT * INTO newtable FROM phat_v2.phot_mod": "INTO",
+    "SELECT * FROM pg_catalog.pg_tables": "not in the catalog",
+    "SELECT * FROM information_schema.tables": "not in the catalog",
+    "SELECT * FROM other.phot_mod": "not in the catalog",
+    "SELECT * FROM phat_v2.phot_mod LIMIT 100000000": "exceeds the per-query row limit",
+    "": "empty",
+    "SELECT * FROM phat_v2.phot_mod WHERE CONTAINS(POINT('GALACTIC', ra, dec), "
+    "CIRCLE('GALACTIC', 1, 2, 0.1)) = 1": "coordinate system",
+    "SELECT POINT('ICRS', ra, dec) FROM phat_v2.phot_mod": "CONTAINS(POINT(...), CIRCLE(...)) = 1",
+}
+
+
+@pytest.mark.parametrize("sql,reason", list(REFUSED.items()))
+def test_hostile_sql_is_refused(built, sql, reason):
+    _, cat, _, _ = built
+    with pytest.raises(QueryRefused, match="query refused") as info:
+        cat.query(sql)
+    assert reason in str(info.value)
+
+
+def test_refusal_happens_before_anything_runs(built):
+    # the checker alone refuses (no engine needed), and names the offending function
+    with pytest.raises(QueryRefused, match="read_text"):
+        check_and_rewrite("SELECT read_text('x')", "phat_v2")
+
+
+def test_engine_itself_cannot_reach_files(built):
+    """Defence in depth: even SQL we generate cannot read outside the catalog folder."""
+    import duckdb
+    _, cat, _, _ = built
+    with pytest.raises(duckdb.PermissionException):
+        cat.engine._con.sql("SELECT * FROM read_csv('/etc/passwd')").fetchall()
+    with pytest.raises(duckdb.Error):
+        cat.engine._con.execute("SET enable_external_access = true")
+
+
+def test_cartesian_join_hits_the_timeout(built):
+    settings, _, _, _ = built
+    with Catalog(settings, timeout_s=0.5) as cat, pytest.raises(QueryTimeout, match="timeout"):
+        cat.query("SELECT count(*) FROM phat_v2.phot_meas a, phat_v2.phot_meas b, "
+                  "phat_v2.phot_meas c WHERE a.mjd + b.mjd > c.mjd")
+
+
+def test_row_limit_truncates_unbounded_results(built):
+    settings, _, _, _ = built
+    with Catalog(settings, max_rows=50) as cat:
+        t = cat.query("SELECT objid FROM phat_v2.phot_meas")
+        assert len(t) == 50 and t.meta["TRUNC"] is True
+        t = cat.query("SELECT objid FROM phat_v2.phot_mod LIMIT 20")
+        assert len(t) == 20 and t.meta["TRUNC"] is False
+
+
+def _brute(cat, table, ra0, dec0, r_deg):
+    t = cat.query(f"SELECT objid, ra, dec, mjd FROM phat_v2.{table}" if table == "phot_meas"
+                  else f"SELECT objid, ra, dec FROM phat_v2.{table}")
+    ra, dec = np.radians(t["ra"]), np.radians(t["dec"])
+    a, d = np.radians(ra0), np.radians(dec0)
+    h = np.sin((dec - d) / 2) ** 2 + np.cos(dec) * np.cos(d) * np.sin((ra - a) / 2) ** 2
+    dist = np.degrees(2 * np.arcsin(np.sqrt(h)))
+    return t[dist <= r_deg]
+
+
+@pytest.mark.parametrize("radius_arcsec", [1.0, 5.0, 20.0, 120.0])
+def test_cone_matches_brute_force(built, radius_arcsec):
+    _, cat, _, _ = built
+    ra0, dec0, r = 10.692, 41.276, radius_arcsec / 3600
+    expect = _brute(cat, "phot_mod", ra0, dec0, r)
+    q3c = cat.query(f"SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})")
+    adql = cat.query(f"SELECT objid FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+                     f"CIRCLE('ICRS', {ra0}, {dec0}, {r}))")
+    api = cat.cone(ra0, dec0, radius_arcsec)
+    assert sorted(q3c["objid"]) == sorted(expect["objid"]) == sorted(adql["objid"]) \
+        == sorted(api["objid"])
+    assert (np.diff(api["dist_arcsec"]) >= 0).all() and (api["dist_arcsec"] <= radius_arcsec).all()
+
+
+def test_cone_on_measurements_and_distance_functions(built):
+    _, cat, _, _ = built
+    ra0, dec0, r = 10.69, 41.275, 8 / 3600
+    expect = _brute(cat, "phot_meas", ra0, dec0, r)
+    got = cat.query(f"SELECT objid, mjd, q3c_dist(ra, dec, {ra0}, {dec0}) AS d, "
+                    f"DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {ra0}, {dec0})) AS d2 "
+                    f"FROM phat_v2.phot_meas WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})")
+    assert len(got) == len(expect) > 0
+    assert np.allclose(got["d"], got["d2"]) and (np.asarray(got["d"]) <= r).all()
+
+
+def test_cone_prunes_partitions_and_uses_index_ranges(built):
+    _, cat, _, _ = built
+    sql, rw = cat.engine.to_duckdb(
+        "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, 1/3600.)")
+    assert "_healpix_29 BETWEEN" in sql
+    all_files = cat.engine.files("phot_mod")
+    used = [f for f in all_files if f in sql]
+    assert len(all_files) >= 2 and len(used) == 1
+    # a cone outside the survey reads no partition and returns no rows (with the columns)
+    t = cat.query("SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 200, -30, 0.01)")
+    assert len(t) == 0 and "objid" in t.colnames
+    # a cone inside an OR must not narrow partitions (it is not a restriction of the table)
+    sql, _ = cat.engine.to_duckdb(
+        "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, "
+        "1/3600.) OR objid = 5")
+    assert all(f in sql for f in all_files)
+
+
+def test_q3c_join_matches_kdtree(built):
+    from scipy.spatial import cKDTree
+    _, cat, _, _ = built
+    r_arcsec = 20.0
+    got = cat.query(f"SELECT a.objid AS a, b.objid AS b FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+                    f"WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, {r_arcsec}/3600.) AND a.objid < b.objid")
+    t = cat.query("SELECT objid, ra, dec FROM phat_v2.phot_mod")
+    xyz = ids.radec_to_xyz(t["ra"], t["dec"])
+    pairs = cKDTree(xyz).query_pairs(2 * np.sin(np.radians(r_arcsec / 3600) / 2))
+    oid = np.asarray(t["objid"])
+    expect = {tuple(sorted((oid[i], oid[j]))) for i, j in pairs}
+    assert {(a, b) for a, b in zip(got["a"], got["b"])} == expect and len(expect) > 0
+
+
+def test_objid_lookup_reads_few_row_groups(built):
+    _, cat, _, _ = built
+    oid = int(cat.query("SELECT objid FROM phat_v2.phot_mod LIMIT 1")["objid"][0])
+    assert len(cat.lightcurve(oid)) >= 60
+    assert len(cat.query(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")) == 1
+
+
+def test_older_api_forms(built):
+    _, cat, _, _ = built
+    # CTEs, subqueries, unions and window functions are allowed
+    t = cat.query("WITH b AS (SELECT objid, f814w_vega FROM phat_v2.phot_mod WHERE f814w_vega < 22) "
+                  "SELECT count(*) AS n FROM b UNION ALL SELECT count(*) FROM phat_v2.phot_mod "
+                  "WHERE objid IN (SELECT objid FROM phat_v2.phot_meas WHERE filter = 'F475W')")
+    assert len(t) == 2
+    t = cat.query("SELECT objid, row_number() OVER (ORDER BY f814w_vega) AS rk FROM phot_mod LIMIT 3")
+    assert list(t["rk"]) == [1, 2, 3]
+
+
+def test_crossmatch_matches_kdtree(built):
+    from scipy.spatial import cKDTree
+    _, cat, _, _ = built
+    t = cat.query("SELECT objid, ra, dec FROM phat_v2.phot_mod")
+    rng = np.random.default_rng(5)
+    n = 500
+    pick = rng.integers(0, len(t), n)
+    ra = np.asarray(t["ra"])[pick] + rng.normal(0, 0.4, n) / 3600 / np.cos(np.radians(41.27))
+    dec = np.asarray(t["dec"])[pick] + rng.normal(0, 0.4, n) / 3600
+    got = cat.crossmatch(ra, dec, radius_arcsec=1.0)
+    tree = cKDTree(ids.radec_to_xyz(t["ra"], t["dec"]))
+    d, j = tree.query(ids.radec_to_xyz(ra, dec), distance_upper_bound=2 * np.sin(np.radians(1 / 3600) / 2))
+    ok = np.isfinite(d)
+    assert list(got["index"]) == list(np.flatnonzero(ok))
+    assert list(got["objid"]) == list(np.asarray(t["objid"])[j[ok]])
+    assert 0.5 * n < len(got) <= n
+
+
+def test_objid_lookup_prunes_partitions(built):
+    from cloudphot.catalog.query import IdPixels
+    _, cat, _, _ = built
+    far = cat.query("SELECT objid FROM phat_v2.phot_mod WHERE field_id = 'b16_f01' LIMIT 2")
+    oids = [int(o) for o in far["objid"]]
+    expect = cat.engine.files("phot_meas", IdPixels(frozenset(o >> ids.OBJID_SERIAL_BITS for o in oids)))
+    assert cat.engine.files("phot_meas", IdPixels(frozenset([0]))) == []  # far from M31
+    for sql in (f"SELECT * FROM phat_v2.phot_meas WHERE objid = {oids[0]}",
+                f"SELECT * FROM phat_v2.phot_meas m WHERE m.objid IN ({oids[0]}, {oids[1]}) "
+                f"AND m.filter = 'F814W'"):
+        duck, _ = cat.engine.to_duckdb(sql)
+        used = [f for f in cat.engine.files("phot_meas") if f in duck]
+        assert set(used) <= set(expect) and used
+        assert len(cat.query(sql)) > 0
+    # the same answer as an unpruned query
+    a = cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid = {oids[0]} ORDER BY mjd")
+    b = cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid + 0 = {oids[0]} ORDER BY mjd")
+    assert list(a["mjd"]) == list(b["mjd"]) and len(a) > 0
+
+
+def test_adql_top_and_contains(built):
+    _, cat, _, _ = built
+    t = cat.query("SELECT TOP 5 objid, ra FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+                  "CIRCLE('ICRS', 10.692, 41.276, 0.02)) ORDER BY ra")
+    assert len(t) == 5 and list(t["ra"]) == sorted(t["ra"])
+    with pytest.raises(QueryRefused, match="exceeds the per-query row limit"):
+        cat.query("SELECT TOP 100000000 objid FROM phat_v2.phot_mod")

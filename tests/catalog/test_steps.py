@@ -1,0 +1,48 @@
+"""The build_catalog state machine definition and its Lambda step."""
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from cloudphot.catalog.steps import handle
+from cloudphot.errors import InvalidEvent
+
+from .conftest import make_workspace
+
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "build_catalog.asl.json"
+
+
+def test_every_task_has_retry_and_catch():
+    sm = json.loads(ASL.read_text())
+    tasks = {n: s for n, s in sm["States"].items() if s["Type"] == "Task"}
+    assert len(tasks) >= 3
+    for name, s in tasks.items():
+        assert s.get("Retry") and s.get("Catch"), name
+        for c in s["Catch"]:
+            assert c["Next"] in sm["States"]
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    assert placeholders == {"BuildCatalogFunctionArn", "EventsTableName"}
+
+
+def test_step_builds_from_a_field_reduced_event(tmp_path):
+    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.02,
+                                           epochs_per_filter=3)
+    svc = SimpleNamespace(settings=settings, objects=cat.store)
+    first = survey.fields[0].field_id
+    out = handle({"job_id": "j1", "event": {"type": "field.reduced",
+                                            "payload": {"field_id": first}}}, svc)
+    assert out["changed"] and out["version"] == 1 and out["fields_added"] == [first]
+    json.dumps(out)  # a Lambda result must serialise
+    again = handle({"job_id": "j2", "event": {"payload": {"field_id": first}}}, svc)
+    assert not again["changed"] and again["version"] == 1
+    out = handle({"action": "build"}, svc)  # all fields
+    assert out["version"] == 2 and out["fields_added"] == [survey.fields[1].field_id]
+    keys = handle({"action": "export_fits", "version": 2}, svc)["keys"]
+    assert all(cat.store.exists(cat.bucket, k) for k in keys)
+    for bad in ({"event": {"payload": {"field_id": "../x/y"}}}, {"action": "drop"},
+                {"field_ids": "b15_f01"}):
+        with pytest.raises(InvalidEvent):
+            handle(bad, svc)
