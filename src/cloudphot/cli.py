@@ -24,6 +24,8 @@ _PLUGINS = (
     "cloudphot.commands.pipeline",
     "cloudphot.commands.recovery",
     "cloudphot.commands.monitor",
+    "cloudphot.commands.serve",
+    "cloudphot.commands.cost",
     "cloudphot.commands.demo",
     "cloudphot.simulate.commands",
     "cloudphot.catalog.commands",

@@ -83,7 +83,8 @@ class LocalLambdas:
         """Call the handler; a raised exception becomes :class:`LambdaError` shaped as AWS reports it."""
         template_props = self.targets.template["Resources"][logical_id].get("Properties", {})
         glob = self.targets.template.get("Globals", {}).get("Function", {})
-        timeout = timeout_s or float(template_props.get("Timeout", glob.get("Timeout", 3)))
+        configured = float(template_props.get("Timeout", glob.get("Timeout", 3)))
+        timeout = min(timeout_s, configured) if timeout_s else configured
         request_id = str(uuid.uuid4())
         ctx = LambdaContext(
             function_name=logical_id,
@@ -99,16 +100,33 @@ class LocalLambdas:
         payload = json.loads(json.dumps(payload))
         from ..pipeline.services import use_settings
 
-        try:
-            if self.settings is not None:
-                with use_settings(self.settings):
-                    result = handler(payload, ctx)
-            else:
-                result = handler(payload, ctx)
-        except Exception as exc:  # noqa: BLE001 - every handler error is reported, as Lambda does
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                if self.settings is not None:
+                    with use_settings(self.settings):
+                        outcome["result"] = handler(payload, ctx)
+                else:
+                    outcome["result"] = handler(payload, ctx)
+            except BaseException as exc:  # noqa: BLE001 - reported below, as Lambda does
+                outcome["error"] = exc
+
+        # The function's own Timeout, as Lambda enforces it. The handler's thread cannot
+        # be killed, so it is left to finish in the background (a real sandbox is frozen).
+        worker = threading.Thread(target=call, name=f"lambda-{logical_id}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise LambdaError("Sandbox.Timedout", json.dumps({
+                "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+                "errorType": "Sandbox.Timedout", "requestId": request_id}))
+        if "error" in outcome:
+            exc = outcome["error"]
             error = type(exc).__name__
             cause = json.dumps({"errorMessage": str(exc), "errorType": error,
                                 "requestId": request_id,
                                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]})
             raise LambdaError(error, cause) from exc
+        result = outcome.get("result")
         return json.loads(json.dumps(result, default=str))
