@@ -36,6 +36,10 @@ class DemoResult:
     worker_cpu_seconds: float = 0.0
     lost_cpu_seconds: float = 0.0   # CPU of workers that were interrupted (work redone)
     catalog_rows: int = 0
+    catalog_version: int | None = None
+    catalog_objects: int = 0
+    catalog_measurements: int = 0
+    periods: list[dict] = field(default_factory=list)  # Cepheids: true vs recovered period
 
 
 def chaos_policy(rate: float, seed: int = 0, *, after_s: tuple[float, float] = (1.0, 6.0)):
@@ -141,3 +145,35 @@ def _measure(result: DemoResult, rt, sim) -> None:
                        "field": str(root / keys.field_product(sim.field_id, ""))}
     result.accuracy = compare_to_truth(catalog, measurements, sim.truth, sim.exposures_truth,
                                        sim.filters, field_id=sim.field_id)
+    _query_database(result, rt, sim)
+
+
+def _query_database(result: DemoResult, rt, sim) -> None:
+    """Ask the published survey catalog what a user would: how big, and the Cepheids' periods."""
+    from .catalog.api import Catalog
+    from .catalog.lightcurve import find_period
+    from .errors import CloudphotError
+
+    try:
+        cat = Catalog(rt.settings)
+        versions = cat.versions()
+    except CloudphotError:
+        return
+    if not versions:
+        return
+    result.catalog_version = versions[-1]
+    survey = rt.settings.survey
+    result.catalog_objects = int(cat.query(f"SELECT count(*) AS n FROM {survey}.phot_mod")["n"][0])
+    result.catalog_measurements = int(
+        cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0])
+    for row in sim.cepheids:
+        entry = {"star_id": int(row["star_id"]), "true_period_d": float(row["period_d"])}
+        try:
+            objid = cat.nearest_objid(float(row["ra"]), float(row["dec"]), radius_arcsec=0.2)
+            found = find_period(cat.lightcurve(objid))
+            entry.update(objid=objid, period_d=float(found.period_d),
+                         error_frac=abs(found.period_d - entry["true_period_d"])
+                         / entry["true_period_d"])
+        except CloudphotError as exc:
+            entry["error"] = str(exc)
+        result.periods.append(entry)

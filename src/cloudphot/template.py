@@ -111,8 +111,12 @@ def functions(template: dict) -> dict[str, FunctionSpec]:
         props = res.get("Properties", {})
         env = dict(glob.get("Environment", {}).get("Variables", {}))
         env.update(props.get("Environment", {}).get("Variables", {}))
-        out[lid] = FunctionSpec(lid, props.get("CodeUri", glob.get("CodeUri", ".")),
-                                props.get("Handler", glob.get("Handler", "app.handler")), env)
+        # container-image functions name their handler file for local runs in Metadata
+        local = (res.get("Metadata") or {}).get("Cloudphot") or {}
+        out[lid] = FunctionSpec(
+            lid, local.get("LocalCodeUri") or props.get("CodeUri", glob.get("CodeUri", ".")),
+            local.get("LocalHandler") or props.get("Handler", glob.get("Handler", "app.handler")),
+            env)
     return out
 
 

@@ -113,10 +113,20 @@ def test_photometry_task_environment_covers_settings(template, resources):
 
 def test_globals(template):
     glob = template["Globals"]["Function"]
-    assert glob["Runtime"] == "python3.11"
     assert glob["Architectures"] == ["x86_64"]
     assert glob["Tracing"] == "Active"
-    assert references(glob["Layers"]) == {"ScienceLayer", "CloudphotLayer"}
+    # Runtime and Layers live on each zip function: an image function may not have them
+    assert "Runtime" not in glob and "Layers" not in glob
+    for lid, res in template["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        props = res["Properties"]
+        if props.get("PackageType") == "Image":
+            assert not {"Runtime", "Layers", "Handler"} & set(props), lid
+            assert res["Metadata"]["Cloudphot"]["LocalHandler"], lid
+        else:
+            assert props["Runtime"] == "python3.11", lid
+            assert {"ScienceLayer", "CloudphotLayer"} <= references(props["Layers"]), lid
     variables = glob["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "cloudphot"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "cloudphot"

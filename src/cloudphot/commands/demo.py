@@ -70,6 +70,20 @@ def cmd_demo(args) -> int:
     if a.cepheids:
         full = sum(c["n_measured"] >= c["n_covering"] for c in a.cepheids)
         out.print(f"Cepheids: {full}/{len(a.cepheids)} measured in every exposure covering them")
+    if r.catalog_version:
+        out.print(f"database: {settings.survey} v{r.catalog_version}: {r.catalog_objects} objects "
+                  f"in phot_mod, {r.catalog_measurements} measurements in phot_meas "
+                  f"(try: cloudphot{' --workdir ' + args.workdir if args.workdir else ''} query "
+                  f"\"SELECT * FROM {settings.survey}.phot_mod LIMIT 10\")")
+        searched = [p for p in r.periods if "error_frac" in p]
+        ok = [p for p in searched if p["error_frac"] < 0.01]
+        if searched:
+            worst = max(p["error_frac"] for p in searched)
+            out.print(f"Cepheid periods from catalog light curves (Lomb–Scargle): {len(ok)}/"
+                      f"{len(r.periods)} within 1% (worst {100 * worst:.2f}%)")
+        for p in r.periods:
+            if "error" in p:
+                out.print(f"Cepheid {p['star_id']}: no period search: {p['error']}")
     if args.chaos:
         out.print(f"chaos: {r.interruptions} Spot interruption(s), each retried; they cost "
                   f"{r.lost_cpu_seconds:.1f} worker CPU s of {r.worker_cpu_seconds:.1f} in all "
