@@ -27,6 +27,16 @@ def _events(n: int):
                            "size": 1, "bucket_role": "raw"}, source="s3") for i in range(n)]
 
 
+def _events_per_second(store, dispatcher, n: int) -> float:
+    """Record and dispatch ``n`` new events, one job each; events per second."""
+    events = _events(n)
+    t0 = time.perf_counter()
+    for e in events:
+        store.record(e)
+        dispatcher.dispatch(e)
+    return n / (time.perf_counter() - t0)
+
+
 def dispatcher_local(n: int) -> float:
     """Events/s: record + dispatch (one job each) through SQLite, jobs queued locally."""
     from cloudphot.events import Dispatcher, EventStore, load_registry
@@ -39,12 +49,7 @@ def dispatcher_local(n: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = EventStore(SQLiteTables(Path(tmp) / "t.sqlite"))
         dispatcher = Dispatcher(store, load_registry(), Queue())
-        events = _events(n)
-        t0 = time.perf_counter()
-        for e in events:
-            store.record(e)
-            dispatcher.dispatch(e)
-        return n / (time.perf_counter() - t0)
+        return _events_per_second(store, dispatcher, n)
 
 
 def dispatcher_moto(n: int) -> float:
@@ -68,12 +73,7 @@ def dispatcher_moto(n: int) -> float:
         arns = {t.executor.name: names[t.executor.name] for t in registry if t.executor.name in names}
         starter = StepFunctionsStarter(arns, client=boto3.client("stepfunctions", region_name="us-east-1"))
         dispatcher = Dispatcher(store, registry, starter)
-        events = _events(n)
-        t0 = time.perf_counter()
-        for e in events:
-            store.record(e)
-            dispatcher.dispatch(e)
-        return n / (time.perf_counter() - t0)
+        return _events_per_second(store, dispatcher, n)
 
 
 def main(argv=None) -> int:

@@ -12,14 +12,15 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ConfigError
 from .settings import Settings
 
-__all__ = ["DemoResult", "run_demo", "chaos_policy"]
+__all__ = ["DemoResult", "chaos_policy", "run_demo"]
 
 
 @dataclass
@@ -98,7 +99,7 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
 
     rt = LocalRuntime(settings, interruptions=chaos_policy(chaos, seed) if chaos else None)
     try:
-        rt.registry
+        rt.ensure_registry()
         t1 = time.monotonic()
         say("upload", len(uploads) + 2)
         for p in uploads:

@@ -15,21 +15,21 @@ from __future__ import annotations
 
 __all__ = [
     "CloudphotError",
+    "ConditionFailed",
     "ConfigError",
     "DataError",
-    "InvalidExposure",
     "InvalidEvent",
+    "InvalidExposure",
     "InvalidTaskRegistry",
-    "NoStars",
-    "TransientError",
-    "Throttled",
-    "SpotInterrupted",
-    "OutOfMemory",
-    "StorageError",
-    "ObjectNotFound",
     "ItemNotFound",
-    "ConditionFailed",
+    "NoStars",
+    "ObjectNotFound",
+    "OutOfMemory",
     "QueryRefused",
+    "SpotInterrupted",
+    "StorageError",
+    "Throttled",
+    "TransientError",
 ]
 
 

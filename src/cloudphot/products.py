@@ -19,8 +19,8 @@ pixels/aperture).
 from __future__ import annotations
 
 __all__ = [
-    "MEASUREMENT_COLUMNS",
     "FIELD_COLUMNS",
+    "MEASUREMENT_COLUMNS",
     "PER_FILTER_COLUMNS",
     "field_catalog_columns",
     "keys",

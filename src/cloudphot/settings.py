@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings", "TABLE_ENV", "BUCKET_ENV", "DEFAULT_HOME"]
+__all__ = ["BUCKET_ENV", "DEFAULT_HOME", "TABLE_ENV", "Settings"]
 
 DEFAULT_HOME = "./cloudphot-work"
 
@@ -48,7 +48,7 @@ class Settings:
         home: str | os.PathLike | None = None,
         backend: str | None = None,
         env: dict[str, str] | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         env = dict(os.environ if env is None else env)
         backend = backend or env.get("CLOUDPHOT_BACKEND", "local")
         if backend not in ("local", "aws"):
@@ -66,7 +66,7 @@ class Settings:
             survey=env.get("CLOUDPHOT_SURVEY", "phat_v2"),
         )
 
-    def with_home(self, home: str | os.PathLike) -> "Settings":
+    def with_home(self, home: str | os.PathLike) -> Settings:
         return replace(self, home=Path(home).expanduser().absolute())
 
     def bucket(self, logical: str) -> str:

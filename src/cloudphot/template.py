@@ -15,13 +15,13 @@ from typing import Any
 import yaml
 
 __all__ = [
-    "load_template",
-    "find_project_root",
     "FunctionSpec",
     "StateMachineSpec",
+    "find_project_root",
     "functions",
-    "state_machines",
+    "load_template",
     "resources_of_type",
+    "state_machines",
 ]
 
 _SHORT_TAGS = ("Ref", "Condition")
@@ -77,7 +77,7 @@ def find_project_root(start: Path | None = None) -> Path:
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> dict:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(fh, Loader=_CfnLoader)
 
 
 def load_template(path: str | Path | None = None) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["FilterAccuracy", "FieldAccuracy", "compare_to_truth", "match_catalog"]
+__all__ = ["FieldAccuracy", "FilterAccuracy", "compare_to_truth", "match_catalog"]
 
 PIXEL_SCALE_ARCSEC = 0.05  # ACS/WFC; positions errors are reported in these pixels
 
@@ -50,8 +50,8 @@ def match_catalog(catalog: Table, truth: Table, radius_arcsec: float = 0.1) -> t
     Returns (catalog indices, truth indices) of the matched pairs, each truth star
     used at most once (the closest catalog star wins).
     """
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     if len(catalog) == 0 or len(truth) == 0:
         return np.array([], int), np.array([], int)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_sfn():
-    """One moto account executing state machines, shared by all conformance cases."""
+    """One moto account executing state machines, shared by a module's conformance cases.
+
+    Module scope, not session: while this mock is active every other ``mock_aws()``
+    nests inside it and does not reset its state on exit, which would leak moto
+    resources into unrelated tests run later in the session.
+    """
     from .moto_runner import MotoRunner
 
     with MotoRunner() as runner:

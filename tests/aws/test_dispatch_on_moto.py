@@ -1,6 +1,7 @@
 """The dispatch Lambda's logic against moto: stream record -> job -> StartExecution."""
 
 import json
+from datetime import UTC
 
 import boto3
 import pytest
@@ -44,11 +45,12 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
     settings = Settings(backend="aws", tables=table_names)
     svc = Services(settings, S3ObjectStore(region="us-east-1"),
                    DynamoDBTables(table_names, region="us-east-1"))
+    from datetime import datetime
+
     from cloudphot.storage import ObjectInfo, s3_object_created_event
-    from datetime import datetime, timezone
 
     note = s3_object_created_event(ObjectInfo("raw", "j1_flc.fits", 5, "e1",
-                                              datetime.now(timezone.utc)))
+                                              datetime.now(UTC)))
     event = object_created_event(note, {"raw": "raw"})
     svc.store.record(event)
     sfn = boto3.client("stepfunctions", region_name="us-east-1")

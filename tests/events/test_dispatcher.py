@@ -1,6 +1,7 @@
 """The dispatcher: one job per matching task, never twice for one event."""
 
 import threading
+from datetime import UTC
 
 import pytest
 
@@ -29,9 +30,9 @@ def store(tmp_path):
 
 
 def _notification(key="raw/j1_flc.fits", etag="abc"):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    info = ObjectInfo("raw", key, 10, etag, datetime.now(timezone.utc))
+    info = ObjectInfo("raw", key, 10, etag, datetime.now(UTC))
     return s3_object_created_event(info)
 
 

@@ -10,16 +10,6 @@ from cloudphot.events import JobState
 
 
 @pytest.fixture
-def runtime(local_settings, project_root):
-    from cloudphot.runtime.local import LocalRuntime
-
-    rt = LocalRuntime(local_settings, project_root=project_root, sleep=lambda s: None)
-    rt.register()
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
 def exposures(tmp_path) -> list[Path]:
     from cloudphot.simulate.exposure import synthetic_exposure
 

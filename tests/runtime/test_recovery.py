@@ -9,16 +9,6 @@ from cloudphot.events.retry import reset_for_retry
 from cloudphot.storage import s3_object_created_event
 
 
-@pytest.fixture
-def runtime(local_settings, project_root):
-    from cloudphot.runtime.local import LocalRuntime
-
-    rt = LocalRuntime(local_settings, project_root=project_root, sleep=lambda s: None)
-    rt.register()
-    yield rt
-    rt.close()
-
-
 @contextlib.contextmanager
 def notifications_lost(store):
     """Writes inside the block emit no S3 notification (a lost or late delivery)."""

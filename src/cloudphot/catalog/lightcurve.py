@@ -17,6 +17,7 @@ from astropy.table import Table
 from astropy.timeseries import LombScargle
 
 from ..errors import DataError
+from ._plots import save_figure
 
 __all__ = ["PeriodResult", "find_period", "plot_folded", "usable"]
 
@@ -97,9 +98,4 @@ def plot_folded(lc: Table, period_d: float, path: str | Path, *, title: str = ""
     ax.set_ylabel("Vega magnitude")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import ids
+from ._plots import save_figure
 from .schema import PHAT_FILTERS
 
 __all__ = ["QUANTITIES", "HealpixMap", "healpix_map", "plot_map"]
@@ -99,9 +100,4 @@ def plot_map(m: HealpixMap, path: str | Path, *, title: str = "") -> Path:
     ax.set_ylabel("Dec (deg)")
     ax.set_title(title or f"{m.quantity}, HEALPix order {m.order}")
     fig.colorbar(coll, ax=ax, label=m.label)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..settings import Settings
 
-__all__ = ["settings_from_args", "open_runtime", "console", "STATE_STYLE"]
+__all__ = ["STATE_STYLE", "console", "open_runtime", "settings_from_args"]
 
 STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "RUNNING": "yellow",
                "PENDING": "cyan", "ABORTED": "magenta", "TIMED_OUT": "bold red"}

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ._common import (STATE_STYLE, console, describe_error, open_runtime, settings_from_args,
-                      short, workdir_flag)
+from ._common import (
+    STATE_STYLE,
+    console,
+    describe_error,
+    open_runtime,
+    settings_from_args,
+    short,
+    workdir_flag,
+)
 
 __all__ = ["add_commands"]
 
@@ -72,7 +79,7 @@ def cmd_register(args) -> int:
 
 def cmd_upload(args) -> int:
     rt = open_runtime(args, must_exist=False)
-    rt.registry  # register on first use
+    rt.ensure_registry()
     infos = rt.upload([Path(p) for p in args.paths], prefix=args.prefix)
     out = console()
     out.print(f"uploaded {len(infos)} object(s) to the raw bucket")
@@ -226,7 +233,7 @@ def _duration(start: str, stop: str | None) -> str:
 
     if not stop:
         return "…"
-    fmt = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    fmt = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     return f"{(fmt(stop) - fmt(start)).total_seconds():.2f} s"
 
 

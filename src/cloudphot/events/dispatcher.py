@@ -15,7 +15,7 @@ from .model import Event, Job, JobState, job_id_for
 from .registry import Registry, Task
 from .store import EventStore
 
-__all__ = ["JobStarter", "Dispatcher", "execution_input"]
+__all__ = ["Dispatcher", "JobStarter", "execution_input"]
 
 log = logging.getLogger(__name__)
 

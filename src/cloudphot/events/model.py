@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -16,7 +16,7 @@ __all__ = ["Event", "Job", "JobState", "event_id_for_object", "job_id_for", "utc
 
 def utcnow() -> str:
     """ISO-8601 UTC with milliseconds, the format Step Functions uses for timestamps."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _digest(*parts: str, n: int = 20) -> str:
@@ -72,7 +72,7 @@ class Event:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Event":
+    def from_item(cls, item: dict[str, Any]) -> Event:
         try:
             payload = item.get("payload") or {}
             if isinstance(payload, str):
@@ -132,7 +132,7 @@ class Job:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Job":
+    def from_item(cls, item: dict[str, Any]) -> Job:
         def _json(v):
             return json.loads(v) if isinstance(v, str) else v
 

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import InvalidTaskRegistry
 from .model import Event
 
-__all__ = ["Executor", "Task", "Registry", "load_registry", "DEFAULT_REGISTRY"]
+__all__ = ["DEFAULT_REGISTRY", "Executor", "Registry", "Task", "load_registry"]
 
 EXECUTOR_KINDS = ("state_machine", "lambda", "ecs")
 DEFAULT_REGISTRY = "tasks.toml"
@@ -52,7 +52,7 @@ class Task:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any], *, where: str = "task") -> "Task":
+    def from_item(cls, item: dict[str, Any], *, where: str = "task") -> Task:
         try:
             name, trigger, ex = item["name"], item["trigger"], item["executor"]
         except KeyError as exc:
@@ -106,7 +106,7 @@ class Registry:
             tables.put("tasks", t.to_item())
 
     @classmethod
-    def from_tables(cls, tables) -> "Registry":
+    def from_tables(cls, tables) -> Registry:
         return cls([Task.from_item(i, where=f"tasks table item {i.get('name')!r}")
                     for i in tables.scan("tasks")])
 

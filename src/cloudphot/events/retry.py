@@ -12,7 +12,7 @@ from ..errors import ConditionFailed, ItemNotFound
 from .model import Job, JobState
 from .store import EventStore
 
-__all__ = ["reset_for_retry", "RETRYABLE_STATES"]
+__all__ = ["RETRYABLE_STATES", "reset_for_retry"]
 
 RETRYABLE_STATES = (JobState.FAILED, JobState.ABORTED)
 

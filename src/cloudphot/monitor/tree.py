@@ -8,9 +8,10 @@ subtrees collapse to counts so a run of tens of thousands of jobs stays readable
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from ..events import Event, Job, JobState
 
@@ -25,13 +26,13 @@ class Node:
     state: str                     # events: "EMITTED"; jobs: their state
     subject: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return self.state in ("FAILED", "ABORTED")
 
-    def walk(self) -> Iterable["Node"]:
+    def walk(self) -> Iterable[Node]:
         yield self
         for c in self.children:
             yield from c.walk()
@@ -52,7 +53,7 @@ def _seconds(a: str | None, b: str | None) -> float | None:
     if not a or not b:
         return None
     try:
-        f = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+        f = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
         return max(0.0, (f(b) - f(a)).total_seconds())
     except ValueError:
         return None

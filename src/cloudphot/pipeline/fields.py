@@ -28,7 +28,7 @@ from ..errors import InvalidEvent, ObjectNotFound
 from ..events import Event
 from .services import Services
 
-__all__ = ["manifest_key", "read_manifest", "check_field", "field_ready_event", "FIELD_ID_RE"]
+__all__ = ["FIELD_ID_RE", "check_field", "field_ready_event", "manifest_key", "read_manifest"]
 
 FIELD_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 MANIFEST_PREFIX = "manifests/"

@@ -3,7 +3,8 @@ around one library step. ``functions/<name>/app.py`` is two lines that call this
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .services import Services, services
 
@@ -15,8 +16,9 @@ Step = Callable[[Any, Services], Any]
 def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:
     """Wrap ``step(event, services)`` as a Lambda handler.
 
-    The metric counts successful calls; errors propagate unchanged so Step
-    Functions sees their class name as the error name (``InvalidExposure``...).
+    ``<metric>Invocations`` counts calls and ``<metric>`` successful ones; errors
+    propagate unchanged so Step Functions sees their class name as the error name
+    (``InvalidExposure``...).
     """
     from aws_lambda_powertools import Logger, Metrics, Tracer
     from aws_lambda_powertools.metrics import MetricUnit
@@ -29,6 +31,9 @@ def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:
     @tracer.capture_lambda_handler
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def handler(event: dict, context) -> Any:
+        # counted first, so a failing step still publishes a metric (and the
+        # invocations-versus-successes ratio shows failures on a dashboard)
+        metrics.add_metric(f"{metric}Invocations", MetricUnit.Count, 1)
         result = step(event, services())
         metrics.add_metric(metric, MetricUnit.Count, 1)
         return result

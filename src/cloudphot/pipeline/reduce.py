@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from ..errors import InvalidEvent, ObjectNotFound
 from ..products import keys
 from .services import Services
 from .steps import require
 
-__all__ = ["preprocess_step", "plan_photometry", "classify_worker_failure", "summarize_field",
-           "RETRY_LIMITS"]
+__all__ = [
+    "RETRY_LIMITS",
+    "classify_worker_failure",
+    "plan_photometry",
+    "preprocess_step",
+    "summarize_field",
+]
 
 #: default retry budgets per failure class (a task's options may override them)
 RETRY_LIMITS = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..events.store import EventStore
 from ..settings import Settings
@@ -20,7 +20,7 @@ __all__ = ["Services", "services", "use_settings"]
 
 _pinned: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("cloudphot_settings",
                                                                           default=None)
-_cache: dict[tuple, "Services"] = {}
+_cache: dict[tuple, Services] = {}
 _lock = threading.Lock()
 
 

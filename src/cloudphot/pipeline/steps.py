@@ -9,7 +9,7 @@ from ..errors import InvalidEvent
 from ..events import Dispatcher, Event, JobStarter, Registry, object_created_event
 from .services import Services
 
-__all__ = ["record_object_created", "dispatch_events", "read_uploaded_exposure", "require"]
+__all__ = ["dispatch_events", "read_uploaded_exposure", "record_object_created", "require"]
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
 
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
-__all__ = ["LocalEcs", "EcsTaskFailed", "InterruptionPolicy"]
+__all__ = ["EcsTaskFailed", "InterruptionPolicy", "LocalEcs"]
 
 #: Given a task ARN, seconds after which to send SIGTERM (a simulated Spot reclaim), or None.
 InterruptionPolicy = Callable[[str], float | None]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExecutionStore", "ExecutionRecord"]
+__all__ = ["ExecutionRecord", "ExecutionStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (

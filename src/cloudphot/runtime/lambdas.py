@@ -9,15 +9,15 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
-__all__ = ["LambdaContext", "LocalLambdas", "LambdaError"]
+__all__ = ["LambdaContext", "LambdaError", "LocalLambdas"]
 
 
 @dataclass

@@ -15,10 +15,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..asl import StateMachine
 from ..errors import ConditionFailed, ConfigError
@@ -97,6 +98,10 @@ class LocalRuntime:
                 registry = self.register()
             self._registry = registry
         return self._registry
+
+    def ensure_registry(self) -> Registry:
+        """The task registry, loading the packaged one into an empty tasks table first."""
+        return self.registry
 
     def register(self, path: str | Path | None = None) -> Registry:
         """Load a registry file (default: the packaged tasks.toml) into the tasks table."""

@@ -7,7 +7,8 @@ resolved from template.yaml by :class:`~cloudphot.runtime.targets.LocalTargets`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..asl import TaskContext, TaskFailed
 from .dynamodb import DynamoDBIntegration, DynamoDBTaskError

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from ..template import functions, load_template, resources_of_type, state_machines
 
-__all__ = ["LocalTargets", "LOCAL_ACCOUNT", "LOCAL_REGION"]
+__all__ = ["LOCAL_ACCOUNT", "LOCAL_REGION", "LocalTargets"]
 
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "local"
@@ -33,7 +33,7 @@ class LocalTargets:
     settings: Settings
 
     @classmethod
-    def load(cls, root: Path, settings: Settings) -> "LocalTargets":
+    def load(cls, root: Path, settings: Settings) -> LocalTargets:
         return cls(root, load_template(root / "template.yaml"), settings)
 
     # naming conventions ---------------------------------------------------------

@@ -4,17 +4,17 @@ The domain talks only to :class:`ObjectStore` and :class:`Tables`; ``open_storag
 picks the adapters for a :class:`~cloudphot.settings.Settings`.
 """
 
-from .objects import ObjectInfo, ObjectStore, s3_object_created_event
-from .tables import TABLE_SCHEMAS, TableSchema, Tables
 from .factory import open_object_store, open_tables
+from .objects import ObjectInfo, ObjectStore, s3_object_created_event
+from .tables import TABLE_SCHEMAS, Tables, TableSchema
 
 __all__ = [
+    "TABLE_SCHEMAS",
     "ObjectInfo",
     "ObjectStore",
-    "s3_object_created_event",
-    "TABLE_SCHEMAS",
     "TableSchema",
     "Tables",
     "open_object_store",
     "open_tables",
+    "s3_object_created_event",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import StorageError
 from .tables import TableSchema
 
-__all__ = ["check_item", "check_key", "check_update", "index_values", "same_value"]
+__all__ = ["check_item", "check_key", "check_query", "check_update", "index_values", "same_value"]
 
 
 def _check_value(table: str, key: Any, path: str, value: Any) -> Any:
@@ -130,3 +130,15 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
+
+
+def check_query(physical: str, schema, index: str, value, limit: int | None) -> None:
+    """Arguments of :meth:`Tables.query`, checked alike by every adapter."""
+    if index not in schema.indexes:
+        raise StorageError(f"table {physical!r} has no index {index!r}; it has "
+                           f"{sorted(schema.indexes)}")
+    if limit is not None and limit < 1:
+        raise StorageError(f"query of {physical!r}.{index}: limit must be >= 1, got {limit}")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise StorageError(f"query of {physical!r}.{index}: the value must be a str or a "
+                           f"number, got {value!r}")

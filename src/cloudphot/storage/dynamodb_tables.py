@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled, TransientError
-from ._items import check_item, check_key, check_update, same_value
+from ._items import check_item, check_key, check_query, check_update, same_value
 from .tables import TABLE_SCHEMAS, Tables
 
 __all__ = ["DynamoDBTables", "from_dynamodb", "to_dynamodb"]
@@ -256,14 +256,7 @@ class DynamoDBTables(Tables):
 
         physical = self._physical(table)
         schema = self.schema(table)
-        if index not in schema.indexes:
-            raise StorageError(f"table {physical!r} has no index {index!r}; it has "
-                               f"{sorted(schema.indexes)}")
-        if limit is not None and limit < 1:
-            raise StorageError(f"query of {physical!r}.{index}: limit must be >= 1, got {limit}")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise StorageError(f"query of {physical!r}.{index}: the value must be a str or a "
-                               f"number, got {value!r}")
+        check_query(physical, schema, index, value, limit)
         kwargs: dict[str, Any] = {
             "TableName": physical, "IndexName": index, "KeyConditionExpression": "#p = :p",
             "ExpressionAttributeNames": {"#p": schema.indexes[index][0]},

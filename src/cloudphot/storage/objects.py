@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
-__all__ = ["ObjectInfo", "ObjectStore", "ObjectCreatedListener", "s3_object_created_event"]
+__all__ = ["ObjectCreatedListener", "ObjectInfo", "ObjectStore", "s3_object_created_event"]
 
 #: Called with an EventBridge "Object Created" event after every successful write.
 ObjectCreatedListener = Callable[[dict], None]
@@ -97,7 +97,7 @@ def s3_object_created_event(info: ObjectInfo, *, region: str = "local",
     Same shape as AWS's (``detail.bucket.name``, ``detail.object.key/size/etag``),
     so one parser serves both the local store and EventBridge.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     obj = {"key": info.key, "size": info.size, "etag": info.etag,
            "sequencer": f"{int(now.timestamp() * 1e6):016X}"}
     if info.version_id:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled
-from ._items import check_item, check_key, check_update, index_values, same_value
+from ._items import check_item, check_key, check_query, check_update, index_values, same_value
 from .tables import TABLE_SCHEMAS, Tables
 
 __all__ = ["SQLiteTables"]
@@ -257,14 +257,7 @@ class SQLiteTables(Tables):
               descending: bool = False) -> list[dict[str, Any]]:
         physical = self._physical(table)
         schema = self.schema(table)
-        if index not in schema.indexes:
-            raise StorageError(f"table {physical!r} has no index {index!r}; it has "
-                               f"{sorted(schema.indexes)}")
-        if limit is not None and limit < 1:
-            raise StorageError(f"query of {physical!r}.{index}: limit must be >= 1, got {limit}")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise StorageError(f"query of {physical!r}.{index}: the value must be a str or a "
-                               f"number, got {value!r}")
+        check_query(physical, schema, index, value, limit)
         pk, sk = _cols(index)
         order = "DESC" if descending else "ASC"
         sql = (f"SELECT item FROM {_q(physical)} WHERE {_q(pk)} = ? "

@@ -13,10 +13,11 @@ them, the DynamoDB adapter expects them, and ``template.yaml`` declares them
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-__all__ = ["TableSchema", "TABLE_SCHEMAS", "Tables"]
+__all__ = ["TABLE_SCHEMAS", "TableSchema", "Tables"]
 
 
 @dataclass(frozen=True)
