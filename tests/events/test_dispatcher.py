@@ -104,6 +104,20 @@ def test_job_left_pending_by_a_crash_is_started_on_redelivery(store):
     assert store.jobs(JobState.RUNNING)
 
 
+def test_a_stale_start_claim_of_a_crashed_dispatcher_is_retaken(store):
+    event = object_created_event(_notification(), {"raw": "raw"})
+    store.record(event)
+    Dispatcher(store, load_registry(), type("Queue", (), {"start": lambda self, job: None})()
+               ).dispatch(event)  # created and claimed; a queue starter leaves it PENDING
+    (job,) = store.jobs(JobState.PENDING)
+    starter = RecordingStarter()
+    Dispatcher(store, load_registry(), starter).dispatch(event)
+    assert starter.started == []  # a fresh claim: someone is starting it
+    store.tables.update("jobs", job.job_id, {"start_claim": "2020-01-01T00:00:00.000Z|crashed"})
+    Dispatcher(store, load_registry(), starter).dispatch(event)
+    assert starter.started == [job.job_id]
+
+
 def test_events_ignored_by_every_task_create_no_jobs(store):
     event = Event(event_id="e-x", type="something.else", subject="s")
     store.record(event)

@@ -70,7 +70,7 @@ def built(project_root, tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_sam_build_builds_every_function_and_layer(built, template):
     for lid, res in template["Resources"].items():
-        if res["Properties"].get("PackageType") == "Image":
+        if res.get("Properties", {}).get("PackageType") == "Image":
             # a prebuilt image (ImageUri): built from its Dockerfile and pushed, not by sam build
             assert not (built / lid).exists(), f"{lid} is an image; sam build should skip it"
             continue

@@ -9,15 +9,22 @@ conditionally, so a replayed stream record or duplicate event never starts a job
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from .model import Event, Job, JobState, job_id_for
+from ..errors import ConditionFailed
+
+from .model import Event, Job, JobState, job_id_for, utcnow
 from .registry import Registry, Task
 from .store import EventStore
 
 __all__ = ["Dispatcher", "JobStarter", "execution_input"]
 
 log = logging.getLogger(__name__)
+
+#: a start claim older than this is taken to belong to a dispatcher that crashed
+START_CLAIM_TIMEOUT = timedelta(minutes=15)
 
 
 class JobStarter(Protocol):
@@ -36,6 +43,21 @@ class Dispatcher:
     def __init__(self, store: EventStore, registry: Registry, starter: JobStarter):
         self.store, self.registry, self.starter = store, registry, starter
 
+    def _claim_start(self, job_id: str) -> bool:
+        item = self.store.tables.get("jobs", job_id) or {}
+        current = item.get("start_claim")
+        if current:
+            claimed_at = datetime.fromisoformat(current.split("|")[0].replace("Z", "+00:00"))
+            if datetime.now(timezone.utc) - claimed_at < START_CLAIM_TIMEOUT:
+                return False
+        try:
+            self.store.tables.update("jobs", job_id,
+                                     {"start_claim": f"{utcnow()}|{uuid.uuid4().hex[:12]}"},
+                                     expect={"start_claim": current})
+        except ConditionFailed:
+            return False
+        return True
+
     def dispatch(self, event: Event) -> list[Job]:
         """Create and start the jobs ``event`` triggers; returns the jobs started now."""
         started = []
@@ -46,14 +68,23 @@ class Dispatcher:
                       input=execution_input(job_id, task, event))
             if not self.store.create_job(job):
                 existing = self.store.job(job_id)
-                # A crash between creating and starting leaves a PENDING job with no
-                # execution: start it now. Anything else is a duplicate delivery.
                 if existing.state is not JobState.PENDING or existing.execution_id:
                     log.info("job %s exists (%s); duplicate event delivery ignored",
                              job_id, existing.state.value)
                     continue
                 job = existing
-            execution_id = self.starter.start(job)
+            # Exactly one dispatcher starts a job: the one that wins this conditional
+            # write. A duplicate delivery racing the creator loses it; a claim left by a
+            # dispatcher that crashed before starting the job goes stale and is retaken.
+            if not self._claim_start(job_id):
+                log.info("job %s is being started by another dispatcher", job_id)
+                continue
+            try:
+                execution_id = self.starter.start(job)
+            except BaseException:
+                # released (an empty claim), so a redelivery can start it
+                self.store.tables.update("jobs", job_id, {"start_claim": ""})
+                raise
             if execution_id:
                 job = self.store.transition(job_id, JobState.RUNNING,
                                             execution_id=execution_id, attempts=job.attempts + 1,

@@ -24,9 +24,16 @@ def _digest(*parts: str, n: int = 20) -> str:
 
 
 def event_id_for_object(bucket: str, key: str, etag: str, version_id: str | None = None) -> str:
-    """Id of the event announcing an object: the same object (same content or version)
-    always gets the same id, so at-least-once S3 notifications dedupe themselves."""
-    return "obj-" + _digest(bucket, key, version_id or etag)
+    """Id of the event announcing an object: the same object content always gets the
+    same id, so at-least-once S3 notifications dedupe themselves.
+
+    Keyed on bucket, key and ETag only. The version id (kept in the event's payload)
+    is deliberately not part of it: bucket listings, which reconciliation compares
+    with the events table, do not carry it, and a re-upload of identical bytes needs
+    no new work.
+    """
+    del version_id
+    return "obj-" + _digest(bucket, key, etag)
 
 
 def job_id_for(event_id: str, task: str, branch: str | None = None) -> str:
