@@ -10,7 +10,6 @@ workspace's tables, so a killed runtime resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -288,7 +287,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)
