@@ -17,6 +17,22 @@ def settings_from_args(args) -> Settings:
     return Settings.from_env(home=getattr(args, "workdir", None))
 
 
+def open_pipeline(args, **kwargs):
+    """The local runtime, or with CLOUDPHOT_BACKEND=aws the deployed stack (CLOUDPHOT_STACK)."""
+    import os
+
+    settings = settings_from_args(args)
+    if settings.backend != "aws":
+        return open_runtime(args, **kwargs)
+    from ..aws.dispatch import StepFunctionsStarter
+    from ..aws.stack import AwsPipeline, settings_from_stack
+    from ..storage import open_object_store, open_tables
+
+    stack_settings, arns = settings_from_stack(os.environ.get("CLOUDPHOT_STACK", "cloudphot"))
+    return AwsPipeline(stack_settings, open_object_store(stack_settings),
+                       open_tables(stack_settings), StepFunctionsStarter(arns))
+
+
 def open_runtime(args, *, must_exist: bool = True, **kwargs):
     from ..runtime.local import LocalRuntime
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import STATE_STYLE, console, describe_error, open_runtime, short
+from ._common import STATE_STYLE, console, describe_error, open_pipeline, short
 
 __all__ = ["add_commands"]
 
@@ -20,7 +20,7 @@ def add_commands(sub) -> None:
 def cmd_tree(args) -> int:
     from ..monitor.tree import build_tree, filter_tree
 
-    rt = open_runtime(args)
+    rt = open_pipeline(args)
     roots = filter_tree(build_tree(rt.store.events(), rt.store.jobs()), failed=args.failed,
                         subject=args.subject, since=args.since)
     if args.json:
@@ -30,7 +30,8 @@ def cmd_tree(args) -> int:
         return 0
     from rich.tree import Tree
 
-    top = Tree(f"[bold]{rt.settings.home}[/]: {len(roots)} root event(s)")
+    where = rt.settings.home if rt.settings.backend == "local" else "deployed stack"
+    top = Tree(f"[bold]{where}[/]: {len(roots)} root event(s)")
     collapsed: dict[str, int] = {}
     for r in roots:
         if not args.all and not r.has_failure() and all(

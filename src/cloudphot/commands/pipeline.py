@@ -9,6 +9,7 @@ from ._common import (
     STATE_STYLE,
     console,
     describe_error,
+    open_pipeline,
     open_runtime,
     settings_from_args,
     short,
@@ -137,7 +138,8 @@ def status_report(rt) -> dict:
                                       "capacity_provider": w.get("capacity_provider"),
                                       "cpu_seconds_lost": w.get("cpu_seconds") or 0.0})
     return {
-        "workspace": str(rt.settings.home),
+        "workspace": (str(rt.settings.home) if rt.settings.backend == "local"
+                      else f"AWS: events table {rt.settings.table('events')}"),
         "events": dict(Counter(e.type for e in events)),
         "undispatched_events": sum(1 for e in events if not e.dispatched_at),
         "jobs": dict(Counter(j.state.value for j in jobs)),
@@ -156,7 +158,7 @@ def _rejection_reason(payload: dict) -> str:
 
 
 def cmd_status(args) -> int:
-    rt = open_runtime(args)
+    rt = open_pipeline(args)
     report = status_report(rt)
     if args.json:
         from ..cli import print_json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_runtime, workdir_flag
+from ._common import console, open_pipeline, workdir_flag
 
 __all__ = ["add_commands"]
 
@@ -28,7 +28,7 @@ def cmd_retry(args) -> int:
     if bool(args.event_id) == bool(args.failed):
         raise ConfigError("give either an EVENT_ID or --failed "
                           f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')")
-    rt = open_runtime(args)
+    rt = open_pipeline(args)
     jobs = reset_for_retry(rt.store, event_id=args.event_id, task=args.task, force=args.force,
                            failed=args.failed)
     out = console()
@@ -47,7 +47,7 @@ def cmd_reconcile(args) -> int:
     from ..pipeline.reconcile import reconcile_raw_bucket
     from ..pipeline.services import Services
 
-    rt = open_runtime(args)
+    rt = open_pipeline(args)
     events = reconcile_raw_bucket(Services(rt.settings, rt.objects, rt.tables))
     out = console()
     out.print(f"{len(events)} object(s) had no event; emitted: "
