@@ -28,6 +28,42 @@ def rate_to_mag(rate: NDArray, raterr: NDArray, zpt: NDArray | float) -> tuple[N
     return mag, err
 
 
+def _grouped_median(groups: NDArray, values: NDArray, ngroups: int) -> NDArray:
+    """Median of ``values`` per group id (NaN for empty groups), without a Python loop."""
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if g.size else np.array([], int)
+    counts = np.diff(np.r_[starts, g.size])
+    med = np.full(ngroups, np.nan)
+    med[g[starts]] = 0.5 * (v[starts + (counts - 1) // 2] + v[starts + counts // 2])
+    return med
+
+
+def outlier_epochs(star_index: NDArray, rate: NDArray, raterr: NDArray, use: NDArray,
+                   nstars: int, nsigma: float = 5.0, min_epochs: int = 4) -> NDArray[np.bool_]:
+    """Measurements far from their own star's other measurements.
+
+    A measurement is an outlier when ``|rate - median| > nsigma * max(1.4826 MAD,
+    raterr)`` over the star's usable measurements (at least ``min_epochs`` of them).
+    Scaling by the star's own spread means a variable star's light curve is never
+    clipped (its MAD is its amplitude), while one bad epoch of a constant star
+    (a cosmic-ray residual, a chip edge) is. Measurements stay in the measurement
+    table either way; only the combined catalog value ignores them.
+    """
+    idx = np.flatnonzero(use)
+    out = np.zeros(use.shape, bool)
+    if idx.size == 0:
+        return out
+    s, r, e = star_index[idx], rate[idx], raterr[idx]
+    med = _grouped_median(s, r, nstars)
+    dev = np.abs(r - med[s])
+    mad = _grouped_median(s, dev, nstars)
+    n = np.bincount(s, minlength=nstars)
+    scale = np.maximum(1.4826 * mad[s], e)
+    out[idx] = (n[s] >= min_epochs) & (dev > nsigma * scale)
+    return out
+
+
 def combine_filter(
     star_index: NDArray[np.integer], nstars: int, meas: Table, zpt: NDArray, camera: str,
     options: PhotometryOptions | None = None,
@@ -36,7 +72,9 @@ def combine_filter(
 
     Rates are first put on a common zeropoint (the median of the filter's
     per-chip Vega zeropoints ``zp_ref``: ``rate * 10**(0.4 (zp_ref - zp_i))``),
-    then averaged with weights ``w = 1/raterr**2`` (the error-weighted mean; the
+    outlier epochs are set aside (:func:`outlier_epochs`: robust, per star, so
+    variable stars keep every epoch), then the rest are averaged with weights
+    ``w = 1/raterr**2`` (the error-weighted mean; the
     combined ``raterr = 1/sqrt(sum w)``), and ``vega = zp_ref - 2.5 log10(rate)``.
     ``chi``, ``sharp``, ``round`` and ``crowd`` are the same weighted means;
     ``flag`` is the OR of all the filter's measurement flags; ``nmeas`` counts the
@@ -68,6 +106,7 @@ def combine_filter(
     raterr = np.asarray(meas["raterr"], float) * c
     flag = np.asarray(meas["flag"], int)
     use = np.isfinite(rate) & np.isfinite(raterr) & (raterr > 0) & ((flag & 8) == 0)
+    use &= ~outlier_epochs(np.asarray(star_index), rate, raterr, use, nstars)
     w = np.where(use, 1.0 / np.where(use, raterr, 1.0) ** 2, 0.0)
     sw = np.bincount(star_index, w, nstars)
     has = sw > 0
