@@ -83,3 +83,21 @@ def test_reconcile_finds_uploads_whose_notification_was_lost(runtime, good):
     summary = runtime.run()
     assert summary.jobs["SUCCEEDED"] >= 1
     assert len([j for j in runtime.store.jobs() if j.task == "ingest_exposure"]) == 1
+
+
+def test_a_budget_cap_holds_new_work_and_a_later_run_resumes_it(runtime, good, tmp_path):
+    from cloudphot.simulate.exposure import synthetic_exposure
+
+    runtime.upload([good])
+    first = runtime.run()
+    spent = runtime.spent_usd()
+    assert spent > 0 and first.held_by_budget is None
+    more = synthetic_exposure(tmp_path / "jmore01q_flc.fits", rootname="jmore01q",
+                              shape=(64, 64), nstars=8, seed=5)
+    runtime.upload([more])
+    held = runtime.run(budget_usd=spent)          # already at the cap: nothing new starts
+    assert held.jobs == {} and "held PENDING" in held.held_by_budget
+    assert len(runtime.store.jobs(JobState.PENDING)) == 1
+    resumed = runtime.run()
+    assert resumed.jobs == {"SUCCEEDED": 2}        # the held ingest, then its check_field
+    assert not runtime.store.jobs(JobState.PENDING)

@@ -36,6 +36,8 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
     p.add_argument("--workers", type=int, default=None, help="jobs run at once (default: cores, max 4)")
+    p.add_argument("--budget", type=float, default=None, metavar="USD",
+                   help="start no new jobs once the workspace's AWS-equivalent cost reaches this")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="events and jobs by state, exposures registered, failures")
@@ -104,7 +106,7 @@ def _drain(rt, args) -> int:
         bar.update(1)
         bar.set_postfix_str(f"{job.task}: {job.state.value}")
 
-    summary = rt.run(progress=progress)
+    summary = rt.run(progress=progress, budget_usd=getattr(args, "budget", None))
     bar.close()
     out = console()
     parts = [f"[{STATE_STYLE.get(k, '')}]{v} {k.lower()}[/]" for k, v in sorted(summary.jobs.items())]
@@ -112,6 +114,8 @@ def _drain(rt, args) -> int:
               + (": " + ", ".join(parts) if parts else ""))
     if summary.count("FAILED"):
         out.print(f"see failures with 'cloudphot{workdir_flag(args)} status'")
+    if summary.held_by_budget:
+        out.print(f"[bold yellow]{summary.held_by_budget}[/]")
     return 0
 
 

@@ -54,6 +54,7 @@ class RunSummary:
     dispatched_events: int = 0
     jobs: dict[str, int] = field(default_factory=dict)  # final state -> count, for jobs run now
     seconds: float = 0.0
+    held_by_budget: str | None = None  # why pending jobs were not started
 
     def count(self, state: str) -> int:
         return self.jobs.get(state, 0)
@@ -164,9 +165,23 @@ class LocalRuntime:
             dispatcher.dispatch(event)
         return len(events)
 
+    def spent_usd(self) -> float:
+        """What the workspace's jobs so far would have cost on AWS (monitor.cost's ledger)."""
+        from ..monitor.cost import load_prices, workspace_ledger
+
+        return workspace_ledger(self, load_prices()).total
+
     def run(self, *, progress: Callable[[Job], None] | None = None,
-            max_rounds: int = 10_000) -> RunSummary:
-        """Dispatch and execute until no event or job is left to handle."""
+            max_rounds: int = 10_000, budget_usd: float | None = None) -> RunSummary:
+        """Dispatch and execute until no event or job is left to handle.
+
+        With ``budget_usd`` (or ``$CLOUDPHOT_BUDGET_USD``), no new round of jobs
+        starts once the workspace's cost reaches it: the remaining jobs stay PENDING,
+        visible in status and the tree, and a later run with a higher budget (or none)
+        resumes them.
+        """
+        if budget_usd is None and os.environ.get("CLOUDPHOT_BUDGET_USD"):
+            budget_usd = float(os.environ["CLOUDPHOT_BUDGET_USD"])
         t0 = time.monotonic()
         summary = RunSummary()
         self.recover()
@@ -177,6 +192,14 @@ class LocalRuntime:
                 pending = self.store.jobs(JobState.PENDING)
                 if not pending:
                     break
+                if budget_usd is not None:
+                    spent = self.spent_usd()
+                    if spent >= budget_usd:
+                        summary.held_by_budget = (
+                            f"budget ${budget_usd:.4f} reached (spent ${spent:.4f}): "
+                            f"{len(pending)} job(s) held PENDING; run again with a higher "
+                            "--budget, or none, to resume")
+                        break
                 for job in pool.map(self.execute_job, pending):
                     if job is None:
                         continue
