@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    # photutils silences this astropy warning itself with warnings.catch_warnings(), which
+    # is not thread-safe before Python 3.14; the local runtime preprocesses in threads.
+    warnings.filterwarnings("ignore", message="Input data contains invalid values")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -99,7 +99,7 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
 
     rt = LocalRuntime(settings, interruptions=chaos_policy(chaos, seed) if chaos else None)
     try:
-        rt.ensure_registry()
+        rt.register()  # the packaged task registry, refreshed
         t1 = time.monotonic()
         say("upload", len(uploads) + 2)
         for p in uploads:

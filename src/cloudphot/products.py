@@ -90,23 +90,31 @@ def field_catalog_columns(filters: list[str]) -> list[str]:
 
 
 class keys:
-    """Deterministic object keys: a rerun writes the same keys (idempotent steps)."""
+    """Deterministic object keys: a rerun writes the same keys (idempotent steps).
+
+    ``branch`` (a replay with changed options, see ``cloudphot replay``) puts every
+    product under ``branches/<branch>/``, so a branch never overwrites the original.
+    """
 
     @staticmethod
-    def exposure_product(exposure_id: str, name: str) -> str:
-        return f"exposures/{exposure_id}/{name}"
+    def _root(branch: str | None) -> str:
+        return f"branches/{branch}/" if branch else ""
 
     @staticmethod
-    def field_product(field_id: str, name: str) -> str:
-        return f"fields/{field_id}/{name}"
+    def exposure_product(exposure_id: str, name: str, branch: str | None = None) -> str:
+        return f"{keys._root(branch)}exposures/{exposure_id}/{name}"
 
     @staticmethod
-    def field_measurements(field_id: str) -> str:
-        return f"fields/{field_id}/measurements.parquet"
+    def field_product(field_id: str, name: str, branch: str | None = None) -> str:
+        return f"{keys._root(branch)}fields/{field_id}/{name}"
 
     @staticmethod
-    def field_catalog(field_id: str) -> str:
-        return f"fields/{field_id}/catalog.parquet"
+    def field_measurements(field_id: str, branch: str | None = None) -> str:
+        return keys.field_product(field_id, "measurements.parquet", branch)
+
+    @staticmethod
+    def field_catalog(field_id: str, branch: str | None = None) -> str:
+        return keys.field_product(field_id, "catalog.parquet", branch)
 
     @staticmethod
     def survey_catalog(survey: str, version: int) -> str:

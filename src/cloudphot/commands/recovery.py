@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_pipeline, workdir_flag
+from ._common import console, open_pipeline, open_runtime, workdir_flag
 
 __all__ = ["add_commands"]
 
@@ -15,6 +15,16 @@ def add_commands(sub) -> None:
     p.add_argument("--failed", action="store_true", help="rerun every failed or aborted job")
     p.add_argument("--no-run", action="store_true", help="only queue the reruns")
     p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("replay", help="rerun what an event triggered with changed options, "
+                       "as a new branch (nothing of the original is overwritten)")
+    p.add_argument("event_id")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="OPTION=VALUE",
+                   help="a changed task option, e.g. photometry.cosmic_sigclip=5 (repeatable)")
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--branch", help="branch name (default: derived from the settings)")
+    p.add_argument("--no-run", action="store_true")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("reconcile", help="emit events for raw-bucket objects whose notification was lost")
     p.add_argument("--no-run", action="store_true")
@@ -41,6 +51,27 @@ def cmd_retry(args) -> int:
     from .pipeline import _drain
 
     return _drain(rt, args)
+
+
+def cmd_replay(args) -> int:
+    from ..events.replay import parse_settings, replay
+
+    rt = open_runtime(args)
+    jobs = replay(rt.store, rt.ensure_registry(), args.event_id, parse_settings(args.settings),
+                  task=args.task, branch=args.branch)
+    out = console()
+    branch = jobs[0].branch
+    out.print(f"branch [bold]{branch}[/]: {', '.join(j.job_id for j in jobs)} "
+              f"(products under branches/{branch}/)")
+    if not args.no_run:
+        from .pipeline import _drain
+
+        _drain(rt, args)
+    from ..pipeline.branches import compare_branch
+
+    for line in compare_branch(rt, jobs):
+        out.print(line)
+    return 0
 
 
 def cmd_reconcile(args) -> int:

@@ -79,8 +79,12 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
             isinstance(v, Mapping) and isinstance(v.get("bucket"), str) and isinstance(v.get("key"), str)
             for v in preprocessed.values()):
         raise DataError("request.preprocessed: expected {image file name: {bucket, key}}")
+    branch = request.get("branch")
+    if branch is not None and (not isinstance(branch, str) or not _FIELD_ID.match(branch)):
+        raise DataError(f"request.branch: {branch!r} is not a branch name")
     return {"field_id": field_id, "exposures": clean, "options": dict(options),
             "products_bucket": products_bucket, "job_id": request.get("job_id"),
+            "branch": branch,
             "preprocessed": {str(k): dict(v) for k, v in preprocessed.items()}}
 
 
@@ -211,7 +215,8 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         engine = "dolphot" if dolphot_available() else "builtin"
 
     fingerprint = request_fingerprint(req)
-    result_key = keys.field_product(field_id, "result.json")
+    branch = req["branch"]
+    result_key = keys.field_product(field_id, "result.json", branch)
     previous = _previous_result(store, bucket, result_key, fingerprint)
     if previous is not None:
         return previous
@@ -242,10 +247,10 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         check_stop("upload of the products")
         # the catalog Parquet goes last: once it exists, the field's products are complete
         products = {
-            "measurements_fits": keys.field_product(field_id, "measurements.fits"),
-            "catalog_fits": keys.field_product(field_id, "catalog.fits"),
-            "measurements": keys.field_measurements(field_id),
-            "catalog": keys.field_catalog(field_id),
+            "measurements_fits": keys.field_product(field_id, "measurements.fits", branch),
+            "catalog_fits": keys.field_product(field_id, "catalog.fits", branch),
+            "measurements": keys.field_measurements(field_id, branch),
+            "catalog": keys.field_catalog(field_id, branch),
         }
         out = tmpdir / "out"
         out.mkdir()

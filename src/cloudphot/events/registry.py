@@ -34,6 +34,9 @@ class Task:
     condition: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: every product the task writes is keyed by its options' ``branch``, so it can be
+    #: replayed as a branch without overwriting anything (``cloudphot replay``)
+    branchable: bool = False
 
     def matches(self, event: Event) -> bool:
         if event.type != self.trigger:
@@ -46,7 +49,8 @@ class Task:
 
     def to_item(self) -> dict[str, Any]:
         item = {"name": self.name, "trigger": self.trigger, "executor": self.executor.to_dict(),
-                "options": self.options, "description": self.description}
+                "options": self.options, "description": self.description,
+                "branchable": self.branchable}
         if self.condition:
             item["condition"] = self.condition
         return item
@@ -69,7 +73,8 @@ class Task:
             raise InvalidTaskRegistry(f"{where} ({name}): options must be a table")
         return cls(name=str(name), trigger=str(trigger),
                    executor=Executor(ex["kind"], ex["name"]), condition=cond,
-                   options=dict(opts), description=str(item.get("description", "")))
+                   options=dict(opts), description=str(item.get("description", "")),
+                   branchable=bool(item.get("branchable", False)))
 
 
 class Registry:

@@ -43,7 +43,8 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     require(exp, "exposure_id", "bucket", "key")
     etag = str(exp.get("etag") or "noetag")[:12]
     bucket = svc.settings.bucket("products")
-    key = keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits")
+    branch = (request.get("options") or {}).get("branch")
+    key = keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits", branch)
     out = {"exposure_id": exp["exposure_id"], "image": Path(exp["key"]).name,
            "prep": {"bucket": bucket, "key": key}}
     if svc.objects.exists(bucket, key):
@@ -71,9 +72,10 @@ def plan_photometry(request: dict, svc: Services) -> dict:
                       for e in exposures],
         "preprocessed": prepared, "options": options,
         "products_bucket": svc.settings.bucket("products"),
+        "branch": options.get("branch"),
     }
     bucket = svc.settings.bucket("products")
-    key = keys.field_product(request["field_id"], "request.json")
+    key = keys.field_product(request["field_id"], "request.json", options.get("branch"))
     svc.objects.put_bytes(bucket, key, json.dumps(worker_request, indent=1, sort_keys=True).encode(),
                           content_type="application/json")
     limits = {**RETRY_LIMITS, **(options.get("retry_limits") or {})}
@@ -159,11 +161,14 @@ def summarize_field(request: dict, svc: Services) -> dict:
     """The worker's result (written next to the products) as the field.reduced payload."""
     require(request, "field_id")
     bucket = svc.settings.bucket("products")
-    key = keys.field_product(request["field_id"], "result.json")
+    branch = (request.get("options") or {}).get("branch")
+    key = keys.field_product(request["field_id"], "result.json", branch)
     try:
         result = json.loads(svc.objects.get_bytes(bucket, key))
     except ObjectNotFound:
         raise InvalidEvent(f"the photometry worker left no s3://{bucket}/{key}; "
                            "did it finish?") from None
     result["exposures"] = [e["exposure_id"] for e in request.get("exposures") or []]
+    if branch:
+        result["branch"] = branch
     return result
