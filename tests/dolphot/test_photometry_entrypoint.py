@@ -207,3 +207,22 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
     with pytest.raises(DataError, match="request.options.photometry"):
         photometry_job({**field, "options": {"engine": "builtin", "photometry": {"nope": 1}}},
                        settings=local_settings, store=store)
+
+
+def test_measurements_carry_their_provenance(local_settings, fake_dolphot, field, monkeypatch):
+    """The catalog copies this into every phot_meas row (job, version, options)."""
+    import pyarrow.parquet as pq
+
+    from cloudphot import __version__
+
+    monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
+    store = open_object_store(local_settings)
+    options = {"dolphot": {"SecondPass": 3}}
+    photometry_job({**field, "job_id": "reduce_field-0123456789abcdef", "options": options},
+                   settings=local_settings, store=store)
+    path = (local_settings.buckets_dir / local_settings.bucket("products")
+            / keys.field_measurements("M31-B01-F01"))
+    prov = json.loads(pq.read_schema(path).metadata[b"cloudphot.provenance"])
+    assert prov["job_id"] == "reduce_field-0123456789abcdef"
+    assert prov["pipeline_version"] == __version__
+    assert json.loads(prov["task_options"]) == options

@@ -20,6 +20,7 @@ Nothing is kept on the worker's disk.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -95,7 +96,6 @@ def request_fingerprint(req: Mapping[str, Any]) -> str:
     without redoing the photometry (completed work is never redone).
     """
     import hashlib
-    import json
 
     basis = {"exposures": sorted((e["bucket"], e["key"], e.get("etag", "")) for e in req["exposures"]),
              "preprocessed": req.get("preprocessed") or {}, "options": req.get("options") or {}}
@@ -254,13 +254,19 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         }
         out = tmpdir / "out"
         out.mkdir()
+        # what measured these rows: the catalog carries it into every phot_meas row
+        from .. import __version__
+
+        provenance = {"job_id": req.get("job_id") or "", "pipeline_version": __version__,
+                      "engine": engine, "branch": branch or "",
+                      "task_options": json.dumps(options, sort_keys=True)}
         tables = {"measurements": measurements, "catalog": catalog}
         written = {}
         for name, key in products.items():
             table = tables[name.removesuffix("_fits")]
             local = out / Path(key).name if name in tables else out / f"{name}.fits"
             fmt = "parquet" if key.endswith(".parquet") else "fits"
-            _write_table(table, local, fmt)
+            _write_table(table, local, fmt, provenance=provenance)
             store.put_file(bucket, key, local)
             written[name] = {"bucket": bucket, "key": key}
     result = {
@@ -274,16 +280,12 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         "job_id": req.get("job_id"),
     }
     # written last: its presence (with this fingerprint) means the products are complete
-    import json
-
     store.put_bytes(bucket, result_key, json.dumps(result, indent=1, sort_keys=True).encode(),
                     content_type="application/json")
     return result
 
 
 def _previous_result(store, bucket: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-    import json
-
     from ..errors import ObjectNotFound
 
     try:
@@ -295,13 +297,15 @@ def _previous_result(store, bucket: str, key: str, fingerprint: str) -> dict[str
     return {**previous, "reused": True}
 
 
-def _write_table(table, path: Path, fmt: str) -> None:
+def _write_table(table, path: Path, fmt: str, provenance: dict | None = None) -> None:
     """Write without non-serialisable meta (WCS objects), with units FITS readers accept.
 
     The product contracts give count rates as ``e-/s``, which is neither a FITS
     nor an astropy unit, so every reader would warn. In FITS files they are
     written as ``ct / s`` (FITS-standard counts: electrons for flc/flt data);
-    Parquet keeps the contract's text.
+    Parquet keeps the contract's text. Parquet files also carry ``provenance``
+    (job, pipeline version, options) in their schema metadata under
+    ``cloudphot.provenance``, where the catalog build reads it for phot_meas.
     """
     from astropy import units as u
     from astropy.table import Table
@@ -314,3 +318,10 @@ def _write_table(table, path: Path, fmt: str) -> None:
             if col.unit is not None and str(col.unit) == "e-/s":
                 col.unit = u.count / u.s
     plain.write(path, format=fmt, overwrite=True)
+    if fmt == "parquet" and provenance:
+        import pyarrow.parquet as pq
+
+        written = pq.read_table(path)
+        meta = dict(written.schema.metadata or {})
+        meta[b"cloudphot.provenance"] = json.dumps(provenance, sort_keys=True).encode()
+        pq.write_table(written.replace_schema_metadata(meta), path)
