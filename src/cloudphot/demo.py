@@ -43,9 +43,14 @@ class DemoResult:
     periods: list[dict] = field(default_factory=list)  # Cepheids: true vs recovered period
 
 
-def chaos_policy(rate: float, seed: int = 0, *, after_s: tuple[float, float] = (1.0, 6.0)):
-    """Interrupt each ECS task with probability ``rate``, a random time after it starts
-    (a Spot reclaim: SIGTERM, then SIGKILL after the grace period)."""
+def chaos_policy(rate: float, seed: int | None = None, *,
+                 after_s: tuple[float, float] = (1.0, 6.0)):
+    """Interrupt each Spot worker start with probability ``rate``, a random time after
+    it starts (a Spot reclaim: SIGTERM, then SIGKILL after the grace period).
+
+    Unseeded by default: chaos should explore; the catalogs must come out identical
+    whatever it draws.
+    """
     if not 0 <= rate <= 1:
         raise ConfigError(f"--chaos {rate}: the interruption rate must be between 0 and 1")
     rng = random.Random(seed)
@@ -97,7 +102,7 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
                                sim.exposures)
     bad = _corrupt_copy(sim.exposures[0], sim_dir / "broken" / "jbad00zzq_flc.fits")
 
-    rt = LocalRuntime(settings, interruptions=chaos_policy(chaos, seed) if chaos else None)
+    rt = LocalRuntime(settings, interruptions=chaos_policy(chaos) if chaos else None)
     try:
         rt.register()  # the packaged task registry, refreshed
         t1 = time.monotonic()

@@ -13,7 +13,8 @@ def add_commands(sub) -> None:
                    help="field size (tiny: seconds; demo: about a minute or two; realistic: full ACS chips)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chaos", type=float, default=0.0, metavar="RATE",
-                   help="interrupt photometry workers at this rate (simulated Spot reclaims)")
+                   help="reclaim each Spot photometry worker with this probability (simulated Spot "
+                        "interruptions; 1.0 reclaims every one until the on-demand fall-back)")
     p.add_argument("--fresh", action="store_true", help="start from an empty workspace")
     p.set_defaults(func=cmd_demo)
 
@@ -84,7 +85,10 @@ def cmd_demo(args) -> int:
         for p in r.periods:
             if "error" in p:
                 out.print(f"Cepheid {p['star_id']}: no period search: {p['error']}")
-    if args.chaos:
+    if args.chaos and not r.interruptions:
+        out.print(f"chaos: no Spot worker was reclaimed this time (rate {args.chaos} per Spot "
+                  "worker start, one worker per field); --chaos 1.0 reclaims every one")
+    elif args.chaos:
         out.print(f"chaos: {r.interruptions} Spot interruption(s), each retried; they cost "
                   f"{r.lost_cpu_seconds:.1f} worker CPU s of {r.worker_cpu_seconds:.1f} in all "
                   "(see 'cloudphot status' and 'cloudphot history')")
