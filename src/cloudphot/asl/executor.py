@@ -434,13 +434,7 @@ class _Run:
         if is_intrinsic(text):
             value = compile_intrinsic(text)(data, ctx, self.sm.strict_spec)
         else:
-            p = compile_path(text)
-            try:
-                value = p.read(ctx if p.context else data)
-            except NotFound:
-                raise StatesError("States.Runtime",
-                                  f"Invalid path '{text}' : No results for path: {_bracket(text)}") \
-                    from None
+            value = self._select(text, data, ctx)
         if not isinstance(value, str):
             raise StatesError("States.Runtime",
                               f"The {field}Path '{text}' must resolve to a string, got {_dumps(value)}")
@@ -590,12 +584,7 @@ class _Run:
         if field + "Path" not in state:
             return None
         text = state[field + "Path"]
-        p = compile_path(text)
-        try:
-            value = p.read(ctx if p.context else data)
-        except NotFound:
-            raise StatesError("States.Runtime",
-                              f"Invalid path '{text}' : No results for path: {_bracket(text)}") from None
+        value = self._select(text, data, ctx)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise StatesError("States.Runtime",
                               f"The {field}Path '{text}' must reference a positive integer, got {_dumps(value)}")
@@ -645,14 +634,7 @@ class _Run:
 
     # ----------------------------------------------------------- Map
     def map(self, name, state, eff, scope: _Scope, lane: Lane, ctx):
-        items_path = state.get("ItemsPath", "$")
-        p = compile_path(items_path)
-        try:
-            items = p.read(ctx if p.context else eff)
-        except NotFound:
-            raise StatesError("States.Runtime",
-                              f"Invalid path '{items_path}' : No results for path: {_bracket(items_path)}") \
-                from None
+        items = self._select(state.get("ItemsPath", "$"), eff, ctx)
         if not isinstance(items, list):
             raise StatesError("States.Runtime",
                               f"Map state input must be an array but was: {type(items)}")
@@ -748,13 +730,7 @@ class _Run:
         return results
 
     def _int_from_path(self, state, field, eff, ctx) -> int:
-        p = compile_path(state[field])
-        try:
-            value = p.read(ctx if p.context else eff)
-        except NotFound:
-            raise StatesError("States.Runtime",
-                              f"Invalid path '{state[field]}' : No results for path: {_bracket(state[field])}") \
-                from None
+        value = self._select(state[field], eff, ctx)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise StatesError("States.Runtime",
                               f"The {field} field refers to value {_dumps(value)} which is not a "
