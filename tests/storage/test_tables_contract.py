@@ -275,8 +275,32 @@ def test_racing_put_if_absent_exactly_one_wins(tables):
     assert tables.get("events", "dup")["writer"] == winners[0]
 
 
+def _dynamodb_calls(tables) -> list[tuple[str, dict]] | None:
+    """On the DynamoDB adapter, record the API calls it makes (None on SQLite).
+
+    moto does not apply concurrent writes atomically in every version (5.2.5 returns
+    the same ADD result to two racing threads), while DynamoDB guarantees it; what
+    the adapter owes is to use the atomic forms, so that is checked on the wire.
+    """
+    client = getattr(tables, "client", None)
+    if client is None:
+        return None
+    calls: list[tuple[str, dict]] = []
+    client.meta.events.register("provide-client-params.dynamodb.*",
+                                lambda params, model, **kw: calls.append((model.name, params)))
+    return calls
+
+
 def test_racing_increments_all_count(tables):
     tables.put("jobs", {"job_id": "counter", "n": 0})
+    calls = _dynamodb_calls(tables)
+    if calls is not None:
+        tables.update("jobs", "counter", {}, increment={"n": 1})
+        ops = [name for name, _ in calls]
+        assert ops == ["UpdateItem"], "an increment must be one atomic UpdateItem"
+        assert "ADD " in calls[0][1]["UpdateExpression"].upper()
+        assert tables.get("jobs", "counter")["n"] == 1
+        return
 
     def bump(i):  # several rounds per thread, so the read-modify-writes really overlap
         return [tables.update("jobs", "counter", {}, increment={"n": 1})["n"] for _ in range(10)]
@@ -290,6 +314,15 @@ def test_racing_increments_all_count(tables):
 
 def test_racing_compare_and_set_one_wins(tables):
     tables.put("jobs", {"job_id": "j", "state": "PENDING"})
+    calls = _dynamodb_calls(tables)
+    if calls is not None:
+        tables.update("jobs", "j", {"state": "RUNNING", "owner": 0}, expect={"state": "PENDING"})
+        (name, params), *_ = calls
+        assert name == "UpdateItem" and "ConditionExpression" in params
+        with pytest.raises(ConditionFailed):
+            tables.update("jobs", "j", {"state": "RUNNING", "owner": 1}, expect={"state": "PENDING"})
+        assert tables.get("jobs", "j")["owner"] == 0
+        return
     results = _race(8, lambda i: tables.update("jobs", "j", {"state": "RUNNING", "owner": i},
                                                expect={"state": "PENDING"}))
     winners = [r for r in results if isinstance(r, dict)]
