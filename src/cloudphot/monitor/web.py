@@ -8,7 +8,8 @@ these four parts). :func:`serve` puts them behind the standard library's
 
 The retry route changes state. Locally the server binds to 127.0.0.1 and the
 workspace owner is the only user; on AWS the route must sit behind
-authentication (an API Gateway authorizer, e.g. Cognito or IAM) — not built here.
+authentication: ``MonitorApi`` in template.yaml (``functions/monitor/``, runtime from
+:mod:`.aws_executions`) requires IAM-signed (SigV4) requests for every route.
 """
 
 from __future__ import annotations
@@ -269,6 +270,10 @@ class MonitorApp:
                    execution=current["name"] if current else None,
                    retryable=job.state in (JobState.FAILED, JobState.ABORTED),
                    objects=objects_touched(event, job, history, self.rt.settings.bucket("raw")))
+        if self.rt.settings.backend == "aws" and hasattr(self.rt, "links"):
+            # console links (execution, state machine log group); only a deployed stack has them
+            doc["links"] = self.rt.links(current["arn"] if current else None,
+                                         current["state_machine"] if current else None)
         if job.state in (JobState.FAILED, JobState.ABORTED):
             doc.update(reason=describe_error(job.error, job.cause),
                        rerun=rerun_command(job, event))
@@ -346,11 +351,19 @@ class MonitorApp:
         if not any(j.job_id == job_id for j in reset):
             raise HttpError(409, f"job {job_id} was changed by someone else meanwhile")
         self.start_run()
-        return _json(202, {"reset": [j.job_id for j in reset], "running": True,
-                           "rerun": rerun_command(job)})
+        doc = {"reset": [j.job_id for j in reset], "running": True, "rerun": rerun_command(job)}
+        if getattr(self.rt, "run_inline", False):
+            doc.update(running=False, run=self.last_run)
+        return _json(202, doc)
 
     def start_run(self) -> None:
-        """Drain the runtime in one background thread; a request during a run queues one more."""
+        """Drain the runtime in one background thread; a request during a run queues one more.
+
+        A runtime with ``run_inline`` (the deployed stack behind Lambda, which freezes
+        after answering) is drained before the response instead."""
+        if getattr(self.rt, "run_inline", False):
+            self._drain()
+            return
         with self._run_lock:
             if self.running:
                 self._run_again = True

@@ -1,0 +1,190 @@
+"""The web monitor on AWS: MonitorFunction behind an IAM-authorized HTTP API.
+
+Retry changes state, so every route must require SigV4-signed requests; the
+function may read the tables and Step Functions and start executions of the
+cloudphot state machines, and nothing more. The last test runs the monitor's
+routes (including a retry) against moto and checks every AWS call it makes is
+one its policy allows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from _template_helpers import references
+
+from cloudphot.template import state_machines
+
+STATEMENTS = {
+    "ReadTasksAndEvents": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"},
+    "ReadAndRetryJobs": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
+                         "dynamodb:UpdateItem"},
+    "ReadStateMachines": {"states:ListExecutions", "states:DescribeStateMachine"},
+    "ReadExecutions": {"states:DescribeExecution", "states:GetExecutionHistory"},
+    "StartRetriedJobs": {"states:StartExecution"},
+}
+
+
+def _statements(resources) -> dict[str, dict]:
+    policies = resources["MonitorFunction"]["Properties"]["Policies"]
+    return {s["Sid"]: s for p in policies for s in p["Statement"]}
+
+
+def _actions(statement) -> set[str]:
+    a = statement["Action"]
+    return {a} if isinstance(a, str) else set(a)
+
+
+def test_function_is_laid_out_like_the_others(resources):
+    props = resources["MonitorFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/monitor/" and props["Handler"] == "app.handler"
+    assert props["Runtime"] == "python3.11"
+    assert props["Layers"] == [{"Ref": "ScienceLayer"}, {"Ref": "CloudphotLayer"}]
+    assert props["Timeout"] < 30   # HTTP API integrations time out at 30 s
+
+
+def test_state_machine_arns_name_every_state_machine(template, resources):
+    env = resources["MonitorFunction"]["Properties"]["Environment"]["Variables"]
+    text = env["STATE_MACHINE_ARNS"]["Fn::Sub"]
+    machines = set(state_machines(template))
+    assert references(env["STATE_MACHINE_ARNS"]) == machines
+    parsed = json.loads(text.replace("${", "").replace("}\"", "\""))
+    assert set(parsed) == machines
+    assert env["STATE_MACHINE_ARNS"] == \
+        resources["DispatchFunction"]["Properties"]["Environment"]["Variables"]["STATE_MACHINE_ARNS"]
+
+
+def test_every_route_is_iam_authorized(resources):
+    api = resources["MonitorApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    auth = api["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "AWS_IAM" and auth["EnableIamAuthorizer"] is True
+    events = resources["MonitorFunction"]["Properties"]["Events"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()}
+    assert routes == {("GET", "/"), ("ANY", "/{proxy+}")}
+    for e in events.values():
+        assert e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "MonitorApi"}
+        assert "Auth" not in e["Properties"]   # no route opts out of the default
+
+
+def test_sam_translation_requires_sigv4_on_every_operation(template, monkeypatch):
+    from samtranslator.translator.transform import transform
+
+    class _NoManagedPolicyLookups:
+        def load(self):
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    local = copy.deepcopy(template)
+    for res in local["Resources"].values():
+        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
+            if uri in res.get("Properties", {}):
+                res["Properties"][uri] = "s3://bucket/key"
+    body = transform(local, {}, _NoManagedPolicyLookups())["Resources"]["MonitorApi"][
+        "Properties"]["Body"]
+    ops = [op for path in body["paths"].values() for op in path.values()]
+    assert len(ops) == 2
+    assert all(op["security"] == [{"AWS_IAM": []}] for op in ops)
+    assert body["components"]["securitySchemes"]["AWS_IAM"][
+        "x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_policy_is_exactly_what_the_monitor_needs(resources):
+    statements = _statements(resources)
+    assert {sid: _actions(s) for sid, s in statements.items()} == STATEMENTS
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+
+
+def test_tables_are_the_three_it_reads_with_their_indexes(resources):
+    statements = _statements(resources)
+    read = statements["ReadTasksAndEvents"]["Resource"]
+    assert references(read) == {"TasksTable", "EventsTable"}
+    jobs = statements["ReadAndRetryJobs"]["Resource"]
+    assert references(jobs) == {"JobsTable"}
+    for table, targets in (("EventsTable", read), ("JobsTable", jobs)):
+        indexes = {i["IndexName"] for i in
+                   resources[table]["Properties"].get("GlobalSecondaryIndexes", [])}
+        named = {t["Fn::Sub"].rsplit("/", 1)[-1] for t in targets
+                 if isinstance(t, dict) and "Fn::Sub" in t and table in t["Fn::Sub"]}
+        assert named == indexes, table
+
+
+def test_step_functions_access_is_limited_to_cloudphot_machines(template, resources):
+    machines = set(state_machines(template))
+    statements = _statements(resources)
+    for sid in ("ReadStateMachines", "StartRetriedJobs"):
+        targets = statements[sid]["Resource"]
+        assert len(targets) == len(machines) and {t["Ref"] for t in targets} == machines, sid
+    executions = statements["ReadExecutions"]["Resource"]
+    assert len(executions) == len(machines)
+    for target in executions:
+        text = target["Fn::Sub"]
+        assert ":execution:${" in text and text.endswith(".Name}:*"), text
+    assert references(executions) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} == machines
+
+
+def test_output_names_the_api(template):
+    url = template["Outputs"]["MonitorUrl"]["Value"]
+    assert references(url) == {"MonitorApi", "AWS::Region", "AWS::URLSuffix"}
+    assert "SigV4" in template["Outputs"]["MonitorUrl"]["Description"]
+
+
+def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
+    """Serve the routes (tree, job page, graph, cost, retry) against moto and record
+    the API calls: each must be an action of the function's policy."""
+    moto = pytest.importorskip("moto")
+    import boto3
+    from botocore.client import BaseClient
+
+    from cloudphot.aws.moto_resources import create_from_template
+    from cloudphot.events import Event, Job, JobState
+    from cloudphot.monitor.aws_executions import monitor_app_from_env
+    from cloudphot.settings import BUCKET_ENV, TABLE_ENV
+
+    allowed = set().union(*STATEMENTS.values())
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    with moto.mock_aws():
+        names = create_from_template(region="us-east-1")
+        arns = {k: v for k, v in names.items() if k.endswith("StateMachine")}
+        env = {"CLOUDPHOT_BACKEND": "aws", "AWS_REGION": "us-east-1",
+               "STATE_MACHINE_ARNS": json.dumps(arns)}
+        env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
+        env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        app = monitor_app_from_env(env, sfn_client=sfn)
+        job_id = "ingest_exposure-00000000000000aa"
+        app.rt.store.record(Event("obj-1", "object.created", "x_flc.fits", source="s3",
+                                  payload={"bucket": names["RawBucket"], "key": "x_flc.fits",
+                                           "etag": "e"}))
+        app.rt.store.create_job(Job(job_id=job_id, event_id="obj-1", task="ingest_exposure",
+                                    executor={"kind": "state_machine",
+                                              "name": "IngestExposureStateMachine"},
+                                    input={"job_id": job_id}, state=JobState.FAILED,
+                                    attempts=1, error="InvalidExposure"))
+        sfn.start_execution(stateMachineArn=arns["IngestExposureStateMachine"], name=job_id,
+                            input="{}")
+
+        calls: set[str] = set()
+        real = BaseClient._make_api_call
+
+        def record(self, operation, params):
+            calls.add(f"{self.meta.service_model.signing_name}:{operation}")
+            return real(self, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", record)
+        for method, path in (("GET", "/api/status"), ("GET", "/api/tree"),
+                             ("GET", f"/api/jobs/{job_id}"), ("GET", f"/api/executions/{job_id}"),
+                             ("GET", f"/api/executions/{job_id}/graph"), ("GET", "/api/cost"),
+                             ("POST", f"/api/jobs/{job_id}/retry")):
+            status, _, body = app.handle(method, path)
+            assert status in (200, 202), (path, body)
+        assert json.loads(body)["run"]["error"] is None
+        monkeypatch.setattr(BaseClient, "_make_api_call", real)
+    assert {"states:StartExecution", "dynamodb:UpdateItem", "states:GetExecutionHistory",
+            "states:DescribeStateMachine"} <= calls
+    assert {"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem"} <= calls
+    assert calls <= allowed, sorted(calls - allowed)
