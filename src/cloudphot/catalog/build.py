@@ -49,7 +49,8 @@ from ..errors import DataError, ObjectNotFound
 from ..products import FIELD_COLUMNS, MEASUREMENT_COLUMNS, PER_FILTER_COLUMNS, keys
 from ..storage.objects import ObjectStore
 from . import ids
-from .hats import ROW_GROUP_ROWS, partition_key, write_hats_metadata, write_sorted_parquet
+from .hats import (ROW_GROUP_ROWS, parquet_options, partition_key, write_hats_metadata,
+                   write_sorted_parquet)
 from .schema import COLOR_COLUMNS, IR_FILTERS, PHAT_FILTERS, PHOT_MEAS, PHOT_MOD, arrow_schema
 
 __all__ = [
@@ -597,7 +598,8 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
             for table, tbl in (("phot_src", src_t), ("phot_mod", _mod_table(con, src_t))):
                 local = tmp / "out" / table / f"{p}.parquet"
                 local.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(tbl, local, row_group_size=row_group_rows, compression="zstd")
+                pq.write_table(tbl, local, row_group_size=row_group_rows,
+                               **parquet_options(tbl.schema))
                 key = vp + f"{table}/" + partition_key(partition_order, p)
                 store.put_file(bucket, key, local)
                 md = pq.read_metadata(local)

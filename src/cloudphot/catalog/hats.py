@@ -25,10 +25,20 @@ import pyarrow.parquet as pq
 
 from ..storage.objects import ObjectStore
 
-__all__ = ["ROW_GROUP_ROWS", "partition_key", "write_hats_metadata", "write_sorted_parquet"]
+__all__ = ["ROW_GROUP_ROWS", "parquet_options", "partition_key", "write_hats_metadata",
+           "write_sorted_parquet"]
 
 #: rows per Parquet row group: small enough that a 1" cone reads a few kB-MB
 ROW_GROUP_ROWS = 20_000
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """Writer options of every partition file: zstd, and floating-point columns
+    BYTE_STREAM_SPLIT-encoded instead of dictionary-encoded (smaller files, and scans
+    of ra/dec such as the GROUP BY pix4096 query decode about twice as fast)."""
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    return {"compression": "zstd", "use_byte_stream_split": floats,
+            "use_dictionary": [f.name for f in schema if f.name not in set(floats)]}
 
 
 def partition_key(order: int, npix: int) -> str:
@@ -47,7 +57,7 @@ def write_sorted_parquet(con, select_sql: str, path: Path, *, schema: pa.Schema,
     path.parent.mkdir(parents=True, exist_ok=True)
     reader = con.sql(f"SELECT * FROM ({select_sql}) ORDER BY _healpix_29").to_arrow_reader(
         row_group_rows)
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
         for batch in reader:
             writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema),
                                row_group_size=row_group_rows)

@@ -19,7 +19,9 @@ The pipeline for one query string:
    ``q3c_dist`` and ``DISTANCE`` become the haversine distance in degrees;
    ``q3c_join(ra1, dec1, ra2, dec2, r)`` becomes a declination band (a range join)
    AND the exact distance.
-4. **Run** on a fresh DuckDB connection that can read only the catalog's folder
+4. **Run** on the engine's DuckDB connection (one per catalog version, reused by
+   its queries together with their cached checked plans and the partitions' Parquet
+   footers) that can read only the catalog's folder
    (``allowed_directories`` + ``enable_external_access=false`` +
    ``lock_configuration``: defence in depth behind the parser), with a row limit
    (a larger explicit LIMIT is refused; otherwise the result is truncated and
@@ -31,6 +33,7 @@ from __future__ import annotations
 import operator
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +65,8 @@ TABLES = ("phot_mod", "phot_meas")
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_TIMEOUT_S = 60.0
 MAX_SQL_CHARS = 20_000
+#: checked and rewritten queries kept per engine (one catalog version)
+PLAN_CACHE_SIZE = 256
 
 
 class QueryTimeout(QueryRefused):
@@ -169,13 +174,26 @@ def _const(node: exp.Expression) -> float | None:
 
 
 # ---------------------------------------------------------------- SQL builders
+_DIST_TEMPLATE = sqlglot.parse_one(
+    "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "
+    "cos(radians(__dec1__)) * cos(radians(__dec2__)) * "
+    "power(sin(radians((__ra2__) - (__ra1__)) / 2), 2)))))", read="duckdb")
+
+
 def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
-    """Haversine great-circle distance in degrees (stable at small separations)."""
-    a = [x.sql(dialect="duckdb") for x in (ra1, dec1, ra2, dec2)]
-    return sqlglot.parse_one(
-        f"degrees(2 * asin(least(1.0, sqrt(power(sin(radians(({a[3]}) - ({a[1]})) / 2), 2) + "
-        f"cos(radians({a[1]})) * cos(radians({a[3]})) * "
-        f"power(sin(radians(({a[2]}) - ({a[0]})) / 2), 2)))))", read="duckdb")
+    """Haversine great-circle distance in degrees (stable at small separations).
+
+    Built from a template parsed once (re-parsing it per query was most of a cone's
+    rewrite time); the placeholders are replaced by copies of the arguments.
+    """
+    args = {"__ra1__": ra1, "__dec1__": dec1, "__ra2__": ra2, "__dec2__": dec2}
+
+    def fill(node):
+        if isinstance(node, exp.Column) and not node.table and node.name in args:
+            return args[node.name].copy()
+        return node
+
+    return _DIST_TEMPLATE.copy().transform(fill, copy=False)
 
 
 def _column(node: exp.Expression, name: str) -> bool:
@@ -186,14 +204,22 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
     """Index ranges on ``_healpix_29`` (same table qualifier as ``ra``) AND exact distance."""
     qual = ra_col.table
     hp = exp.column("_healpix_29", table=qual) if qual else exp.column("_healpix_29")
-    hps = hp.sql(dialect="duckdb")
     ranges = ids.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
-    ors = " OR ".join(f"{hps} BETWEEN {lo} AND {hi}" for lo, hi in ranges)
+
+    def between(lo, hi):
+        return exp.Between(this=hp.copy(), low=exp.Literal.number(int(lo)),
+                           high=exp.Literal.number(int(hi)))
+
+    ors = between(*ranges[0])
+    for lo, hi in ranges[1:]:
+        ors = exp.Or(this=ors, expression=between(lo, hi))
     dist = _dist_deg(ra_col, dec_col, exp.Literal.number(repr(cone.ra_deg)),
-                     exp.Literal.number(repr(cone.dec_deg))).sql(dialect="duckdb")
-    return sqlglot.parse_one(
-        f"({hps} BETWEEN {ranges[0][0]} AND {ranges[-1][1]} AND ({ors}) "
-        f"AND {dist} <= {cone.radius_deg!r})", read="duckdb")
+                     exp.Literal.number(repr(cone.dec_deg)))
+    cond = exp.And(this=exp.And(this=between(ranges[0][0], ranges[-1][1]),
+                                expression=exp.Paren(this=ors)),
+                   expression=exp.LTE(this=dist, expression=exp.Literal.number(
+                       repr(cone.radius_deg))))
+    return exp.Paren(this=cond)
 
 
 def _point_args(node: exp.Expression, what: str, sql: str) -> list[exp.Expression]:
@@ -426,6 +452,11 @@ class QueryEngine:
             self._files[table] = {int(p): str(Path(store.path_of(bucket, e["key"])).resolve())
                                   for p, e in parts.items()}
         self._con = self._connect(threads, memory_limit)
+        #: query string -> (DuckDB SQL, Rewritten): only queries that passed the checks
+        #: are stored, and one engine serves one catalog version, so a hit is exactly
+        #: what :meth:`to_duckdb` would produce again
+        self._plans: OrderedDict[str, tuple[str, Rewritten]] = OrderedDict()
+        self._plans_lock = threading.Lock()
 
     def _connect(self, threads: int, memory_limit: str):
         con = duckdb.connect(config={"autoinstall_known_extensions": False,
@@ -434,6 +465,10 @@ class QueryEngine:
         root = str(self.root).replace("'", "''")
         con.execute(f"SET allowed_directories=['{root}/']")
         con.execute("SET enable_external_access=false")
+        # keep the partitions' Parquet footers in memory between queries (DuckDB checks
+        # each file's modification time): a scan then no longer re-reads and decodes
+        # them, which was most of a small query's cost
+        con.execute("SET parquet_metadata_cache=true")
         con.execute("SET lock_configuration=true")
         return con
 
@@ -467,7 +502,23 @@ class QueryEngine:
         return f"(SELECT * FROM read_parquet([{lst}], hive_partitioning = false){tail})"
 
     def to_duckdb(self, sql: str) -> tuple[str, Rewritten]:
-        """The DuckDB SQL that :meth:`run` executes (useful for EXPLAIN and tests)."""
+        """The DuckDB SQL that :meth:`run` executes (useful for EXPLAIN and tests).
+
+        Checked, rewritten plans are cached per query string (refused queries never are).
+        """
+        with self._plans_lock:
+            hit = self._plans.get(sql)
+            if hit is not None:
+                self._plans.move_to_end(sql)
+                return hit
+        plan = self._plan(sql)
+        with self._plans_lock:
+            self._plans[sql] = plan
+            while len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _plan(self, sql: str) -> tuple[str, Rewritten]:
         rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows)
 
         def swap(node):
