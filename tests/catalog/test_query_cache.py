@@ -88,3 +88,16 @@ def test_partitions_store_floats_byte_stream_split(built):
     rg = md.row_group(0)
     assert "BYTE_STREAM_SPLIT" in rg.column(names.index("ra")).encodings
     assert rg.column(names.index("ra")).compression == "ZSTD"
+
+
+def test_concurrent_queries_on_one_engine_agree_with_serial_ones(built):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, cat, _, _ = built
+    sqls = [GROUP + " ORDER BY pix4096",
+            "SELECT objid, ra FROM phat_v2.phot_mod ORDER BY objid LIMIT 50",
+            "SELECT count(*) AS n FROM phat_v2.phot_meas"] * 4
+    serial = [cat.query(s).as_array().tolist() for s in sqls]
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda s: cat.query(s).as_array().tolist(), sqls))
+    assert parallel == serial

@@ -457,6 +457,9 @@ class QueryEngine:
         #: what :meth:`to_duckdb` would produce again
         self._plans: OrderedDict[str, tuple[str, Rewritten]] = OrderedDict()
         self._plans_lock = threading.Lock()
+        #: one query at a time on the shared connection (a DuckDB connection is not
+        #: thread-safe, and a cursor would lose the Parquet footer cache setting)
+        self._run_lock = threading.Lock()
 
     def _connect(self, threads: int, memory_limit: str):
         con = duckdb.connect(config={"autoinstall_known_extensions": False,
@@ -536,6 +539,10 @@ class QueryEngine:
     def run(self, sql: str) -> QueryResult:
         """Check, rewrite and execute; raise QueryRefused / QueryTimeout / QueryFailed."""
         duck_sql, rw = self.to_duckdb(sql)
+        with self._run_lock:
+            return self._execute(duck_sql)
+
+    def _execute(self, duck_sql: str) -> QueryResult:
         con = self._con
         timer = threading.Timer(self.timeout_s, con.interrupt)
         timer.start()
