@@ -52,6 +52,16 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _progress(who: str, step: str, times: dict[str, float]) -> None:
+    print(f"# {who} {step}: {times[step] * 1000:.1f} ms", file=sys.stderr, flush=True)
+
+
+def run_one(conn, sql: str):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objects", type=int, default=10_000_000, help="approximate object count")
@@ -148,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             ns.append(n)
         ours[f"cone {label}"] = statistics.median(times)
         counts[f"cone {label}"] = statistics.median(ns)
+        _progress("cloudphot", f"cone {label}", ours)
     cat.query(q2)
     ours["GROUP BY pix4096"] = _median_time(lambda: cat.query(q2), 3)
     counts["GROUP BY pix4096"] = len(cat.query(q2))
@@ -159,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     xm = cat.crossmatch(xra, xdec, 1.0)
     ours[f"1\" cross-match of {n_x} positions"] = time.perf_counter() - t0
     counts[f"1\" cross-match of {n_x} positions"] = len(xm)
+    for k in list(ours)[len(radii):]:
+        _progress("cloudphot", k, ours)
+    res["bytes"] = sum(os.path.getsize(f) for f in files_mod + files_meas)
 
     theirs: dict[str, float] = {}
     their_counts: dict[str, float] = {}
@@ -173,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 t_mod = pg.load_table(conn, "phat_v2", "phot_mod", files_mod)
                 t_meas = pg.load_table(conn, "phat_v2", "phot_meas", files_meas)
                 res["pg_ingest_s"] = t_mod + t_meas
+                res["pg_bytes"] = run_one(conn, "SELECT pg_total_relation_size('phat_v2.phot_mod') "
+                                                "+ pg_total_relation_size('phat_v2.phot_meas')")
                 print(f"# postgres ingest {t_mod + t_meas:.1f} s", file=sys.stderr)
 
                 def run(sql):
@@ -189,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                         times.append(time.perf_counter() - t0)
                     theirs[f"cone {label}"] = statistics.median(times)
                     their_counts[f"cone {label}"] = statistics.median(ns)
+                    _progress("postgres", f"cone {label}", theirs)
                 run(q2)
                 theirs["GROUP BY pix4096"] = _median_time(lambda: run(q2), 3)
                 their_counts["GROUP BY pix4096"] = len(run(q2))
@@ -213,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 their_counts[f"1\" cross-match of {n_x} positions"] = len(run(xsql))
                 theirs[f"1\" cross-match of {n_x} positions"] = time.perf_counter() - t0
+                for k in list(theirs)[len(radii):]:
+                    _progress("postgres", k, theirs)
                 conn.close()
 
     # ---------------------------------------------------------------- report
@@ -236,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {k} | {v * 1000:.1f} ms | {f'{o * 1000:.1f} ms' if o else 'n/a'} | "
                      f"{f'{o / v:.2f}' if o else ''} | {counts.get(k, '')} / "
                      f"{their_counts.get(k, '')} |")
+    ours_gib = res["bytes"] / 2**30
+    pg_gib = res["pg_bytes"] / 2**30 if res.get("pg_bytes") else None
+    lines.append(f"| storage (tables + indexes) | {ours_gib:.2f} GiB | "
+                 + (f"{pg_gib:.2f} GiB | {pg_gib / ours_gib:.2f} | |" if pg_gib else "n/a | | |"))
     if "pg_xmatch_upload_s" in res:
         lines.append(f"\nPostgreSQL cross-match upload (COPY + Q3C index) took a further "
                      f"{res['pg_xmatch_upload_s']:.2f} s, not counted above.")
