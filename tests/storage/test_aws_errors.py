@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -259,3 +259,61 @@ def test_s3_versioned_bucket_reports_version_ids(s3_store):
     assert s3_store.head("raw-bucket", "v").version_id == second.version_id
     assert s3_store.put_bytes("products-bucket", "v", b"1").version_id is None
 
+
+
+HEAD = {"ContentLength": 5, "ETag": '"e1"', "ContentType": "text/plain",
+        "LastModified": datetime(2026, 1, 1, tzinfo=UTC)}
+COPY = {"CopySource": {"Bucket": "b-1", "Key": "src"}, "Bucket": "b-2", "Key": "dst",
+        "CopySourceIfMatch": '"e1"'}
+
+
+def test_s3_copy_is_one_copy_object_pinned_to_the_source_etag(s3):
+    store, stub = s3
+    stub.add_response("head_object", HEAD, expected_params={"Bucket": "b-1", "Key": "src"})
+    stub.add_response("copy_object", {"CopyObjectResult": {
+        "ETag": '"e1"', "LastModified": HEAD["LastModified"]}, "VersionId": "v7"},
+        expected_params=COPY)
+    info = store.copy("b-1", "src", "dst", dst_bucket="b-2")
+    assert (info.bucket, info.key, info.size, info.etag, info.version_id) == (
+        "b-2", "dst", 5, "e1", "v7")
+
+
+def test_s3_copy_error_translation(s3):
+    store, stub = s3
+    stub.add_client_error("head_object", "404", http_status_code=404)
+    with pytest.raises(ObjectNotFound) as err:
+        store.copy("b-1", "src", "dst", dst_bucket="b-2")
+    assert (err.value.bucket, err.value.key) == ("b-1", "src")
+    cases = [("SlowDown", 503, Throttled, "s3://b-2/dst from s3://b-1/src"),
+             ("InternalError", 500, TransientError, "s3://b-1/src"),
+             ("PreconditionFailed", 412, TransientError, "replaced while it was being copied"),
+             ("NoSuchBucket", 404, StorageError, "bucket 'b-2' does not exist"),
+             ("AccessDenied", 403, StorageError, "copy to s3://b-2/dst from s3://b-1/src"),
+             ("NoSuchKey", 404, ObjectNotFound, "s3://b-1/src")]
+    for code, status, error, message in cases:
+        stub.add_response("head_object", HEAD)
+        stub.add_client_error("copy_object", code, http_status_code=status)
+        with pytest.raises(error, match=message) as err:
+            store.copy("b-1", "src", "dst", dst_bucket="b-2")
+        assert err.value.__cause__ is not None
+    stub.add_client_error("get_object", "SlowDown", http_status_code=503)
+    with pytest.raises(Throttled, match="s3://b-1/k"):
+        store.get_range("b-1", "k", -8)
+
+
+def test_s3_copy_above_the_copy_object_limit_is_a_multipart_copy(s3_store, monkeypatch):
+    """Objects over 5 GiB: the managed multipart copy, with content type and metadata."""
+    import os
+
+    from cloudphot.storage import s3_objects
+
+    monkeypatch.setattr(s3_objects, "_COPY_OBJECT_MAX", 6 << 20)
+    monkeypatch.setattr(s3_objects, "_COPY_PART", 5 << 20)
+    data = os.urandom(12 << 20)
+    s3_store.put_bytes("raw-bucket", "big", data, content_type="application/fits",
+                       metadata={"field": "b01"})
+    info = s3_store.copy("raw-bucket", "big", "copy/big", dst_bucket="products-bucket")
+    assert info.size == 12 << 20 and info.etag.endswith("-3")  # three parts
+    assert s3_store.get_bytes("products-bucket", "copy/big") == data
+    assert s3_store.metadata("products-bucket", "copy/big") == ("application/fits",
+                                                                {"field": "b01"})

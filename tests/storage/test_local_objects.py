@@ -63,6 +63,9 @@ def test_hostile_keys_are_refused_by_every_operation(store, tmp_path, key, event
         lambda: store.delete(RAW, key),
         lambda: store.download(RAW, key, tmp_path / "dl"),
         lambda: store.local_path(RAW, key).__enter__(),
+        lambda: store.get_range(RAW, key, -8),
+        lambda: store.copy(RAW, key, "fine"),
+        lambda: store.copy(RAW, "fine", key),
     ]
     for call in calls:
         with pytest.raises(StorageError) as err:
@@ -254,3 +257,79 @@ def test_different_keys_from_several_processes(tmp_path):
     keys = [o.key for o in store.list(RAW)]
     assert len(keys) == 61 and keys == sorted(keys)
     assert store.get_bytes(RAW, "shared") in {str(n).encode() * 1000 for n in range(3)}
+
+
+# copy: hard links -----------------------------------------------------------
+
+def test_copy_is_a_hard_link_with_the_sidecar_and_a_copy_event(store, events, tmp_path):
+    src = store.put_bytes(RAW, "v1/p.parquet", b"rows", content_type="application/x-parquet",
+                          metadata={"k": "v"})
+    info = store.copy(RAW, "v1/p.parquet", "v2/p.parquet", dst_bucket="products-bucket")
+    a, b = store.path_of(RAW, "v1/p.parquet"), store.path_of("products-bucket", "v2/p.parquet")
+    assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(a).st_nlink == 2
+    assert (info.etag, info.size, info.last_modified) == (src.etag, 4, src.last_modified)
+    assert store.metadata("products-bucket", "v2/p.parquet") == ("application/x-parquet",
+                                                                 {"k": "v"})
+    assert len(events) == 2
+    detail = events[1]["detail"]
+    assert detail["reason"] == "CopyObject" and detail["bucket"] == {"name": "products-bucket"}
+    assert (detail["object"]["key"], detail["object"]["etag"]) == ("v2/p.parquet", src.etag)
+    # again, onto the existing link to the same inode: no temporary name left behind
+    store.copy(RAW, "v1/p.parquet", "v2/p.parquet", dst_bucket="products-bucket")
+    assert os.listdir(b.parent) == ["p.parquet"] and os.stat(a).st_nlink == 2
+
+
+def test_overwriting_the_source_gives_it_a_new_inode(store):
+    store.put_bytes(RAW, "src", b"one")
+    store.copy(RAW, "src", "dst")
+    path_src, path_dst = store.path_of(RAW, "src"), store.path_of(RAW, "dst")
+    store.put_bytes(RAW, "src", b"two")
+    assert os.stat(path_src).st_ino != os.stat(path_dst).st_ino
+    assert path_dst.read_bytes() == b"one" and os.stat(path_dst).st_nlink == 1
+    assert store.head(RAW, "dst").etag == hashlib.md5(b"one").hexdigest()
+
+
+@pytest.mark.parametrize("code", ["EXDEV", "EPERM"])
+def test_copy_falls_back_to_bytes_where_links_fail(store, events, monkeypatch, code):
+    import errno
+
+    def no_link(src, dst, **kwargs):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    store.put_bytes(RAW, "src/obj", b"bytes to copy", content_type="text/plain")
+    monkeypatch.setattr(os, "link", no_link)
+    info = store.copy(RAW, "src/obj", "dst/obj")
+    a, b = store.path_of(RAW, "src/obj"), store.path_of(RAW, "dst/obj")
+    assert os.stat(a).st_ino != os.stat(b).st_ino and b.read_bytes() == b"bytes to copy"
+    assert info.etag == hashlib.md5(b"bytes to copy").hexdigest() == store.head(RAW, "dst/obj").etag
+    assert store.metadata(RAW, "dst/obj") == ("text/plain", {})
+    assert events[-1]["detail"]["reason"] == "CopyObject"
+    assert os.listdir(b.parent) == ["obj"]
+
+
+def test_copy_failing_otherwise_is_a_storage_error_and_leaves_nothing(store, events,
+                                                                      monkeypatch):
+    import errno
+
+    def broken(src, dst, **kwargs):
+        raise OSError(errno.EIO, "I/O error")
+
+    store.put_bytes(RAW, "src", b"x")
+    monkeypatch.setattr(os, "link", broken)
+    with pytest.raises(StorageError, match="cannot copy s3://raw-bucket/src to "
+                                           "s3://raw-bucket/d/dst"):
+        store.copy(RAW, "src", "d/dst")
+    assert not store.exists(RAW, "d/dst") and len(events) == 1
+    assert not any(n.startswith(".~cloudphot") for n in os.listdir(store.path_of(RAW, "d/x").parent))
+
+
+def test_copy_of_a_file_dropped_in_by_hand(store, tmp_path):
+    folder = tmp_path / "buckets" / RAW / "manual"
+    folder.mkdir(parents=True)
+    (folder / "f.fits").write_bytes(b"by hand")
+    info = store.copy(RAW, "manual/f.fits", "copied/f.fits")
+    assert info.etag == hashlib.md5(b"by hand").hexdigest()
+    assert store.metadata(RAW, "copied/f.fits") == (None, {})
+    # a prefix is not an object to copy
+    with pytest.raises(ObjectNotFound):
+        store.copy(RAW, "manual", "x")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudphot.errors import ObjectNotFound
+from cloudphot.errors import ObjectNotFound, StorageError
 from cloudphot.storage.objects import ObjectInfo
 
 RAW = "raw-bucket"
@@ -203,3 +203,116 @@ def test_key_of_1024_bytes_is_accepted(object_store):
     assert len(key.encode()) == 1024
     object_store.put_bytes(RAW, key, b"long")
     assert object_store.get_bytes(RAW, key) == b"long"
+
+
+# copy -----------------------------------------------------------------------
+
+def test_copy_keeps_content_etag_and_content_type(object_store):
+    src = object_store.put_bytes(RAW, "v1/part.parquet", b"partition bytes",
+                                 content_type="application/x-parquet", metadata={"v": "1"})
+    info = object_store.copy(RAW, "v1/part.parquet", "v2/part.parquet")
+    assert isinstance(info, ObjectInfo)
+    assert (info.bucket, info.key, info.size, info.etag) == (RAW, "v2/part.parquet", 15, src.etag)
+    assert info.last_modified.tzinfo is not None
+    assert object_store.get_bytes(RAW, "v2/part.parquet") == b"partition bytes"
+    assert object_store.head(RAW, "v2/part.parquet").etag == src.etag
+    assert object_store.metadata(RAW, "v2/part.parquet") == ("application/x-parquet", {"v": "1"})
+    # into another bucket
+    other = object_store.copy(RAW, "v1/part.parquet", "copied/part.parquet",
+                              dst_bucket="products-bucket")
+    assert (other.bucket, other.key, other.etag) == ("products-bucket", "copied/part.parquet",
+                                                     src.etag)
+    assert object_store.get_bytes("products-bucket", "copied/part.parquet") == b"partition bytes"
+    # the source is untouched
+    assert object_store.get_bytes(RAW, "v1/part.parquet") == b"partition bytes"
+    assert [o.key for o in object_store.list(RAW)] == ["v1/part.parquet", "v2/part.parquet"]
+
+
+def test_copy_of_a_missing_source_names_the_source(object_store):
+    with pytest.raises(ObjectNotFound) as err:
+        object_store.copy(RAW, "nothing/here", "dst/key", dst_bucket="products-bucket")
+    assert (err.value.bucket, err.value.key) == (RAW, "nothing/here")
+    assert not object_store.exists("products-bucket", "dst/key")
+
+
+def test_copy_onto_an_existing_key_replaces_it(object_store):
+    object_store.put_bytes(RAW, "src", b"new content", content_type="text/plain")
+    object_store.put_bytes(RAW, "dst", b"old, longer content", content_type="text/csv",
+                           metadata={"old": "yes"})
+    info = object_store.copy(RAW, "src", "dst")
+    assert info.size == 11 and info.etag == md5(b"new content")
+    assert object_store.get_bytes(RAW, "dst") == b"new content"
+    assert object_store.metadata(RAW, "dst") == ("text/plain", {})
+    # and again: copying the same source onto its own earlier copy is harmless
+    again = object_store.copy(RAW, "src", "dst")
+    assert again.etag == info.etag and object_store.get_bytes(RAW, "dst") == b"new content"
+    assert [o.key for o in object_store.list(RAW)] == ["dst", "src"]
+
+
+def test_writing_the_source_after_a_copy_leaves_the_copy_unchanged(object_store):
+    object_store.put_bytes(RAW, "a/src", b"version 1", content_type="text/plain")
+    copied = object_store.copy(RAW, "a/src", "b/copy")
+    object_store.put_bytes(RAW, "a/src", b"version 2, rewritten", content_type="text/csv")
+    assert object_store.get_bytes(RAW, "b/copy") == b"version 1"
+    head = object_store.head(RAW, "b/copy")
+    assert (head.size, head.etag) == (9, copied.etag) == (9, md5(b"version 1"))
+    assert object_store.metadata(RAW, "b/copy") == ("text/plain", {})
+    object_store.put_fileobj(RAW, "a/src", io.BytesIO(b"version 3"))
+    object_store.delete(RAW, "a/src")
+    assert object_store.get_bytes(RAW, "b/copy") == b"version 1"
+    # and writing the copy leaves the source alone
+    object_store.put_bytes(RAW, "a/src", b"source")
+    object_store.copy(RAW, "a/src", "c/copy")
+    object_store.put_bytes(RAW, "c/copy", b"copy rewritten")
+    assert object_store.get_bytes(RAW, "a/src") == b"source"
+
+
+def test_copy_onto_itself_is_refused(object_store):
+    object_store.put_bytes(RAW, "self", b"me")
+    with pytest.raises(StorageError, match="onto itself"):
+        object_store.copy(RAW, "self", "self")
+    with pytest.raises(StorageError, match="onto itself"):
+        object_store.copy(RAW, "self", "self", dst_bucket=RAW)
+    assert object_store.get_bytes(RAW, "self") == b"me"
+
+
+# get_range ------------------------------------------------------------------
+
+RANGE_DATA = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    (0, 10),        # prefix
+    (100, 300),     # middle
+    (1000, None),   # to the end
+    (-8, None),     # suffix: the last 8 bytes (a Parquet footer's length and magic)
+    (-1024, None),  # a suffix of exactly the object
+    (-5000, None),  # a suffix longer than the object: all of it
+    (1000, 5000),   # past the end: cut short
+    (1024, None),   # starting at the end: nothing
+    (2000, None),   # starting past the end: nothing
+    (2000, 3000),
+    (7, 7),         # empty
+    (9, 3),         # end before start: empty, as slicing
+    (0, None),      # all of it
+])
+def test_get_range(object_store, start, end):
+    object_store.put_bytes(RAW, "r/obj", RANGE_DATA)
+    assert object_store.get_range(RAW, "r/obj", start, end) == RANGE_DATA[start:end]
+
+
+def test_get_range_of_an_empty_object(object_store):
+    object_store.put_bytes(RAW, "r/empty", b"")
+    for start, end in ((0, None), (-8, None), (0, 4), (3, None)):
+        assert object_store.get_range(RAW, "r/empty", start, end) == b""
+
+
+def test_get_range_of_a_missing_object_and_bad_ranges(object_store):
+    for start, end in ((0, 10), (-8, None), (5, None), (4, 4)):
+        with pytest.raises(ObjectNotFound) as err:
+            object_store.get_range(RAW, "r/missing", start, end)
+        assert (err.value.bucket, err.value.key) == (RAW, "r/missing")
+    object_store.put_bytes(RAW, "r/obj", b"abc")
+    for start, end in ((-2, 1), (0, -1), (0.5, None), (True, None)):
+        with pytest.raises(ValueError):
+            object_store.get_range(RAW, "r/obj", start, end)

@@ -24,9 +24,10 @@ How a build works
    measurement-count-weighted means; flags are OR-ed.
 4. Only partitions that gained, lost or changed objects (and phot_meas partitions
    that gained or lost measurements) are rewritten. The new version's HATS tree is
-   completed by copying the unchanged partition files byte for byte, so every
-   version is a valid, self-contained HATS catalog and older versions stay
-   queryable untouched.
+   completed by server-side copies of the unchanged partition files (S3 CopyObject,
+   hard links locally: no bytes pass through the build), whose footers for
+   ``_metadata`` come from two ranged reads at most, so every version is a valid,
+   self-contained HATS catalog and older versions stay queryable untouched.
 """
 
 from __future__ import annotations
@@ -49,8 +50,14 @@ from ..errors import DataError, ObjectNotFound
 from ..products import FIELD_COLUMNS, MEASUREMENT_COLUMNS, PER_FILTER_COLUMNS, keys
 from ..storage.objects import ObjectStore
 from . import ids
-from .hats import (ROW_GROUP_ROWS, parquet_options, partition_key, write_hats_metadata,
-                   write_sorted_parquet)
+from .hats import (
+    ROW_GROUP_ROWS,
+    parquet_options,
+    partition_key,
+    read_parquet_footer,
+    write_hats_metadata,
+    write_sorted_parquet,
+)
 from .schema import COLOR_COLUMNS, IR_FILTERS, PHAT_FILTERS, PHOT_MEAS, PHOT_MOD, arrow_schema
 
 __all__ = [
@@ -642,10 +649,9 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                 p = int(sp)
                 if p in rewritten:
                     continue
-                data = store.get_bytes(bucket, entry["key"])
                 key = vp + f"{table}/" + partition_key(partition_order, p)
-                store.put_bytes(bucket, key, data)
-                footers[table][p] = pq.read_metadata(pa.BufferReader(data))
+                store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
+                footers[table][p] = read_parquet_footer(store, bucket, key)
                 entries[table][sp] = {"key": key, "nrows": entry["nrows"],
                                       "written_in": entry.get("written_in", version)}
                 result.copied[table].append(p)

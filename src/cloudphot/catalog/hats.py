@@ -23,13 +23,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import DataError
 from ..storage.objects import ObjectStore
 
-__all__ = ["ROW_GROUP_ROWS", "parquet_options", "partition_key", "write_hats_metadata",
-           "write_sorted_parquet"]
+__all__ = ["ROW_GROUP_ROWS", "parquet_options", "partition_key", "read_parquet_footer",
+           "write_hats_metadata", "write_sorted_parquet"]
 
 #: rows per Parquet row group: small enough that a 1" cone reads a few kB-MB
 ROW_GROUP_ROWS = 20_000
+#: bytes read from a Parquet file's end at first: its footer, unless that is larger
+FOOTER_READ_BYTES = 64 << 10
+_MAGIC = b"PAR1"
 
 
 def parquet_options(schema: pa.Schema) -> dict:
@@ -62,6 +66,33 @@ def write_sorted_parquet(con, select_sql: str, path: Path, *, schema: pa.Schema,
             writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema),
                                row_group_size=row_group_rows)
     return pq.read_metadata(path)
+
+
+def read_parquet_footer(store: ObjectStore, bucket: str, key: str) -> pq.FileMetaData:
+    """The footer (``FileMetaData``) of the Parquet object ``key``, without reading its data.
+
+    A Parquet file ends with its footer, the footer's length (4 bytes, little-endian)
+    and the magic ``PAR1``. The last :data:`FOOTER_READ_BYTES` are read first; a
+    larger footer takes a second ranged read of exactly its size. Raises
+    :class:`~cloudphot.errors.DataError` naming the object when it is not Parquet.
+    """
+    where = f"s3://{bucket}/{key}"
+    tail = store.get_range(bucket, key, -FOOTER_READ_BYTES)
+    if len(tail) < 12 or tail[-4:] != _MAGIC:
+        raise DataError(f"{where} is not a Parquet file: it does not end with {_MAGIC!r} "
+                        f"(last bytes {tail[-4:]!r}, {len(tail)} bytes read)")
+    need = int.from_bytes(tail[-8:-4], "little") + 8  # footer + length + magic
+    if need > len(tail):
+        if len(tail) < FOOTER_READ_BYTES:  # that was the whole file
+            raise DataError(f"{where} is not a Parquet file: its footer length ({need - 8} "
+                            f"bytes) exceeds the file ({len(tail)} bytes)")
+        tail = store.get_range(bucket, key, -need)
+        if len(tail) != need or tail[-4:] != _MAGIC:
+            raise DataError(f"{where} changed while its Parquet footer was read")
+    try:  # the leading magic makes the footer alone a file pyarrow parses
+        return pq.read_metadata(pa.BufferReader(_MAGIC + tail[-need:]))
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{where} has a corrupt Parquet footer: {exc}") from exc
 
 
 def _properties(name: str, catalog_type: str, nrows: int, order: int, extra: dict) -> str:

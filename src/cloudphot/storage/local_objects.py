@@ -22,6 +22,16 @@ are rejected because they would alias other keys; a key cannot be both an object
 and a "folder" of other keys (``a`` and ``a/b``); segments starting with
 ``.~cloudphot`` are reserved for temporary files.
 
+:meth:`LocalObjectStore.copy` hard-links the stored file under the new key (a byte
+copy only across filesystems), so a copy costs no space and no reading. Sharing
+one inode between keys is safe because no write path here ever writes into an
+existing file: ``_write_atomic`` (every object, every sidecar, every download)
+fills a new temporary file and renames it over the key, which gives the key a new
+inode and leaves the other links untouched; ``delete`` and ``remove_bucket`` only
+unlink names. Whatever writes to a stored file in place (through
+:meth:`LocalObjectStore.local_path`, which says "never write it", or by hand)
+would change every copy of it.
+
 After every successful write the ``on_created`` listener receives the same
 EventBridge "Object Created" event S3 would send. The object is fully stored
 *before* the listener runs, and an exception from the listener propagates to the
@@ -32,19 +42,26 @@ bytes again is harmless and notifies again, which is how a caller recovers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import ObjectNotFound, StorageError
-from .objects import ObjectCreatedListener, ObjectInfo, ObjectStore, s3_object_created_event
+from .objects import (
+    ObjectCreatedListener,
+    ObjectInfo,
+    ObjectStore,
+    check_range,
+    s3_object_created_event,
+)
 
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
@@ -55,6 +72,9 @@ _MAX_KEY_BYTES = 1024  # S3's limit on the UTF-8 encoded key
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+#: os.link failures that mean "no hard link here", not "no source": copy the bytes instead
+#: (another filesystem, a filesystem without hard links, an inode at its link limit)
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 def validate_bucket(bucket: str) -> str:
@@ -127,6 +147,14 @@ def _identity(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _file_md5(path: Path) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
 class LocalObjectStore(ObjectStore):
     """Buckets as folders under ``root``; see the module docstring for guarantees."""
 
@@ -154,24 +182,11 @@ class LocalObjectStore(ObjectStore):
     def _write_atomic(self, target: Path, source: BinaryIO | bytes, *, bucket: str,
                       key: str) -> tuple[str, os.stat_result]:
         """Stream ``source`` into ``target`` atomically; return (hex md5, stat of new file)."""
-        for attempt in range(5):
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise StorageError(
-                    f"cannot store s3://{bucket}/{key} locally: a parent of {target} is an "
-                    "object, and a local key cannot be both an object and a prefix of others"
-                ) from exc
-            tmp = target.parent / f"{_TMP_PREFIX}.{target.name[:64]}.{uuid.uuid4().hex}"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                             0o666)
-            except FileNotFoundError:
-                # a concurrent delete pruned the empty parent folder between mkdir and open
-                if attempt == 4:
-                    raise
-                continue
-            break
+        def create(tmp: Path) -> int:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                           0o666)
+
+        tmp, fd = self._temp_beside(target, create, bucket=bucket, key=key)
         try:
             md5 = hashlib.md5(usedforsecurity=False)
             with os.fdopen(fd, "wb") as out:
@@ -191,19 +206,52 @@ class LocalObjectStore(ObjectStore):
                 out.flush()
                 os.fsync(out.fileno())
                 st = os.fstat(out.fileno())
-            try:
-                os.replace(tmp, target)
-            except IsADirectoryError as exc:
-                raise StorageError(
-                    f"cannot store s3://{bucket}/{key} locally: {target} is a folder of other "
-                    "keys, and a local key cannot be both an object and a prefix of others"
-                ) from exc
+            self._replace(tmp, target, bucket=bucket, key=key)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         _fsync_dir(target.parent)
         return md5.hexdigest(), st
+
+    @staticmethod
+    def _temp_beside(target: Path, create: Callable[[Path], Any], *, bucket: str,
+                     key: str) -> tuple[Path, Any]:
+        """Make ``target``'s folder, then ``create(tmp)`` at a fresh temporary name in it.
+
+        Returns ``(tmp, what create returned)``. Retries when a concurrent delete prunes
+        the empty folder between the two steps.
+        """
+        for attempt in range(5):
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise StorageError(
+                    f"cannot store s3://{bucket}/{key} locally: a parent of {target} is an "
+                    "object, and a local key cannot be both an object and a prefix of others"
+                ) from exc
+            tmp = target.parent / f"{_TMP_PREFIX}.{target.name[:64]}.{uuid.uuid4().hex}"
+            try:
+                return tmp, create(tmp)
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _replace(tmp: Path, target: Path, *, bucket: str, key: str) -> None:
+        """``os.replace(tmp, target)``; the caller removes ``tmp`` when this raises."""
+        try:
+            os.replace(tmp, target)
+        except IsADirectoryError as exc:
+            raise StorageError(
+                f"cannot store s3://{bucket}/{key} locally: {target} is a folder of other "
+                "keys, and a local key cannot be both an object and a prefix of others"
+            ) from exc
+        # rename(2) does nothing, and leaves tmp behind, when tmp and target are already
+        # links to one inode (a copy repeated onto its own earlier copy): drop that name
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
     def _store(self, bucket: str, key: str, source: BinaryIO | bytes, content_type: str | None,
                metadata: dict[str, str] | None) -> ObjectInfo:
@@ -259,6 +307,92 @@ class LocalObjectStore(ObjectStore):
         """
         return self._store(bucket, key, fileobj, content_type, metadata)
 
+    def copy(self, bucket: str, src_key: str, dst_key: str, *,
+             dst_bucket: str | None = None) -> ObjectInfo:
+        """Hard-link the stored file under ``dst_key``: no bytes read, no space used.
+
+        Atomic like every write: the link is made at a temporary name beside the
+        target, then ``os.replace``-d over it. Where a hard link cannot be made
+        (another filesystem, or one without hard links) the bytes are copied through
+        :meth:`_write_atomic` instead. The source's sidecar (etag, content type,
+        metadata) is carried over when it describes the linked file; the listener
+        then gets an "Object Created" event with reason ``CopyObject``, as from S3.
+        Linking is safe only because no write ever modifies a stored file in place
+        (see the module docstring); a linked copy therefore shares the source's
+        ``last_modified``, where S3 would give it the copy's time.
+        """
+        dst_bucket = bucket if dst_bucket is None else dst_bucket
+        src = self.path_of(bucket, src_key)
+        target = self.path_of(dst_bucket, dst_key)
+        if src == target:
+            raise StorageError(f"cannot copy s3://{bucket}/{src_key} onto itself")
+        self._existing(bucket, src_key)  # ObjectNotFound names the source, not the target
+
+        def link(tmp: Path) -> os.stat_result:
+            try:
+                os.link(src, tmp)
+            except _MISSING:
+                if not src.is_file():  # deleted since we looked
+                    raise ObjectNotFound(bucket, src_key) from None
+                raise  # our target folder was pruned under us: _temp_beside retries
+            return os.stat(tmp)
+
+        try:
+            try:
+                tmp, st = self._temp_beside(target, link, bucket=dst_bucket, key=dst_key)
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+                etag, st, side = self._copy_bytes(bucket, src_key, src, dst_bucket, dst_key,
+                                                  target)
+            else:
+                try:
+                    # the sidecar describes our inode unless the source was replaced (or
+                    # dropped in by hand) meanwhile: then trust only the bytes, as head does
+                    side = self._sidecar(bucket, src_key)
+                    if side.get("identity") != _identity(st):
+                        side = {}
+                    etag = side.get("etag") or _file_md5(tmp)
+                    self._replace(tmp, target, bucket=dst_bucket, key=dst_key)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+                _fsync_dir(target.parent)
+            sidecar = {"identity": _identity(st), "etag": etag,
+                       "content_type": side.get("content_type"),
+                       "metadata": dict(side.get("metadata") or {})}
+            self._write_atomic(self._meta_path(dst_bucket, dst_key), json.dumps(sidecar).encode(),
+                               bucket=dst_bucket, key=dst_key)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot copy s3://{bucket}/{src_key} to "
+                               f"s3://{dst_bucket}/{dst_key} at {target}: {exc}") from exc
+        info = ObjectInfo(bucket=dst_bucket, key=dst_key, size=st.st_size, etag=etag,
+                          last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC))
+        if self.on_created is not None:
+            self.on_created(s3_object_created_event(info, region=self.region, reason="CopyObject"))
+        return info
+
+    def _copy_bytes(self, bucket: str, src_key: str, src: Path, dst_bucket: str, dst_key: str,
+                    target: Path) -> tuple[str, os.stat_result, dict]:
+        """copy's fallback: stream the source into ``target``; (etag, stat, source sidecar)."""
+        try:
+            f = open(src, "rb")  # noqa: SIM115 - closed below; missing: ObjectNotFound
+        except _MISSING:
+            raise ObjectNotFound(bucket, src_key) from None
+        with f:
+            side = self._sidecar(bucket, src_key)
+            if side.get("identity") != _identity(os.fstat(f.fileno())):
+                side = {}
+            try:
+                etag, st = self._write_atomic(target, f, bucket=dst_bucket, key=dst_key)
+            except _SourceFailed as failed:
+                raise StorageError(f"cannot read s3://{bucket}/{src_key} at {src}: "
+                                   f"{failed.__cause__}") from failed.__cause__
+        return etag, st, side
+
     # reading ----------------------------------------------------------------
     def _existing(self, bucket: str, key: str) -> tuple[Path, os.stat_result]:
         path = self.path_of(bucket, key)
@@ -281,11 +415,7 @@ class LocalObjectStore(ObjectStore):
         if side.get("identity") == _identity(st):
             etag = side["etag"]
         else:  # written by hand, or a racing writer's sidecar: trust only the bytes
-            md5 = hashlib.md5(usedforsecurity=False)
-            with open(path, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    md5.update(chunk)
-            etag = md5.hexdigest()
+            etag = _file_md5(path)
         return ObjectInfo(bucket=bucket, key=key, size=st.st_size, etag=etag,
                           last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC))
 
@@ -315,6 +445,23 @@ class LocalObjectStore(ObjectStore):
         path = self.path_of(bucket, key)
         try:
             return path.read_bytes()
+        except _MISSING:
+            raise ObjectNotFound(bucket, key) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read s3://{bucket}/{key} at {path}: {exc}") from exc
+
+    def get_range(self, bucket: str, key: str, start: int, end: int | None = None) -> bytes:
+        check_range(start, end)
+        path = self.path_of(bucket, key)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                first = max(size + start, 0) if start < 0 else start
+                stop = size if end is None else min(end, size)
+                if stop <= first:
+                    return b""
+                f.seek(first)
+                return f.read(stop - first)
         except _MISSING:
             raise ObjectNotFound(bucket, key) from None
         except OSError as exc:

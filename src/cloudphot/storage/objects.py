@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["ObjectCreatedListener", "ObjectInfo", "ObjectStore", "s3_object_created_event"]
+__all__ = ["ObjectCreatedListener", "ObjectInfo", "ObjectStore", "check_range",
+           "s3_object_created_event"]
 
 #: Called with an EventBridge "Object Created" event after every successful write.
 ObjectCreatedListener = Callable[[dict], None]
@@ -53,6 +54,32 @@ class ObjectStore(ABC):
         """Whole object; raises :class:`~cloudphot.errors.ObjectNotFound`."""
 
     @abstractmethod
+    def get_range(self, bucket: str, key: str, start: int, end: int | None = None) -> bytes:
+        """Bytes ``[start, end)`` of the object, as slicing the whole object would give them.
+
+        ``end=None`` reads to the end. A negative ``start`` is a suffix: the last
+        ``-start`` bytes (HTTP ``Range: bytes=-N``), and ``end`` must then be None.
+        A range reaching past the end is cut short, to ``b""`` if it starts there, as
+        slicing does. Raises :class:`~cloudphot.errors.ObjectNotFound`, and
+        ``ValueError`` for a negative ``end`` or an ``end`` after a suffix.
+        """
+
+    @abstractmethod
+    def copy(self, bucket: str, src_key: str, dst_key: str, *,
+             dst_bucket: str | None = None) -> ObjectInfo:
+        """Copy an object inside the store, without passing its bytes through the caller.
+
+        The copy lands in ``dst_bucket`` (default: ``bucket``) under ``dst_key``,
+        atomically like every write, replacing an existing object there. Its content,
+        content type and user metadata are the source's. Raises
+        :class:`~cloudphot.errors.ObjectNotFound` naming the *source* when it is
+        absent, and :class:`~cloudphot.errors.StorageError` for a copy onto itself.
+        S3: ``CopyObject`` (a multipart copy above 5 GiB; the copy's etag is then
+        multipart-style). Local: a hard link to the stored file, or a byte copy
+        across filesystems; a linked copy shares the source's ``last_modified``.
+        """
+
+    @abstractmethod
     def download(self, bucket: str, key: str, path: str | Path) -> Path:
         """Copy the object to a local file (atomically) and return its path."""
 
@@ -88,6 +115,17 @@ class ObjectStore(ABC):
 
         with tempfile.TemporaryDirectory(prefix="cloudphot-") as tmp:
             yield self.download(bucket, key, Path(tmp) / Path(key).name)
+
+
+def check_range(start: int, end: int | None) -> None:
+    """Reject what :meth:`ObjectStore.get_range` does not accept (``ValueError``)."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"range {name} must be an int, not {type(value).__name__}")
+    if end is not None and end < 0:
+        raise ValueError(f"range end must be >= 0, not {end}")
+    if start < 0 and end is not None:
+        raise ValueError(f"a suffix range (start={start}) reads to the end: end must be None")
 
 
 def s3_object_created_event(info: ObjectInfo, *, region: str = "local",

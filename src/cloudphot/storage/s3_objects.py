@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ObjectNotFound, StorageError, Throttled, TransientError
-from .objects import ObjectInfo, ObjectStore
+from .objects import ObjectInfo, ObjectStore, check_range
 
 __all__ = ["S3ObjectStore"]
 
@@ -24,6 +24,11 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "TooManyRequestsException", "ServiceUnavailable", "RequestThrottled"}
 _TRANSIENT = {"500", "502", "504", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
+
+#: CopyObject copies up to 5 GiB in one request (S3's limit); above, a multipart copy
+_COPY_OBJECT_MAX = 5 << 30
+#: part size of a multipart copy (a 50 GiB object: 100 UploadPartCopy requests)
+_COPY_PART = 512 << 20
 
 
 def _strip_etag(etag: str | None) -> str:
@@ -142,6 +147,54 @@ class S3ObjectStore(ObjectStore):
             raise self._error(exc, bucket, key, "upload") from exc
         return self.head(bucket, key)
 
+    def copy(self, bucket: str, src_key: str, dst_key: str, *,
+             dst_bucket: str | None = None) -> ObjectInfo:
+        """Server-side copy: CopyObject, or a managed multipart copy above 5 GiB.
+
+        S3 copies the content type and user metadata with the bytes (the multipart
+        path passes them on explicitly). The copy is pinned to the source's etag as
+        the HEAD saw it (``CopySourceIfMatch``): a source replaced meanwhile raises
+        :class:`~cloudphot.errors.TransientError`, and a retry copies the new one.
+        """
+        dst_bucket = bucket if dst_bucket is None else dst_bucket
+        if (bucket, src_key) == (dst_bucket, dst_key):
+            raise StorageError(f"cannot copy s3://{bucket}/{src_key} onto itself")
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=src_key)
+        except Exception as exc:
+            raise self._error(exc, bucket, src_key, "head") from exc
+        source = self._info(bucket, src_key, head)
+        copy_source = {"Bucket": bucket, "Key": src_key}
+        try:
+            if source.size <= _COPY_OBJECT_MAX:
+                resp = self.client.copy_object(CopySource=copy_source, Bucket=dst_bucket,
+                                               Key=dst_key, CopySourceIfMatch=head["ETag"])
+                result = resp["CopyObjectResult"]
+                return ObjectInfo(bucket=dst_bucket, key=dst_key, size=source.size,
+                                  etag=_strip_etag(result.get("ETag")),
+                                  last_modified=result["LastModified"],
+                                  version_id=_version(resp.get("VersionId")))
+            from boto3.s3.transfer import TransferConfig
+
+            extra: dict[str, Any] = {"CopySourceIfMatch": head["ETag"],
+                                     "Metadata": dict(head.get("Metadata") or {})}
+            if head.get("ContentType"):
+                extra["ContentType"] = head["ContentType"]
+            self.client.copy(copy_source, dst_bucket, dst_key, ExtraArgs=extra,
+                             Config=TransferConfig(multipart_threshold=_COPY_OBJECT_MAX,
+                                                   multipart_chunksize=_COPY_PART))
+        except Exception as exc:
+            code = _error_code(exc)
+            if code in ("PreconditionFailed", "412"):
+                raise TransientError(
+                    f"cannot copy s3://{bucket}/{src_key} to s3://{dst_bucket}/{dst_key}: the "
+                    "source was replaced while it was being copied; retry") from exc
+            if code == "NoSuchBucket":  # the source's was there a moment ago: the target's
+                raise self._error(exc, dst_bucket, dst_key, "copy to") from exc
+            raise self._error(exc, bucket, src_key,
+                              f"copy to s3://{dst_bucket}/{dst_key} from") from exc
+        return self.head(dst_bucket, dst_key)
+
     # reading ----------------------------------------------------------------
     def head(self, bucket: str, key: str) -> ObjectInfo:
         try:
@@ -164,6 +217,27 @@ class S3ObjectStore(ObjectStore):
             with resp["Body"] as body:
                 return body.read()
         except Exception as exc:
+            raise self._error(exc, bucket, key, "get") from exc
+
+    def get_range(self, bucket: str, key: str, start: int, end: int | None = None) -> bytes:
+        """A ranged GET (``Range: bytes=...``); see :meth:`ObjectStore.get_range`."""
+        check_range(start, end)
+        if start < 0:
+            spec = f"bytes={start}"  # the last -start bytes (all of a shorter object)
+        elif end is None:
+            spec = f"bytes={start}-"
+        elif end > start:
+            spec = f"bytes={start}-{end - 1}"  # HTTP ranges include their last byte
+        else:  # an empty range has no HTTP form: all there is to check is the object
+            self.head(bucket, key)
+            return b""
+        try:
+            resp = self.client.get_object(Bucket=bucket, Key=key, Range=spec)
+            with resp["Body"] as body:
+                return body.read()
+        except Exception as exc:
+            if _error_code(exc) == "InvalidRange":  # 416: the object ends before ``start``
+                return b""
             raise self._error(exc, bucket, key, "get") from exc
 
     def download(self, bucket: str, key: str, path: str | Path) -> Path:
@@ -201,6 +275,16 @@ class S3ObjectStore(ObjectStore):
 def _version(version_id: str | None) -> str | None:
     # unversioned buckets report no VersionId, or the literal "null"
     return None if not version_id or version_id == "null" else version_id
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a ClientError (or of one a transfer wrapped), else None."""
+    from botocore.exceptions import ClientError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ClientError):
+        cause = cause.__context__
+    return str(cause.response.get("Error", {}).get("Code", "")) if cause is not None else None
 
 
 def _wraps_client_error(exc: BaseException) -> bool:
