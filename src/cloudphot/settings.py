@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["BUCKET_ENV", "DEFAULT_HOME", "TABLE_ENV", "Settings"]
+__all__ = ["ATHENA_WORKGROUP_ENV", "BUCKET_ENV", "DEFAULT_HOME", "TABLE_ENV", "Settings"]
 
 DEFAULT_HOME = "./cloudphot-work"
 
@@ -24,6 +24,9 @@ TABLE_ENV = {
     "jobs": "JOBS_TABLE",
     "exposures": "EXPOSURES_TABLE",
 }
+
+#: environment variable naming the Athena workgroup of catalog queries
+ATHENA_WORKGROUP_ENV = "CLOUDPHOT_ATHENA_WORKGROUP"
 
 
 def _from_env(mapping: dict[str, str], env: dict[str, str]) -> dict[str, str]:
@@ -40,6 +43,8 @@ class Settings:
     buckets: dict[str, str] = field(default_factory=lambda: {k: k for k in BUCKET_ENV})
     tables: dict[str, str] = field(default_factory=lambda: {k: k for k in TABLE_ENV})
     survey: str = "phat_v2"
+    #: Athena workgroup of catalog queries on AWS (stack output AthenaWorkGroupName)
+    athena_workgroup: str | None = None
 
     @classmethod
     def from_env(
@@ -64,6 +69,7 @@ class Settings:
             buckets=_from_env(BUCKET_ENV, env),
             tables=_from_env(TABLE_ENV, env),
             survey=env.get("CLOUDPHOT_SURVEY", "phat_v2"),
+            athena_workgroup=env.get(ATHENA_WORKGROUP_ENV) or None,
         )
 
     def with_home(self, home: str | os.PathLike) -> Settings:
@@ -99,4 +105,6 @@ class Settings:
                "AWS_REGION": self.region, "CLOUDPHOT_SURVEY": self.survey}
         env.update({BUCKET_ENV[k]: v for k, v in self.buckets.items()})
         env.update({TABLE_ENV[k]: v for k, v in self.tables.items()})
+        if self.athena_workgroup:
+            env[ATHENA_WORKGROUP_ENV] = self.athena_workgroup
         return env

@@ -199,3 +199,58 @@ def test_outputs_name_the_database(template):
                      "PhotMeasTableName": "PhotMeasGlueTable",
                      "AthenaWorkGroupName": "CatalogWorkGroup"}.items():
         assert outputs[key]["Value"] == {"Ref": lid}
+
+
+def _statements(resources) -> dict[str, dict]:
+    policy = resources["CatalogReaderPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_reader_policy_is_what_a_catalog_query_needs_and_no_more(resources):
+    """The CLI on AWS: DescribeStacks, the manifests (S3), then Athena in the workgroup;
+    Athena itself reads Glue and S3 and writes its results with the caller's rights."""
+    st = _statements(resources)
+    assert all(s["Effect"] == "Allow" for s in st.values())
+    actions = {a for s in st.values() for a in (s["Action"] if isinstance(s["Action"], list)
+                                                else [s["Action"]])}
+    assert actions == {
+        "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+        "athena:StopQueryExecution", "athena:GetWorkGroup",
+        "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition",
+        "glue:GetPartitions",
+        "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
+        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+        "cloudformation:DescribeStacks"}
+    athena = st["AthenaInTheCatalogWorkGroup"]["Resource"]
+    assert references(athena) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} == {
+        "CatalogWorkGroup"}
+    glue = st["CatalogGlueMetadata"]["Resource"]
+    assert {frozenset(references(r)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+            for r in glue} == {frozenset(), frozenset({"CatalogDatabase"}),
+                               frozenset({"CatalogDatabase", "PhotModGlueTable"}),
+                               frozenset({"CatalogDatabase", "PhotMeasGlueTable"})}
+
+
+def test_reader_policy_reads_only_the_catalog_and_the_results(resources, defaults):
+    st = _statements(resources)
+    survey = defaults["SurveyName"]
+    arn = f"arn:aws:s3:::{BUCKET}"
+    params = {**defaults, "ProductsBucket.Arn": arn}
+    files = sub(st["ReadCatalogFiles"]["Resource"], params)
+    assert files == f"{arn}/{CatalogLayout(survey).root}*"
+    # the manifests the CLI reads are under it
+    assert f"{arn}/{CatalogLayout(survey).latest}".startswith(files[:-1])
+    results = sub(st["QueryResults"]["Resource"], params)
+    group = resources["CatalogWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    out = sub(group["ResultConfiguration"]["OutputLocation"], params)
+    assert results == f"{arn}/athena-results/*" and out == f"s3://{BUCKET}/athena-results/"
+    listing = st["ListCatalogAndResultPrefixes"]
+    assert listing["Resource"] == {"Fn::GetAtt": ["ProductsBucket", "Arn"]}
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    assert [sub(p, params) for p in prefixes] == [f"{CatalogLayout(survey).root}*",
+                                                  "athena-results/*"]
+
+
+def test_outputs_name_the_reader_policy(template):
+    assert template["Outputs"]["CatalogReaderPolicyArn"]["Value"] == {"Ref": "CatalogReaderPolicy"}

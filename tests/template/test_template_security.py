@@ -31,6 +31,11 @@ PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "
 MANAGED_RESOURCES = (
     # the EventBridge rule Step Functions creates for ecs:runTask.sync
     ":rule/StepFunctionsGetEventsForECSTaskRule",
+    # the account's Glue Data Catalog: every Glue request on a database or table is also
+    # authorized against it (CatalogReaderPolicy)
+    ":${AWS::AccountId}:catalog",
+    # the stack itself, whose outputs the CLI reads (CatalogReaderPolicy)
+    ":stack/${AWS::StackName}/*",
 )
 
 
@@ -61,6 +66,10 @@ def policy_statements(template: dict) -> list[tuple[str, object]]:
 def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -> list[str]:
     """Everything in the template's policies that breaks least privilege."""
     resources = set(template["Resources"])
+    # a parameter constrained by AllowedPattern/AllowedValues may narrow a resource
+    # (catalogs/${SurveyName}/*), but never stands for one on its own
+    params = {name for name, spec in (template.get("Parameters") or {}).items()
+              if spec.get("AllowedPattern") or spec.get("AllowedValues")}
     out = []
     for where, statement in policy_statements(template):
         if isinstance(statement, str) and statement in managed_allowed:
@@ -87,7 +96,8 @@ def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -
                     out.append(f"{where}: Resource '*' for {sorted(extra)}")
             elif _managed(target):
                 continue
-            elif not (references(target) - PSEUDO) or not references(target) <= resources | PSEUDO:
+            elif not (references(target) - PSEUDO - params) \
+                    or not references(target) <= resources | PSEUDO | params:
                 out.append(f"{where}: resource {target!r} is not one of the template's resources")
     return out
 
@@ -114,12 +124,20 @@ def test_the_checker_catches_broad_policies():
                 {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*"},
                 {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
                 {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+                # an unconstrained parameter could be "*"; a constrained one alone names nothing
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
+                    "Fn::Sub": "${Table.Arn}/${Free}/*"}},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
+                    "Fn::Sub": "arn:aws:s3:::${Named}/*"}},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
+                    "Fn::Sub": "${Table.Arn}/${Named}/*"}},
             ]}]}},
         "Role": {"Type": "AWS::IAM::Role", "Properties": {
             "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}},
-    }}
+    }, "Parameters": {"Free": {"Type": "String"},
+                      "Named": {"Type": "String", "AllowedPattern": "^[a-z]+$"}}}
     found = problems(bad)
-    assert len(found) == 7, found
+    assert len(found) == 9, found
     assert not any("Deny" in f for f in found)
 
 

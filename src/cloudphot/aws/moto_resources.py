@@ -12,8 +12,10 @@ almost exactly like the DynamoDB API), and state machines from their
 resources' names and ARNs.
 
 What is created: S3 buckets (encryption, versioning), DynamoDB tables (keys,
-GSIs, streams, point-in-time recovery), SQS queues and Step Functions state
-machines. Lambda functions, ECS clusters and task definitions, IAM roles,
+GSIs, streams, point-in-time recovery), SQS queues, Step Functions state
+machines, the catalog's Glue database and tables (columns, partition keys and
+projection parameters) and its Athena workgroup (enforced configuration).
+Template parameters take their defaults unless ``parameters`` overrides them. Lambda functions, ECS clusters and task definitions, IAM roles,
 subnets and security groups are *not* created (moto needs docker to run
 functions, and nothing here runs tasks); their names, ids and ARNs are
 synthesized in AWS's shapes so that state machines referring to them can be
@@ -47,6 +49,9 @@ _TABLE = "AWS::DynamoDB::Table"
 _QUEUE = "AWS::SQS::Queue"
 _STATE_MACHINE = "AWS::Serverless::StateMachine"
 _FUNCTION = "AWS::Serverless::Function"
+_GLUE_DATABASE = "AWS::Glue::Database"
+_GLUE_TABLE = "AWS::Glue::Table"
+_WORKGROUP = "AWS::Athena::WorkGroup"
 #: types named in the first pass (functions are named, not created)
 _NAMED = (_BUCKET, _TABLE, _QUEUE, _STATE_MACHINE, _FUNCTION)
 
@@ -55,7 +60,8 @@ _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 def create_from_template(template: dict | None = None, *, session: boto3.Session | None = None,
                          region: str = "us-east-1", stack_name: str = "cloudphot",
-                         project_root: str | Path | None = None) -> dict[str, str]:
+                         project_root: str | Path | None = None,
+                         parameters: dict[str, str] | None = None) -> dict[str, str]:
     """Create the template's buckets, tables, queues and state machines in moto.
 
     Parameters
@@ -71,13 +77,16 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
         Prefix of the physical names, as CloudFormation would use the stack name.
     project_root
         Directory that ``DefinitionUri`` paths are relative to (default: the project root).
+    parameters
+        Template parameter values (default: each parameter's ``Default``).
 
     Returns
     -------
     dict
         Logical id -> what ``Ref`` returns for it in CloudFormation: the bucket
-        name, table name, queue URL, function name or state machine ARN (and the
-        synthesized cluster name, task definition ARN, subnet and security group ids).
+        name, table name, queue URL, function name or state machine ARN, Glue
+        database or table name, workgroup name (and the synthesized cluster name, task
+        definition ARN, subnet and security group ids).
 
     Call inside an active moto mock (``moto.mock_aws``); against real AWS this
     would create real resources.
@@ -87,7 +96,10 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
     session = session or boto3.Session(region_name=region)
     account = session.client("sts", region_name=region).get_caller_identity()["Account"]
     names = physical_names(template, region=region, account=account, stack_name=stack_name)
-    resolver = _Resolver(names, region=region, account=account, stack_name=stack_name)
+    params = {k: str(v.get("Default", "")) for k, v in (template.get("Parameters") or {}).items()}
+    params.update(parameters or {})
+    resolver = _Resolver(names, region=region, account=account, stack_name=stack_name,
+                         parameters=params, mappings=template.get("Mappings") or {})
 
     s3 = session.client("s3", region_name=region)
     for lid, res in resources_of_type(template, _BUCKET).items():
@@ -112,7 +124,33 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
             name=names[lid]["Name"], definition=definition, type=props.get("Type", "STANDARD"),
             roleArn=f"arn:aws:iam::{account}:role/{stack_name}-{lid}Role")
 
+    glue = session.client("glue", region_name=region)
+    for lid, res in resources_of_type(template, _GLUE_DATABASE).items():
+        database = resolver.resolve(res["Properties"]["DatabaseInput"])
+        glue.create_database(DatabaseInput=database)
+        names[lid] = {"Ref": database["Name"]}
+    for lid, res in resources_of_type(template, _GLUE_TABLE).items():
+        props = resolver.resolve(res["Properties"])
+        glue.create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+        names[lid] = {"Ref": props["TableInput"]["Name"]}
+
+    athena = session.client("athena", region_name=region)
+    for lid, res in resources_of_type(template, _WORKGROUP).items():
+        props = resolver.resolve(res["Properties"])
+        athena.create_work_group(Name=props["Name"], Description=props.get("Description", ""),
+                                 Configuration=_workgroup_configuration(
+                                     props.get("WorkGroupConfiguration", {})))
+        names[lid] = {"Ref": props["Name"]}
+
     return {lid: attrs["Ref"] for lid, attrs in names.items()}
+
+
+def _workgroup_configuration(config: dict) -> dict:
+    """CloudFormation's WorkGroupConfiguration as the CreateWorkGroup API spells it."""
+    out = dict(config)
+    if "BytesScannedCutoffPerQuery" in out:
+        out["BytesScannedCutoffPerQuery"] = int(out["BytesScannedCutoffPerQuery"])
+    return out
 
 
 def physical_names(template: dict, *, region: str = "us-east-1", account: str = "123456789012",
@@ -280,8 +318,11 @@ class _Resolver:
     """Resolves the intrinsics that substitutions use (Ref, GetAtt, Sub, Join) to moto names."""
 
     def __init__(self, names: dict[str, dict[str, str]], *, region: str, account: str,
-                 stack_name: str):
+                 stack_name: str, parameters: dict[str, str] | None = None,
+                 mappings: dict | None = None):
         self.names = names
+        self.parameters = parameters or {}
+        self.mappings = mappings or {}
         self.pseudo = {"AWS::Region": region, "AWS::AccountId": account,
                        "AWS::StackName": stack_name, "AWS::Partition": "aws",
                        "AWS::URLSuffix": "amazonaws.com"}
@@ -289,6 +330,8 @@ class _Resolver:
     def attribute(self, lid: str, attr: str = "Ref") -> str:
         if attr == "Ref" and lid in self.pseudo:
             return self.pseudo[lid]
+        if attr == "Ref" and lid in self.parameters and lid not in self.names:
+            return self.parameters[lid]
         try:
             return self.names[lid][attr]
         except KeyError:
@@ -300,6 +343,9 @@ class _Resolver:
             return value
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
+        if isinstance(value, dict) and not (len(value) == 1 and (
+                "Ref" in value or next(iter(value)).startswith("Fn::"))):
+            return {k: self.resolve(v) for k, v in value.items()}  # properties, not an intrinsic
         if isinstance(value, dict) and len(value) == 1:
             (fn, arg), = value.items()
             if fn == "Ref":
@@ -321,5 +367,9 @@ class _Resolver:
                     lid, _, attr = ref.partition(".")
                     return self.attribute(lid, attr or "Ref")
 
-                return _SUB.sub(sub, text)
+                # ${!Literal} is CloudFormation's escape for a literal ${Literal}
+                return _SUB.sub(sub, text).replace("${!", "${")
+            if fn == "Fn::FindInMap":
+                name, key, attr = (str(self.resolve(a)) for a in arg)
+                return self.mappings[name][key][attr]
         raise ConfigError(f"cannot resolve {value!r} for moto")

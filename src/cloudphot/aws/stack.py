@@ -1,15 +1,18 @@
 """A deployed stack, seen from the operator's CLI: names come from its outputs.
 
 With ``CLOUDPHOT_BACKEND=aws`` the commands that read or steer the pipeline
-(``status``, ``tree``, ``retry``, ``reconcile``) work on the deployed tables and
-buckets, found through the CloudFormation outputs of the stack named by
-``CLOUDPHOT_STACK`` (default ``cloudphot``), so nobody has to copy physical names.
+(``status``, ``tree``, ``retry``, ``reconcile``) and the catalog's (``query``,
+``cone``, ``lightcurve``, ``map``, ``catalog versions``) work on the deployed tables,
+buckets and Athena workgroup, found through the CloudFormation outputs of the stack
+named by ``CLOUDPHOT_STACK`` (default ``cloudphot``), so nobody has to copy physical
+names.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import boto3
@@ -17,10 +20,10 @@ from botocore.exceptions import ClientError
 
 from ..errors import ConfigError, TransientError
 from ..events import EventStore, Job, JobState
-from ..settings import BUCKET_ENV, TABLE_ENV, Settings
+from ..settings import ATHENA_WORKGROUP_ENV, BUCKET_ENV, TABLE_ENV, Settings
 from .dispatch import StepFunctionsStarter
 
-__all__ = ["stack_outputs", "settings_from_stack", "AwsPipeline"]
+__all__ = ["AwsPipeline", "deployed_settings", "settings_from_stack", "stack_outputs"]
 
 
 def stack_outputs(stack_name: str, *, client=None) -> dict[str, str]:
@@ -49,9 +52,25 @@ def settings_from_stack(stack_name: str, *, region: str | None = None,
         backend="aws", region=region or boto3.session.Session().region_name or "us-east-1",
         buckets={n: outputs[f"{n.title()}BucketName"] for n in BUCKET_ENV},
         tables={n: outputs[f"{n.title()}TableName"] for n in TABLE_ENV},
-        survey=outputs.get("CatalogDatabaseName", "phat_v2"))
+        survey=outputs.get("CatalogDatabaseName", "phat_v2"),
+        athena_workgroup=outputs.get("AthenaWorkGroupName"))
     arns = {k.removesuffix("Arn"): v for k, v in outputs.items()
             if k.endswith("StateMachineArn")}
+    return settings, arns
+
+
+def deployed_settings(env: dict[str, str] | None = None, *,
+                      client=None) -> tuple[Settings, dict[str, str]]:
+    """Settings of the stack ``CLOUDPHOT_STACK`` names (default ``cloudphot``), for the CLI.
+
+    What the operator and catalog commands use with ``CLOUDPHOT_BACKEND=aws``. An
+    explicit ``CLOUDPHOT_ATHENA_WORKGROUP`` overrides the stack's workgroup.
+    """
+    env = dict(os.environ if env is None else env)
+    settings, arns = settings_from_stack(env.get("CLOUDPHOT_STACK") or "cloudphot",
+                                         client=client)
+    if env.get(ATHENA_WORKGROUP_ENV):
+        settings = replace(settings, athena_workgroup=env[ATHENA_WORKGROUP_ENV])
     return settings, arns
 
 

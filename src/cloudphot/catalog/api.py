@@ -7,7 +7,9 @@
 >>> cat.lightcurve(objid)
 
 Every call goes through the same checked, rewritten, read-only SQL path as
-``cloudphot query`` (:mod:`.query`), so the Python API is no back door.
+``cloudphot query`` (:mod:`.query`), so the Python API is no back door. With
+``backend="aws"`` settings (``CLOUDPHOT_BACKEND=aws``) the queries run on Athena
+over the deployed Glue tables (:mod:`cloudphot.aws.athena`) instead of DuckDB.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from astropy.table import MaskedColumn, Table
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..settings import Settings
 from ..storage.objects import ObjectStore
 from .build import BuildResult, build_catalog, latest_version, read_manifest
@@ -78,14 +80,28 @@ class Catalog:
         self.survey = self.settings.survey
         self.version = version
         self.max_rows, self.timeout_s = max_rows, timeout_s
-        self._engine: QueryEngine | None = None
+        self._engine = None
 
     # ------------------------------------------------------------------ plumbing
     @property
-    def engine(self) -> QueryEngine:
+    def engine(self):
+        """DuckDB over the local partitions, or on AWS Athena over the Glue tables.
+
+        Both have ``run(sql) -> QueryResult``, ``version`` and ``close()``.
+        """
         if self._engine is None:
-            self._engine = QueryEngine(self.store, self.bucket, self.survey, version=self.version,
-                                       max_rows=self.max_rows, timeout_s=self.timeout_s)
+            if self.settings.backend == "aws":
+                # the adapter (boto3) is imported only when the catalog is on AWS
+                from ..aws.athena import AthenaQueryEngine
+
+                self._engine = AthenaQueryEngine(
+                    self.store, self.bucket, self.survey,
+                    workgroup=self.settings.athena_workgroup, region=self.settings.region,
+                    version=self.version, max_rows=self.max_rows, timeout_s=self.timeout_s)
+            else:
+                self._engine = QueryEngine(self.store, self.bucket, self.survey,
+                                           version=self.version, max_rows=self.max_rows,
+                                           timeout_s=self.timeout_s)
         return self._engine
 
     def build(self, field_ids: list[str] | None = None, **kwargs) -> BuildResult:
@@ -108,11 +124,17 @@ class Catalog:
         """Run one read-only SQL query.
 
         ``meta`` (FITS-safe keys) records the catalog version (``CATVERS``), whether
-        the row limit truncated the result (``TRUNC``) and the query (``QUERY``).
+        the row limit truncated the result (``TRUNC``) and the query (``QUERY``); on
+        AWS also Athena's query execution id (``ATHENAID``) and the bytes it scanned
+        (``SCANBYTE``, what Athena bills).
         """
         res = self.engine.run(sql)
         t = arrow_to_astropy(res.table)
         t.meta.update({"CATVERS": res.version, "TRUNC": res.truncated, "QUERY": sql})
+        if res.execution_id is not None:
+            t.meta["ATHENAID"] = res.execution_id
+        if res.scanned_bytes is not None:
+            t.meta["SCANBYTE"] = res.scanned_bytes
         return t
 
     def cone(self, ra_deg: float, dec_deg: float, radius_arcsec: float, *,
@@ -151,7 +173,17 @@ class Catalog:
         to the catalog on ``_healpix_29 >> shift`` (an equi-join, so DuckDB scales it
         to millions of positions); exact distances then pick the nearest. Returns
         ``index`` (row of the input), ``objid``, ``dist_arcsec``; unmatched rows are absent.
+
+        Local backend only: it reads the partition files directly.
         """
+        if self.settings.backend == "aws":
+            prefix = self.manifest()["tables"]["phot_mod"].get("prefix", "")
+            raise ConfigError(
+                "crossmatch reads the catalog's partition files directly and runs only on the "
+                "local backend. On AWS: for many positions open the HATS catalog "
+                f"s3://{self.bucket}/{prefix} with LSDB (lsdb.read_hats(...).crossmatch(...)); "
+                "for a few, Catalog.cone / nearest_objid per position; to match the catalog's "
+                "tables with each other, q3c_join in a query")
         import duckdb
 
         from . import ids

@@ -56,6 +56,11 @@ def _catalog(args):
     from .api import Catalog
 
     settings = Settings.from_env(home=getattr(args, "workdir", None))
+    if settings.backend == "aws":
+        # the deployed stack (CLOUDPHOT_STACK) names the bucket and the Athena workgroup
+        from ..aws.stack import deployed_settings
+
+        settings, _ = deployed_settings()
     return Catalog(settings, version=getattr(args, "catalog_version", None),
                    max_rows=getattr(args, "max_rows", 100_000),
                    timeout_s=getattr(args, "timeout", 60.0))

@@ -53,12 +53,15 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "DEFAULT_TIMEOUT_S",
     "TABLES",
+    "Cone",
+    "IdPixels",
     "QueryEngine",
     "QueryFailed",
     "QueryResult",
     "QueryTimeout",
     "Rewritten",
     "check_and_rewrite",
+    "partitions_touched",
 ]
 
 TABLES = ("phot_mod", "phot_meas")
@@ -417,21 +420,60 @@ def _is_catalog_table(t: exp.Table, cte_names: set[str]) -> bool:
                                          or t.name.lower() not in cte_names)
 
 
+# ---------------------------------------------------------------- partition pruning
+def partitions_touched(available, order: int, restriction: Cone | IdPixels | None) -> list[int]:
+    """HATS partitions (HEALPix pixels at ``order``) a cone or objid list can have rows in.
+
+    Parameters
+    ----------
+    available
+        Pixel numbers of the partitions that exist (an iterable of int).
+    order
+        HEALPix order of the partitions.
+    restriction
+        ``None`` (every partition), a :class:`Cone`, or the :class:`IdPixels` of an
+        objid list (their partitions and the neighbours, for objects re-averaged
+        across a partition edge).
+
+    Returns
+    -------
+    list of int
+        The touched partitions among ``available``, sorted.
+    """
+    have = {int(p) for p in available}
+    if restriction is None:
+        return sorted(have)
+    hp = ids._healpix(order)
+    if isinstance(restriction, IdPixels):
+        parts = np.unique(np.asarray(sorted(restriction.pix4096), np.int64) >> 2 * (12 - order))
+        neigh = np.asarray(hp.neighbours(parts)).ravel()
+        want = {int(p) for p in parts} | {int(p) for p in neigh if p >= 0}
+        return sorted(want & have)
+    import astropy.units as u
+    pix = np.asarray(hp.cone_search_lonlat(restriction.ra_deg * u.deg, restriction.dec_deg * u.deg,
+                                           max(restriction.radius_deg, 1e-9) * u.deg))
+    return sorted({int(x) for x in pix} & have)
+
+
 # ---------------------------------------------------------------- execution
 @dataclass
 class QueryResult:
     table: pa.Table
     truncated: bool
+    #: the SQL the engine ran (DuckDB's, or Athena's)
     sql: str
     version: int
+    #: Athena only: the query execution id and the bytes it scanned (what Athena bills)
+    execution_id: str | None = None
+    scanned_bytes: int | None = None
 
 
 class QueryEngine:
     """Queries one catalog version (default: the latest) of a survey through DuckDB.
 
     Local backend only: DuckDB reads the partition files where the local object
-    store keeps them. On AWS the same rewritten SQL is meant for Athena over the
-    Glue tables (not wired yet).
+    store keeps them. On AWS the same checked, rewritten query runs on Athena over
+    the Glue tables (:mod:`.athena_sql`, :class:`cloudphot.aws.athena.AthenaQueryEngine`).
     """
 
     def __init__(self, store: ObjectStore, bucket: str, survey: str, *, version: int | None = None,
@@ -439,7 +481,7 @@ class QueryEngine:
                  threads: int = 2, memory_limit: str = "2GB"):
         if not hasattr(store, "path_of"):
             raise ConfigError("the DuckDB query engine needs the local object store; on AWS "
-                              "query through Athena")
+                              "query through Athena (Catalog does so with CLOUDPHOT_BACKEND=aws)")
         self.store, self.bucket, self.survey = store, bucket, survey
         self.manifest = read_manifest(store, bucket, survey, version)
         self.version = int(self.manifest["version"])
@@ -481,19 +523,7 @@ class QueryEngine:
     def files(self, table: str, cone: Cone | IdPixels | None = None) -> list[str]:
         """Partition files of ``table``, narrowed to those a cone or objids touch (HATS-style)."""
         files = self._files[table]
-        if cone is None:
-            return [files[p] for p in sorted(files)]
-        if isinstance(cone, IdPixels):
-            hp = ids._healpix(self.order)
-            parts = np.unique(np.asarray(sorted(cone.pix4096), np.int64) >> 2 * (12 - self.order))
-            neigh = np.asarray(hp.neighbours(parts)).ravel()
-            want = set(int(p) for p in parts) | set(int(p) for p in neigh if p >= 0)
-            return [files[p] for p in sorted(want & set(files))]
-        hp = ids._healpix(self.order)
-        import astropy.units as u
-        pix = np.asarray(hp.cone_search_lonlat(cone.ra_deg * u.deg, cone.dec_deg * u.deg,
-                                               max(cone.radius_deg, 1e-9) * u.deg))
-        return [files[p] for p in sorted(set(int(x) for x in pix) & set(files))]
+        return [files[p] for p in partitions_touched(files, self.order, cone)]
 
     def _source(self, table: str, cone: Cone | None) -> str:
         files = self.files(table, cone)

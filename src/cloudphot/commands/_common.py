@@ -19,16 +19,14 @@ def settings_from_args(args) -> Settings:
 
 def open_pipeline(args, **kwargs):
     """The local runtime, or with CLOUDPHOT_BACKEND=aws the deployed stack (CLOUDPHOT_STACK)."""
-    import os
-
     settings = settings_from_args(args)
     if settings.backend != "aws":
         return open_runtime(args, **kwargs)
     from ..aws.dispatch import StepFunctionsStarter
-    from ..aws.stack import AwsPipeline, settings_from_stack
+    from ..aws.stack import AwsPipeline, deployed_settings
     from ..storage import open_object_store, open_tables
 
-    stack_settings, arns = settings_from_stack(os.environ.get("CLOUDPHOT_STACK", "cloudphot"))
+    stack_settings, arns = deployed_settings()
     return AwsPipeline(stack_settings, open_object_store(stack_settings),
                        open_tables(stack_settings), StepFunctionsStarter(arns))
 
