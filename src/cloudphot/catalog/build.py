@@ -631,6 +631,7 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                 local = tmp / "out" / "phot_meas" / f"{p}.parquet"
                 md = write_sorted_parquet(con, " UNION ALL BY NAME ".join(sources), local,
                                           schema=arrow_schema(PHOT_MEAS),
+                                          tie_break=("field_id", "exposure_id", "star_id"),
                                           row_group_rows=row_group_rows)
             if md.num_rows == 0:
                 continue

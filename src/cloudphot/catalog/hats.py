@@ -51,15 +51,20 @@ def partition_key(order: int, npix: int) -> str:
 
 
 def write_sorted_parquet(con, select_sql: str, path: Path, *, schema: pa.Schema,
+                         tie_break: tuple[str, ...] = (),
                          row_group_rows: int = ROW_GROUP_ROWS) -> pq.FileMetaData:
     """Write ``select_sql`` (a DuckDB query) sorted by ``_healpix_29`` to ``path``.
+
+    ``tie_break`` columns order rows that share a ``_healpix_29`` (DuckDB's parallel
+    sort is not stable), so a rebuild from the same inputs writes the same bytes.
 
     DuckDB sorts (spilling to disk when needed) and streams Arrow batches to a
     pyarrow writer with the catalog's fixed ``schema``, so every partition file has
     the identical schema that HATS ``_metadata`` requires and memory stays bounded.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    reader = con.sql(f"SELECT * FROM ({select_sql}) ORDER BY _healpix_29").to_arrow_reader(
+    order = ", ".join(("_healpix_29", *tie_break))
+    reader = con.sql(f"SELECT * FROM ({select_sql}) ORDER BY {order}").to_arrow_reader(
         row_group_rows)
     with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
         for batch in reader:
