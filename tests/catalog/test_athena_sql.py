@@ -345,6 +345,8 @@ def test_emulated_group_by_matches_local(emulated):
      "CIRCLE('ICRS', 10.69, 41.275, 0.005)) ORDER BY objid"),
     ("SELECT pix4096 >> 4 AS pix, avg(f814w_vega) AS value, count(*) AS n FROM phat_v2.phot_mod "
      "WHERE f814w_vega < 90 GROUP BY pix4096 >> 4 ORDER BY pix"),
+    ("SELECT a.objid AS o1, b.objid AS o2 FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+     "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600) AND a.objid < b.objid ORDER BY o1, o2"),
 ])
 def test_emulated_results_equal_local(emulated, sql):
     cat, con = emulated
@@ -375,3 +377,11 @@ def test_emulated_light_curve_equals_local(emulated):
     got, local = _emulate(con, athena), cat.query(sql)
     assert len(got) == len(local) >= 60
     assert list(got["mjd"]) == list(local["mjd"]) and list(got["vega"]) == list(local["vega"])
+
+
+def test_constant_radii_use_real_division_on_athena(built):
+    """Trino's 20/3600 is 0 (integer division): a q3c_join radius written that way is
+    evaluated once, as q3c_radial_query's radius is, so Athena gets the real value."""
+    athena, _ = _plan(built, "SELECT a.objid FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+                             "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600)")
+    assert "20 / 3600" not in athena and repr(20 / 3600) in athena

@@ -213,3 +213,16 @@ def test_adql_top_and_contains(built):
     assert len(t) == 5 and list(t["ra"]) == sorted(t["ra"])
     with pytest.raises(QueryRefused, match="exceeds the per-query row limit"):
         cat.query("SELECT TOP 100000000 objid FROM phat_v2.phot_mod")
+
+
+def test_integer_columns_with_nulls_keep_their_type_and_digits():
+    import pyarrow as pa
+
+    from cloudphot.catalog.api import arrow_to_astropy
+
+    big = 2**62 + 1  # not representable in float64
+    t = arrow_to_astropy(pa.table({"objid": pa.array([big, None], pa.int64()),
+                                   "gst": pa.array([True, None], pa.bool_())}))
+    assert t["objid"].dtype == np.int64 and int(t["objid"][0]) == big
+    assert list(t["objid"].mask) == [False, True] and list(t["gst"].mask) == [False, True]
+    assert t["gst"].dtype == bool and bool(t["gst"][0])

@@ -46,6 +46,11 @@ def arrow_to_astropy(table: pa.Table) -> Table:
             col = col.cast(pa.string())
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             data = np.asarray(col.fill_null("").to_numpy(zero_copy_only=False).astype(str))
+        elif col.null_count and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)):
+            # keep the integer type (Arrow would give float64 with NaN, and objids above
+            # 2**53 would lose digits); the mask below marks the NULLs
+            data = col.fill_null(False if pa.types.is_boolean(col.type) else 0).to_numpy(
+                zero_copy_only=False)
         else:
             data = col.to_numpy(zero_copy_only=False)
         if col.null_count:

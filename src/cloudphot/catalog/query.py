@@ -346,6 +346,10 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                 if len(args) != 5:
                     raise _refuse("q3c_join takes (ra1, dec1, ra2, dec2, radius_deg)", sql)
                 ra1, dec1, ra2, dec2, r = args
+                # a constant radius is evaluated with real division, as q3c_radial_query's
+                # is: 1/3600 must not become 0 on engines with integer division (Athena)
+                if (rv := _const(r)) is not None:
+                    r = exp.Literal.number(repr(rv))
                 rs = r.sql(dialect="duckdb")
                 d1, d2 = dec1.sql(dialect="duckdb"), dec2.sql(dialect="duckdb")
                 band = sqlglot.parse_one(f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})",
