@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-batch", type=int, default=None,
                     help="fields per catalog version (default: all at once up to 1M objects, "
                          "else 2 fields per version to bound memory)")
+    ap.add_argument("--row-group-rows", type=int, default=None,
+                    help="rows per Parquet row group (default: the catalog build's)")
+    ap.add_argument("--partition-order", type=int, default=None,
+                    help="HEALPix order of the catalog partitions (default: the build's)")
     args = ap.parse_args(argv)
     # a SIGTERM (timeout, Ctrl-C from a supervisor) unwinds the with-blocks, so the
     # temporary PostgreSQL server is stopped rather than orphaned
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.build_batch or len(ids_all)
     build_s = 0.0
     for i in range(0, len(ids_all), batch):
-        build = cat.build(ids_all[:i + batch])
+        opts = {"row_group_rows": args.row_group_rows, "partition_order": args.partition_order}
+        build = cat.build(ids_all[:i + batch], **{k: v for k, v in opts.items() if v})
         build_s += build.seconds
     res["build_s"] = build_s
     res["versions"] = build.version

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["ATHENA_WORKGROUP_ENV", "BUCKET_ENV", "DEFAULT_HOME", "TABLE_ENV", "Settings"]
+__all__ = ["ATHENA_WORKGROUP_ENV", "BUCKET_ENV", "DEFAULT_HOME", "PARTITION_ORDER_ENV", "TABLE_ENV",
+           "Settings"]
 
 DEFAULT_HOME = "./cloudphot-work"
 
@@ -27,6 +28,17 @@ TABLE_ENV = {
 
 #: environment variable naming the Athena workgroup of catalog queries
 ATHENA_WORKGROUP_ENV = "CLOUDPHOT_ATHENA_WORKGROUP"
+PARTITION_ORDER_ENV = "CLOUDPHOT_CATALOG_PARTITION_ORDER"
+
+
+def _partition_order(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or not 0 <= int(value) <= 13:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{PARTITION_ORDER_ENV}={value!r} is not a HEALPix order (0-13)")
+    return int(value)
 
 
 def _from_env(mapping: dict[str, str], env: dict[str, str]) -> dict[str, str]:
@@ -45,6 +57,9 @@ class Settings:
     survey: str = "phat_v2"
     #: Athena workgroup of catalog queries on AWS (stack output AthenaWorkGroupName)
     athena_workgroup: str | None = None
+    #: HEALPix order of a new survey catalog's partitions (template: CatalogPartitionOrder;
+    #: None: the catalog build's default). A survey keeps the order of its first build.
+    catalog_partition_order: int | None = None
 
     @classmethod
     def from_env(
@@ -70,6 +85,7 @@ class Settings:
             tables=_from_env(TABLE_ENV, env),
             survey=env.get("CLOUDPHOT_SURVEY", "phat_v2"),
             athena_workgroup=env.get(ATHENA_WORKGROUP_ENV) or None,
+            catalog_partition_order=_partition_order(env.get(PARTITION_ORDER_ENV)),
         )
 
     def with_home(self, home: str | os.PathLike) -> Settings:
@@ -107,4 +123,6 @@ class Settings:
         env.update({TABLE_ENV[k]: v for k, v in self.tables.items()})
         if self.athena_workgroup:
             env[ATHENA_WORKGROUP_ENV] = self.athena_workgroup
+        if self.catalog_partition_order is not None:
+            env[PARTITION_ORDER_ENV] = str(self.catalog_partition_order)
         return env

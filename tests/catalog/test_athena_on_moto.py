@@ -394,7 +394,10 @@ def test_crossmatch_on_aws_says_what_to_do_instead(published):
 
 
 def test_a_catalog_the_glue_tables_do_not_project_is_named(published):
-    """Built at order 8, deployed with CatalogPartitionOrder 7: every query would be empty."""
+    """Built at the default order, deployed with CatalogPartitionOrder 7: every query would
+    be empty, so the engine says what to redeploy with."""
+    from cloudphot.catalog.build import DEFAULT_PARTITION_ORDER
+
     settings, _, _ = published
     glue = boto3.client("glue", region_name=REGION)
     table = glue.get_table(DatabaseName="phat_v2", Name="phot_mod")["Table"]
@@ -402,7 +405,8 @@ def test_a_catalog_the_glue_tables_do_not_project_is_named(published):
     glue.update_table(DatabaseName="phat_v2", TableInput={
         "Name": "phot_mod", "Parameters": params, "PartitionKeys": table["PartitionKeys"],
         "StorageDescriptor": table["StorageDescriptor"], "TableType": table["TableType"]})
-    with Catalog(settings) as cat, pytest.raises(ConfigError, match="CatalogPartitionOrder=8"):
+    with Catalog(settings) as cat, pytest.raises(
+            ConfigError, match=f"projects order 7: .*CatalogPartitionOrder={DEFAULT_PARTITION_ORDER}"):
         cat.query("SELECT objid FROM phat_v2.phot_mod LIMIT 1")
     assert not _backend().executions
 

@@ -192,3 +192,21 @@ def test_field_by_field_equals_all_at_once(tmp_path):
     a, b = one.query(q), inc.query(q)
     assert (a["nfields"] == b["nfields"]).all() and (a["nmeas"] == b["nmeas"]).all()
     assert np.allclose(a["ra"], b["ra"]) and np.allclose(a["m"], b["m"])
+
+
+def test_oversized_partitions_are_reported(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from cloudphot.catalog import build as build_mod
+
+    from .conftest import make_workspace
+
+    _, cat, _ = make_workspace(tmp_path, n_fields_ra=1, density_per_arcsec2=0.05,
+                               epochs_per_filter=2)
+    monkeypatch.setattr(build_mod, "LARGE_PARTITION_OBJECTS", 10)
+    with cat, caplog.at_level(logging.WARNING, logger="cloudphot.catalog.build"):
+        res = cat.build(partition_order=5)
+    assert res.large_partitions and all(n > 10 for n in res.large_partitions.values())
+    assert sum(res.large_partitions.values()) == res.n_objects
+    assert "deeper partition order" in caplog.text and "(now 5)" in caplog.text
+    assert res.as_dict()["large_partitions"] == res.large_partitions

@@ -46,3 +46,30 @@ def test_step_builds_from_a_field_reduced_event(tmp_path):
                 {"field_ids": "b15_f01"}):
         with pytest.raises(InvalidEvent):
             handle(bad, svc)
+
+
+def test_step_partitions_at_the_deployed_order(tmp_path):
+    """The Lambda's CLOUDPHOT_CATALOG_PARTITION_ORDER (template: CatalogPartitionOrder, the
+    order Athena projects) decides a new survey's partitioning; later builds keep it."""
+    import dataclasses
+
+    from cloudphot.catalog.build import read_manifest
+    from cloudphot.errors import ConfigError
+    from cloudphot.settings import Settings
+
+    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.02,
+                                           epochs_per_filter=2)
+    assert Settings.from_env(env={"CLOUDPHOT_CATALOG_PARTITION_ORDER": "11"}
+                             ).catalog_partition_order == 11
+    for bad in ("eight", "-1", "30"):
+        with pytest.raises(ConfigError, match="CLOUDPHOT_CATALOG_PARTITION_ORDER"):
+            Settings.from_env(env={"CLOUDPHOT_CATALOG_PARTITION_ORDER": bad})
+    svc = SimpleNamespace(settings=dataclasses.replace(settings, catalog_partition_order=11),
+                          objects=cat.store)
+    handle({"event": {"payload": {"field_id": survey.fields[0].field_id}}}, svc)
+    assert read_manifest(cat.store, cat.bucket, "phat_v2")["partition_order"] == 11
+    svc.settings = dataclasses.replace(settings, catalog_partition_order=9)
+    handle({"action": "build"}, svc)
+    m = read_manifest(cat.store, cat.bucket, "phat_v2")
+    assert m["version"] == 2 and m["partition_order"] == 11
+    assert all("Norder=11/" in e["key"] for e in m["tables"]["phot_mod"]["partitions"].values())

@@ -165,6 +165,8 @@ def test_defaults_follow_the_code(template):
 def test_survey_name_reaches_lambdas_worker_and_database(template, resources):
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["CLOUDPHOT_SURVEY"] == {"Ref": "SurveyName"}
+    # the build partitions a new survey at the order the Glue projection expects
+    assert env["CLOUDPHOT_CATALOG_PARTITION_ORDER"] == {"Ref": "CatalogPartitionOrder"}
     (container,) = resources["PhotometryTaskDefinition"]["Properties"]["ContainerDefinitions"]
     assert {"Name": "CLOUDPHOT_SURVEY", "Value": {"Ref": "SurveyName"}} in container["Environment"]
     db = resources["CatalogDatabase"]["Properties"]["DatabaseInput"]

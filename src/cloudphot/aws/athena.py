@@ -404,7 +404,7 @@ class AthenaQueryEngine:
                     raise ConfigError(
                         f"catalog {self.survey} v{self.version} is partitioned at HEALPix order "
                         f"{self.order} but the Glue table {self.database}.{table} projects order "
-                        f"{span}: redeploy with --parameter-overrides CatalogPartitionOrder="
+                        f"{lo if hi in ('', lo) else span}: redeploy with --parameter-overrides CatalogPartitionOrder="
                         f"{self.order}")
         self._checked = True
 

@@ -111,6 +111,8 @@ class Catalog:
 
     def build(self, field_ids: list[str] | None = None, **kwargs) -> BuildResult:
         """Build or refresh the catalog from the field products (a new version if anything changed)."""
+        if self.settings.catalog_partition_order is not None:
+            kwargs.setdefault("partition_order", self.settings.catalog_partition_order)
         result = build_catalog(self.store, self.bucket, self.survey, field_ids, **kwargs)
         if self._engine is not None and self.version is None:
             self._engine.close()

@@ -33,6 +33,7 @@ How a build works
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import time
@@ -70,12 +71,20 @@ __all__ = [
     "read_manifest",
 ]
 
-#: HEALPix order of the HATS partitions (order 8: 13.7' pixels; PHAT spans ~ 40 of them)
-DEFAULT_PARTITION_ORDER = 8
+#: HEALPix order of the HATS partitions. A build holds the rows of every partition a new
+#: field touches in memory, so partitions must stay small at survey density: order 10
+#: pixels are 3.4' (206") across, about 770k objects at PHAT's mean 18 stars/arcsec^2
+#: (PHAT spans ~150 of them); order 8 (13.7') held ~12M, more than a 10 GB build has room for
+DEFAULT_PARTITION_ORDER = 10
+#: a partition above this many objects is reported: the next build touching it needs
+#: memory in proportion (rebuild the survey with a deeper partition order)
+LARGE_PARTITION_OBJECTS = 2_000_000
 #: one object per 0.15" (PHAT stars at M31 density are ~0.25" apart; field-catalog
 #: positions of one star agree to a few mas)
 DEFAULT_MATCH_RADIUS_ARCSEC = 0.15
 TABLES = ("phot_mod", "phot_meas", "phot_src")
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,8 @@ class BuildResult:
     n_objects: int = 0
     n_measurements: int = 0
     seconds: float = 0.0
+    #: phot_mod partitions holding more than LARGE_PARTITION_OBJECTS objects (npix -> rows)
+    large_partitions: dict[int, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -121,7 +132,8 @@ class BuildResult:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("survey", "version", "parent", "fields_added",
                                                "fields_refreshed", "rewritten", "copied",
-                                               "n_objects", "n_measurements", "seconds")}
+                                               "n_objects", "n_measurements", "seconds",
+                                               "large_partitions")}
 
 
 def latest_version(store: ObjectStore, bucket: str, survey: str) -> int | None:
@@ -667,6 +679,14 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
             manifest_tables[table] = {"nrows": nrows, "prefix": layout.table_prefix(version, table),
                                       "partitions": dict(sorted(entries[table].items(),
                                                                 key=lambda kv: int(kv[0])))}
+    result.large_partitions = {int(p): int(e["nrows"]) for p, e in
+                               manifest_tables["phot_mod"]["partitions"].items()
+                               if int(e["nrows"]) > LARGE_PARTITION_OBJECTS}
+    if result.large_partitions:
+        _log.warning("catalog %s v%d: partitions %s hold more than %d objects each; a build "
+                     "touching them needs memory in proportion: rebuild the survey with a "
+                     "deeper partition order (now %d)", survey, version,
+                     sorted(result.large_partitions), LARGE_PARTITION_OBJECTS, partition_order)
     result.n_objects = manifest_tables["phot_mod"]["nrows"]
     result.n_measurements = manifest_tables["phot_meas"]["nrows"]
     manifest = {"survey": survey, "version": version, "parent": parent,
