@@ -226,3 +226,26 @@ def test_integer_columns_with_nulls_keep_their_type_and_digits():
     assert t["objid"].dtype == np.int64 and int(t["objid"][0]) == big
     assert list(t["objid"].mask) == [False, True] and list(t["gst"].mask) == [False, True]
     assert t["gst"].dtype == bool and bool(t["gst"][0])
+
+
+def test_float_averages_are_sums_over_counts_with_avg_semantics(built):
+    from cloudphot.catalog.query import check_and_rewrite
+
+    _, cat, _, _ = built
+    sql = check_and_rewrite("SELECT avg(ra), avg(DISTINCT ra), avg(ra) OVER (), avg(nmeas) "
+                            "FROM phat_v2.phot_mod", "phat_v2").sql()
+    assert sql.count("SUM(ra)") == 1 and "AVG(DISTINCT ra)" in sql and "AVG(ra) OVER" in sql
+    assert "AVG(nmeas)" in sql  # integer columns keep avg
+    ra = np.asarray(cat.query("SELECT ra FROM phat_v2.phot_mod")["ra"], float)
+    got = cat.query("SELECT avg(ra) AS a, avg(f275w_vega) AS m FROM phat_v2.phot_mod")
+    assert abs(float(got["a"][0]) - ra.mean()) < 1e-12 * ra.mean()
+    empty = cat.query("SELECT avg(ra) AS a FROM phat_v2.phot_mod WHERE ra < -1")
+    assert len(empty) == 1 and bool(np.ma.getmaskarray(empty["a"])[0])  # NULL, not an error
+    # NULLs are skipped as avg skips them; an all-NULL column gives NULL
+    half = cat.query("SELECT avg(ra) AS a FROM (SELECT CASE WHEN objid % 2 = 0 THEN NULL "
+                     "ELSE ra END AS ra FROM phat_v2.phot_mod)")
+    odd = cat.query("SELECT ra FROM phat_v2.phot_mod WHERE objid % 2 = 1")
+    assert 0 < len(odd) < len(ra)
+    assert np.isclose(float(half["a"][0]), np.mean(odd["ra"]), rtol=1e-12)
+    none = cat.query("SELECT avg(f110w_rate) AS a, count(f110w_rate) AS n FROM phat_v2.phot_mod")
+    assert int(none["n"][0]) == 0 and bool(np.ma.getmaskarray(none["a"])[0])
