@@ -250,7 +250,9 @@ def add_commands(subparsers) -> None:
     sub = p.add_subparsers(dest="catalog_command", required=True)
     b = sub.add_parser("build", help="merge field products into a new catalog version")
     b.add_argument("--fields", nargs="*", default=None, help="field ids (default: all)")
-    b.add_argument("--partition-order", type=int, default=None)
+    b.add_argument("--partition-order", type=int, default=None,
+                   help="HEALPix order of a new survey's partitions (default 10; 11 for denser "
+                        "surveys; a survey keeps the order of its first build)")
     _common(b, output=False)
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("export-fits", help="HLSP-named FITS tables of a version")
