@@ -14,9 +14,10 @@ partition projection on ``version``, ``norder`` and ``dir``)::
   copy, so without it a query would read all of them);
 - the columns are exactly the schema's, so ``SELECT *`` returns the columns it
   returns locally, not the partition keys;
-- for a cone or an objid list that restricts the table, ``dir IN (...)`` names
-  the HATS directories of the partitions it touches (the partitions the local
-  engine reads), so Athena prunes the others without listing them.
+- ``dir IN (...)`` names the HATS directories of the version's partitions, or for
+  a cone or an objid list that restricts the table, of the partitions it touches
+  (the partitions the local engine reads), so Athena lists only those prefixes,
+  not every Dir the projection could produce.
 
 The result is Trino SQL (Athena engine version 3). Functions whose Trino spelling
 sqlglot does not produce are translated here (``log(x)`` is ``log10``, ``cot``,
@@ -177,7 +178,11 @@ def athena_sql(sql: str, manifest: dict, *, survey: str, database: str | None = 
     def swap(node):
         if isinstance(node, exp.Table) and id(node) in rw.tables:
             table, restriction = rw.tables[id(node)]
-            parts = None if restriction is None else partitions_touched(
+            # every query names the HATS directories it may read, those of the
+            # version's partitions when nothing narrows them: the projection would
+            # otherwise enumerate every possible Dir of the order (1,259 at order 10)
+            # and Athena would list each prefix
+            parts = available[table] if restriction is None else partitions_touched(
                 available[table], order, restriction)
             return exp.Subquery(this=glue_source(database, table, version, order, parts),
                                 alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)))
