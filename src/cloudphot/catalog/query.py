@@ -462,8 +462,8 @@ def partitions_touched(available, order: int, restriction: Cone | IdPixels | Non
         HEALPix order of the partitions.
     restriction
         ``None`` (every partition), a :class:`Cone`, or the :class:`IdPixels` of an
-        objid list (their partitions and the neighbours, for objects re-averaged
-        across a partition edge).
+        objid list (the partitions under their level-12 pixels and those pixels'
+        neighbours, for rows that lie across a pixel edge).
 
     Returns
     -------
@@ -475,9 +475,17 @@ def partitions_touched(available, order: int, restriction: Cone | IdPixels | Non
         return sorted(have)
     hp = ids._healpix(order)
     if isinstance(restriction, IdPixels):
-        parts = np.unique(np.asarray(sorted(restriction.pix4096), np.int64) >> 2 * (12 - order))
-        neigh = np.asarray(hp.neighbours(parts)).ravel()
-        want = {int(p) for p in parts} | {int(p) for p in neigh if p >= 0}
+        # an object's rows lie within a fraction of an arcsecond of its first position,
+        # which is in its objid's level-12 pixel (51"): that pixel and its 8 level-12
+        # neighbours hold them all, and for most pixels those share one partition
+        p12 = np.asarray(sorted(restriction.pix4096), np.int64)
+        near = np.asarray(ids._healpix(12).neighbours(p12)).ravel()
+        p12 = np.unique(np.concatenate([p12, near[near >= 0]]))
+        if order <= 12:
+            want = {int(p) for p in p12 >> 2 * (12 - order)}
+        else:  # partitions finer than the objid pixel: all of its children
+            k = 4 ** (order - 12)
+            want = {int(p) * k + i for p in p12 for i in range(k)}
         return sorted(want & have)
     import astropy.units as u
     pix = np.asarray(hp.cone_search_lonlat(restriction.ra_deg * u.deg, restriction.dec_deg * u.deg,
