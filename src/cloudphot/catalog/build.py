@@ -249,7 +249,7 @@ class _State:
         return (self.prev or {}).get("tables", {}).get(table, {}).get("partitions", {})
 
     def load(self, pixels) -> None:
-        todo = sorted(set(int(p) for p in pixels) - self.loaded)
+        todo = sorted({int(p) for p in pixels} - self.loaded)
         parts = []
         for p in todo:
             self.loaded.add(p)
@@ -366,7 +366,7 @@ def _reassign_partitions(state: _State, touched: set[int]) -> None:
     newpix = ids.healpix_nest(ra, dec, state.order)[inv]
     state.dirty.update(int(p) for p in state.npix[sel])
     state.dirty.update(int(p) for p in newpix)
-    missing = set(int(p) for p in newpix) - state.loaded
+    missing = {int(p) for p in newpix} - state.loaded
     state.npix[np.flatnonzero(sel)] = newpix
     if missing:
         state.load(missing)
@@ -544,7 +544,7 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                                 state.cols["ra"][mask].astype(float),
                                 state.cols["dec"][mask].astype(float))
                 gone = state.remove(mask)
-                _reassign_partitions(state, set(int(g) for g in gone))
+                _reassign_partitions(state, {int(g) for g in gone})
                 meas_dirty.update(prev_fields[fid]["meas_partitions"])
                 meas_drop.add(fid)
             else:
@@ -560,7 +560,7 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                                       partition_order)
             src["_healpix_29"] = ids.healpix29(src["ra"].astype(float), src["dec"].astype(float))
             state.append(src, rowpix)
-            _reassign_partitions(state, set(int(o) for o in objid))
+            _reassign_partitions(state, {int(o) for o in objid})
             # measurements: objid by star_id, split into partition fragments on local disk
             star = cat.column("star_id").to_numpy()
             lookup = np.full(int(star.max()) + 1 if len(star) else 0, -1, np.int64)
@@ -594,7 +594,7 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
         fid_arr = state.cols["field_id"].astype(str)
         for fid in fields_meta:
             if fid in dict(todo) or any(p in state.dirty for p in fields_meta[fid].get("src_partitions", [])):
-                in_loaded = set(int(p) for p in np.unique(state.npix[fid_arr == fid]))
+                in_loaded = {int(p) for p in np.unique(state.npix[fid_arr == fid])}
                 old = set(fields_meta[fid].get("src_partitions", [])) - state.loaded
                 fields_meta[fid]["src_partitions"] = sorted(in_loaded | old)
 

@@ -606,7 +606,7 @@ class QueryEngine:
 
     def run(self, sql: str) -> QueryResult:
         """Check, rewrite and execute; raise QueryRefused / QueryTimeout / QueryFailed."""
-        duck_sql, rw = self.to_duckdb(sql)
+        duck_sql, _ = self.to_duckdb(sql)
         with self._run_lock:
             return self._execute(duck_sql)
 
