@@ -27,3 +27,25 @@ def template(project_root) -> dict:
 def resources(template) -> dict[str, dict]:
     return template["Resources"]
 
+
+@pytest.fixture(scope="session")
+def sam_translated(template) -> dict:
+    """The CloudFormation SAM deploys (its transform run offline), for checks of what it
+    generates: roles, API definitions. Code locations become what ``sam package`` puts
+    there; managed-policy lookups, which need AWS, are answered empty."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class _NoManagedPolicyLookups:
+        def load(self):
+            return {}
+
+    local = copy.deepcopy(template)
+    for res in local["Resources"].values():
+        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
+            if uri in res.get("Properties", {}):
+                res["Properties"][uri] = "s3://bucket/key"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(local, {}, _NoManagedPolicyLookups())

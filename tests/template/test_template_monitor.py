@@ -9,7 +9,6 @@ one its policy allows.
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -69,21 +68,8 @@ def test_every_route_is_iam_authorized(resources):
         assert "Auth" not in e["Properties"]   # no route opts out of the default
 
 
-def test_sam_translation_requires_sigv4_on_every_operation(template, monkeypatch):
-    from samtranslator.translator.transform import transform
-
-    class _NoManagedPolicyLookups:
-        def load(self):
-            return {}
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    local = copy.deepcopy(template)
-    for res in local["Resources"].values():
-        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
-            if uri in res.get("Properties", {}):
-                res["Properties"][uri] = "s3://bucket/key"
-    body = transform(local, {}, _NoManagedPolicyLookups())["Resources"]["MonitorApi"][
-        "Properties"]["Body"]
+def test_sam_translation_requires_sigv4_on_every_operation(sam_translated):
+    body = sam_translated["Resources"]["MonitorApi"]["Properties"]["Body"]
     ops = [op for path in body["paths"].values() for op in path.values()]
     assert len(ops) == 2
     assert all(op["security"] == [{"AWS_IAM": []}] for op in ops)

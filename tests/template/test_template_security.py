@@ -213,24 +213,10 @@ SAM_MANAGED_ALLOWED = frozenset({
 })
 
 
-def test_roles_sam_generates_are_least_privilege(template, monkeypatch):
+def test_roles_sam_generates_are_least_privilege(sam_translated):
     """What is deployed is SAM's translation: check the roles it generates, including
     the statements it adds for event sources and destinations, with the same rules."""
-    import copy
-
-    from samtranslator.translator.transform import transform
-
-    class _NoManagedPolicyLookups:
-        def load(self):
-            return {}
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    local = copy.deepcopy(template)
-    for res in local["Resources"].values():
-        for uri in ("CodeUri", "DefinitionUri", "ContentUri"):
-            if uri in res.get("Properties", {}):
-                res["Properties"][uri] = "s3://bucket/key"  # what sam package puts there
-    translated = transform(local, {}, _NoManagedPolicyLookups())
+    translated = sam_translated
     roles = {lid for lid, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert {"OnObjectFunctionRole", "DispatchFunctionRole",
             "IngestExposureStateMachineRole"} <= roles

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from cloudphot.errors import DataError
@@ -73,6 +74,16 @@ class ExecutionResult:
     history: list[dict]
     start_date: _dt.datetime
     stop_date: _dt.datetime
+
+
+def _run_all(targets: list[Callable[[], None]], name: str) -> None:
+    """Run each target on its own daemon thread (named ``name-<i>``) and wait for all."""
+    threads = [threading.Thread(target=t, daemon=True, name=f"{name}-{i}")
+               for i, t in enumerate(targets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def _iso(ts: _dt.datetime) -> str:
@@ -613,13 +624,8 @@ class _Run:
                 crashes.append(exc)
                 child.event.set()
 
-        threads = [threading.Thread(target=run_branch, args=(i,), daemon=True,
-                                    name=f"asl-branch-{self.name}-{name}-{i}")
-                   for i in range(len(branches))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_all([partial(run_branch, i) for i in range(len(branches))],
+                 f"asl-branch-{self.name}-{name}")
         if crashes:
             raise crashes[0]
         if failures:
@@ -707,12 +713,7 @@ class _Run:
         if workers <= 1:
             worker()
         else:
-            threads = [threading.Thread(target=worker, daemon=True,
-                                        name=f"asl-map-{self.name}-{name}-{k}") for k in range(workers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            _run_all([worker] * workers, f"asl-map-{self.name}-{name}")
         if crashes:
             raise crashes[0]
         if exceeded(len(failures)):

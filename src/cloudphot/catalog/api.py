@@ -109,11 +109,16 @@ class Catalog:
                                            timeout_s=self.timeout_s)
         return self._engine
 
-    def build(self, field_ids: list[str] | None = None, **kwargs) -> BuildResult:
-        """Build or refresh the catalog from the field products (a new version if anything changed)."""
-        if self.settings.catalog_partition_order is not None:
-            kwargs.setdefault("partition_order", self.settings.catalog_partition_order)
-        result = build_catalog(self.store, self.bucket, self.survey, field_ids, **kwargs)
+    def build(self, field_ids: list[str] | None = None, *, partition_order: int | None = None,
+              **kwargs) -> BuildResult:
+        """Build or refresh the catalog from the field products (a new version if anything changed).
+
+        ``partition_order`` applies to a new survey only (default: the settings', else 10).
+        """
+        if partition_order is None:
+            partition_order = self.settings.catalog_partition_order
+        result = build_catalog(self.store, self.bucket, self.survey, field_ids,
+                               partition_order=partition_order, **kwargs)
         if self._engine is not None and self.version is None:
             self._engine.close()
             self._engine = None

@@ -485,7 +485,7 @@ def _provenance(path: Path) -> dict:
 
 
 def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[str] | None = None,
-                  *, partition_order: int = DEFAULT_PARTITION_ORDER,
+                  *, partition_order: int | None = None,
                   match_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
                   row_group_rows: int = ROW_GROUP_ROWS, tmp_dir: str | Path | None = None,
                   ) -> BuildResult:
@@ -493,14 +493,17 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
 
     Idempotent: fields whose products are unchanged since the latest version are
     skipped, and with nothing new no version is written (the result's ``version``
-    is then the latest one).
+    is then the latest one). ``partition_order`` sets a new survey's HATS partitioning
+    (default :data:`DEFAULT_PARTITION_ORDER`); an existing survey keeps its own.
     """
     t0 = time.perf_counter()
     layout = CatalogLayout(survey)
     parent = latest_version(store, bucket, survey)
     prev = read_manifest(store, bucket, survey, parent) if parent is not None else None
-    if prev is not None and prev["partition_order"] != partition_order:
+    if prev is not None:
         partition_order = prev["partition_order"]  # a survey keeps its partitioning
+    elif partition_order is None:
+        partition_order = DEFAULT_PARTITION_ORDER
     if field_ids is None:
         field_ids = sorted({i.key.split("/")[1] for i in store.list(bucket, "fields/")
                             if i.key.endswith("/catalog.parquet")})

@@ -158,10 +158,7 @@ def cmd_map(args) -> int:
 def cmd_build(args) -> int:
     """Build or refresh the survey catalog from the field products."""
     with _catalog(args) as cat:
-        kwargs = {}
-        if args.partition_order is not None:
-            kwargs["partition_order"] = args.partition_order
-        res = cat.build(args.fields or None, **kwargs)
+        res = cat.build(args.fields or None, partition_order=args.partition_order)
         if not res.changed:
             print(f"catalog {res.survey} v{res.version}: up to date ({res.n_objects} objects)")
         else:

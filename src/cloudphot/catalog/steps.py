@@ -34,10 +34,9 @@ def _field_ids(request: dict) -> list[str] | None:
 
 def build_catalog_step(request: dict, svc: Any) -> dict:
     """Merge the reduced field(s) into the survey catalog; publish a version if anything changed."""
-    order = svc.settings.catalog_partition_order
     result = build_catalog(svc.objects, svc.settings.bucket("products"), svc.settings.survey,
                            _field_ids(request),
-                           **({"partition_order": order} if order is not None else {}))
+                           partition_order=svc.settings.catalog_partition_order)
     out = result.as_dict()
     out["changed"] = result.changed
     out["seconds"] = round(out["seconds"], 3)

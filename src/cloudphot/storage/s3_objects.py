@@ -31,6 +31,16 @@ _COPY_OBJECT_MAX = 5 << 30
 _COPY_PART = 512 << 20
 
 
+def _object_args(content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
+    """ContentType / Metadata request arguments, only those that are set."""
+    extra: dict[str, Any] = {}
+    if content_type:
+        extra["ContentType"] = content_type
+    if metadata:
+        extra["Metadata"] = dict(metadata)
+    return extra
+
+
 def _strip_etag(etag: str | None) -> str:
     return (etag or "").strip('"')
 
@@ -92,11 +102,7 @@ class S3ObjectStore(ObjectStore):
     # writing ----------------------------------------------------------------
     def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
                   metadata: dict[str, str] | None = None) -> ObjectInfo:
-        extra: dict[str, Any] = {}
-        if content_type:
-            extra["ContentType"] = content_type
-        if metadata:
-            extra["Metadata"] = dict(metadata)
+        extra = _object_args(content_type, metadata)
         try:
             resp = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **extra)
         except Exception as exc:
@@ -119,9 +125,9 @@ class S3ObjectStore(ObjectStore):
         Under a racing writer on the same key the HEAD may describe the other
         writer's object, which is what a reader would now see anyway.
         """
-        extra = {"ContentType": content_type} if content_type else None
         try:
-            self.client.upload_file(str(path), bucket, key, ExtraArgs=extra)
+            self.client.upload_file(str(path), bucket, key,
+                                    ExtraArgs=_object_args(content_type, None) or None)
         except FileNotFoundError as exc:
             raise StorageError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
         except Exception as exc:
@@ -132,11 +138,7 @@ class S3ObjectStore(ObjectStore):
                     content_type: str | None = None,
                     metadata: dict[str, str] | None = None) -> ObjectInfo:
         """Stream ``fileobj`` to S3; a failing read aborts the upload, the old object stays."""
-        extra: dict[str, Any] = {}
-        if content_type:
-            extra["ContentType"] = content_type
-        if metadata:
-            extra["Metadata"] = dict(metadata)
+        extra = _object_args(content_type, metadata)
         try:
             self.client.upload_fileobj(fileobj, bucket, key, ExtraArgs=extra or None)
         except Exception as exc:
@@ -176,10 +178,11 @@ class S3ObjectStore(ObjectStore):
                                   version_id=_version(resp.get("VersionId")))
             from boto3.s3.transfer import TransferConfig
 
-            extra: dict[str, Any] = {"CopySourceIfMatch": head["ETag"],
-                                     "Metadata": dict(head.get("Metadata") or {})}
-            if head.get("ContentType"):
-                extra["ContentType"] = head["ContentType"]
+            # content type and metadata passed on explicitly: older s3transfer versions
+            # may drop them in a multipart copy
+            extra = {"CopySourceIfMatch": head["ETag"],
+                     "Metadata": dict(head.get("Metadata") or {}),
+                     **_object_args(head.get("ContentType"), None)}
             self.client.copy(copy_source, dst_bucket, dst_key, ExtraArgs=extra,
                              Config=TransferConfig(multipart_threshold=_COPY_OBJECT_MAX,
                                                    multipart_chunksize=_COPY_PART))
