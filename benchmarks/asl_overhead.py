@@ -33,11 +33,23 @@ __all__ = ["chain_definition", "main", "map_definition", "run_chain_benchmark", 
 
 def map_definition(max_concurrency: int = 0) -> dict:
     """A Map over the whole input whose processor is a single Pass state."""
-    return {"StartAt": "M", "States": {"M": {
-        "Type": "Map", "MaxConcurrency": max_concurrency, "End": True,
-        "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value"},
-        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "ResultPath": "$.seen",
-                                                            "Result": True, "End": True}}}}}}
+    return {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "MaxConcurrency": max_concurrency,
+                "End": True,
+                "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "StartAt": "P",
+                    "States": {
+                        "P": {"Type": "Pass", "ResultPath": "$.seen", "Result": True, "End": True}
+                    },
+                },
+            }
+        },
+    }
 
 
 def chain_definition(n_states: int = 100) -> dict:
@@ -75,8 +87,11 @@ def _time_moto(definition: dict, data: Any) -> float:
     with MotoRunner() as m:
         m.run({"StartAt": "W", "States": {"W": {"Type": "Pass", "End": True}}}, {})  # warm-up
         client = m.client
-        sm = client.create_state_machine(name="bench", definition=json.dumps(definition),
-                                         roleArn="arn:aws:iam::123456789012:role/bench")
+        sm = client.create_state_machine(
+            name="bench",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/bench",
+        )
         t0 = time.perf_counter()
         ex = client.start_execution(stateMachineArn=sm["stateMachineArn"], input=json.dumps(data))
         while True:
@@ -95,14 +110,21 @@ def _compare(label: str, definition: dict, data: Any, moto_data: Any, repeats: i
     moto_transitions = _time_cloudphot(definition, moto_data, 1)[1]
     theirs = _time_moto(definition, moto_data)
     ours_tps, theirs_tps = transitions / ours, moto_transitions / theirs
-    return {"benchmark": label, "transitions": transitions, "cloudphot_seconds": ours,
-            "cloudphot_transitions_per_s": ours_tps, "moto_transitions": moto_transitions,
-            "moto_seconds": theirs, "moto_transitions_per_s": theirs_tps,
-            "speedup_vs_moto": ours_tps / theirs_tps}
+    return {
+        "benchmark": label,
+        "transitions": transitions,
+        "cloudphot_seconds": ours,
+        "cloudphot_transitions_per_s": ours_tps,
+        "moto_transitions": moto_transitions,
+        "moto_seconds": theirs,
+        "moto_transitions_per_s": theirs_tps,
+        "speedup_vs_moto": ours_tps / theirs_tps,
+    }
 
 
-def run_map_benchmark(n_items: int = 1000, max_concurrency: int = 0, repeats: int = 3,
-                      moto_items: int | None = 100) -> dict:
+def run_map_benchmark(
+    n_items: int = 1000, max_concurrency: int = 0, repeats: int = 3, moto_items: int | None = 100
+) -> dict:
     """Transitions/s of an ``n_items``-item Map of Pass states, cloudphot vs moto.
 
     cloudphot runs ``n_items`` (best of ``repeats``). moto runs the same definition on
@@ -111,8 +133,13 @@ def run_map_benchmark(n_items: int = 1000, max_concurrency: int = 0, repeats: in
     on a smaller input; pass ``moto_items=None`` to force the full size.
     """
     moto_n = n_items if moto_items is None else min(n_items, moto_items)
-    return _compare(f"Map of {n_items} Pass (MaxConcurrency={max_concurrency})",
-                    map_definition(max_concurrency), list(range(n_items)), list(range(moto_n)), repeats)
+    return _compare(
+        f"Map of {n_items} Pass (MaxConcurrency={max_concurrency})",
+        map_definition(max_concurrency),
+        list(range(n_items)),
+        list(range(moto_n)),
+        repeats,
+    )
 
 
 def run_chain_benchmark(n_states: int = 100, repeats: int = 5) -> dict:
@@ -123,14 +150,18 @@ def run_chain_benchmark(n_states: int = 100, repeats: int = 5) -> dict:
 
 def format_table(rows: list[dict]) -> str:
     """Markdown table of benchmark rows (as returned by the run_* functions)."""
-    head = ("| benchmark | cloudphot transitions | cloudphot s | cloudphot tr/s "
-            "| moto transitions | moto s | moto tr/s | cloudphot/moto |")
+    head = (
+        "| benchmark | cloudphot transitions | cloudphot s | cloudphot tr/s "
+        "| moto transitions | moto s | moto tr/s | cloudphot/moto |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['transitions']} | {r['cloudphot_seconds']:.4f} "
-                     f"| {r['cloudphot_transitions_per_s']:,.0f} | {r['moto_transitions']} "
-                     f"| {r['moto_seconds']:.2f} | {r['moto_transitions_per_s']:,.0f} "
-                     f"| {r['speedup_vs_moto']:,.0f}x |")
+        lines.append(
+            f"| {r['benchmark']} | {r['transitions']} | {r['cloudphot_seconds']:.4f} "
+            f"| {r['cloudphot_transitions_per_s']:,.0f} | {r['moto_transitions']} "
+            f"| {r['moto_seconds']:.2f} | {r['moto_transitions_per_s']:,.0f} "
+            f"| {r['speedup_vs_moto']:,.0f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -142,16 +173,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--states", type=int, default=100)
-    ap.add_argument("--moto-items", type=int, default=100,
-                    help="Map size for moto (0 = same as --items; moto 5.2 fails at 1000)")
+    ap.add_argument(
+        "--moto-items",
+        type=int,
+        default=100,
+        help="Map size for moto (0 = same as --items; moto 5.2 fails at 1000)",
+    )
     args = ap.parse_args(argv)
     moto_items = args.moto_items or None
-    rows = [run_map_benchmark(args.items, moto_items=moto_items),
-            run_map_benchmark(args.items, max_concurrency=1, moto_items=moto_items),
-            run_chain_benchmark(args.states)]
+    rows = [
+        run_map_benchmark(args.items, moto_items=moto_items),
+        run_map_benchmark(args.items, max_concurrency=1, moto_items=moto_items),
+        run_chain_benchmark(args.states),
+    ]
     print(format_table(rows))
-    print("tr/s = state transitions per second (one per *StateEntered event); "
-          "cloudphot/moto = ratio of the two rates")
+    print(
+        "tr/s = state transitions per second (one per *StateEntered event); "
+        "cloudphot/moto = ratio of the two rates"
+    )
     return 0
 
 

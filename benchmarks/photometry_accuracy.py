@@ -71,7 +71,9 @@ import sextractor as sx
 
 BINS = [16.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0]
 MATCH_PIX = 1.0
-APERTURE_RADIUS_PIX = 4.0  # PHOT_APERTURES 8 (diameter) in sextractor.py: PSFEx's flux normalisation
+APERTURE_RADIUS_PIX = (
+    4.0  # PHOT_APERTURES 8 (diameter) in sextractor.py: PSFEx's flux normalisation
+)
 
 
 # --------------------------------------------------------------------------- matching
@@ -126,8 +128,10 @@ def score(xd, yd, magd, xt, yt, magt, variable, bins=BINS) -> Scored:
     xd, yd, magd = xd[good], yd[good], magd[good]
     di, ti, dist = match_one_to_one(xd, yd, xt, yt)
     nb = len(bins) - 1
-    out = {k: np.full(nb, np.nan) for k in ("completeness", "dmag_median", "dmag_scatter", "pos_median",
-                                             "false_frac")}
+    out = {
+        k: np.full(nb, np.nan)
+        for k in ("completeness", "dmag_median", "dmag_scatter", "pos_median", "false_frac")
+    }
     n_true = np.zeros(nb, int)
     n_dm = np.zeros(nb, int)
     n_det = np.zeros(nb, int)
@@ -180,14 +184,29 @@ def sextractor_exposure(path: Path, apcorr: dict[str, float], cfg: sx.SexConfig)
             if "/S" in bunit:
                 sci = sci * np.float32(exptime)
             bad, _sat = dq_masks(h["DQ", ev].data, sci, detector=det)
-            res = sx.psf_photometry(sci, zeropoint=zpt[ev] + 2.5 * math.log10(exptime), bad=bad,
-                                    header=hdu.header, config=cfg)
+            res = sx.psf_photometry(
+                sci,
+                zeropoint=zpt[ev] + 2.5 * math.log10(exptime),
+                bad=bad,
+                header=hdu.header,
+                config=cfg,
+            )
             cat = res.catalog
             cat["mag"] = cat["mag"] + apcorr[filt]
-            out.append({"exposure_id": meta.exposure_id,
-                        "path": path, "filter": filt, "chip": ev, "catalog": cat, "shape": sci.shape,
-                        "wcs_header": hdu.header, "n_psf_stars": res.n_psf_stars, "psf_fwhm": res.psf_fwhm,
-                        "timings": res.timings})
+            out.append(
+                {
+                    "exposure_id": meta.exposure_id,
+                    "path": path,
+                    "filter": filt,
+                    "chip": ev,
+                    "catalog": cat,
+                    "shape": sci.shape,
+                    "wcs_header": hdu.header,
+                    "n_psf_stars": res.n_psf_stars,
+                    "psf_fwhm": res.psf_fwhm,
+                    "timings": res.timings,
+                }
+            )
     return out
 
 
@@ -195,6 +214,7 @@ def _wcs(header):
     import warnings
 
     from astropy.wcs import WCS, FITSFixedWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header)
@@ -243,7 +263,9 @@ def combine_sextractor(runs: list[dict], ref: dict, nmin: int) -> Table:
             gy.append(np.median(y[idx]))
             gm.append(np.median(m[idx]))
             gn.append(len(idx))
-    return Table({"x": np.array(gx), "y": np.array(gy), "mag": np.array(gm), "n": np.array(gn, int)})
+    return Table(
+        {"x": np.array(gx), "y": np.array(gy), "mag": np.array(gm), "n": np.array(gn, int)}
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -262,11 +284,15 @@ def ratio(a, b):
 
 
 def table_for(filt, cp: Scored, sxc: Scored, sx1: Scored, cpm: Scored, bins=BINS) -> str:
-    lines = [f"\n**{filt}** (true magnitude bins; false detections in measured-magnitude bins)\n",
-             ("| mag | N true | compl. cp | compl. SX | cp/SX | compl. SX 1 exp | Δmag cp | Δmag SX | "
-             "scatter cp | scatter SX | cp/SX | scatter cp median-comb. | pos err cp | pos err SX | false cp | "
-             "false SX |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"\n**{filt}** (true magnitude bins; false detections in measured-magnitude bins)\n",
+        (
+            "| mag | N true | compl. cp | compl. SX | cp/SX | compl. SX 1 exp | Δmag cp | Δmag SX | "
+            "scatter cp | scatter SX | cp/SX | scatter cp median-comb. | pos err cp | pos err SX | false cp | "
+            "false SX |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for b in range(len(bins) - 1):
         lab = f"<{bins[1]:.0f}" if b == 0 else f"{bins[b]:.0f}-{bins[b + 1]:.0f}"
         lines.append(
@@ -276,7 +302,8 @@ def table_for(filt, cp: Scored, sxc: Scored, sx1: Scored, cpm: Scored, bins=BINS
             f"{fmt(cp.dmag_scatter[b])} | {fmt(sxc.dmag_scatter[b])} | "
             f"{fmt(ratio(cp.dmag_scatter[b], sxc.dmag_scatter[b]), '.2f')} | {fmt(cpm.dmag_scatter[b])} | "
             f"{fmt(cp.pos_median[b], '.2f')} | {fmt(sxc.pos_median[b], '.2f')} | "
-            f"{fmt(cp.false_frac[b], '.2f')} ({cp.n_det[b]}) | {fmt(sxc.false_frac[b], '.2f')} ({sxc.n_det[b]}) |")
+            f"{fmt(cp.false_frac[b], '.2f')} ({cp.n_det[b]}) | {fmt(sxc.false_frac[b], '.2f')} ({sxc.n_det[b]}) |"
+        )
     return "\n".join(lines)
 
 
@@ -286,21 +313,29 @@ def run(preset: str = "demo", seed: int = 1, outdir: Path | None = None) -> str:
     from cloudphot.simulate.field import simulate_field
 
     if not sx.have_binaries():
-        msg = "source-extractor and psfex not found (apt-get install source-extractor psfex): skipped"
+        msg = (
+            "source-extractor and psfex not found (apt-get install source-extractor psfex): skipped"
+        )
         print(msg)
         return msg
     tmp = Path(outdir) if outdir else Path(tempfile.mkdtemp(prefix="photacc-"))
     t0 = time.perf_counter()
     sim = simulate_field(tmp / "sim", preset=preset, seed=seed)
     t_sim = time.perf_counter() - t0
-    print(f"simulated {preset} seed {seed}: {len(sim.exposures)} exposures, {len(sim.truth)} stars, "
-          f"PSF {sim.psf_source} ({t_sim:.1f} s)", flush=True)
+    print(
+        f"simulated {preset} seed {seed}: {len(sim.exposures)} exposures, {len(sim.truth)} stars, "
+        f"PSF {sim.psf_source} ({t_sim:.1f} s)",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     red = reduce_field(sim.exposures, workdir=tmp / "cloudphot")
     t_cp = time.perf_counter() - t0
-    print(f"cloudphot reduce_field: {t_cp:.1f} s, {len(red.catalog)} stars, "
-          f"{len(red.measurements)} measurements", flush=True)
+    print(
+        f"cloudphot reduce_field: {t_cp:.1f} s, {len(red.catalog)} stars, "
+        f"{len(red.measurements)} measurements",
+        flush=True,
+    )
 
     cfg = sx.SexConfig(psfvar_degrees=0 if preset != "realistic" else 2)
     apcorr = {}
@@ -313,11 +348,15 @@ def run(preset: str = "demo", seed: int = 1, outdir: Path | None = None) -> str:
         inst, det = str(h0["INSTRUME"]), str(h0["DETECTOR"])
         filt = read_exposure(p).filter
         if filt not in apcorr:
-            apcorr[filt] = 2.5 * math.log10(psf_for(inst, det, filt).encircled_energy(APERTURE_RADIUS_PIX))
+            apcorr[filt] = 2.5 * math.log10(
+                psf_for(inst, det, filt).encircled_energy(APERTURE_RADIUS_PIX)
+            )
         runs.extend(sextractor_exposure(Path(p), apcorr, cfg))
     t_sx = time.perf_counter() - t0
     n_sx_meas = sum(len(r["catalog"]) for r in runs)
-    print(f"SExtractor+PSFEx: {t_sx:.1f} s, {n_sx_meas} measurements on {len(runs)} chips", flush=True)
+    print(
+        f"SExtractor+PSFEx: {t_sx:.1f} s, {n_sx_meas} measurements on {len(runs)} chips", flush=True
+    )
 
     truth = sim.truth
     tid = {int(s): i for i, s in enumerate(truth["star_id"])}
@@ -335,7 +374,11 @@ def run(preset: str = "demo", seed: int = 1, outdir: Path | None = None) -> str:
         acc = {"cp": [], "cp_med": [], "sxc": [], "sx1": []}
         # diagnostic: the median of cloudphot's own per-exposure magnitudes of each star
         # (its catalog value is the error-weighted mean rate, combine.py)
-        fm = (np.asarray(md["filter"]) == f) & (np.asarray(md["vega"]) < 90) & ((np.asarray(md["flag"]) & 8) == 0)
+        fm = (
+            (np.asarray(md["filter"]) == f)
+            & (np.asarray(md["vega"]) < 90)
+            & ((np.asarray(md["flag"]) & 8) == 0)
+        )
         cp_median = np.full(len(cat), np.nan)
         sids, inv = np.unique(np.asarray(md["star_id"])[fm] - 1, return_inverse=True)
         vv = np.asarray(md["vega"], float)[fm]
@@ -357,54 +400,88 @@ def run(preset: str = "demo", seed: int = 1, outdir: Path | None = None) -> str:
             sid = np.asarray(md["star_id"][msel]) - 1
             cm = np.asarray(cat[f"{f.lower()}_vega"], float)[sid]
             acc["cp"].append((np.asarray(md["x"][msel]), np.asarray(md["y"][msel]), cm))
-            acc["cp_med"].append((np.asarray(md["x"][msel]), np.asarray(md["y"][msel]), cp_median[sid]))
+            acc["cp_med"].append(
+                (np.asarray(md["x"][msel]), np.asarray(md["y"][msel]), cp_median[sid])
+            )
             comb = combine_sextractor([r for r in fr if r["chip"] == chip], ref, nmin)
-            acc["sxc"].append((np.asarray(comb["x"]), np.asarray(comb["y"]), np.asarray(comb["mag"])))
+            acc["sxc"].append(
+                (np.asarray(comb["x"]), np.asarray(comb["y"]), np.asarray(comb["mag"]))
+            )
             c1 = ref["catalog"]
             acc["sx1"].append((np.asarray(c1["x"]), np.asarray(c1["y"]), np.asarray(c1["mag"])))
             acc.setdefault("truth", []).append((tx, ty, tm, var))
             combined_rows.append((f, chip, len(comb)))
+
         # single chip per evaluation exposure in demo; several chips are scored together
         # (positions are per chip, so offset chips apart before pooling)
         def pool(key, acc=acc):
             parts = acc[key]
-            return tuple(np.concatenate([p[i] + 10000 * k if i == 0 else p[i] for k, p in enumerate(parts)])
-                         for i in range(len(parts[0])))
+            return tuple(
+                np.concatenate([p[i] + 10000 * k if i == 0 else p[i] for k, p in enumerate(parts)])
+                for i in range(len(parts[0]))
+            )
+
         tx, ty, tm, var = pool("truth")
         scored = {k: score(*pool(k), tx, ty, tm, var) for k in ("cp", "cp_med", "sxc", "sx1")}
         report.append((f, ref_exp, nexp, nmin, len(tx), scored))
 
     speed = {
-        "cp_meas": len(md) / t_cp, "cp_cat": len(cat) / t_cp,
-        "sx_meas": n_sx_meas / t_sx, "sx_cat": sum(n for *_, n in combined_rows) / t_sx,
+        "cp_meas": len(md) / t_cp,
+        "cp_cat": len(cat) / t_cp,
+        "sx_meas": n_sx_meas / t_sx,
+        "sx_cat": sum(n for *_, n in combined_rows) / t_sx,
     }
-    chips_per = ", ".join(f"{f}: {sum(1 for r in runs if r['filter'] == f)} chips" for f in sim.filters)
-    lines = [(f"preset {preset}, seed {seed}: {len(sim.exposures)} exposures ({chips_per}), "
-             f"{len(sim.truth)} injected stars, PSF {sim.psf_source}"),
-             f"machine: {machine()}; {sx.version()}",
-             f"aperture corrections added to MAG_PSF (r = {APERTURE_RADIUS_PIX:g} px to infinity, library PSF): "
-             + ", ".join(f"{f} {v:+.3f}" for f, v in apcorr.items()),
-             (f"PSFEx stars accepted per exposure: median {np.median([r['n_psf_stars'] for r in runs]):.0f}, "
-             f"PSFEx FWHM median {np.median([r['psf_fwhm'] for r in runs]):.2f} px")]
+    chips_per = ", ".join(
+        f"{f}: {sum(1 for r in runs if r['filter'] == f)} chips" for f in sim.filters
+    )
+    lines = [
+        (
+            f"preset {preset}, seed {seed}: {len(sim.exposures)} exposures ({chips_per}), "
+            f"{len(sim.truth)} injected stars, PSF {sim.psf_source}"
+        ),
+        f"machine: {machine()}; {sx.version()}",
+        f"aperture corrections added to MAG_PSF (r = {APERTURE_RADIUS_PIX:g} px to infinity, library PSF): "
+        + ", ".join(f"{f} {v:+.3f}" for f, v in apcorr.items()),
+        (
+            f"PSFEx stars accepted per exposure: median {np.median([r['n_psf_stars'] for r in runs]):.0f}, "
+            f"PSFEx FWHM median {np.median([r['psf_fwhm'] for r in runs]):.2f} px"
+        ),
+    ]
     for f, ref_exp, nexp, nmin, ntrue, sc in report:
-        lines.append(f"\n{f}: scored in the chip frame of {ref_exp}; {ntrue} injected stars on it; "
-                     f"cloudphot {sc['cp'].n_detections} stars, SExtractor combined "
-                     f"{sc['sxc'].n_detections} (groups with >= {nmin} of {nexp} exposures), "
-                     f"SExtractor single exposure {sc['sx1'].n_detections}")
+        lines.append(
+            f"\n{f}: scored in the chip frame of {ref_exp}; {ntrue} injected stars on it; "
+            f"cloudphot {sc['cp'].n_detections} stars, SExtractor combined "
+            f"{sc['sxc'].n_detections} (groups with >= {nmin} of {nexp} exposures), "
+            f"SExtractor single exposure {sc['sx1'].n_detections}"
+        )
         lines.append(table_for(f, sc["cp"], sc["sxc"], sc["sx1"], sc["cp_med"]))
-    lines.append("\n| speed (one thread each) | cloudphot | SExtractor+PSFEx | cloudphot/SX |\n|---|---|---|---|")
-    lines.append(f"| wall time, s | {t_cp:.1f} | {t_sx:.1f} | {t_sx / t_cp:.2f}x faster |" if t_cp < t_sx else
-                 f"| wall time, s | {t_cp:.1f} | {t_sx:.1f} | {t_sx / t_cp:.2f} (slower) |")
-    lines.append(f"| measurements (star x exposure) per s | {speed['cp_meas']:.0f} | {speed['sx_meas']:.0f} | "
-                 f"{ratio(speed['cp_meas'], speed['sx_meas']):.2f} |")
-    lines.append(f"| catalog stars per s | {speed['cp_cat']:.0f} | {speed['sx_cat']:.0f} | "
-                 f"{ratio(speed['cp_cat'], speed['sx_cat']):.2f} |")
-    lines.append("\ncloudphot stage timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in red.timings.items()))
+    lines.append(
+        "\n| speed (one thread each) | cloudphot | SExtractor+PSFEx | cloudphot/SX |\n|---|---|---|---|"
+    )
+    lines.append(
+        f"| wall time, s | {t_cp:.1f} | {t_sx:.1f} | {t_sx / t_cp:.2f}x faster |"
+        if t_cp < t_sx
+        else f"| wall time, s | {t_cp:.1f} | {t_sx:.1f} | {t_sx / t_cp:.2f} (slower) |"
+    )
+    lines.append(
+        f"| measurements (star x exposure) per s | {speed['cp_meas']:.0f} | {speed['sx_meas']:.0f} | "
+        f"{ratio(speed['cp_meas'], speed['sx_meas']):.2f} |"
+    )
+    lines.append(
+        f"| catalog stars per s | {speed['cp_cat']:.0f} | {speed['sx_cat']:.0f} | "
+        f"{ratio(speed['cp_cat'], speed['sx_cat']):.2f} |"
+    )
+    lines.append(
+        "\ncloudphot stage timings (s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in red.timings.items())
+    )
     tt = {}
     for r in runs:
         for k, v in r["timings"].items():
             tt[k] = tt.get(k, 0.0) + v
-    lines.append("SExtractor+PSFEx timings (s, summed): " + ", ".join(f"{k} {v:.1f}" for k, v in tt.items()))
+    lines.append(
+        "SExtractor+PSFEx timings (s, summed): " + ", ".join(f"{k} {v:.1f}" for k, v in tt.items())
+    )
     text = "\n".join(lines)
     print(text)
     return text

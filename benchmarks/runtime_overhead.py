@@ -21,10 +21,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def _events(n: int):
     from cloudphot.events import Event, event_id_for_object
 
-    return [Event(event_id=event_id_for_object("raw", f"k{i}_flc.fits", f"etag{i}"),
-                  type="object.created", subject=f"k{i}_flc.fits",
-                  payload={"bucket": "raw", "key": f"k{i}_flc.fits", "etag": f"etag{i}",
-                           "size": 1, "bucket_role": "raw"}, source="s3") for i in range(n)]
+    return [
+        Event(
+            event_id=event_id_for_object("raw", f"k{i}_flc.fits", f"etag{i}"),
+            type="object.created",
+            subject=f"k{i}_flc.fits",
+            payload={
+                "bucket": "raw",
+                "key": f"k{i}_flc.fits",
+                "etag": f"etag{i}",
+                "size": 1,
+                "bucket_role": "raw",
+            },
+            source="s3",
+        )
+        for i in range(n)
+    ]
 
 
 def _events_per_second(store, dispatcher, n: int) -> float:
@@ -66,12 +78,18 @@ def dispatcher_moto(n: int) -> float:
 
     with mock_aws():
         names = create_from_template(region="us-east-1")
-        tables = DynamoDBTables({k: names[f"{k.title()}Table"] for k in
-                                 ("tasks", "events", "jobs", "exposures")}, region="us-east-1")
+        tables = DynamoDBTables(
+            {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")},
+            region="us-east-1",
+        )
         store = EventStore(tables)
         registry = load_registry()
-        arns = {t.executor.name: names[t.executor.name] for t in registry if t.executor.name in names}
-        starter = StepFunctionsStarter(arns, client=boto3.client("stepfunctions", region_name="us-east-1"))
+        arns = {
+            t.executor.name: names[t.executor.name] for t in registry if t.executor.name in names
+        }
+        starter = StepFunctionsStarter(
+            arns, client=boto3.client("stepfunctions", region_name="us-east-1")
+        )
         dispatcher = Dispatcher(store, registry, starter)
         return _events_per_second(store, dispatcher, n)
 
@@ -87,10 +105,17 @@ def main(argv=None) -> int:
         from asl_overhead import run_map_benchmark
 
         m = run_map_benchmark(n_items=args.map_items)
-        rows.append((f"ASL transitions/s, {args.map_items}-item Map",
-                     {"cloudphot": m["cloudphot_transitions_per_s"],
-                      "moto": m["moto_transitions_per_s"], "ratio": m["speedup_vs_moto"],
-                      "note": f"moto timed on {m['moto_transitions'] - 1} items"}))
+        rows.append(
+            (
+                f"ASL transitions/s, {args.map_items}-item Map",
+                {
+                    "cloudphot": m["cloudphot_transitions_per_s"],
+                    "moto": m["moto_transitions_per_s"],
+                    "ratio": m["speedup_vs_moto"],
+                    "note": f"moto timed on {m['moto_transitions'] - 1} items",
+                },
+            )
+        )
     except ImportError as exc:  # pragma: no cover
         print(f"(ASL benchmark unavailable: {exc})", file=sys.stderr)
     local = dispatcher_local(args.events)
@@ -99,11 +124,15 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(rows, default=str, indent=1))
         return 0
-    print(f"machine: {platform.platform()} ({os.cpu_count()} cores), Python {platform.python_version()}")
+    print(
+        f"machine: {platform.platform()} ({os.cpu_count()} cores), Python {platform.python_version()}"
+    )
     print(f"{'measure':<32} {'cloudphot':>12} {'moto':>12} {'ratio':>8}")
     for name, r in rows:
-        print(f"{name:<32} {r.get('cloudphot', float('nan')):>12.1f} {r.get('moto', float('nan')):>12.1f} "
-              f"{r.get('ratio', float('nan')):>8.2f}")
+        print(
+            f"{name:<32} {r.get('cloudphot', float('nan')):>12.1f} {r.get('moto', float('nan')):>12.1f} "
+            f"{r.get('ratio', float('nan')):>8.2f}"
+        )
         if r.get("note"):
             print(f"    ({r['note']})")
     return 0

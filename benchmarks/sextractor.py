@@ -45,12 +45,41 @@ GAUSS_2_3X3 = """CONV NORM
 0.260856 0.483068 0.260856
 """
 
-PARAMS_PSFEX = ["NUMBER", "X_IMAGE", "Y_IMAGE", "XWIN_IMAGE", "YWIN_IMAGE", "FLUX_APER(1)",
-                "FLUXERR_APER(1)", "FLUX_RADIUS", "ELONGATION", "FLAGS", "FLAGS_WEIGHT", "SNR_WIN",
-                "FLUX_MAX", "VIGNET(35,35)"]
-PARAMS_PSF = ["NUMBER", "X_IMAGE", "Y_IMAGE", "XPSF_IMAGE", "YPSF_IMAGE", "FLUX_PSF", "FLUXERR_PSF",
-              "MAG_PSF", "MAGERR_PSF", "CHI2_PSF", "NITER_PSF", "FLUX_AUTO", "MAG_AUTO", "FLAGS",
-              "FLAGS_WEIGHT", "FLUX_MAX", "SPREAD_MODEL"]
+PARAMS_PSFEX = [
+    "NUMBER",
+    "X_IMAGE",
+    "Y_IMAGE",
+    "XWIN_IMAGE",
+    "YWIN_IMAGE",
+    "FLUX_APER(1)",
+    "FLUXERR_APER(1)",
+    "FLUX_RADIUS",
+    "ELONGATION",
+    "FLAGS",
+    "FLAGS_WEIGHT",
+    "SNR_WIN",
+    "FLUX_MAX",
+    "VIGNET(35,35)",
+]
+PARAMS_PSF = [
+    "NUMBER",
+    "X_IMAGE",
+    "Y_IMAGE",
+    "XPSF_IMAGE",
+    "YPSF_IMAGE",
+    "FLUX_PSF",
+    "FLUXERR_PSF",
+    "MAG_PSF",
+    "MAGERR_PSF",
+    "CHI2_PSF",
+    "NITER_PSF",
+    "FLUX_AUTO",
+    "MAG_AUTO",
+    "FLAGS",
+    "FLAGS_WEIGHT",
+    "FLUX_MAX",
+    "SPREAD_MODEL",
+]
 
 
 def binaries() -> tuple[str, str] | None:
@@ -85,7 +114,7 @@ class SexConfig:
     sampling, one thread each.
     """
 
-    detect_thresh: float = 2.0      # per-pixel, in sky sigma, on the filtered image
+    detect_thresh: float = 2.0  # per-pixel, in sky sigma, on the filtered image
     detect_minarea: int = 3
     deblend_nthresh: int = 64
     deblend_mincont: float = 1e-4
@@ -93,7 +122,7 @@ class SexConfig:
     back_filtersize: int = 3
     satur_level: float = 1e29
     psf_size: int = 25
-    psfvar_degrees: int = 0         # 0: one PSF per image; 2: quadratic variation (full chips)
+    psfvar_degrees: int = 0  # 0: one PSF per image; 2: quadratic variation (full chips)
     psf_sample_minsn: float = 20.0
     psf_fwhmrange: tuple[float, float] = (1.6, 5.0)  # ACS/WFC3 stars ~2 px; cosmic rays are sharper
     psf_nmax: int = 1
@@ -175,8 +204,10 @@ def psf_photometry(
     """
     exes = binaries()
     if exes is None:
-        raise RuntimeError("source-extractor and psfex are not on PATH "
-                           "(Debian: apt-get install source-extractor psfex)")
+        raise RuntimeError(
+            "source-extractor and psfex are not on PATH "
+            "(Debian: apt-get install source-extractor psfex)"
+        )
     sex, psfex = exes
     cfg = config or SexConfig()
     tmp = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sexpsf-"))
@@ -187,48 +218,112 @@ def psf_photometry(
         img = np.asarray(image, np.float32)
         badm = ~np.isfinite(img) if bad is None else (np.asarray(bad, bool) | ~np.isfinite(img))
         hdr = fits.Header() if header is None else header.copy()
-        for k in ("EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "INHERIT", "EXTNAME", "EXTVER", "BUNIT"):
+        for k in (
+            "EXTEND",
+            "XTENSION",
+            "PCOUNT",
+            "GCOUNT",
+            "INHERIT",
+            "EXTNAME",
+            "EXTVER",
+            "BUNIT",
+        ):
             hdr.remove(k, ignore_missing=True, remove_all=True)
-        fits.PrimaryHDU(np.where(badm, 0, img).astype(np.float32), hdr).writeto(tmp / "image.fits",
-                                                                                 overwrite=True)
+        fits.PrimaryHDU(np.where(badm, 0, img).astype(np.float32), hdr).writeto(
+            tmp / "image.fits", overwrite=True
+        )
         fits.PrimaryHDU((~badm).astype(np.float32)).writeto(tmp / "weight.fits", overwrite=True)
         (tmp / "gauss_2.0_3x3.conv").write_text(GAUSS_2_3X3)
         (tmp / "psfex.param").write_text("\n".join(PARAMS_PSFEX) + "\n")
         (tmp / "psf.param").write_text("\n".join(PARAMS_PSF) + "\n")
         common = {
-            "DETECT_TYPE": "CCD", "DETECT_MINAREA": cfg.detect_minarea,
-            "DETECT_THRESH": cfg.detect_thresh, "ANALYSIS_THRESH": cfg.detect_thresh,
-            "FILTER": "Y", "FILTER_NAME": "gauss_2.0_3x3.conv",
-            "DEBLEND_NTHRESH": cfg.deblend_nthresh, "DEBLEND_MINCONT": cfg.deblend_mincont,
-            "CLEAN": "Y", "CLEAN_PARAM": 1.0, "MASK_TYPE": "CORRECT",
-            "WEIGHT_TYPE": "MAP_WEIGHT", "WEIGHT_IMAGE": "weight.fits", "WEIGHT_GAIN": "N",
-            "PHOT_APERTURES": 8, "PHOT_AUTOPARAMS": "2.5,3.5",
-            "SATUR_LEVEL": f"{cfg.satur_level:g}", "MAG_ZEROPOINT": f"{zeropoint:.6f}", "GAIN": gain,
-            "PIXEL_SCALE": 0, "SEEING_FWHM": 0.1, "BACK_TYPE": "AUTO", "BACK_SIZE": cfg.back_size,
-            "BACK_FILTERSIZE": cfg.back_filtersize, "BACKPHOTO_TYPE": "LOCAL", "BACKPHOTO_THICK": 24,
-            "CHECKIMAGE_TYPE": "NONE", "MEMORY_OBJSTACK": 30000, "MEMORY_PIXSTACK": 3000000,
-            "MEMORY_BUFSIZE": 4096, "VERBOSE_TYPE": "QUIET", "WRITE_XML": "N",
+            "DETECT_TYPE": "CCD",
+            "DETECT_MINAREA": cfg.detect_minarea,
+            "DETECT_THRESH": cfg.detect_thresh,
+            "ANALYSIS_THRESH": cfg.detect_thresh,
+            "FILTER": "Y",
+            "FILTER_NAME": "gauss_2.0_3x3.conv",
+            "DEBLEND_NTHRESH": cfg.deblend_nthresh,
+            "DEBLEND_MINCONT": cfg.deblend_mincont,
+            "CLEAN": "Y",
+            "CLEAN_PARAM": 1.0,
+            "MASK_TYPE": "CORRECT",
+            "WEIGHT_TYPE": "MAP_WEIGHT",
+            "WEIGHT_IMAGE": "weight.fits",
+            "WEIGHT_GAIN": "N",
+            "PHOT_APERTURES": 8,
+            "PHOT_AUTOPARAMS": "2.5,3.5",
+            "SATUR_LEVEL": f"{cfg.satur_level:g}",
+            "MAG_ZEROPOINT": f"{zeropoint:.6f}",
+            "GAIN": gain,
+            "PIXEL_SCALE": 0,
+            "SEEING_FWHM": 0.1,
+            "BACK_TYPE": "AUTO",
+            "BACK_SIZE": cfg.back_size,
+            "BACK_FILTERSIZE": cfg.back_filtersize,
+            "BACKPHOTO_TYPE": "LOCAL",
+            "BACKPHOTO_THICK": 24,
+            "CHECKIMAGE_TYPE": "NONE",
+            "MEMORY_OBJSTACK": 30000,
+            "MEMORY_PIXSTACK": 3000000,
+            "MEMORY_BUFSIZE": 4096,
+            "VERBOSE_TYPE": "QUIET",
+            "WRITE_XML": "N",
             "NTHREADS": cfg.nthreads,
         }
-        _write(tmp / "pass1.sex", {**common, "CATALOG_NAME": "prepsf.cat", "CATALOG_TYPE": "FITS_LDAC",
-                                   "PARAMETERS_NAME": "psfex.param"})
-        _write(tmp / "psfex.conf", {
-            "BASIS_TYPE": "PIXEL_AUTO", "PSF_SAMPLING": 0.0, "PSF_ACCURACY": 0.01,
-            "PSF_SIZE": f"{cfg.psf_size},{cfg.psf_size}", "PSF_RECENTER": "Y",
-            "CENTER_KEYS": "XWIN_IMAGE,YWIN_IMAGE", "PHOTFLUX_KEY": "FLUX_APER(1)",
-            "PHOTFLUXERR_KEY": "FLUXERR_APER(1)", "PSFVAR_KEYS": "X_IMAGE,Y_IMAGE",
-            "PSFVAR_GROUPS": "1,1", "PSFVAR_DEGREES": cfg.psfvar_degrees,
-            "SAMPLE_AUTOSELECT": "Y", "SAMPLEVAR_TYPE": "SEEING",
-            "SAMPLE_FWHMRANGE": f"{cfg.psf_fwhmrange[0]},{cfg.psf_fwhmrange[1]}",
-            "SAMPLE_VARIABILITY": 0.2, "SAMPLE_MINSN": cfg.psf_sample_minsn, "SAMPLE_MAXELLIP": 0.3,
-            "SAMPLE_FLAGMASK": "0x00fe", "SAMPLE_WFLAGMASK": "0x00ff", "BADPIXEL_FILTER": "N",
-            "OUTCAT_TYPE": "NONE", "CHECKPLOT_TYPE": "NONE", "CHECKIMAGE_TYPE": "NONE",
-            "PSF_DIR": ".", "WRITE_XML": "Y", "XML_NAME": "psfex.xml", "VERBOSE_TYPE": "QUIET",
-            "NTHREADS": cfg.nthreads,
-        })
-        _write(tmp / "pass2.sex", {**common, "CATALOG_NAME": "psf.cat", "CATALOG_TYPE": "FITS_1.0",
-                                   "PARAMETERS_NAME": "psf.param", "PSF_NAME": "prepsf.psf",
-                                   "PSF_NMAX": cfg.psf_nmax})
+        _write(
+            tmp / "pass1.sex",
+            {
+                **common,
+                "CATALOG_NAME": "prepsf.cat",
+                "CATALOG_TYPE": "FITS_LDAC",
+                "PARAMETERS_NAME": "psfex.param",
+            },
+        )
+        _write(
+            tmp / "psfex.conf",
+            {
+                "BASIS_TYPE": "PIXEL_AUTO",
+                "PSF_SAMPLING": 0.0,
+                "PSF_ACCURACY": 0.01,
+                "PSF_SIZE": f"{cfg.psf_size},{cfg.psf_size}",
+                "PSF_RECENTER": "Y",
+                "CENTER_KEYS": "XWIN_IMAGE,YWIN_IMAGE",
+                "PHOTFLUX_KEY": "FLUX_APER(1)",
+                "PHOTFLUXERR_KEY": "FLUXERR_APER(1)",
+                "PSFVAR_KEYS": "X_IMAGE,Y_IMAGE",
+                "PSFVAR_GROUPS": "1,1",
+                "PSFVAR_DEGREES": cfg.psfvar_degrees,
+                "SAMPLE_AUTOSELECT": "Y",
+                "SAMPLEVAR_TYPE": "SEEING",
+                "SAMPLE_FWHMRANGE": f"{cfg.psf_fwhmrange[0]},{cfg.psf_fwhmrange[1]}",
+                "SAMPLE_VARIABILITY": 0.2,
+                "SAMPLE_MINSN": cfg.psf_sample_minsn,
+                "SAMPLE_MAXELLIP": 0.3,
+                "SAMPLE_FLAGMASK": "0x00fe",
+                "SAMPLE_WFLAGMASK": "0x00ff",
+                "BADPIXEL_FILTER": "N",
+                "OUTCAT_TYPE": "NONE",
+                "CHECKPLOT_TYPE": "NONE",
+                "CHECKIMAGE_TYPE": "NONE",
+                "PSF_DIR": ".",
+                "WRITE_XML": "Y",
+                "XML_NAME": "psfex.xml",
+                "VERBOSE_TYPE": "QUIET",
+                "NTHREADS": cfg.nthreads,
+            },
+        )
+        _write(
+            tmp / "pass2.sex",
+            {
+                **common,
+                "CATALOG_NAME": "psf.cat",
+                "CATALOG_TYPE": "FITS_1.0",
+                "PARAMETERS_NAME": "psf.param",
+                "PSF_NAME": "prepsf.psf",
+                "PSF_NMAX": cfg.psf_nmax,
+            },
+        )
         timings["write"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -247,21 +342,23 @@ def psf_photometry(
         _run([sex, "image.fits", "-c", "pass2.sex"], tmp, "source-extractor (PSF fitting)")
         timings["sextractor_psf"] = time.perf_counter() - t0
         raw = read_catalog(tmp / "psf.cat")
-        cat = Table({
-            "x": np.asarray(raw["XPSF_IMAGE"], float) - 1.0,
-            "y": np.asarray(raw["YPSF_IMAGE"], float) - 1.0,
-            "x_iso": np.asarray(raw["X_IMAGE"], float) - 1.0,
-            "y_iso": np.asarray(raw["Y_IMAGE"], float) - 1.0,
-            "mag": np.asarray(raw["MAG_PSF"], float),
-            "magerr": np.asarray(raw["MAGERR_PSF"], float),
-            "flux_psf": np.asarray(raw["FLUX_PSF"], float),
-            "fluxerr_psf": np.asarray(raw["FLUXERR_PSF"], float),
-            "chi2_psf": np.asarray(raw["CHI2_PSF"], float),
-            "flags": np.asarray(raw["FLAGS"], int),
-            "flags_weight": np.asarray(raw["FLAGS_WEIGHT"], int),
-            "spread_model": np.asarray(raw["SPREAD_MODEL"], float),
-            "mag_auto": np.asarray(raw["MAG_AUTO"], float),
-        })
+        cat = Table(
+            {
+                "x": np.asarray(raw["XPSF_IMAGE"], float) - 1.0,
+                "y": np.asarray(raw["YPSF_IMAGE"], float) - 1.0,
+                "x_iso": np.asarray(raw["X_IMAGE"], float) - 1.0,
+                "y_iso": np.asarray(raw["Y_IMAGE"], float) - 1.0,
+                "mag": np.asarray(raw["MAG_PSF"], float),
+                "magerr": np.asarray(raw["MAGERR_PSF"], float),
+                "flux_psf": np.asarray(raw["FLUX_PSF"], float),
+                "fluxerr_psf": np.asarray(raw["FLUXERR_PSF"], float),
+                "chi2_psf": np.asarray(raw["CHI2_PSF"], float),
+                "flags": np.asarray(raw["FLAGS"], int),
+                "flags_weight": np.asarray(raw["FLAGS_WEIGHT"], int),
+                "spread_model": np.asarray(raw["SPREAD_MODEL"], float),
+                "mag_auto": np.asarray(raw["MAG_AUTO"], float),
+            }
+        )
         # MAG_PSF is 99 when the fitted flux is <= 0
         cat["mag"][~(np.asarray(raw["FLUX_PSF"]) > 0)] = np.nan
         return SexResult(cat, nstars, fwhm, timings, tmp if keep else None)

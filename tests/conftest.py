@@ -12,9 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # In-process Lambda handlers (local runtime) use Powertools: no X-Ray daemon and no
 # metrics sink here. Set for the whole session, not per test: session-scoped
 # fixtures run pipelines outside any test's monkeypatch.
-for _var, _value in {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                     "POWERTOOLS_METRICS_NAMESPACE": "cloudphot", "AWS_DEFAULT_REGION": "us-east-1",
-                     "MPLBACKEND": "Agg"}.items():
+for _var, _value in {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "cloudphot",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "MPLBACKEND": "Agg",
+}.items():
     os.environ.setdefault(_var, _value)
 SHARED_DATA = Path(os.environ.get("CLOUDPHOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

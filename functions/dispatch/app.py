@@ -28,5 +28,6 @@ def record_handler(record: DynamoDBRecord) -> None:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict, context) -> dict:
     # failed records are reported back so only they are retried (and then go to the DLQ)
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

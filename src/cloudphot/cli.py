@@ -38,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Resolved-star photometry of HST-style surveys, on serverless AWS or locally.",
     )
     parser.add_argument("--version", action="version", version=f"cloudphot {__version__}")
-    parser.add_argument("--workdir", "-w", default=None,
-                        help="workspace directory (default: $CLOUDPHOT_HOME or ./cloudphot-work)")
+    parser.add_argument(
+        "--workdir",
+        "-w",
+        default=None,
+        help="workspace directory (default: $CLOUDPHOT_HOME or ./cloudphot-work)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _PLUGINS:
         try:
@@ -69,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cloudphot {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume (finished work is kept)",
-              file=sys.stderr)
+        print(
+            "interrupted; rerun the same command to resume (finished work is kept)", file=sys.stderr
+        )
         return 130
     except BrokenPipeError:
         return 0

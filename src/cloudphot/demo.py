@@ -31,11 +31,11 @@ class DemoResult:
     stage_seconds: dict[str, float]
     jobs: dict[str, int]
     rejected: list[dict]
-    accuracy: Any = None                     # verify.FieldAccuracy
+    accuracy: Any = None  # verify.FieldAccuracy
     products: dict[str, str] = field(default_factory=dict)
     interruptions: int = 0
     worker_cpu_seconds: float = 0.0
-    lost_cpu_seconds: float = 0.0   # CPU of workers that were interrupted (work redone)
+    lost_cpu_seconds: float = 0.0  # CPU of workers that were interrupted (work redone)
     catalog_rows: int = 0
     catalog_version: int | None = None
     catalog_objects: int = 0
@@ -43,8 +43,9 @@ class DemoResult:
     periods: list[dict] = field(default_factory=list)  # Cepheids: true vs recovered period
 
 
-def chaos_policy(rate: float, seed: int | None = None, *,
-                 after_s: tuple[float, float] = (1.0, 6.0)):
+def chaos_policy(
+    rate: float, seed: int | None = None, *, after_s: tuple[float, float] = (1.0, 6.0)
+):
     """Interrupt each Spot worker start with probability ``rate``, a random time after
     it starts (a Spot reclaim: SIGTERM, then SIGKILL after the grace period).
 
@@ -76,8 +77,15 @@ def _corrupt_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: float = 0.0,
-             fresh: bool = False, progress: Callable[[str, Any], None] | None = None) -> DemoResult:
+def run_demo(
+    settings: Settings,
+    *,
+    preset: str = "demo",
+    seed: int = 0,
+    chaos: float = 0.0,
+    fresh: bool = False,
+    progress: Callable[[str, Any], None] | None = None,
+) -> DemoResult:
     from .runtime.local import LocalRuntime
     from .simulate.field import simulate_field
 
@@ -97,9 +105,10 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
     stages["simulate"] = time.monotonic() - t0
 
     uploads = sorted(sim.exposures)
-    random.Random(seed).shuffle(uploads)              # arrival order does not matter
-    manifest = _write_manifest(sim_dir / "manifests" / f"{sim.field_id}.json", sim.field_id,
-                               sim.exposures)
+    random.Random(seed).shuffle(uploads)  # arrival order does not matter
+    manifest = _write_manifest(
+        sim_dir / "manifests" / f"{sim.field_id}.json", sim.field_id, sim.exposures
+    )
     bad = _corrupt_copy(sim.exposures[0], sim_dir / "broken" / "jbad00zzq_flc.fits")
 
     rt = LocalRuntime(settings, interruptions=chaos_policy(chaos) if chaos else None)
@@ -118,13 +127,17 @@ def run_demo(settings: Settings, *, preset: str = "demo", seed: int = 0, chaos: 
         from .commands.pipeline import status_report
 
         report = status_report(rt)
-        result = DemoResult(field_id=sim.field_id, workspace=home, seconds=0.0,
-                            stage_seconds=stages, jobs=report["jobs"],
-                            rejected=report["rejected"],
-                            interruptions=len(report["interruptions"]),
-                            worker_cpu_seconds=rt.ecs.cpu_seconds,
-                            lost_cpu_seconds=sum(i["cpu_seconds_lost"]
-                                                 for i in report["interruptions"]))
+        result = DemoResult(
+            field_id=sim.field_id,
+            workspace=home,
+            seconds=0.0,
+            stage_seconds=stages,
+            jobs=report["jobs"],
+            rejected=report["rejected"],
+            interruptions=len(report["interruptions"]),
+            worker_cpu_seconds=rt.ecs.cpu_seconds,
+            lost_cpu_seconds=sum(i["cpu_seconds_lost"] for i in report["interruptions"]),
+        )
         del summary
         _measure(result, rt, sim)
     finally:
@@ -147,10 +160,14 @@ def _measure(result: DemoResult, rt, sim) -> None:
     catalog = Table.read(root / cat_key)
     measurements = Table.read(root / meas_key)
     result.catalog_rows = len(catalog)
-    result.products = {"catalog": str(root / cat_key), "measurements": str(root / meas_key),
-                       "field": str(root / keys.field_product(sim.field_id, ""))}
-    result.accuracy = compare_to_truth(catalog, measurements, sim.truth, sim.exposures_truth,
-                                       sim.filters, field_id=sim.field_id)
+    result.products = {
+        "catalog": str(root / cat_key),
+        "measurements": str(root / meas_key),
+        "field": str(root / keys.field_product(sim.field_id, "")),
+    }
+    result.accuracy = compare_to_truth(
+        catalog, measurements, sim.truth, sim.exposures_truth, sim.filters, field_id=sim.field_id
+    )
     _query_database(result, rt, sim)
 
 
@@ -171,15 +188,18 @@ def _query_database(result: DemoResult, rt, sim) -> None:
     survey = rt.settings.survey
     result.catalog_objects = int(cat.query(f"SELECT count(*) AS n FROM {survey}.phot_mod")["n"][0])
     result.catalog_measurements = int(
-        cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0])
+        cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0]
+    )
     for row in sim.cepheids:
         entry = {"star_id": int(row["star_id"]), "true_period_d": float(row["period_d"])}
         try:
             objid = cat.nearest_objid(float(row["ra"]), float(row["dec"]), radius_arcsec=0.2)
             found = find_period(cat.lightcurve(objid))
-            entry.update(objid=objid, period_d=float(found.period_d),
-                         error_frac=abs(found.period_d - entry["true_period_d"])
-                         / entry["true_period_d"])
+            entry.update(
+                objid=objid,
+                period_d=float(found.period_d),
+                error_frac=abs(found.period_d - entry["true_period_d"]) / entry["true_period_d"],
+            )
         except CloudphotError as exc:
             entry["error"] = str(exc)
         result.periods.append(entry)

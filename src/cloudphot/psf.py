@@ -107,15 +107,11 @@ FWHM_PIX: dict[tuple[str, str, str], float] = {
 #: (instrument, detector) -> 3x3 charge-diffusion kernel used by the analytic stand-in
 #: (the Tiny Tim kernels of the mid-band filters, as printed in their headers).
 CHARGE_DIFFUSION: dict[tuple[str, str], np.ndarray] = {
-    ("ACS", "WFC"): np.array(
-        [[0.02, 0.08, 0.02], [0.08, 0.60, 0.08], [0.02, 0.08, 0.02]]
-    ),
+    ("ACS", "WFC"): np.array([[0.02, 0.08, 0.02], [0.08, 0.60, 0.08], [0.02, 0.08, 0.02]]),
     ("WFC3", "UVIS"): np.array(
         [[0.003, 0.043, 0.003], [0.043, 0.816, 0.043], [0.003, 0.043, 0.003]]
     ),
-    ("WFC3", "IR"): np.array(
-        [[0.002, 0.044, 0.002], [0.044, 0.816, 0.044], [0.002, 0.044, 0.002]]
-    ),
+    ("WFC3", "IR"): np.array([[0.002, 0.044, 0.002], [0.044, 0.816, 0.044], [0.002, 0.044, 0.002]]),
 }
 
 #: model radius (detector pixels) of the analytic stand-in, ~3" like the Tiny Tim files
@@ -247,9 +243,8 @@ class PSFModel:
         ty = (uy - v0)[:, None, None]
         cols = (u0[:, None] + f * j[None, :])[:, None, :]
         rows = (v0[:, None] + f * j[None, :])[:, :, None]
-        return (
-            (1 - ty) * ((1 - tx) * grid[rows, cols] + tx * grid[rows, cols + 1])
-            + ty * ((1 - tx) * grid[rows + 1, cols] + tx * grid[rows + 1, cols + 1])
+        return (1 - ty) * ((1 - tx) * grid[rows, cols] + tx * grid[rows, cols + 1]) + ty * (
+            (1 - tx) * grid[rows + 1, cols] + tx * grid[rows + 1, cols + 1]
         )
 
     def _check_radius(self, radius: int) -> int:
@@ -477,14 +472,18 @@ def _from_tinytim(path: Path, key: tuple[str, str, str]) -> PSFModel:
     data = _normalise(spline(inside + cy, inside + cx), os_, total)
     name = f"{key[0]}/{key[1]}/{key[2]} (tinytim)"
     return PSFModel(
-        name, data, os_, pixel_scale=scale, source="tinytim",
-        instrument=key[0], detector=key[1], filter=key[2],
+        name,
+        data,
+        os_,
+        pixel_scale=scale,
+        source="tinytim",
+        instrument=key[0],
+        detector=key[1],
+        filter=key[2],
     )
 
 
-def _analytic_data(
-    core_fwhm: float, kernel: np.ndarray, half: int, oversample: int
-) -> np.ndarray:
+def _analytic_data(core_fwhm: float, kernel: np.ndarray, half: int, oversample: int) -> np.ndarray:
     """Effective PSF of Gaussian core + Moffat wing, pixel-integrated, charge-diffused."""
     n = 2 * half * oversample + 1
     # work on a padded power-friendly grid to keep FFT wrap-around far from the core
@@ -568,8 +567,14 @@ def _analytic(key: tuple[str, str, str]) -> PSFModel:
     data = _normalise(_analytic_data(core, kernel, half, os_), os_, 1.0)
     name = f"{key[0]}/{key[1]}/{key[2]} (analytic)"
     return PSFModel(
-        name, data, os_, pixel_scale=scale, source="analytic",
-        instrument=key[0], detector=key[1], filter=key[2],
+        name,
+        data,
+        os_,
+        pixel_scale=scale,
+        source="analytic",
+        instrument=key[0],
+        detector=key[1],
+        filter=key[2],
     )
 
 

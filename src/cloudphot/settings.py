@@ -11,8 +11,14 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["ATHENA_WORKGROUP_ENV", "BUCKET_ENV", "DEFAULT_HOME", "PARTITION_ORDER_ENV", "TABLE_ENV",
-           "Settings"]
+__all__ = [
+    "ATHENA_WORKGROUP_ENV",
+    "BUCKET_ENV",
+    "DEFAULT_HOME",
+    "PARTITION_ORDER_ENV",
+    "TABLE_ENV",
+    "Settings",
+]
 
 DEFAULT_HOME = "./cloudphot-work"
 
@@ -117,8 +123,12 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The environment a handler or worker needs to rebuild these settings."""
-        env = {"CLOUDPHOT_BACKEND": self.backend, "CLOUDPHOT_HOME": str(self.home),
-               "AWS_REGION": self.region, "CLOUDPHOT_SURVEY": self.survey}
+        env = {
+            "CLOUDPHOT_BACKEND": self.backend,
+            "CLOUDPHOT_HOME": str(self.home),
+            "AWS_REGION": self.region,
+            "CLOUDPHOT_SURVEY": self.survey,
+        }
         env.update({BUCKET_ENV[k]: v for k, v in self.buckets.items()})
         env.update({TABLE_ENV[k]: v for k, v in self.tables.items()})
         if self.athena_workgroup:

@@ -25,9 +25,26 @@ __all__ = [
 ]
 
 _SHORT_TAGS = ("Ref", "Condition")
-_FN_TAGS = ("GetAtt", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-            "FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "Transform", "ToJsonString",
-            "Length")
+_FN_TAGS = (
+    "GetAtt",
+    "Sub",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "Base64",
+    "Cidr",
+    "Transform",
+    "ToJsonString",
+    "Length",
+)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -114,9 +131,11 @@ def functions(template: dict) -> dict[str, FunctionSpec]:
         # container-image functions name their handler file for local runs in Metadata
         local = (res.get("Metadata") or {}).get("Cloudphot") or {}
         out[lid] = FunctionSpec(
-            lid, local.get("LocalCodeUri") or props.get("CodeUri", glob.get("CodeUri", ".")),
+            lid,
+            local.get("LocalCodeUri") or props.get("CodeUri", glob.get("CodeUri", ".")),
             local.get("LocalHandler") or props.get("Handler", glob.get("Handler", "app.handler")),
-            env)
+            env,
+        )
     return out
 
 
@@ -124,6 +143,7 @@ def state_machines(template: dict) -> dict[str, StateMachineSpec]:
     out = {}
     for lid, res in resources_of_type(template, "AWS::Serverless::StateMachine").items():
         props = res.get("Properties", {})
-        out[lid] = StateMachineSpec(lid, props["DefinitionUri"],
-                                    props.get("DefinitionSubstitutions", {}))
+        out[lid] = StateMachineSpec(
+            lid, props["DefinitionUri"], props.get("DefinitionSubstitutions", {})
+        )
     return out

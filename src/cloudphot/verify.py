@@ -21,10 +21,10 @@ class FilterAccuracy:
     filter: str
     n_st: int
     n_gst: int
-    n_bright: int               # gst stars with S/N > 50 matched to a constant star
-    median_abs_dmag: float      # bright stars, mag
-    median_dmag: float          # bright stars (bias), mag
-    robust_scatter: float       # 1.4826 * MAD of dmag, bright stars
+    n_bright: int  # gst stars with S/N > 50 matched to a constant star
+    median_abs_dmag: float  # bright stars, mag
+    median_dmag: float  # bright stars (bias), mag
+    robust_scatter: float  # 1.4826 * MAD of dmag, bright stars
 
 
 @dataclass
@@ -33,7 +33,7 @@ class FieldAccuracy:
     n_catalog: int
     n_truth: int
     n_matched: int
-    median_position_error_pix: float     # bright gst stars, after removing the frame offset
+    median_position_error_pix: float  # bright gst stars, after removing the frame offset
     frame_offset_pix: tuple[float, float] = (float("nan"), float("nan"))
     median_absolute_position_error_pix: float = float("nan")  # including the frame offset
     filters: list[FilterAccuracy] = field(default_factory=list)
@@ -44,7 +44,9 @@ class FieldAccuracy:
         return all(c["n_measured"] >= c["n_covering"] for c in self.cepheids)
 
 
-def match_catalog(catalog: Table, truth: Table, radius_arcsec: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def match_catalog(
+    catalog: Table, truth: Table, radius_arcsec: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest truth star of each catalog star within ``radius_arcsec``.
 
     Returns (catalog indices, truth indices) of the matched pairs, each truth star
@@ -66,20 +68,36 @@ def match_catalog(catalog: Table, truth: Table, radius_arcsec: float = 0.1) -> t
     return ci[keep], ti[keep]
 
 
-def compare_to_truth(catalog: Table, measurements: Table, truth: Table,
-                     exposures_truth: Table, filters: list[str], *, field_id: str = "",
-                     snr_bright: float = 50.0) -> FieldAccuracy:
+def compare_to_truth(
+    catalog: Table,
+    measurements: Table,
+    truth: Table,
+    exposures_truth: Table,
+    filters: list[str],
+    *,
+    field_id: str = "",
+    snr_bright: float = 50.0,
+) -> FieldAccuracy:
     ci, ti = match_catalog(catalog, truth)
-    variable = np.asarray(truth["is_variable"], bool)[ti] if "is_variable" in truth.colnames \
+    variable = (
+        np.asarray(truth["is_variable"], bool)[ti]
+        if "is_variable" in truth.colnames
         else np.zeros(len(ti), bool)
+    )
     dra = (np.asarray(catalog["ra"])[ci] - np.asarray(truth["ra"])[ti]) * np.cos(
-        np.radians(np.asarray(truth["dec"])[ti]))
+        np.radians(np.asarray(truth["dec"])[ti])
+    )
     ddec = np.asarray(catalog["dec"])[ci] - np.asarray(truth["dec"])[ti]
     pos_pix = np.hypot(dra, ddec) * 3600 / PIXEL_SCALE_ARCSEC
 
     bright_any = np.zeros(len(ci), bool)
-    out = FieldAccuracy(field_id=field_id, n_catalog=len(catalog), n_truth=len(truth),
-                        n_matched=len(ci), median_position_error_pix=float("nan"))
+    out = FieldAccuracy(
+        field_id=field_id,
+        n_catalog=len(catalog),
+        n_truth=len(truth),
+        n_matched=len(ci),
+        median_position_error_pix=float("nan"),
+    )
     for f in filters:
         p = f.lower()
         gst = np.asarray(catalog[f"{p}_gst"], bool)
@@ -87,14 +105,22 @@ def compare_to_truth(catalog: Table, measurements: Table, truth: Table,
         snr = np.asarray(catalog[f"{p}_snr"], float)
         bright = gst[ci] & (snr[ci] > snr_bright) & ~variable
         bright_any |= bright
-        dmag = np.asarray(catalog[f"{p}_vega"], float)[ci] - np.asarray(truth[f"{p}_vega"], float)[ti]
+        dmag = (
+            np.asarray(catalog[f"{p}_vega"], float)[ci] - np.asarray(truth[f"{p}_vega"], float)[ti]
+        )
         d = dmag[bright]
         mad = float(np.median(np.abs(d - np.median(d)))) if d.size else float("nan")
-        out.filters.append(FilterAccuracy(
-            filter=f, n_st=int(st.sum()), n_gst=int(gst.sum()), n_bright=int(bright.sum()),
-            median_abs_dmag=float(np.median(np.abs(d))) if d.size else float("nan"),
-            median_dmag=float(np.median(d)) if d.size else float("nan"),
-            robust_scatter=1.4826 * mad))
+        out.filters.append(
+            FilterAccuracy(
+                filter=f,
+                n_st=int(st.sum()),
+                n_gst=int(gst.sum()),
+                n_bright=int(bright.sum()),
+                median_abs_dmag=float(np.median(np.abs(d))) if d.size else float("nan"),
+                median_dmag=float(np.median(d)) if d.size else float("nan"),
+                robust_scatter=1.4826 * mad,
+            )
+        )
     if bright_any.any():
         # The catalog frame is tied to the header WCS of the reference exposure, whose
         # pointing error (unknown without an external astrometric reference such as
@@ -110,18 +136,32 @@ def compare_to_truth(catalog: Table, measurements: Table, truth: Table,
 
     # Cepheids: measured in every exposure whose chip covers them?
     if "is_variable" in truth.colnames and len(exposures_truth):
-        star_of_truth = {int(truth["star_id"][t]): int(catalog["star_id"][c]) for c, t in zip(ci, ti)}
+        star_of_truth = {
+            int(truth["star_id"][t]): int(catalog["star_id"][c]) for c, t in zip(ci, ti)
+        }
         meas_count = {}
-        for sid, exp in zip(np.asarray(measurements["star_id"]), np.asarray(measurements["exposure_id"])):
+        for sid, exp in zip(
+            np.asarray(measurements["star_id"]), np.asarray(measurements["exposure_id"])
+        ):
             meas_count.setdefault(int(sid), set()).add(str(exp))
         for row in truth[np.asarray(truth["is_variable"], bool)]:
             tid = int(row["star_id"])
-            covering = {str(e) for e in exposures_truth["exposure_id"][
-                np.asarray(exposures_truth["star_id"]) == tid]}
+            covering = {
+                str(e)
+                for e in exposures_truth["exposure_id"][
+                    np.asarray(exposures_truth["star_id"]) == tid
+                ]
+            }
             sid = star_of_truth.get(tid)
             measured = meas_count.get(sid, set()) if sid is not None else set()
-            out.cepheids.append({"star_id": tid, "period_d": float(row["period_d"]),
-                                 "detected": sid is not None, "objid_in_field": sid,
-                                 "n_covering": len(covering),
-                                 "n_measured": len(measured & covering)})
+            out.cepheids.append(
+                {
+                    "star_id": tid,
+                    "period_d": float(row["period_d"]),
+                    "detected": sid is not None,
+                    "objid_in_field": sid,
+                    "n_covering": len(covering),
+                    "n_measured": len(measured & covering),
+                }
+            )
     return out

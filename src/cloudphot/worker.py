@@ -122,16 +122,19 @@ def _load_json_object(text: str, source: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{source}: not JSON: {exc.msg} at line {exc.lineno} column "
-                        f"{exc.colno}") from exc
+        raise DataError(
+            f"{source}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     if not isinstance(value, dict):
-        raise DataError(f"{source}: the job request must be a JSON object, got "
-                        f"{type(value).__name__}")
+        raise DataError(
+            f"{source}: the job request must be a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
-def read_request(argv: Sequence[str] | None = None,
-                 environ: Mapping[str, str] | None = None) -> dict:
+def read_request(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> dict:
     """The job request from the command line, else the environment (see module docstring)."""
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
@@ -154,11 +157,14 @@ def read_request(argv: Sequence[str] | None = None,
     elif env.get("CLOUDPHOT_REQUEST_FILE"):
         request = _read_file(env["CLOUDPHOT_REQUEST_FILE"], "CLOUDPHOT_REQUEST_FILE")
     elif env.get("CLOUDPHOT_REQUEST_KEY"):
-        request = _read_object(env.get("CLOUDPHOT_REQUEST_BUCKET", ""), env["CLOUDPHOT_REQUEST_KEY"],
-                               env)
+        request = _read_object(
+            env.get("CLOUDPHOT_REQUEST_BUCKET", ""), env["CLOUDPHOT_REQUEST_KEY"], env
+        )
     else:
-        raise DataError("no job request: set CLOUDPHOT_REQUEST (JSON), CLOUDPHOT_REQUEST_FILE or "
-                        "CLOUDPHOT_REQUEST_BUCKET/KEY, or pass --request/--request-file")
+        raise DataError(
+            "no job request: set CLOUDPHOT_REQUEST (JSON), CLOUDPHOT_REQUEST_FILE or "
+            "CLOUDPHOT_REQUEST_BUCKET/KEY, or pass --request/--request-file"
+        )
     job_id = args.job_id or env.get("CLOUDPHOT_JOB_ID")
     if job_id and "job_id" not in request:
         request["job_id"] = job_id
@@ -212,9 +218,13 @@ def _error_line(name: str, cause: str) -> str:
 def _watchdog(grace: float) -> None:
     """End the process if the job ignores the stop (e.g. blocked in C code)."""
     if not _wait_for_exit.wait(grace):
-        _emit(sys.stderr, _error_line("SpotInterrupted",
-                                      f"SIGTERM received; the job did not stop within {grace:g} s "
-                                      "and was ended"))
+        _emit(
+            sys.stderr,
+            _error_line(
+                "SpotInterrupted",
+                f"SIGTERM received; the job did not stop within {grace:g} s and was ended",
+            ),
+        )
         os._exit(EXIT_SPOT_INTERRUPTED)
 
 
@@ -226,17 +236,22 @@ def _install_sigterm(grace: float) -> Callable[[], None]:
         first = not stop_requested.is_set()
         stop_requested.set()
         if first and not _wait_for_exit.is_set():  # the job is still running
-            threading.Thread(target=_watchdog, args=(grace,), name="cloudphot-stop-watchdog",
-                             daemon=True).start()
+            threading.Thread(
+                target=_watchdog, args=(grace,), name="cloudphot-stop-watchdog", daemon=True
+            ).start()
             raise SpotInterrupted("SIGTERM received (Spot interruption or task stop)")
 
     previous = signal.signal(signal.SIGTERM, handler)
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def run_worker(main: Callable[[dict], dict], *, argv: Sequence[str] | None = None,
-               environ: Mapping[str, str] | None = None,
-               stop_grace_s: float = STOP_GRACE_S) -> int:
+def run_worker(
+    main: Callable[[dict], dict],
+    *,
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop_grace_s: float = STOP_GRACE_S,
+) -> int:
     """Run one job with the worker protocol and return the process exit code.
 
     Typical entry point::

@@ -46,12 +46,17 @@ class MotoRunner:
     def __exit__(self, *exc) -> None:
         self._mock.stop()
 
-    def run(self, definition: dict, input: Any, name: str | None = None,
-            timeout: float = 60.0) -> MotoResult:
+    def run(
+        self, definition: dict, input: Any, name: str | None = None, timeout: float = 60.0
+    ) -> MotoResult:
         sm = self.client.create_state_machine(
-            name=f"sm-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE)
-        ex = self.client.start_execution(stateMachineArn=sm["stateMachineArn"],
-                                         name=name or uuid.uuid4().hex, input=json.dumps(input))
+            name=f"sm-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE
+        )
+        ex = self.client.start_execution(
+            stateMachineArn=sm["stateMachineArn"],
+            name=name or uuid.uuid4().hex,
+            input=json.dumps(input),
+        )
         end = time.monotonic() + timeout
         delay = 0.002
         while True:
@@ -67,6 +72,11 @@ class MotoRunner:
         # so each case gets its own state machine, deleted once it has finished.
         self.client.delete_state_machine(stateMachineArn=sm["stateMachineArn"])
         out = d.get("output")
-        return MotoResult(status=d["status"], output=_parse_output(out),
-                          error=d.get("error"), cause=d.get("cause"),
-                          execution_arn=ex["executionArn"], state_machine_arn=sm["stateMachineArn"])
+        return MotoResult(
+            status=d["status"],
+            output=_parse_output(out),
+            error=d.get("error"),
+            cause=d.get("cause"),
+            execution_arn=ex["executionArn"],
+            state_machine_arn=sm["stateMachineArn"],
+        )

@@ -19,7 +19,12 @@ pytestmark = pytest.mark.aws
 
 
 def _observed(result) -> dict:
-    return {"status": result.status, "output": result.output, "error": result.error, "cause": result.cause}
+    return {
+        "status": result.status,
+        "output": result.output,
+        "error": result.error,
+        "cause": result.cause,
+    }
 
 
 def _moto_observed(res) -> dict:
@@ -36,7 +41,9 @@ def test_suite_is_large_enough():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_conformance(case, moto_sfn, fake_sleep):
-    ours = _observed(StateMachine(case.definition).execute(case.input, name=case.name, sleep=fake_sleep))
+    ours = _observed(
+        StateMachine(case.definition).execute(case.input, name=case.name, sleep=fake_sleep)
+    )
     theirs = _moto_observed(moto_sfn.run(case.definition, case.input, name=case.name))
     if not case.compare_cause:
         ours.pop("cause")
@@ -50,4 +57,5 @@ def test_conformance(case, moto_sfn, fake_sleep):
     assert ours == expected, f"cloudphot departs from the spec: {case.moto_deviation}"
     assert theirs != expected, (
         f"moto now agrees with the spec on {case.id}; drop the moto_deviation note "
-        f"and its entry in docs/asl-conformance.md")
+        f"and its entry in docs/asl-conformance.md"
+    )

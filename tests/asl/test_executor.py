@@ -16,7 +16,10 @@ PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
 
 def map_of(processor: dict, **fields) -> dict:
-    return {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
+    return {
+        "StartAt": "M",
+        "States": {"M": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}},
+    }
 
 
 class ConcurrencyProbe:
@@ -38,14 +41,18 @@ class ConcurrencyProbe:
         return parameters
 
 
-TASK_PROC = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                                              "End": True}}}
+TASK_PROC = {
+    "StartAt": "T",
+    "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}},
+}
 
 
 @pytest.mark.parametrize("limit", [1, 3])
 def test_max_concurrency_really_limits_and_runs_concurrently(limit):
     probe = ConcurrencyProbe()
-    r = StateMachine(map_of(TASK_PROC, MaxConcurrency=limit)).execute(list(range(12)), invoker=probe)
+    r = StateMachine(map_of(TASK_PROC, MaxConcurrency=limit)).execute(
+        list(range(12)), invoker=probe
+    )
     assert r.status == "SUCCEEDED" and r.output == list(range(12))
     assert probe.peak == limit
 
@@ -64,12 +71,20 @@ def test_map_history_events_and_thread_safe_ids():
     assert r.status == "SUCCEEDED"
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     types = [e["type"] for e in events]
-    assert types[:4] == ["ExecutionStarted", "MapStateEntered", "MapStateStarted", "MapIterationStarted"]
+    assert types[:4] == [
+        "ExecutionStarted",
+        "MapStateEntered",
+        "MapStateStarted",
+        "MapIterationStarted",
+    ]
     assert types[-3:] == ["MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"]
     assert types.count("MapIterationStarted") == types.count("MapIterationSucceeded") == 50
     assert events[2]["mapStateStartedEventDetails"] == {"length": 50}
-    indices = sorted(e["mapIterationStartedEventDetails"]["index"] for e in events
-                     if e["type"] == "MapIterationStarted")
+    indices = sorted(
+        e["mapIterationStartedEventDetails"]["index"]
+        for e in events
+        if e["type"] == "MapIterationStarted"
+    )
     assert indices == list(range(50))
     by_id = {e["id"]: e for e in events}
     for e in events:  # every event links to an earlier one of the same branch
@@ -79,10 +94,28 @@ def test_map_history_events_and_thread_safe_ids():
 
 
 def test_parallel_history_and_failure_cancels_siblings(fake_sleep):
-    definition = {"StartAt": "Par", "States": {"Par": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "Next": "After"},
-                                    "After": {"Type": "Pass", "End": True}}},
-        {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "c"}}}]}}}
+    definition = {
+        "StartAt": "Par",
+        "States": {
+            "Par": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {
+                        "StartAt": "W",
+                        "States": {
+                            "W": {"Type": "Wait", "Seconds": 30, "Next": "After"},
+                            "After": {"Type": "Pass", "End": True},
+                        },
+                    },
+                    {
+                        "StartAt": "F",
+                        "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "c"}},
+                    },
+                ],
+            }
+        },
+    }
     t0 = time.monotonic()
     r = StateMachine(definition).execute({})  # real sleep: the Wait must be interrupted
     assert time.monotonic() - t0 < 5
@@ -113,13 +146,18 @@ def test_stop_event_interrupts_wait():
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
     t0 = time.monotonic()
-    r = StateMachine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}).execute(
-        {}, stop_event=stop)
+    r = StateMachine(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    ).execute({}, stop_event=stop)
     assert r.status == "ABORTED" and time.monotonic() - t0 < 3
 
 
 def test_execution_timeout():
-    d = {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    d = {
+        "TimeoutSeconds": 1,
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}},
+    }
     t0 = time.monotonic()
     r = StateMachine(d).execute({})
     assert r.status == "TIMED_OUT" and r.error == "States.Timeout"
@@ -129,10 +167,14 @@ def test_execution_timeout():
 
 def test_wait_uses_injected_sleep(fake_sleep):
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    d = {"StartAt": "A", "States": {
-        "A": {"Type": "Wait", "Seconds": 7, "Next": "B"},
-        "B": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
-        "C": {"Type": "Wait", "TimestampPath": "$.t", "End": True}}}
+    d = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Wait", "Seconds": 7, "Next": "B"},
+            "B": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
+            "C": {"Type": "Wait", "TimestampPath": "$.t", "End": True},
+        },
+    }
     r = StateMachine(d).execute({"s": 3, "t": future}, sleep=fake_sleep)
     assert r.status == "SUCCEEDED"
     assert fake_sleep.calls[:2] == [7.0, 3.0] and 95 < fake_sleep.calls[2] <= 100
@@ -140,12 +182,31 @@ def test_wait_uses_injected_sleep(fake_sleep):
 
 
 def test_context_overrides_and_execution_name():
-    d = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
-        "sm.$": "$$.StateMachine.Name", "id.$": "$$.Execution.Id", "role.$": "$$.Execution.RoleArn",
-        "name.$": "$$.Execution.Name", "entered.$": "$$.State.EnteredTime"}, "End": True}}}
+    d = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Parameters": {
+                    "sm.$": "$$.StateMachine.Name",
+                    "id.$": "$$.Execution.Id",
+                    "role.$": "$$.Execution.RoleArn",
+                    "name.$": "$$.Execution.Name",
+                    "entered.$": "$$.State.EnteredTime",
+                },
+                "End": True,
+            }
+        },
+    }
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:Reduce"
-    r = StateMachine(d).execute({}, name="job-42", context={
-        "StateMachine": {"Id": arn, "Name": "Reduce"}, "Execution": {"RoleArn": "arn:aws:iam::1:role/r"}})
+    r = StateMachine(d).execute(
+        {},
+        name="job-42",
+        context={
+            "StateMachine": {"Id": arn, "Name": "Reduce"},
+            "Execution": {"RoleArn": "arn:aws:iam::1:role/r"},
+        },
+    )
     assert r.output["sm"] == "Reduce" and r.output["name"] == "job-42" and r.name == "job-42"
     assert r.output["id"] == "arn:aws:states:us-east-1:123456789012:execution:Reduce:job-42"
     assert r.output["role"] == "arn:aws:iam::1:role/r"
@@ -153,33 +214,83 @@ def test_context_overrides_and_execution_name():
 
 
 def test_strict_spec_error_names():
-    no_match = {"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [
-        {"Variable": "$.x", "NumericEquals": 1, "Next": "Y"}]}, "Y": {"Type": "Succeed"}}}
-    bad_intrinsic = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
-        "x.$": "States.ArrayGetItem($.a, 5)"}, "End": True}}}
-    bad_param = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.nope"}, "End": True}}}
-    aws = [StateMachine(d).execute({"x": 0, "a": []}).error for d in (no_match, bad_intrinsic, bad_param)]
-    spec = [StateMachine(d, strict_spec=True).execute({"x": 0, "a": []}).error
-            for d in (no_match, bad_intrinsic, bad_param)]
+    no_match = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "NumericEquals": 1, "Next": "Y"}],
+            },
+            "Y": {"Type": "Succeed"},
+        },
+    }
+    bad_intrinsic = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Parameters": {"x.$": "States.ArrayGetItem($.a, 5)"}, "End": True}
+        },
+    }
+    bad_param = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.nope"}, "End": True}},
+    }
+    aws = [
+        StateMachine(d).execute({"x": 0, "a": []}).error
+        for d in (no_match, bad_intrinsic, bad_param)
+    ]
+    spec = [
+        StateMachine(d, strict_spec=True).execute({"x": 0, "a": []}).error
+        for d in (no_match, bad_intrinsic, bad_param)
+    ]
     assert aws == ["States.Runtime"] * 3
-    assert spec == ["States.NoChoiceMatched", "States.IntrinsicFailure", "States.ParameterPathFailure"]
+    assert spec == [
+        "States.NoChoiceMatched",
+        "States.IntrinsicFailure",
+        "States.ParameterPathFailure",
+    ]
 
 
 def test_strict_spec_error_names_are_catchable():
-    d = {"StartAt": "Par", "States": {
-        "Par": {"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": {
-            "Type": "Pass", "Parameters": {"x.$": "States.StringToJson('{bad')"}, "End": True}}}],
-                "Catch": [{"ErrorEquals": ["States.IntrinsicFailure"], "Next": "H"}], "End": True},
-        "H": {"Type": "Pass", "OutputPath": "$.Error", "End": True}}}
+    d = {
+        "StartAt": "Par",
+        "States": {
+            "Par": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "P",
+                        "States": {
+                            "P": {
+                                "Type": "Pass",
+                                "Parameters": {"x.$": "States.StringToJson('{bad')"},
+                                "End": True,
+                            }
+                        },
+                    }
+                ],
+                "Catch": [{"ErrorEquals": ["States.IntrinsicFailure"], "Next": "H"}],
+                "End": True,
+            },
+            "H": {"Type": "Pass", "OutputPath": "$.Error", "End": True},
+        },
+    }
     assert StateMachine(d, strict_spec=True).execute({}).output == "States.IntrinsicFailure"
     assert StateMachine(d).execute({}).status == "FAILED"
 
 
 def test_map_tolerated_failures_within_threshold():
-    proc = {"StartAt": "C", "States": {
-        "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericGreaterThan": 7, "Next": "Bad"}],
-              "Default": "Ok"},
-        "Bad": {"Type": "Fail", "Error": "Bad", "Cause": "big"}, "Ok": {"Type": "Pass", "End": True}}}
+    proc = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$", "NumericGreaterThan": 7, "Next": "Bad"}],
+                "Default": "Ok",
+            },
+            "Bad": {"Type": "Fail", "Error": "Bad", "Cause": "big"},
+            "Ok": {"Type": "Pass", "End": True},
+        },
+    }
     r = StateMachine(map_of(proc, ToleratedFailurePercentage=20)).execute(list(range(10)))
     assert r.status == "SUCCEEDED"
     assert r.output[:8] == list(range(8)) and r.output[8] == {"Error": "Bad", "Cause": "big"}
@@ -220,8 +331,16 @@ def test_huge_map_keeps_every_item_in_order_and_its_history_linear():
 
 
 def test_json_merge_deep_only_in_strict_spec_mode():
-    d = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
-        "m.$": "States.JsonMerge($.a, $.b, true)"}, "End": True}}}
+    d = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Parameters": {"m.$": "States.JsonMerge($.a, $.b, true)"},
+                "End": True,
+            }
+        },
+    }
     data = {"a": {"k": {"x": 1}}, "b": {"k": {"y": 2}}}
     r = StateMachine(d).execute(data)
     assert r.error == "States.Runtime" and "deep merge" in r.cause

@@ -42,9 +42,16 @@ def task_machine(**task_fields) -> dict:
 
 def test_task_parameters_resultselector_resultpath():
     inv = ScriptedInvoker(result={"Payload": {"n": 3}, "StatusCode": 200})
-    sm = StateMachine(task_machine(
-        Parameters={"FunctionName": "f", "Payload": {"job.$": "$.job", "ctx.$": "$$.State.Name"}},
-        ResultSelector={"n.$": "$.Payload.n"}, ResultPath="$.out"))
+    sm = StateMachine(
+        task_machine(
+            Parameters={
+                "FunctionName": "f",
+                "Payload": {"job.$": "$.job", "ctx.$": "$$.State.Name"},
+            },
+            ResultSelector={"n.$": "$.Payload.n"},
+            ResultPath="$.out",
+        )
+    )
     r = sm.execute({"job": "j1"}, invoker=inv)
     assert r.status == "SUCCEEDED"
     assert r.output == {"job": "j1", "out": {"n": 3}}
@@ -57,8 +64,19 @@ def test_task_parameters_resultselector_resultpath():
 
 def test_retry_backoff_exact_sleep_sequence(fake_sleep):
     inv = ScriptedInvoker(errors=["Throttled"] * 5)
-    sm = StateMachine(task_machine(Retry=[{"ErrorEquals": ["Throttled"], "IntervalSeconds": 2,
-                                           "BackoffRate": 3.0, "MaxAttempts": 5, "MaxDelaySeconds": 30}]))
+    sm = StateMachine(
+        task_machine(
+            Retry=[
+                {
+                    "ErrorEquals": ["Throttled"],
+                    "IntervalSeconds": 2,
+                    "BackoffRate": 3.0,
+                    "MaxAttempts": 5,
+                    "MaxDelaySeconds": 30,
+                }
+            ]
+        )
+    )
     r = sm.execute({}, invoker=inv, sleep=fake_sleep)
     assert r.status == "SUCCEEDED"
     assert fake_sleep.calls == [2, 6, 18, 30, 30]  # 2*3^k capped by MaxDelaySeconds
@@ -67,7 +85,9 @@ def test_retry_backoff_exact_sleep_sequence(fake_sleep):
 
 def test_retry_defaults_and_exhaustion(fake_sleep):
     inv = ScriptedInvoker(errors=["X"] * 10)
-    r = StateMachine(task_machine(Retry=[{"ErrorEquals": ["X"]}])).execute({}, invoker=inv, sleep=fake_sleep)
+    r = StateMachine(task_machine(Retry=[{"ErrorEquals": ["X"]}])).execute(
+        {}, invoker=inv, sleep=fake_sleep
+    )
     assert r.status == "FAILED" and r.error == "X" and r.cause == "scripted X"
     assert fake_sleep.calls == [1, 2, 4]  # IntervalSeconds 1, BackoffRate 2, MaxAttempts 3
     assert len(inv.calls) == 4
@@ -76,10 +96,20 @@ def test_retry_defaults_and_exhaustion(fake_sleep):
 def test_retriers_keep_separate_counts_spec_example(fake_sleep):
     # The spec's "Complex retry scenarios": ErrorA, ErrorB, ErrorC, ErrorB -> waits 1, 2, 5 then Catch.
     inv = ScriptedInvoker(errors=["ErrorA", "ErrorB", "ErrorC", "ErrorB"])
-    sm = StateMachine(task_machine(
-        Retry=[{"ErrorEquals": ["ErrorA", "ErrorB"], "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 2},
-               {"ErrorEquals": ["ErrorC"], "IntervalSeconds": 5}],
-        Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Z"}]))
+    sm = StateMachine(
+        task_machine(
+            Retry=[
+                {
+                    "ErrorEquals": ["ErrorA", "ErrorB"],
+                    "IntervalSeconds": 1,
+                    "BackoffRate": 2,
+                    "MaxAttempts": 2,
+                },
+                {"ErrorEquals": ["ErrorC"], "IntervalSeconds": 5},
+            ],
+            Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Z"}],
+        )
+    )
     r = sm.execute({"in": 1}, invoker=inv, sleep=fake_sleep)
     assert fake_sleep.calls == [1, 2, 5]
     assert r.status == "SUCCEEDED" and r.output == {"Error": "ErrorB", "Cause": "scripted ErrorB"}
@@ -88,14 +118,16 @@ def test_retriers_keep_separate_counts_spec_example(fake_sleep):
 def test_max_attempts_zero_never_retries(fake_sleep):
     inv = ScriptedInvoker(errors=["X"])
     r = StateMachine(task_machine(Retry=[{"ErrorEquals": ["X"], "MaxAttempts": 0}])).execute(
-        {}, invoker=inv, sleep=fake_sleep)
+        {}, invoker=inv, sleep=fake_sleep
+    )
     assert r.error == "X" and fake_sleep.calls == [] and len(inv.calls) == 1
 
 
 def test_full_jitter_stays_within_delay(fake_sleep):
     inv = ScriptedInvoker(errors=["X"] * 3)
-    StateMachine(task_machine(Retry=[{"ErrorEquals": ["X"], "IntervalSeconds": 4,
-                                      "JitterStrategy": "FULL"}])).execute({}, invoker=inv, sleep=fake_sleep)
+    StateMachine(
+        task_machine(Retry=[{"ErrorEquals": ["X"], "IntervalSeconds": 4, "JitterStrategy": "FULL"}])
+    ).execute({}, invoker=inv, sleep=fake_sleep)
     assert len(fake_sleep.calls) == 3
     assert all(0 <= s <= cap for s, cap in zip(fake_sleep.calls, [4, 8, 16]))
 
@@ -103,17 +135,30 @@ def test_full_jitter_stays_within_delay(fake_sleep):
 def test_catch_routes_by_error_name():
     def run(error):
         inv = ScriptedInvoker(errors=[error])
-        sm = StateMachine(task_machine(ResultPath="$.r", Catch=[
-            {"ErrorEquals": ["InvalidExposure"], "ResultPath": "$.err", "Next": "Bad"},
-            {"ErrorEquals": ["States.Timeout"], "Next": "Slow"},
-            {"ErrorEquals": ["States.ALL"], "Next": "Other"}]))
+        sm = StateMachine(
+            task_machine(
+                ResultPath="$.r",
+                Catch=[
+                    {"ErrorEquals": ["InvalidExposure"], "ResultPath": "$.err", "Next": "Bad"},
+                    {"ErrorEquals": ["States.Timeout"], "Next": "Slow"},
+                    {"ErrorEquals": ["States.ALL"], "Next": "Other"},
+                ],
+            )
+        )
         r = sm.execute({"k": 1}, invoker=inv)
-        entered = [e["stateEnteredEventDetails"]["name"] for e in r.history if e["type"].endswith("StateEntered")]
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in r.history
+            if e["type"].endswith("StateEntered")
+        ]
         return r, entered
 
     r, entered = run("InvalidExposure")
     assert entered == ["T", "Bad"]
-    assert r.output == {"k": 1, "err": {"Error": "InvalidExposure", "Cause": "scripted InvalidExposure"}}
+    assert r.output == {
+        "k": 1,
+        "err": {"Error": "InvalidExposure", "Cause": "scripted InvalidExposure"},
+    }
     assert run("Whatever")[1] == ["T", "Other"]
     r, entered = run(RuntimeError("boom"))
     assert entered == ["T", "Other"] and r.output == {"Error": "States.TaskFailed", "Cause": "boom"}
@@ -132,10 +177,14 @@ def test_timeout_sets_cancelled_and_yields_states_timeout():
         def invoke(self, resource, parameters, ctx):
             seen["deadline"] = ctx.deadline
             seen["timeout"] = ctx.timeout_seconds
-            seen["stopped"] = ctx.cancelled.wait(10)  # a real worker polls this and kills its subprocess
+            seen["stopped"] = ctx.cancelled.wait(
+                10
+            )  # a real worker polls this and kills its subprocess
             return "late"
 
-    sm = StateMachine(task_machine(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "H"}]))
+    sm = StateMachine(
+        task_machine(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "H"}])
+    )
     t0 = time.monotonic()
     r = sm.execute({}, invoker=Slow())
     elapsed = time.monotonic() - t0
@@ -165,21 +214,36 @@ def test_timeout_is_task_failed_wildcard_exception(fake_sleep):
         def invoke(self, resource, parameters, ctx):
             ctx.cancelled.wait(5)
 
-    sm = StateMachine(task_machine(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}]),
-                      cancel_grace_seconds=0.1)
+    sm = StateMachine(
+        task_machine(TimeoutSeconds=1, Catch=[{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}]),
+        cancel_grace_seconds=0.1,
+    )
     r = sm.execute({}, invoker=Never())
-    assert r.status == "FAILED" and r.error == "States.Timeout"  # States.TaskFailed does not match a timeout
+    assert (
+        r.status == "FAILED" and r.error == "States.Timeout"
+    )  # States.TaskFailed does not match a timeout
 
 
 def test_task_history_shape():
     events = []
     inv = ScriptedInvoker(errors=["X"], result={"ok": True})
-    sm = StateMachine(task_machine(Retry=[{"ErrorEquals": ["X"]}], TimeoutSeconds=30, HeartbeatSeconds=10))
+    sm = StateMachine(
+        task_machine(Retry=[{"ErrorEquals": ["X"]}], TimeoutSeconds=30, HeartbeatSeconds=10)
+    )
     r = sm.execute({"a": 1}, invoker=inv, history=events.append, sleep=lambda s: None)
     assert events == r.history
     assert [e["type"] for e in r.history] == [
-        "ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskFailed",
-        "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "ExecutionSucceeded",
+    ]
     assert [e["id"] for e in r.history] == list(range(1, 11))
     assert all(e["previousEventId"] == e["id"] - 1 for e in r.history)
     sched = r.history[2]["taskScheduledEventDetails"]
@@ -192,17 +256,24 @@ def test_task_history_shape():
     assert r.start_date <= r.history[0]["timestamp"] <= r.stop_date
 
 
-@pytest.mark.parametrize("resource, rtype, rname", [
-    ("arn:aws:states:::ecs:runTask.sync", "ecs", "runTask.sync"),
-    ("arn:aws:states:::dynamodb:putItem", "dynamodb", "putItem"),
-    ("arn:aws:states:::aws-sdk:s3:getObject", "aws-sdk:s3", "getObject"),
-    ("arn:aws:lambda:us-east-1:123456789012:function:validate", "lambda",
-     "arn:aws:lambda:us-east-1:123456789012:function:validate"),
-])
+@pytest.mark.parametrize(
+    "resource, rtype, rname",
+    [
+        ("arn:aws:states:::ecs:runTask.sync", "ecs", "runTask.sync"),
+        ("arn:aws:states:::dynamodb:putItem", "dynamodb", "putItem"),
+        ("arn:aws:states:::aws-sdk:s3:getObject", "aws-sdk:s3", "getObject"),
+        (
+            "arn:aws:lambda:us-east-1:123456789012:function:validate",
+            "lambda",
+            "arn:aws:lambda:us-east-1:123456789012:function:validate",
+        ),
+    ],
+)
 def test_resource_types_in_history(resource, rtype, rname):
     inv = ScriptedInvoker(result=1)
-    r = StateMachine({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": True}}}).execute(
-        {}, invoker=inv)
+    r = StateMachine(
+        {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": True}}}
+    ).execute({}, invoker=inv)
     assert inv.calls[0][0] == resource
     d = next(e for e in r.history if e["type"] == "TaskScheduled")["taskScheduledEventDetails"]
     assert (d["resourceType"], d["resource"]) == (rtype, rname)

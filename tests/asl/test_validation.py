@@ -17,7 +17,10 @@ def machine(**states) -> dict:
 P = {"Type": "Pass", "End": True}
 
 BAD = [
-    (machine(Validate={"Type": "Pass", "Next": "Store"}), r"Validate\.Next: no state named 'Store'"),
+    (
+        machine(Validate={"Type": "Pass", "Next": "Store"}),
+        r"Validate\.Next: no state named 'Store'",
+    ),
     ({"StartAt": "Nope", "States": {"A": P}}, r"StartAt: no state named 'Nope'"),
     ({"States": {"A": P}}, r"StartAt: required"),
     ({"StartAt": "A", "States": {}}, r"States: required non-empty"),
@@ -25,59 +28,202 @@ BAD = [
     (machine(A={"Type": "Pass"}), r"A\.End: exactly one of Next or End"),
     (machine(A={"Type": "Pass", "End": True, "Next": "A"}), r"A\.Next: exactly one of Next or End"),
     (machine(A={"Type": "Task", "End": True}), r"A\.Resource: required"),
-    (machine(A={"Type": "Succeed", "Next": "B"}, B=P), r"A\.Next: field not allowed in a Succeed state"),
+    (
+        machine(A={"Type": "Succeed", "Next": "B"}, B=P),
+        r"A\.Next: field not allowed in a Succeed state",
+    ),
     (machine(A={"Type": "Fail", "End": True}), r"A\.End: field not allowed in a Fail state"),
     (machine(A={"Type": "Choice", "Choices": []}), r"A\.Choices: required non-empty"),
-    (machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 1, "Next": "Z"}]}),
-     r"A\.Choices\[0\]\.Next: no state named 'Z'"),
-    (machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": "1", "Next": "A"}]}),
-     r"A\.Choices\[0\]\.NumericEquals: '1' is not a valid numeric"),
-    (machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "Next": "A"}]}),
-     r"A\.Choices\[0\]: a Choice rule needs exactly one operator"),
-    (machine(A={"Type": "Choice", "Choices": [{"And": [{"Variable": "$.x", "IsNull": True, "Next": "A"}],
-                                                "Next": "A"}]}), r"A\.Choices\[0\]\.And\[0\]\.Next"),
-    (machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": True, "Next": "A"}], "Default": "Q"}),
-     r"A\.Default: no state named 'Q'"),
+    (
+        machine(
+            A={"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 1, "Next": "Z"}]}
+        ),
+        r"A\.Choices\[0\]\.Next: no state named 'Z'",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "NumericEquals": "1", "Next": "A"}],
+            }
+        ),
+        r"A\.Choices\[0\]\.NumericEquals: '1' is not a valid numeric",
+    ),
+    (
+        machine(A={"Type": "Choice", "Choices": [{"Variable": "$.x", "Next": "A"}]}),
+        r"A\.Choices\[0\]: a Choice rule needs exactly one operator",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Choice",
+                "Choices": [
+                    {"And": [{"Variable": "$.x", "IsNull": True, "Next": "A"}], "Next": "A"}
+                ],
+            }
+        ),
+        r"A\.Choices\[0\]\.And\[0\]\.Next",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "IsNull": True, "Next": "A"}],
+                "Default": "Q",
+            }
+        ),
+        r"A\.Default: no state named 'Q'",
+    ),
     (machine(A={"Type": "Wait", "End": True}), r"A: exactly one of Seconds"),
-    (machine(A={"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "End": True}), r"A: exactly one of Seconds"),
-    (machine(A={"Type": "Wait", "Timestamp": "2020-01-01 00:00:00", "End": True}), r"A\.Timestamp: .* RFC 3339"),
-    (machine(A={"Type": "Pass", "ResultPath": "$.a[*]", "End": True}), r"A\.ResultPath: .* reference path"),
-    (machine(A={"Type": "Pass", "InputPath": "a.b", "End": True}), r"A\.InputPath: path must start with '\$'"),
-    (machine(A={"Type": "Pass", "Parameters": {"x.$": "States.Nope(1)"}, "End": True}),
-     r"A\.Parameters\.x\.\$: unknown intrinsic function States\.Nope"),
-    (machine(A={"Type": "Pass", "Parameters": {"x.$": "States.Format('a', "}, "End": True}),
-     r"A\.Parameters\.x\.\$"),
-    (machine(A={"Type": "Pass", "Parameters": {"deep": {"x.$": 5}}, "End": True}),
-     r"A\.Parameters\.deep\.x\.\$: value of a '\.\$' field must be a string"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": []}]}),
-     r"A\.Retry\[0\]\.ErrorEquals"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": ["X"],
-                                                                       "BackoffRate": 0.5}]}),
-     r"A\.Retry\[0\]\.BackoffRate"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": ["X"],
-                                                                       "MaxAttempts": -1}]}),
-     r"A\.Retry\[0\]\.MaxAttempts"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True,
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "A"}, {"ErrorEquals": ["X"], "Next": "A"}]}),
-     r"A\.Catch\[0\]\.ErrorEquals: States\.ALL must appear alone and in the last"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True, "Catch": [{"ErrorEquals": ["X"], "Next": "Gone"}]}),
-     r"A\.Catch\[0\]\.Next: no state named 'Gone'"),
-    (machine(A={"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 0}), r"A\.TimeoutSeconds"),
-    (machine(A={"Type": "Parallel", "End": True, "Branches": [{"StartAt": "X", "States": {"Y": P}}]}),
-     r"A\.Branches\[0\]\.StartAt: no state named 'X'"),
-    (machine(A={"Type": "Parallel", "End": True, "Branches": [{"StartAt": "X", "States": {
-        "X": {"Type": "Pass", "Next": "A"}}}]}), r"A\.Branches\[0\]\.X\.Next: no state named 'A'"),
-    (machine(A={"Type": "Map", "End": True}), r"A\.ItemProcessor: exactly one of ItemProcessor or Iterator"),
-    (machine(A={"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "X", "States": {"X": P}},
-                "ItemSelector": {}, "Parameters": {}}), r"A\.ItemSelector: cannot be used together"),
-    (machine(A={"Type": "Map", "End": True, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"},
-                                                                "StartAt": "X", "States": {"X": P}}}),
-     r"ProcessorConfig\.Mode: only INLINE"),
-    (machine(A={"Type": "Map", "End": True, "MaxConcurrency": -2,
-                "ItemProcessor": {"StartAt": "X", "States": {"X": P}}}), r"A\.MaxConcurrency"),
+    (
+        machine(A={"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "End": True}),
+        r"A: exactly one of Seconds",
+    ),
+    (
+        machine(A={"Type": "Wait", "Timestamp": "2020-01-01 00:00:00", "End": True}),
+        r"A\.Timestamp: .* RFC 3339",
+    ),
+    (
+        machine(A={"Type": "Pass", "ResultPath": "$.a[*]", "End": True}),
+        r"A\.ResultPath: .* reference path",
+    ),
+    (
+        machine(A={"Type": "Pass", "InputPath": "a.b", "End": True}),
+        r"A\.InputPath: path must start with '\$'",
+    ),
+    (
+        machine(A={"Type": "Pass", "Parameters": {"x.$": "States.Nope(1)"}, "End": True}),
+        r"A\.Parameters\.x\.\$: unknown intrinsic function States\.Nope",
+    ),
+    (
+        machine(A={"Type": "Pass", "Parameters": {"x.$": "States.Format('a', "}, "End": True}),
+        r"A\.Parameters\.x\.\$",
+    ),
+    (
+        machine(A={"Type": "Pass", "Parameters": {"deep": {"x.$": 5}}, "End": True}),
+        r"A\.Parameters\.deep\.x\.\$: value of a '\.\$' field must be a string",
+    ),
+    (
+        machine(A={"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": []}]}),
+        r"A\.Retry\[0\]\.ErrorEquals",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}],
+            }
+        ),
+        r"A\.Retry\[0\]\.BackoffRate",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["X"], "MaxAttempts": -1}],
+            }
+        ),
+        r"A\.Retry\[0\]\.MaxAttempts",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "Next": "A"},
+                    {"ErrorEquals": ["X"], "Next": "A"},
+                ],
+            }
+        ),
+        r"A\.Catch\[0\]\.ErrorEquals: States\.ALL must appear alone and in the last",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Catch": [{"ErrorEquals": ["X"], "Next": "Gone"}],
+            }
+        ),
+        r"A\.Catch\[0\]\.Next: no state named 'Gone'",
+    ),
+    (
+        machine(A={"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 0}),
+        r"A\.TimeoutSeconds",
+    ),
+    (
+        machine(
+            A={"Type": "Parallel", "End": True, "Branches": [{"StartAt": "X", "States": {"Y": P}}]}
+        ),
+        r"A\.Branches\[0\]\.StartAt: no state named 'X'",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "A"}}}],
+            }
+        ),
+        r"A\.Branches\[0\]\.X\.Next: no state named 'A'",
+    ),
+    (
+        machine(A={"Type": "Map", "End": True}),
+        r"A\.ItemProcessor: exactly one of ItemProcessor or Iterator",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Map",
+                "End": True,
+                "ItemProcessor": {"StartAt": "X", "States": {"X": P}},
+                "ItemSelector": {},
+                "Parameters": {},
+            }
+        ),
+        r"A\.ItemSelector: cannot be used together",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Map",
+                "End": True,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "X",
+                    "States": {"X": P},
+                },
+            }
+        ),
+        r"ProcessorConfig\.Mode: only INLINE",
+    ),
+    (
+        machine(
+            A={
+                "Type": "Map",
+                "End": True,
+                "MaxConcurrency": -2,
+                "ItemProcessor": {"StartAt": "X", "States": {"X": P}},
+            }
+        ),
+        r"A\.MaxConcurrency",
+    ),
     (machine(A=P, Orphan=P), r"Orphan: state is not reachable"),
-    (machine(A={"Type": "Pass", "End": True, "Bogus": 1}), r"A\.Bogus: field not allowed in a Pass state"),
-    (machine(A={"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}), r"A\.Error: cannot be used together"),
+    (
+        machine(A={"Type": "Pass", "End": True, "Bogus": 1}),
+        r"A\.Bogus: field not allowed in a Pass state",
+    ),
+    (
+        machine(A={"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}),
+        r"A\.Error: cannot be used together",
+    ),
     ("{not json", r"definition is not valid JSON"),
     ([], r"definition must be a JSON object"),
 ]

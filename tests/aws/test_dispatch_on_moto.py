@@ -22,8 +22,11 @@ def aws(tmp_path, monkeypatch):
 
 def _stream_record(event_item: dict, name="INSERT") -> dict:
     ser = TypeSerializer()
-    return {"eventName": name, "eventSource": "aws:dynamodb",
-            "dynamodb": {"NewImage": {k: ser.serialize(v) for k, v in event_item.items()}}}
+    return {
+        "eventName": name,
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"NewImage": {k: ser.serialize(v) for k, v in event_item.items()}},
+    }
 
 
 def test_stream_insert_starts_one_execution_named_by_the_job(aws):
@@ -37,20 +40,23 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
 
     try:
         from cloudphot.aws.moto_resources import create_from_template
+
         names = create_from_template(region="us-east-1")
-        table_names = {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
+        table_names = {
+            k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")
+        }
         sm_arn = names["IngestExposureStateMachine"]
     except ImportError:  # pragma: no cover - before the template builder existed
         pytest.skip("cloudphot.aws.moto_resources not available")
     settings = Settings(backend="aws", tables=table_names)
-    svc = Services(settings, S3ObjectStore(region="us-east-1"),
-                   DynamoDBTables(table_names, region="us-east-1"))
+    svc = Services(
+        settings, S3ObjectStore(region="us-east-1"), DynamoDBTables(table_names, region="us-east-1")
+    )
     from datetime import datetime
 
     from cloudphot.storage import ObjectInfo, s3_object_created_event
 
-    note = s3_object_created_event(ObjectInfo("raw", "j1_flc.fits", 5, "e1",
-                                              datetime.now(UTC)))
+    note = s3_object_created_event(ObjectInfo("raw", "j1_flc.fits", 5, "e1", datetime.now(UTC)))
     event = object_created_event(note, {"raw": "raw"})
     svc.store.record(event)
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
@@ -63,8 +69,15 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
     assert [e["name"] for e in executions] == first
     described = sfn.describe_execution(executionArn=executions[0]["executionArn"])
     assert json.loads(described["input"])["event"]["payload"]["key"] == "j1_flc.fits"
-    assert dispatch_stream_record(_stream_record(event.to_item(), "MODIFY"), svc=svc,
-                                  starter=starter, registry=load_registry()) == []
+    assert (
+        dispatch_stream_record(
+            _stream_record(event.to_item(), "MODIFY"),
+            svc=svc,
+            starter=starter,
+            registry=load_registry(),
+        )
+        == []
+    )
 
 
 def test_starter_reports_a_missing_state_machine_mapping_as_config_error(aws):
@@ -72,10 +85,17 @@ def test_starter_reports_a_missing_state_machine_mapping_as_config_error(aws):
     from cloudphot.errors import ConfigError
     from cloudphot.events import Job
 
-    job = Job(job_id="x-0123456789abcdef", event_id="e", task="x",
-              executor={"kind": "state_machine", "name": "Missing"}, input={})
+    job = Job(
+        job_id="x-0123456789abcdef",
+        event_id="e",
+        task="x",
+        executor={"kind": "state_machine", "name": "Missing"},
+        input={},
+    )
     with pytest.raises(ConfigError, match="STATE_MACHINE_ARNS"):
-        StepFunctionsStarter({}, client=boto3.client("stepfunctions", region_name="us-east-1")).start(job)
+        StepFunctionsStarter(
+            {}, client=boto3.client("stepfunctions", region_name="us-east-1")
+        ).start(job)
 
 
 def test_execution_status_changes_move_jobs_forward_only(tmp_path):
@@ -87,11 +107,24 @@ def test_execution_status_changes_move_jobs_forward_only(tmp_path):
 
     tables = SQLiteTables(tmp_path / "t.sqlite")
     svc = Services(Settings(), None, tables)
-    job = Job(job_id="ingest_exposure-0123456789abcdef", event_id="e", task="ingest_exposure",
-              executor={}, input={}, state=JobState.RUNNING)
+    job = Job(
+        job_id="ingest_exposure-0123456789abcdef",
+        event_id="e",
+        task="ingest_exposure",
+        executor={},
+        input={},
+        state=JobState.RUNNING,
+    )
     EventStore(tables).create_job(job)
-    done = {"detail": {"name": job.job_id + "-r1", "status": "FAILED", "error": "InvalidExposure",
-                       "cause": "bad", "executionArn": "arn:x"}}
+    done = {
+        "detail": {
+            "name": job.job_id + "-r1",
+            "status": "FAILED",
+            "error": "InvalidExposure",
+            "cause": "bad",
+            "executionArn": "arn:x",
+        }
+    }
     assert record_execution_status(done, svc)["updated"]
     late = {"detail": {"name": job.job_id, "status": "RUNNING"}}
     assert not record_execution_status(late, svc)["updated"]

@@ -15,17 +15,27 @@ pytestmark = pytest.mark.aws
 
 REGION = "us-east-1"
 #: what EventBridge sends a rate(1 hour) target (the step ignores it)
-SCHEDULED = {"version": "0", "id": "5e8c5a3c-0000-0000-0000-000000000000",
-             "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
-             "time": "2026-11-24T23:00:00Z", "region": REGION,
-             "resources": ["arn:aws:events:us-east-1:123456789012:rule/cloudphot-Hourly"],
-             "detail": {}}
+SCHEDULED = {
+    "version": "0",
+    "id": "5e8c5a3c-0000-0000-0000-000000000000",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-11-24T23:00:00Z",
+    "region": REGION,
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/cloudphot-Hourly"],
+    "detail": {},
+}
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     with moto.mock_aws():
         from cloudphot.aws.moto_resources import create_from_template
@@ -41,16 +51,23 @@ def svc(aws):
     from cloudphot.storage.s3_objects import S3ObjectStore
 
     tables = {k: aws[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
-    settings = Settings(backend="aws", region=REGION, tables=tables,
-                        buckets={"raw": aws["RawBucket"], "products": aws["ProductsBucket"]})
+    settings = Settings(
+        backend="aws",
+        region=REGION,
+        tables=tables,
+        buckets={"raw": aws["RawBucket"], "products": aws["ProductsBucket"]},
+    )
     return Services(settings, S3ObjectStore(region=REGION), DynamoDBTables(tables, region=REGION))
 
 
 def _event(aws, event_id: str) -> dict | None:
     from boto3.dynamodb.types import TypeDeserializer
 
-    item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=aws["EventsTable"], Key={"event_id": {"S": event_id}}).get("Item")
+    item = (
+        boto3.client("dynamodb", region_name=REGION)
+        .get_item(TableName=aws["EventsTable"], Key={"event_id": {"S": event_id}})
+        .get("Item")
+    )
     return None if item is None else {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
 
 
@@ -58,8 +75,12 @@ def _notification(bucket: str, key: str, etag: str, version_id: str | None = Non
     obj = {"key": key, "size": 5, "etag": etag}
     if version_id:
         obj["version-id"] = version_id
-    return {"source": "aws.s3", "detail-type": "Object Created", "time": "2026-11-24T22:00:00Z",
-            "detail": {"bucket": {"name": bucket}, "object": obj}}
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "time": "2026-11-24T22:00:00Z",
+        "detail": {"bucket": {"name": bucket}, "object": obj},
+    }
 
 
 def test_an_object_without_an_event_gets_one_once(aws, svc):
@@ -67,8 +88,9 @@ def test_an_object_without_an_event_gets_one_once(aws, svc):
     from cloudphot.pipeline.scheduled import reconcile_step
 
     s3 = boto3.client("s3", region_name=REGION)
-    etag = s3.put_object(Bucket=aws["RawBucket"], Key="uploads/j1_flc.fits",
-                         Body=b"SIMPLE")["ETag"].strip('"')
+    etag = s3.put_object(Bucket=aws["RawBucket"], Key="uploads/j1_flc.fits", Body=b"SIMPLE")[
+        "ETag"
+    ].strip('"')
 
     assert reconcile_step(SCHEDULED, svc) == {"emitted": 1, "keys": ["uploads/j1_flc.fits"]}
     stored = _event(aws, event_id_for_object(aws["RawBucket"], "uploads/j1_flc.fits", etag))
@@ -117,14 +139,19 @@ def test_the_deployed_handler_runs_the_step(aws, svc, project_root, monkeypatch)
     for logical, var in {**BUCKET_ENV, **TABLE_ENV}.items():
         monkeypatch.setenv(var, svc.settings.buckets.get(logical) or svc.settings.tables[logical])
     monkeypatch.setattr(services_module, "_cache", {})  # no Services left from other tests
-    boto3.client("s3", region_name=REGION).put_object(Bucket=aws["RawBucket"], Key="d_flc.fits",
-                                                      Body=b"d")
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=aws["RawBucket"], Key="d_flc.fits", Body=b"d"
+    )
     spec = importlib.util.spec_from_file_location(
-        "reconcile_app", project_root / "functions" / "reconcile" / "app.py")
+        "reconcile_app", project_root / "functions" / "reconcile" / "app.py"
+    )
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    context = SimpleNamespace(function_name="cloudphot-ReconcileFunction", memory_limit_in_mb=256,
-                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:x",
-                              aws_request_id="00000000-0000-0000-0000-000000000001")
+    context = SimpleNamespace(
+        function_name="cloudphot-ReconcileFunction",
+        memory_limit_in_mb=256,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:x",
+        aws_request_id="00000000-0000-0000-0000-000000000001",
+    )
     out = app.handler(SCHEDULED, context)
     assert json.loads(json.dumps(out)) == {"emitted": 1, "keys": ["d_flc.fits"]}

@@ -28,8 +28,10 @@ def _load(name: str):
 
 
 sx = _load("sextractor")
-pytestmark = pytest.mark.skipif(not sx.have_binaries(),
-                                reason="source-extractor/psfex not installed (apt-get install source-extractor psfex)")
+pytestmark = pytest.mark.skipif(
+    not sx.have_binaries(),
+    reason="source-extractor/psfex not installed (apt-get install source-extractor psfex)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +39,15 @@ def tiny_exposure(tmp_path_factory):
     from cloudphot.simulate.field import simulate_field
 
     sim = simulate_field(tmp_path_factory.mktemp("sim"), preset="tiny", seed=3)
-    path = next(p for p in sim.exposures if fits.getheader(p, 0).get("FILTER2", "").startswith("F814W")
-                or fits.getheader(p, 0).get("FILTER1", "").startswith("F814W"))
-    rows = sim.exposures_truth[np.asarray(sim.exposures_truth["exposure_id"]) == path.name.split("_")[0]]
+    path = next(
+        p
+        for p in sim.exposures
+        if fits.getheader(p, 0).get("FILTER2", "").startswith("F814W")
+        or fits.getheader(p, 0).get("FILTER1", "").startswith("F814W")
+    )
+    rows = sim.exposures_truth[
+        np.asarray(sim.exposures_truth["exposure_id"]) == path.name.split("_")[0]
+    ]
     return path, rows
 
 
@@ -57,8 +65,15 @@ def test_psf_photometry_recovers_bright_stars(tiny_exposure, tmp_path):
     res = sx.psf_photometry(sci, zeropoint=zp, bad=bad, header=hdr, workdir=tmp_path, keep=True)
 
     # the three steps ran and left their files in the work directory
-    for name in ("pass1.sex", "psfex.conf", "pass2.sex", "gauss_2.0_3x3.conv", "prepsf.cat", "prepsf.psf",
-                 "psf.cat"):
+    for name in (
+        "pass1.sex",
+        "psfex.conf",
+        "pass2.sex",
+        "gauss_2.0_3x3.conv",
+        "prepsf.cat",
+        "prepsf.psf",
+        "psf.cat",
+    ):
         assert (tmp_path / name).is_file(), name
     assert res.n_psf_stars >= 5
     assert 1.5 < res.psf_fwhm < 4.0
@@ -80,8 +95,9 @@ def test_psf_photometry_recovers_bright_stars(tiny_exposure, tmp_path):
 
 
 def test_read_catalog_and_missing_binaries(tmp_path, monkeypatch):
-    t = fits.BinTableHDU.from_columns([fits.Column(name="MAG_PSF", format="E", array=np.array([20.0, 21.0]),
-                                                   unit="mag")])
+    t = fits.BinTableHDU.from_columns(
+        [fits.Column(name="MAG_PSF", format="E", array=np.array([20.0, 21.0]), unit="mag")]
+    )
     fits.HDUList([fits.PrimaryHDU(), t]).writeto(tmp_path / "c.fits")
     cat = sx.read_catalog(tmp_path / "c.fits")
     assert list(cat["MAG_PSF"]) == [20.0, 21.0]

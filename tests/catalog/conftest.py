@@ -24,10 +24,14 @@ def built(tmp_path_factory):
     """(settings, catalog, survey truth, build result) of two overlapping fields + one far away."""
     path = tmp_path_factory.mktemp("catalog")
     settings, cat, survey = make_workspace(
-        path, n_fields_ra=2, density_per_arcsec2=0.05, epochs_per_filter=30,
+        path,
+        n_fields_ra=2,
+        density_per_arcsec2=0.05,
+        epochs_per_filter=30,
         cepheid_fraction=0.03,
         extra_fields=(FieldSpec("b16_f01", PAPER_RA, PAPER_DEC, 40.0),),
-        pinned=((PAPER_RA + 0.05 / 3600, PAPER_DEC),))
+        pinned=((PAPER_RA + 0.05 / 3600, PAPER_DEC),),
+    )
     result = cat.build()
     yield settings, cat, survey, result
     cat.close()

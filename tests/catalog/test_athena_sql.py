@@ -32,9 +32,9 @@ from .test_query import REFUSED
 PAPER = {
     "first100": "SELECT * FROM phat_v2.phot_mod LIMIT 100",
     "by_pixel": "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
-                "FROM phat_v2.phot_mod GROUP BY pix4096",
+    "FROM phat_v2.phot_mod GROUP BY pix4096",
     "cone": "SELECT * FROM phat_v2.phot_meas WHERE q3c_radial_query(ra,dec,11.02203,41.23451,"
-            "0.2/3600)",
+    "0.2/3600)",
 }
 
 #: Trino functions the emitted SQL may call (transcribed from the Trino documentation's
@@ -42,17 +42,90 @@ PAPER = {
 #: version 3 follows Trino). Not a list of every Trino function: those our rewrites and
 #: sqlglot's Trino generator produce for the allow-list, each checked there by hand.
 TRINO_FUNCTIONS = {
-    "abs", "acos", "approx_distinct", "approx_percentile", "asin", "atan", "atan2", "avg",
-    "bitwise_and", "bitwise_and_agg", "bitwise_left_shift", "bitwise_not", "bitwise_or",
-    "bitwise_or_agg", "bitwise_right_shift", "bitwise_xor", "bool_and", "bool_or", "cast",
-    "cbrt", "ceil", "coalesce", "concat", "corr", "cos", "count", "count_if", "covar_pop",
-    "covar_samp", "cume_dist", "degrees", "dense_rank", "exp", "first_value", "floor",
-    "greatest", "if", "is_finite", "is_infinite", "is_nan", "lag", "last_value", "lead",
-    "least", "length", "ln", "log", "log10", "log2", "lower", "max", "max_by", "min",
-    "min_by", "mod", "nth_value", "ntile", "nullif", "percent_rank", "pi", "power", "radians",
-    "rand", "random", "rank", "regexp_like", "round", "row_number", "sign", "sin", "sqrt",
-    "stddev", "stddev_pop", "stddev_samp", "strpos", "substr", "sum", "tan", "truncate",
-    "try_cast", "upper", "var_pop", "var_samp", "variance",
+    "abs",
+    "acos",
+    "approx_distinct",
+    "approx_percentile",
+    "asin",
+    "atan",
+    "atan2",
+    "avg",
+    "bitwise_and",
+    "bitwise_and_agg",
+    "bitwise_left_shift",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_or_agg",
+    "bitwise_right_shift",
+    "bitwise_xor",
+    "bool_and",
+    "bool_or",
+    "cast",
+    "cbrt",
+    "ceil",
+    "coalesce",
+    "concat",
+    "corr",
+    "cos",
+    "count",
+    "count_if",
+    "covar_pop",
+    "covar_samp",
+    "cume_dist",
+    "degrees",
+    "dense_rank",
+    "exp",
+    "first_value",
+    "floor",
+    "greatest",
+    "if",
+    "is_finite",
+    "is_infinite",
+    "is_nan",
+    "lag",
+    "last_value",
+    "lead",
+    "least",
+    "length",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "lower",
+    "max",
+    "max_by",
+    "min",
+    "min_by",
+    "mod",
+    "nth_value",
+    "ntile",
+    "nullif",
+    "percent_rank",
+    "pi",
+    "power",
+    "radians",
+    "rand",
+    "random",
+    "rank",
+    "regexp_like",
+    "round",
+    "row_number",
+    "sign",
+    "sin",
+    "sqrt",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "strpos",
+    "substr",
+    "sum",
+    "tan",
+    "truncate",
+    "try_cast",
+    "upper",
+    "var_pop",
+    "var_samp",
+    "variance",
 }
 
 #: every allowed function, as users write them (PostgreSQL / DuckDB spellings)
@@ -72,12 +145,14 @@ ALL_FUNCTIONS_SQL = (
     "count(*) FILTER (WHERE field_id ~* 'b1' OR field_id ~ 'f0'), max(strpos(field_id, '_')), "
     "max(CASE WHEN ra > 1 THEN 1 ELSE 0 END), max(nullif(brick, 0)), max(objid >> 3), "
     "max(objid << 1), max(objid & 7), max(objid | 1), max(CAST(ra AS REAL)) "
-    "FROM phat_v2.phot_mod")
+    "FROM phat_v2.phot_mod"
+)
 WINDOWS_SQL = (
     "SELECT objid, row_number() OVER w, rank() OVER w, dense_rank() OVER w, "
     "percent_rank() OVER w, cume_dist() OVER w, ntile(4) OVER w, lag(ra) OVER w, "
     "lead(ra) OVER w, first_value(ra) OVER w, last_value(ra) OVER w, nth_value(ra, 2) OVER w "
-    "FROM phat_v2.phot_mod WINDOW w AS (ORDER BY ra) LIMIT 10")
+    "FROM phat_v2.phot_mod WINDOW w AS (ORDER BY ra) LIMIT 10"
+)
 
 
 def _plan(built, sql, **kwargs):
@@ -90,8 +165,11 @@ def _sources(tree: exp.Expression) -> list[exp.Select]:
     out = []
     for select in tree.find_all(exp.Select):
         source = select.args.get("from_") or select.args.get("from")
-        if source is not None and isinstance(source.this, exp.Table) \
-                and source.this.db == "phat_v2":
+        if (
+            source is not None
+            and isinstance(source.this, exp.Table)
+            and source.this.db == "phat_v2"
+        ):
             out.append(select)
     return out
 
@@ -167,24 +245,31 @@ def test_objid_lookup_prunes_partitions(built):
 
 
 def test_cone_outside_the_survey_reads_nothing(built):
-    sql, _ = _plan(built, "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 200, "
-                          "-30, 0.01)")
+    sql, _ = _plan(
+        built, "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 200, -30, 0.01)"
+    )
     (source,) = _sources(sqlglot.parse_one(sql, read="trino"))
     assert _filters(source)["false"] is True
 
 
 def test_cone_inside_an_or_does_not_prune(built):
     _, cat, _, _ = built
-    sql, _ = _plan(built, "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, "
-                          f"{PAPER_RA}, {PAPER_DEC}, 1/3600.) OR objid = 5")
+    sql, _ = _plan(
+        built,
+        "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, "
+        f"{PAPER_RA}, {PAPER_DEC}, 1/3600.) OR objid = 5",
+    )
     (source,) = _sources(sqlglot.parse_one(sql, read="trino"))
     parts = cat.manifest()["tables"]["phot_mod"]["partitions"]
     assert _filters(source)["dir"] == sorted({hats_dir(int(p)) for p in parts})
 
 
 def test_joins_and_ctes_restrict_each_table_reference(built):
-    sql, _ = _plan(built, "WITH b AS (SELECT objid FROM phat_v2.phot_mod WHERE f814w_vega < 22) "
-                          "SELECT count(*) FROM b JOIN phat_v2.phot_meas m ON m.objid = b.objid")
+    sql, _ = _plan(
+        built,
+        "WITH b AS (SELECT objid FROM phat_v2.phot_mod WHERE f814w_vega < 22) "
+        "SELECT count(*) FROM b JOIN phat_v2.phot_meas m ON m.objid = b.objid",
+    )
     sources = _sources(sqlglot.parse_one(sql, read="trino"))
     assert {s.find(exp.Table).name for s in sources} == {"phot_mod", "phot_meas"}
     assert all("version" in _filters(s) for s in sources)
@@ -220,16 +305,38 @@ def _function_names(sql: str) -> set[str]:
                 names.add(m.group(1).lower())
     # what the text calls: NAME( ... ), excluding keywords that take parentheses
     called = {m.lower() for m in re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(", sql)}
-    return names | (called - {"in", "over", "filter", "as", "and", "or", "not", "cast", "from",
-                              "select", "when", "then", "else", "where", "partition"})
+    return names | (
+        called
+        - {
+            "in",
+            "over",
+            "filter",
+            "as",
+            "and",
+            "or",
+            "not",
+            "cast",
+            "from",
+            "select",
+            "when",
+            "then",
+            "else",
+            "where",
+            "partition",
+        }
+    )
 
 
 SPATIAL_SQL = [
-    ("SELECT a.objid, q3c_dist(a.ra, a.dec, b.ra, b.dec) FROM phat_v2.phot_mod a, "
-     "phat_v2.phot_mod b WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 1/3600.)"),
-    ("SELECT DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 10.7, 41.3)) AS d FROM "
-     "phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10.7, 41.3, "
-     "0.01))"),
+    (
+        "SELECT a.objid, q3c_dist(a.ra, a.dec, b.ra, b.dec) FROM phat_v2.phot_mod a, "
+        "phat_v2.phot_mod b WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 1/3600.)"
+    ),
+    (
+        "SELECT DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 10.7, 41.3)) AS d FROM "
+        "phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10.7, 41.3, "
+        "0.01))"
+    ),
 ]
 
 
@@ -241,12 +348,21 @@ def test_every_function_called_exists_in_trino(built, sql):
 
 
 def test_trino_spellings(built):
-    athena, _ = _plan(built, "SELECT log(ra) AS a, cot(ra) AS b, isfinite(ra) AS c, isinf(ra) "
-                             "AS d, field_id ~* 'B1' AS e, median(ra) AS f, pix4096 >> 4 AS g "
-                             "FROM phat_v2.phot_mod")
-    for spelled in ("LOG10(ra)", "TAN(ra)", "IS_FINITE(ra)", "IS_INFINITE(ra)",
-                    "REGEXP_LIKE(field_id, CONCAT(", "APPROX_PERCENTILE(ra, 0.5)",
-                    "BITWISE_RIGHT_SHIFT(pix4096, 4)"):
+    athena, _ = _plan(
+        built,
+        "SELECT log(ra) AS a, cot(ra) AS b, isfinite(ra) AS c, isinf(ra) "
+        "AS d, field_id ~* 'B1' AS e, median(ra) AS f, pix4096 >> 4 AS g "
+        "FROM phat_v2.phot_mod",
+    )
+    for spelled in (
+        "LOG10(ra)",
+        "TAN(ra)",
+        "IS_FINITE(ra)",
+        "IS_INFINITE(ra)",
+        "REGEXP_LIKE(field_id, CONCAT(",
+        "APPROX_PERCENTILE(ra, 0.5)",
+        "BITWISE_RIGHT_SHIFT(pix4096, 4)",
+    ):
         assert spelled in athena
     assert "COT(" not in athena and ">>" not in athena
 
@@ -276,13 +392,17 @@ def _glue_emulation(cat) -> duckdb.DuckDBPyConnection:
     for table, columns in (("phot_mod", PHOT_MOD), ("phot_meas", PHOT_MEAS)):
         cols = ", ".join(f'"{c}"' for c in columns)
         files = f"{root}/phat_v2/v*/{table}/dataset/Norder=*/Dir=*/*.parquet"
-        keyed = (f"SELECT {cols}, "
-                 f"CAST(regexp_extract(filename, '/v([0-9]{{4}})/', 1) AS INTEGER) AS version, "
-                 f"CAST(regexp_extract(filename, '/Norder=([0-9]+)/', 1) AS INTEGER) AS norder, "
-                 f"CAST(regexp_extract(filename, '/Dir=([0-9]+)/', 1) AS INTEGER) AS dir "
-                 f"FROM read_parquet('{files}', filename = true, hive_partitioning = false)")
-        con.execute(f"CREATE VIEW phat_v2.{table} AS {keyed} UNION ALL "
-                    f"SELECT * REPLACE (version + 1 AS version) FROM ({keyed})")
+        keyed = (
+            f"SELECT {cols}, "
+            f"CAST(regexp_extract(filename, '/v([0-9]{{4}})/', 1) AS INTEGER) AS version, "
+            f"CAST(regexp_extract(filename, '/Norder=([0-9]+)/', 1) AS INTEGER) AS norder, "
+            f"CAST(regexp_extract(filename, '/Dir=([0-9]+)/', 1) AS INTEGER) AS dir "
+            f"FROM read_parquet('{files}', filename = true, hive_partitioning = false)"
+        )
+        con.execute(
+            f"CREATE VIEW phat_v2.{table} AS {keyed} UNION ALL "
+            f"SELECT * REPLACE (version + 1 AS version) FROM ({keyed})"
+        )
     return con
 
 
@@ -320,12 +440,17 @@ def test_emulated_first_rows_are_catalog_rows(emulated):
     _same_columns(got, local)
     assert len(got) == len(local) == 100
     # no ORDER BY: which 100 rows is up to the engine; each must be the catalog's row
-    full = cat.query("SELECT * FROM phat_v2.phot_mod WHERE objid IN ("
-                     + ", ".join(str(int(o)) for o in got["objid"]) + ")")
+    full = cat.query(
+        "SELECT * FROM phat_v2.phot_mod WHERE objid IN ("
+        + ", ".join(str(int(o)) for o in got["objid"])
+        + ")"
+    )
     full.sort("objid")
     got.sort("objid")
     for c in got.colnames:
-        assert np.array_equal(np.asarray(got[c]), np.asarray(full[c]), equal_nan=got[c].dtype.kind == "f"), c
+        assert np.array_equal(
+            np.asarray(got[c]), np.asarray(full[c]), equal_nan=got[c].dtype.kind == "f"
+        ), c
 
 
 def test_emulated_group_by_matches_local(emulated):
@@ -342,19 +467,30 @@ def test_emulated_group_by_matches_local(emulated):
     assert np.allclose(got["dec0"], local["dec0"], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("sql", [
-    PAPER["cone"],
-    # Catalog.cone's query (nearest first), ADQL, and cloudphot map's (a bit shift)
-    (f"SELECT *, q3c_dist(ra, dec, 10.692, 41.276) * 3600 AS dist_arcsec "
-     f"FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 10.692, 41.276, {30 / 3600!r}) "
-     f"ORDER BY dist_arcsec"),
-    ("SELECT objid, ra, dec FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
-     "CIRCLE('ICRS', 10.69, 41.275, 0.005)) ORDER BY objid"),
-    ("SELECT pix4096 >> 4 AS pix, avg(f814w_vega) AS value, count(*) AS n FROM phat_v2.phot_mod "
-     "WHERE f814w_vega < 90 GROUP BY pix4096 >> 4 ORDER BY pix"),
-    ("SELECT a.objid AS o1, b.objid AS o2 FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
-     "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600) AND a.objid < b.objid ORDER BY o1, o2"),
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        PAPER["cone"],
+        # Catalog.cone's query (nearest first), ADQL, and cloudphot map's (a bit shift)
+        (
+            f"SELECT *, q3c_dist(ra, dec, 10.692, 41.276) * 3600 AS dist_arcsec "
+            f"FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 10.692, 41.276, {30 / 3600!r}) "
+            f"ORDER BY dist_arcsec"
+        ),
+        (
+            "SELECT objid, ra, dec FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+            "CIRCLE('ICRS', 10.69, 41.275, 0.005)) ORDER BY objid"
+        ),
+        (
+            "SELECT pix4096 >> 4 AS pix, avg(f814w_vega) AS value, count(*) AS n FROM phat_v2.phot_mod "
+            "WHERE f814w_vega < 90 GROUP BY pix4096 >> 4 ORDER BY pix"
+        ),
+        (
+            "SELECT a.objid AS o1, b.objid AS o2 FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+            "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600) AND a.objid < b.objid ORDER BY o1, o2"
+        ),
+    ],
+)
 def test_emulated_results_equal_local(emulated, sql):
     cat, con = emulated
     athena, _ = athena_sql(sql, cat.manifest(), survey="phat_v2")
@@ -376,10 +512,13 @@ def test_emulated_results_equal_local(emulated, sql):
 
 def test_emulated_light_curve_equals_local(emulated):
     cat, con = emulated
-    oid = int(cat.query("SELECT objid FROM phat_v2.phot_mod ORDER BY nmeas DESC LIMIT 1")
-              ["objid"][0])
-    sql = (f"SELECT objid, mjd, filter, vega, err FROM phat_v2.phot_meas WHERE objid = {oid} "
-           f"ORDER BY mjd, filter")
+    oid = int(
+        cat.query("SELECT objid FROM phat_v2.phot_mod ORDER BY nmeas DESC LIMIT 1")["objid"][0]
+    )
+    sql = (
+        f"SELECT objid, mjd, filter, vega, err FROM phat_v2.phot_meas WHERE objid = {oid} "
+        f"ORDER BY mjd, filter"
+    )
     athena, _ = athena_sql(sql, cat.manifest(), survey="phat_v2")
     got, local = _emulate(con, athena), cat.query(sql)
     assert len(got) == len(local) >= 60
@@ -389,6 +528,9 @@ def test_emulated_light_curve_equals_local(emulated):
 def test_constant_radii_use_real_division_on_athena(built):
     """Trino's 20/3600 is 0 (integer division): a q3c_join radius written that way is
     evaluated once, as q3c_radial_query's radius is, so Athena gets the real value."""
-    athena, _ = _plan(built, "SELECT a.objid FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
-                             "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600)")
+    athena, _ = _plan(
+        built,
+        "SELECT a.objid FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+        "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 20/3600)",
+    )
     assert "20 / 3600" not in athena and repr(20 / 3600) in athena

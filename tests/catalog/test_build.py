@@ -38,8 +38,10 @@ def test_overlap_is_cross_matched(built):
 
 def test_objects_carry_consistent_ids(built):
     _, cat, _, _ = built
-    t = cat.query("SELECT ra, dec, objid, pix4096, pix256, htm9, random_id, _healpix_29, nmeas, "
-                  "f814w_vega, f814w_err, f475w_vega FROM phat_v2.phot_mod")
+    t = cat.query(
+        "SELECT ra, dec, objid, pix4096, pix256, htm9, random_id, _healpix_29, nmeas, "
+        "f814w_vega, f814w_err, f475w_vega FROM phat_v2.phot_mod"
+    )
     ra, dec = np.asarray(t["ra"]), np.asarray(t["dec"])
     assert (np.asarray(t["pix4096"]) == ids.pix4096_nest(ra, dec)).all()
     assert (np.asarray(t["pix256"]) == ids.pix256_ring(ra, dec)).all()
@@ -54,11 +56,14 @@ def test_objects_carry_consistent_ids(built):
 
 
 def test_error_weighted_average_of_an_overlap_star(built):
-    settings, cat, _, _ = built
-    mod = cat.query("SELECT objid, f475w_vega, f475w_err FROM phat_v2.phot_mod WHERE nfields = 2 "
-                    "ORDER BY f475w_err LIMIT 1")
+    _settings, cat, _, _ = built
+    mod = cat.query(
+        "SELECT objid, f475w_vega, f475w_err FROM phat_v2.phot_mod WHERE nfields = 2 "
+        "ORDER BY f475w_err LIMIT 1"
+    )
     objid = int(mod["objid"][0])
     import pyarrow.compute as pc
+
     manifest = cat.manifest()
     rows = []
     for e in manifest["tables"]["phot_src"]["partitions"].values():
@@ -75,25 +80,38 @@ def test_error_weighted_average_of_an_overlap_star(built):
 
 def test_provenance_on_every_measurement(built):
     _, cat, _, _ = built
-    t = cat.query("SELECT field_id, job_id, pipeline_version, task_options, count(*) AS n "
-                  "FROM phat_v2.phot_meas GROUP BY ALL ORDER BY field_id")
+    t = cat.query(
+        "SELECT field_id, job_id, pipeline_version, task_options, count(*) AS n "
+        "FROM phat_v2.phot_meas GROUP BY ALL ORDER BY field_id"
+    )
     assert list(t["field_id"]) == ["b15_f01", "b15_f02", "b16_f01"]
     assert all(j == f"job-synthetic-{f}" for f, j in zip(t["field_id"], t["job_id"]))
     assert all(json.loads(o)["engine"] == "synthetic" for o in t["task_options"])
-    assert cat.query("SELECT count(*) AS n FROM phat_v2.phot_meas WHERE image = '' "
-                     "OR exposure_id = ''")["n"][0] == 0
+    assert (
+        cat.query(
+            "SELECT count(*) AS n FROM phat_v2.phot_meas WHERE image = '' OR exposure_id = ''"
+        )["n"][0]
+        == 0
+    )
 
 
 def test_incremental_versions(tmp_path):
-    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.03,
-                                           epochs_per_filter=3)
+    settings, cat, survey = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.03, epochs_per_filter=3
+    )
     bucket = settings.bucket("products")
     r1 = cat.build()
     assert (r1.version, r1.parent) == (1, None)
     assert cat.build().changed is False  # idempotent: nothing new, no new version
     # a field far away touches other partitions only
-    write_field(cat.store, bucket, FieldSpec("b20_f01", 11.3, 41.9, 40.0), filters=["F475W", "F814W"],
-                epochs_per_filter=3, density=0.03)
+    write_field(
+        cat.store,
+        bucket,
+        FieldSpec("b20_f01", 11.3, 41.9, 40.0),
+        filters=["F475W", "F814W"],
+        epochs_per_filter=3,
+        density=0.03,
+    )
     r2 = cat.build()
     assert (r2.version, r2.parent, r2.fields_added) == (2, 1, ["b20_f01"])
     old = set(r1.rewritten["phot_mod"])
@@ -103,39 +121,59 @@ def test_incremental_versions(tmp_path):
     assert all(m2["tables"]["phot_mod"]["partitions"][str(p)]["written_in"] == 1 for p in old)
     # earlier version still answers, with the earlier rows
     from cloudphot.catalog.api import Catalog
+
     with Catalog(settings, version=1) as v1, Catalog(settings) as v2:
         n1 = v1.query("SELECT count(*) AS n FROM phat_v2.phot_mod")["n"][0]
         n2 = v2.query("SELECT count(*) AS n FROM phat_v2.phot_mod")["n"][0]
         assert n1 == r1.n_objects and n2 == r2.n_objects > n1
-        assert v1.query("SELECT count(*) AS n FROM phat_v2.phot_meas WHERE field_id = 'b20_f01'")["n"][0] == 0
+        assert (
+            v1.query("SELECT count(*) AS n FROM phat_v2.phot_meas WHERE field_id = 'b20_f01'")["n"][
+                0
+            ]
+            == 0
+        )
         # an id lookup reads only the partitions the id's pixel can be in
-        oid = int(v2.query("SELECT objid FROM phat_v2.phot_mod WHERE field_id = 'b20_f01' LIMIT 1")["objid"][0])
+        oid = int(
+            v2.query("SELECT objid FROM phat_v2.phot_mod WHERE field_id = 'b20_f01' LIMIT 1")[
+                "objid"
+            ][0]
+        )
         duck, _ = v2.engine.to_duckdb(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")
         assert not any(f"Npix={p}.parquet" in duck for p in old)
         assert len(v2.query(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")) == 1
     # refresh: a re-reduced field replaces its old rows, objids of unchanged stars survive
     ids_before = set(cat.query("SELECT objid FROM phat_v2.phot_mod")["objid"])
-    write_field(cat.store, bucket, survey.fields[1], filters=["F475W", "F814W"], epochs_per_filter=4,
-                density=0.03, job_id="job-rerun")
+    write_field(
+        cat.store,
+        bucket,
+        survey.fields[1],
+        filters=["F475W", "F814W"],
+        epochs_per_filter=4,
+        density=0.03,
+        job_id="job-rerun",
+    )
     r3 = cat.build()
     assert r3.fields_refreshed == [survey.fields[1].field_id] and r3.version == 3
     with Catalog(settings) as v3:
-        t = v3.query("SELECT job_id, count(*) AS n FROM phat_v2.phot_meas WHERE field_id = "
-                     f"'{survey.fields[1].field_id}' GROUP BY job_id")
+        t = v3.query(
+            "SELECT job_id, count(*) AS n FROM phat_v2.phot_meas WHERE field_id = "
+            f"'{survey.fields[1].field_id}' GROUP BY job_id"
+        )
         assert list(t["job_id"]) == ["job-rerun"]
         assert v3.query("SELECT count(*) AS n FROM phat_v2.phot_mod")["n"][0] == r2.n_objects
         assert set(v3.query("SELECT objid FROM phat_v2.phot_mod")["objid"]) == ids_before
 
 
 def test_missing_products_are_a_data_error(tmp_path):
-    settings, cat, _ = make_workspace(tmp_path, n_fields_ra=1, density_per_arcsec2=0.01,
-                                      epochs_per_filter=2)
+    _settings, cat, _ = make_workspace(
+        tmp_path, n_fields_ra=1, density_per_arcsec2=0.01, epochs_per_filter=2
+    )
     with pytest.raises(DataError, match="no products"):
         cat.build(["nope"])
 
 
 def test_hats_layout(built):
-    settings, cat, _, _ = built
+    _settings, cat, _, _ = built
     m = cat.manifest()
     prefix = m["tables"]["phot_mod"]["prefix"]
     props = cat.store.get_bytes(cat.bucket, prefix + "properties").decode()
@@ -156,7 +194,7 @@ def test_hats_layout(built):
 @pytest.mark.filterwarnings("ignore:The inplace keyword in NestedFrame")  # lsdb internals
 def test_lsdb_reads_it(built):
     lsdb = pytest.importorskip("lsdb")
-    settings, cat, _, result = built
+    _settings, cat, _, result = built
     m = cat.manifest()
     path = cat.store.path_of(cat.bucket, m["tables"]["phot_mod"]["prefix"] + "properties").parent
     c = lsdb.read_hats(path)
@@ -169,18 +207,22 @@ def test_lsdb_reads_it(built):
 
 def test_column_docs_are_current(project_root):
     from cloudphot.catalog.schema import markdown
-    assert (project_root / "docs" / "catalog-columns.md").read_text() == markdown(), \
+
+    assert (project_root / "docs" / "catalog-columns.md").read_text() == markdown(), (
         "regenerate: PYTHONPATH=src python -m cloudphot.catalog.schema > docs/catalog-columns.md"
-    for name, (_, unit, text) in {**PHOT_MOD, **PHOT_MEAS}.items():
+    )
+    for name, (_, _unit, text) in {**PHOT_MOD, **PHOT_MEAS}.items():
         assert text, name
 
 
 def test_field_by_field_equals_all_at_once(tmp_path):
     """Publishing fields one version at a time gives the same catalog as one build."""
-    s1, one, survey = make_workspace(tmp_path / "a", n_fields_ra=2, n_fields_dec=2,
-                                     density_per_arcsec2=0.1, epochs_per_filter=2)
-    s2, inc, _ = make_workspace(tmp_path / "b", n_fields_ra=2, n_fields_dec=2,
-                                density_per_arcsec2=0.1, epochs_per_filter=2)
+    _s1, one, survey = make_workspace(
+        tmp_path / "a", n_fields_ra=2, n_fields_dec=2, density_per_arcsec2=0.1, epochs_per_filter=2
+    )
+    _s2, inc, _ = make_workspace(
+        tmp_path / "b", n_fields_ra=2, n_fields_dec=2, density_per_arcsec2=0.1, epochs_per_filter=2
+    )
     r = one.build()
     ids_ = [f.field_id for f in survey.fields]
     for i in range(len(ids_)):
@@ -201,8 +243,9 @@ def test_oversized_partitions_are_reported(tmp_path, monkeypatch, caplog):
 
     from .conftest import make_workspace
 
-    _, cat, _ = make_workspace(tmp_path, n_fields_ra=1, density_per_arcsec2=0.05,
-                               epochs_per_filter=2)
+    _, cat, _ = make_workspace(
+        tmp_path, n_fields_ra=1, density_per_arcsec2=0.05, epochs_per_filter=2
+    )
     monkeypatch.setattr(build_mod, "LARGE_PARTITION_OBJECTS", 10)
     with cat, caplog.at_level(logging.WARNING, logger="cloudphot.catalog.build"):
         res = cat.build(partition_order=5)

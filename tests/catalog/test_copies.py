@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -49,13 +48,17 @@ def parquet_bytes(n_rows: int, n_cols: int, row_group: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("n_rows", "n_cols", "row_group", "reads"), [
-    (1000, 3, 100, 1),      # a small footer: the first read holds it
-    (0, 2, 100, 1),         # no rows at all
-    (20_000, 40, 100, 2),   # 200 row groups x 40 columns: a footer over 64 KiB, two reads
-])
-def test_footer_from_ranged_reads_equals_the_whole_files(store, monkeypatch, n_rows, n_cols,
-                                                         row_group, reads):
+@pytest.mark.parametrize(
+    ("n_rows", "n_cols", "row_group", "reads"),
+    [
+        (1000, 3, 100, 1),  # a small footer: the first read holds it
+        (0, 2, 100, 1),  # no rows at all
+        (20_000, 40, 100, 2),  # 200 row groups x 40 columns: a footer over 64 KiB, two reads
+    ],
+)
+def test_footer_from_ranged_reads_equals_the_whole_files(
+    store, monkeypatch, n_rows, n_cols, row_group, reads
+):
     data = parquet_bytes(n_rows, n_cols, row_group)
     store.put_bytes(BUCKET, "t/part.parquet", data)
     ranges = spy(monkeypatch, store, "get_range")
@@ -67,13 +70,16 @@ def test_footer_from_ranged_reads_equals_the_whole_files(store, monkeypatch, n_r
     assert (footer + 8 > FOOTER_READ_BYTES) == (reads == 2)
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "does not end with"),
-    (b"PAR1", "does not end with"),
-    (b"a CSV file, not Parquet\n", "does not end with"),
-    (b"PAR1" + b"x" * 10 + (1000).to_bytes(4, "little") + b"PAR1", "exceeds the file"),
-    (b"PAR1" + b"x" * 10 + (10).to_bytes(4, "little") + b"PAR1", "corrupt Parquet footer"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "does not end with"),
+        (b"PAR1", "does not end with"),
+        (b"a CSV file, not Parquet\n", "does not end with"),
+        (b"PAR1" + b"x" * 10 + (1000).to_bytes(4, "little") + b"PAR1", "exceeds the file"),
+        (b"PAR1" + b"x" * 10 + (10).to_bytes(4, "little") + b"PAR1", "corrupt Parquet footer"),
+    ],
+)
 def test_not_parquet_is_a_data_error_naming_the_object(store, data, reason):
     store.put_bytes(BUCKET, "t/bad.parquet", data)
     with pytest.raises(DataError, match=reason) as err:
@@ -82,18 +88,27 @@ def test_not_parquet_is_a_data_error_naming_the_object(store, data, reason):
 
 
 def test_unchanged_partitions_are_hard_links_and_are_not_read(tmp_path, monkeypatch):
-    settings, cat, _ = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.03,
-                                      epochs_per_filter=3)
+    settings, cat, _ = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.03, epochs_per_filter=3
+    )
     bucket = settings.bucket("products")
     r1 = cat.build()
-    write_field(cat.store, bucket, FieldSpec("b20_f01", 11.3, 41.9, 40.0),
-                filters=["F475W", "F814W"], epochs_per_filter=3, density=0.03)
+    write_field(
+        cat.store,
+        bucket,
+        FieldSpec("b20_f01", 11.3, 41.9, 40.0),
+        filters=["F475W", "F814W"],
+        epochs_per_filter=3,
+        density=0.03,
+    )
     whole = spy(monkeypatch, cat.store, "get_bytes")
     ranges = spy(monkeypatch, cat.store, "get_range")
     r2 = cat.build()
     assert r2.version == 2 and set(r2.copied["phot_mod"]) == set(r1.rewritten["phot_mod"])
-    m1, m2 = read_manifest(cat.store, bucket, "phat_v2", 1), read_manifest(cat.store, bucket,
-                                                                           "phat_v2", 2)
+    m1, m2 = (
+        read_manifest(cat.store, bucket, "phat_v2", 1),
+        read_manifest(cat.store, bucket, "phat_v2", 2),
+    )
     copied_keys = []
     for table, parts in r2.copied.items():
         assert parts, table
@@ -113,14 +128,26 @@ def test_unchanged_partitions_are_hard_links_and_are_not_read(tmp_path, monkeypa
         per_key[key] = per_key.get(key, 0) + 1
     assert per_key and max(per_key.values()) <= 2
     # and the second version's _metadata is byte for byte what footers read whole give
-    schemas = {"phot_mod": arrow_schema(PHOT_MOD), "phot_meas": arrow_schema(PHOT_MEAS),
-               "phot_src": SRC_SCHEMA}
+    schemas = {
+        "phot_mod": arrow_schema(PHOT_MOD),
+        "phot_meas": arrow_schema(PHOT_MEAS),
+        "phot_src": SRC_SCHEMA,
+    }
     for table, schema in schemas.items():
         parts = m2["tables"][table]["partitions"]
-        footers = {int(p): pq.read_metadata(cat.store.path_of(bucket, e["key"]))
-                   for p, e in parts.items()}
-        write_hats_metadata(cat.store, bucket, f"scratch/{table}/", name="x", catalog_type="x",
-                            order=m2["partition_order"], schema=schema, partitions=footers)
+        footers = {
+            int(p): pq.read_metadata(cat.store.path_of(bucket, e["key"])) for p, e in parts.items()
+        }
+        write_hats_metadata(
+            cat.store,
+            bucket,
+            f"scratch/{table}/",
+            name="x",
+            catalog_type="x",
+            order=m2["partition_order"],
+            schema=schema,
+            partitions=footers,
+        )
         for name in ("_metadata", "_common_metadata"):
             built = cat.store.get_bytes(bucket, m2["tables"][table]["prefix"] + "dataset/" + name)
             assert built == cat.store.get_bytes(bucket, f"scratch/{table}/dataset/{name}"), name

@@ -15,8 +15,10 @@ psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.skipif(not q3c_available(), reason="PostgreSQL 15 + q3c not installed")
 
 Q1 = "SELECT * FROM phat_v2.phot_mod LIMIT 100"
-Q2 = ("SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
-      "FROM phat_v2.phot_mod GROUP BY pix4096")
+Q2 = (
+    "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
+    "FROM phat_v2.phot_mod GROUP BY pix4096"
+)
 Q3 = "SELECT * FROM phat_v2.phot_meas WHERE q3c_radial_query(ra,dec,11.02203,41.23451,0.2/3600)"
 
 
@@ -61,7 +63,9 @@ def test_q1_limit_100(built, pg):
         theirs = by_id[int(row["objid"])]
         for c, v in zip(cols, theirs):
             mine = row[c]
-            mine = None if np.ma.is_masked(mine) else (mine.item() if hasattr(mine, "item") else mine)
+            mine = (
+                None if np.ma.is_masked(mine) else (mine.item() if hasattr(mine, "item") else mine)
+            )
             assert _same(mine, v), (c, mine, v)
 
 
@@ -75,7 +79,9 @@ def test_q2_group_by_pix4096(built, pg):
     for r in ours:
         t = theirs[int(r["pix4096"])]
         assert int(r["nb"]) == t[3]
-        assert math.isclose(r["ra0"], t[0], rel_tol=1e-12) and math.isclose(r["dec0"], t[1], rel_tol=1e-12)
+        assert math.isclose(r["ra0"], t[0], rel_tol=1e-12) and math.isclose(
+            r["dec0"], t[1], rel_tol=1e-12
+        )
 
 
 def test_q3_radial_query_on_measurements(built, pg):
@@ -85,5 +91,6 @@ def test_q3_radial_query_on_measurements(built, pg):
     assert ours.colnames == cols
     assert len(rows) > 0
     key = lambda objid, mjd, flt: (int(objid), round(float(mjd), 8), str(flt))
-    assert sorted(key(r["objid"], r["mjd"], r["filter"]) for r in ours) == \
-        sorted(key(r[0], r[3], r[4]) for r in rows)
+    assert sorted(key(r["objid"], r["mjd"], r["filter"]) for r in ours) == sorted(
+        key(r[0], r[3], r[4]) for r in rows
+    )

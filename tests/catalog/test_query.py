@@ -60,6 +60,7 @@ def test_refusal_happens_before_anything_runs(built):
 def test_engine_itself_cannot_reach_files(built):
     """Defence in depth: even SQL we generate cannot read outside the catalog folder."""
     import duckdb
+
     _, cat, _, _ = built
     with pytest.raises(duckdb.PermissionException):
         cat.engine._con.sql("SELECT * FROM read_csv('/etc/passwd')").fetchall()
@@ -70,8 +71,10 @@ def test_engine_itself_cannot_reach_files(built):
 def test_cartesian_join_hits_the_timeout(built):
     settings, _, _, _ = built
     with Catalog(settings, timeout_s=0.5) as cat, pytest.raises(QueryTimeout, match="timeout"):
-        cat.query("SELECT count(*) FROM phat_v2.phot_meas a, phat_v2.phot_meas b, "
-                  "phat_v2.phot_meas c WHERE a.mjd + b.mjd > c.mjd")
+        cat.query(
+            "SELECT count(*) FROM phat_v2.phot_meas a, phat_v2.phot_meas b, "
+            "phat_v2.phot_meas c WHERE a.mjd + b.mjd > c.mjd"
+        )
 
 
 def test_row_limit_truncates_unbounded_results(built):
@@ -84,8 +87,11 @@ def test_row_limit_truncates_unbounded_results(built):
 
 
 def _brute(cat, table, ra0, dec0, r_deg):
-    t = cat.query(f"SELECT objid, ra, dec, mjd FROM phat_v2.{table}" if table == "phot_meas"
-                  else f"SELECT objid, ra, dec FROM phat_v2.{table}")
+    t = cat.query(
+        f"SELECT objid, ra, dec, mjd FROM phat_v2.{table}"
+        if table == "phot_meas"
+        else f"SELECT objid, ra, dec FROM phat_v2.{table}"
+    )
     ra, dec = np.radians(t["ra"]), np.radians(t["dec"])
     a, d = np.radians(ra0), np.radians(dec0)
     h = np.sin((dec - d) / 2) ** 2 + np.cos(dec) * np.cos(d) * np.sin((ra - a) / 2) ** 2
@@ -98,12 +104,20 @@ def test_cone_matches_brute_force(built, radius_arcsec):
     _, cat, _, _ = built
     ra0, dec0, r = 10.692, 41.276, radius_arcsec / 3600
     expect = _brute(cat, "phot_mod", ra0, dec0, r)
-    q3c = cat.query(f"SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})")
-    adql = cat.query(f"SELECT objid FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
-                     f"CIRCLE('ICRS', {ra0}, {dec0}, {r}))")
+    q3c = cat.query(
+        f"SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})"
+    )
+    adql = cat.query(
+        f"SELECT objid FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+        f"CIRCLE('ICRS', {ra0}, {dec0}, {r}))"
+    )
     api = cat.cone(ra0, dec0, radius_arcsec)
-    assert sorted(q3c["objid"]) == sorted(expect["objid"]) == sorted(adql["objid"]) \
+    assert (
+        sorted(q3c["objid"])
+        == sorted(expect["objid"])
+        == sorted(adql["objid"])
         == sorted(api["objid"])
+    )
     assert (np.diff(api["dist_arcsec"]) >= 0).all() and (api["dist_arcsec"] <= radius_arcsec).all()
 
 
@@ -111,17 +125,20 @@ def test_cone_on_measurements_and_distance_functions(built):
     _, cat, _, _ = built
     ra0, dec0, r = 10.69, 41.275, 8 / 3600
     expect = _brute(cat, "phot_meas", ra0, dec0, r)
-    got = cat.query(f"SELECT objid, mjd, q3c_dist(ra, dec, {ra0}, {dec0}) AS d, "
-                    f"DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {ra0}, {dec0})) AS d2 "
-                    f"FROM phat_v2.phot_meas WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})")
+    got = cat.query(
+        f"SELECT objid, mjd, q3c_dist(ra, dec, {ra0}, {dec0}) AS d, "
+        f"DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {ra0}, {dec0})) AS d2 "
+        f"FROM phat_v2.phot_meas WHERE q3c_radial_query(ra, dec, {ra0}, {dec0}, {r})"
+    )
     assert len(got) == len(expect) > 0
     assert np.allclose(got["d"], got["d2"]) and (np.asarray(got["d"]) <= r).all()
 
 
 def test_cone_prunes_partitions_and_uses_index_ranges(built):
     _, cat, _, _ = built
-    sql, rw = cat.engine.to_duckdb(
-        "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, 1/3600.)")
+    sql, _rw = cat.engine.to_duckdb(
+        "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, 1/3600.)"
+    )
     assert "_healpix_29 BETWEEN" in sql
     all_files = cat.engine.files("phot_mod")
     used = [f for f in all_files if f in sql]
@@ -132,16 +149,20 @@ def test_cone_prunes_partitions_and_uses_index_ranges(built):
     # a cone inside an OR must not narrow partitions (it is not a restriction of the table)
     sql, _ = cat.engine.to_duckdb(
         "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, "
-        "1/3600.) OR objid = 5")
+        "1/3600.) OR objid = 5"
+    )
     assert all(f in sql for f in all_files)
 
 
 def test_q3c_join_matches_kdtree(built):
     from scipy.spatial import cKDTree
+
     _, cat, _, _ = built
     r_arcsec = 20.0
-    got = cat.query(f"SELECT a.objid AS a, b.objid AS b FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
-                    f"WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, {r_arcsec}/3600.) AND a.objid < b.objid")
+    got = cat.query(
+        f"SELECT a.objid AS a, b.objid AS b FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+        f"WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, {r_arcsec}/3600.) AND a.objid < b.objid"
+    )
     t = cat.query("SELECT objid, ra, dec FROM phat_v2.phot_mod")
     xyz = ids.radec_to_xyz(t["ra"], t["dec"])
     pairs = cKDTree(xyz).query_pairs(2 * np.sin(np.radians(r_arcsec / 3600) / 2))
@@ -160,16 +181,21 @@ def test_objid_lookup_reads_few_row_groups(built):
 def test_older_api_forms(built):
     _, cat, _, _ = built
     # CTEs, subqueries, unions and window functions are allowed
-    t = cat.query("WITH b AS (SELECT objid, f814w_vega FROM phat_v2.phot_mod WHERE f814w_vega < 22) "
-                  "SELECT count(*) AS n FROM b UNION ALL SELECT count(*) FROM phat_v2.phot_mod "
-                  "WHERE objid IN (SELECT objid FROM phat_v2.phot_meas WHERE filter = 'F475W')")
+    t = cat.query(
+        "WITH b AS (SELECT objid, f814w_vega FROM phat_v2.phot_mod WHERE f814w_vega < 22) "
+        "SELECT count(*) AS n FROM b UNION ALL SELECT count(*) FROM phat_v2.phot_mod "
+        "WHERE objid IN (SELECT objid FROM phat_v2.phot_meas WHERE filter = 'F475W')"
+    )
     assert len(t) == 2
-    t = cat.query("SELECT objid, row_number() OVER (ORDER BY f814w_vega) AS rk FROM phot_mod LIMIT 3")
+    t = cat.query(
+        "SELECT objid, row_number() OVER (ORDER BY f814w_vega) AS rk FROM phot_mod LIMIT 3"
+    )
     assert list(t["rk"]) == [1, 2, 3]
 
 
 def test_crossmatch_matches_kdtree(built):
     from scipy.spatial import cKDTree
+
     _, cat, _, _ = built
     t = cat.query("SELECT objid, ra, dec FROM phat_v2.phot_mod")
     rng = np.random.default_rng(5)
@@ -179,7 +205,9 @@ def test_crossmatch_matches_kdtree(built):
     dec = np.asarray(t["dec"])[pick] + rng.normal(0, 0.4, n) / 3600
     got = cat.crossmatch(ra, dec, radius_arcsec=1.0)
     tree = cKDTree(ids.radec_to_xyz(t["ra"], t["dec"]))
-    d, j = tree.query(ids.radec_to_xyz(ra, dec), distance_upper_bound=2 * np.sin(np.radians(1 / 3600) / 2))
+    d, j = tree.query(
+        ids.radec_to_xyz(ra, dec), distance_upper_bound=2 * np.sin(np.radians(1 / 3600) / 2)
+    )
     ok = np.isfinite(d)
     assert list(got["index"]) == list(np.flatnonzero(ok))
     assert list(got["objid"]) == list(np.asarray(t["objid"])[j[ok]])
@@ -188,14 +216,19 @@ def test_crossmatch_matches_kdtree(built):
 
 def test_objid_lookup_prunes_partitions(built):
     from cloudphot.catalog.query import IdPixels
+
     _, cat, _, _ = built
     far = cat.query("SELECT objid FROM phat_v2.phot_mod WHERE field_id = 'b16_f01' LIMIT 2")
     oids = [int(o) for o in far["objid"]]
-    expect = cat.engine.files("phot_meas", IdPixels(frozenset(o >> ids.OBJID_SERIAL_BITS for o in oids)))
+    expect = cat.engine.files(
+        "phot_meas", IdPixels(frozenset(o >> ids.OBJID_SERIAL_BITS for o in oids))
+    )
     assert cat.engine.files("phot_meas", IdPixels(frozenset([0]))) == []  # far from M31
-    for sql in (f"SELECT * FROM phat_v2.phot_meas WHERE objid = {oids[0]}",
-                f"SELECT * FROM phat_v2.phot_meas m WHERE m.objid IN ({oids[0]}, {oids[1]}) "
-                f"AND m.filter = 'F814W'"):
+    for sql in (
+        f"SELECT * FROM phat_v2.phot_meas WHERE objid = {oids[0]}",
+        f"SELECT * FROM phat_v2.phot_meas m WHERE m.objid IN ({oids[0]}, {oids[1]}) "
+        f"AND m.filter = 'F814W'",
+    ):
         duck, _ = cat.engine.to_duckdb(sql)
         used = [f for f in cat.engine.files("phot_meas") if f in duck]
         assert set(used) <= set(expect) and used
@@ -208,8 +241,10 @@ def test_objid_lookup_prunes_partitions(built):
 
 def test_adql_top_and_contains(built):
     _, cat, _, _ = built
-    t = cat.query("SELECT TOP 5 objid, ra FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
-                  "CIRCLE('ICRS', 10.692, 41.276, 0.02)) ORDER BY ra")
+    t = cat.query(
+        "SELECT TOP 5 objid, ra FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+        "CIRCLE('ICRS', 10.692, 41.276, 0.02)) ORDER BY ra"
+    )
     assert len(t) == 5 and list(t["ra"]) == sorted(t["ra"])
     with pytest.raises(QueryRefused, match="exceeds the per-query row limit"):
         cat.query("SELECT TOP 100000000 objid FROM phat_v2.phot_mod")
@@ -221,8 +256,11 @@ def test_integer_columns_with_nulls_keep_their_type_and_digits():
     from cloudphot.catalog.api import arrow_to_astropy
 
     big = 2**62 + 1  # not representable in float64
-    t = arrow_to_astropy(pa.table({"objid": pa.array([big, None], pa.int64()),
-                                   "gst": pa.array([True, None], pa.bool_())}))
+    t = arrow_to_astropy(
+        pa.table(
+            {"objid": pa.array([big, None], pa.int64()), "gst": pa.array([True, None], pa.bool_())}
+        )
+    )
     assert t["objid"].dtype == np.int64 and int(t["objid"][0]) == big
     assert list(t["objid"].mask) == [False, True] and list(t["gst"].mask) == [False, True]
     assert t["gst"].dtype == bool and bool(t["gst"][0])
@@ -232,8 +270,10 @@ def test_float_averages_are_sums_over_counts_with_avg_semantics(built):
     from cloudphot.catalog.query import check_and_rewrite
 
     _, cat, _, _ = built
-    sql = check_and_rewrite("SELECT avg(ra), avg(DISTINCT ra), avg(ra) OVER (), avg(nmeas) "
-                            "FROM phat_v2.phot_mod", "phat_v2").sql()
+    sql = check_and_rewrite(
+        "SELECT avg(ra), avg(DISTINCT ra), avg(ra) OVER (), avg(nmeas) FROM phat_v2.phot_mod",
+        "phat_v2",
+    ).sql()
     assert sql.count("SUM(ra)") == 1 and "AVG(DISTINCT ra)" in sql and "AVG(ra) OVER" in sql
     assert "AVG(nmeas)" in sql  # integer columns keep avg
     ra = np.asarray(cat.query("SELECT ra FROM phat_v2.phot_mod")["ra"], float)
@@ -242,8 +282,10 @@ def test_float_averages_are_sums_over_counts_with_avg_semantics(built):
     empty = cat.query("SELECT avg(ra) AS a FROM phat_v2.phot_mod WHERE ra < -1")
     assert len(empty) == 1 and bool(np.ma.getmaskarray(empty["a"])[0])  # NULL, not an error
     # NULLs are skipped as avg skips them; an all-NULL column gives NULL
-    half = cat.query("SELECT avg(ra) AS a FROM (SELECT CASE WHEN objid % 2 = 0 THEN NULL "
-                     "ELSE ra END AS ra FROM phat_v2.phot_mod)")
+    half = cat.query(
+        "SELECT avg(ra) AS a FROM (SELECT CASE WHEN objid % 2 = 0 THEN NULL "
+        "ELSE ra END AS ra FROM phat_v2.phot_mod)"
+    )
     odd = cat.query("SELECT ra FROM phat_v2.phot_mod WHERE objid % 2 = 1")
     assert 0 < len(odd) < len(ra)
     assert np.isclose(float(half["a"][0]), np.mean(odd["ra"]), rtol=1e-12)
@@ -274,16 +316,20 @@ def test_objid_pruning_never_loses_a_measurement(tmp_path, order):
     from .conftest import make_workspace
 
     edge = _point_on_a_partition_edge(order, M31_RA_DEG, M31_DEC_DEG)
-    _, cat, _ = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.02,
-                               epochs_per_filter=4, pinned=(edge,))
+    _, cat, _ = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.02, epochs_per_filter=4, pinned=(edge,)
+    )
     with cat:
         cat.build(partition_order=order)
         star = cat.nearest_objid(*edge, radius_arcsec=0.5)
-        straddle = cat.query(f"SELECT count(DISTINCT _healpix_29 >> {2 * (29 - order)}) AS n "
-                             f"FROM (SELECT * FROM phat_v2.phot_meas) WHERE objid + 0 = {star}")
+        straddle = cat.query(
+            f"SELECT count(DISTINCT _healpix_29 >> {2 * (29 - order)}) AS n "
+            f"FROM (SELECT * FROM phat_v2.phot_meas) WHERE objid + 0 = {star}"
+        )
         assert int(straddle["n"][0]) == 2  # the test exercises an edge
         full = cat.query("SELECT objid, count(*) AS n FROM phat_v2.phot_meas GROUP BY objid")
         want = {int(o): int(n) for o, n in zip(full["objid"], full["n"])}
-        got = {o: len(cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid = {o}"))
-               for o in want}
+        got = {
+            o: len(cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid = {o}")) for o in want
+        }
         assert got == want

@@ -9,8 +9,10 @@ from cloudphot.errors import QueryRefused
 from .conftest import make_workspace
 from .test_query import REFUSED
 
-GROUP = ("SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
-         "FROM phat_v2.phot_mod GROUP BY pix4096")
+GROUP = (
+    "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
+    "FROM phat_v2.phot_mod GROUP BY pix4096"
+)
 
 
 def test_cached_plan_gives_identical_results(built):
@@ -51,8 +53,9 @@ def test_cached_plan_keeps_the_sandbox(built):
 
 
 def test_new_catalog_version_is_seen(tmp_path):
-    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.05,
-                                           epochs_per_filter=2)
+    settings, cat, survey = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.05, epochs_per_filter=2
+    )
     ids_all = [f.field_id for f in survey.fields]
     sql = "SELECT count(*) AS n FROM phat_v2.phot_mod"
     with cat:
@@ -72,9 +75,11 @@ def test_new_catalog_version_is_seen(tmp_path):
 def test_distance_template_is_never_shared_between_queries():
     a = query_mod.check_and_rewrite(
         "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 10.5, 41.1, 0.001)",
-        "phat_v2").sql()
+        "phat_v2",
+    ).sql()
     b = query_mod.check_and_rewrite(
-        "SELECT q3c_dist(m.ra, m.dec, 11.25, 42.5) AS d FROM phat_v2.phot_mod AS m", "phat_v2").sql()
+        "SELECT q3c_dist(m.ra, m.dec, 11.25, 42.5) AS d FROM phat_v2.phot_mod AS m", "phat_v2"
+    ).sql()
     assert "10.5" in a and "41.1" in a and "11.25" not in a
     assert "11.25" in b and "10.5" not in b
     assert "__ra1__" in query_mod._DIST_TEMPLATE.sql() and "__" not in a + b
@@ -82,6 +87,7 @@ def test_distance_template_is_never_shared_between_queries():
 
 def test_partitions_store_floats_byte_stream_split(built):
     import pyarrow.parquet as pq
+
     _, cat, _, _ = built
     md = pq.read_metadata(cat.engine.files("phot_mod")[0])
     names = [md.schema.column(i).name for i in range(md.num_columns)]
@@ -94,9 +100,11 @@ def test_concurrent_queries_on_one_engine_agree_with_serial_ones(built):
     from concurrent.futures import ThreadPoolExecutor
 
     _, cat, _, _ = built
-    sqls = [GROUP + " ORDER BY pix4096",
-            "SELECT objid, ra FROM phat_v2.phot_mod ORDER BY objid LIMIT 50",
-            "SELECT count(*) AS n FROM phat_v2.phot_meas"] * 4
+    sqls = [
+        GROUP + " ORDER BY pix4096",
+        "SELECT objid, ra FROM phat_v2.phot_mod ORDER BY objid LIMIT 50",
+        "SELECT count(*) AS n FROM phat_v2.phot_meas",
+    ] * 4
     serial = [cat.query(s).as_array().tolist() for s in sqls]
     with ThreadPoolExecutor(6) as pool:
         parallel = list(pool.map(lambda s: cat.query(s).as_array().tolist(), sqls))

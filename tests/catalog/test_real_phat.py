@@ -24,9 +24,14 @@ def real(shared_data, tmp_path_factory):
         pytest.skip("b15_data_test.fits not present")
     data = fitsio.read(str(path), ext=1)
     n = len(data)
-    cols = {"field_id": pa.array(["b15_f27"] * n), "star_id": np.arange(n, dtype=np.int64),
-            "ra": data["ra"].astype(float), "dec": data["dec"].astype(float),
-            "x": data["x"].astype(float), "y": data["y"].astype(float)}
+    cols = {
+        "field_id": pa.array(["b15_f27"] * n),
+        "star_id": np.arange(n, dtype=np.int64),
+        "ra": data["ra"].astype(float),
+        "dec": data["dec"].astype(float),
+        "x": data["x"].astype(float),
+        "y": data["y"].astype(float),
+    }
     detected = sum((data[f"{f.lower()}_vega"] < 90).astype(np.int32) for f in PHAT_FILTERS)
     cols["nexp"] = detected.astype(np.int32)
     for f in PHAT_FILTERS:
@@ -40,7 +45,7 @@ def real(shared_data, tmp_path_factory):
                 v = data[f"{p}_{c}"]
                 cols[f"{p}_{c}"] = v.astype(v.dtype.newbyteorder("="))
     table = pa.table(cols)
-    assert table.column_names[:len(FIELD_COLUMNS)] == list(FIELD_COLUMNS)
+    assert table.column_names[: len(FIELD_COLUMNS)] == list(FIELD_COLUMNS)
     settings = Settings.from_env(home=tmp_path_factory.mktemp("phat"), env={})
     cat = Catalog(settings)
     buf = io.BytesIO()
@@ -59,8 +64,9 @@ def test_real_catalog_round_trips(real):
     order = np.argsort(data["ra"])
     # one field: every average is the field's own value
     for c in ("ra", "dec", "f475w_vega", "f814w_vega", "f814w_err", "f160w_vega", "f275w_sharp"):
-        assert np.allclose(np.asarray(t[c], float), data[c][order].astype(float), rtol=1e-6,
-                           equal_nan=True), c
+        assert np.allclose(
+            np.asarray(t[c], float), data[c][order].astype(float), rtol=1e-6, equal_nan=True
+        ), c
     assert (np.asarray(t["f814w_gst"]) == data["f814w_gst"][order]).all()
     assert (np.asarray(t["pix4096"]) == ids.pix4096_nest(t["ra"], t["dec"])).all()
     assert (np.asarray(t["brick"]) == 15).all() and (np.asarray(t["field"]) == 27).all()
@@ -69,8 +75,10 @@ def test_real_catalog_round_trips(real):
 def test_paper_queries_on_real_data(real):
     cat, data, _ = real
     assert len(cat.query("SELECT * FROM phat_v2.phot_mod LIMIT 100")) == 100
-    g = cat.query("SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
-                  "FROM phat_v2.phot_mod GROUP BY pix4096")
+    g = cat.query(
+        "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
+        "FROM phat_v2.phot_mod GROUP BY pix4096"
+    )
     assert int(np.sum(g["nb"])) == len(data)
     star = data[100]
     hit = cat.cone(float(star["ra"]), float(star["dec"]), 0.05)

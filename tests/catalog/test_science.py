@@ -24,7 +24,9 @@ def test_every_cepheid_period_within_one_percent(built):
 def test_constant_star_has_no_strong_period(built):
     _, cat, survey, _ = built
     var_ids = {cat.nearest_objid(v.ra_deg, v.dec_deg, 0.3) for v in survey.variables}
-    t = cat.query("SELECT objid FROM phat_v2.phot_mod WHERE f814w_vega < 23 AND nfields = 1 LIMIT 20")
+    t = cat.query(
+        "SELECT objid FROM phat_v2.phot_mod WHERE f814w_vega < 23 AND nfields = 1 LIMIT 20"
+    )
     powers = [find_period(cat.lightcurve(o)).power for o in t["objid"] if o not in var_ids][:5]
     cep = [find_period(cat.lightcurve(o)).power for o in list(var_ids)[:3]]
     assert max(powers) < min(cep)
@@ -44,11 +46,14 @@ def test_maps(built):
 
 
 def test_fits_export_hlsp(built, tmp_path):
-    settings, cat, _, result = built
-    assert hlsp_name("phat_v2", "phot_mod", 3) == "hlsp_phat_hst_acs-wfc3_m31_multi_v3_phot-mod.fits"
+    _settings, cat, _, result = built
+    assert (
+        hlsp_name("phat_v2", "phot_mod", 3) == "hlsp_phat_hst_acs-wfc3_m31_multi_v3_phot-mod.fits"
+    )
     keys = export_fits(cat.store, cat.bucket, cat.survey, out_dir=tmp_path)
-    assert [k.rsplit("/", 1)[1] for k in keys] == [hlsp_name("phat_v2", t, result.version)
-                                                   for t in ("phot_mod", "phot_meas")]
+    assert [k.rsplit("/", 1)[1] for k in keys] == [
+        hlsp_name("phat_v2", t, result.version) for t in ("phot_mod", "phot_meas")
+    ]
     with fitsio.FITS(str(tmp_path / keys[0].rsplit("/", 1)[1])) as f:
         assert f[1].get_nrows() == result.n_objects
         assert f[1].read_header()["CATVERS"] == result.version
@@ -74,18 +79,46 @@ def test_cli_commands(built, tmp_path, capsys):
     assert main(w + ["catalog", "build"]) == 0
     assert "up to date" in capsys.readouterr().out
     out = tmp_path / "q.vot"
-    assert main(w + ["query", "SELECT objid, ra, dec FROM phat_v2.phot_mod LIMIT 7",
-                     "--format", "votable", "-o", str(out)]) == 0
+    assert (
+        main(
+            w
+            + [
+                "query",
+                "SELECT objid, ra, dec FROM phat_v2.phot_mod LIMIT 7",
+                "--format",
+                "votable",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(Table.read(out)) == 7
     assert main(w + ["query", "SELECT count(*) AS n FROM phat_v2.phot_mod", "--format", "csv"]) == 0
     assert capsys.readouterr().out.split() == ["n", str(result.n_objects)]
-    assert main(w + ["cone", "10.692", "41.276", "20arcsec", "--format", "fits",
-                     "-o", str(tmp_path / "c.fits")]) == 0
+    assert (
+        main(
+            w
+            + [
+                "cone",
+                "10.692",
+                "41.276",
+                "20arcsec",
+                "--format",
+                "fits",
+                "-o",
+                str(tmp_path / "c.fits"),
+            ]
+        )
+        == 0
+    )
     assert len(Table.read(tmp_path / "c.fits")) == len(cat.cone(10.692, 41.276, 20))
     v = survey.variables[0]
     png = tmp_path / "lc.png"
-    assert main(w + ["lightcurve", "--ra", str(v.ra_deg), "--dec", str(v.dec_deg),
-                     "-o", str(png)]) == 0
+    assert (
+        main(w + ["lightcurve", "--ra", str(v.ra_deg), "--dec", str(v.dec_deg), "-o", str(png)])
+        == 0
+    )
     text = capsys.readouterr().out
     period = float(text.split("period ")[1].split()[0])
     assert abs(period - v.period_d) / v.period_d < 0.01 and png.stat().st_size > 1000

@@ -28,12 +28,14 @@ def test_every_task_has_retry_and_catch():
 
 
 def test_step_builds_from_a_field_reduced_event(tmp_path):
-    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.02,
-                                           epochs_per_filter=3)
+    settings, cat, survey = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.02, epochs_per_filter=3
+    )
     svc = SimpleNamespace(settings=settings, objects=cat.store)
     first = survey.fields[0].field_id
-    out = handle({"job_id": "j1", "event": {"type": "field.reduced",
-                                            "payload": {"field_id": first}}}, svc)
+    out = handle(
+        {"job_id": "j1", "event": {"type": "field.reduced", "payload": {"field_id": first}}}, svc
+    )
     assert out["changed"] and out["version"] == 1 and out["fields_added"] == [first]
     json.dumps(out)  # a Lambda result must serialise
     again = handle({"job_id": "j2", "event": {"payload": {"field_id": first}}}, svc)
@@ -42,8 +44,11 @@ def test_step_builds_from_a_field_reduced_event(tmp_path):
     assert out["version"] == 2 and out["fields_added"] == [survey.fields[1].field_id]
     keys = handle({"action": "export_fits", "version": 2}, svc)["keys"]
     assert all(cat.store.exists(cat.bucket, k) for k in keys)
-    for bad in ({"event": {"payload": {"field_id": "../x/y"}}}, {"action": "drop"},
-                {"field_ids": "b15_f01"}):
+    for bad in (
+        {"event": {"payload": {"field_id": "../x/y"}}},
+        {"action": "drop"},
+        {"field_ids": "b15_f01"},
+    ):
         with pytest.raises(InvalidEvent):
             handle(bad, svc)
 
@@ -57,15 +62,19 @@ def test_step_partitions_at_the_deployed_order(tmp_path):
     from cloudphot.errors import ConfigError
     from cloudphot.settings import Settings
 
-    settings, cat, survey = make_workspace(tmp_path, n_fields_ra=2, density_per_arcsec2=0.02,
-                                           epochs_per_filter=2)
-    assert Settings.from_env(env={"CLOUDPHOT_CATALOG_PARTITION_ORDER": "11"}
-                             ).catalog_partition_order == 11
+    settings, cat, survey = make_workspace(
+        tmp_path, n_fields_ra=2, density_per_arcsec2=0.02, epochs_per_filter=2
+    )
+    assert (
+        Settings.from_env(env={"CLOUDPHOT_CATALOG_PARTITION_ORDER": "11"}).catalog_partition_order
+        == 11
+    )
     for bad in ("eight", "-1", "30"):
         with pytest.raises(ConfigError, match="CLOUDPHOT_CATALOG_PARTITION_ORDER"):
             Settings.from_env(env={"CLOUDPHOT_CATALOG_PARTITION_ORDER": bad})
-    svc = SimpleNamespace(settings=dataclasses.replace(settings, catalog_partition_order=11),
-                          objects=cat.store)
+    svc = SimpleNamespace(
+        settings=dataclasses.replace(settings, catalog_partition_order=11), objects=cat.store
+    )
     handle({"event": {"payload": {"field_id": survey.fields[0].field_id}}}, svc)
     assert read_manifest(cat.store, cat.bucket, "phat_v2")["partition_order"] == 11
     svc.settings = dataclasses.replace(settings, catalog_partition_order=9)

@@ -10,13 +10,19 @@ from dolphot_fakes import make_fake_dolphot, write_fake_phot, write_hst_image
 def fake_phot(tmp_path):
     def make(images, nstar=5, name="field.phot", seed=1):
         return write_fake_phot(tmp_path / name, images, nstar, seed)
+
     return make
 
 
 @pytest.fixture
 def fake_dolphot(tmp_path, monkeypatch):
-    for var in ("FAKE_DOLPHOT_SLEEP", "FAKE_DOLPHOT_FAIL", "FAKE_DOLPHOT_PIDFILE",
-                "FAKE_DOLPHOT_OOM", "DOLPHOT_BIN"):
+    for var in (
+        "FAKE_DOLPHOT_SLEEP",
+        "FAKE_DOLPHOT_FAIL",
+        "FAKE_DOLPHOT_PIDFILE",
+        "FAKE_DOLPHOT_OOM",
+        "DOLPHOT_BIN",
+    ):
         monkeypatch.delenv(var, raising=False)
     return make_fake_dolphot(tmp_path)
 
@@ -27,6 +33,7 @@ def hst_image(tmp_path):
         folder = tmp_path / "originals"
         folder.mkdir(exist_ok=True)
         return write_hst_image(folder / name, instrument, detector, **kw)
+
     return make
 
 
@@ -36,4 +43,3 @@ def real_dolphot_dir(shared_data):
     if not d.is_dir():
         pytest.skip(f"no DOLPHOT data in {d}")
     return d
-

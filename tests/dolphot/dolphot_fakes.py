@@ -19,10 +19,19 @@ import numpy as np
 
 # per-image block of DOLPHOT 2.0 with an HST module (ACSoutstarimg & dolphot.c order)
 IMAGE_QUANTITIES = [
-    "Measured counts", "Measured sky level", "Normalized count rate",
-    "Normalized count rate uncertainty", "Instrumental VEGAMAG magnitude",
-    "Transformed UBVRI magnitude", "Magnitude uncertainty", "Chi", "Signal-to-noise",
-    "Sharpness", "Roundness", "Crowding", "Photometry quality flag",
+    "Measured counts",
+    "Measured sky level",
+    "Normalized count rate",
+    "Normalized count rate uncertainty",
+    "Instrumental VEGAMAG magnitude",
+    "Transformed UBVRI magnitude",
+    "Magnitude uncertainty",
+    "Chi",
+    "Signal-to-noise",
+    "Sharpness",
+    "Roundness",
+    "Crowding",
+    "Photometry quality flag",
 ]
 FILTER_QUANTITIES = ["Total counts", "Total sky level"] + IMAGE_QUANTITIES[2:]
 GLOBAL_LEGEND = [
@@ -48,8 +57,9 @@ class FakePhot:
     data: np.ndarray  # (nstar, ncol), exactly what was written
 
 
-def write_fake_phot(path: Path, images: list[tuple[str, str, float]], nstar: int = 5,
-                    seed: int = 1) -> FakePhot:
+def write_fake_phot(
+    path: Path, images: list[tuple[str, str, float]], nstar: int = 5, seed: int = 1
+) -> FakePhot:
     """Write ``path`` and ``path.columns`` in DOLPHOT's layout.
 
     ``images`` are (dolphot image name, filter label like "ACS_F814W", exptime). A
@@ -92,10 +102,16 @@ def write_fake_phot(path: Path, images: list[tuple[str, str, float]], nstar: int
     columns.write_text("".join(f"{i}. {t}\n" for i, t in enumerate(legend, start=1)))
     lines = []
     for row in data:
-        lines.append(" ".join(
-            f"{int(v)}" if legend[j].startswith(("Extension", "Chip", "Object type",
-                                                 "Photometry quality flag"))
-            else f"{v:.3f}" for j, v in enumerate(row)))
+        lines.append(
+            " ".join(
+                f"{int(v)}"
+                if legend[j].startswith(
+                    ("Extension", "Chip", "Object type", "Photometry quality flag")
+                )
+                else f"{v:.3f}"
+                for j, v in enumerate(row)
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     return FakePhot(path, columns, legend, data)
 
@@ -108,22 +124,25 @@ echo "$(basename "$0") $*" >> "{log}"
 
 _PROGRAMS = {
     "acsmask": _COMMON + 'test -f "$1" || {{ echo "acsmask: cannot open $1"; exit 1; }}\n'
-               'echo "masked $1"\n',
+    'echo "masked $1"\n',
     "wfc3mask": _COMMON + 'test -f "$1" || {{ echo "wfc3mask: cannot open $1"; exit 1; }}\n'
-                'echo "masked $1"\n',
+    'echo "masked $1"\n',
     # one chip file per SCI extension (counted in the FITS header bytes)
-    "splitgroups": _COMMON + textwrap.dedent("""\
+    "splitgroups": _COMMON
+    + textwrap.dedent("""\
         root="${{1%.fits}}"
         n=$(grep -a -o "EXTNAME = 'SCI" "$1" | wc -l)
         i=1; while [ "$i" -le "$n" ]; do cp "$1" "$root.chip$i.fits"; i=$((i+1)); done
         echo "split $1 into $n chips"
         """),
-    "calcsky": _COMMON + textwrap.dedent("""\
+    "calcsky": _COMMON
+    + textwrap.dedent("""\
         test -f "$1.fits" || {{ echo "calcsky: no $1.fits"; exit 1; }}
         cp "$1.fits" "$1.sky.fits"
         """),
     # writes <out> and <out>.columns for the images named in the parameter file
-    "dolphot": _COMMON + textwrap.dedent("""\
+    "dolphot": _COMMON
+    + textwrap.dedent("""\
         out="$1"; param="${{2#-p}}"
         echo "Reading parameter file $param"
         if [ -n "$FAKE_DOLPHOT_PIDFILE" ]; then echo $$ > "$FAKE_DOLPHOT_PIDFILE"; fi
@@ -190,9 +209,17 @@ def make_fake_dolphot(root: Path, omit: tuple[str, ...] = ()) -> FakeDolphot:
     return FakeDolphot(bin_dir, log)
 
 
-def write_hst_image(path: Path, instrument: str, detector: str, *, filt: str = "F814W",
-                    crval=(10.68, 41.27), shape=(100, 100), rootname: str | None = None,
-                    nchips: int | None = None) -> Path:
+def write_hst_image(
+    path: Path,
+    instrument: str,
+    detector: str,
+    *,
+    filt: str = "F814W",
+    crval=(10.68, 41.27),
+    shape=(100, 100),
+    rootname: str | None = None,
+    nchips: int | None = None,
+) -> Path:
     """A tiny calibrated-exposure lookalike: primary header + SCI extensions with a TAN WCS."""
     from astropy.io import fits
 

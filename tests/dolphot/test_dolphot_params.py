@@ -17,8 +17,12 @@ from cloudphot.errors import DataError
 def test_real_phat_param_file(real_dolphot_dir):
     p = read_params(real_dolphot_dir / "params" / "12076_M31-B22-F06-IR_ibfe06dqq.param")
     assert p["Nimg"] == 1
-    assert p["images"][1] == {"file": "ibfe06dqq_F160W_flt", "shift": [0, 0],
-                              "apsky": [15, 25], "xform": [1, 0, 0]}
+    assert p["images"][1] == {
+        "file": "ibfe06dqq_F160W_flt",
+        "shift": [0, 0],
+        "apsky": [15, 25],
+        "xform": [1, 0, 0],
+    }
     assert p["FitSky"] == 3 and p["SecondPass"] == 25 and p["UseWFC3"] == 1
     assert p["RCombine"] == 1.415 and p["xytfile"] == ""
     assert "FakeStars" not in p  # commented out in that file
@@ -50,11 +54,18 @@ def test_real_default_template_and_student_run(real_dolphot_dir):
 
 
 def test_write_then_read_round_trip(tmp_path):
-    images = [ImageParams("jaaa01aaq_flc.chip1", "ACS/WFC"),
-              ImageParams("ibbb02bbq_flt.chip1", "WFC3/IR", shift=(1.5, -2.0),
-                          keys={"RAper": 2, "RPSF": None})]
-    path = write_params(tmp_path / "d.param", images, "ref_drc.chip1",
-                        {"secondpass": 3, "InterpPSFlib": None, "PSFPhot": 2})
+    images = [
+        ImageParams("jaaa01aaq_flc.chip1", "ACS/WFC"),
+        ImageParams(
+            "ibbb02bbq_flt.chip1", "WFC3/IR", shift=(1.5, -2.0), keys={"RAper": 2, "RPSF": None}
+        ),
+    ]
+    path = write_params(
+        tmp_path / "d.param",
+        images,
+        "ref_drc.chip1",
+        {"secondpass": 3, "InterpPSFlib": None, "PSFPhot": 2},
+    )
     p = read_params(path)
     assert p["Nimg"] == 2
     assert p["images"][0]["file"] == "ref_drc.chip1"
@@ -74,13 +85,16 @@ def test_no_reference_means_no_img0(tmp_path):
     assert 0 not in p["images"] and p["images"][1]["file"] == "a.chip1"
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"Fit Sky": 1}, "is not a keyword"),
-    ({"img1_RAper": 3}, "per-image keys"),
-    ({"xytfile": "a#b"}, "contains a newline"),
-    ({"xytfile": "a\nNimg = 9"}, "contains a newline"),
-    ({"FitSky": {"a": 1}}, "unsupported value"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"Fit Sky": 1}, "is not a keyword"),
+        ({"img1_RAper": 3}, "per-image keys"),
+        ({"xytfile": "a#b"}, "contains a newline"),
+        ({"xytfile": "a\nNimg = 9"}, "contains a newline"),
+        ({"FitSky": {"a": 1}}, "unsupported value"),
+    ],
+)
 def test_bad_options_are_refused(tmp_path, options, message):
     with pytest.raises(DataError, match=message):
         write_params(tmp_path / "d.param", [ImageParams("a.chip1")], None, options)
@@ -93,11 +107,17 @@ def test_bad_images(tmp_path):
         write_params(tmp_path / "d.param", [ImageParams("a", "NICMOS/NIC2")], None)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("Nimg = 1\nFitSky 3\n", r"d\.param:2: expected 'key = value'"),
-    ("Nimg = 1\n# c\nFitSky = 1\nfitsky = 2\n", r"d\.param:4: fitsky is set again \(first set on line 3\)"),
-    ("Nimg = 1\n2x = 3\n", r"d\.param:2: '2x' is not a parameter name"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Nimg = 1\nFitSky 3\n", r"d\.param:2: expected 'key = value'"),
+        (
+            "Nimg = 1\n# c\nFitSky = 1\nfitsky = 2\n",
+            r"d\.param:4: fitsky is set again \(first set on line 3\)",
+        ),
+        ("Nimg = 1\n2x = 3\n", r"d\.param:2: '2x' is not a parameter name"),
+    ],
+)
 def test_bad_param_files(tmp_path, text, message):
     (tmp_path / "d.param").write_text(text)
     with pytest.raises(DataError, match=message):
@@ -106,7 +126,15 @@ def test_bad_param_files(tmp_path, text, message):
 
 def test_reference_takes_its_own_detector_defaults(tmp_path):
     images = [ImageParams("a_flc.chip1", "ACS/WFC")]
-    p = read_params(write_params(tmp_path / "d.param", images,
-                                 ImageParams("ref_drz.chip1", "WFC3/IR")))
-    assert p["images"][0] == {"file": "ref_drz.chip1", "RAper": 5, "RChi": 1.5, "RSky": [8, 20],
-                              "RPSF": 10, "aprad": 20, "apsky": [15, 25]}
+    p = read_params(
+        write_params(tmp_path / "d.param", images, ImageParams("ref_drz.chip1", "WFC3/IR"))
+    )
+    assert p["images"][0] == {
+        "file": "ref_drz.chip1",
+        "RAper": 5,
+        "RChi": 1.5,
+        "RSky": [8, 20],
+        "RPSF": 10,
+        "aprad": 20,
+        "apsky": [15, 25],
+    }

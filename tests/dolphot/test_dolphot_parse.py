@@ -41,8 +41,19 @@ def _wcs(crpix1=50.0, crpix2=50.0):
 def test_read_phot_names_columns_from_the_legend(fake_phot):
     fake = fake_phot(TWO)
     t = read_phot(fake.phot)
-    assert t.colnames[:11] == ["ext", "chip", "x", "y", "chi", "snr", "sharp", "round",
-                               "majax", "crowd", "objtype"]
+    assert t.colnames[:11] == [
+        "ext",
+        "chip",
+        "x",
+        "y",
+        "chi",
+        "snr",
+        "sharp",
+        "round",
+        "majax",
+        "crowd",
+        "objtype",
+    ]
     assert "img1_vega" in t.colnames and "img2_flag" in t.colnames
     assert len(t.colnames) == len(fake.legend) == 11 + 2 * 13
     assert [im["name"] for im in t.meta["images"]] == [n for n, _, _ in TWO]
@@ -73,20 +84,28 @@ def test_measurements_map_each_image_exactly(fake_phot):
     assert first["mjd"][0] == 55000.5 and second["exptime"][0] == np.float32(350.0)
 
     name2 = TWO[1][0]
-    np.testing.assert_allclose(second["vega"], d[:, _col(fake, "Instrumental VEGAMAG", name2)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        second["vega"], d[:, _col(fake, "Instrumental VEGAMAG", name2)], rtol=1e-6
+    )
     assert first["vega"][0] == np.float32(99.999)  # DOLPHOT's no-flux sentinel kept
-    np.testing.assert_allclose(second["err"], d[:, _col(fake, "Magnitude uncertainty", name2)],
-                               rtol=1e-6)
-    for q, text in [("chi", "Chi,"), ("snr", "Signal-to-noise,"), ("sharp", "Sharpness"),
-                    ("round", "Roundness"), ("crowd", "Crowding,")]:
-        np.testing.assert_allclose(second[q], d[:, _col(fake, text, name2)], rtol=1e-6,
-                                   err_msg=q)
+    np.testing.assert_allclose(
+        second["err"], d[:, _col(fake, "Magnitude uncertainty", name2)], rtol=1e-6
+    )
+    for q, text in [
+        ("chi", "Chi,"),
+        ("snr", "Signal-to-noise,"),
+        ("sharp", "Sharpness"),
+        ("round", "Roundness"),
+        ("crowd", "Crowding,"),
+    ]:
+        np.testing.assert_allclose(second[q], d[:, _col(fake, text, name2)], rtol=1e-6, err_msg=q)
     np.testing.assert_array_equal(second["flag"], d[:, _col(fake, "Photometry quality", name2)])
     counts = d[:, _col(fake, "Measured counts", name2)]
     np.testing.assert_allclose(second["rate"], counts / 350.0, rtol=1e-6)
-    rel = d[:, _col(fake, "Normalized count rate uncertainty", name2)] / \
-        d[:, _col(fake, "Normalized count rate,", name2)]
+    rel = (
+        d[:, _col(fake, "Normalized count rate uncertainty", name2)]
+        / d[:, _col(fake, "Normalized count rate,", name2)]
+    )
     np.testing.assert_allclose(second["raterr"], counts / 350.0 * rel, rtol=1e-5)
 
     # positions: image 1 is DOLPHOT's frame (0.5 pixel convention), image 2 is shifted
@@ -107,8 +126,11 @@ def test_measurements_without_wcs_have_nan_sky_positions(fake_phot):
 
 
 def test_combined_filter_block_and_catalog(fake_phot):
-    images = [("a1_flc.chip1", "ACS_F814W", 100.0), ("a2_flc.chip1", "ACS_F814W", 200.0),
-              ("b1_flt.chip1", "WFC3_F160W", 300.0)]
+    images = [
+        ("a1_flc.chip1", "ACS_F814W", 100.0),
+        ("a2_flc.chip1", "ACS_F814W", 200.0),
+        ("b1_flt.chip1", "WFC3_F160W", 300.0),
+    ]
     fake = fake_phot(images, nstar=4)
     t = read_phot(fake.phot)
     assert [f["key"] for f in t.meta["filters"]] == ["f814w"]
@@ -116,27 +138,38 @@ def test_combined_filter_block_and_catalog(fake_phot):
     m = phot_to_measurements(t, None, "fld")
     cat = phot_to_catalog(t, "fld")
     assert cat.colnames == field_catalog_columns(["F814W", "F160W"])
-    np.testing.assert_allclose(cat["f814w_vega"],
-                               fake.data[:, _col(fake, "Instrumental VEGAMAG magnitude, ACS")],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        cat["f814w_vega"],
+        fake.data[:, _col(fake, "Instrumental VEGAMAG magnitude, ACS")],
+        rtol=1e-6,
+    )
     np.testing.assert_allclose(cat["f160w_vega"], m["vega"][8:], rtol=1e-6)
     assert list(cat["f814w_nmeas"]) == [0, 2, 2, 2]  # star 0 has 99.999 everywhere
     assert list(cat["nexp"]) == [0, 3, 3, 3]
     # st/gst follow the documented cuts, per filter
-    snr, sharp, flag = (np.asarray(cat[f"f160w_{q}"], dtype=float) for q in ("snr", "sharp", "flag"))
-    expected = (snr >= 4) & (flag <= 2) & (sharp ** 2 <= 0.15) & (np.asarray(cat["f160w_vega"]) < 99)
+    snr, sharp, flag = (
+        np.asarray(cat[f"f160w_{q}"], dtype=float) for q in ("snr", "sharp", "flag")
+    )
+    expected = (snr >= 4) & (flag <= 2) & (sharp**2 <= 0.15) & (np.asarray(cat["f160w_vega"]) < 99)
     assert list(cat["f160w_st"]) == list(expected)
     assert not (cat["f814w_gst"] & ~cat["f814w_st"]).any()
     # rate: inverse-variance mean of the two F814W measurements' e-/s
-    r, e = np.asarray(m["rate"], float).reshape(3, 4)[:2], np.asarray(m["raterr"], float).reshape(3, 4)[:2]
+    r, e = (
+        np.asarray(m["rate"], float).reshape(3, 4)[:2],
+        np.asarray(m["raterr"], float).reshape(3, 4)[:2],
+    )
     ok = np.asarray(m["flag"]).reshape(3, 4)[:2] < 8
-    w = np.where(ok, 1 / e ** 2, 0)
+    w = np.where(ok, 1 / e**2, 0)
     np.testing.assert_allclose(cat["f814w_rate"], (w * r).sum(0) / w.sum(0), rtol=1e-5)
 
 
 def test_filter_collision_keeps_the_instrument_prefix(fake_phot):
-    images = [("a_flc.chip1", "ACS_F814W", 1.0), ("a2_flc.chip1", "ACS_F814W", 1.0),
-              ("u_flc.chip1", "WFC3_F814W", 1.0), ("u2_flc.chip1", "WFC3_F814W", 1.0)]
+    images = [
+        ("a_flc.chip1", "ACS_F814W", 1.0),
+        ("a2_flc.chip1", "ACS_F814W", 1.0),
+        ("u_flc.chip1", "WFC3_F814W", 1.0),
+        ("u2_flc.chip1", "WFC3_F814W", 1.0),
+    ]
     t = read_phot(fake_phot(images).phot)
     assert {"acs_f814w_vega", "wfc3_f814w_vega"} <= set(t.colnames)
 
@@ -156,7 +189,9 @@ def test_truncated_line_names_the_line(fake_phot):
 def test_legend_and_data_disagree(fake_phot, tmp_path):
     fake = fake_phot(TWO)
     fake.columns.write_text("".join(f"{i}. {t}\n" for i, t in enumerate(fake.legend[:-1], 1)))
-    with pytest.raises(DataError, match=r":1: 37 columns, but the legend field\.phot\.columns has 36"):
+    with pytest.raises(
+        DataError, match=r":1: 37 columns, but the legend field\.phot\.columns has 36"
+    ):
         read_phot(fake.phot)
 
 
@@ -201,11 +236,14 @@ def test_empty_phot_file_is_zero_stars(fake_phot):
     assert len(phot_to_measurements(t, None, "f")) == 0
 
 
-@pytest.mark.parametrize("legend, message", [
-    ("", "legend is empty"),
-    ("1. Extension\n3. Chip\n", r":2: legend column number 3, expected 2"),
-    ("1. Extension\nChip\n", r":2: not a legend line"),
-])
+@pytest.mark.parametrize(
+    "legend, message",
+    [
+        ("", "legend is empty"),
+        ("1. Extension\n3. Chip\n", r":2: legend column number 3, expected 2"),
+        ("1. Extension\nChip\n", r":2: not a legend line"),
+    ],
+)
 def test_bad_legends(tmp_path, legend, message):
     (tmp_path / "x.columns").write_text(legend)
     with pytest.raises(DataError, match=message):
@@ -236,10 +274,23 @@ def test_real_acs_chip_output(real_dolphot_dir):
     assert len(t) == 13984
     assert len(t.colnames) == 28
     assert t.colnames[:4] == ["ext", "chip", "x", "y"]
-    assert t.colnames[-6:] == ["img1_fwhm", "img1_ecc", "img1_psfa", "img1_psfb", "img1_psfc",
-                               "img1_flag"]
-    assert t.meta["images"] == [{"index": 1, "name": "j9ec41aiq_flc.chip1", "filter_label": None,
-                                 "filter": None, "exptime": 355.0}]
+    assert t.colnames[-6:] == [
+        "img1_fwhm",
+        "img1_ecc",
+        "img1_psfa",
+        "img1_psfb",
+        "img1_psfc",
+        "img1_flag",
+    ]
+    assert t.meta["images"] == [
+        {
+            "index": 1,
+            "name": "j9ec41aiq_flc.chip1",
+            "filter_label": None,
+            "filter": None,
+            "exptime": 355.0,
+        }
+    ]
     assert set(t["chip"]) == {1} and set(t["ext"]) == {0}
     assert 0 <= t["x"].min() and t["x"].max() <= 4096.5 and t["y"].max() <= 2048.5
     mag = np.asarray(t["img1_mag"])
@@ -251,8 +302,9 @@ def test_real_acs_chip_output(real_dolphot_dir):
 
     with pytest.raises(DataError, match="vega_zeropoint"):
         phot_to_measurements(t, [{"filter": "F814W"}], "j9ec41")
-    m = phot_to_measurements(t, [{"filter": "F814W", "mjd": 53674.154821,
-                                  "vega_zeropoint": 25.5}], "j9ec41")
+    m = phot_to_measurements(
+        t, [{"filter": "F814W", "mjd": 53674.154821, "vega_zeropoint": 25.5}], "j9ec41"
+    )
     assert len(m) == 13984 and m.colnames == list(MEASUREMENT_COLUMNS)
     np.testing.assert_allclose(m["vega"], mag + 0.5, atol=1e-4)
     # e-/s from the measured counts: bright stars agree with the zero point within apcor
@@ -298,5 +350,7 @@ def test_streamed_chunks_keep_order_and_line_numbers(fake_phot, monkeypatch):
     fields[-1] = "2.5"
     lines[9] = " ".join(fields)
     fake.phot.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"field\.phot:10: column 37 .*must be an integer, got 2\.5"):
+    with pytest.raises(
+        DataError, match=r"field\.phot:10: column 37 .*must be an integer, got 2\.5"
+    ):
         read_phot(fake.phot)

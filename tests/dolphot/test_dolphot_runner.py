@@ -33,8 +33,13 @@ def test_recipe_order_arguments_and_params(tmp_path, fake_dolphot, hst_image):
     ir = hst_image("ibbb02bbq_flt.fits", "WFC3", "IR", filt="F160W")
     original = acs.read_bytes()
     work = tmp_path / "work"
-    out = run_dolphot([acs, ir], work, reference=None, options={"SecondPass": 2},
-                      dolphot_bin_dir=fake_dolphot.bin_dir)
+    out = run_dolphot(
+        [acs, ir],
+        work,
+        reference=None,
+        options={"SecondPass": 2},
+        dolphot_bin_dir=fake_dolphot.bin_dir,
+    )
 
     assert fake_dolphot.calls() == [
         "acsmask jaaa01aaq_flc.fits",
@@ -51,7 +56,10 @@ def test_recipe_order_arguments_and_params(tmp_path, fake_dolphot, hst_image):
     params = read_params(work / "dolphot.param")
     assert params["Nimg"] == 3 and params["SecondPass"] == 2
     assert [params["images"][n]["file"] for n in (1, 2, 3)] == [
-        "jaaa01aaq_flc.chip1", "jaaa01aaq_flc.chip2", "ibbb02bbq_flt.chip1"]
+        "jaaa01aaq_flc.chip1",
+        "jaaa01aaq_flc.chip2",
+        "ibbb02bbq_flt.chip1",
+    ]
     assert params["images"][1]["RAper"] == 3 and params["images"][3]["RAper"] == 5
     # every step logged, with its command line first
     logs = sorted((work / "logs").iterdir())
@@ -59,7 +67,10 @@ def test_recipe_order_arguments_and_params(tmp_path, fake_dolphot, hst_image):
     assert logs[-1].read_text().splitlines()[0].endswith("dolphot field.phot -pdolphot.param")
     table = read_phot(out)
     assert len(table) == 2 and [im["name"] for im in table.meta["images"]] == [
-        "jaaa01aaq_flc.chip1", "jaaa01aaq_flc.chip2", "ibbb02bbq_flt.chip1"]
+        "jaaa01aaq_flc.chip1",
+        "jaaa01aaq_flc.chip2",
+        "ibbb02bbq_flt.chip1",
+    ]
 
 
 def test_reference_image_is_prepared_first_and_named_img0(tmp_path, fake_dolphot, hst_image):
@@ -67,13 +78,17 @@ def test_reference_image_is_prepared_first_and_named_img0(tmp_path, fake_dolphot
     img = hst_image("jaaa01aaq_flc.fits", "ACS", "WFC")
     run_dolphot([img], tmp_path / "w", reference=ref, dolphot_bin_dir=fake_dolphot.bin_dir)
     calls = fake_dolphot.calls()
-    assert calls[:3] == ["acsmask jaaa01010_drc.fits", "splitgroups jaaa01010_drc.fits",
-                         "calcsky jaaa01010_drc.chip1 15 35 4 2.25 2.00"]
-    assert read_params(tmp_path / "w" / "dolphot.param")["images"][0]["file"] == "jaaa01010_drc.chip1"
+    assert calls[:3] == [
+        "acsmask jaaa01010_drc.fits",
+        "splitgroups jaaa01010_drc.fits",
+        "calcsky jaaa01010_drc.chip1 15 35 4 2.25 2.00",
+    ]
+    assert (
+        read_params(tmp_path / "w" / "dolphot.param")["images"][0]["file"] == "jaaa01010_drc.chip1"
+    )
 
 
-def test_failing_step_names_step_and_quotes_its_log(tmp_path, fake_dolphot, hst_image,
-                                                    monkeypatch):
+def test_failing_step_names_step_and_quotes_its_log(tmp_path, fake_dolphot, hst_image, monkeypatch):
     monkeypatch.setenv("FAKE_DOLPHOT_FAIL", "no stars found for alignment")
     img = hst_image("jaaa01aaq_flc.fits")
     with pytest.raises(DolphotError) as info:
@@ -110,23 +125,32 @@ def test_stop_already_requested_runs_nothing(tmp_path, fake_dolphot, hst_image):
     stop = threading.Event()
     stop.set()
     with pytest.raises(SpotInterrupted):
-        run_dolphot([hst_image("jaaa01aaq_flc.fits")], tmp_path / "w",
-                    dolphot_bin_dir=fake_dolphot.bin_dir, stop_event=stop)
+        run_dolphot(
+            [hst_image("jaaa01aaq_flc.fits")],
+            tmp_path / "w",
+            dolphot_bin_dir=fake_dolphot.bin_dir,
+            stop_event=stop,
+        )
     assert fake_dolphot.calls() == []
 
 
 def test_timeout_kills_and_raises(tmp_path, fake_dolphot, hst_image, monkeypatch):
     monkeypatch.setenv("FAKE_DOLPHOT_SLEEP", "60")
     with pytest.raises(DolphotError, match="'dolphot field.phot' timed out and was killed"):
-        run_dolphot([hst_image("jaaa01aaq_flc.fits")], tmp_path / "w",
-                    dolphot_bin_dir=fake_dolphot.bin_dir, timeout=1.0)
+        run_dolphot(
+            [hst_image("jaaa01aaq_flc.fits")],
+            tmp_path / "w",
+            dolphot_bin_dir=fake_dolphot.bin_dir,
+            timeout=1.0,
+        )
 
 
 def test_missing_programs_is_a_config_error(tmp_path, hst_image):
     partial = make_fake_dolphot(tmp_path / "p", omit=("calcsky", "dolphot"))
     with pytest.raises(ConfigError, match="not found in .*: calcsky, dolphot"):
-        run_dolphot([hst_image("jaaa01aaq_flc.fits")], tmp_path / "w",
-                    dolphot_bin_dir=partial.bin_dir)
+        run_dolphot(
+            [hst_image("jaaa01aaq_flc.fits")], tmp_path / "w", dolphot_bin_dir=partial.bin_dir
+        )
 
 
 def test_unsupported_instrument_and_bad_inputs(tmp_path, fake_dolphot, hst_image):
@@ -146,6 +170,7 @@ def test_step_killed_by_sigkill_is_out_of_memory(tmp_path, fake_dolphot, hst_ima
 
     monkeypatch.setenv("FAKE_DOLPHOT_OOM", "1")
     with pytest.raises(OutOfMemory, match="'dolphot field.phot' was killed by SIGKILL") as info:
-        run_dolphot([hst_image("jaaa01aaq_flc.fits")], tmp_path / "w",
-                    dolphot_bin_dir=fake_dolphot.bin_dir)
+        run_dolphot(
+            [hst_image("jaaa01aaq_flc.fits")], tmp_path / "w", dolphot_bin_dir=fake_dolphot.bin_dir
+        )
     assert exit_code_for(info.value) == 137

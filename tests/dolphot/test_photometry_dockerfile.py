@@ -47,10 +47,18 @@ def test_entrypoint_is_the_copied_entrypoint_py_in_exec_form():
 
 
 def test_dolphot_sources_and_psfs_are_build_args():
-    args = {rest.split("=", 1)[0]: rest.split("=", 1)[1] if "=" in rest else ""
-            for word, rest in _instructions() if word == "ARG"}
-    assert {"DOLPHOT_BASE_URL", "DOLPHOT_TARBALL", "DOLPHOT_ACS_TARBALL",
-            "DOLPHOT_WFC3_TARBALL", "PSF_TARBALLS"} <= set(args)
+    args = {
+        rest.split("=", 1)[0]: rest.split("=", 1)[1] if "=" in rest else ""
+        for word, rest in _instructions()
+        if word == "ARG"
+    }
+    assert {
+        "DOLPHOT_BASE_URL",
+        "DOLPHOT_TARBALL",
+        "DOLPHOT_ACS_TARBALL",
+        "DOLPHOT_WFC3_TARBALL",
+        "PSF_TARBALLS",
+    } <= set(args)
     assert "ACS" in args["DOLPHOT_ACS_TARBALL"] and "WFC3" in args["DOLPHOT_WFC3_TARBALL"]
     for f in ("F475W", "F814W", "F275W", "F336W", "F110W", "F160W"):  # the PHAT filters
         assert f in args["PSF_TARBALLS"], f
@@ -78,7 +86,8 @@ def test_installs_cloudphot_from_the_repository_root():
     assert "DOLPHOT_BIN=" in env
 
 
-@pytest.mark.parametrize("section", ["CLOUDPHOT_RESULT", "CLOUDPHOT_ERROR", "143", "137", "75",
-                                     "cannot be built here"])
+@pytest.mark.parametrize(
+    "section", ["CLOUDPHOT_RESULT", "CLOUDPHOT_ERROR", "143", "137", "75", "cannot be built here"]
+)
 def test_readme_documents_the_protocol(section):
     assert section in (TASK / "README.md").read_text()

@@ -38,8 +38,11 @@ def field(local_settings, hst_image):
         key = f"uploads/{path.name}"
         store.put_file("raw", key, path)
         exposures.append({"bucket": "raw", "key": key})
-    return {"field_id": "M31-B01-F01", "exposures": exposures,
-            "options": {"engine": "dolphot", "dolphot": {"SecondPass": 1}}}
+    return {
+        "field_id": "M31-B01-F01",
+        "exposures": exposures,
+        "options": {"engine": "dolphot", "dolphot": {"SecondPass": 1}},
+    }
 
 
 def _env(settings, fake_dolphot, **extra):
@@ -52,11 +55,17 @@ def _env(settings, fake_dolphot, **extra):
 
 
 def test_entrypoint_runs_dolphot_and_uploads_products(local_settings, fake_dolphot, field):
-    env = _env(local_settings, fake_dolphot, CLOUDPHOT_REQUEST=json.dumps(field),
-               CLOUDPHOT_JOB_ID="job-1")
-    proc = subprocess.run([sys.executable, str(ENTRYPOINT)], check=False, env=env,
-                          capture_output=True,
-                          text=True, timeout=120)
+    env = _env(
+        local_settings, fake_dolphot, CLOUDPHOT_REQUEST=json.dumps(field), CLOUDPHOT_JOB_ID="job-1"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
     result = json.loads(last.removeprefix("CLOUDPHOT_RESULT "))
@@ -65,7 +74,9 @@ def test_entrypoint_runs_dolphot_and_uploads_products(local_settings, fake_dolph
     # 4 chips; each star lies on chip 1 of both exposures only (the WCSs place chip 2 elsewhere)
     assert result["n_measurements"] == 4
     assert result["products"]["measurements"] == {
-        "bucket": "products", "key": keys.field_measurements("M31-B01-F01")}
+        "bucket": "products",
+        "key": keys.field_measurements("M31-B01-F01"),
+    }
 
     store = open_object_store(local_settings)
     with store.local_path("products", keys.field_measurements("M31-B01-F01")) as p:
@@ -87,10 +98,20 @@ def test_entrypoint_runs_dolphot_and_uploads_products(local_settings, fake_dolph
 
 def test_sigterm_during_dolphot_stops_with_143(local_settings, fake_dolphot, field, tmp_path):
     pidfile = tmp_path / "dolphot.pid"
-    env = _env(local_settings, fake_dolphot, CLOUDPHOT_REQUEST=json.dumps(field),
-               FAKE_DOLPHOT_SLEEP="60", FAKE_DOLPHOT_PIDFILE=str(pidfile))
-    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = _env(
+        local_settings,
+        fake_dolphot,
+        CLOUDPHOT_REQUEST=json.dumps(field),
+        FAKE_DOLPHOT_SLEEP="60",
+        FAKE_DOLPHOT_PIDFILE=str(pidfile),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(ENTRYPOINT)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not pidfile.exists():
         assert proc.poll() is None, proc.communicate()
@@ -111,19 +132,24 @@ def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field,
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
     events: list[dict] = []
     store = open_object_store(local_settings, on_created=events.append)
-    result = photometry_job({**field, "products_bucket": "science", "options": {}},
-                            settings=local_settings, store=store)
+    result = photometry_job(
+        {**field, "products_bucket": "science", "options": {}}, settings=local_settings, store=store
+    )
     assert result["engine"] == "dolphot"  # "auto" picks DOLPHOT when its programs exist
-    written = [e["detail"]["object"]["key"] for e in events
-               if e["detail"]["bucket"]["name"] == "science"]
+    written = [
+        e["detail"]["object"]["key"] for e in events if e["detail"]["bucket"]["name"] == "science"
+    ]
     # the catalog is the last table written; result.json (the completion marker) comes after it
-    assert written[-2:] == [keys.field_catalog("M31-B01-F01"),
-                            keys.field_product("M31-B01-F01", "result.json")]
+    assert written[-2:] == [
+        keys.field_catalog("M31-B01-F01"),
+        keys.field_product("M31-B01-F01", "result.json"),
+    ]
     assert len(written) == 5
 
 
-def test_rerun_with_the_same_inputs_reuses_the_products(local_settings, fake_dolphot, field,
-                                                        monkeypatch):
+def test_rerun_with_the_same_inputs_reuses_the_products(
+    local_settings, fake_dolphot, field, monkeypatch
+):
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
     events: list[dict] = []
     store = open_object_store(local_settings, on_created=events.append)
@@ -133,31 +159,57 @@ def test_rerun_with_the_same_inputs_reuses_the_products(local_settings, fake_dol
     again = photometry_job(request, settings=local_settings, store=store)
     assert again["reused"] and again["fingerprint"] == first["fingerprint"]
     assert len(events) == n_writes  # nothing photometered or written again
-    changed = photometry_job({**request, "options": {"dolphot": {"SecondPass": 3}}},
-                             settings=local_settings, store=store)
+    changed = photometry_job(
+        {**request, "options": {"dolphot": {"SecondPass": 3}}}, settings=local_settings, store=store
+    )
     assert "reused" not in changed and changed["fingerprint"] != first["fingerprint"]
 
 
 def test_entrypoint_reports_a_bad_request(local_settings, fake_dolphot):
     env = _env(local_settings, fake_dolphot, CLOUDPHOT_REQUEST=json.dumps({"field_id": "x"}))
-    proc = subprocess.run([sys.executable, str(ENTRYPOINT)], check=False, env=env,
-                          capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 3
     err = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("CLOUDPHOT_ERROR "))
     assert err["error"] == "DataError" and "request.exposures" in err["cause"]
 
 
-@pytest.mark.parametrize("request_, message", [
-    ({"field_id": "../etc", "exposures": [{"bucket": "raw", "key": "a.fits"}]}, "request.field_id"),
-    ({"field_id": "f", "exposures": []}, "request.exposures: a non-empty list"),
-    ({"field_id": "f", "exposures": [{"bucket": "raw"}]}, r"request.exposures\[0\]"),
-    ({"field_id": "f", "exposures": [{"bucket": "raw", "key": "a.txt"}]}, "not a .fits file"),
-    ({"field_id": "f", "exposures": [{"bucket": "r", "key": "a/x.fits"},
-                                     {"bucket": "r", "key": "b/x.fits"}]}, "two exposures are named"),
-    ({"field_id": "f", "exposures": [{"bucket": "r", "key": "x.fits"}],
-      "options": {"engine": "iraf"}}, "options.engine"),
-])
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (
+            {"field_id": "../etc", "exposures": [{"bucket": "raw", "key": "a.fits"}]},
+            "request.field_id",
+        ),
+        ({"field_id": "f", "exposures": []}, "request.exposures: a non-empty list"),
+        ({"field_id": "f", "exposures": [{"bucket": "raw"}]}, r"request.exposures\[0\]"),
+        ({"field_id": "f", "exposures": [{"bucket": "raw", "key": "a.txt"}]}, "not a .fits file"),
+        (
+            {
+                "field_id": "f",
+                "exposures": [
+                    {"bucket": "r", "key": "a/x.fits"},
+                    {"bucket": "r", "key": "b/x.fits"},
+                ],
+            },
+            "two exposures are named",
+        ),
+        (
+            {
+                "field_id": "f",
+                "exposures": [{"bucket": "r", "key": "x.fits"}],
+                "options": {"engine": "iraf"},
+            },
+            "options.engine",
+        ),
+    ],
+)
 def test_parse_request_refuses(request_, message):
     with pytest.raises(DataError, match=message):
         parse_request(request_)
@@ -169,7 +221,11 @@ def test_images_meta_from_real_headers(shared_data):
     folder = shared_data / "hst_images" / "drizzlepac"
     acs = images_meta_from_fits(folder / "sample_flc_header.fits", "sample_flc_header.chip2")
     assert (acs["exposure_id"], acs["filter"], acs["chip"], acs["exptime"]) == (
-        "jbt122x8q", "F814W", 2, 450.0)  # FILTER2 read, FILTER1=CLEAR1L skipped
+        "jbt122x8q",
+        "F814W",
+        2,
+        450.0,
+    )  # FILTER2 read, FILTER1=CLEAR1L skipped
     assert acs["detector"] == "ACS/WFC" and 56112 < acs["mjd"] < 56113
     ir = images_meta_from_fits(folder / "sample_ipppssoot_flt.fits", "sample_ipppssoot_flt.chip1")
     assert (ir["filter"], ir["detector"], ir["shape"]) == ("F110W", "WFC3/IR", (10, 10))
@@ -187,13 +243,18 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
     seen = {}
 
     class Reduction:
-        measurements = Table({name: np.zeros(3, dtype=dtype)
-                              for name, (dtype, _, _) in MEASUREMENT_COLUMNS.items()})
+        measurements = Table(
+            {name: np.zeros(3, dtype=dtype) for name, (dtype, _, _) in MEASUREMENT_COLUMNS.items()}
+        )
         catalog = Table({name: np.zeros(2) for name in field_catalog_columns(["F814W"])})
 
     def reduce_field(exposures, *, workdir, options, field_id):
-        seen.update(names=sorted(Path(p).name for p in exposures), options=options,
-                    field_id=field_id, all_exist=all(Path(p).is_file() for p in exposures))
+        seen.update(
+            names=sorted(Path(p).name for p in exposures),
+            options=options,
+            field_id=field_id,
+            all_exist=all(Path(p).is_file() for p in exposures),
+        )
         return Reduction()
 
     monkeypatch.setattr(photometry, "reduce_field", reduce_field)
@@ -205,8 +266,11 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
     assert seen["options"] == PhotometryOptions(snr_min=5.0) and seen["field_id"] == "M31-B01-F01"
     assert store.exists("products", keys.field_product("M31-B01-F01", "measurements.fits"))
     with pytest.raises(DataError, match="request.options.photometry"):
-        photometry_job({**field, "options": {"engine": "builtin", "photometry": {"nope": 1}}},
-                       settings=local_settings, store=store)
+        photometry_job(
+            {**field, "options": {"engine": "builtin", "photometry": {"nope": 1}}},
+            settings=local_settings,
+            store=store,
+        )
 
 
 def test_measurements_carry_their_provenance(local_settings, fake_dolphot, field, monkeypatch):
@@ -218,10 +282,16 @@ def test_measurements_carry_their_provenance(local_settings, fake_dolphot, field
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
     store = open_object_store(local_settings)
     options = {"dolphot": {"SecondPass": 3}}
-    photometry_job({**field, "job_id": "reduce_field-0123456789abcdef", "options": options},
-                   settings=local_settings, store=store)
-    path = (local_settings.buckets_dir / local_settings.bucket("products")
-            / keys.field_measurements("M31-B01-F01"))
+    photometry_job(
+        {**field, "job_id": "reduce_field-0123456789abcdef", "options": options},
+        settings=local_settings,
+        store=store,
+    )
+    path = (
+        local_settings.buckets_dir
+        / local_settings.bucket("products")
+        / keys.field_measurements("M31-B01-F01")
+    )
     prov = json.loads(pq.read_schema(path).metadata[b"cloudphot.provenance"])
     assert prov["job_id"] == "reduce_field-0123456789abcdef"
     assert prov["pipeline_version"] == __version__

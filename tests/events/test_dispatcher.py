@@ -45,15 +45,30 @@ def test_event_from_notification_is_deterministic_and_typed():
     assert c.event_id != a.event_id  # new content of the same key is a new event
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([], "JSON object"),
-    ({"detail-type": "Object Deleted", "source": "aws.s3"}, "not an S3 Object Created"),
-    ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "lacks detail"),
-    ({"detail-type": "Object Created", "source": "aws.s3",
-      "detail": {"bucket": {"name": "raw"}, "object": {"key": "", "size": 1}}}, "empty"),
-    ({"detail-type": "Object Created", "source": "aws.s3",
-      "detail": {"bucket": {"name": "raw"}, "object": {"key": "k", "size": -5}}}, "byte count"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([], "JSON object"),
+        ({"detail-type": "Object Deleted", "source": "aws.s3"}, "not an S3 Object Created"),
+        ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "lacks detail"),
+        (
+            {
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "detail": {"bucket": {"name": "raw"}, "object": {"key": "", "size": 1}},
+            },
+            "empty",
+        ),
+        (
+            {
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "detail": {"bucket": {"name": "raw"}, "object": {"key": "k", "size": -5}},
+            },
+            "byte count",
+        ),
+    ],
+)
 def test_malformed_notifications_are_refused(bad, match):
     with pytest.raises(InvalidEvent, match=match):
         object_created_event(bad, {})
@@ -107,8 +122,9 @@ def test_job_left_pending_by_a_crash_is_started_on_redelivery(store):
 def test_a_stale_start_claim_of_a_crashed_dispatcher_is_retaken(store):
     event = object_created_event(_notification(), {"raw": "raw"})
     store.record(event)
-    Dispatcher(store, load_registry(), type("Queue", (), {"start": lambda self, job: None})()
-               ).dispatch(event)  # created and claimed; a queue starter leaves it PENDING
+    Dispatcher(
+        store, load_registry(), type("Queue", (), {"start": lambda self, job: None})()
+    ).dispatch(event)  # created and claimed; a queue starter leaves it PENDING
     (job,) = store.jobs(JobState.PENDING)
     starter = RecordingStarter()
     Dispatcher(store, load_registry(), starter).dispatch(event)

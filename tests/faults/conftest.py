@@ -34,8 +34,11 @@ def tiny_field(tmp_path_factory) -> Field:
     sim = simulate_field(out, preset="tiny", seed=3)
     manifest = out / "manifests" / f"{sim.field_id}.json"
     manifest.parent.mkdir()
-    manifest.write_text(json.dumps({"field_id": sim.field_id,
-                                    "exposures": [p.name.split("_")[0] for p in sim.exposures]}))
+    manifest.write_text(
+        json.dumps(
+            {"field_id": sim.field_id, "exposures": [p.name.split("_")[0] for p in sim.exposures]}
+        )
+    )
     return Field(sim, manifest)
 
 
@@ -44,8 +47,12 @@ def make_runtime(home: Path, **kwargs):
     from cloudphot.settings import Settings
 
     settings = Settings.from_env(home=home, backend="local", env={})
-    rt = LocalRuntime(settings, project_root=Path(__file__).resolve().parents[2],
-                      sleep=kwargs.pop("sleep", lambda s: None), **kwargs)
+    rt = LocalRuntime(
+        settings,
+        project_root=Path(__file__).resolve().parents[2],
+        sleep=kwargs.pop("sleep", lambda s: None),
+        **kwargs,
+    )
     rt.register()
     return rt
 

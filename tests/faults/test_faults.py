@@ -30,8 +30,9 @@ def _reduce_job(rt):
     return job
 
 
-def test_worker_killed_mid_photometry_is_retried_to_the_same_catalog(tiny_field, clean_catalog,
-                                                                     tmp_path):
+def test_worker_killed_mid_photometry_is_retried_to_the_same_catalog(
+    tiny_field, clean_catalog, tmp_path
+):
     rt = make_runtime(tmp_path, interruptions=lambda arn: 0.8)  # every Spot worker is reclaimed
     upload_field(rt, tiny_field)
     rt.run()
@@ -47,8 +48,9 @@ def test_worker_killed_mid_photometry_is_retried_to_the_same_catalog(tiny_field,
     rt.close()
 
 
-def test_lambda_raising_a_transient_error_is_retried_by_the_state_machine(tiny_field,
-                                                                          clean_catalog, tmp_path):
+def test_lambda_raising_a_transient_error_is_retried_by_the_state_machine(
+    tiny_field, clean_catalog, tmp_path
+):
     from cloudphot.errors import TransientError
 
     rt = make_runtime(tmp_path)
@@ -78,8 +80,9 @@ def test_lambda_raising_a_transient_error_is_retried_by_the_state_machine(tiny_f
     rt.close()
 
 
-def test_lambda_timing_out_fails_its_job_and_one_retry_completes_the_field(tiny_field,
-                                                                           clean_catalog, tmp_path):
+def test_lambda_timing_out_fails_its_job_and_one_retry_completes_the_field(
+    tiny_field, clean_catalog, tmp_path
+):
     rt = make_runtime(tmp_path)
     rt.targets.template["Resources"]["IngestExposureFunction"]["Properties"]["Timeout"] = 3
     real = rt.lambdas.handler("IngestExposureFunction")
@@ -114,7 +117,7 @@ def test_duplicate_notifications_never_start_a_job_twice(tiny_field, clean_catal
     rt = make_runtime(tmp_path)
     upload_field(rt, tiny_field)
     raw = rt.settings.bucket("raw")
-    for info in list(rt.objects.list(raw)):          # every notification delivered twice more
+    for info in list(rt.objects.list(raw)):  # every notification delivered twice more
         for _ in range(2):
             rt._on_object_created(s3_object_created_event(info))
     upload_field(rt, tiny_field, order="manifest_first", seed=9)  # and the whole upload again
@@ -134,8 +137,9 @@ def test_lost_notification_is_found_by_reconciliation(tiny_field, clean_catalog,
     rt = make_runtime(tmp_path)
     lost = tiny_field.sim.exposures[-1]
     listener = rt.objects.on_created
-    rt.objects.on_created = lambda note: (None if note["detail"]["object"]["key"] == lost.name
-                                          else listener(note))
+    rt.objects.on_created = lambda note: (
+        None if note["detail"]["object"]["key"] == lost.name else listener(note)
+    )
     upload_field(rt, tiny_field)
     rt.objects.on_created = listener
     rt.run()
@@ -158,8 +162,9 @@ def test_arrival_order_does_not_matter(tiny_field, clean_catalog, tmp_path, orde
     rt.close()
 
 
-def test_object_write_failing_halfway_leaves_no_partial_product(tiny_field, clean_catalog,
-                                                                tmp_path, monkeypatch):
+def test_object_write_failing_halfway_leaves_no_partial_product(
+    tiny_field, clean_catalog, tmp_path, monkeypatch
+):
     from cloudphot.storage.local_objects import LocalObjectStore
 
     rt = make_runtime(tmp_path)
@@ -179,7 +184,7 @@ def test_object_write_failing_halfway_leaves_no_partial_product(tiny_field, clea
                 def read(self, n=-1):
                     if self.sent >= len(data) // 2:
                         raise OSError("connection reset by peer (injected)")
-                    chunk = data[self.sent:self.sent + min(n if n > 0 else len(data), 65536)]
+                    chunk = data[self.sent : self.sent + min(n if n > 0 else len(data), 65536)]
                     self.sent += len(chunk)
                     return chunk
 
@@ -198,13 +203,18 @@ def test_object_write_failing_halfway_leaves_no_partial_product(tiny_field, clea
     rt.close()
 
 
-def test_runtime_killed_mid_run_resumes_without_redoing_finished_work(tiny_field, clean_catalog,
-                                                                      tmp_path):
+def test_runtime_killed_mid_run_resumes_without_redoing_finished_work(
+    tiny_field, clean_catalog, tmp_path
+):
     rt = make_runtime(tmp_path)
-    upload_field(rt, tiny_field)                        # events stored, nothing run yet
+    upload_field(rt, tiny_field)  # events stored, nothing run yet
     env = {**os.environ, **rt.settings.as_env(), "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "cloudphot.cli", "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudphot.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if any(j.task == "reduce_field" and j.state is JobState.RUNNING for j in rt.store.jobs()):
@@ -213,10 +223,10 @@ def test_runtime_killed_mid_run_resumes_without_redoing_finished_work(tiny_field
         time.sleep(0.2)
     else:
         pytest.fail("reduce_field never started")
-    proc.send_signal(signal.SIGKILL)                    # the runtime dies mid-photometry
+    proc.send_signal(signal.SIGKILL)  # the runtime dies mid-photometry
     proc.wait(timeout=30)
     finished_before = {j.job_id for j in rt.store.jobs() if j.state is JobState.SUCCEEDED}
-    rt.run()                                            # a new runtime resumes
+    rt.run()  # a new runtime resumes
     assert_same_catalog(field_catalog(rt, tiny_field.field_id), clean_catalog)
     jobs = {j.job_id: j for j in rt.store.jobs()}
     assert all(jobs[j].attempts == 1 for j in finished_before)  # finished work not redone

@@ -12,8 +12,9 @@ from .conftest import make_runtime, upload_field
 pytestmark = pytest.mark.slow
 
 
-def test_replay_reduces_the_field_again_as_a_branch_without_touching_the_original(tiny_field,
-                                                                                   tmp_path):
+def test_replay_reduces_the_field_again_as_a_branch_without_touching_the_original(
+    tiny_field, tmp_path
+):
     rt = make_runtime(tmp_path)
     upload_field(rt, tiny_field)
     rt.run()
@@ -46,8 +47,9 @@ def test_only_branchable_tasks_can_be_replayed(tiny_field, tmp_path):
     rt = make_runtime(tmp_path)
     upload_field(rt, tiny_field)
     rt.run()
-    upload = next(e for e in rt.store.events() if e.type == "object.created"
-                  and e.subject.endswith(".fits"))
+    upload = next(
+        e for e in rt.store.events() if e.type == "object.created" and e.subject.endswith(".fits")
+    )
     with pytest.raises(ConfigError, match="replayable tasks: reduce_field"):
         replay(rt.store, rt.ensure_registry(), upload.event_id, {})
     with pytest.raises(ConfigError, match="option=value"):

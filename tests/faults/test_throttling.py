@@ -23,20 +23,38 @@ def test_dispatch_survives_throttled_dynamodb_writes(monkeypatch):
             # the first three writes of each kind are refused, as DynamoDB does under load
             if throttled[model.name] < 3:
                 throttled[model.name] += 1
-                raise ClientError({"Error": {"Code": "ThrottlingException",
-                                             "Message": "Rate of requests exceeds the allowed throughput."}},
-                                  model.name)
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "ThrottlingException",
+                            "Message": "Rate of requests exceeds the allowed throughput.",
+                        }
+                    },
+                    model.name,
+                )
 
         for op in throttled:
             client.meta.events.register(f"before-call.dynamodb.{op}", throttle)
         sleeps: list[float] = []
-        tables = DynamoDBTables({k: names[f"{k.title()}Table"] for k in
-                                 ("tasks", "events", "jobs", "exposures")},
-                                client=client, sleep=sleeps.append)
+        tables = DynamoDBTables(
+            {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")},
+            client=client,
+            sleep=sleeps.append,
+        )
         store = EventStore(tables)
-        event = Event("obj-throttle", "object.created", "j1_flc.fits",
-                      payload={"bucket": "raw", "key": "j1_flc.fits", "etag": "e",
-                               "size": 1, "bucket_role": "raw"}, source="s3")
+        event = Event(
+            "obj-throttle",
+            "object.created",
+            "j1_flc.fits",
+            payload={
+                "bucket": "raw",
+                "key": "j1_flc.fits",
+                "etag": "e",
+                "size": 1,
+                "bucket_role": "raw",
+            },
+            source="s3",
+        )
         assert store.record(event)
         assert not store.record(event)  # the retried put did not store it twice
 

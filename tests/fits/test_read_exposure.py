@@ -21,10 +21,30 @@ from cloudphot.simulate.exposure import ExposureSpec, chip_wcs, synthetic_exposu
 
 REAL = Path("/work/shared/data/hst_images")
 RECORD_KEYS = {
-    "exposure_id", "image", "instrument", "detector", "filter", "exptime", "mjd_start",
-    "mjd_end", "mjd_mid", "date_obs", "target", "field_id", "proposal_id", "ra_targ",
-    "dec_targ", "pointing_ra", "pointing_dec", "footprint", "chips", "zpt_st", "zpt_ab",
-    "zpt_vega", "has_pixels", "notes",
+    "exposure_id",
+    "image",
+    "instrument",
+    "detector",
+    "filter",
+    "exptime",
+    "mjd_start",
+    "mjd_end",
+    "mjd_mid",
+    "date_obs",
+    "target",
+    "field_id",
+    "proposal_id",
+    "ra_targ",
+    "dec_targ",
+    "pointing_ra",
+    "pointing_dec",
+    "footprint",
+    "chips",
+    "zpt_st",
+    "zpt_ab",
+    "zpt_vega",
+    "has_pixels",
+    "notes",
 }
 
 
@@ -57,15 +77,27 @@ def acs(tmp_path) -> Path:
 # --- synthetic exposures of each instrument -------------------------------------------
 
 
-@pytest.mark.parametrize("inst,det,filt,suffix,nchips,vega", [
-    ("ACS", "WFC", "F814W", "flc", 2, 25.52),
-    ("WFC3", "UVIS", "F275W", "flc", 2, None),
-    ("WFC3", "IR", "F160W", "flt", 1, None),
-])
+@pytest.mark.parametrize(
+    "inst,det,filt,suffix,nchips,vega",
+    [
+        ("ACS", "WFC", "F814W", "flc", 2, 25.52),
+        ("WFC3", "UVIS", "F275W", "flc", 2, None),
+        ("WFC3", "IR", "F160W", "flt", 1, None),
+    ],
+)
 def test_synthetic_each_instrument(tmp_path, inst, det, filt, suffix, nchips, vega):
-    p = synthetic_exposure(tmp_path, instrument=inst, detector=det, filter=filt,
-                           shape=(40, 60), nstars=5, expstart=57000.25, exptime=350.0,
-                           target="M31-B15-F09", orientat=33.0)
+    p = synthetic_exposure(
+        tmp_path,
+        instrument=inst,
+        detector=det,
+        filter=filt,
+        shape=(40, 60),
+        nstars=5,
+        expstart=57000.25,
+        exptime=350.0,
+        target="M31-B15-F09",
+        orientat=33.0,
+    )
     m = read_exposure(p)
     rec = m.to_record()
     assert set(rec) == RECORD_KEYS
@@ -87,8 +119,9 @@ def test_synthetic_each_instrument(tmp_path, inst, det, filt, suffix, nchips, ve
     assert rec["zpt_ab"] == pytest.approx(ab)
     if vega is not None:
         assert rec["zpt_vega"] == pytest.approx(vega, abs=0.01)
-    assert rec["zpt_vega"] == pytest.approx(rec["zpt_ab"] - {"F814W": 0.42, "F275W": 1.50,
-                                                            "F160W": 1.25}[filt])
+    assert rec["zpt_vega"] == pytest.approx(
+        rec["zpt_ab"] - {"F814W": 0.42, "F275W": 1.50, "F160W": 1.25}[filt]
+    )
     if nchips == 2:
         assert [c["ccdchip"] for c in rec["chips"]] == [2, 1]
 
@@ -112,8 +145,9 @@ def test_footprint_matches_writer_wcs_and_tiles(tmp_path):
 
 
 def test_per_chip_photflam_wins_over_primary(tmp_path):
-    p = synthetic_exposure(tmp_path, instrument="WFC3", detector="UVIS", filter="F555W",
-                           shape=(16, 16), nstars=0)
+    p = synthetic_exposure(
+        tmp_path, instrument="WFC3", detector="UVIS", filter="F555W", shape=(16, 16), nstars=0
+    )
     edit(p, lambda h: h[0].header.set("PHOTFLAM", 9.9e-19))
     chips = read_exposure(p).chips
     assert [c.photflam for c in chips] == [pytest.approx(1.8379346e-19)] * 2
@@ -121,6 +155,7 @@ def test_per_chip_photflam_wins_over_primary(tmp_path):
     def only_primary(h):
         for v in (1, 2):
             del h["SCI", v].header["PHOTFLAM"]
+
     edit(p, only_primary)
     assert [c.photflam for c in read_exposure(p).chips] == [pytest.approx(9.9e-19)] * 2
 
@@ -144,6 +179,7 @@ def test_missing_targname_and_rootname_are_notes(acs):
     def strip(h):
         del h[0].header["TARGNAME"]
         del h[0].header["ROOTNAME"]
+
     m = read_exposure(edit(acs, strip))
     assert m.field_id == "unknown" and m.exposure_id == "jcp001aaq"
     assert any("TARGNAME" in n for n in m.notes) and any("ROOTNAME" in n for n in m.notes)
@@ -153,6 +189,7 @@ def test_unknown_vega_offset_is_a_note(acs):
     def swap(h):
         h[0].header["FILTER1"] = "F550M"
         h[0].header["FILTER2"] = "CLEAR2L"
+
     m = read_exposure(edit(acs, swap))
     assert m.filter == "F550M" and m.chips[0].zpt_vega is None and m.chips[0].zpt_ab
     assert any("no published AB-Vega offset for ACS/WFC F550M" in n for n in m.notes)
@@ -169,6 +206,7 @@ def test_malformed_optional_keywords_are_notes(acs):
     def spoil(h):
         h[0].header["RA_TARG"] = "ten"
         h[0].header["TARGNAME"] = 42
+
     m = read_exposure(edit(acs, spoil))
     assert m.ra_targ is None and m.field_id == "unknown"
     assert "RA_TARG in the primary header must be a number, got 'ten': ignored" in m.notes
@@ -176,8 +214,10 @@ def test_malformed_optional_keywords_are_notes(acs):
 
 def test_source_names_the_upload(acs):
     with pytest.raises(InvalidExposure) as info:
-        read_exposure(edit(acs, lambda h: h[0].header.set("EXPTIME", 0.0)),
-                      source="raw/uploads/jcp001aaq_flc.fits")
+        read_exposure(
+            edit(acs, lambda h: h[0].header.set("EXPTIME", 0.0)),
+            source="raw/uploads/jcp001aaq_flc.fits",
+        )
     assert info.value.source == "raw/uploads/jcp001aaq_flc.fits"
     assert str(info.value).startswith("raw/uploads/jcp001aaq_flc.fits: EXPTIME is 0")
 
@@ -188,8 +228,12 @@ def test_source_names_the_upload(acs):
 def test_real_wfc3_uvis_flc():
     path = real("drizzlepac/sample_ipppssoot_flc.fits")
     m = read_exposure(path)
-    assert (m.exposure_id, m.instrument, m.detector, m.filter) == ("ib4606c5q", "WFC3", "UVIS",
-                                                                  "F555W")
+    assert (m.exposure_id, m.instrument, m.detector, m.filter) == (
+        "ib4606c5q",
+        "WFC3",
+        "UVIS",
+        "F555W",
+    )
     assert m.exptime == 1.0 and m.proposal_id == 11665 and m.date_obs == "2011-02-19"
     assert [c.ccdchip for c in m.chips] == [2, 1]
     # per-chip PHOTPLAM differ in the real file: each chip carries its own
@@ -218,8 +262,12 @@ def test_real_wfc3_ir_flt():
 def test_real_acs_headers_only():
     """Header-only files are accepted, flagged has_pixels=False, shape from SIZAXIS."""
     m = read_exposure(real("drizzlepac/sample_flc_header.fits"))
-    assert (m.exposure_id, m.instrument, m.detector, m.filter) == ("jbt122x8q", "ACS", "WFC",
-                                                                  "F814W")
+    assert (m.exposure_id, m.instrument, m.detector, m.filter) == (
+        "jbt122x8q",
+        "ACS",
+        "WFC",
+        "F814W",
+    )
     assert m.has_pixels is False and m.to_record()["has_pixels"] is False
     assert [c.shape for c in m.chips] == [[2048, 4096]] * 2
     assert any("header-only" in n for n in m.notes)
@@ -230,10 +278,12 @@ def test_real_acs_headers_only():
         assert c[0].separation(c[1]).arcsec == pytest.approx(204.8, rel=0.03)
         assert c[1].separation(c[2]).arcsec == pytest.approx(102.4, rel=0.03)
     # the centre of the footprint is midway between the chip centres (CRVALs of SCI,1/SCI,2)
-    centres = SkyCoord([150.01077568325, 150.06467046258], [63.168919138087, 63.184500592883],
-                       unit="deg")
-    mid = centres[0].directional_offset_by(centres[0].position_angle(centres[1]),
-                                           centres[0].separation(centres[1]) / 2)
+    centres = SkyCoord(
+        [150.01077568325, 150.06467046258], [63.168919138087, 63.184500592883], unit="deg"
+    )
+    mid = centres[0].directional_offset_by(
+        centres[0].position_angle(centres[1]), centres[0].separation(centres[1]) / 2
+    )
     # (ACS distortion skews the footprint by ~2")
     assert mid.separation(SkyCoord(m.pointing_ra, m.pointing_dec, unit="deg")).arcsec < 5
 
@@ -244,90 +294,116 @@ def test_real_wfpc2_refused():
 
 
 def test_real_drizzled_products_refused():
-    refused(real("beast_phat/M31-B09-EAST_chunk_F475W_drz.chip1.fits"),
-            "missing keyword INSTRUME in the primary header")
+    refused(
+        real("beast_phat/M31-B09-EAST_chunk_F475W_drz.chip1.fits"),
+        "missing keyword INSTRUME in the primary header",
+    )
     refused(real("drizzlepac/sample_drc_header.fits"), r"missing ERR,1 extension")
 
 
 # --- hostile inputs --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["INSTRUME", "DETECTOR", "FILTER1", "FILTER2", "EXPTIME",
-                                 "EXPSTART"])
+@pytest.mark.parametrize(
+    "key", ["INSTRUME", "DETECTOR", "FILTER1", "FILTER2", "EXPTIME", "EXPSTART"]
+)
 def test_missing_required_keyword_acs(acs, key):
     edit(acs, lambda h: h[0].header.remove(key))
     refused(acs, f"^{acs.name}: missing keyword {key} in the primary header$")
 
 
 def test_missing_filter_wfc3(tmp_path):
-    p = synthetic_exposure(tmp_path, instrument="WFC3", detector="IR", filter="F125W",
-                           shape=(8, 8), nstars=0)
-    refused(edit(p, lambda h: h[0].header.remove("FILTER")),
-            "missing keyword FILTER in the primary header")
+    p = synthetic_exposure(
+        tmp_path, instrument="WFC3", detector="IR", filter="F125W", shape=(8, 8), nstars=0
+    )
+    refused(
+        edit(p, lambda h: h[0].header.remove("FILTER")),
+        "missing keyword FILTER in the primary header",
+    )
 
 
 def test_missing_photflam(acs):
     def strip(h):
         del h["SCI", 2].header["PHOTFLAM"]
+
     refused(edit(acs, strip), "missing keyword PHOTFLAM in SCI,2 and in the primary header")
 
 
-@pytest.mark.parametrize("value,match", [
-    (0.0, "EXPTIME is 0: a zero-length exposure has no photometry"),
-    (-5.0, "EXPTIME is -5: an exposure time cannot be negative"),
-    ("long", "EXPTIME in the primary header must be a number, got 'long'"),
-])
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        (0.0, "EXPTIME is 0: a zero-length exposure has no photometry"),
+        (-5.0, "EXPTIME is -5: an exposure time cannot be negative"),
+        ("long", "EXPTIME in the primary header must be a number, got 'long'"),
+    ],
+)
 def test_bad_exptime(acs, value, match):
     refused(edit(acs, lambda h: h[0].header.set("EXPTIME", value)), match)
 
 
 def test_implausible_expstart(acs):
-    refused(edit(acs, lambda h: h[0].header.set("EXPSTART", 12.0)),
-            "EXPSTART is 12: not a plausible MJD")
+    refused(
+        edit(acs, lambda h: h[0].header.set("EXPSTART", 12.0)),
+        "EXPSTART is 12: not a plausible MJD",
+    )
 
 
 def test_non_celestial_wcs(acs):
     def pixel(h):
         h["SCI", 1].header["CTYPE1"] = "PIXEL"
         h["SCI", 1].header["CTYPE2"] = "PIXEL"
+
     refused(edit(acs, pixel), r"SCI,1 has a non-celestial WCS \(CTYPE1='PIXEL', CTYPE2='PIXEL'\)")
 
 
 def test_missing_wcs(acs):
-    refused(edit(acs, lambda h: h["SCI", 2].header.remove("CTYPE2")),
-            "SCI,2 has no WCS: missing keyword CTYPE2")
+    refused(
+        edit(acs, lambda h: h["SCI", 2].header.remove("CTYPE2")),
+        "SCI,2 has no WCS: missing keyword CTYPE2",
+    )
 
 
 def test_singular_wcs(acs):
     def flat(h):
         for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
             h["SCI", 1].header[k] = 0.0
+
     refused(edit(acs, flat), r"SCI,1 WCS has a singular CD/PC matrix$")
 
 
 def test_both_clear(acs):
-    refused(edit(acs, lambda h: h[0].header.set("FILTER2", "CLEAR2L")),
-            "no filter in the beam: FILTER1='CLEAR1L' and FILTER2='CLEAR2L' are both CLEAR")
+    refused(
+        edit(acs, lambda h: h[0].header.set("FILTER2", "CLEAR2L")),
+        "no filter in the beam: FILTER1='CLEAR1L' and FILTER2='CLEAR2L' are both CLEAR",
+    )
 
 
 def test_grism(tmp_path):
-    p = synthetic_exposure(tmp_path, instrument="WFC3", detector="IR", filter="F140W",
-                           shape=(8, 8), nstars=0)
-    refused(edit(p, lambda h: h[0].header.set("FILTER", "G141")),
-            "filter 'G141' is not an imaging filter")
+    p = synthetic_exposure(
+        tmp_path, instrument="WFC3", detector="IR", filter="F140W", shape=(8, 8), nstars=0
+    )
+    refused(
+        edit(p, lambda h: h[0].header.set("FILTER", "G141")),
+        "filter 'G141' is not an imaging filter",
+    )
 
 
 def test_unsupported_detector(acs):
-    refused(edit(acs, lambda h: h[0].header.set("DETECTOR", "HRC")),
-            r"DETECTOR is 'HRC': ACS/HRC is not supported \(only ACS/WFC\)")
+    refused(
+        edit(acs, lambda h: h[0].header.set("DETECTOR", "HRC")),
+        r"DETECTOR is 'HRC': ACS/HRC is not supported \(only ACS/WFC\)",
+    )
 
 
 def test_missing_dq_and_sci(acs, tmp_path):
     with fits.open(acs) as h:
         fits.HDUList([h[0], h[1], h[2], h[4], h[5], h[6]]).writeto(tmp_path / "nodq_flc.fits")
         fits.HDUList([h[0], h[2], h[3]]).writeto(tmp_path / "nosci_flc.fits")
-    refused(tmp_path / "nodq_flc.fits", r"missing DQ,1 extension \(ACS/WFC exposures have SCI, "
-                                        r"ERR and DQ per chip\)")
+    refused(
+        tmp_path / "nodq_flc.fits",
+        r"missing DQ,1 extension \(ACS/WFC exposures have SCI, "
+        r"ERR and DQ per chip\)",
+    )
     refused(tmp_path / "nosci_flc.fits", "no SCI extension")
 
 
@@ -363,11 +439,12 @@ def test_bomb_refused_before_any_header_parse(tmp_path, monkeypatch):
     raw = bytearray(p.read_bytes())
     for key in (b"ZNAXIS1 =", b"ZNAXIS2 ="):
         i = raw.index(key)
-        raw[i:i + 80] = f"{key.decode()[:8]}= {'3000000':>20}".ljust(80).encode()
+        raw[i : i + 80] = f"{key.decode()[:8]}= {'3000000':>20}".ljust(80).encode()
     p.write_bytes(bytes(raw))
 
     def boom(*a, **k):
         raise AssertionError("a header or pixel was read after the scan")
+
     monkeypatch.setattr(exposure_mod, "read_header_bytes", boom)
     monkeypatch.setattr(exposure_mod.fits.Header, "fromstring", boom)
     tracemalloc.start()

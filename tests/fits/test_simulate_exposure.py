@@ -52,7 +52,13 @@ def test_file_names_and_layout(files):
             assert f["SCI", 1].read().shape == (128, 128)
     with fits.open(files["acs"]) as h:
         assert [(x.name, x.ver) for x in h[1:]] == [
-            ("SCI", 1), ("ERR", 1), ("DQ", 1), ("SCI", 2), ("ERR", 2), ("DQ", 2)]
+            ("SCI", 1),
+            ("ERR", 1),
+            ("DQ", 1),
+            ("SCI", 2),
+            ("ERR", 2),
+            ("DQ", 2),
+        ]
         assert h["DQ", 1].data.dtype == np.dtype(">i2")
         assert h["SCI", 1].data.dtype == np.dtype(">f4")
     with fits.open(files["ir"]) as h:
@@ -70,8 +76,18 @@ def test_primary_header_acs(files):
     assert (p["DATE-OBS"], p["TIME-OBS"]) == ("2012-03-14", "00:00:00")
     assert p["TARGNAME"] == "M31-B15-F09" and p["PROPOSID"] == 12345
     assert p["PA_V3"] == pytest.approx(182.45)  # ORIENTAT 0 + the real ACS/WFC offset
-    for key in ("RA_TARG", "DEC_TARG", "LINENUM", "CCDGAIN", "READNSEA", "READNSED", "PA_V3",
-                "ASN_ID", "ASN_TAB", "ASN_MTYP"):
+    for key in (
+        "RA_TARG",
+        "DEC_TARG",
+        "LINENUM",
+        "CCDGAIN",
+        "READNSEA",
+        "READNSED",
+        "PA_V3",
+        "ASN_ID",
+        "ASN_TAB",
+        "ASN_MTYP",
+    ):
         assert key in p, key
 
 
@@ -111,8 +127,9 @@ def test_chip_order_and_wcs_round_trip(files):
             hdr_wcs = WCS(h["SCI", v].header)
             w = chip_wcs(spec, v)
             pix = np.array([[0, 0], [127, 0], [0, 127], [127, 127], [63.2, 40.7]])
-            np.testing.assert_allclose(hdr_wcs.all_pix2world(pix, 0), w.all_pix2world(pix, 0),
-                                       atol=1e-10)
+            np.testing.assert_allclose(
+                hdr_wcs.all_pix2world(pix, 0), w.all_pix2world(pix, 0), atol=1e-10
+            )
             scale = proj_plane_pixel_scales(hdr_wcs) * 3600
             np.testing.assert_allclose(scale, 0.05, rtol=1e-6)
     # CCDCHIP 1 (SCI,2) lies at +y of CCDCHIP 2 (SCI,1), as in the real files
@@ -121,10 +138,13 @@ def test_chip_order_and_wcs_round_trip(files):
     assert x == pytest.approx(63.5, abs=1e-6) and y == pytest.approx(63.5 + 128 + 50, abs=1e-6)
 
 
-@pytest.mark.parametrize("inst,det,shape,gap,scale", [
-    ("ACS", "WFC", (2048, 4096), 50, 0.05),
-    ("WFC3", "UVIS", (2051, 4096), 31, 0.0396),
-])
+@pytest.mark.parametrize(
+    "inst,det,shape,gap,scale",
+    [
+        ("ACS", "WFC", (2048, 4096), 50, 0.05),
+        ("WFC3", "UVIS", (2051, 4096), 31, 0.0396),
+    ],
+)
 def test_full_size_chips_tile(inst, det, shape, gap, scale):
     spec = ExposureSpec(instrument=inst, detector=det, orientat=57.0, ra=150.0, dec=63.2)
     assert spec.shape == shape and spec.n_chips == 2
@@ -154,8 +174,10 @@ def test_chip_separation_matches_real_acs_file():
     assert _sep_arcsec(*sim) == pytest.approx(_sep_arcsec(*real), rel=0.03)
 
 
-@pytest.mark.parametrize("name,inst,det", [("sample_flc_header.fits", "ACS", "WFC"),
-                                           ("sample_ipppssoot_flc.fits", "WFC3", "UVIS")])
+@pytest.mark.parametrize(
+    "name,inst,det",
+    [("sample_flc_header.fits", "ACS", "WFC"), ("sample_ipppssoot_flc.fits", "WFC3", "UVIS")],
+)
 def test_chip_layout_matches_real_file(name, inst, det):
     """Where SCI,2's centre falls in SCI,1's pixel frame: real file vs simulation."""
     path = DATA / name
@@ -167,8 +189,9 @@ def test_chip_layout_matches_real_file(name, inst, det):
             r1, r2 = (WCS(h["SCI", v].header, h) for v in (1, 2))
             orient = h["SCI", 1].header["ORIENTAT"]
     real_xy = r1.all_world2pix([r2.wcs.crval], 0)[0]
-    spec = ExposureSpec(instrument=inst, detector=det, ra=r1.wcs.crval[0], dec=r1.wcs.crval[1],
-                        orientat=orient)
+    spec = ExposureSpec(
+        instrument=inst, detector=det, ra=r1.wcs.crval[0], dec=r1.wcs.crval[1], orientat=orient
+    )
     s1, s2 = chip_wcs(spec, 1), chip_wcs(spec, 2)
     sim_xy = s1.all_world2pix([s2.wcs.crval], 0)[0]
     # SCI,2 (CCDCHIP 1) sits one chip height plus the gap above SCI,1, as in the real files;
@@ -178,8 +201,12 @@ def test_chip_layout_matches_real_file(name, inst, det):
 
 
 def test_orientat_dither_and_pointing_error():
-    spec = ExposureSpec(chip_shape=(100, 200), orientat=30.0, dither_arcsec=(2.0, -1.0),
-                        pointing_error_arcsec=(0.3, 0.4))
+    spec = ExposureSpec(
+        chip_shape=(100, 200),
+        orientat=30.0,
+        dither_arcsec=(2.0, -1.0),
+        pointing_error_arcsec=(0.3, 0.4),
+    )
     base = ExposureSpec(chip_shape=(100, 200), orientat=30.0)
     # ORIENTAT recorded per chip agrees with the spec (chips near the reference point)
     w = chip_wcs(spec, 1)
@@ -227,7 +254,8 @@ def test_write_exposure_is_atomic_and_checks_shapes(tmp_path):
     with fits.open(out) as h:
         assert h[0].header["FILENAME"] == "x_flc.fits"
         assert np.all(h["DQ", 2].data == 0) and h["ERR", 1].data[0, 0] == pytest.approx(
-            np.sqrt(1 + np.mean([4.57, 3.91, 4.25, 4.04]) ** 2), rel=1e-6)
+            np.sqrt(1 + np.mean([4.57, 3.91, 4.25, 4.04]) ** 2), rel=1e-6
+        )
     with pytest.raises(ValueError, match="expected 2 arrays"):
         write_exposure(target, spec, sci[:1])
     with pytest.raises(ValueError, match=r"sci\[1\] has shape \(10, 11\)"):

@@ -18,7 +18,8 @@ def test_acs_f814w_published():
 def test_ab_is_st_minus_pivot_term():
     # WFC3 handbook: ABMAG = STMAG - 5 log10(PHOTPLAM) + 18.692
     assert zpt_ab(1.5318e-20, 11534.459) == pytest.approx(
-        zpt_st(1.5318e-20) - 5 * 4.0620 + 18.692, abs=1e-3)
+        zpt_st(1.5318e-20) - 5 * 4.0620 + 18.692, abs=1e-3
+    )
 
 
 def test_missing_plam_and_unknown_filter():

@@ -18,8 +18,10 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    pytest.skip(
+        "chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -28,9 +30,18 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from cloudphot.monitor.web import MonitorApp, make_server
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1100")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1100",
+)
 
 
 def _workspace(base: Path):
@@ -38,12 +49,17 @@ def _workspace(base: Path):
     from cloudphot.settings import Settings
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    rt = LocalRuntime(Settings.from_env(home=base / "ws", backend="local", env={}),
-                      sleep=lambda s: None)
+    rt = LocalRuntime(
+        Settings.from_env(home=base / "ws", backend="local", env={}), sleep=lambda s: None
+    )
     src = base / "in"
     src.mkdir()
-    good = [synthetic_exposure(src / f"jbrw0{i}q_flc.fits", rootname=f"jbrw0{i}q",
-                               shape=(64, 64), nstars=8, seed=i) for i in range(2)]
+    good = [
+        synthetic_exposure(
+            src / f"jbrw0{i}q_flc.fits", rootname=f"jbrw0{i}q", shape=(64, 64), nstars=8, seed=i
+        )
+        for i in range(2)
+    ]
     bad = src / "jbrwbadq_flc.fits"
     bad.write_bytes(good[0].read_bytes()[:30000])
     rt.upload([*good, bad])
@@ -56,8 +72,9 @@ def served(tmp_path):
     rt, good, bad = _workspace(tmp_path)
     app = MonitorApp(rt)
     server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", app, rt, good, bad
@@ -101,13 +118,16 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     browser.get(base + "/")
 
     # the tree: the failed job stands out with its error and rerun command
-    failed = wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#tree .job[data-state="FAILED"]')))
+    failed = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, '#tree .job[data-state="FAILED"]'))
+    )
     block = failed.find_element(By.XPATH, "following-sibling::div[@class='failure']")
     assert "InvalidExposure" in block.text and "truncated" in block.text
     assert "cloudphot retry obj-" in block.text and "--task ingest_exposure" in block.text
-    chips = {c.get_attribute("data-state"): c.text for c in
-             browser.find_elements(By.CSS_SELECTOR, "#counts .chip")}
+    chips = {
+        c.get_attribute("data-state"): c.text
+        for c in browser.find_elements(By.CSS_SELECTOR, "#counts .chip")
+    }
     assert chips["FAILED"].endswith("1") and chips["SUCCEEDED"].endswith("4")
     assert "2 object.created subtree(s)" in browser.find_element(By.ID, "tree").text
     _shot(browser, tmp_path, "monitor-tree-with-failure.png")
@@ -115,16 +135,23 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     # the filter box narrows the tree
     box = browser.find_element(By.ID, "filter")
     box.send_keys("jbrw01q")
-    wait.until(lambda d: "jbrwbadq" not in d.find_element(By.ID, "tree").text
-               and "jbrw01q_flc.fits" in d.find_element(By.ID, "tree").text)
+    wait.until(
+        lambda d: (
+            "jbrwbadq" not in d.find_element(By.ID, "tree").text
+            and "jbrw01q_flc.fits" in d.find_element(By.ID, "tree").text
+        )
+    )
     box.clear()
     box.send_keys("failed")
     wait.until(lambda d: "jbrwbadq_flc.fits" in d.find_element(By.ID, "tree").text)
 
     # the job page: the execution graph marks where it failed
     browser.find_element(By.CSS_SELECTOR, '#tree .job[data-state="FAILED"] a.task').click()
-    wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#graph svg g[data-state="Rejected"][data-status="failed"]')))
+    wait.until(
+        EC.presence_of_element_located(
+            (By.CSS_SELECTOR, '#graph svg g[data-state="Rejected"][data-status="failed"]')
+        )
+    )
     caught = browser.find_element(By.CSS_SELECTOR, '#graph svg g[data-state="ReadExposure"]')
     assert caught.get_attribute("data-status") == "caught"
     assert "truncated" in browser.find_element(By.ID, "job-error").text
@@ -133,10 +160,14 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     # replace the broken upload, press retry: the page shows the new, successful attempt
     rt.objects.put_file(rt.settings.bucket("raw"), bad.name, good[1])
     browser.find_element(By.ID, "retry").click()
-    WebDriverWait(browser, 90).until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#job-head[data-state="SUCCEEDED"]')))
-    wait.until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '#graph svg g[data-state="Registered"][data-status="succeeded"]')))
+    WebDriverWait(browser, 90).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, '#job-head[data-state="SUCCEEDED"]'))
+    )
+    wait.until(
+        EC.presence_of_element_located(
+            (By.CSS_SELECTOR, '#graph svg g[data-state="Registered"][data-status="succeeded"]')
+        )
+    )
     tabs = [b.text for b in browser.find_elements(By.CSS_SELECTOR, ".tabs button")]
     assert tabs == ["attempt 1: FAILED", "attempt 2: SUCCEEDED"]
     assert not browser.find_elements(By.ID, "retry")

@@ -23,19 +23,26 @@ from cloudphot.monitor.cost import (
 TEMPLATE = {
     "Globals": {"Function": {"MemorySize": 256, "Architectures": ["x86_64"]}},
     "Resources": {
-        "ReadFunction": {"Type": "AWS::Serverless::Function",
-                         "Properties": {"MemorySize": 2048, "EphemeralStorage": {"Size": 1536}}},
+        "ReadFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"MemorySize": 2048, "EphemeralStorage": {"Size": 1536}},
+        },
         "SmallFunction": {"Type": "AWS::Serverless::Function", "Properties": {}},
-        "PhotTask": {"Type": "AWS::ECS::TaskDefinition",
-                     "Properties": {"Cpu": "4096", "Memory": "16384",
-                                    "EphemeralStorage": {"SizeInGiB": 50}}},
+        "PhotTask": {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {"Cpu": "4096", "Memory": "16384", "EphemeralStorage": {"SizeInGiB": 50}},
+        },
     },
 }
 
 
 def _ev(i, prev, typ, t, **details):
-    ev = {"id": i, "previousEventId": prev, "type": typ,
-          "timestamp": f"2026-01-01 00:{t // 60:02d}:{t % 60:02d}.000000+00:00"}
+    ev = {
+        "id": i,
+        "previousEventId": prev,
+        "type": typ,
+        "timestamp": f"2026-01-01 00:{t // 60:02d}:{t % 60:02d}.000000+00:00",
+    }
     ev.update(details)
     return ev
 
@@ -45,9 +52,17 @@ def _task(i, prev, t0, t1, rtype, params, ok=True, name="S"):
     end = "TaskSucceeded" if ok else "TaskFailed"
     return [
         _ev(i, prev, "TaskStateEntered", t0, stateEnteredEventDetails={"name": name}),
-        _ev(i + 1, i, "TaskScheduled", t0, taskScheduledEventDetails={
-            "resourceType": rtype, "resource": "invoke" if rtype == "lambda" else "runTask.sync",
-            "parameters": json.dumps(params)}),
+        _ev(
+            i + 1,
+            i,
+            "TaskScheduled",
+            t0,
+            taskScheduledEventDetails={
+                "resourceType": rtype,
+                "resource": "invoke" if rtype == "lambda" else "runTask.sync",
+                "parameters": json.dumps(params),
+            },
+        ),
         _ev(i + 2, i + 1, "TaskStarted", t0),
         _ev(i + 3, i + 2, end, t1),
         _ev(i + 4, i + 3, "TaskStateExited", t1, stateExitedEventDetails={"name": name}),
@@ -56,15 +71,33 @@ def _task(i, prev, t0, t1, rtype, params, ok=True, name="S"):
 
 def test_lambda_and_fargate_usage_from_a_history():
     h = [_ev(1, 0, "ExecutionStarted", 0)]
-    h += _task(2, 1, 0, 3, "lambda", {"FunctionName": "arn:aws:lambda:local:0:function:ReadFunction"})
-    h += _task(7, 6, 3, 123, "ecs", {"TaskDefinition": "arn:aws:ecs:local:0:task-definition/PhotTask:1",
-                                     "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT"}]},
-               name="Phot")
-    h += _task(12, 11, 123, 133, "ecs", {"TaskDefinition": "PhotTask", "LaunchType": "FARGATE"},
-               name="Again")
+    h += _task(
+        2, 1, 0, 3, "lambda", {"FunctionName": "arn:aws:lambda:local:0:function:ReadFunction"}
+    )
+    h += _task(
+        7,
+        6,
+        3,
+        123,
+        "ecs",
+        {
+            "TaskDefinition": "arn:aws:ecs:local:0:task-definition/PhotTask:1",
+            "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT"}],
+        },
+        name="Phot",
+    )
+    h += _task(
+        12,
+        11,
+        123,
+        133,
+        "ecs",
+        {"TaskDefinition": "PhotTask", "LaunchType": "FARGATE"},
+        name="Again",
+    )
     u = execution_usage(h, TEMPLATE)
     assert u.lambda_requests == 1
-    assert u.lambda_gb_seconds == pytest.approx(3.0 * 2.0)          # 3 s at 2048 MB
+    assert u.lambda_gb_seconds == pytest.approx(3.0 * 2.0)  # 3 s at 2048 MB
     assert u.lambda_storage_gb_seconds == pytest.approx(3.0 * 1.0)  # 1.5 GB - 0.5 free
     assert u.fargate_spot_vcpu_hours == pytest.approx(4 * 120 / 3600)
     assert u.fargate_spot_gb_hours == pytest.approx(16 * 120 / 3600)
@@ -75,38 +108,70 @@ def test_lambda_and_fargate_usage_from_a_history():
     assert u.transitions == 3 and u.fargate_tasks == 2
     usd = u.usd(DEFAULT_PRICES)
     assert usd["fargate_spot"] == pytest.approx(
-        (4 * 0.01268028 + 16 * 0.00139225 + 30 * 0.000111) * 120 / 3600)
+        (4 * 0.01268028 + 16 * 0.00139225 + 30 * 0.000111) * 120 / 3600
+    )
     assert usd["stepfunctions"] == pytest.approx(3 * 0.000025)
 
 
 def test_retries_are_transitions_and_failed_attempts_are_billed():
     h = [_ev(1, 0, "ExecutionStarted", 0)]
     fn = {"FunctionName": "SmallFunction"}
-    h += _task(2, 1, 0, 1, "lambda", fn, ok=False)[:4]               # entered, attempt 1 fails
-    h += [_ev(6, 5, "TaskScheduled", 2, taskScheduledEventDetails={
-        "resourceType": "lambda", "resource": "invoke", "parameters": json.dumps(fn)}),
-        _ev(7, 6, "TaskStarted", 2), _ev(8, 7, "TaskSucceeded", 4)]
+    h += _task(2, 1, 0, 1, "lambda", fn, ok=False)[:4]  # entered, attempt 1 fails
+    h += [
+        _ev(
+            6,
+            5,
+            "TaskScheduled",
+            2,
+            taskScheduledEventDetails={
+                "resourceType": "lambda",
+                "resource": "invoke",
+                "parameters": json.dumps(fn),
+            },
+        ),
+        _ev(7, 6, "TaskStarted", 2),
+        _ev(8, 7, "TaskSucceeded", 4),
+    ]
     u = execution_usage(h, TEMPLATE)
-    assert u.transitions == 2                      # one state entered + one retry
+    assert u.transitions == 2  # one state entered + one retry
     assert u.lambda_requests == 2
-    assert u.lambda_gb_seconds == pytest.approx((1 + 2) * 0.25)   # Globals MemorySize 256
+    assert u.lambda_gb_seconds == pytest.approx((1 + 2) * 0.25)  # Globals MemorySize 256
 
 
 def test_job_cost_adds_attempts_workers_cpu_and_storage_requests():
-    event = Event("e1", "field.ready", "m31-f01", {"field_id": "m31-f01", "bucket": "raw",
-                                                   "key": "m31-f01/manifest.json"})
-    job = Job("reduce_field-1", "e1", "reduce_field", {}, {}, state=JobState.SUCCEEDED,
-              attempts=2, output={"bucket": "products", "catalog_key": "m31-f01/phot.parquet"},
-              transitions=[{"state": s} for s in ("RUNNING", "FAILED", "PENDING", "RUNNING",
-                                                  "SUCCEEDED")],
-              ran_on={"cpu_seconds": 1.5, "workers": [{"capacity_provider": "FARGATE_SPOT",
-                                                       "cpu_seconds": 100.0},
-                                                      {"capacity_provider": "FARGATE_SPOT"}]})
-    h = [_ev(1, 0, "ExecutionStarted", 0)] + _task(2, 1, 0, 1, "lambda", {"FunctionName": "SmallFunction"})
+    event = Event(
+        "e1",
+        "field.ready",
+        "m31-f01",
+        {"field_id": "m31-f01", "bucket": "raw", "key": "m31-f01/manifest.json"},
+    )
+    job = Job(
+        "reduce_field-1",
+        "e1",
+        "reduce_field",
+        {},
+        {},
+        state=JobState.SUCCEEDED,
+        attempts=2,
+        output={"bucket": "products", "catalog_key": "m31-f01/phot.parquet"},
+        transitions=[
+            {"state": s} for s in ("RUNNING", "FAILED", "PENDING", "RUNNING", "SUCCEEDED")
+        ],
+        ran_on={
+            "cpu_seconds": 1.5,
+            "workers": [
+                {"capacity_provider": "FARGATE_SPOT", "cpu_seconds": 100.0},
+                {"capacity_provider": "FARGATE_SPOT"},
+            ],
+        },
+    )
+    h = [_ev(1, 0, "ExecutionStarted", 0)] + _task(
+        2, 1, 0, 1, "lambda", {"FunctionName": "SmallFunction"}
+    )
     c = job_cost(job, event, [h, h], TEMPLATE, DEFAULT_PRICES)
     assert c.field == "m31-f01" and c.usage.lambda_requests == 2
     assert c.usage.cpu_seconds == 1.5 and c.usage.worker_cpu_seconds == 100.0
-    assert c.usage.s3_get == 2 and c.usage.s3_put == 1     # the manifest read twice, catalog written
+    assert c.usage.s3_get == 2 and c.usage.s3_put == 1  # the manifest read twice, catalog written
     assert c.usage.dynamodb_writes == 6
     assert c.total == pytest.approx(sum(c.usd.values())) and c.total > 0
 
@@ -117,11 +182,16 @@ def test_prices_from_files_and_environment(tmp_path):
     t = tmp_path / "p.toml"
     t.write_text("[prices]\nlambda_request = 0.0000004\n")
     assert load_prices(j, env={})["fargate_spot_vcpu_hour"] == 0.02
-    prices = load_prices(env={"CLOUDPHOT_PRICES": str(t), "CLOUDPHOT_PRICE_SFN_TRANSITION": "0.001"})
+    prices = load_prices(
+        env={"CLOUDPHOT_PRICES": str(t), "CLOUDPHOT_PRICE_SFN_TRANSITION": "0.001"}
+    )
     assert prices["lambda_request"] == 0.0000004 and prices["sfn_transition"] == 0.001
     assert load_prices(env={})["lambda_gb_second"] == DEFAULT_PRICES["lambda_gb_second"]
-    for bad, match in (({"nope": 1}, "unknown price"), ({"s3_get_request": -1}, ">= 0"),
-                       ({"s3_get_request": "cheap"}, "not a number")):
+    for bad, match in (
+        ({"nope": 1}, "unknown price"),
+        ({"s3_get_request": -1}, ">= 0"),
+        ({"s3_get_request": "cheap"}, "not a number"),
+    ):
         j.write_text(json.dumps(bad))
         with pytest.raises(ConfigError, match=match):
             load_prices(j, env={})
@@ -146,17 +216,22 @@ def ws(tmp_path_factory):
     from cloudphot.settings import Settings
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    mp = pytest.MonkeyPatch()   # module scope runs outside tests/conftest.py's env fixture
+    mp = pytest.MonkeyPatch()  # module scope runs outside tests/conftest.py's env fixture
     for k in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_METRICS_DISABLED"):
         mp.setenv(k, "true")
     mp.setenv("POWERTOOLS_METRICS_NAMESPACE", "cloudphot")
     base = tmp_path_factory.mktemp("cost")
-    rt = LocalRuntime(Settings.from_env(home=base / "ws", backend="local", env={}),
-                      sleep=lambda s: None)
+    rt = LocalRuntime(
+        Settings.from_env(home=base / "ws", backend="local", env={}), sleep=lambda s: None
+    )
     src = base / "in"
     src.mkdir()
-    good = [synthetic_exposure(src / f"jcst0{i}q_flc.fits", rootname=f"jcst0{i}q",
-                               shape=(64, 64), nstars=8, seed=i) for i in range(2)]
+    good = [
+        synthetic_exposure(
+            src / f"jcst0{i}q_flc.fits", rootname=f"jcst0{i}q", shape=(64, 64), nstars=8, seed=i
+        )
+        for i in range(2)
+    ]
     bad = src / "jcstbadq_flc.fits"
     bad.write_bytes(good[0].read_bytes()[:20000])
     rt.upload([*good, bad])
@@ -179,9 +254,11 @@ def test_workspace_ledger_sums_by_task_field_and_service(ws):
     assert sum(g["usd"] for g in ledger.by("field").values()) == pytest.approx(jobs_usd)
     fields = ledger.by("field")
     field_id = rt.store.jobs(JobState.SUCCEEDED)[0].output["field_id"]
-    assert fields[field_id]["jobs"] == 4 and fields["-"]["jobs"] == 1   # the rejected file
-    assert ledger.total == pytest.approx(jobs_usd + sum(ledger.platform.usd(DEFAULT_PRICES).values()))
-    for j in ledger.jobs:   # every job ran through Step Functions and at least one Lambda
+    assert fields[field_id]["jobs"] == 4 and fields["-"]["jobs"] == 1  # the rejected file
+    assert ledger.total == pytest.approx(
+        jobs_usd + sum(ledger.platform.usd(DEFAULT_PRICES).values())
+    )
+    for j in ledger.jobs:  # every job ran through Step Functions and at least one Lambda
         assert j.usage.transitions >= 1 and j.usage.lambda_requests >= 1
     doc = ledger.to_dict()
     assert doc["total_usd"] == pytest.approx(ledger.total, abs=1e-9)
@@ -242,18 +319,41 @@ def test_objects_touched_products_are_written_even_when_read_again():
     from cloudphot.monitor.cost import objects_touched
 
     event = Event("e1", "object.created", "a_flc.fits", {"bucket": "raw", "key": "a_flc.fits"})
-    job = Job("j", "e1", "reduce", {}, {}, output={"bucket": "products", "catalog_key": "f/cat.fits"})
+    job = Job(
+        "j", "e1", "reduce", {}, {}, output={"bucket": "products", "catalog_key": "f/cat.fits"}
+    )
     prep = {"bucket": "products", "key": "exposures/a/prep.fits"}
     h = [
-        {"id": 1, "type": "TaskScheduled", "taskScheduledEventDetails": {
-            "parameters": json.dumps({"bucket": "raw", "key": "a_flc.fits"})}},
-        {"id": 2, "type": "TaskSucceeded", "taskSucceededEventDetails": {
-            "output": json.dumps({"Payload": {**prep, "source": "s3://raw/a_flc.fits",
-                                              "note": "s3://not a key"}})}},
-        {"id": 3, "type": "TaskScheduled", "taskScheduledEventDetails": {
-            "parameters": json.dumps({"inputs": [prep], "bucket": "raw", "manifest_key": "m.json"})}},
+        {
+            "id": 1,
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "parameters": json.dumps({"bucket": "raw", "key": "a_flc.fits"})
+            },
+        },
+        {
+            "id": 2,
+            "type": "TaskSucceeded",
+            "taskSucceededEventDetails": {
+                "output": json.dumps(
+                    {"Payload": {**prep, "source": "s3://raw/a_flc.fits", "note": "s3://not a key"}}
+                )
+            },
+        },
+        {
+            "id": 3,
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "parameters": json.dumps(
+                    {"inputs": [prep], "bucket": "raw", "manifest_key": "m.json"}
+                )
+            },
+        },
     ]
     got = {o["uri"]: o["access"] for o in objects_touched(event, job, h)}
-    assert got == {"s3://raw/a_flc.fits": "read", "s3://raw/m.json": "read",
-                   "s3://products/exposures/a/prep.fits": "written",
-                   "s3://products/f/cat.fits": "written"}
+    assert got == {
+        "s3://raw/a_flc.fits": "read",
+        "s3://raw/m.json": "read",
+        "s3://products/exposures/a/prep.fits": "written",
+        "s3://products/f/cat.fits": "written",
+    }

@@ -19,8 +19,12 @@ def _overlap(a, b) -> bool:
 
 
 def _contains(outer, inner) -> bool:
-    return (outer.x <= inner.x and inner.x + inner.w <= outer.x + outer.w
-            and outer.y <= inner.y and inner.y + inner.h <= outer.y + outer.h)
+    return (
+        outer.x <= inner.x
+        and inner.x + inner.w <= outer.x + outer.w
+        and outer.y <= inner.y
+        and inner.y + inner.h <= outer.y + outer.h
+    )
 
 
 @pytest.mark.parametrize("name", ["ingest_exposure", "check_field", "reduce_field"])
@@ -33,7 +37,7 @@ def test_real_definitions_lay_out_without_overlaps_and_with_every_transition(nam
         assert 0 <= n.x and n.x + n.w <= g.width and 0 <= n.y and n.y + n.h <= g.height
     for siblings in by_parent.values():
         for i, a in enumerate(siblings):
-            for b in siblings[i + 1:]:
+            for b in siblings[i + 1 :]:
                 assert not _overlap(a, b), (a.id, b.id)
     # every Next / Default / Choices / Catch of the definition is an edge
     edges = {(e.source, e.target, e.kind) for e in g.edges}
@@ -66,8 +70,11 @@ def test_map_is_a_box_holding_its_subgraph_and_loops_route_around_the_side():
     right = max(n.x + n.w for n in g.nodes if n.parent is None)
     assert max(x for x, _ in loop.points) > right
     # a long edge skipping layers runs past them, not through them
-    inner_end = next(e for e in g.edges if (e.source, e.target) == (
-        "PreprocessExposures/Preprocess", "PreprocessExposures/__end__"))
+    inner_end = next(
+        e
+        for e in g.edges
+        if (e.source, e.target) == ("PreprocessExposures/Preprocess", "PreprocessExposures/__end__")
+    )
     failed = g.node("PreprocessExposures/PreprocessFailed")
     assert len(inner_end.points) == 4
     assert not failed.x < inner_end.points[1][0] < failed.x + failed.w
@@ -76,13 +83,29 @@ def test_map_is_a_box_holding_its_subgraph_and_loops_route_around_the_side():
 
 
 def test_parallel_branches_sit_side_by_side_inside_their_box():
-    definition = {"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
-        {"StartAt": "B", "States": {"B": {"Type": "Pass", "Next": "C"}, "C": {"Type": "Pass", "End": True}}}]}}}
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+                    {
+                        "StartAt": "B",
+                        "States": {
+                            "B": {"Type": "Pass", "Next": "C"},
+                            "C": {"Type": "Pass", "End": True},
+                        },
+                    },
+                ],
+            }
+        },
+    }
     g = layout(definition)
     box, a, b = g.node("Both"), g.node("Both/A"), g.node("Both/B")
     assert _contains(box, a) and _contains(box, b) and a.x + a.w <= b.x
-    svg = ET.fromstring(to_svg(g))   # well-formed XML
+    svg = ET.fromstring(to_svg(g))  # well-formed XML
     assert svg.tag.endswith("svg")
 
 
@@ -105,24 +128,36 @@ class _FlakyThenFine:
 DEFINITION = {
     "StartAt": "Fetch",
     "States": {
-        "Fetch": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                  "Retry": [{"ErrorEquals": ["TransientError"], "MaxAttempts": 2, "IntervalSeconds": 1}],
-                  "Catch": [{"ErrorEquals": ["InvalidExposure"], "Next": "Rejected"}],
-                  "ResultPath": "$.fetch", "Next": "Each"},
-        "Each": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.each",
-                 "ItemProcessor": {"StartAt": "One", "States": {"One": {"Type": "Pass", "End": True}}},
-                 "Next": "Check"},
-        "Check": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                  "Retry": [{"ErrorEquals": ["TransientError"], "MaxAttempts": 2, "IntervalSeconds": 1}],
-                  "End": True},
+        "Fetch": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Retry": [{"ErrorEquals": ["TransientError"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+            "Catch": [{"ErrorEquals": ["InvalidExposure"], "Next": "Rejected"}],
+            "ResultPath": "$.fetch",
+            "Next": "Each",
+        },
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ResultPath": "$.each",
+            "ItemProcessor": {"StartAt": "One", "States": {"One": {"Type": "Pass", "End": True}}},
+            "Next": "Check",
+        },
+        "Check": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Retry": [{"ErrorEquals": ["TransientError"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+            "End": True,
+        },
         "Rejected": {"Type": "Fail", "Error": "Rejected", "Cause": "bad input"},
     },
 }
 
 
 def _run(invoker):
-    result = StateMachine(DEFINITION).execute({"items": [1, 2, 3]}, name="t", invoker=invoker,
-                                              sleep=lambda s: None)
+    result = StateMachine(DEFINITION).execute(
+        {"items": [1, 2, 3]}, name="t", invoker=invoker, sleep=lambda s: None
+    )
     return result, state_status(result.history, result.status)
 
 
@@ -145,8 +180,11 @@ def test_statuses_from_a_real_history_caught_error_and_failed_state():
     assert st["Rejected"].status == "failed"
     svg = to_svg(execution_graph(DEFINITION, result.history, result.status))
     root = ET.fromstring(svg)
-    marks = {g.get("data-state"): g.get("data-status") for g in root.iter("{http://www.w3.org/2000/svg}g")
-             if g.get("data-state")}
+    marks = {
+        g.get("data-state"): g.get("data-status")
+        for g in root.iter("{http://www.w3.org/2000/svg}g")
+        if g.get("data-state")
+    }
     assert marks["Rejected"] == "failed" and marks["Fetch"] == "caught"
     assert marks["Each"] == "not_reached" and marks["Check"] == "not_reached"
 
@@ -156,15 +194,20 @@ def test_an_uncaught_failure_and_a_running_execution():
     assert result.status == "FAILED"
     assert st["Check"].status == "failed" and st["Check"].failures == 1
     # the same history cut short, as seen while the execution runs
-    cut = [e for e in result.history if e["id"] <= next(
-        e["id"] for e in result.history if e["type"] == "MapStateStarted") + 1]
+    cut = [
+        e
+        for e in result.history
+        if e["id"] <= next(e["id"] for e in result.history if e["type"] == "MapStateStarted") + 1
+    ]
     live = state_status(cut, "RUNNING")
     assert live["Fetch"].status == "succeeded" and live["Each"].status == "running"
 
 
 def test_untrusted_state_names_are_escaped_in_svg():
-    definition = {"StartAt": "<script>x</script>", "States": {
-        "<script>x</script>": {"Type": "Pass", "End": True}}}
+    definition = {
+        "StartAt": "<script>x</script>",
+        "States": {"<script>x</script>": {"Type": "Pass", "End": True}},
+    }
     svg = to_svg(layout(definition))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     ET.fromstring(svg)

@@ -29,19 +29,27 @@ def deployed(monkeypatch):
     from cloudphot.aws.moto_resources import create_from_template
     from cloudphot.settings import BUCKET_ENV, TABLE_ENV
 
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with moto.mock_aws():
         names = create_from_template(region="us-east-1")
-        env = {"CLOUDPHOT_BACKEND": "aws", "AWS_REGION": "us-east-1",
-               "STATE_MACHINE_ARNS": json.dumps({k: v for k, v in names.items()
-                                                 if k.endswith("StateMachine")})}
+        env = {
+            "CLOUDPHOT_BACKEND": "aws",
+            "AWS_REGION": "us-east-1",
+            "STATE_MACHINE_ARNS": json.dumps(
+                {k: v for k, v in names.items() if k.endswith("StateMachine")}
+            ),
+        }
         env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
         env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
-        yield types.SimpleNamespace(names=names, env=env,
-                                    sfn=boto3.client("stepfunctions", region_name="us-east-1"))
+        yield types.SimpleNamespace(
+            names=names, env=env, sfn=boto3.client("stepfunctions", region_name="us-east-1")
+        )
 
 
 def _executions(deployed):
@@ -52,8 +60,9 @@ def _executions(deployed):
 
 
 def _start(deployed, name=JOB_ID, machine=MACHINE):
-    return deployed.sfn.start_execution(stateMachineArn=deployed.names[machine], name=name,
-                                        input=json.dumps({"job_id": JOB_ID}))["executionArn"]
+    return deployed.sfn.start_execution(
+        stateMachineArn=deployed.names[machine], name=name, input=json.dumps({"job_id": JOB_ID})
+    )["executionArn"]
 
 
 # ---------------------------------------------------------------- StepFunctionsExecutions
@@ -62,7 +71,7 @@ def test_find_by_name_and_arn(deployed):
     execs = _executions(deployed)
     rec = execs.find(JOB_ID)
     assert rec is not None and rec.arn == arn and rec.name == JOB_ID
-    assert rec.state_machine == MACHINE           # logical id, like the local store
+    assert rec.state_machine == MACHINE  # logical id, like the local store
     assert rec.job_id == JOB_ID and rec.input == {"job_id": JOB_ID}
     assert rec.start_date.endswith("Z") and "T" in rec.start_date
     assert execs.find(arn).arn == arn
@@ -82,7 +91,7 @@ def test_history_is_shaped_like_the_local_store(deployed):
     assert history and history[0]["type"] == "ExecutionStarted"
     assert [e["id"] for e in history] == sorted(e["id"] for e in history)
     assert all(isinstance(e["timestamp"], str) for e in history)
-    json.dumps(history)   # what the monitor serves must be JSON
+    json.dumps(history)  # what the monitor serves must be JSON
 
 
 def test_list_filters_by_machine_and_status(deployed):
@@ -108,27 +117,49 @@ def test_definition_comes_from_step_functions(deployed):
 def test_list_and_history_follow_pagination():
     from cloudphot.monitor.aws_executions import StepFunctionsExecutions
 
-    client = boto3.client("stepfunctions", region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
     arn = "arn:aws:states:us-east-1:123456789012:execution:m:"
     t = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
 
     def execution(name, minutes):
-        return {"executionArn": arn + name, "stateMachineArn": machine, "name": name,
-                "status": "FAILED", "startDate": t + dt.timedelta(minutes=minutes)}
+        return {
+            "executionArn": arn + name,
+            "stateMachineArn": machine,
+            "name": name,
+            "status": "FAILED",
+            "startDate": t + dt.timedelta(minutes=minutes),
+        }
 
     with Stubber(client) as stub:
-        stub.add_response("list_executions", {"executions": [execution("a", 1)], "nextToken": "n"},
-                          {"stateMachineArn": machine, "maxResults": 100, "statusFilter": "FAILED"})
-        stub.add_response("list_executions", {"executions": [execution("b", 2)]},
-                          {"stateMachineArn": machine, "maxResults": 100, "statusFilter": "FAILED",
-                           "nextToken": "n"})
+        stub.add_response(
+            "list_executions",
+            {"executions": [execution("a", 1)], "nextToken": "n"},
+            {"stateMachineArn": machine, "maxResults": 100, "statusFilter": "FAILED"},
+        )
+        stub.add_response(
+            "list_executions",
+            {"executions": [execution("b", 2)]},
+            {
+                "stateMachineArn": machine,
+                "maxResults": 100,
+                "statusFilter": "FAILED",
+                "nextToken": "n",
+            },
+        )
         event = {"id": 1, "type": "ExecutionStarted", "timestamp": t}
-        stub.add_response("get_execution_history", {"events": [event], "nextToken": "h"},
-                          {"executionArn": arn + "a", "maxResults": 1000})
-        stub.add_response("get_execution_history", {"events": [{**event, "id": 2}]},
-                          {"executionArn": arn + "a", "maxResults": 1000, "nextToken": "h"})
+        stub.add_response(
+            "get_execution_history",
+            {"events": [event], "nextToken": "h"},
+            {"executionArn": arn + "a", "maxResults": 1000},
+        )
+        stub.add_response(
+            "get_execution_history",
+            {"events": [{**event, "id": 2}]},
+            {"executionArn": arn + "a", "maxResults": 1000, "nextToken": "h"},
+        )
         execs = StepFunctionsExecutions(client, arns={"M": machine})
         records = execs.list(status="failed")
         assert [r.name for r in records] == ["b", "a"] and records[0].state_machine == "M"
@@ -140,22 +171,34 @@ def test_list_and_history_follow_pagination():
 def test_log_group_link_from_the_logging_configuration():
     from cloudphot.monitor.aws_executions import StepFunctionsExecutions, log_group_url
 
-    client = boto3.client("stepfunctions", region_name="eu-west-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "stepfunctions", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:m"
     group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/cp-M:*"
     with Stubber(client) as stub:
-        stub.add_response("describe_state_machine", {
-            "stateMachineArn": machine, "name": "m", "definition": "{}",
-            "roleArn": "arn:aws:iam::123456789012:role/r", "type": "STANDARD",
-            "creationDate": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-            "loggingConfiguration": {"level": "ALL", "destinations": [
-                {"cloudWatchLogsLogGroup": {"logGroupArn": group}}]}},
-            {"stateMachineArn": machine})
+        stub.add_response(
+            "describe_state_machine",
+            {
+                "stateMachineArn": machine,
+                "name": "m",
+                "definition": "{}",
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "type": "STANDARD",
+                "creationDate": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                "loggingConfiguration": {
+                    "level": "ALL",
+                    "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}],
+                },
+            },
+            {"stateMachineArn": machine},
+        )
         assert StepFunctionsExecutions(client, arns={"M": machine}).log_group("M") == group
     url = log_group_url(group, "eu-west-1")
-    assert url == ("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
-                   "#logsV2:log-groups/log-group/$252Faws$252Fvendedlogs$252Fstates$252Fcp-M")
+    assert url == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#logsV2:log-groups/log-group/$252Faws$252Fvendedlogs$252Fstates$252Fcp-M"
+    )
     with pytest.raises(ValueError):
         log_group_url("", "eu-west-1")
 
@@ -164,13 +207,27 @@ def test_log_group_link_from_the_logging_configuration():
 def _failed_job(store, settings):
     from cloudphot.events import Event, Job, JobState
 
-    store.record(Event("obj-1", "object.created", "bad_flc.fits", source="s3",
-                       payload={"bucket": settings.bucket("raw"), "key": "bad_flc.fits",
-                                "etag": "e"}))
-    store.create_job(Job(job_id=JOB_ID, event_id="obj-1", task="ingest_exposure",
-                         executor={"kind": "state_machine", "name": MACHINE},
-                         input={"job_id": JOB_ID}, state=JobState.FAILED, attempts=1,
-                         error="InvalidExposure"))
+    store.record(
+        Event(
+            "obj-1",
+            "object.created",
+            "bad_flc.fits",
+            source="s3",
+            payload={"bucket": settings.bucket("raw"), "key": "bad_flc.fits", "etag": "e"},
+        )
+    )
+    store.create_job(
+        Job(
+            job_id=JOB_ID,
+            event_id="obj-1",
+            task="ingest_exposure",
+            executor={"kind": "state_machine", "name": MACHINE},
+            input={"job_id": JOB_ID},
+            state=JobState.FAILED,
+            attempts=1,
+            error="InvalidExposure",
+        )
+    )
 
 
 def test_job_page_status_graph_and_retry_on_aws(deployed):
@@ -202,7 +259,7 @@ def test_job_page_status_graph_and_retry_on_aws(deployed):
     assert doc["reset"] == [JOB_ID] and doc["run"]["error"] is None
     job = app.rt.store.job(JOB_ID)
     assert job.state is JobState.RUNNING and job.attempts == 2
-    assert app.rt.executions.find(f"{JOB_ID}-r1") is not None   # started before the answer
+    assert app.rt.executions.find(f"{JOB_ID}-r1") is not None  # started before the answer
 
 
 def test_links_only_on_aws(deployed):
@@ -216,11 +273,15 @@ def test_links_only_on_aws(deployed):
     _failed_job(rt.store, rt.settings)
     _start(deployed)
     local = types.SimpleNamespace(
-        store=rt.store, executions=rt.executions, targets=rt.targets,
+        store=rt.store,
+        executions=rt.executions,
+        targets=rt.targets,
         settings=dataclasses.replace(rt.settings, backend="local"),
-        links=lambda *a: pytest.fail("links asked for locally"))
+        links=lambda *a: pytest.fail("links asked for locally"),
+    )
     status, _, body = MonitorApp(local, run_in_background=lambda: None).handle(
-        "GET", f"/api/jobs/{JOB_ID}")
+        "GET", f"/api/jobs/{JOB_ID}"
+    )
     assert status == 200 and "links" not in json.loads(body)
 
 
@@ -232,17 +293,23 @@ def test_lambda_handler_serves_an_http_api_event(deployed, monkeypatch):
     spec = importlib.util.spec_from_file_location("cloudphot_monitor_lambda", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _failed_job(module.monitor_app_from_env().rt.store,
-                module.monitor_app_from_env().rt.settings)
-    context = types.SimpleNamespace(function_name="MonitorFunction", memory_limit_in_mb=256,
-                                    invoked_function_arn="arn:aws:lambda:us-east-1:1:function:m",
-                                    aws_request_id="req-1")
-    event = {"version": "2.0", "rawPath": "/api/tree", "rawQueryString": "failed=1",
-             "requestContext": {"http": {"method": "GET", "path": "/api/tree"}},
-             "isBase64Encoded": False}
+    _failed_job(module.monitor_app_from_env().rt.store, module.monitor_app_from_env().rt.settings)
+    context = types.SimpleNamespace(
+        function_name="MonitorFunction",
+        memory_limit_in_mb=256,
+        invoked_function_arn="arn:aws:lambda:us-east-1:1:function:m",
+        aws_request_id="req-1",
+    )
+    event = {
+        "version": "2.0",
+        "rawPath": "/api/tree",
+        "rawQueryString": "failed=1",
+        "requestContext": {"http": {"method": "GET", "path": "/api/tree"}},
+        "isBase64Encoded": False,
+    }
     out = module.handler(event, context)
     assert out["statusCode"] == 200, out
     assert json.loads(out["body"])["counts"]["FAILED"] == 1
     index = module.handler({**event, "rawPath": "/", "rawQueryString": ""}, context)
     assert index["statusCode"] == 200 and "html" in index["headers"]["Content-Type"]
-    assert module._app is not None    # built once, reused by the next request
+    assert module._app is not None  # built once, reused by the next request

@@ -25,12 +25,17 @@ def make_workspace(base: Path):
     from cloudphot.settings import Settings
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    rt = LocalRuntime(Settings.from_env(home=base / "ws", backend="local", env={}),
-                      sleep=lambda s: None)
+    rt = LocalRuntime(
+        Settings.from_env(home=base / "ws", backend="local", env={}), sleep=lambda s: None
+    )
     src = base / "in"
     src.mkdir(parents=True)
-    good = [synthetic_exposure(src / f"jweb0{i}q_flc.fits", rootname=f"jweb0{i}q",
-                               shape=(64, 64), nstars=8, seed=i) for i in range(2)]
+    good = [
+        synthetic_exposure(
+            src / f"jweb0{i}q_flc.fits", rootname=f"jweb0{i}q", shape=(64, 64), nstars=8, seed=i
+        )
+        for i in range(2)
+    ]
     data = good[0].read_bytes()
     bad = src / "jwebbadq_flc.fits"
     bad.write_bytes(data[: len(data) // 2])
@@ -39,8 +44,11 @@ def make_workspace(base: Path):
     return rt, good, bad
 
 
-QUIET = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-         "POWERTOOLS_METRICS_NAMESPACE": "cloudphot"}
+QUIET = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "cloudphot",
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +89,30 @@ def test_page_and_static_files_are_served(app):
     status, headers, body = get(app, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert b'src="/static/app.js"' in body and b"http" not in body.split(b"<body>")[1].replace(
-        b"/api/tree", b"")  # no CDN: nothing is loaded from elsewhere
+        b"/api/tree", b""
+    )  # no CDN: nothing is loaded from elsewhere
     status, headers, body = get(app, "/static/app.js")
     assert status == 200 and "javascript" in headers["Content-Type"] and b"/api/tree" in body
     assert get(app, "/static/app.css")[0] == 200
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../web.py", "/static/%2e%2e/web.py", "/static/..%2fweb.py", "/static/..%2F..%2Fcli.py",
-    "/static//etc/passwd", "/static/./app.js", "/static/.hidden", "/static/app.js%00.png",
-    "/static/..\\web.py", "/static/", "/../../etc/passwd", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../web.py",
+        "/static/%2e%2e/web.py",
+        "/static/..%2fweb.py",
+        "/static/..%2F..%2Fcli.py",
+        "/static//etc/passwd",
+        "/static/./app.js",
+        "/static/.hidden",
+        "/static/app.js%00.png",
+        "/static/..\\web.py",
+        "/static/",
+        "/../../etc/passwd",
+        "/etc/passwd",
+    ],
+)
 def test_path_traversal_on_static_files_is_refused(app, path):
     status, _headers, body = app.handle("GET", path, "", None)
     assert status in (400, 404)
@@ -119,8 +141,9 @@ def test_tree_puts_the_failure_first_with_its_error_and_folds_succeeded_roots(ap
 
 
 def test_tree_filters(app):
-    assert [r["subject"] for r in get_json(app, "/api/tree", "failed=1")["roots"]] == \
-        ["jwebbadq_flc.fits"]
+    assert [r["subject"] for r in get_json(app, "/api/tree", "failed=1")["roots"]] == [
+        "jwebbadq_flc.fits"
+    ]
     # search matches subject, task, state and ids, and shows matching subtrees unfolded
     hit = get_json(app, "/api/tree", {"q": "JWEB01Q"})
     assert [r["subject"] for r in hit["roots"]] == ["jweb01q_flc.fits"] and not hit["collapsed"]
@@ -133,8 +156,9 @@ def test_tree_filters(app):
     assert len(get_json(app, "/api/tree", "all=1&limit=1")["roots"]) == 1
 
 
-@pytest.mark.parametrize("query", ["failed=maybe", "since=yesterday", "limit=0", "limit=ten",
-                                   "limit=99999999", "all=2"])
+@pytest.mark.parametrize(
+    "query", ["failed=maybe", "since=yesterday", "limit=0", "limit=ten", "limit=99999999", "all=2"]
+)
 def test_bad_query_values_are_400_with_a_message(app, query):
     doc = get_json(app, "/api/tree", query, expect=400)
     assert doc["status"] == 400 and query.split("=")[0] in doc["error"]
@@ -172,9 +196,18 @@ def test_execution_history_and_graph_mark_the_failed_state(app, ws):
     assert 'data-state="Rejected" data-status="failed"' in g["svg"]
 
 
-@pytest.mark.parametrize("path", ["/api/jobs/no-such-job", "/api/executions/no-such-execution",
-                                  "/api/executions/no-such-execution/graph", "/api/nothing",
-                                  "/api/jobs/" + "x" * 5000, "/api/jobs/%00", "/jobs/x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/jobs/no-such-job",
+        "/api/executions/no-such-execution",
+        "/api/executions/no-such-execution/graph",
+        "/api/nothing",
+        "/api/jobs/" + "x" * 5000,
+        "/api/jobs/%00",
+        "/jobs/x",
+    ],
+)
 def test_unknown_ids_and_routes_are_404_json_with_a_message(app, path):
     doc = get_json(app, path, expect=404)
     assert doc["error"] and doc["status"] == 404
@@ -211,7 +244,12 @@ def test_retry_resets_the_job_and_runs_it_again_in_the_background(tmp_path):
         assert [a["status"] for a in doc["attempts_list"]] == ["FAILED", "SUCCEEDED"]
         assert doc["execution"] == f"{job.job_id}-r1"
         assert [t["state"] for t in doc["transitions"]] == [
-            "RUNNING", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"]
+            "RUNNING",
+            "FAILED",
+            "PENDING",
+            "RUNNING",
+            "SUCCEEDED",
+        ]
         # the ledger bills both attempts
         assert doc["cost"]["usage"]["lambda_requests"] == 2
         assert get_json(app, "/api/status")["counts"]["FAILED"] == 0
@@ -223,8 +261,9 @@ def test_retry_resets_the_job_and_runs_it_again_in_the_background(tmp_path):
 
 def test_the_routes_over_http_on_a_free_port(app, ws):
     server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -264,10 +303,18 @@ def test_worker_logs_are_tailed_only_inside_the_workspace(app, ws):
     log = ws.settings.logs_dir / "ecs" / "task1.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("".join(f"line {i}\n" for i in range(5000)) + "CLOUDPHOT_ERROR worker died\n")
-    workers = [{"task_arn": "arn:aws:ecs:local:000000000000:task/c/1",
-                "capacity_provider": "FARGATE_SPOT", "log": str(log)},
-               {"task_arn": "arn:aws:ecs:local:000000000000:task/c/2",
-                "capacity_provider": "FARGATE", "log": "/etc/passwd"}]
+    workers = [
+        {
+            "task_arn": "arn:aws:ecs:local:000000000000:task/c/1",
+            "capacity_provider": "FARGATE_SPOT",
+            "log": str(log),
+        },
+        {
+            "task_arn": "arn:aws:ecs:local:000000000000:task/c/2",
+            "capacity_provider": "FARGATE",
+            "log": "/etc/passwd",
+        },
+    ]
     original = job.ran_on
     ws.tables.update("jobs", job.job_id, {"ran_on": {**original, "workers": workers}})
     try:
@@ -287,15 +334,31 @@ def test_worker_logs_are_tailed_only_inside_the_workspace(app, ws):
 def test_the_same_routes_behind_api_gateway_proxy_events(app, ws):
     from cloudphot.monitor.web import api_gateway_response
 
-    v1 = api_gateway_response(app, {"httpMethod": "GET", "path": "/api/tree",
-                                    "queryStringParameters": {"failed": "1"}})
+    v1 = api_gateway_response(
+        app, {"httpMethod": "GET", "path": "/api/tree", "queryStringParameters": {"failed": "1"}}
+    )
     assert v1["statusCode"] == 200 and not v1["isBase64Encoded"]
     assert len(json.loads(v1["body"])["roots"]) == 1
-    v2 = api_gateway_response(app, {"rawPath": "/api/tree", "rawQueryString": "since=soon",
-                                    "requestContext": {"http": {"method": "GET"}}})
+    v2 = api_gateway_response(
+        app,
+        {
+            "rawPath": "/api/tree",
+            "rawQueryString": "since=soon",
+            "requestContext": {"http": {"method": "GET"}},
+        },
+    )
     assert v2["statusCode"] == 400 and "since" in json.loads(v2["body"])["error"]
-    page = api_gateway_response(app, {"rawPath": "/", "requestContext": {"http": {"method": "GET"}}})
+    page = api_gateway_response(
+        app, {"rawPath": "/", "requestContext": {"http": {"method": "GET"}}}
+    )
     assert page["statusCode"] == 200 and "<html" in page["body"]
-    post = api_gateway_response(app, {"httpMethod": "POST", "path": "/api/jobs/nope/retry",
-                                      "body": "e30=", "isBase64Encoded": True})
+    post = api_gateway_response(
+        app,
+        {
+            "httpMethod": "POST",
+            "path": "/api/jobs/nope/retry",
+            "body": "e30=",
+            "isBase64Encoded": True,
+        },
+    )
     assert post["statusCode"] == 404

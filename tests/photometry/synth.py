@@ -44,7 +44,7 @@ def render(shape, x, y, flux, psf, radius=10) -> np.ndarray:
         xs1, ys1 = min(x0 + 2 * radius + 1, nx), min(y0 + 2 * radius + 1, ny)
         if xs1 <= xs0 or ys1 <= ys0:
             continue
-        img[ys0:ys1, xs0:xs1] += st[ys0 - y0:ys1 - y0, xs0 - x0:xs1 - x0]
+        img[ys0:ys1, xs0:xs1] += st[ys0 - y0 : ys1 - y0, xs0 - x0 : xs1 - x0]
     return img
 
 
@@ -70,16 +70,36 @@ def make_truth(n, shape, rng, wcs, fmin=20.0, fmax=5000.0, margin=6) -> Truth:
     y = rng.uniform(margin, shape[0] - 1 - margin, n)
     # power-law luminosity function: many faint, few bright
     u = rng.uniform(size=n)
-    rate = fmin * (fmax / fmin) ** (u ** 2.0)
+    rate = fmin * (fmax / fmin) ** (u**2.0)
     ra, dec = wcs.all_pix2world(x, y, 0)
     return Truth(ra, dec, rate)
 
 
-def write_exposure(path: Path, truth: Truth, *, shape=(256, 256), exptime=400.0, filt="F814W",
-                   shift=(0.0, 0.0), rng=None, sky=40.0, readnoise=4.0, target="TESTFIELD",
-                   psf=None, ncosmics=0, nbad=0, rootname=None, ra=10.0, dec=41.0,
-                   mjd=57000.0, drop_dq=False, saturate_above=None, nchips=1, bunit="ELECTRONS",
-                   detector="WFC") -> dict:
+def write_exposure(
+    path: Path,
+    truth: Truth,
+    *,
+    shape=(256, 256),
+    exptime=400.0,
+    filt="F814W",
+    shift=(0.0, 0.0),
+    rng=None,
+    sky=40.0,
+    readnoise=4.0,
+    target="TESTFIELD",
+    psf=None,
+    ncosmics=0,
+    nbad=0,
+    rootname=None,
+    ra=10.0,
+    dec=41.0,
+    mjd=57000.0,
+    drop_dq=False,
+    saturate_above=None,
+    nchips=1,
+    bunit="ELECTRONS",
+    detector="WFC",
+) -> dict:
     """Write an flc-like file; stars are placed with the WCS shifted by ``shift`` pixels
     (i.e. the header WCS is wrong by -shift). Returns the per-star true x, y, flux_e
     (of chip 1). With ``nchips=2`` the second chip lies above the first (EXTVER 2)."""
@@ -101,16 +121,46 @@ def write_exposure(path: Path, truth: Truth, *, shape=(256, 256), exptime=400.0,
     for ev in range(1, nchips + 1):
         wcs = tan_wcs(shape, ra, dec)
         wcs.wcs.crpix = wcs.wcs.crpix - np.array([0.0, (ev - 1) * (shape[0] + 10)])
-        info, chip_hdus = _chip(truth, wcs, shape, exptime, shift, rng, sky, readnoise, psf, ncosmics,
-                                nbad, saturate_above, ev, drop_dq, bunit)
+        info, chip_hdus = _chip(
+            truth,
+            wcs,
+            shape,
+            exptime,
+            shift,
+            rng,
+            sky,
+            readnoise,
+            psf,
+            ncosmics,
+            nbad,
+            saturate_above,
+            ev,
+            drop_dq,
+            bunit,
+        )
         hdus += chip_hdus
         out = out or info
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return out
 
 
-def _chip(truth, wcs, shape, exptime, shift, rng, sky, readnoise, psf, ncosmics, nbad,
-          saturate_above, ev, drop_dq, bunit):
+def _chip(
+    truth,
+    wcs,
+    shape,
+    exptime,
+    shift,
+    rng,
+    sky,
+    readnoise,
+    psf,
+    ncosmics,
+    nbad,
+    saturate_above,
+    ev,
+    drop_dq,
+    bunit,
+):
     x, y = wcs.all_world2pix(truth.ra, truth.dec, 0)
     x = x + shift[0]
     y = y + shift[1]
@@ -139,8 +189,12 @@ def _chip(truth, wcs, shape, exptime, shift, rng, sky, readnoise, psf, ncosmics,
     hs["PHOTFLAM"] = 7.0e-20
     hs["PHOTPLAM"] = 8045.0
     scale = 1.0 / exptime if "/S" in bunit else 1.0
-    hdus = [fits.ImageHDU((img * scale).astype(np.float32), hs),
-            fits.ImageHDU((err * scale).astype(np.float32), fits.Header({"EXTNAME": "ERR", "EXTVER": ev}))]
+    hdus = [
+        fits.ImageHDU((img * scale).astype(np.float32), hs),
+        fits.ImageHDU(
+            (err * scale).astype(np.float32), fits.Header({"EXTNAME": "ERR", "EXTVER": ev})
+        ),
+    ]
     if not drop_dq:
         hdus.append(fits.ImageHDU(dq, fits.Header({"EXTNAME": "DQ", "EXTVER": ev})))
     return {"x": x, "y": y, "flux_e": flux_e}, hdus

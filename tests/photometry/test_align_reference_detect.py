@@ -30,9 +30,14 @@ def _image(rng, x, y, f, sky=30.0):
     return rng.poisson(render(SHAPE, x, y, f, PSF) + sky) + rng.normal(0, 4, SHAPE) - sky
 
 
-@pytest.mark.parametrize("mode,shift,rot_deg", [("shift", (0.31, -0.22), 0.0),
-                                                 ("shift", (-0.12, 0.45), 0.0),
-                                                 ("shift+rotation", (0.2, 0.4), 0.01)])
+@pytest.mark.parametrize(
+    "mode,shift,rot_deg",
+    [
+        ("shift", (0.31, -0.22), 0.0),
+        ("shift", (-0.12, 0.45), 0.0),
+        ("shift+rotation", (0.2, 0.4), 0.01),
+    ],
+)
 def test_alignment_removes_pointing_error(mode, shift, rot_deg):
     rng, w, x, y, f, ra, dec = _stars()
     c, s = np.cos(np.radians(rot_deg)), np.sin(np.radians(rot_deg))
@@ -76,7 +81,7 @@ def test_alignment_refuses_unrelated_field():
 def test_reference_rejects_cosmics_and_detection_finds_stars():
     rng, _w, _x, _y, f, ra, dec = _stars(seed=4, n=150)
     imgs, bads, wcss = [], [], []
-    for k in range(4):
+    for _k in range(4):
         sh = rng.uniform(-3, 3, 2)  # dithers, recorded in the WCS
         wk = tan_wcs(SHAPE)
         wk.wcs.crpix = wk.wcs.crpix + sh
@@ -94,7 +99,9 @@ def test_reference_rejects_cosmics_and_detection_finds_stars():
     d = np.hypot(found["x"][:, None] - gx[None], found["y"][:, None] - gy[None]).min(axis=1)
     assert np.mean(d < 0.5) > 0.95  # few spurious detections: cosmic rays are clipped
     bright = f > 1000
-    dt = np.hypot(gx[:, None] - np.asarray(found["x"])[None], gy[:, None] - np.asarray(found["y"])[None]).min(axis=1)
+    dt = np.hypot(
+        gx[:, None] - np.asarray(found["x"])[None], gy[:, None] - np.asarray(found["y"])[None]
+    ).min(axis=1)
     assert np.mean(dt[bright] < 0.5) > 0.95
 
 

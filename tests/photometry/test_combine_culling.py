@@ -11,9 +11,17 @@ from cloudphot.photometry.options import PhotometryOptions
 
 def _meas(rate, raterr, flag=None, sharp=None, crowd=None):
     n = len(rate)
-    return Table({"rate": rate, "raterr": raterr, "chi": np.ones(n), "sharp": sharp if sharp is not None else np.zeros(n),
-                  "round": np.zeros(n), "crowd": crowd if crowd is not None else np.zeros(n),
-                  "flag": flag if flag is not None else np.zeros(n, int)})
+    return Table(
+        {
+            "rate": rate,
+            "raterr": raterr,
+            "chi": np.ones(n),
+            "sharp": sharp if sharp is not None else np.zeros(n),
+            "round": np.zeros(n),
+            "crowd": crowd if crowd is not None else np.zeros(n),
+            "flag": flag if flag is not None else np.zeros(n, int),
+        }
+    )
 
 
 def test_weighted_mean_and_zeropoints():
@@ -64,9 +72,27 @@ def test_cull_filter_each_criterion():
 
 
 def test_cull_pair_uses_sums():
-    st, gst = cull_pair(np.array([5.0]), np.array([5.0]), np.array([0.15]), np.array([0.15]),
-                        np.array([0.04]), np.array([0.04]), np.array([0]), np.array([0]), "ACS")
+    st, gst = cull_pair(
+        np.array([5.0]),
+        np.array([5.0]),
+        np.array([0.15]),
+        np.array([0.15]),
+        np.array([0.04]),
+        np.array([0.04]),
+        np.array([0]),
+        np.array([0]),
+        "ACS",
+    )
     assert not st[0]  # (0.3)^2 = 0.09 > 0.075
-    st, gst = cull_pair(np.array([5.0]), np.array([5.0]), np.array([0.1]), np.array([-0.1]),
-                        np.array([0.06]), np.array([0.06]), np.array([0]), np.array([0]), "ACS")
+    st, gst = cull_pair(
+        np.array([5.0]),
+        np.array([5.0]),
+        np.array([0.1]),
+        np.array([-0.1]),
+        np.array([0.06]),
+        np.array([0.06]),
+        np.array([0]),
+        np.array([0]),
+        "ACS",
+    )
     assert st[0] and not gst[0]  # crowd sum 0.12 > 0.1

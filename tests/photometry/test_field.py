@@ -1,6 +1,5 @@
 """Stage 10: reduce_field / preprocess_exposure end to end, and hostile inputs."""
 
-
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -34,12 +33,30 @@ def synth_field(tmp_path_factory):
         filt, t = ("F814W", tr) if i < 3 else ("F475W", tr2)
         sh = rng.uniform(-0.5, 0.5, 2)
         p = d / f"sim{i:02d}_flc.fits"
-        infos.append(write_exposure(p, t, shape=SHAPE, filt=filt, shift=sh, rng=rng, ncosmics=30,
-                                    exptime=400.0, mjd=57000.0 + i))
+        infos.append(
+            write_exposure(
+                p,
+                t,
+                shape=SHAPE,
+                filt=filt,
+                shift=sh,
+                rng=rng,
+                ncosmics=30,
+                exptime=400.0,
+                mjd=57000.0 + i,
+            )
+        )
         paths.append(p)
         shifts.append(sh)
     res = reduce_field(paths, psfs=PSFS, workdir=d / "work")
-    return {"dir": d, "paths": paths, "shifts": np.array(shifts), "infos": infos, "truth": (tr, tr2), "res": res}
+    return {
+        "dir": d,
+        "paths": paths,
+        "shifts": np.array(shifts),
+        "infos": infos,
+        "truth": (tr, tr2),
+        "res": res,
+    }
 
 
 def test_tables_follow_the_product_contracts(synth_field):
@@ -52,7 +69,14 @@ def test_tables_follow_the_product_contracts(synth_field):
     assert res.catalog["star_id"].tolist() == list(range(1, len(res.catalog) + 1))
     assert set(res.measurements["star_id"]) <= set(res.catalog["star_id"])
     assert res.field_id == "testfield"
-    assert set(res.timings) >= {"preprocess", "align", "reference", "detect", "photometry", "combine"}
+    assert set(res.timings) >= {
+        "preprocess",
+        "align",
+        "reference",
+        "detect",
+        "photometry",
+        "combine",
+    }
     assert (synth_field["dir"] / "work" / "reference.fits").exists()
 
 
@@ -109,6 +133,7 @@ def test_preprocess_product_round_trip_and_reuse(synth_field, tmp_path):
 
 # ----------------------------------------------------------------- hostile inputs
 
+
 def _one(tmp_path, name="h_flc.fits", **kw):
     rng = np.random.default_rng(0)
     tr = make_truth(60, SHAPE, rng, tan_wcs(SHAPE), fmin=20, fmax=2000)
@@ -141,6 +166,7 @@ def test_all_nan_or_zero_image(tmp_path, value, what):
 
     def blank(h):
         h["SCI", 1].data = np.full(SHAPE, value, np.float32)
+
     _edit(p, blank)
     with pytest.raises(InvalidExposure, match=what):
         preprocess_exposure(p, fwhm_pix=2.2)
@@ -193,8 +219,18 @@ def test_two_chip_exposures_and_rate_units(tmp_path):
     for i in range(4):
         sh = rng.uniform(-0.4, 0.4, 2)
         p = tmp_path / f"two{i}_flc.fits"
-        infos.append(write_exposure(p, tr, shape=SHAPE, nchips=2, shift=sh, rng=rng, mjd=57000.0 + i,
-                                    bunit="ELECTRONS/S" if i % 2 else "ELECTRONS"))
+        infos.append(
+            write_exposure(
+                p,
+                tr,
+                shape=SHAPE,
+                nchips=2,
+                shift=sh,
+                rng=rng,
+                mjd=57000.0 + i,
+                bunit="ELECTRONS/S" if i % 2 else "ELECTRONS",
+            )
+        )
         paths.append(p)
         shifts.append(sh)
     stages = []
@@ -209,7 +245,9 @@ def test_two_chip_exposures_and_rate_units(tmp_path):
     # chip-2 stars: fluxes right whatever the unit of the file
     tflux = tr.flux_rate * 400.0
     for unit_file in (paths[0], paths[1]):
-        mm = m[(m["image"] == unit_file.name) & (m["chip"] == 2) & (m["snr"] > 50) & (m["flag"] == 0)]
+        mm = m[
+            (m["image"] == unit_file.name) & (m["chip"] == 2) & (m["snr"] > 50) & (m["flag"] == 0)
+        ]
         ra, dec = np.asarray(mm["ra"]), np.asarray(mm["dec"])
         d, j = cKDTree(np.c_[tr.ra, tr.dec]).query(np.c_[ra, dec])
         assert len(mm) > 20
@@ -219,8 +257,12 @@ def test_two_chip_exposures_and_rate_units(tmp_path):
 
 
 def test_given_preprocessing_products_are_used(synth_field, tmp_path):
-    prods = {p.name: preprocess_exposure(p, fwhm_pix=PSF.fwhm_pix, output=tmp_path / f"{p.stem}.fits").path
-             for p in synth_field["paths"]}
+    prods = {
+        p.name: preprocess_exposure(
+            p, fwhm_pix=PSF.fwhm_pix, output=tmp_path / f"{p.stem}.fits"
+        ).path
+        for p in synth_field["paths"]
+    }
     res = reduce_field(synth_field["paths"], psfs=PSFS, preprocessed=prods)
     ref = synth_field["res"]
     assert len(res.catalog) == len(ref.catalog)

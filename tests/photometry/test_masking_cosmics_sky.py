@@ -73,7 +73,9 @@ def test_sky_gradient_and_rms_recovered():
     w = tan_wcs(shape)
     tr = make_truth(200, shape, rng, w, fmax=200)
     x, y = w.all_world2pix(tr.ra, tr.dec, 0)
-    img = rng.poisson(render(shape, x, y, tr.flux_rate * 400, GaussianPSF(2.2)) + true_sky) + rng.normal(0, 3, shape)
+    img = rng.poisson(
+        render(shape, x, y, tr.flux_rate * 400, GaussianPSF(2.2)) + true_sky
+    ) + rng.normal(0, 3, shape)
     bad = np.zeros(shape, bool)
     bad[100:110, :] = True
     img[bad] = np.nan

@@ -86,10 +86,17 @@ def test_sharpness_signs_and_roundness():
     cosmic[15, 15] += 5000.0
     ys, xs = np.mgrid[0:31, 0:31]
     sx, sy = PSF.sigma * 1.2, PSF.sigma / 1.2
-    ell = 20000 * np.exp(-0.5 * (((xs - 15.3) / sx) ** 2 + ((ys - 14.8) / sy) ** 2)) / (2 * np.pi * sx * sy) + noise
+    ell = (
+        20000
+        * np.exp(-0.5 * (((xs - 15.3) / sx) ** 2 + ((ys - 14.8) / sy) ** 2))
+        / (2 * np.pi * sx * sy)
+        + noise
+    )
     res = {}
     for name, im in {"star": star, "broad": broad, "cosmic": cosmic, "ell": ell}.items():
-        res[name] = fit_chip(im, 3.0, np.zeros(shape, bool), np.array([15.3]), np.array([14.8]), GRID)
+        res[name] = fit_chip(
+            im, 3.0, np.zeros(shape, bool), np.array([15.3]), np.array([14.8]), GRID
+        )
     assert abs(res["star"].sharp[0]) < 0.02 and res["star"].round[0] < 0.02
     assert res["broad"].sharp[0] == pytest.approx(-0.15, abs=0.05)
     assert res["cosmic"].sharp[0] > 0.5
@@ -123,7 +130,9 @@ def test_star_off_the_chip_is_unused():
 def test_coincident_stars_do_not_break_the_solve():
     shape = (31, 31)
     img = render(shape, [15.0], [15.0], [10000.0], PSF)
-    fit = fit_chip(img, 1.0, np.zeros(shape, bool), np.array([15.0, 15.0]), np.array([15.0, 15.0]), GRID)
+    fit = fit_chip(
+        img, 1.0, np.zeros(shape, bool), np.array([15.0, 15.0]), np.array([15.0, 15.0]), GRID
+    )
     assert np.all(np.isfinite(fit.flux))
     assert fit.flux.sum() == pytest.approx(10000.0, rel=1e-3)
 

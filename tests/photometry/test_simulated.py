@@ -41,7 +41,12 @@ def _catalog(sim, res, f):
     tx, ty = res.reference.wcs.world_to_pixel_values(truth["ra"], truth["dec"])
     d, j = cKDTree(np.c_[tx, ty]).query(np.c_[cat["x"], cat["y"]])
     fl = f.lower()
-    good = (d < 0.75) & cat[f"{fl}_gst"] & (cat[f"{fl}_snr"] > 50) & ~np.asarray(truth["is_variable"])[j]
+    good = (
+        (d < 0.75)
+        & cat[f"{fl}_gst"]
+        & (cat[f"{fl}_snr"] > 50)
+        & ~np.asarray(truth["is_variable"])[j]
+    )
     dm = np.asarray(cat[f"{fl}_vega"][good]) - np.asarray(truth[f"{fl}_vega"][j[good]])
     # completeness of bright stars away from the reference image's edge
     ny, nx = res.reference.image.shape
@@ -64,13 +69,24 @@ def _check(sim, res, *, mag_tol, pos_tol, cat_tol, bright_mag, completeness):
     # every Cepheid is measured in every exposure that covers it
     et = sim.exposures_truth
     for row in sim.cepheids:
-        sep = np.hypot((res.catalog["ra"] - row["ra"]) * np.cos(np.radians(row["dec"])),
-                       res.catalog["dec"] - row["dec"]) * 3600
+        sep = (
+            np.hypot(
+                (res.catalog["ra"] - row["ra"]) * np.cos(np.radians(row["dec"])),
+                res.catalog["dec"] - row["dec"],
+            )
+            * 3600
+        )
         k = int(np.argmin(sep))
         assert sep[k] < 0.05, f"Cepheid {row['star_id']} not detected"
         covering = set(et["exposure_id"][et["star_id"] == row["star_id"]])
-        measured = set(res.measurements["exposure_id"][res.measurements["star_id"] == res.catalog["star_id"][k]])
-        assert covering <= measured, f"Cepheid {row['star_id']} missing in {sorted(covering - measured)}"
+        measured = set(
+            res.measurements["exposure_id"][
+                res.measurements["star_id"] == res.catalog["star_id"][k]
+            ]
+        )
+        assert covering <= measured, (
+            f"Cepheid {row['star_id']} missing in {sorted(covering - measured)}"
+        )
 
 
 def test_tiny_preset_recovers_truth(tmp_path_factory):

@@ -15,9 +15,17 @@ def exposures(tmp_path) -> list[Path]:
 
     out = tmp_path / "in"
     out.mkdir()
-    return [synthetic_exposure(out / f"jtest0{i}q_flc.fits", filter=f, rootname=f"jtest0{i}q",
-                               seed=i, shape=(64, 64), nstars=10)
-            for i, f in enumerate(["F475W", "F814W"])]
+    return [
+        synthetic_exposure(
+            out / f"jtest0{i}q_flc.fits",
+            filter=f,
+            rootname=f"jtest0{i}q",
+            seed=i,
+            shape=(64, 64),
+            nstars=10,
+        )
+        for i, f in enumerate(["F475W", "F814W"])
+    ]
 
 
 def _truncated(src: Path, dst: Path) -> Path:
@@ -26,8 +34,9 @@ def _truncated(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_uploads_are_registered_and_a_corrupt_file_is_rejected_with_its_reason(runtime, exposures,
-                                                                               tmp_path):
+def test_uploads_are_registered_and_a_corrupt_file_is_rejected_with_its_reason(
+    runtime, exposures, tmp_path
+):
     bad = _truncated(exposures[0], tmp_path / "jbad01q_flc.fits")
     note = tmp_path / "README.txt"
     note.write_text("not an exposure")
@@ -35,7 +44,10 @@ def test_uploads_are_registered_and_a_corrupt_file_is_rejected_with_its_reason(r
     summary = runtime.run()
     # 3 ingest jobs (one fails), and a check_field job per registered exposure
     assert summary.jobs == {"SUCCEEDED": 4, "FAILED": 1}
-    assert sorted(j.task for j in runtime.store.jobs()) == ["check_field"] * 2 + ["ingest_exposure"] * 3
+    assert (
+        sorted(j.task for j in runtime.store.jobs())
+        == ["check_field"] * 2 + ["ingest_exposure"] * 3
+    )
 
     registered = sorted(x["exposure_id"] for x in runtime.tables.scan("exposures"))
     assert registered == ["jtest00q", "jtest01q"]
@@ -69,7 +81,7 @@ def test_execution_history_follows_step_functions_event_types(runtime, exposures
 def test_duplicate_uploads_and_notifications_never_start_a_job_twice(runtime, exposures):
     runtime.upload(exposures)
     runtime.run()
-    runtime.upload(exposures)                       # same content again: same event ids
+    runtime.upload(exposures)  # same content again: same event ids
     note = runtime.objects.head("raw", exposures[0].name)
     from cloudphot.storage import s3_object_created_event
 
@@ -85,9 +97,9 @@ def test_a_rejected_file_replaced_by_a_good_one_is_ingested(runtime, exposures, 
     runtime.upload([bad])
     runtime.run()
     assert list(runtime.tables.scan("exposures")) == []
-    runtime.upload([exposures[0]])                  # same key, new content: a new event
+    runtime.upload([exposures[0]])  # same key, new content: a new event
     summary = runtime.run()
-    assert summary.jobs == {"SUCCEEDED": 2}          # ingest, then check_field
+    assert summary.jobs == {"SUCCEEDED": 2}  # ingest, then check_field
     assert [x["exposure_id"] for x in runtime.tables.scan("exposures")] == ["jtest00q"]
 
 
@@ -96,10 +108,16 @@ def test_runtime_resumes_jobs_left_running_by_a_dead_runtime(runtime, exposures)
     runtime.dispatch_pending_events()
     (job,) = runtime.store.jobs(JobState.PENDING)
     # simulate a runtime that claimed the job and died (a pid that cannot exist)
-    runtime.store.transition(job.job_id, JobState.RUNNING,
-                             ran_on={"runtime": "local", "host": __import__("socket").gethostname(),
-                                     "pid": 2 ** 22 + 12345})
+    runtime.store.transition(
+        job.job_id,
+        JobState.RUNNING,
+        ran_on={
+            "runtime": "local",
+            "host": __import__("socket").gethostname(),
+            "pid": 2**22 + 12345,
+        },
+    )
     summary = runtime.run()
-    assert summary.jobs == {"SUCCEEDED": 2}          # the resumed ingest, then check_field
+    assert summary.jobs == {"SUCCEEDED": 2}  # the resumed ingest, then check_field
     states = [t["state"] for t in runtime.store.job(job.job_id).transitions]
     assert states == ["RUNNING", "PENDING", "RUNNING", "SUCCEEDED"]

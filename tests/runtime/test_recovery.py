@@ -23,8 +23,9 @@ def notifications_lost(store):
 def good(tmp_path):
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    return synthetic_exposure(tmp_path / "jgood01q_flc.fits", rootname="jgood01q", shape=(64, 64),
-                              nstars=8)
+    return synthetic_exposure(
+        tmp_path / "jgood01q_flc.fits", rootname="jgood01q", shape=(64, 64), nstars=8
+    )
 
 
 def test_fix_the_input_and_rerun_the_failed_job_from_its_event(runtime, good):
@@ -42,7 +43,9 @@ def test_fix_the_input_and_rerun_the_failed_job_from_its_event(runtime, good):
     assert job.state is JobState.SUCCEEDED and job.attempts == 2
     assert [x["exposure_id"] for x in runtime.tables.scan("exposures")] == ["jgood01q"]
     # the second attempt ran as a new execution, the first is kept
-    names = sorted(r.name for r in runtime.executions.list(state_machine="IngestExposureStateMachine"))
+    names = sorted(
+        r.name for r in runtime.executions.list(state_machine="IngestExposureStateMachine")
+    )
     assert names == [failed.job_id, f"{failed.job_id}-r1"]
 
 
@@ -77,7 +80,7 @@ def test_reconcile_finds_uploads_whose_notification_was_lost(runtime, good):
     svc = Services(runtime.settings, runtime.objects, runtime.tables)
     (event,) = reconcile_raw_bucket(svc)
     assert event.payload["reconciled"] is True
-    assert reconcile_raw_bucket(svc) == []          # idempotent
+    assert reconcile_raw_bucket(svc) == []  # idempotent
     late = s3_object_created_event(runtime.objects.head(runtime.settings.bucket("raw"), good.name))
     runtime._on_object_created(late)
     summary = runtime.run()
@@ -92,12 +95,13 @@ def test_a_budget_cap_holds_new_work_and_a_later_run_resumes_it(runtime, good, t
     first = runtime.run()
     spent = runtime.spent_usd()
     assert spent > 0 and first.held_by_budget is None
-    more = synthetic_exposure(tmp_path / "jmore01q_flc.fits", rootname="jmore01q",
-                              shape=(64, 64), nstars=8, seed=5)
+    more = synthetic_exposure(
+        tmp_path / "jmore01q_flc.fits", rootname="jmore01q", shape=(64, 64), nstars=8, seed=5
+    )
     runtime.upload([more])
-    held = runtime.run(budget_usd=spent)          # already at the cap: nothing new starts
+    held = runtime.run(budget_usd=spent)  # already at the cap: nothing new starts
     assert held.jobs == {} and "held PENDING" in held.held_by_budget
     assert len(runtime.store.jobs(JobState.PENDING)) == 1
     resumed = runtime.run()
-    assert resumed.jobs == {"SUCCEEDED": 2}        # the held ingest, then its check_field
+    assert resumed.jobs == {"SUCCEEDED": 2}  # the held ingest, then its check_field
     assert not runtime.store.jobs(JobState.PENDING)

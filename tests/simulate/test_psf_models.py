@@ -138,16 +138,35 @@ def test_photutils_model_matches_render_and_fits_a_star():
         (lambda: psf_for("ACS", "WFC", "F999W", source="analytic"), ValueError, "known filters"),
         (lambda: psf_for("ACS", "WFC", "F814W", source="webbpsf"), ValueError, "source"),
         (lambda: psf_for("", "WFC", "F814W"), ValueError, "instrument"),
-        (lambda: psf_for("ACS", "WFC", "F814W", source="analytic").stamp(0, 0, 500),
-         ValueError, "model radius"),
-        (lambda: psf_for("ACS", "WFC", "F814W", source="analytic").stamp(0, 0, -1),
-         ValueError, "non-negative"),
-        (lambda: psf_for("ACS", "WFC", "F814W", source="analytic").render(
-            (10, 10), [1.0, 2.0], [1.0], [1.0]), ValueError, "same length"),
-        (lambda: psf_for("ACS", "WFC", "F814W", source="analytic").render(
-            (10, 10), [np.nan], [1.0], [1.0]), ValueError, "finite"),
-        (lambda: PSFModel("x", np.ones((4, 4)), 1, pixel_scale=0.05, source="analytic"),
-         ValueError, "odd size"),
+        (
+            lambda: psf_for("ACS", "WFC", "F814W", source="analytic").stamp(0, 0, 500),
+            ValueError,
+            "model radius",
+        ),
+        (
+            lambda: psf_for("ACS", "WFC", "F814W", source="analytic").stamp(0, 0, -1),
+            ValueError,
+            "non-negative",
+        ),
+        (
+            lambda: psf_for("ACS", "WFC", "F814W", source="analytic").render(
+                (10, 10), [1.0, 2.0], [1.0], [1.0]
+            ),
+            ValueError,
+            "same length",
+        ),
+        (
+            lambda: psf_for("ACS", "WFC", "F814W", source="analytic").render(
+                (10, 10), [np.nan], [1.0], [1.0]
+            ),
+            ValueError,
+            "finite",
+        ),
+        (
+            lambda: PSFModel("x", np.ones((4, 4)), 1, pixel_scale=0.05, source="analytic"),
+            ValueError,
+            "odd size",
+        ),
     ],
 )
 def test_bad_parameters_raise_clear_errors(call, error, match):

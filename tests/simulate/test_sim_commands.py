@@ -18,8 +18,17 @@ def _parser() -> argparse.ArgumentParser:
 def test_simulate_command_writes_a_field_and_prints_a_summary(tmp_path, capsys):
     out = tmp_path / "field"
     args = _parser().parse_args(
-        ["simulate", str(out), "--preset", "tiny", "--seed", "5", "--crowding", "0.5",
-         "--no-progress"]
+        [
+            "simulate",
+            str(out),
+            "--preset",
+            "tiny",
+            "--seed",
+            "5",
+            "--crowding",
+            "0.5",
+            "--no-progress",
+        ]
     )
     assert args.func(args) == 0
     text = capsys.readouterr().out

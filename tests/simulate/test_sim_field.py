@@ -53,8 +53,17 @@ def test_truth_file_round_trips(sim):
     assert len(truth) == len(sim.truth) and len(et) == len(sim.exposures_truth)
     np.testing.assert_array_equal(truth["star_id"], sim.truth["star_id"])
     np.testing.assert_allclose(truth["f814w_vega"], sim.truth["f814w_vega"])
-    assert set(et.colnames) >= {"exposure_id", "filter", "mjd", "star_id", "x", "y", "chip",
-                                "flux_e", "mag"}
+    assert set(et.colnames) >= {
+        "exposure_id",
+        "filter",
+        "mjd",
+        "star_id",
+        "x",
+        "y",
+        "chip",
+        "flux_e",
+        "mag",
+    }
     assert truth.meta["PHASEREF"] == 50000.0
     assert sim.truth["is_variable"].sum() == get_preset("tiny").n_cepheids
 
@@ -82,8 +91,9 @@ def test_injected_counts_follow_header_zeropoints(sim):
         nstart = len(ratios)
         for i in np.argsort(-f):
             ix, iy = round(float(x[i])), round(float(y[i]))
-            if not (4e3 < f[i] < 2e5 and 20 <= ix < sci.shape[1] - 20
-                    and 20 <= iy < sci.shape[0] - 20):
+            if not (
+                4e3 < f[i] < 2e5 and 20 <= ix < sci.shape[1] - 20 and 20 <= iy < sci.shape[0] - 20
+            ):
                 continue
             box = dq[iy - 19 : iy + 20, ix - 19 : ix + 20]
             if (box & DQ_SATURATED).any() or np.any(np.hypot(fgx - x[i], fgy - y[i]) < 40):
@@ -133,7 +143,9 @@ def test_noise_matches_err_and_sky(sim):
     plan = get_preset("tiny").filters[0]
     assert med == pytest.approx(plan.sky_rate * exptime, rel=0.5)  # sky + faint unresolved stars
     # ERR follows sqrt(counts + readnoise^2)
-    np.testing.assert_allclose(err[good] ** 2, np.clip(sci[good], 0, None) + 4.19**2, rtol=1e-3, atol=0.05)
+    np.testing.assert_allclose(
+        err[good] ** 2, np.clip(sci[good], 0, None) + 4.19**2, rtol=1e-3, atol=0.05
+    )
 
 
 def test_dq_flags_saturation_hot_and_bad_pixels(sim):
@@ -184,8 +196,14 @@ def test_cepheid_truth_follows_its_light_curve(sim):
         assert len(mine) == len(sim.exposures)  # placed where every exposure sees it
         for f in sim.filters:
             sel = mine[mine["filter"] == f]
-            expect = variable_mags(row[f"{f.lower()}_vega"], row["period_d"], row["amplitude_mag"],
-                                   row["phase"], np.asarray(sel["mjd"]), f)
+            expect = variable_mags(
+                row[f"{f.lower()}_vega"],
+                row["period_d"],
+                row["amplitude_mag"],
+                row["phase"],
+                np.asarray(sel["mjd"]),
+                f,
+            )
             np.testing.assert_allclose(sel["mag"], expect, atol=1e-5)
             assert np.ptp(sel["mag"]) > 0.05
     first = et[et["exposure_id"] == et["exposure_id"][0]]
@@ -212,8 +230,7 @@ def test_same_seed_same_pixels_other_seed_differs(sim, tmp_path):
 
 
 def test_crowding_scales_the_number_of_stars(sim, tmp_path):
-    dense = simulate_field(tmp_path / "d", preset="tiny", seed=3, crowding=3.0,
-                           filters=["F475W"])
+    dense = simulate_field(tmp_path / "d", preset="tiny", seed=3, crowding=3.0, filters=["F475W"])
     n1 = int((sim.truth["component"] != "fg").sum())
     n3 = int((dense.truth["component"] != "fg").sum())
     assert n3 / n1 == pytest.approx(3.0, rel=0.1)

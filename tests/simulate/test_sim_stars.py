@@ -83,8 +83,9 @@ def test_demo_cadence_recovers_cepheid_periods_within_one_percent():
     assert len(t) >= 12 and t.max() - t.min() > 365
     ceph = draw_cepheids(5, np.random.default_rng(11), filters=["F814W"])
     for row in ceph:
-        m = variable_mags(row["f814w_vega"], row["period_d"], row["amplitude_mag"],
-                          row["phase"], t, "F814W") + rng.normal(0, 0.02, t.size)
+        m = variable_mags(
+            row["f814w_vega"], row["period_d"], row["amplitude_mag"], row["phase"], t, "F814W"
+        ) + rng.normal(0, 0.02, t.size)
         ls = LombScargle(t, m, nterms=2)
         step = 1 / (10 * (t.max() - t.min()))
         coarse = np.arange(1 / 40, 1 / 1.8, step)
@@ -95,8 +96,11 @@ def test_demo_cadence_recovers_cepheid_periods_within_one_percent():
 
 
 def test_vega_zeropoint_is_the_pipeline_formula():
-    for inst, det, f, ab_vega in [("ACS", "WFC", "F475W", -0.10), ("ACS", "WFC", "F814W", 0.42),
-                                  ("WFC3", "IR", "F160W", 1.25)]:
+    for inst, det, f, ab_vega in [
+        ("ACS", "WFC", "F475W", -0.10),
+        ("ACS", "WFC", "F814W", 0.42),
+        ("WFC3", "IR", "F160W", 1.25),
+    ]:
         kw = photometric_keywords(inst, det, f)
         st = -2.5 * math.log10(kw["PHOTFLAM"]) - 21.10
         ab = st - 5 * math.log10(kw["PHOTPLAM"]) + 18.6921

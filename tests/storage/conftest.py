@@ -29,8 +29,13 @@ def create_moto_tables(dynamodb_client, names: dict[str, str]) -> None:
             if sort is not None:
                 key_schema.append({"AttributeName": sort, "KeyType": "RANGE"})
                 attrs.add(sort)
-            gsis.append({"IndexName": index, "KeySchema": key_schema,
-                         "Projection": {"ProjectionType": "ALL"}})
+            gsis.append(
+                {
+                    "IndexName": index,
+                    "KeySchema": key_schema,
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            )
         kwargs = {}
         if gsis:
             kwargs["GlobalSecondaryIndexes"] = gsis
@@ -39,7 +44,8 @@ def create_moto_tables(dynamodb_client, names: dict[str, str]) -> None:
             KeySchema=[{"AttributeName": schema.key, "KeyType": "HASH"}],
             AttributeDefinitions=[
                 {"AttributeName": a, "AttributeType": "N" if a in numeric else "S"}
-                for a in sorted(attrs)],
+                for a in sorted(attrs)
+            ],
             BillingMode="PAY_PER_REQUEST",
             **kwargs,
         )
@@ -48,9 +54,14 @@ def create_moto_tables(dynamodb_client, names: dict[str, str]) -> None:
 @pytest.fixture
 def aws_env(monkeypatch):
     """Fake credentials and region, so nothing can reach a real account."""
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

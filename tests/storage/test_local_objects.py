@@ -48,8 +48,9 @@ def store(tmp_path, events):
 
 
 def all_files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files
+    )
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS)
@@ -82,8 +83,10 @@ def test_moto_s3_is_more_lenient_than_the_local_store(s3_store):
         assert s3_store.get_bytes(RAW, key) == b"fine on S3"
 
 
-@pytest.mark.parametrize("bucket", ["", "ab", "UPPER", "under_score", "-dash", "../up", "a" * 64,
-                                    ".cloudphot-meta", "x/y"])
+@pytest.mark.parametrize(
+    "bucket",
+    ["", "ab", "UPPER", "under_score", "-dash", "../up", "a" * 64, ".cloudphot-meta", "x/y"],
+)
 def test_bad_bucket_names_are_refused(store, bucket):
     with pytest.raises(StorageError, match="invalid bucket name"):
         store.put_bytes(bucket, "k", b"x")
@@ -250,8 +253,10 @@ def test_different_keys_from_several_processes(tmp_path):
         "for i in range(20): s.put_bytes('raw-bucket', 'shared', sys.argv[2].encode() * 1000)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(n)], env=env)
-             for n in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(n)], env=env)
+        for n in range(3)
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     store = LocalObjectStore(tmp_path)
     keys = [o.key for o in store.list(RAW)]
@@ -261,15 +266,19 @@ def test_different_keys_from_several_processes(tmp_path):
 
 # copy: hard links -----------------------------------------------------------
 
+
 def test_copy_is_a_hard_link_with_the_sidecar_and_a_copy_event(store, events, tmp_path):
-    src = store.put_bytes(RAW, "v1/p.parquet", b"rows", content_type="application/x-parquet",
-                          metadata={"k": "v"})
+    src = store.put_bytes(
+        RAW, "v1/p.parquet", b"rows", content_type="application/x-parquet", metadata={"k": "v"}
+    )
     info = store.copy(RAW, "v1/p.parquet", "v2/p.parquet", dst_bucket="products-bucket")
     a, b = store.path_of(RAW, "v1/p.parquet"), store.path_of("products-bucket", "v2/p.parquet")
     assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(a).st_nlink == 2
     assert (info.etag, info.size, info.last_modified) == (src.etag, 4, src.last_modified)
-    assert store.metadata("products-bucket", "v2/p.parquet") == ("application/x-parquet",
-                                                                 {"k": "v"})
+    assert store.metadata("products-bucket", "v2/p.parquet") == (
+        "application/x-parquet",
+        {"k": "v"},
+    )
     assert len(events) == 2
     detail = events[1]["detail"]
     assert detail["reason"] == "CopyObject" and detail["bucket"] == {"name": "products-bucket"}
@@ -307,8 +316,7 @@ def test_copy_falls_back_to_bytes_where_links_fail(store, events, monkeypatch, c
     assert os.listdir(b.parent) == ["obj"]
 
 
-def test_copy_failing_otherwise_is_a_storage_error_and_leaves_nothing(store, events,
-                                                                      monkeypatch):
+def test_copy_failing_otherwise_is_a_storage_error_and_leaves_nothing(store, events, monkeypatch):
     import errno
 
     def broken(src, dst, **kwargs):
@@ -316,11 +324,14 @@ def test_copy_failing_otherwise_is_a_storage_error_and_leaves_nothing(store, eve
 
     store.put_bytes(RAW, "src", b"x")
     monkeypatch.setattr(os, "link", broken)
-    with pytest.raises(StorageError, match="cannot copy s3://raw-bucket/src to "
-                                           "s3://raw-bucket/d/dst"):
+    with pytest.raises(
+        StorageError, match="cannot copy s3://raw-bucket/src to s3://raw-bucket/d/dst"
+    ):
         store.copy(RAW, "src", "d/dst")
     assert not store.exists(RAW, "d/dst") and len(events) == 1
-    assert not any(n.startswith(".~cloudphot") for n in os.listdir(store.path_of(RAW, "d/x").parent))
+    assert not any(
+        n.startswith(".~cloudphot") for n in os.listdir(store.path_of(RAW, "d/x").parent)
+    )
 
 
 def test_copy_of_a_file_dropped_in_by_hand(store, tmp_path):

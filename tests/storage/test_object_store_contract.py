@@ -46,8 +46,12 @@ class FailingStream(io.RawIOBase):
 def test_put_get_replace(object_store):
     info = object_store.put_bytes(RAW, "exposures/j8a_flc.fits", b"first")
     assert isinstance(info, ObjectInfo)
-    assert (info.bucket, info.key, info.size, info.etag) == (RAW, "exposures/j8a_flc.fits", 5,
-                                                             md5(b"first"))
+    assert (info.bucket, info.key, info.size, info.etag) == (
+        RAW,
+        "exposures/j8a_flc.fits",
+        5,
+        md5(b"first"),
+    )
     assert info.uri == f"s3://{RAW}/exposures/j8a_flc.fits"
     assert object_store.get_bytes(RAW, "exposures/j8a_flc.fits") == b"first"
 
@@ -84,10 +88,17 @@ def test_missing_in_a_bucket_never_written(object_store):
 
 
 def test_content_type_and_metadata_round_trip(object_store):
-    object_store.put_bytes(RAW, "m.json", b"{}", content_type="application/json",
-                           metadata={"survey": "phat", "field": "b01-f03"})
+    object_store.put_bytes(
+        RAW,
+        "m.json",
+        b"{}",
+        content_type="application/json",
+        metadata={"survey": "phat", "field": "b01-f03"},
+    )
     assert object_store.metadata(RAW, "m.json") == (
-        "application/json", {"survey": "phat", "field": "b01-f03"})
+        "application/json",
+        {"survey": "phat", "field": "b01-f03"},
+    )
     # and the sidecar that keeps them locally is never listed
     assert [o.key for o in object_store.list(RAW)] == ["m.json"]
 
@@ -101,7 +112,13 @@ def test_list_by_prefix_in_key_order(object_store):
     assert all(o.etag == md5(o.key.encode()) and o.size == len(o.key) for o in listed)
     assert [o.key for o in object_store.list(RAW, "a/")] == ["a/0", "a/1", "a/sub/x", "a/sub/y/z"]
     assert [o.key for o in object_store.list(RAW, "a")] == [
-        "a.txt", "a/0", "a/1", "a/sub/x", "a/sub/y/z", "ab"]
+        "a.txt",
+        "a/0",
+        "a/1",
+        "a/sub/x",
+        "a/sub/y/z",
+        "ab",
+    ]
     assert [o.key for o in object_store.list(RAW, "a/s")] == ["a/sub/x", "a/sub/y/z"]
     assert [o.key for o in object_store.list(RAW, "a/sub/y/z")] == ["a/sub/y/z"]
     assert list(object_store.list(RAW, "c")) == []
@@ -179,19 +196,23 @@ def test_failed_stream_leaves_previous_object(object_store):
 
 
 def test_put_fileobj_stores_the_stream(object_store):
-    info = object_store.put_fileobj(RAW, "stream/obj", io.BytesIO(b"streamed bytes"),
-                                    content_type="text/plain")
+    info = object_store.put_fileobj(
+        RAW, "stream/obj", io.BytesIO(b"streamed bytes"), content_type="text/plain"
+    )
     assert info.size == 14 and info.etag == md5(b"streamed bytes")
     assert object_store.get_bytes(RAW, "stream/obj") == b"streamed bytes"
 
 
-@pytest.mark.parametrize("key", [
-    "dir with spaces/ünïcode +=&?@,;$.fits",
-    ".hidden",
-    "a/.../b",          # '...' is an ordinary segment; only '.' and '..' are refused
-    "x:y*z<>|\"'",
-    "x" * 255,
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "dir with spaces/ünïcode +=&?@,;$.fits",
+        ".hidden",
+        "a/.../b",  # '...' is an ordinary segment; only '.' and '..' are refused
+        "x:y*z<>|\"'",
+        "x" * 255,
+    ],
+)
 def test_unusual_but_valid_keys_round_trip(object_store, key):
     object_store.put_bytes(RAW, key, b"ok")
     assert object_store.get_bytes(RAW, key) == b"ok"
@@ -207,9 +228,15 @@ def test_key_of_1024_bytes_is_accepted(object_store):
 
 # copy -----------------------------------------------------------------------
 
+
 def test_copy_keeps_content_etag_and_content_type(object_store):
-    src = object_store.put_bytes(RAW, "v1/part.parquet", b"partition bytes",
-                                 content_type="application/x-parquet", metadata={"v": "1"})
+    src = object_store.put_bytes(
+        RAW,
+        "v1/part.parquet",
+        b"partition bytes",
+        content_type="application/x-parquet",
+        metadata={"v": "1"},
+    )
     info = object_store.copy(RAW, "v1/part.parquet", "v2/part.parquet")
     assert isinstance(info, ObjectInfo)
     assert (info.bucket, info.key, info.size, info.etag) == (RAW, "v2/part.parquet", 15, src.etag)
@@ -218,10 +245,14 @@ def test_copy_keeps_content_etag_and_content_type(object_store):
     assert object_store.head(RAW, "v2/part.parquet").etag == src.etag
     assert object_store.metadata(RAW, "v2/part.parquet") == ("application/x-parquet", {"v": "1"})
     # into another bucket
-    other = object_store.copy(RAW, "v1/part.parquet", "copied/part.parquet",
-                              dst_bucket="products-bucket")
-    assert (other.bucket, other.key, other.etag) == ("products-bucket", "copied/part.parquet",
-                                                     src.etag)
+    other = object_store.copy(
+        RAW, "v1/part.parquet", "copied/part.parquet", dst_bucket="products-bucket"
+    )
+    assert (other.bucket, other.key, other.etag) == (
+        "products-bucket",
+        "copied/part.parquet",
+        src.etag,
+    )
     assert object_store.get_bytes("products-bucket", "copied/part.parquet") == b"partition bytes"
     # the source is untouched
     assert object_store.get_bytes(RAW, "v1/part.parquet") == b"partition bytes"
@@ -237,8 +268,9 @@ def test_copy_of_a_missing_source_names_the_source(object_store):
 
 def test_copy_onto_an_existing_key_replaces_it(object_store):
     object_store.put_bytes(RAW, "src", b"new content", content_type="text/plain")
-    object_store.put_bytes(RAW, "dst", b"old, longer content", content_type="text/csv",
-                           metadata={"old": "yes"})
+    object_store.put_bytes(
+        RAW, "dst", b"old, longer content", content_type="text/csv", metadata={"old": "yes"}
+    )
     info = object_store.copy(RAW, "src", "dst")
     assert info.size == 11 and info.etag == md5(b"new content")
     assert object_store.get_bytes(RAW, "dst") == b"new content"
@@ -281,21 +313,24 @@ def test_copy_onto_itself_is_refused(object_store):
 RANGE_DATA = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    (0, 10),        # prefix
-    (100, 300),     # middle
-    (1000, None),   # to the end
-    (-8, None),     # suffix: the last 8 bytes (a Parquet footer's length and magic)
-    (-1024, None),  # a suffix of exactly the object
-    (-5000, None),  # a suffix longer than the object: all of it
-    (1000, 5000),   # past the end: cut short
-    (1024, None),   # starting at the end: nothing
-    (2000, None),   # starting past the end: nothing
-    (2000, 3000),
-    (7, 7),         # empty
-    (9, 3),         # end before start: empty, as slicing
-    (0, None),      # all of it
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (0, 10),  # prefix
+        (100, 300),  # middle
+        (1000, None),  # to the end
+        (-8, None),  # suffix: the last 8 bytes (a Parquet footer's length and magic)
+        (-1024, None),  # a suffix of exactly the object
+        (-5000, None),  # a suffix longer than the object: all of it
+        (1000, 5000),  # past the end: cut short
+        (1024, None),  # starting at the end: nothing
+        (2000, None),  # starting past the end: nothing
+        (2000, 3000),
+        (7, 7),  # empty
+        (9, 3),  # end before start: empty, as slicing
+        (0, None),  # all of it
+    ],
+)
 def test_get_range(object_store, start, end):
     object_store.put_bytes(RAW, "r/obj", RANGE_DATA)
     assert object_store.get_range(RAW, "r/obj", start, end) == RANGE_DATA[start:end]

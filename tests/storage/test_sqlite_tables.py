@@ -20,18 +20,35 @@ def test_physical_tables_columns_and_indexes(sqlite_tables, tmp_path):
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert names == set(sqlite_tables.names.values()) == {
-            f"cloudphot-test-{t}" for t in TABLE_SCHEMAS}
+        assert (
+            names
+            == set(sqlite_tables.names.values())
+            == {f"cloudphot-test-{t}" for t in TABLE_SCHEMAS}
+        )
         cols = [r[1] for r in con.execute('PRAGMA table_info("cloudphot-test-events")')]
-        assert cols == ["k", "item", "ix_by_type_pk", "ix_by_type_sk", "ix_by_subject_pk",
-                        "ix_by_subject_sk"]
+        assert cols == [
+            "k",
+            "item",
+            "ix_by_type_pk",
+            "ix_by_type_sk",
+            "ix_by_subject_pk",
+            "ix_by_subject_sk",
+        ]
         indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert {"cloudphot-test-events__by_type", "cloudphot-test-jobs__by_state",
-                "cloudphot-test-exposures__by_field"} <= indexes
+        assert {
+            "cloudphot-test-events__by_type",
+            "cloudphot-test-jobs__by_state",
+            "cloudphot-test-exposures__by_field",
+        } <= indexes
         # the query uses the index rather than scanning the table
-        plan = " ".join(r[3] for r in con.execute(
-            'EXPLAIN QUERY PLAN SELECT item FROM "cloudphot-test-events" '
-            "WHERE ix_by_type_pk = ? ORDER BY ix_by_type_sk", ("x",)))
+        plan = " ".join(
+            r[3]
+            for r in con.execute(
+                'EXPLAIN QUERY PLAN SELECT item FROM "cloudphot-test-events" '
+                "WHERE ix_by_type_pk = ? ORDER BY ix_by_type_sk",
+                ("x",),
+            )
+        )
         assert "cloudphot-test-events__by_type" in plan
     finally:
         con.close()
@@ -53,7 +70,8 @@ def test_reopening_keeps_the_data(tmp_path):
         tables.put("jobs", {"job_id": "j", "state": "DONE", "updated_at": "1"})
     with SQLiteTables(tmp_path / "t.sqlite") as tables:
         assert tables.query("jobs", "by_state", "DONE") == [
-            {"job_id": "j", "state": "DONE", "updated_at": "1"}]
+            {"job_id": "j", "state": "DONE", "updated_at": "1"}
+        ]
 
 
 def test_an_index_added_to_the_schema_is_backfilled(tmp_path, monkeypatch):
@@ -62,8 +80,9 @@ def test_an_index_added_to_the_schema_is_backfilled(tmp_path, monkeypatch):
     with SQLiteTables(tmp_path / "t.sqlite") as tables:
         tables.put("tasks", {"name": "a", "stage": "ingest", "order": 2})
         tables.put("tasks", {"name": "b", "stage": "ingest", "order": 1})
-    schemas = dict(TABLE_SCHEMAS, tasks=TableSchema(key="name",
-                                                    indexes={"by_stage": ("stage", "order")}))
+    schemas = dict(
+        TABLE_SCHEMAS, tasks=TableSchema(key="name", indexes={"by_stage": ("stage", "order")})
+    )
     monkeypatch.setattr(sqlite_tables, "TABLE_SCHEMAS", schemas)
     monkeypatch.setattr("cloudphot.storage.tables.TABLE_SCHEMAS", schemas)
     with SQLiteTables(tmp_path / "t.sqlite") as tables:
@@ -138,8 +157,9 @@ def test_several_processes_share_one_file(tmp_path):
         "t.close()\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(n)], env=env)
-             for n in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), str(n)], env=env) for n in range(4)
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     with SQLiteTables(path) as tables:
         assert tables.get("jobs", "counter")["n"] == 200

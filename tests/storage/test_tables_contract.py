@@ -17,8 +17,11 @@ def event(event_id: str, **attrs):
 def test_put_get_replace(tables):
     assert tables.get("events", "e1") is None
     tables.put("events", event("e1", type="object_created", created_at="2026-01-01T00:00:00Z"))
-    assert tables.get("events", "e1") == {"event_id": "e1", "type": "object_created",
-                                          "created_at": "2026-01-01T00:00:00Z"}
+    assert tables.get("events", "e1") == {
+        "event_id": "e1",
+        "type": "object_created",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     tables.put("events", event("e1", type="other"))  # replaces the whole item
     assert tables.get("events", "e1") == {"event_id": "e1", "type": "other"}
 
@@ -44,10 +47,28 @@ def test_unknown_table_is_a_config_error(tables):
 def test_update_sets_and_returns_the_new_item(tables):
     tables.put("jobs", {"job_id": "j1", "state": "PENDING", "event_id": "e1"})
     # reserved words everywhere: state, name, type, size, status, count, date
-    new = tables.update("jobs", "j1", {"state": "RUNNING", "name": "n", "type": "t", "size": 3,
-                                       "status": {"host": "worker-1"}, "date": None})
-    assert new == {"job_id": "j1", "state": "RUNNING", "event_id": "e1", "name": "n", "type": "t",
-                   "size": 3, "status": {"host": "worker-1"}, "date": None}
+    new = tables.update(
+        "jobs",
+        "j1",
+        {
+            "state": "RUNNING",
+            "name": "n",
+            "type": "t",
+            "size": 3,
+            "status": {"host": "worker-1"},
+            "date": None,
+        },
+    )
+    assert new == {
+        "job_id": "j1",
+        "state": "RUNNING",
+        "event_id": "e1",
+        "name": "n",
+        "type": "t",
+        "size": 3,
+        "status": {"host": "worker-1"},
+        "date": None,
+    }
     assert tables.get("jobs", "j1") == new
 
 
@@ -68,9 +89,12 @@ def test_update_increment_of_a_non_number_fails(tables):
 
 def test_update_expect(tables):
     tables.put("jobs", {"job_id": "j1", "state": "PENDING", "attempts": 1, "owner": None})
-    new = tables.update("jobs", "j1", {"state": "RUNNING"}, expect={"state": "PENDING",
-                                                                    "attempts": 1.0,
-                                                                    "lease": None})
+    new = tables.update(
+        "jobs",
+        "j1",
+        {"state": "RUNNING"},
+        expect={"state": "PENDING", "attempts": 1.0, "lease": None},
+    )
     assert new["state"] == "RUNNING"
     with pytest.raises(ConditionFailed, match="state"):
         tables.update("jobs", "j1", {"state": "RUNNING", "host": "h"}, expect={"state": "PENDING"})
@@ -81,8 +105,12 @@ def test_update_expect(tables):
     with pytest.raises(ConditionFailed, match="owner"):
         # None means absent; an attribute holding null is present
         tables.update("jobs", "j1", {"host": "h"}, expect={"owner": None})
-    assert tables.get("jobs", "j1") == {"job_id": "j1", "state": "RUNNING", "attempts": 1,
-                                        "owner": None}
+    assert tables.get("jobs", "j1") == {
+        "job_id": "j1",
+        "state": "RUNNING",
+        "attempts": 1,
+        "owner": None,
+    }
 
 
 def test_update_of_a_missing_item(tables):
@@ -127,27 +155,49 @@ def test_query_order_limit_descending(tables):
     _events(tables)
     ids = lambda items: [i["event_id"] for i in items]
     assert ids(tables.query("events", "by_type", "object_created")) == [
-        "e1", "e2", "e3", "e4", "e5"]
+        "e1",
+        "e2",
+        "e3",
+        "e4",
+        "e5",
+    ]
     assert ids(tables.query("events", "by_type", "object_created", descending=True)) == [
-        "e5", "e4", "e3", "e2", "e1"]
+        "e5",
+        "e4",
+        "e3",
+        "e2",
+        "e1",
+    ]
     assert ids(tables.query("events", "by_type", "object_created", limit=2)) == ["e1", "e2"]
     assert ids(tables.query("events", "by_type", "object_created", limit=2, descending=True)) == [
-        "e5", "e4"]
+        "e5",
+        "e4",
+    ]
     assert ids(tables.query("events", "by_type", "object_created", limit=50)) == [
-        "e1", "e2", "e3", "e4", "e5"]
+        "e1",
+        "e2",
+        "e3",
+        "e4",
+        "e5",
+    ]
     assert ids(tables.query("events", "by_type", "photometry_done")) == ["x1"]
     assert tables.query("events", "by_type", "never") == []
     assert ids(tables.query("events", "by_subject", "s/e3")) == ["e3"]
     # whole items come back, not just the index's attributes
     assert tables.query("events", "by_type", "photometry_done")[0] == event(
-        "x1", type="photometry_done", created_at="2026-01-01", subject="s/x1")
+        "x1", type="photometry_done", created_at="2026-01-01", subject="s/x1"
+    )
 
 
 def test_query_numeric_sort_key_orders_by_value(tables):
     for i, mjd in enumerate([60000.5, 9.25, 100, 60000.25]):
         tables.put("exposures", {"exposure_id": f"x{i}", "field_id": "f1", "mjd": mjd})
     assert [e["mjd"] for e in tables.query("exposures", "by_field", "f1")] == [
-        9.25, 100, 60000.25, 60000.5]
+        9.25,
+        100,
+        60000.25,
+        60000.5,
+    ]
 
 
 def test_items_without_index_attributes_are_absent_from_the_index(tables):
@@ -181,8 +231,14 @@ def test_query_errors(tables):
 
 def test_scan_and_delete(tables):
     _events(tables)
-    assert sorted(i["event_id"] for i in tables.scan("events")) == ["e1", "e2", "e3", "e4", "e5",
-                                                                    "x1"]
+    assert sorted(i["event_id"] for i in tables.scan("events")) == [
+        "e1",
+        "e2",
+        "e3",
+        "e4",
+        "e5",
+        "x1",
+    ]
     assert list(tables.scan("jobs")) == []
     tables.delete("events", "e3")
     tables.delete("events", "e3")  # absent: no error
@@ -194,12 +250,23 @@ def test_scan_and_delete(tables):
 def test_json_values_round_trip(tables):
     item = {
         "job_id": "j1",
-        "int": 7, "big": 2**62 + 1, "neg": -3, "zero": 0,
-        "float": 0.1, "small": 1e-7, "precise": 123456789.123456, "neg_float": -2.5,
-        "true": True, "false": False, "none": None,
-        "text": "ünïcode ✓ \"quoted\" \\ back", "empty_text": "",
-        "list": [1, 2.5, "three", None, True, [4, {"five": 5}]], "empty_list": [],
-        "map": {"a": {"b": {"c": [0.5]}}, "state": "reserved word as map key"}, "empty_map": {},
+        "int": 7,
+        "big": 2**62 + 1,
+        "neg": -3,
+        "zero": 0,
+        "float": 0.1,
+        "small": 1e-7,
+        "precise": 123456789.123456,
+        "neg_float": -2.5,
+        "true": True,
+        "false": False,
+        "none": None,
+        "text": 'ünïcode ✓ "quoted" \\ back',
+        "empty_text": "",
+        "list": [1, 2.5, "three", None, True, [4, {"five": 5}]],
+        "empty_list": [],
+        "map": {"a": {"b": {"c": [0.5]}}, "state": "reserved word as map key"},
+        "empty_map": {},
     }
     tables.put("jobs", item)
     back = tables.get("jobs", "j1")
@@ -255,7 +322,7 @@ def _race(n, fn):
         start.wait()
         try:
             results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
@@ -286,8 +353,10 @@ def _dynamodb_calls(tables) -> list[tuple[str, dict]] | None:
     if client is None:
         return None
     calls: list[tuple[str, dict]] = []
-    client.meta.events.register("provide-client-params.dynamodb.*",
-                                lambda params, model, **kw: calls.append((model.name, params)))
+    client.meta.events.register(
+        "provide-client-params.dynamodb.*",
+        lambda params, model, **kw: calls.append((model.name, params)),
+    )
     return calls
 
 
@@ -320,11 +389,17 @@ def test_racing_compare_and_set_one_wins(tables):
         (name, params), *_ = calls
         assert name == "UpdateItem" and "ConditionExpression" in params
         with pytest.raises(ConditionFailed):
-            tables.update("jobs", "j", {"state": "RUNNING", "owner": 1}, expect={"state": "PENDING"})
+            tables.update(
+                "jobs", "j", {"state": "RUNNING", "owner": 1}, expect={"state": "PENDING"}
+            )
         assert tables.get("jobs", "j")["owner"] == 0
         return
-    results = _race(8, lambda i: tables.update("jobs", "j", {"state": "RUNNING", "owner": i},
-                                               expect={"state": "PENDING"}))
+    results = _race(
+        8,
+        lambda i: tables.update(
+            "jobs", "j", {"state": "RUNNING", "owner": i}, expect={"state": "PENDING"}
+        ),
+    )
     winners = [r for r in results if isinstance(r, dict)]
     assert len(winners) == 1
     assert all(isinstance(r, ConditionFailed) for r in results if not isinstance(r, dict))

@@ -42,8 +42,11 @@ def references(value) -> set[str]:
                 found.add(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
             elif fn == "Fn::Sub":
                 text, local = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-                found |= {m.split(".", 1)[0] for m in PLACEHOLDER.findall(text)
-                          if m not in local and not m.startswith("!")}
+                found |= {
+                    m.split(".", 1)[0]
+                    for m in PLACEHOLDER.findall(text)
+                    if m not in local and not m.startswith("!")
+                }
                 found |= references(local)
             else:
                 found |= references(arg)

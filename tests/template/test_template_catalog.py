@@ -20,9 +20,15 @@ from cloudphot.catalog.schema import PHOT_MEAS, PHOT_MOD
 from cloudphot.settings import Settings
 
 #: Arrow type of schema.py -> Glue/Hive type Athena reads that Parquet type as
-GLUE_TYPES = {pa.float64(): "double", pa.float32(): "float", pa.int64(): "bigint",
-              pa.int32(): "int", pa.int16(): "smallint", pa.bool_(): "boolean",
-              pa.string(): "string"}
+GLUE_TYPES = {
+    pa.float64(): "double",
+    pa.float32(): "float",
+    pa.int64(): "bigint",
+    pa.int32(): "int",
+    pa.int16(): "smallint",
+    pa.bool_(): "boolean",
+    pa.string(): "string",
+}
 TABLES = {"PhotModGlueTable": ("phot_mod", PHOT_MOD), "PhotMeasGlueTable": ("phot_meas", PHOT_MEAS)}
 BUCKET = "products-bucket"
 
@@ -98,7 +104,8 @@ def test_external_parquet_over_the_products_bucket(resources, defaults, lid):
     assert tin["Parameters"]["classification"] == "parquet"
     sd = tin["StorageDescriptor"]
     assert sd["SerdeInfo"]["SerializationLibrary"] == (
-        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
+        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    )
     assert sd["InputFormat"].endswith("MapredParquetInputFormat")
     assert references(sd["Location"]) == {"ProductsBucket", "SurveyName"}
     survey = defaults["SurveyName"]
@@ -111,22 +118,27 @@ def test_external_parquet_over_the_products_bucket(resources, defaults, lid):
 
 @pytest.mark.parametrize("lid", sorted(TABLES))
 @pytest.mark.parametrize("version,npix", [(1, 0), (3, 9999), (12, 10000), (9999, 786431)])
-def test_projected_locations_are_where_the_build_writes(template, resources, defaults, lid,
-                                                          version, npix):
+def test_projected_locations_are_where_the_build_writes(
+    template, resources, defaults, lid, version, npix
+):
     """Project one partition as Athena would and compare with the build's own key."""
     name, _ = TABLES[lid]
     params = resources[lid]["Properties"]["TableInput"]["Parameters"]
     assert params["projection.enabled"] == "true"
     order = int(defaults["CatalogPartitionOrder"])
     dir_ = npix // 10000 * 10000
-    values = {"version": str(version).zfill(int(params["projection.version.digits"])),
-              "norder": str(order), "dir": str(dir_)}
+    values = {
+        "version": str(version).zfill(int(params["projection.version.digits"])),
+        "norder": str(order),
+        "dir": str(dir_),
+    }
     location = sub(params["storage.location.template"], defaults)
     for key, value in values.items():
         location = location.replace("${" + key + "}", value)
     assert "${" not in location
-    file_key = CatalogLayout(defaults["SurveyName"]).table_prefix(version, name) + \
-        partition_key(order, npix)
+    file_key = CatalogLayout(defaults["SurveyName"]).table_prefix(version, name) + partition_key(
+        order, npix
+    )
     assert f"s3://{BUCKET}/{file_key}".rsplit("/", 1)[0] + "/" == location
     # and the projection covers that partition
     lo, hi = map(int, params["projection.version.range"].split(","))
@@ -151,7 +163,7 @@ def test_dir_ranges_cover_every_order(template):
     ranges = template["Mappings"]["HatsDirRange"]
     assert {str(o) for o in allowed} == set(ranges)
     for order in allowed:
-        last = partition_key(order, 12 * 4 ** order - 1)
+        last = partition_key(order, 12 * 4**order - 1)
         assert ranges[str(order)]["MaxDir"] == int(re.search(r"Dir=(\d+)/", last).group(1)), order
 
 
@@ -185,7 +197,9 @@ def test_athena_workgroup_is_enforced_capped_and_encrypted(resources):
 
 def test_athena_results_expire(resources):
     rules = resources["ProductsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    expiring = [r for r in rules if r.get("Prefix") == "athena-results/" and r["Status"] == "Enabled"]
+    expiring = [
+        r for r in rules if r.get("Prefix") == "athena-results/" and r["Status"] == "Enabled"
+    ]
     assert expiring and expiring[0]["ExpirationInDays"] >= 1
 
 
@@ -197,9 +211,12 @@ def test_scan_limit_parameter_is_within_athenas_bounds(template):
 
 def test_outputs_name_the_database(template):
     outputs = template["Outputs"]
-    for key, lid in {"CatalogDatabaseName": "CatalogDatabase", "PhotModTableName": "PhotModGlueTable",
-                     "PhotMeasTableName": "PhotMeasGlueTable",
-                     "AthenaWorkGroupName": "CatalogWorkGroup"}.items():
+    for key, lid in {
+        "CatalogDatabaseName": "CatalogDatabase",
+        "PhotModTableName": "PhotModGlueTable",
+        "PhotMeasTableName": "PhotMeasGlueTable",
+        "AthenaWorkGroupName": "CatalogWorkGroup",
+    }.items():
         assert outputs[key]["Value"] == {"Ref": lid}
 
 
@@ -214,24 +231,43 @@ def test_reader_policy_is_what_a_catalog_query_needs_and_no_more(resources):
     Athena itself reads Glue and S3 and writes its results with the caller's rights."""
     st = _statements(resources)
     assert all(s["Effect"] == "Allow" for s in st.values())
-    actions = {a for s in st.values() for a in (s["Action"] if isinstance(s["Action"], list)
-                                                else [s["Action"]])}
+    actions = {
+        a
+        for s in st.values()
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
     assert actions == {
-        "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-        "athena:StopQueryExecution", "athena:GetWorkGroup",
-        "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition",
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "athena:GetWorkGroup",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "glue:GetPartition",
         "glue:GetPartitions",
-        "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
-        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-        "cloudformation:DescribeStacks"}
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "cloudformation:DescribeStacks",
+    }
     athena = st["AthenaInTheCatalogWorkGroup"]["Resource"]
     assert references(athena) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} == {
-        "CatalogWorkGroup"}
+        "CatalogWorkGroup"
+    }
     glue = st["CatalogGlueMetadata"]["Resource"]
-    assert {frozenset(references(r)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
-            for r in glue} == {frozenset(), frozenset({"CatalogDatabase"}),
-                               frozenset({"CatalogDatabase", "PhotModGlueTable"}),
-                               frozenset({"CatalogDatabase", "PhotMeasGlueTable"})}
+    assert {
+        frozenset(references(r)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} for r in glue
+    } == {
+        frozenset(),
+        frozenset({"CatalogDatabase"}),
+        frozenset({"CatalogDatabase", "PhotModGlueTable"}),
+        frozenset({"CatalogDatabase", "PhotMeasGlueTable"}),
+    }
 
 
 def test_reader_policy_reads_only_the_catalog_and_the_results(resources, defaults):
@@ -250,8 +286,10 @@ def test_reader_policy_reads_only_the_catalog_and_the_results(resources, default
     listing = st["ListCatalogAndResultPrefixes"]
     assert listing["Resource"] == {"Fn::GetAtt": ["ProductsBucket", "Arn"]}
     prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
-    assert [sub(p, params) for p in prefixes] == [f"{CatalogLayout(survey).root}*",
-                                                  "athena-results/*"]
+    assert [sub(p, params) for p in prefixes] == [
+        f"{CatalogLayout(survey).root}*",
+        "athena-results/*",
+    ]
 
 
 def test_outputs_name_the_reader_policy(template):

@@ -25,14 +25,27 @@ _FUNCTIONS = sorted(functions(load_template()))
 #: variables Settings.from_env needs on AWS (the rest have defaults or are set by Lambda)
 REQUIRED_ENV = {"CLOUDPHOT_BACKEND", *BUCKET_ENV.values(), *TABLE_ENV.values()}
 #: set by the Lambda runtime; a template may not set them
-LAMBDA_RESERVED = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                   "AWS_SESSION_TOKEN", "AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT",
-                   "_HANDLER", "AWS_EXECUTION_ENV", "AWS_XRAY_DAEMON_ADDRESS"}
+LAMBDA_RESERVED = {
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "LAMBDA_TASK_ROOT",
+    "_HANDLER",
+    "AWS_EXECUTION_ENV",
+    "AWS_XRAY_DAEMON_ADDRESS",
+}
 
 
 def test_template_has_the_functions_the_code_expects():
-    assert {"OnObjectFunction", "DispatchFunction", "IngestExposureFunction",
-            "JobStatusFunction"} <= set(_FUNCTIONS)
+    assert {
+        "OnObjectFunction",
+        "DispatchFunction",
+        "IngestExposureFunction",
+        "JobStatusFunction",
+    } <= set(_FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", _FUNCTIONS)
@@ -58,12 +71,23 @@ def test_handler_imports(template, project_root, function):
         assert callable(handler), handler
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", POWERTOOLS_TRACE_DISABLED="1",
-               PYTHONPATH="")
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        POWERTOOLS_TRACE_DISABLED="1",
+        PYTHONPATH="",
+    )
     env.update(_resolved_env(template, spec.environment))
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=project_root / spec.code_uri,
-                          check=False, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=project_root / spec.code_uri,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"{function}: {spec.handler} does not import:\n{done.stderr}"
 
 
@@ -143,15 +167,19 @@ def test_layers(resources, project_root):
     makefile = project_root / meta["ContextPath"] / "Makefile"
     assert "build-CloudphotLayer:" in makefile.read_text(encoding="utf-8")
     # cached builds hash ContentUri: it must contain the library, or edits would not rebuild it
-    assert (project_root / library["Properties"]["ContentUri"] / "cloudphot" / "__init__.py").is_file()
+    assert (
+        project_root / library["Properties"]["ContentUri"] / "cloudphot" / "__init__.py"
+    ).is_file()
     for layer in (science, library):
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
 
 
 def test_no_parent_paths_in_requirements(project_root):
     """The library ships from the one package: no requirements file reaches outside its folder."""
-    files = [*project_root.glob("layers/**/requirements*.txt"),
-             *project_root.glob("functions/**/requirements*.txt")]
+    files = [
+        *project_root.glob("layers/**/requirements*.txt"),
+        *project_root.glob("functions/**/requirements*.txt"),
+    ]
     assert files
     for path in files:
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -172,4 +200,5 @@ def test_photometry_task_definition(resources):
     assert cluster["CapacityProviders"] == ["FARGATE_SPOT", "FARGATE"]
     assert cluster["DefaultCapacityProviderStrategy"][0]["CapacityProvider"] == "FARGATE_SPOT"
     assert resources["PhotometryRepository"]["Properties"]["ImageScanningConfiguration"] == {
-        "ScanOnPush": True}
+        "ScanOnPush": True
+    }

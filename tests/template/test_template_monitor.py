@@ -18,8 +18,12 @@ from cloudphot.template import state_machines
 
 STATEMENTS = {
     "ReadTasksAndEvents": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"},
-    "ReadAndRetryJobs": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
-                         "dynamodb:UpdateItem"},
+    "ReadAndRetryJobs": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    },
     "ReadStateMachines": {"states:ListExecutions", "states:DescribeStateMachine"},
     "ReadExecutions": {"states:DescribeExecution", "states:GetExecutionHistory"},
     "StartRetriedJobs": {"states:StartExecution"},
@@ -41,7 +45,7 @@ def test_function_is_laid_out_like_the_others(resources):
     assert props["CodeUri"] == "functions/monitor/" and props["Handler"] == "app.handler"
     assert props["Runtime"] == "python3.11"
     assert props["Layers"] == [{"Ref": "ScienceLayer"}, {"Ref": "CloudphotLayer"}]
-    assert props["Timeout"] < 30   # HTTP API integrations time out at 30 s
+    assert props["Timeout"] < 30  # HTTP API integrations time out at 30 s
 
 
 def test_state_machine_arns_name_every_state_machine(template, resources):
@@ -49,10 +53,14 @@ def test_state_machine_arns_name_every_state_machine(template, resources):
     text = env["STATE_MACHINE_ARNS"]["Fn::Sub"]
     machines = set(state_machines(template))
     assert references(env["STATE_MACHINE_ARNS"]) == machines
-    parsed = json.loads(text.replace("${", "").replace("}\"", "\""))
+    parsed = json.loads(text.replace("${", "").replace('}"', '"'))
     assert set(parsed) == machines
-    assert env["STATE_MACHINE_ARNS"] == \
-        resources["DispatchFunction"]["Properties"]["Environment"]["Variables"]["STATE_MACHINE_ARNS"]
+    assert (
+        env["STATE_MACHINE_ARNS"]
+        == resources["DispatchFunction"]["Properties"]["Environment"]["Variables"][
+            "STATE_MACHINE_ARNS"
+        ]
+    )
 
 
 def test_every_route_is_iam_authorized(resources):
@@ -65,7 +73,7 @@ def test_every_route_is_iam_authorized(resources):
     assert routes == {("GET", "/"), ("ANY", "/{proxy+}")}
     for e in events.values():
         assert e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "MonitorApi"}
-        assert "Auth" not in e["Properties"]   # no route opts out of the default
+        assert "Auth" not in e["Properties"]  # no route opts out of the default
 
 
 def test_sam_translation_requires_sigv4_on_every_operation(sam_translated):
@@ -73,8 +81,10 @@ def test_sam_translation_requires_sigv4_on_every_operation(sam_translated):
     ops = [op for path in body["paths"].values() for op in path.values()]
     assert len(ops) == 2
     assert all(op["security"] == [{"AWS_IAM": []}] for op in ops)
-    assert body["components"]["securitySchemes"]["AWS_IAM"][
-        "x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (
+        body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"]
+        == "awsSigv4"
+    )
 
 
 def test_policy_is_exactly_what_the_monitor_needs(resources):
@@ -90,10 +100,14 @@ def test_tables_are_the_three_it_reads_with_their_indexes(resources):
     jobs = statements["ReadAndRetryJobs"]["Resource"]
     assert references(jobs) == {"JobsTable"}
     for table, targets in (("EventsTable", read), ("JobsTable", jobs)):
-        indexes = {i["IndexName"] for i in
-                   resources[table]["Properties"].get("GlobalSecondaryIndexes", [])}
-        named = {t["Fn::Sub"].rsplit("/", 1)[-1] for t in targets
-                 if isinstance(t, dict) and "Fn::Sub" in t and table in t["Fn::Sub"]}
+        indexes = {
+            i["IndexName"] for i in resources[table]["Properties"].get("GlobalSecondaryIndexes", [])
+        }
+        named = {
+            t["Fn::Sub"].rsplit("/", 1)[-1]
+            for t in targets
+            if isinstance(t, dict) and "Fn::Sub" in t and table in t["Fn::Sub"]
+        }
         assert named == indexes, table
 
 
@@ -130,29 +144,49 @@ def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
     from cloudphot.settings import BUCKET_ENV, TABLE_ENV
 
     allowed = set().union(*STATEMENTS.values())
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     with moto.mock_aws():
         names = create_from_template(region="us-east-1")
         arns = {k: v for k, v in names.items() if k.endswith("StateMachine")}
-        env = {"CLOUDPHOT_BACKEND": "aws", "AWS_REGION": "us-east-1",
-               "STATE_MACHINE_ARNS": json.dumps(arns)}
+        env = {
+            "CLOUDPHOT_BACKEND": "aws",
+            "AWS_REGION": "us-east-1",
+            "STATE_MACHINE_ARNS": json.dumps(arns),
+        }
         env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
         env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         app = monitor_app_from_env(env, sfn_client=sfn)
         job_id = "ingest_exposure-00000000000000aa"
-        app.rt.store.record(Event("obj-1", "object.created", "x_flc.fits", source="s3",
-                                  payload={"bucket": names["RawBucket"], "key": "x_flc.fits",
-                                           "etag": "e"}))
-        app.rt.store.create_job(Job(job_id=job_id, event_id="obj-1", task="ingest_exposure",
-                                    executor={"kind": "state_machine",
-                                              "name": "IngestExposureStateMachine"},
-                                    input={"job_id": job_id}, state=JobState.FAILED,
-                                    attempts=1, error="InvalidExposure"))
-        sfn.start_execution(stateMachineArn=arns["IngestExposureStateMachine"], name=job_id,
-                            input="{}")
+        app.rt.store.record(
+            Event(
+                "obj-1",
+                "object.created",
+                "x_flc.fits",
+                source="s3",
+                payload={"bucket": names["RawBucket"], "key": "x_flc.fits", "etag": "e"},
+            )
+        )
+        app.rt.store.create_job(
+            Job(
+                job_id=job_id,
+                event_id="obj-1",
+                task="ingest_exposure",
+                executor={"kind": "state_machine", "name": "IngestExposureStateMachine"},
+                input={"job_id": job_id},
+                state=JobState.FAILED,
+                attempts=1,
+                error="InvalidExposure",
+            )
+        )
+        sfn.start_execution(
+            stateMachineArn=arns["IngestExposureStateMachine"], name=job_id, input="{}"
+        )
 
         calls: set[str] = set()
         real = BaseClient._make_api_call
@@ -162,15 +196,24 @@ def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
             return real(self, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", record)
-        for method, path in (("GET", "/api/status"), ("GET", "/api/tree"),
-                             ("GET", f"/api/jobs/{job_id}"), ("GET", f"/api/executions/{job_id}"),
-                             ("GET", f"/api/executions/{job_id}/graph"), ("GET", "/api/cost"),
-                             ("POST", f"/api/jobs/{job_id}/retry")):
+        for method, path in (
+            ("GET", "/api/status"),
+            ("GET", "/api/tree"),
+            ("GET", f"/api/jobs/{job_id}"),
+            ("GET", f"/api/executions/{job_id}"),
+            ("GET", f"/api/executions/{job_id}/graph"),
+            ("GET", "/api/cost"),
+            ("POST", f"/api/jobs/{job_id}/retry"),
+        ):
             status, _, body = app.handle(method, path)
             assert status in (200, 202), (path, body)
         assert json.loads(body)["run"]["error"] is None
         monkeypatch.setattr(BaseClient, "_make_api_call", real)
-    assert {"states:StartExecution", "dynamodb:UpdateItem", "states:GetExecutionHistory",
-            "states:DescribeStateMachine"} <= calls
+    assert {
+        "states:StartExecution",
+        "dynamodb:UpdateItem",
+        "states:GetExecutionHistory",
+        "states:DescribeStateMachine",
+    } <= calls
     assert {"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem"} <= calls
     assert calls <= allowed, sorted(calls - allowed)

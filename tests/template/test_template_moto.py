@@ -24,8 +24,12 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def aws(monkeypatch, template):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     with moto.mock_aws():
         session = boto3.Session(region_name=REGION)
@@ -38,8 +42,10 @@ def test_tables_match_schemas(aws):
     for name, schema in TABLE_SCHEMAS.items():
         table = ddb.describe_table(TableName=physical[name.title() + "Table"])["Table"]
         assert table["KeySchema"] == [{"AttributeName": schema.key, "KeyType": "HASH"}]
-        indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
-                   for g in table.get("GlobalSecondaryIndexes", [])}
+        indexes = {
+            g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
+            for g in table.get("GlobalSecondaryIndexes", [])
+        }
         assert indexes == {i: [a for a in pair if a] for i, pair in schema.indexes.items()}
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     events = ddb.describe_table(TableName=physical["EventsTable"])["Table"]
@@ -53,11 +59,20 @@ def test_index_queries_work(aws):
     ddb = session.client("dynamodb")
     table = physical["ExposuresTable"]
     for exposure, mjd in [("a", "60000.5"), ("b", "9999.25"), ("c", "60000.25")]:
-        ddb.put_item(TableName=table, Item={"exposure_id": {"S": exposure},
-                                            "field_id": {"S": "M31-B01-F01"}, "mjd": {"N": mjd}})
-    found = ddb.query(TableName=table, IndexName="by_field",
-                      KeyConditionExpression="field_id = :f",
-                      ExpressionAttributeValues={":f": {"S": "M31-B01-F01"}})["Items"]
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "exposure_id": {"S": exposure},
+                "field_id": {"S": "M31-B01-F01"},
+                "mjd": {"N": mjd},
+            },
+        )
+    found = ddb.query(
+        TableName=table,
+        IndexName="by_field",
+        KeyConditionExpression="field_id = :f",
+        ExpressionAttributeValues={":f": {"S": "M31-B01-F01"}},
+    )["Items"]
     assert [i["exposure_id"]["S"] for i in found] == ["b", "c", "a"]
 
 
@@ -67,7 +82,8 @@ def test_buckets_and_queues(aws):
     assert s3.get_bucket_versioning(Bucket=physical["RawBucket"])["Status"] == "Enabled"
     assert "Status" not in s3.get_bucket_versioning(Bucket=physical["ProductsBucket"])
     rules = s3.get_bucket_encryption(Bucket=physical["RawBucket"])[
-        "ServerSideEncryptionConfiguration"]["Rules"]
+        "ServerSideEncryptionConfiguration"
+    ]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     sqs = session.client("sqs")
     urls = sqs.list_queues()["QueueUrls"]
@@ -77,15 +93,17 @@ def test_buckets_and_queues(aws):
 def test_state_machines_exist_with_resolved_definitions(aws, template):
     session, physical = aws
     sfn = session.client("stepfunctions")
-    names = physical_names(template, region=REGION,
-                           account=session.client("sts").get_caller_identity()["Account"])
+    names = physical_names(
+        template, region=REGION, account=session.client("sts").get_caller_identity()["Account"]
+    )
     listed = {m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     for lid in state_machines(template):
         assert physical[lid] in listed
         definition = sfn.describe_state_machine(stateMachineArn=physical[lid])["definition"]
         assert "${" not in definition, f"{lid}: unresolved placeholder"
-    ingest = sfn.describe_state_machine(
-        stateMachineArn=physical["IngestExposureStateMachine"])["definition"]
+    ingest = sfn.describe_state_machine(stateMachineArn=physical["IngestExposureStateMachine"])[
+        "definition"
+    ]
     assert names["IngestExposureFunction"]["Arn"] in ingest
     assert f'"TableName": "{physical["ExposuresTable"]}"' in ingest
     assert f'"TableName": "{physical["EventsTable"]}"' in ingest
@@ -95,8 +113,9 @@ def test_execution_can_start(aws):
     """The dispatcher's call: StartExecution with the job id as name, on the moto ARN."""
     session, physical = aws
     sfn = session.client("stepfunctions")
-    out = sfn.start_execution(stateMachineArn=physical["IngestExposureStateMachine"],
-                              name="job-0001", input="{}")
+    out = sfn.start_execution(
+        stateMachineArn=physical["IngestExposureStateMachine"], name="job-0001", input="{}"
+    )
     assert out["executionArn"].endswith(":job-0001")
 
 
@@ -105,8 +124,18 @@ def test_unknown_placeholder_is_a_config_error(aws, template, tmp_path):
     session, _ = aws
     (tmp_path / "statemachines").mkdir()
     (tmp_path / "statemachines" / "broken.asl.json").write_text(
-        '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${Nowhere}", "End": true}}}')
-    broken = {"Resources": {"Broken": {"Type": "AWS::Serverless::StateMachine", "Properties": {
-        "DefinitionUri": "statemachines/broken.asl.json", "DefinitionSubstitutions": {}}}}}
+        '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${Nowhere}", "End": true}}}'
+    )
+    broken = {
+        "Resources": {
+            "Broken": {
+                "Type": "AWS::Serverless::StateMachine",
+                "Properties": {
+                    "DefinitionUri": "statemachines/broken.asl.json",
+                    "DefinitionSubstitutions": {},
+                },
+            }
+        }
+    }
     with pytest.raises(ConfigError, match="Nowhere"):
         create_from_template(broken, session=session, region=REGION, project_root=tmp_path)

@@ -15,8 +15,13 @@ from _template_helpers import PLACEHOLDER, references
 
 from cloudphot.template import functions, resources_of_type, state_machines
 
-STATUSES = {"ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut",
-            "ExecutionsAborted"}
+STATUSES = {
+    "ExecutionsStarted",
+    "ExecutionsSucceeded",
+    "ExecutionsFailed",
+    "ExecutionsTimedOut",
+    "ExecutionsAborted",
+}
 
 
 @pytest.fixture
@@ -52,22 +57,31 @@ def test_every_state_machine_has_its_executions_by_status(template, metrics):
     machines = set(state_machines(template))
     assert machines
     for machine in machines:
-        shown = {row[1] for row in metrics if row[0] == "AWS/States"
-                 and _dimension(row, "StateMachineArn") == "${" + machine + "}"}
+        shown = {
+            row[1]
+            for row in metrics
+            if row[0] == "AWS/States" and _dimension(row, "StateMachineArn") == "${" + machine + "}"
+        }
         assert STATUSES <= shown, f"{machine}: missing {sorted(STATUSES - shown)}"
 
 
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_every_function_has_errors_and_throttles(template, metrics, metric):
-    shown = {_dimension(row, "FunctionName") for row in metrics
-             if row[0] == "AWS/Lambda" and row[1] == metric}
+    shown = {
+        _dimension(row, "FunctionName")
+        for row in metrics
+        if row[0] == "AWS/Lambda" and row[1] == metric
+    }
     assert shown == {"${" + f + "}" for f in functions(template)}
 
 
 def test_every_dead_letter_queue_depth_is_shown(template, metrics):
     queues = set(resources_of_type(template, "AWS::SQS::Queue"))
-    shown = {_dimension(row, "QueueName") for row in metrics
-             if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
+    shown = {
+        _dimension(row, "QueueName")
+        for row in metrics
+        if row[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]
+    }
     assert shown == {"${" + q + ".QueueName}" for q in queues}
     assert "${DispatchDeadLetterQueue.QueueName}" in shown
 
@@ -86,10 +100,14 @@ def test_spot_interruptions_come_from_a_metric_filter_that_matches_a_reclaim(res
 
     shown = [row for row in metrics if row[:2] == ["cloudphot", "SpotInterruptions"]]
     assert shown
-    filters = [r["Properties"] for r in resources_of_type({"Resources": resources},
-                                                            "AWS::Logs::MetricFilter").values()
-               if any(t["MetricName"] == "SpotInterruptions" and t["MetricNamespace"] == "cloudphot"
-                      for t in r["Properties"]["MetricTransformations"])]
+    filters = [
+        r["Properties"]
+        for r in resources_of_type({"Resources": resources}, "AWS::Logs::MetricFilter").values()
+        if any(
+            t["MetricName"] == "SpotInterruptions" and t["MetricNamespace"] == "cloudphot"
+            for t in r["Properties"]["MetricTransformations"]
+        )
+    ]
     assert len(filters) == 1
     (flt,) = filters
     (log_group,) = references(flt["LogGroupName"])
@@ -102,8 +120,13 @@ def test_spot_interruptions_come_from_a_metric_filter_that_matches_a_reclaim(res
     assert '$.type = "TaskFailed"' in pattern
     (regex,) = re.findall(r"\$\.details\.cause = %([^%]+)%", pattern)
     # the cause Step Functions logs for a reclaimed ecs:runTask.sync task
-    cause = json.dumps({"StopCode": "SpotInterruption", "StoppedReason": "Your Spot Task was interrupted.",
-                        "Containers": [{"ExitCode": 143}]})
+    cause = json.dumps(
+        {
+            "StopCode": "SpotInterruption",
+            "StoppedReason": "Your Spot Task was interrupted.",
+            "Containers": [{"ExitCode": 143}],
+        }
+    )
     assert re.search(regex, cause)
     assert _worker_failure_class("States.TaskFailed", cause)[0] == "spot"
     other = json.dumps({"StopCode": "EssentialContainerExited", "Containers": [{"ExitCode": 3}]})
@@ -122,9 +145,13 @@ def test_reconcile_runs_hourly_with_only_what_it_needs(resources):
             actions = statement["Action"]
             for action in [actions] if isinstance(actions, str) else actions:
                 granted.setdefault(action, set()).update(references(statement["Resource"]))
-    assert granted == {"s3:ListBucket": {"RawBucket"}, "dynamodb:GetItem": {"EventsTable"},
-                       "dynamodb:PutItem": {"EventsTable"}}
+    assert granted == {
+        "s3:ListBucket": {"RawBucket"},
+        "dynamodb:GetItem": {"EventsTable"},
+        "dynamodb:PutItem": {"EventsTable"},
+    }
     # the bucket itself (ListBucket acts on the bucket ARN), not its objects
-    (listing,) = [s for p in fn["Policies"] for s in p["Statement"] if s["Action"] == "s3:ListBucket"]
+    (listing,) = [
+        s for p in fn["Policies"] for s in p["Statement"] if s["Action"] == "s3:ListBucket"
+    ]
     assert listing["Resource"] == {"Fn::GetAtt": ["RawBucket", "Arn"]}
-

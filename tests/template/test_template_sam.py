@@ -25,8 +25,15 @@ pytestmark = [
 #: Lambda's limit on a function plus all its layers, unzipped
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 #: what the python3.11 runtime provides besides the standard library (/var/runtime)
-LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six",
-                           "urllib3")
+LAMBDA_RUNTIME_PACKAGES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "six",
+    "urllib3",
+)
 
 
 def _sam_env() -> dict[str, str]:
@@ -42,9 +49,15 @@ def _size(path: Path) -> int:
 
 
 def test_sam_validate_lint(project_root):
-    done = subprocess.run(["sam", "validate", "--lint", "--template-file", "template.yaml"],
-                          cwd=project_root, env=_sam_env(), check=False, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        ["sam", "validate", "--lint", "--template-file", "template.yaml"],
+        cwd=project_root,
+        env=_sam_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -52,16 +65,35 @@ def test_sam_validate_lint(project_root):
 def built(project_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sam")
     build_dir = out / "build"
+
     def snapshot() -> set[str]:
-        return {p.relative_to(project_root).as_posix()
-                for d in (project_root, project_root / "src", project_root / "layers" / "cloudphot")
-                for p in d.iterdir()}
+        return {
+            p.relative_to(project_root).as_posix()
+            for d in (project_root, project_root / "src", project_root / "layers" / "cloudphot")
+            for p in d.iterdir()
+        }
 
     before = snapshot()
     done = subprocess.run(
-        ["sam", "build", "--template-file", "template.yaml", "--build-dir", str(build_dir),
-         "--no-cached", "--cache-dir", str(out / "cache"), "--parallel"],
-        cwd=project_root, env=_sam_env(), check=False, capture_output=True, text=True, timeout=1800)
+        [
+            "sam",
+            "build",
+            "--template-file",
+            "template.yaml",
+            "--build-dir",
+            str(build_dir),
+            "--no-cached",
+            "--cache-dir",
+            str(out / "cache"),
+            "--parallel",
+        ],
+        cwd=project_root,
+        env=_sam_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     assert snapshot() - before == set(), "sam build left files in the checkout"
     return build_dir
@@ -96,8 +128,14 @@ def test_library_imports_from_the_built_layers(built):
         assert not any("site-packages" in p for p in sys.path), sys.path
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=built,
-                          check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        cwd=built,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
 
@@ -107,10 +145,13 @@ def test_built_functions_fit_lambda_size_limit(built, template):
     sizes = {}
     for lid, res in template["Resources"].items():
         # image functions (up to 10 GB) are built from their Dockerfile, not by sam build
-        if res["Type"] == "AWS::Serverless::Function" and \
-                res["Properties"].get("PackageType") != "Image":
-            total = _size(built / lid) + sum(_size(built / layer)
-                                             for layer in _layers_of(template, lid))
+        if (
+            res["Type"] == "AWS::Serverless::Function"
+            and res["Properties"].get("PackageType") != "Image"
+        ):
+            total = _size(built / lid) + sum(
+                _size(built / layer) for layer in _layers_of(template, lid)
+            )
             sizes[lid] = total
             assert total < LAMBDA_UNZIPPED_LIMIT, f"{lid}: {total / 2**20:.0f} MiB unzipped"
     print({k: f"{v / 2**20:.0f} MiB" for k, v in sizes.items()})
@@ -139,8 +180,11 @@ KNOWN_MISSING: dict[str, str] = {}
 def _layers_of(template: dict, function: str) -> list[str]:
     """Logical ids of a function's layers as SAM deploys them: the Globals list, then the
     function's own (SAM appends list-valued properties to the Globals)."""
+
     def ids(layers):
-        return [layer["Ref"] for layer in layers or [] if isinstance(layer, dict) and "Ref" in layer]
+        return [
+            layer["Ref"] for layer in layers or [] if isinstance(layer, dict) and "Ref" in layer
+        ]
 
     glob = template.get("Globals", {}).get("Function", {}).get("Layers")
     own = template["Resources"][function].get("Properties", {}).get("Layers")
@@ -151,10 +195,17 @@ def _function_ids() -> list:
     from cloudphot.template import functions, load_template
 
     template = load_template()
-    zips = [f for f in sorted(functions(template))
-            if template["Resources"][f]["Properties"].get("PackageType") != "Image"]
-    return [pytest.param(f, marks=pytest.mark.xfail(reason=KNOWN_MISSING[f], strict=True))
-            if f in KNOWN_MISSING else f for f in zips]
+    zips = [
+        f
+        for f in sorted(functions(template))
+        if template["Resources"][f]["Properties"].get("PackageType") != "Image"
+    ]
+    return [
+        pytest.param(f, marks=pytest.mark.xfail(reason=KNOWN_MISSING[f], strict=True))
+        if f in KNOWN_MISSING
+        else f
+        for f in zips
+    ]
 
 
 @pytest.mark.slow
@@ -167,8 +218,11 @@ def test_handler_imports_as_deployed(built, lambda_runtime, template, function):
 
     spec = functions(template)[function]
     module, _, attribute = spec.handler.rpartition(".")
-    paths = [built / function, *(built / layer / "python" for layer in _layers_of(template, function)),
-             lambda_runtime]
+    paths = [
+        built / function,
+        *(built / layer / "python" for layer in _layers_of(template, function)),
+        lambda_runtime,
+    ]
     script = textwrap.dedent(f"""
         import importlib, sys
         sys.path[:0] = {[str(p) for p in paths]!r}
@@ -177,9 +231,20 @@ def test_handler_imports_as_deployed(built, lambda_runtime, template, function):
         for lazy in {LAZY_IMPORTS.get(function, [])!r}:
             importlib.import_module(lazy)
     """)
-    env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
-           "CLOUDPHOT_BACKEND": "aws"}
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=built / function,
-                          env=env, check=False, capture_output=True, text=True, timeout=300)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "CLOUDPHOT_BACKEND": "aws",
+    }
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        cwd=built / function,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"{function} would not start on Lambda:\n{done.stderr[-3000:]}"

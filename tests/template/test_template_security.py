@@ -16,13 +16,20 @@ from _template_helpers import references
 #: actions that only work with Resource "*" (no resource-level permissions in IAM)
 RESOURCE_STAR_ALLOWED = {
     # Step Functions log delivery to CloudWatch Logs (Logging on state machines)
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
     # ECS pulling a private image: the registry login token is account-wide
     "ecr:GetAuthorizationToken",
     # X-Ray segments and custom metrics are not resources
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cloudwatch:PutMetricData",
 }
 #: SAM policy templates allowed in Policies (each is scoped to one named resource)
 POLICY_TEMPLATES_ALLOWED = {"LambdaInvokePolicy"}
@@ -54,8 +61,10 @@ def policy_statements(template: dict) -> list[tuple[str, object]]:
                     found.append((lid, policy))
         elif kind == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                found += [(f"{lid}/{policy['PolicyName']}", s)
-                          for s in policy["PolicyDocument"]["Statement"]]
+                found += [
+                    (f"{lid}/{policy['PolicyName']}", s)
+                    for s in policy["PolicyDocument"]["Statement"]
+                ]
             for arn in props.get("ManagedPolicyArns", []):
                 found.append((lid, arn))
         elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
@@ -68,8 +77,11 @@ def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -
     resources = set(template["Resources"])
     # a parameter constrained by AllowedPattern/AllowedValues may narrow a resource
     # (catalogs/${SurveyName}/*), but never stands for one on its own
-    params = {name for name, spec in (template.get("Parameters") or {}).items()
-              if spec.get("AllowedPattern") or spec.get("AllowedValues")}
+    params = {
+        name
+        for name, spec in (template.get("Parameters") or {}).items()
+        if spec.get("AllowedPattern") or spec.get("AllowedValues")
+    }
     out = []
     for where, statement in policy_statements(template):
         if isinstance(statement, str) and statement in managed_allowed:
@@ -96,8 +108,10 @@ def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -
                     out.append(f"{where}: Resource '*' for {sorted(extra)}")
             elif _managed(target):
                 continue
-            elif not (references(target) - PSEUDO - params) \
-                    or not references(target) <= resources | PSEUDO | params:
+            elif (
+                not (references(target) - PSEUDO - params)
+                or not references(target) <= resources | PSEUDO | params
+            ):
                 out.append(f"{where}: resource {target!r} is not one of the template's resources")
     return out
 
@@ -113,29 +127,63 @@ def test_policies_are_least_privilege(template):
 
 def test_the_checker_catches_broad_policies():
     """A checker that can't fail proves nothing: feed it the usual mistakes."""
-    bad = {"Resources": {
-        "Table": {"Type": "AWS::DynamoDB::Table"},
-        "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Policies": [
-            "AmazonS3FullAccess",
-            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "Table"}}},
-            {"Statement": [
-                {"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}},
-                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*"},
-                {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
-                {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
-                # an unconstrained parameter could be "*"; a constrained one alone names nothing
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
-                    "Fn::Sub": "${Table.Arn}/${Free}/*"}},
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
-                    "Fn::Sub": "arn:aws:s3:::${Named}/*"}},
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
-                    "Fn::Sub": "${Table.Arn}/${Named}/*"}},
-            ]}]}},
-        "Role": {"Type": "AWS::IAM::Role", "Properties": {
-            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}},
-    }, "Parameters": {"Free": {"Type": "String"},
-                      "Named": {"Type": "String", "AllowedPattern": "^[a-z]+$"}}}
+    bad = {
+        "Resources": {
+            "Table": {"Type": "AWS::DynamoDB::Table"},
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Policies": [
+                        "AmazonS3FullAccess",
+                        {"DynamoDBCrudPolicy": {"TableName": {"Ref": "Table"}}},
+                        {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:*",
+                                    "Resource": {"Fn::GetAtt": ["Table", "Arn"]},
+                                },
+                                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::*",
+                                },
+                                {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+                                {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+                                # an unconstrained parameter could be "*"; a constrained one alone names nothing
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Fn::Sub": "${Table.Arn}/${Free}/*"},
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Fn::Sub": "arn:aws:s3:::${Named}/*"},
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Fn::Sub": "${Table.Arn}/${Named}/*"},
+                                },
+                            ]
+                        },
+                    ]
+                },
+            },
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]
+                },
+            },
+        },
+        "Parameters": {
+            "Free": {"Type": "String"},
+            "Named": {"Type": "String", "AllowedPattern": "^[a-z]+$"},
+        },
+    }
     found = problems(bad)
     assert len(found) == 9, found
     assert not any("Deny" in f for f in found)
@@ -147,10 +195,14 @@ def test_buckets_are_private_encrypted_and_announce_objects(resources, bucket):
     (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert props["NotificationConfiguration"]["EventBridgeConfiguration"] == {
-        "EventBridgeEnabled": True}
+        "EventBridgeEnabled": True
+    }
     rules = props["LifecycleConfiguration"]["Rules"]
     assert any(r.get("AbortIncompleteMultipartUpload") and r["Status"] == "Enabled" for r in rules)
 
@@ -161,13 +213,18 @@ def test_raw_bucket_is_versioned(resources):
 
 @pytest.mark.parametrize("bucket", ["RawBucket", "ProductsBucket"])
 def test_buckets_deny_plain_http(template, bucket):
-    policies = [r["Properties"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::S3::BucketPolicy"
-                and r["Properties"]["Bucket"] == {"Ref": bucket}]
+    policies = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
     assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
-    denies = [s for s in policies[0]["PolicyDocument"]["Statement"]
-              if s["Effect"] == "Deny"
-              and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    denies = [
+        s
+        for s in policies[0]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
     assert denies, f"{bucket}: no statement denying aws:SecureTransport false"
     covered = denies[0]["Resource"]
     assert {"Fn::GetAtt": [bucket, "Arn"]} in covered, "the bucket itself"
@@ -198,19 +255,23 @@ def test_photometry_network_accepts_nothing_from_outside(resources):
     assert group["SecurityGroupEgress"]
     nat = [lid for lid, r in resources.items() if r["Type"] == "AWS::EC2::NatGateway"]
     assert nat == [], "public subnets and AssignPublicIp instead of a NAT gateway (cost)"
-    zones = {str(resources[s]["Properties"]["AvailabilityZone"])
-             for s in ("PhotometrySubnetA", "PhotometrySubnetB")}
+    zones = {
+        str(resources[s]["Properties"]["AvailabilityZone"])
+        for s in ("PhotometrySubnetA", "PhotometrySubnetB")
+    }
     assert len(zones) == 2
 
 
 #: AWS managed policies SAM attaches by itself, each with Resource "*" inside:
 #: CloudWatch Logs for every function, X-Ray for Tracing, stream reading for the
 #: DynamoDB event source (ListStreams has no resource-level permission)
-SAM_MANAGED_ALLOWED = frozenset({
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-})
+SAM_MANAGED_ALLOWED = frozenset(
+    {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    }
+)
 
 
 def test_roles_sam_generates_are_least_privilege(sam_translated):
@@ -218,6 +279,9 @@ def test_roles_sam_generates_are_least_privilege(sam_translated):
     the statements it adds for event sources and destinations, with the same rules."""
     translated = sam_translated
     roles = {lid for lid, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert {"OnObjectFunctionRole", "DispatchFunctionRole",
-            "IngestExposureStateMachineRole"} <= roles
+    assert {
+        "OnObjectFunctionRole",
+        "DispatchFunctionRole",
+        "IngestExposureStateMachineRole",
+    } <= roles
     assert problems(translated, managed_allowed=SAM_MANAGED_ALLOWED) == []

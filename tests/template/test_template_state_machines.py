@@ -38,9 +38,13 @@ def test_substitutions_refer_to_template_resources(template, machine):
     for key, value in spec.substitutions.items():
         refs = references(value)
         assert refs, f"{machine}: {key} is a literal; substitute names and ARNs from resources"
-        assert refs <= set(template["Resources"]) | {"AWS::Region", "AWS::AccountId",
-                                                     "AWS::Partition", "AWS::StackName",
-                                                     "AWS::URLSuffix"}, (machine, key, refs)
+        assert refs <= set(template["Resources"]) | {
+            "AWS::Region",
+            "AWS::AccountId",
+            "AWS::Partition",
+            "AWS::StackName",
+            "AWS::URLSuffix",
+        }, (machine, key, refs)
 
 
 @pytest.mark.parametrize("machine", _MACHINES)
@@ -72,10 +76,13 @@ NOT_DEPLOYED_YET: dict[str, str] = {}
 
 def test_every_definition_file_is_deployed(template, project_root):
     deployed = {spec.definition_uri for spec in state_machines(template).values()}
-    files = {p.relative_to(project_root).as_posix()
-             for p in (project_root / "statemachines").glob("*.asl.json")}
+    files = {
+        p.relative_to(project_root).as_posix()
+        for p in (project_root / "statemachines").glob("*.asl.json")
+    }
     assert files - deployed - set(NOT_DEPLOYED_YET) == set(), (
-        "definition files no state machine in template.yaml uses")
+        "definition files no state machine in template.yaml uses"
+    )
     stale = {f for f in NOT_DEPLOYED_YET if f in deployed or f not in files}
     assert stale == set(), "deployed or gone now: remove from NOT_DEPLOYED_YET"
 
@@ -110,9 +117,11 @@ def test_policies_cover_the_integrations_used(template, project_root, machine):
     spec = state_machines(template)[machine]
     props = template["Resources"][machine]["Properties"]
     subs = spec.substitutions
-    invoke_granted = {references(p["LambdaInvokePolicy"]["FunctionName"]).pop()
-                      for p in props.get("Policies", [])
-                      if isinstance(p, dict) and "LambdaInvokePolicy" in p}
+    invoke_granted = {
+        references(p["LambdaInvokePolicy"]["FunctionName"]).pop()
+        for p in props.get("Policies", [])
+        if isinstance(p, dict) and "LambdaInvokePolicy" in p
+    }
     # placeholders sit inside JSON strings, so the raw file parses and keeps their names
     raw_states = json.loads(definition_text(project_root, spec.definition_uri))["States"]
     checked = 0
@@ -128,8 +137,11 @@ def test_policies_cover_the_integrations_used(template, project_root, machine):
             action = "dynamodb:" + api[0].upper() + api[1:]
             (name,) = PLACEHOLDER.findall(params["TableName"])
             (table,) = references(subs[name])
-            granted = [s for s in _statements(props) if action in _actions(s)
-                       and table in references(s.get("Resource"))]
+            granted = [
+                s
+                for s in _statements(props)
+                if action in _actions(s) and table in references(s.get("Resource"))
+            ]
             assert granted, f"{machine}: {where} needs {action} on {table}"
         else:
             continue
@@ -151,7 +163,8 @@ def test_dispatch_can_start_every_state_machine(resources):
 
 def test_job_status_hears_every_state_machine(resources):
     pattern = resources["JobStatusFunction"]["Properties"]["Events"]["ExecutionStatusChange"][
-        "Properties"]["Pattern"]
+        "Properties"
+    ]["Pattern"]
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert references(pattern["detail"]["stateMachineArn"]) == set(_MACHINES)
@@ -170,10 +183,14 @@ def test_every_state_machine_has_a_failure_alarm(template):
 
 def test_registered_executors_exist_in_the_template(project_root, template):
     """tasks.toml names executors by logical id; each must be deployed with the right type."""
-    kinds = {"state_machine": "AWS::Serverless::StateMachine",
-             "lambda": "AWS::Serverless::Function", "ecs": "AWS::ECS::TaskDefinition"}
+    kinds = {
+        "state_machine": "AWS::Serverless::StateMachine",
+        "lambda": "AWS::Serverless::Function",
+        "ecs": "AWS::ECS::TaskDefinition",
+    }
     registry = tomllib.loads(
-        (project_root / "src/cloudphot/pipeline/tasks.toml").read_text(encoding="utf-8"))
+        (project_root / "src/cloudphot/pipeline/tasks.toml").read_text(encoding="utf-8")
+    )
     assert registry["task"]
     for task in registry["task"]:
         executor = task["executor"]

@@ -58,7 +58,8 @@ def test_billing_recovery_encryption(resources, table):
 
 def test_events_stream_feeds_the_dispatcher(resources):
     assert resources["EventsTable"]["Properties"]["StreamSpecification"] == {
-        "StreamViewType": "NEW_IMAGE"}
+        "StreamViewType": "NEW_IMAGE"
+    }
     source = resources["DispatchFunction"]["Properties"]["Events"]["NewEvents"]
     assert source["Type"] == "DynamoDB"
     props = source["Properties"]

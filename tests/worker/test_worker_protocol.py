@@ -92,15 +92,20 @@ def _env(**extra: str) -> dict[str, str]:
 def _run(script: Path, request: dict | None = None, args=(), **env) -> subprocess.CompletedProcess:
     if request is not None:
         env["CLOUDPHOT_REQUEST"] = json.dumps(request)
-    return subprocess.run([sys.executable, str(script), *args], check=False,
-                          env=_env(**env),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        check=False,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _error(stderr: str) -> dict:
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(ERROR_PREFIX + " "), stderr
-    return json.loads(last[len(ERROR_PREFIX) + 1:])
+    return json.loads(last[len(ERROR_PREFIX) + 1 :])
 
 
 def test_success_prints_the_result_line_last(worker_script):
@@ -108,18 +113,21 @@ def test_success_prints_the_result_line_last(worker_script):
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith(RESULT_PREFIX + " ")
-    result = json.loads(last[len(RESULT_PREFIX) + 1:])
+    result = json.loads(last[len(RESULT_PREFIX) + 1 :])
     assert result == {"echo": {"mode": "ok", "field_id": "f1", "job_id": "job-42"}, "n": 3}
     assert ERROR_PREFIX not in proc.stderr
 
 
-@pytest.mark.parametrize("mode, code, name, cause", [
-    ("data", 3, "DataError", "j9ec41aiq_flc.fits: DQ extension missing"),
-    ("transient", 75, "Throttled", "SlowDown from S3"),
-    ("memory", 137, "OutOfMemory", "MemoryError()"),
-    ("other", 1, "ValueError", "boom"),
-    ("not-a-dict", 1, "TypeError", "the job returned list, not a dict"),
-])
+@pytest.mark.parametrize(
+    "mode, code, name, cause",
+    [
+        ("data", 3, "DataError", "j9ec41aiq_flc.fits: DQ extension missing"),
+        ("transient", 75, "Throttled", "SlowDown from S3"),
+        ("memory", 137, "OutOfMemory", "MemoryError()"),
+        ("other", 1, "ValueError", "boom"),
+        ("not-a-dict", 1, "TypeError", "the job returned list, not a dict"),
+    ],
+)
 def test_failures_exit_by_class(worker_script, mode, code, name, cause):
     proc = _run(worker_script, {"mode": mode})
     assert proc.returncode == code, proc.stderr
@@ -133,19 +141,25 @@ def test_request_from_file_and_from_argv(worker_script, tmp_path):
     req.write_text(json.dumps({"mode": "ok"}))
     proc = _run(worker_script, CLOUDPHOT_REQUEST_FILE=str(req))
     assert proc.returncode == 0, proc.stderr
-    proc = _run(worker_script, {"mode": "data"},
-                args=["--request", json.dumps({"mode": "ok"}), "--job-id", "j7"])
+    proc = _run(
+        worker_script,
+        {"mode": "data"},
+        args=["--request", json.dumps({"mode": "ok"}), "--job-id", "j7"],
+    )
     assert proc.returncode == 0, proc.stderr  # the command line wins over the environment
     assert '"job_id": "j7"' in proc.stdout
 
 
-@pytest.mark.parametrize("env, args, cause", [
-    ({}, (), "no job request"),
-    ({"CLOUDPHOT_REQUEST": "{bad"}, (), "CLOUDPHOT_REQUEST: not JSON"),
-    ({"CLOUDPHOT_REQUEST": "[1]"}, (), "must be a JSON object, got list"),
-    ({"CLOUDPHOT_REQUEST_FILE": "/nonexistent/req.json"}, (), "cannot read the job request"),
-    ({}, ("--frobnicate",), "unexpected arguments"),
-])
+@pytest.mark.parametrize(
+    "env, args, cause",
+    [
+        ({}, (), "no job request"),
+        ({"CLOUDPHOT_REQUEST": "{bad"}, (), "CLOUDPHOT_REQUEST: not JSON"),
+        ({"CLOUDPHOT_REQUEST": "[1]"}, (), "must be a JSON object, got list"),
+        ({"CLOUDPHOT_REQUEST_FILE": "/nonexistent/req.json"}, (), "cannot read the job request"),
+        ({}, ("--frobnicate",), "unexpected arguments"),
+    ],
+)
 def test_bad_requests_are_data_errors(worker_script, env, args, cause):
     proc = _run(worker_script, args=args, **env)
     assert proc.returncode == 3
@@ -154,9 +168,13 @@ def test_bad_requests_are_data_errors(worker_script, env, args, cause):
 
 
 def _start(script: Path, mode: str, **env) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(script)],
-                            env=_env(CLOUDPHOT_REQUEST=json.dumps({"mode": mode}), **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=_env(CLOUDPHOT_REQUEST=json.dumps({"mode": mode}), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "READY"
     return proc
 
@@ -199,7 +217,9 @@ def test_exit_codes_and_names_by_class():
 def test_read_request_precedence():
     env = {"CLOUDPHOT_REQUEST": '{"a": 1}', "CLOUDPHOT_JOB_ID": "j1"}
     assert read_request([], env) == {"a": 1, "job_id": "j1"}
-    assert read_request(["--request", '{"a": 2, "job_id": "mine"}'], env) == {"a": 2,
-                                                                             "job_id": "mine"}
+    assert read_request(["--request", '{"a": 2, "job_id": "mine"}'], env) == {
+        "a": 2,
+        "job_id": "mine",
+    }
     with pytest.raises(DataError, match="no job request"):
         read_request([], {})

@@ -11,13 +11,13 @@ from .errors import AslDefinitionError, StatesError, TaskFailed
 from .executor import ExecutionResult, ResourceInvoker, StateMachine, TaskContext
 
 __all__ = [
-           "AslDefinitionError",
-           "ExecutionResult",
-           "ResourceInvoker",
-           "StateMachine",
-           "StatesError",
-           "TaskContext",
-           "TaskFailed",
-           "evaluate_choice_rule",
+    "AslDefinitionError",
+    "ExecutionResult",
+    "ResourceInvoker",
+    "StateMachine",
+    "StatesError",
+    "TaskContext",
+    "TaskFailed",
+    "evaluate_choice_rule",
     "validate_choice_rule",
 ]

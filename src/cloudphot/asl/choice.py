@@ -17,7 +17,12 @@ from typing import Any
 from .errors import AslDefinitionError, StatesError
 from .paths import NotFound, PathError, compile_path
 
-__all__ = ["COMPARISON_OPERATORS", "evaluate_choice_rule", "parse_timestamp", "validate_choice_rule"]
+__all__ = [
+    "COMPARISON_OPERATORS",
+    "evaluate_choice_rule",
+    "parse_timestamp",
+    "validate_choice_rule",
+]
 
 _KIND_CHECKS = {
     "String": lambda v: isinstance(v, str),
@@ -60,8 +65,16 @@ def parse_timestamp(text: str) -> _dt.datetime | None:
         sign = 1 if tz[0] == "+" else -1
         tzinfo = _dt.timezone(sign * _dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
     try:
-        return _dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)),
-                            int(m.group(5)), int(m.group(6)), micro, tzinfo=tzinfo)
+        return _dt.datetime(
+            int(m.group(1)),
+            int(m.group(2)),
+            int(m.group(3)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            micro,
+            tzinfo=tzinfo,
+        )
     except ValueError:
         return None
 
@@ -84,8 +97,10 @@ def _operator_of(rule: dict, where: str) -> str:
     ops = [k for k in rule if k in COMPARISON_OPERATORS or k in _TYPE_TESTS]
     bools = [k for k in rule if k in ("And", "Or", "Not")]
     if len(ops) + len(bools) != 1:
-        raise AslDefinitionError(f"{where}: a Choice rule needs exactly one operator, found "
-                                 f"{ops + bools or 'none'} in {json.dumps(rule)[:200]}")
+        raise AslDefinitionError(
+            f"{where}: a Choice rule needs exactly one operator, found "
+            f"{ops + bools or 'none'} in {json.dumps(rule)[:200]}"
+        )
     return (ops + bools)[0]
 
 
@@ -142,8 +157,9 @@ def evaluate_choice_rule(rule: dict, data: Any, context: dict | None = None) -> 
     """
     if not isinstance(rule, dict):
         raise AslDefinitionError("Choice rule must be an object")
-    validate_choice_rule({k: v for k, v in rule.items() if k not in ("Next", "Comment")},
-                         "Choice rule", top=True)
+    validate_choice_rule(
+        {k: v for k, v in rule.items() if k not in ("Next", "Comment")}, "Choice rule", top=True
+    )
     return _evaluate(rule, data, context)
 
 
@@ -165,9 +181,10 @@ def _evaluate(rule: dict, data: Any, context: dict | None = None) -> bool:
     except NotFound:
         if op == "IsPresent":
             return rule[op] is False
-        raise StatesError("States.Runtime",
-                          f"Invalid path '{var}': The choice state's condition path "
-                          f"references an invalid value.") from None
+        raise StatesError(
+            "States.Runtime",
+            f"Invalid path '{var}': The choice state's condition path references an invalid value.",
+        ) from None
     except PathError as exc:
         raise AslDefinitionError(f"Choice rule Variable: {exc}") from None
     if op in _TYPE_TESTS:
@@ -183,9 +200,11 @@ def _evaluate(rule: dict, data: Any, context: dict | None = None) -> bool:
         try:
             other = _read(other, data, ctx)
         except NotFound:
-            raise StatesError("States.Runtime",
-                              f"Invalid path '{rule[op]}': The choice state's condition path "
-                              f"references an invalid value.") from None
+            raise StatesError(
+                "States.Runtime",
+                f"Invalid path '{rule[op]}': The choice state's condition path "
+                f"references an invalid value.",
+            ) from None
     check = _KIND_CHECKS[kind]
     if not check(value) or not check(other):
         return False

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from cloudphot.errors import CloudphotError, ConfigError
 
-__all__ = ["AslDefinitionError", "ExecutionAborted", "SpecRuntimeError", "StatesError", "TaskFailed"]
+__all__ = [
+    "AslDefinitionError",
+    "ExecutionAborted",
+    "SpecRuntimeError",
+    "StatesError",
+    "TaskFailed",
+]
 
 
 class AslDefinitionError(ConfigError):

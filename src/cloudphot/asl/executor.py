@@ -78,8 +78,9 @@ class ExecutionResult:
 
 def _run_all(targets: list[Callable[[], None]], name: str) -> None:
     """Run each target on its own daemon thread (named ``name-<i>``) and wait for all."""
-    threads = [threading.Thread(target=t, daemon=True, name=f"{name}-{i}")
-               for i, t in enumerate(targets)]
+    threads = [
+        threading.Thread(target=t, daemon=True, name=f"{name}-{i}") for i, t in enumerate(targets)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -164,19 +165,29 @@ class StateMachine:
         the cloud; True gives the spec's behaviour.
     """
 
-    def __init__(self, definition: dict | str, *, cancel_grace_seconds: float = 2.0,
-                 strict_spec: bool = False):
+    def __init__(
+        self,
+        definition: dict | str,
+        *,
+        cancel_grace_seconds: float = 2.0,
+        strict_spec: bool = False,
+    ):
         self.definition = load_definition(definition)
         validate_machine(self.definition)
         self.cancel_grace_seconds = float(cancel_grace_seconds)
         self.strict_spec = bool(strict_spec)
 
-    def execute(self, input: Any = None, *, name: str | None = None,
-                invoker: ResourceInvoker | None = None,
-                history: Callable[[dict], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep,
-                context: dict | None = None,
-                stop_event: threading.Event | None = None) -> ExecutionResult:
+    def execute(
+        self,
+        input: Any = None,
+        *,
+        name: str | None = None,
+        invoker: ResourceInvoker | None = None,
+        history: Callable[[dict], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        context: dict | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> ExecutionResult:
         """Run one execution to completion in the calling thread.
 
         Parameters
@@ -216,38 +227,62 @@ class StateMachine:
         name = name or str(uuid.uuid4())
         start = _dt.datetime.now(_dt.UTC)
         timeout = self.definition.get("TimeoutSeconds")
-        root = _Scope(stop_event=stop_event,
-                      deadline=time.monotonic() + timeout if timeout else None)
+        root = _Scope(
+            stop_event=stop_event, deadline=time.monotonic() + timeout if timeout else None
+        )
         ctx_base = {
-            "Execution": {"Id": f"arn:aws:states:local:000000000000:execution:local:{name}",
-                          "Input": data, "Name": name,
-                          "RoleArn": "arn:aws:iam::000000000000:role/local",
-                          "StartTime": _iso(start), "RedriveCount": 0},
-            "StateMachine": {"Id": "arn:aws:states:local:000000000000:stateMachine:local",
-                             "Name": "local"},
+            "Execution": {
+                "Id": f"arn:aws:states:local:000000000000:execution:local:{name}",
+                "Input": data,
+                "Name": name,
+                "RoleArn": "arn:aws:iam::000000000000:role/local",
+                "StartTime": _iso(start),
+                "RedriveCount": 0,
+            },
+            "StateMachine": {
+                "Id": "arn:aws:states:local:000000000000:stateMachine:local",
+                "Name": "local",
+            },
         }
         if context:
             ctx_base = _merge(ctx_base, context)
             sm_id = (context.get("StateMachine") or {}).get("Id")
-            if sm_id and not (context.get("Execution") or {}).get("Id") and ":stateMachine:" in sm_id:
-                ctx_base["Execution"]["Id"] = sm_id.replace(":stateMachine:", ":execution:") + ":" + name
+            if (
+                sm_id
+                and not (context.get("Execution") or {}).get("Id")
+                and ":stateMachine:" in sm_id
+            ):
+                ctx_base["Execution"]["Id"] = (
+                    sm_id.replace(":stateMachine:", ":execution:") + ":" + name
+                )
         hist = History(history)
         run = _Run(self, name, invoker, hist, sleep, ctx_base, root)
         lane = Lane()
-        hist.add(lane, "ExecutionStarted", {
-            "input": _dumps(data), "inputDetails": {"truncated": False},
-            "roleArn": ctx_base["Execution"].get("RoleArn")})
+        hist.add(
+            lane,
+            "ExecutionStarted",
+            {
+                "input": _dumps(data),
+                "inputDetails": {"truncated": False},
+                "roleArn": ctx_base["Execution"].get("RoleArn"),
+            },
+        )
         status, output, error, cause = "SUCCEEDED", None, None, None
         try:
             output = run.run_machine(self.definition, data, root, lane, None)
-            hist.add(lane, "ExecutionSucceeded", {"output": _dumps(output),
-                                                  "outputDetails": {"truncated": False}})
+            hist.add(
+                lane,
+                "ExecutionSucceeded",
+                {"output": _dumps(output), "outputDetails": {"truncated": False}},
+            )
         except StatesError as err:
             status, error, cause = "FAILED", err.error, err.cause
             if err.error == "States.Runtime" and err.state is not None:
                 # Step Functions names the state and its entered event for runtime errors
-                cause = (f"An error occurred while executing the state '{err.state}' "
-                         f"(entered at the event id #{err.entered_event_id}). {err.cause}")
+                cause = (
+                    f"An error occurred while executing the state '{err.state}' "
+                    f"(entered at the event id #{err.entered_event_id}). {err.cause}"
+                )
             details = {}
             if error is not None:
                 details["error"] = error
@@ -257,22 +292,40 @@ class StateMachine:
         except ExecutionAborted:
             reason = root.reason()
             if reason == "TIMED_OUT":
-                status, error, cause = "TIMED_OUT", "States.Timeout", \
-                    f"The execution exceeded its TimeoutSeconds of {timeout}"
+                status, error, cause = (
+                    "TIMED_OUT",
+                    "States.Timeout",
+                    f"The execution exceeded its TimeoutSeconds of {timeout}",
+                )
                 hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause})
             else:
                 status = "ABORTED"
                 hist.add(lane, "ExecutionAborted", {})
-        return ExecutionResult(name=name, status=status, output=output, error=error, cause=cause,
-                               history=list(hist.events), start_date=start,
-                               stop_date=_dt.datetime.now(_dt.UTC))
+        return ExecutionResult(
+            name=name,
+            status=status,
+            output=output,
+            error=error,
+            cause=cause,
+            history=list(hist.events),
+            start_date=start,
+            stop_date=_dt.datetime.now(_dt.UTC),
+        )
 
 
 class _Run:
     """State of one execution; methods are the state handlers."""
 
-    def __init__(self, sm: StateMachine, name: str, invoker, history: History, sleep,
-                 ctx_base: dict, root: _Scope):
+    def __init__(
+        self,
+        sm: StateMachine,
+        name: str,
+        invoker,
+        history: History,
+        sleep,
+        ctx_base: dict,
+        root: _Scope,
+    ):
         self.sm = sm
         self.name = name
         self.invoker = invoker
@@ -324,9 +377,10 @@ class _Run:
         try:
             return p.read(ctx if p.context else data)
         except NotFound:
-            raise StatesError("States.Runtime",
-                              f"Invalid path '{path_text}' : No results for path: "
-                              f"{_bracket(path_text)}") from None
+            raise StatesError(
+                "States.Runtime",
+                f"Invalid path '{path_text}' : No results for path: {_bracket(path_text)}",
+            ) from None
 
     def payload(self, template: Any, data: Any, ctx: dict, field: str) -> Any:
         """Evaluate a Parameters / ResultSelector / ItemSelector template."""
@@ -346,7 +400,8 @@ class _Run:
                             raise SpecRuntimeError(
                                 "States.ParameterPathFailure",
                                 f"The JSONPath '{v}' specified for the field '{k}' could not be "
-                                f"found in the input '{_dumps(doc)}'") from None
+                                f"found in the input '{_dumps(doc)}'",
+                            ) from None
                 else:
                     out[k] = self.payload(v, data, ctx, field)
             return out
@@ -364,9 +419,10 @@ class _Run:
         try:
             return set_reference_path(raw_input, compile_path(rp), result)
         except ResultPathMismatch:
-            raise StatesError("States.ResultPathMatchFailure",
-                              f"Unable to apply ResultPath \"{rp}\" to input \"{_dumps(raw_input)}\"") \
-                from None
+            raise StatesError(
+                "States.ResultPathMatchFailure",
+                f'Unable to apply ResultPath "{rp}" to input "{_dumps(raw_input)}"',
+            ) from None
 
     # ----------------------------------------------------------- the loop
     def run_machine(self, machine: dict, data: Any, scope: _Scope, lane: Lane, map_item) -> Any:
@@ -377,11 +433,15 @@ class _Run:
             state = states[name]
             typ = state["Type"]
             entered = _dt.datetime.now(_dt.UTC)
-            event = self.history.add(lane, f"{typ}StateEntered",
-                                     {"name": name, "input": _dumps(data),
-                                      "inputDetails": {"truncated": False}})
+            event = self.history.add(
+                lane,
+                f"{typ}StateEntered",
+                {"name": name, "input": _dumps(data), "inputDetails": {"truncated": False}},
+            )
             try:
-                output, nxt = self.run_state(name, state, data, scope, lane, map_item, _iso(entered))
+                output, nxt = self.run_state(
+                    name, state, data, scope, lane, map_item, _iso(entered)
+                )
             except StatesError as err:
                 if err.state is None:
                     err.state, err.entered_event_id = name, event["id"]
@@ -394,9 +454,11 @@ class _Run:
                 output = self.result_path(catcher, data, error_output)
                 nxt = catcher["Next"]
             if typ not in ("Fail",):
-                self.history.add(lane, f"{typ}StateExited",
-                                 {"name": name, "output": _dumps(output),
-                                  "outputDetails": {"truncated": False}})
+                self.history.add(
+                    lane,
+                    f"{typ}StateExited",
+                    {"name": name, "output": _dumps(output), "outputDetails": {"truncated": False}},
+                )
             if nxt is None:
                 return output
             data, name = output, nxt
@@ -421,8 +483,10 @@ class _Run:
                     return self.output_path(state, eff, ctx), rule["Next"]
             if "Default" in state:
                 return self.output_path(state, eff, ctx), state["Default"]
-            raise SpecRuntimeError("States.NoChoiceMatched",
-                                   f"No Choice Rule matched the input of state '{name}' and it has no Default")
+            raise SpecRuntimeError(
+                "States.NoChoiceMatched",
+                f"No Choice Rule matched the input of state '{name}' and it has no Default",
+            )
         if typ == "Wait":
             eff = self.input_path(state, data, ctx)
             self.wait(self.wait_seconds(state, eff, ctx), scope)
@@ -447,8 +511,10 @@ class _Run:
         else:
             value = self._select(text, data, ctx)
         if not isinstance(value, str):
-            raise StatesError("States.Runtime",
-                              f"The {field}Path '{text}' must resolve to a string, got {_dumps(value)}")
+            raise StatesError(
+                "States.Runtime",
+                f"The {field}Path '{text}' must resolve to a string, got {_dumps(value)}",
+            )
         return value
 
     def wait_seconds(self, state, eff, ctx) -> float:
@@ -461,22 +527,29 @@ class _Run:
         try:
             value = p.read(ctx if p.context else eff)
         except NotFound:
-            raise StatesError("States.Runtime",
-                              f"The {field} parameter does not reference an input value: {state[field]}") \
-                from None
+            raise StatesError(
+                "States.Runtime",
+                f"The {field} parameter does not reference an input value: {state[field]}",
+            ) from None
         if field == "SecondsPath":
             if not isinstance(value, int) or isinstance(value, bool):
-                raise StatesError("States.Runtime",
-                                  f"The SecondsPath parameter cannot be parsed as a long value: {_dumps(value)}")
+                raise StatesError(
+                    "States.Runtime",
+                    f"The SecondsPath parameter cannot be parsed as a long value: {_dumps(value)}",
+                )
             if value < 0:
-                raise StatesError("States.Runtime",
-                                  f"The SecondsPath parameter references a negative value: {value}")
+                raise StatesError(
+                    "States.Runtime",
+                    f"The SecondsPath parameter references a negative value: {value}",
+                )
             return float(value)
         ts = parse_timestamp(value) if isinstance(value, str) else None
         if ts is None:
-            raise StatesError("States.Runtime",
-                              f"The TimestampPath parameter does not reference a valid ISO-8601 "
-                              f"extended offset date-time format string: {_dumps(value)}")
+            raise StatesError(
+                "States.Runtime",
+                f"The TimestampPath parameter does not reference a valid ISO-8601 "
+                f"extended offset date-time format string: {_dumps(value)}",
+            )
         return (ts - _dt.datetime.now(_dt.UTC)).total_seconds()
 
     # ----------------------------------------------------------- retry
@@ -528,22 +601,37 @@ class _Run:
         rtype, rname, region = _resource_parts(resource)
         timeout = self.path_number(state, "TimeoutSeconds", params, ctx)
         heartbeat = self.path_number(state, "HeartbeatSeconds", params, ctx)
-        details = {"resourceType": rtype, "resource": rname, "region": region,
-                   "parameters": _dumps(params)}
+        details = {
+            "resourceType": rtype,
+            "resource": rname,
+            "region": region,
+            "parameters": _dumps(params),
+        }
         if timeout is not None:
             details["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             details["heartbeatInSeconds"] = int(heartbeat)
         self.history.add(lane, "TaskScheduled", details)
         deadline = time.monotonic() + timeout if timeout else None
-        tctx = TaskContext(execution_name=self.name, state_name=name,
-                           retry_count=ctx["State"]["RetryCount"], timeout_seconds=timeout,
-                           heartbeat_seconds=heartbeat, deadline=deadline,
-                           cancelled=threading.Event(), context_object=ctx)
+        tctx = TaskContext(
+            execution_name=self.name,
+            state_name=name,
+            retry_count=ctx["State"]["RetryCount"],
+            timeout_seconds=timeout,
+            heartbeat_seconds=heartbeat,
+            deadline=deadline,
+            cancelled=threading.Event(),
+            context_object=ctx,
+        )
         self.history.add(lane, "TaskStarted", {"resourceType": rtype, "resource": rname})
         if self.invoker is None:
-            return self._task_failed(lane, rtype, rname, "States.TaskFailed",
-                                     f"No resource invoker is configured to run {resource}")
+            return self._task_failed(
+                lane,
+                rtype,
+                rname,
+                "States.TaskFailed",
+                f"No resource invoker is configured to run {resource}",
+            )
         box: dict[str, Any] = {}
         done = threading.Event()
         invoker = self.invoker
@@ -551,20 +639,31 @@ class _Run:
         def target():
             try:
                 box["result"] = invoker.invoke(resource, json.loads(_dumps(params)), tctx)
-            except BaseException as exc:  # noqa: BLE001 - reported as a Task failure
+            except BaseException as exc:
                 box["exc"] = exc
             finally:
                 done.set()
 
         threading.Thread(target=target, name=f"asl-task-{self.name}-{name}", daemon=True).start()
-        while not done.wait(_POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))):
+        while not done.wait(
+            _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
+        ):
             if deadline is not None and time.monotonic() >= deadline:
                 tctx.cancelled.set()
                 done.wait(self.sm.cancel_grace_seconds)
-                self.history.add(lane, "TaskTimedOut", {"resourceType": rtype, "resource": rname,
-                                                        "error": "States.Timeout", "cause": ""})
-                raise StatesError("States.Timeout",
-                                  f"Task '{name}' exceeded its TimeoutSeconds of {timeout:g}")
+                self.history.add(
+                    lane,
+                    "TaskTimedOut",
+                    {
+                        "resourceType": rtype,
+                        "resource": rname,
+                        "error": "States.Timeout",
+                        "cause": "",
+                    },
+                )
+                raise StatesError(
+                    "States.Timeout", f"Task '{name}' exceeded its TimeoutSeconds of {timeout:g}"
+                )
             if scope.reason():
                 tctx.cancelled.set()
                 done.wait(self.sm.cancel_grace_seconds)
@@ -577,16 +676,31 @@ class _Run:
         try:
             result = json.loads(_dumps(box.get("result")))
         except (TypeError, ValueError, RecursionError) as exc:
-            return self._task_failed(lane, rtype, rname, "States.TaskFailed",
-                                     f"Task result is not JSON-serialisable: {exc}")
-        self.history.add(lane, "TaskSucceeded", {"resourceType": rtype, "resource": rname,
-                                                 "output": _dumps(result),
-                                                 "outputDetails": {"truncated": False}})
+            return self._task_failed(
+                lane,
+                rtype,
+                rname,
+                "States.TaskFailed",
+                f"Task result is not JSON-serialisable: {exc}",
+            )
+        self.history.add(
+            lane,
+            "TaskSucceeded",
+            {
+                "resourceType": rtype,
+                "resource": rname,
+                "output": _dumps(result),
+                "outputDetails": {"truncated": False},
+            },
+        )
         return result
 
     def _task_failed(self, lane, rtype, rname, error, cause):
-        self.history.add(lane, "TaskFailed", {"resourceType": rtype, "resource": rname,
-                                              "error": error, "cause": cause})
+        self.history.add(
+            lane,
+            "TaskFailed",
+            {"resourceType": rtype, "resource": rname, "error": error, "cause": cause},
+        )
         raise StatesError(error, cause)
 
     def path_number(self, state, field, data, ctx) -> float | None:
@@ -597,8 +711,10 @@ class _Run:
         text = state[field + "Path"]
         value = self._select(text, data, ctx)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise StatesError("States.Runtime",
-                              f"The {field}Path '{text}' must reference a positive integer, got {_dumps(value)}")
+            raise StatesError(
+                "States.Runtime",
+                f"The {field}Path '{text}' must reference a positive integer, got {_dumps(value)}",
+            )
         return float(value)
 
     # ----------------------------------------------------------- Parallel
@@ -620,12 +736,13 @@ class _Run:
                 child.event.set()
             except ExecutionAborted:
                 child.event.set()
-            except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller's thread
+            except BaseException as exc:
                 crashes.append(exc)
                 child.event.set()
 
-        _run_all([partial(run_branch, i) for i in range(len(branches))],
-                 f"asl-branch-{self.name}-{name}")
+        _run_all(
+            [partial(run_branch, i) for i in range(len(branches))], f"asl-branch-{self.name}-{name}"
+        )
         if crashes:
             raise crashes[0]
         if failures:
@@ -642,8 +759,9 @@ class _Run:
     def map(self, name, state, eff, scope: _Scope, lane: Lane, ctx):
         items = self._select(state.get("ItemsPath", "$"), eff, ctx)
         if not isinstance(items, list):
-            raise StatesError("States.Runtime",
-                              f"Map state input must be an array but was: {type(items)}")
+            raise StatesError(
+                "States.Runtime", f"Map state input must be an array but was: {type(items)}"
+            )
         proc = state.get("ItemProcessor") or state["Iterator"]
         selector_field = "ItemSelector" if "ItemSelector" in state else "Parameters"
         selector = state.get(selector_field)
@@ -679,8 +797,9 @@ class _Run:
         def run_item(i: int) -> None:
             ilane = Lane(lane.last)
             self.history.add(ilane, "MapIterationStarted", {"name": name, "index": i})
-            item_ctx = self.context(name, ctx["State"]["EnteredTime"], ctx["State"]["RetryCount"],
-                                    (i, items[i]))
+            item_ctx = self.context(
+                name, ctx["State"]["EnteredTime"], ctx["State"]["RetryCount"], (i, items[i])
+            )
             try:
                 if selector is not None:
                     item = self.payload(selector, eff, item_ctx, selector_field)
@@ -698,7 +817,7 @@ class _Run:
                     child.event.set()
             except ExecutionAborted:
                 self.history.add(ilane, "MapIterationAborted", {"name": name, "index": i})
-            except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller's thread
+            except BaseException as exc:
                 crashes.append(exc)
                 child.event.set()
 
@@ -718,8 +837,10 @@ class _Run:
             raise crashes[0]
         if exceeded(len(failures)):
             if tolerate:
-                err = StatesError("States.ExceedToleratedFailureThreshold",
-                                  "The specified tolerated failure threshold was exceeded")
+                err = StatesError(
+                    "States.ExceedToleratedFailureThreshold",
+                    "The specified tolerated failure threshold was exceeded",
+                )
             else:
                 err = failures[0][1]
             self.history.add(lane, "MapStateFailed", None)
@@ -733,9 +854,11 @@ class _Run:
     def _int_from_path(self, state, field, eff, ctx) -> int:
         value = self._select(state[field], eff, ctx)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise StatesError("States.Runtime",
-                              f"The {field} field refers to value {_dumps(value)} which is not a "
-                              f"valid non-negative integer")
+            raise StatesError(
+                "States.Runtime",
+                f"The {field} field refers to value {_dumps(value)} which is not a "
+                f"valid non-negative integer",
+            )
         return value
 
 

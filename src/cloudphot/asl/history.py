@@ -60,5 +60,7 @@ class History:
                 try:
                     self._sink(event)
                 except Exception:  # a broken observer must not break the execution
-                    logging.getLogger(__name__).exception("history sink failed on event %d", event["id"])
+                    logging.getLogger(__name__).exception(
+                        "history sink failed on event %d", event["id"]
+                    )
         return event

@@ -78,7 +78,7 @@ class _Parser:
         m = _NAME.match(self.text, self.i)
         if not m:
             raise self.err("expected States.<Function>")
-        name = m.group(0)[len("States."):]
+        name = m.group(0)[len("States.") :]
         if name not in FUNCTIONS:
             raise IntrinsicSyntaxError(f"unknown intrinsic function States.{name} in {self.text!r}")
         self.i = m.end()
@@ -199,9 +199,11 @@ def _eval(node, data, ctx, strict=False):
         try:
             return node.path.read(doc)
         except NotFound:
-            raise StatesError("States.Runtime",
-                              f"The JSONPath '{node.path.text}' could not be found in the input "
-                              f"'{json.dumps(doc, separators=(',', ':'))}'") from None
+            raise StatesError(
+                "States.Runtime",
+                f"The JSONPath '{node.path.text}' could not be found in the input "
+                f"'{json.dumps(doc, separators=(',', ':'))}'",
+            ) from None
     raw_format = node.name == "Format"
     args = []
     for i, a in enumerate(node.args):
@@ -218,7 +220,9 @@ def _eval(node, data, ctx, strict=False):
     except _ArgError as exc:
         raise SpecRuntimeError(_FAIL, f"Invalid arguments in States.{node.name}: {exc}") from None
     except TypeError as exc:
-        raise SpecRuntimeError(_FAIL, f"Invalid number of arguments in States.{node.name}: {exc}") from None
+        raise SpecRuntimeError(
+            _FAIL, f"Invalid number of arguments in States.{node.name}: {exc}"
+        ) from None
 
 
 class _ArgError(Exception):
@@ -231,7 +235,9 @@ def _need(cond: bool, msg: str) -> None:
 
 
 def _is_int(v) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    return (isinstance(v, int) and not isinstance(v, bool)) or (
+        isinstance(v, float) and v.is_integer()
+    )
 
 
 def _json(v) -> str:
@@ -248,9 +254,15 @@ def _format(template, *values):
             i += 2
             continue
         if template.startswith("{}", i):
-            _need(k < len(values), "the number of arguments does not match the number of {} placeholders")
+            _need(
+                k < len(values),
+                "the number of arguments does not match the number of {} placeholders",
+            )
             v = values[k]
-            _need(not isinstance(v, (dict, list)), "format arguments must be strings, numbers, booleans or null")
+            _need(
+                not isinstance(v, (dict, list)),
+                "format arguments must be strings, numbers, booleans or null",
+            )
             out.append(v if isinstance(v, str) else _json(v))
             k += 1
             i += 2
@@ -273,7 +285,7 @@ def _array_partition(arr, size):
     _need(isinstance(arr, list), "the first argument must be an array")
     _need(_is_int(size) and size > 0, "the chunk size must be a positive integer")
     size = int(size)
-    return [arr[i:i + size] for i in range(0, len(arr), size)]
+    return [arr[i : i + size] for i in range(0, len(arr), size)]
 
 
 def _array_contains(arr, value):
@@ -299,7 +311,10 @@ def _array_range(start, end, step):
 def _array_get_item(arr, index):
     _need(isinstance(arr, list), "the first argument must be an array")
     _need(_is_int(index) and index >= 0, "the index must be a non-negative integer")
-    _need(int(index) < len(arr), f"index {int(index)} is out of bounds for an array of length {len(arr)}")
+    _need(
+        int(index) < len(arr),
+        f"index {int(index)} is out of bounds for an array of length {len(arr)}",
+    )
     return arr[int(index)]
 
 
@@ -340,7 +355,13 @@ def _b64decode(s):
         raise _ArgError(f"not valid base64: {exc}") from None
 
 
-_HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+_HASHES = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
 
 
 def _hash(data, algorithm):
@@ -357,7 +378,11 @@ def _json_merge(a, b, deep):
         return {**a, **b}
     out = dict(a)
     for k, v in b.items():  # spec: deep mode merges nested objects recursively
-        out[k] = _json_merge(out[k], v, True) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _json_merge(out[k], v, True)
+            if isinstance(v, dict) and isinstance(out.get(k), dict)
+            else v
+        )
     return out
 
 

@@ -36,8 +36,6 @@ class NotFound(LookupError):
     """A definite path matched nothing in the document."""
 
 
-
-
 def _scan_name(body: str, i: int) -> tuple[str, int]:
     """A dot-notation name up to the next unescaped '.' or '['; '\\x' stands for x (spec: $.store\\.book)."""
     buf = []
@@ -154,6 +152,7 @@ def _step(nodes: list, seg: tuple) -> list:
 
 # --------------------------------------------------------------------- parsing
 
+
 def _parse_quoted(text: str, i: int) -> tuple[str, int]:
     quote = text[i]
     i += 1
@@ -181,7 +180,8 @@ def _parse_int(tok: str, text: str) -> int:
 _FILTER_TOKEN = re.compile(
     r"\s*(?:(?P<op>==|!=|<=|>=|<|>|&&|\|\||!|\(|\))|(?P<rel>@(?:\.[A-Za-z0-9_\-$]+|\[[^\]]*\])*)"
     r"|(?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-    r"|(?P<kw>true|false|null))")
+    r"|(?P<kw>true|false|null))"
+)
 
 _MISSING = object()
 
@@ -277,7 +277,12 @@ def _ordered(a: Any, b: Any, op) -> bool:
     if a is _MISSING or b is _MISSING:
         return False
     num = (int, float)
-    if isinstance(a, num) and isinstance(b, num) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, num)
+        and isinstance(b, num)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         return op(a, b)
     if isinstance(a, str) and isinstance(b, str):
         return op(a, b)
@@ -285,9 +290,16 @@ def _ordered(a: Any, b: Any, op) -> bool:
 
 
 _COMPARE = {
-    "==": lambda a, b: a is not _MISSING and type(a) is type(b) and a == b
-    or (isinstance(a, (int, float)) and isinstance(b, (int, float))
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b),
+    "==": lambda a, b: (
+        (a is not _MISSING and type(a) is type(b) and a == b)
+        or (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+            and a == b
+        )
+    ),
     "!=": lambda a, b: not _COMPARE["=="](a, b),
     "<": lambda a, b: _ordered(a, b, lambda x, y: x < y),
     "<=": lambda a, b: _ordered(a, b, lambda x, y: x <= y),
@@ -336,7 +348,7 @@ def compile_path(text: str) -> CompiledPath:
         elif ch == "[":
             i += 1
             if i < n and body[i] == "?":
-                if body[i:i + 2] != "?(":
+                if body[i : i + 2] != "?(":
                     raise PathError(f"filter must be [?(...)] in path {text!r}")
                 depth = 0
                 j = i + 1
@@ -351,9 +363,9 @@ def compile_path(text: str) -> CompiledPath:
                         if depth == 0:
                             break
                     j += 1
-                if j >= n or body[j + 1:j + 2] != "]":
+                if j >= n or body[j + 1 : j + 2] != "]":
                     raise PathError(f"unterminated filter in path {text!r}")
-                segs.append(("filter", _compile_filter(body[i + 2:j], text)))
+                segs.append(("filter", _compile_filter(body[i + 2 : j], text)))
                 i = j + 2
                 continue
             items: list = []
@@ -399,7 +411,9 @@ def compile_path(text: str) -> CompiledPath:
             else:
                 segs.append(("index", _parse_int(inner, text)))
         else:
-            raise PathError(f"unexpected {ch!r} at position {i + (2 if context else 1)} in path {text!r}")
+            raise PathError(
+                f"unexpected {ch!r} at position {i + (2 if context else 1)} in path {text!r}"
+            )
     return CompiledPath(text, segs, context)
 
 

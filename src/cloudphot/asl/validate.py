@@ -22,21 +22,55 @@ _COMMON = {"Type", "Comment", "QueryLanguage"}
 _IO = {"InputPath", "OutputPath"}
 _FIELDS = {
     "Pass": _COMMON | _IO | {"Next", "End", "Result", "ResultPath", "Parameters"},
-    "Task": _COMMON | _IO | {"Next", "End", "Resource", "Parameters", "ResultSelector", "ResultPath",
-                             "Retry", "Catch", "TimeoutSeconds", "TimeoutSecondsPath",
-                             "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials"},
+    "Task": _COMMON
+    | _IO
+    | {
+        "Next",
+        "End",
+        "Resource",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+        "TimeoutSeconds",
+        "TimeoutSecondsPath",
+        "HeartbeatSeconds",
+        "HeartbeatSecondsPath",
+        "Credentials",
+    },
     "Choice": _COMMON | _IO | {"Choices", "Default"},
     "Wait": _COMMON | _IO | {"Next", "End", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
     "Succeed": _COMMON | _IO,
     "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
-    "Parallel": _COMMON | _IO | {"Next", "End", "Branches", "Parameters", "ResultSelector",
-                                 "ResultPath", "Retry", "Catch"},
-    "Map": _COMMON | _IO | {"Next", "End", "Iterator", "ItemProcessor", "ItemsPath", "ItemSelector",
-                            "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch",
-                            "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage",
-                            "ToleratedFailureCount", "ToleratedFailurePercentagePath",
-                            "ToleratedFailureCountPath", "Label", "ItemReader", "ResultWriter",
-                            "ItemBatcher"},
+    "Parallel": _COMMON
+    | _IO
+    | {"Next", "End", "Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": _COMMON
+    | _IO
+    | {
+        "Next",
+        "End",
+        "Iterator",
+        "ItemProcessor",
+        "ItemsPath",
+        "ItemSelector",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+        "MaxConcurrency",
+        "MaxConcurrencyPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailureCount",
+        "ToleratedFailurePercentagePath",
+        "ToleratedFailureCountPath",
+        "Label",
+        "ItemReader",
+        "ResultWriter",
+        "ItemBatcher",
+    },
 }
 
 
@@ -71,7 +105,9 @@ def validate_machine(machine: Any, where: str = "") -> None:
         _positive_int(machine["TimeoutSeconds"], f"{pre}TimeoutSeconds")
     for name, state in states.items():
         if len(name) > 80:
-            raise AslDefinitionError(f"{pre}{name[:40]}...: state names are limited to 80 characters")
+            raise AslDefinitionError(
+                f"{pre}{name[:40]}...: state names are limited to 80 characters"
+            )
         _validate_state(name, state, states, f"{pre}{name}")
     _check_reachable(start, states, pre)
 
@@ -99,23 +135,31 @@ def _check_reachable(start: str, states: dict, pre: str) -> None:
 
 def _positive_int(v: Any, where: str, allow_zero: bool = False) -> None:
     if not isinstance(v, int) or isinstance(v, bool) or v < (0 if allow_zero else 1):
-        raise AslDefinitionError(f"{where}: must be a {'non-negative' if allow_zero else 'positive'} integer, got {v!r}")
+        raise AslDefinitionError(
+            f"{where}: must be a {'non-negative' if allow_zero else 'positive'} integer, got {v!r}"
+        )
 
 
-def _check_path(state: dict, field: str, where: str, reference: bool = False, nullable: bool = True) -> None:
+def _check_path(
+    state: dict, field: str, where: str, reference: bool = False, nullable: bool = True
+) -> None:
     if field not in state:
         return
     v = state[field]
     if v is None and nullable:
         return
     if not isinstance(v, str):
-        raise AslDefinitionError(f"{where}.{field}: must be a path string{' or null' if nullable else ''}")
+        raise AslDefinitionError(
+            f"{where}.{field}: must be a path string{' or null' if nullable else ''}"
+        )
     try:
         p = compile_path(v)
     except PathError as exc:
         raise AslDefinitionError(f"{where}.{field}: {exc}") from None
     if reference and not p.reference:
-        raise AslDefinitionError(f"{where}.{field}: {v!r} must be a reference path (no wildcards, filters or slices)")
+        raise AslDefinitionError(
+            f"{where}.{field}: {v!r} must be a reference path (no wildcards, filters or slices)"
+        )
     if reference and p.context:
         raise AslDefinitionError(f"{where}.{field}: {v!r} cannot refer to the context object")
 
@@ -155,12 +199,23 @@ def _validate_retry_catch(state: dict, states: dict, where: str) -> None:
                 raise AslDefinitionError(f"{w}: must be an object")
             eq = r.get("ErrorEquals")
             if not isinstance(eq, list) or not eq or not all(isinstance(e, str) for e in eq):
-                raise AslDefinitionError(f"{w}.ErrorEquals: required non-empty array of error names")
+                raise AslDefinitionError(
+                    f"{w}.ErrorEquals: required non-empty array of error names"
+                )
             if "States.ALL" in eq and (len(eq) != 1 or i != len(rules) - 1):
-                raise AslDefinitionError(f"{w}.ErrorEquals: States.ALL must appear alone and in the last {field[:-1] if field == 'Retry' else 'Catch'}er")
+                raise AslDefinitionError(
+                    f"{w}.ErrorEquals: States.ALL must appear alone and in the last {field[:-1] if field == 'Retry' else 'Catch'}er"
+                )
             if field == "Retry":
-                allowed = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate",
-                           "MaxDelaySeconds", "JitterStrategy", "Comment"}
+                allowed = {
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                    "Comment",
+                }
                 for k in r:
                     if k not in allowed:
                         raise AslDefinitionError(f"{w}.{k}: unknown Retrier field")
@@ -189,7 +244,9 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
         raise AslDefinitionError(f"{where}: state must be an object")
     typ = state.get("Type")
     if typ not in STATE_TYPES:
-        raise AslDefinitionError(f"{where}.Type: unknown state type {typ!r} (expected one of {', '.join(STATE_TYPES)})")
+        raise AslDefinitionError(
+            f"{where}.Type: unknown state type {typ!r} (expected one of {', '.join(STATE_TYPES)})"
+        )
     for k in state:
         if k not in _FIELDS[typ]:
             raise AslDefinitionError(f"{where}.{k}: field not allowed in a {typ} state")
@@ -198,7 +255,9 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
         if "End" in state and not isinstance(state["End"], bool):
             raise AslDefinitionError(f"{where}.End: must be a boolean")
         if has_next == end:
-            raise AslDefinitionError(f"{where}.{'Next' if has_next else 'End'}: exactly one of Next or End: true is required")
+            raise AslDefinitionError(
+                f"{where}.{'Next' if has_next else 'End'}: exactly one of Next or End: true is required"
+            )
         if has_next:
             if not isinstance(state["Next"], str):
                 raise AslDefinitionError(f"{where}.Next: must be a string")
@@ -223,16 +282,27 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
             if f in state:
                 _positive_int(state[f], f"{where}.{f}")
             _check_path(state, f + "Path", where, nullable=False)
-        if "TimeoutSeconds" in state and "HeartbeatSeconds" in state and state["HeartbeatSeconds"] >= state["TimeoutSeconds"]:
-            raise AslDefinitionError(f"{where}.HeartbeatSeconds: must be smaller than TimeoutSeconds")
+        if (
+            "TimeoutSeconds" in state
+            and "HeartbeatSeconds" in state
+            and state["HeartbeatSeconds"] >= state["TimeoutSeconds"]
+        ):
+            raise AslDefinitionError(
+                f"{where}.HeartbeatSeconds: must be smaller than TimeoutSeconds"
+            )
     elif typ == "Choice":
         choices = state.get("Choices")
         if not isinstance(choices, list) or not choices:
             raise AslDefinitionError(f"{where}.Choices: required non-empty array")
         for i, rule in enumerate(choices):
             w = f"{where}.Choices[{i}]"
-            validate_choice_rule({k: v for k, v in rule.items() if k not in ("Next", "Comment")}
-                                 if isinstance(rule, dict) else rule, w, top=True)
+            validate_choice_rule(
+                {k: v for k, v in rule.items() if k not in ("Next", "Comment")}
+                if isinstance(rule, dict)
+                else rule,
+                w,
+                top=True,
+            )
             nxt = rule.get("Next")
             if not isinstance(nxt, str):
                 raise AslDefinitionError(f"{w}.Next: required string")
@@ -241,16 +311,23 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
         if "Default" in state and state["Default"] not in states:
             raise AslDefinitionError(f"{where}.Default: no state named {state['Default']!r}")
     elif typ == "Wait":
-        present = [f for f in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if f in state]
+        present = [
+            f for f in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if f in state
+        ]
         if len(present) != 1:
-            raise AslDefinitionError(f"{where}: exactly one of Seconds, SecondsPath, Timestamp, TimestampPath is required (found {present or 'none'})")
+            raise AslDefinitionError(
+                f"{where}: exactly one of Seconds, SecondsPath, Timestamp, TimestampPath is required (found {present or 'none'})"
+            )
         f = present[0]
         if f == "Seconds":
             _positive_int(state[f], f"{where}.Seconds", allow_zero=True)
         elif f == "Timestamp":
             from .choice import parse_timestamp
+
             if not isinstance(state[f], str) or parse_timestamp(state[f]) is None:
-                raise AslDefinitionError(f"{where}.Timestamp: {state[f]!r} is not an RFC 3339 timestamp")
+                raise AslDefinitionError(
+                    f"{where}.Timestamp: {state[f]!r} is not an RFC 3339 timestamp"
+                )
         else:
             _check_path(state, f, where, nullable=False)
     elif typ == "Fail":
@@ -276,26 +353,49 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
             validate_machine(b, f"{where}.Branches[{i}]")
     elif typ == "Map":
         if ("Iterator" in state) == ("ItemProcessor" in state):
-            raise AslDefinitionError(f"{where}.ItemProcessor: exactly one of ItemProcessor or Iterator is required")
+            raise AslDefinitionError(
+                f"{where}.ItemProcessor: exactly one of ItemProcessor or Iterator is required"
+            )
         if "ItemSelector" in state and "Parameters" in state:
-            raise AslDefinitionError(f"{where}.ItemSelector: cannot be used together with Parameters")
+            raise AslDefinitionError(
+                f"{where}.ItemSelector: cannot be used together with Parameters"
+            )
         for f in ("ItemReader", "ResultWriter", "ItemBatcher"):
             if f in state:
-                raise AslDefinitionError(f"{where}.{f}: distributed Map is not supported by the local interpreter")
+                raise AslDefinitionError(
+                    f"{where}.{f}: distributed Map is not supported by the local interpreter"
+                )
         proc_field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         proc = state[proc_field]
-        if isinstance(proc, dict) and proc.get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE":
-            raise AslDefinitionError(f"{where}.{proc_field}.ProcessorConfig.Mode: only INLINE is supported locally")
-        validate_machine({k: v for k, v in proc.items() if k != "ProcessorConfig"} if isinstance(proc, dict) else proc,
-                         f"{where}.{proc_field}")
+        if (
+            isinstance(proc, dict)
+            and proc.get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE"
+        ):
+            raise AslDefinitionError(
+                f"{where}.{proc_field}.ProcessorConfig.Mode: only INLINE is supported locally"
+            )
+        validate_machine(
+            {k: v for k, v in proc.items() if k != "ProcessorConfig"}
+            if isinstance(proc, dict)
+            else proc,
+            f"{where}.{proc_field}",
+        )
         _check_path(state, "ItemsPath", where, nullable=False)
         if "MaxConcurrency" in state:
             _positive_int(state["MaxConcurrency"], f"{where}.MaxConcurrency", allow_zero=True)
         if "ToleratedFailurePercentage" in state:
             v = state["ToleratedFailurePercentage"]
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 100:
-                raise AslDefinitionError(f"{where}.ToleratedFailurePercentage: must be a number between 0 and 100")
+                raise AslDefinitionError(
+                    f"{where}.ToleratedFailurePercentage: must be a number between 0 and 100"
+                )
         if "ToleratedFailureCount" in state:
-            _positive_int(state["ToleratedFailureCount"], f"{where}.ToleratedFailureCount", allow_zero=True)
-        for f in ("MaxConcurrencyPath", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath"):
+            _positive_int(
+                state["ToleratedFailureCount"], f"{where}.ToleratedFailureCount", allow_zero=True
+            )
+        for f in (
+            "MaxConcurrencyPath",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCountPath",
+        ):
             _check_path(state, f, where, nullable=False)

@@ -45,14 +45,27 @@ from ..storage.objects import ObjectStore
 
 __all__ = ["AthenaQueryEngine", "AthenaResult", "AthenaRunner", "result_to_arrow"]
 
-_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
-              "InternalServerException", "InternalServerError", "SlowDown"}
-_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation",
-           "UnrecognizedClientException", "InvalidSignatureException",
-           "ExpiredTokenException"}
+_THROTTLES = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalServerException",
+    "InternalServerError",
+    "SlowDown",
+}
+_DENIED = {
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+}
 #: how to get permission, said in every access error
-_POLICY_HINT = ("attach the stack's catalog reader policy (stack output CatalogReaderPolicyArn) "
-                "to your IAM user or role")
+_POLICY_HINT = (
+    "attach the stack's catalog reader policy (stack output CatalogReaderPolicyArn) "
+    "to your IAM user or role"
+)
 #: GetQueryResults returns at most 1000 rows per page
 PAGE_ROWS = 1000
 
@@ -60,6 +73,7 @@ PAGE_ROWS = 1000
 @dataclass
 class AthenaResult:
     """Rows of one finished Athena query, with what Athena reports about it."""
+
     table: pa.Table
     execution_id: str
     #: bytes the query scanned (what Athena bills, and what the workgroup's limit counts)
@@ -69,8 +83,10 @@ class AthenaResult:
 def _error(exc: BaseException, action: str, *, workgroup: str) -> CloudphotError:
     """An AWS error as the cloudphot error that says what to do about it."""
     if isinstance(exc, NoCredentialsError):
-        return ConfigError(f"{action}: no AWS credentials; configure them as for the AWS CLI "
-                           f"(AWS_PROFILE, aws configure, or an instance role)")
+        return ConfigError(
+            f"{action}: no AWS credentials; configure them as for the AWS CLI "
+            f"(AWS_PROFILE, aws configure, or an instance role)"
+        )
     if isinstance(exc, BotoCoreError):
         return TransientError(f"{action}: {exc}")
     assert isinstance(exc, ClientError)
@@ -82,9 +98,11 @@ def _error(exc: BaseException, action: str, *, workgroup: str) -> CloudphotError
         return ConfigError(f"{action}: not allowed ({code}: {message}); {_POLICY_HINT}")
     if code in ("InvalidRequestException", "ResourceNotFoundException"):
         if "workgroup" in message.lower():
-            return ConfigError(f"{action}: {message}; the workgroup is the stack output "
-                               f"AthenaWorkGroupName (set CLOUDPHOT_STACK, or "
-                               f"CLOUDPHOT_ATHENA_WORKGROUP={workgroup!r} is wrong)")
+            return ConfigError(
+                f"{action}: {message}; the workgroup is the stack output "
+                f"AthenaWorkGroupName (set CLOUDPHOT_STACK, or "
+                f"CLOUDPHOT_ATHENA_WORKGROUP={workgroup!r} is wrong)"
+            )
         return QueryFailed(f"query failed on Athena: {message}")
     return TransientError(f"{action}: {code}: {message}")
 
@@ -112,9 +130,23 @@ _SCALARS: dict[str, tuple[pa.DataType, Callable[[str], Any]]] = {
     "date": (pa.date32(), lambda v: date.fromisoformat(v.strip())),
     "timestamp": (pa.timestamp("us"), _parse_timestamp),
 }
-_STRINGS = {"varchar", "char", "string", "json", "varbinary", "time", "uuid", "ipaddress",
-            "timestamp with time zone", "time with time zone", "interval day to second",
-            "interval year to month", "array", "map", "row"}
+_STRINGS = {
+    "varchar",
+    "char",
+    "string",
+    "json",
+    "varbinary",
+    "time",
+    "uuid",
+    "ipaddress",
+    "timestamp with time zone",
+    "time with time zone",
+    "interval day to second",
+    "interval year to month",
+    "array",
+    "map",
+    "row",
+}
 
 
 def _arrow_type(info: dict) -> tuple[pa.DataType, Callable[[str], Any]]:
@@ -133,7 +165,9 @@ def _arrow_type(info: dict) -> tuple[pa.DataType, Callable[[str], Any]]:
     raise ValueError(f"unknown column type {info.get('Type')!r}")
 
 
-def result_to_arrow(column_info: list[dict], rows: list[dict], *, execution_id: str = "") -> pa.Table:
+def result_to_arrow(
+    column_info: list[dict], rows: list[dict], *, execution_id: str = ""
+) -> pa.Table:
     """Athena's ``ColumnInfo`` and data ``Rows`` (header row removed) as a typed Arrow table.
 
     Parameters
@@ -150,8 +184,11 @@ def result_to_arrow(column_info: list[dict], rows: list[dict], *, execution_id: 
         The response does not have that shape, or a value does not parse as its type.
     """
     where = f"Athena's result{f' of query {execution_id}' if execution_id else ''}"
-    if not isinstance(column_info, list) or not column_info or not all(
-            isinstance(c, dict) and c.get("Name") for c in column_info):
+    if (
+        not isinstance(column_info, list)
+        or not column_info
+        or not all(isinstance(c, dict) and c.get("Name") for c in column_info)
+    ):
         raise QueryFailed(f"{where} is malformed: it has no column metadata (ColumnInfo)")
     names = [str(c["Name"]) for c in column_info]
     try:
@@ -162,9 +199,11 @@ def result_to_arrow(column_info: list[dict], rows: list[dict], *, execution_id: 
     for i, row in enumerate(rows):
         data = row.get("Data") if isinstance(row, dict) else None
         if not isinstance(data, list) or len(data) != len(names):
-            raise QueryFailed(f"{where} is malformed: row {i + 1} has "
-                              f"{len(data) if isinstance(data, list) else 'no'} values for "
-                              f"{len(names)} columns")
+            raise QueryFailed(
+                f"{where} is malformed: row {i + 1} has "
+                f"{len(data) if isinstance(data, list) else 'no'} values for "
+                f"{len(names)} columns"
+            )
         for j, datum in enumerate(data):
             value = datum.get("VarCharValue") if isinstance(datum, dict) else None
             if value is None:
@@ -173,16 +212,19 @@ def result_to_arrow(column_info: list[dict], rows: list[dict], *, execution_id: 
             try:
                 columns[j].append(types[j][1](value))
             except (ValueError, KeyError, InvalidOperation, AttributeError, TypeError):
-                raise QueryFailed(f"{where} is malformed: column {names[j]!r} is declared "
-                                  f"{column_info[j].get('Type')!r} but row {i + 1} holds "
-                                  f"{str(value)[:40]!r}") from None
+                raise QueryFailed(
+                    f"{where} is malformed: column {names[j]!r} is declared "
+                    f"{column_info[j].get('Type')!r} but row {i + 1} holds "
+                    f"{str(value)[:40]!r}"
+                ) from None
     arrays = []
     for name, (typ, _), values in zip(names, types, columns):
         try:
             arrays.append(pa.array(values, type=typ))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise QueryFailed(f"{where} is malformed: column {name!r} does not fit "
-                              f"{typ}: {exc}") from None
+            raise QueryFailed(
+                f"{where} is malformed: column {name!r} does not fit {typ}: {exc}"
+            ) from None
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -205,35 +247,51 @@ class AthenaRunner:
         Injected for tests (``time.sleep``, ``time.monotonic``).
     """
 
-    def __init__(self, workgroup: str, database: str, *, client=None, region: str | None = None,
-                 poll_first_s: float = 0.1, poll_max_s: float = 2.0,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        workgroup: str,
+        database: str,
+        *,
+        client=None,
+        region: str | None = None,
+        poll_first_s: float = 0.1,
+        poll_max_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not workgroup:
-            raise ConfigError("no Athena workgroup to run catalog queries in: set CLOUDPHOT_STACK "
-                              "to the deployed stack (its output AthenaWorkGroupName) or "
-                              "CLOUDPHOT_ATHENA_WORKGROUP")
+            raise ConfigError(
+                "no Athena workgroup to run catalog queries in: set CLOUDPHOT_STACK "
+                "to the deployed stack (its output AthenaWorkGroupName) or "
+                "CLOUDPHOT_ATHENA_WORKGROUP"
+            )
         self.workgroup, self.database = workgroup, database
         self.client = client or boto3.client("athena", region_name=region)
         self.poll_first_s, self.poll_max_s = float(poll_first_s), float(poll_max_s)
         self._sleep, self._clock = sleep, clock
 
-    def run(self, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-            max_rows: int | None = None) -> AthenaResult:
+    def run(
+        self, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int | None = None
+    ) -> AthenaResult:
         """Start, wait (at most ``timeout_s``), and read up to ``max_rows`` rows (+ one page)."""
         deadline = self._clock() + float(timeout_s)
         try:
             qid = self.client.start_query_execution(
-                QueryString=sql, WorkGroup=self.workgroup,
-                QueryExecutionContext={"Database": self.database})["QueryExecutionId"]
+                QueryString=sql,
+                WorkGroup=self.workgroup,
+                QueryExecutionContext={"Database": self.database},
+            )["QueryExecutionId"]
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "StartQueryExecution", workgroup=self.workgroup) from exc
         execution = self._wait(qid, deadline, timeout_s)
         stats = execution.get("Statistics") or {}
         scanned = stats.get("DataScannedInBytes")
         table = self._results(qid, max_rows)
-        return AthenaResult(table=table, execution_id=qid,
-                            scanned_bytes=int(scanned) if scanned is not None else None)
+        return AthenaResult(
+            table=table,
+            execution_id=qid,
+            scanned_bytes=int(scanned) if scanned is not None else None,
+        )
 
     def _wait(self, qid: str, deadline: float, timeout_s: float) -> dict:
         delay = self.poll_first_s
@@ -255,19 +313,25 @@ class AthenaRunner:
                     f"query refused: it ran longer than the {timeout_s:g} s per-query timeout "
                     f"and {'was stopped' if stopped else 'could not be stopped'} (Athena query "
                     f"{qid}); restrict it with a cone (q3c_radial_query) or objid, or pass a "
-                    f"longer --timeout")
+                    f"longer --timeout"
+                )
             self._sleep(min(delay, remaining))
             delay = min(delay * 2, self.poll_max_s)
 
     def _failure(self, qid: str, state: str, status: dict) -> str:
-        reason = status.get("StateChangeReason") or (status.get("AthenaError") or {}).get(
-            "ErrorMessage") or "no reason given"
+        reason = (
+            status.get("StateChangeReason")
+            or (status.get("AthenaError") or {}).get("ErrorMessage")
+            or "no reason given"
+        )
         if state == "CANCELLED":
             hint = ""
             if any(w in reason.lower() for w in ("scan", "limit", "cutoff")):
-                hint = (f"; the workgroup {self.workgroup} cancels queries that scan more than "
-                        f"its limit (stack parameter AthenaScanLimitBytes): restrict the query "
-                        f"with a cone (q3c_radial_query), objid or fewer columns")
+                hint = (
+                    f"; the workgroup {self.workgroup} cancels queries that scan more than "
+                    f"its limit (stack parameter AthenaScanLimitBytes): restrict the query "
+                    f"with a cone (q3c_radial_query), objid or fewer columns"
+                )
             return f"query was cancelled on Athena (query {qid}): {reason}{hint}"
         return f"query failed on Athena (query {qid}): {reason}"
 
@@ -310,14 +374,21 @@ class AthenaRunner:
         if not isinstance(column_info, list) or not column_info:
             return data  # result_to_arrow says what is missing
         names = [str(c.get("Name", "")) if isinstance(c, dict) else "" for c in column_info]
-        labels = [str(c.get("Label", c.get("Name", ""))) if isinstance(c, dict) else ""
-                  for c in column_info]
+        labels = [
+            str(c.get("Label", c.get("Name", ""))) if isinstance(c, dict) else ""
+            for c in column_info
+        ]
         header = data[0].get("Data") if data and isinstance(data[0], dict) else None
-        values = [d.get("VarCharValue") if isinstance(d, dict) else None
-                  for d in header] if isinstance(header, list) else None
+        values = (
+            [d.get("VarCharValue") if isinstance(d, dict) else None for d in header]
+            if isinstance(header, list)
+            else None
+        )
         if values is None or (values != names and values != labels):
-            raise QueryFailed(f"Athena's result of query {qid} is malformed: its first row "
-                              f"should be the header {names}, got {values}")
+            raise QueryFailed(
+                f"Athena's result of query {qid} is malformed: its first row "
+                f"should be the header {names}, got {values}"
+            )
         return data[1:]
 
 
@@ -344,15 +415,27 @@ class AthenaQueryEngine:
         An :class:`AthenaRunner` to use instead of building one (tests).
     """
 
-    def __init__(self, store: ObjectStore, bucket: str, survey: str, *, workgroup: str | None,
-                 database: str | None = None, version: int | None = None,
-                 max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 client=None, glue_client=None, region: str | None = None,
-                 runner: AthenaRunner | None = None):
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        survey: str,
+        *,
+        workgroup: str | None,
+        database: str | None = None,
+        version: int | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        client=None,
+        glue_client=None,
+        region: str | None = None,
+        runner: AthenaRunner | None = None,
+    ):
         self.store, self.bucket, self.survey = store, bucket, survey
         self.database = database or survey
-        self.runner = runner or AthenaRunner(workgroup or "", self.database, client=client,
-                                             region=region)
+        self.runner = runner or AthenaRunner(
+            workgroup or "", self.database, client=client, region=region
+        )
         self.manifest = read_manifest(store, bucket, survey, version)
         self.version = int(self.manifest["version"])
         self.order = int(self.manifest["partition_order"])
@@ -362,8 +445,9 @@ class AthenaQueryEngine:
 
     def to_athena(self, sql: str) -> tuple[str, Rewritten]:
         """The Trino SQL :meth:`run` sends (useful to read, and for tests)."""
-        return athena_sql(sql, self.manifest, survey=self.survey, database=self.database,
-                          max_rows=self.max_rows)
+        return athena_sql(
+            sql, self.manifest, survey=self.survey, database=self.database, max_rows=self.max_rows
+        )
 
     def run(self, sql: str) -> QueryResult:
         """Check, rewrite and execute on Athena; raise QueryRefused / QueryTimeout / QueryFailed."""
@@ -375,8 +459,14 @@ class AthenaQueryEngine:
         truncated = table.num_rows > self.max_rows
         if truncated:
             table = table.slice(0, self.max_rows)
-        return QueryResult(table=table, truncated=truncated, sql=athena, version=self.version,
-                           execution_id=res.execution_id, scanned_bytes=res.scanned_bytes)
+        return QueryResult(
+            table=table,
+            truncated=truncated,
+            sql=athena,
+            version=self.version,
+            execution_id=res.execution_id,
+            scanned_bytes=res.scanned_bytes,
+        )
 
     def check_partition_order(self) -> None:
         """The Glue tables project the catalog's partition order (else every query is empty).
@@ -388,15 +478,22 @@ class AthenaQueryEngine:
         for table in ("phot_mod", "phot_meas"):
             try:
                 params = glue.get_table(DatabaseName=self.database, Name=table)["Table"].get(
-                    "Parameters", {})
+                    "Parameters", {}
+                )
             except (ClientError, BotoCoreError) as exc:
-                code = exc.response.get("Error", {}).get("Code") if isinstance(
-                    exc, ClientError) else ""
+                code = (
+                    exc.response.get("Error", {}).get("Code")
+                    if isinstance(exc, ClientError)
+                    else ""
+                )
                 if code == "EntityNotFoundException":
-                    raise ConfigError(f"no Glue table {self.database}.{table}: is the stack "
-                                      f"deployed with SurveyName={self.survey}?") from exc
-                raise _error(exc, f"Glue GetTable {self.database}.{table}",
-                             workgroup=self.runner.workgroup) from exc
+                    raise ConfigError(
+                        f"no Glue table {self.database}.{table}: is the stack "
+                        f"deployed with SurveyName={self.survey}?"
+                    ) from exc
+                raise _error(
+                    exc, f"Glue GetTable {self.database}.{table}", workgroup=self.runner.workgroup
+                ) from exc
             span = params.get("projection.norder.range")
             if span:
                 lo, _, hi = span.partition(",")
@@ -405,7 +502,8 @@ class AthenaQueryEngine:
                         f"catalog {self.survey} v{self.version} is partitioned at HEALPix order "
                         f"{self.order} but the Glue table {self.database}.{table} projects order "
                         f"{lo if hi in ('', lo) else span}: redeploy with --parameter-overrides CatalogPartitionOrder="
-                        f"{self.order}")
+                        f"{self.order}"
+                    )
         self._checked = True
 
     def close(self) -> None:

@@ -17,8 +17,13 @@ from ..pipeline.steps import dispatch_events
 
 __all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
 
-_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
-              "InternalServerError", "ServiceQuotaExceededException"}
+_THROTTLES = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "ServiceQuotaExceededException",
+}
 
 
 def state_machine_arns(env: dict | None = None) -> dict[str, str]:
@@ -46,19 +51,23 @@ class StepFunctionsStarter:
 
     def start(self, job: Job) -> str:
         if job.executor.get("kind") != "state_machine":
-            raise ConfigError(f"job {job.job_id}: executor {job.executor} cannot be started "
-                              "directly on AWS; wrap it in a state machine")
+            raise ConfigError(
+                f"job {job.job_id}: executor {job.executor} cannot be started "
+                "directly on AWS; wrap it in a state machine"
+            )
         name = job.executor["name"]
         try:
             arn = self.arns[name]
         except KeyError:
-            raise ConfigError(f"no ARN for state machine {name!r} in STATE_MACHINE_ARNS; "
-                              "add it to the dispatch function's environment in template.yaml"
-                              ) from None
+            raise ConfigError(
+                f"no ARN for state machine {name!r} in STATE_MACHINE_ARNS; "
+                "add it to the dispatch function's environment in template.yaml"
+            ) from None
         execution_name = job.job_id if job.attempts == 0 else f"{job.job_id}-r{job.attempts}"
         try:
-            out = self.client.start_execution(stateMachineArn=arn, name=execution_name,
-                                              input=json.dumps(job.input))
+            out = self.client.start_execution(
+                stateMachineArn=arn, name=execution_name, input=json.dumps(job.input)
+            )
             return out["executionArn"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
@@ -79,8 +88,9 @@ def _registry(svc_key: int) -> Registry:
     return registry
 
 
-def dispatch_stream_record(record: dict, *, svc: Services | None = None,
-                           starter=None, registry: Registry | None = None) -> list[str]:
+def dispatch_stream_record(
+    record: dict, *, svc: Services | None = None, starter=None, registry: Registry | None = None
+) -> list[str]:
     """Dispatch the event in one DynamoDB stream record (INSERTs only)."""
     if record.get("eventName") != "INSERT":
         return []

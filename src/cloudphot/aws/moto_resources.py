@@ -58,10 +58,15 @@ _NAMED = (_BUCKET, _TABLE, _QUEUE, _STATE_MACHINE, _FUNCTION)
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
-def create_from_template(template: dict | None = None, *, session: boto3.Session | None = None,
-                         region: str = "us-east-1", stack_name: str = "cloudphot",
-                         project_root: str | Path | None = None,
-                         parameters: dict[str, str] | None = None) -> dict[str, str]:
+def create_from_template(
+    template: dict | None = None,
+    *,
+    session: boto3.Session | None = None,
+    region: str = "us-east-1",
+    stack_name: str = "cloudphot",
+    project_root: str | Path | None = None,
+    parameters: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Create the template's buckets, tables, queues and state machines in moto.
 
     Parameters
@@ -98,8 +103,14 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
     names = physical_names(template, region=region, account=account, stack_name=stack_name)
     params = {k: str(v.get("Default", "")) for k, v in (template.get("Parameters") or {}).items()}
     params.update(parameters or {})
-    resolver = _Resolver(names, region=region, account=account, stack_name=stack_name,
-                         parameters=params, mappings=template.get("Mappings") or {})
+    resolver = _Resolver(
+        names,
+        region=region,
+        account=account,
+        stack_name=stack_name,
+        parameters=params,
+        mappings=template.get("Mappings") or {},
+    )
 
     s3 = session.client("s3", region_name=region)
     for lid, res in resources_of_type(template, _BUCKET).items():
@@ -112,7 +123,7 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
             names[lid]["StreamArn"] = stream_arn
 
     sqs = session.client("sqs", region_name=region)
-    for lid, res in resources_of_type(template, _QUEUE).items():
+    for lid, _res in resources_of_type(template, _QUEUE).items():
         url = sqs.create_queue(QueueName=names[lid]["QueueName"])["QueueUrl"]
         names[lid]["Ref"] = url
 
@@ -121,8 +132,11 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
         definition = _definition(root, spec.definition_uri, spec.substitutions, resolver)
         props = template["Resources"][lid].get("Properties", {})
         sfn.create_state_machine(
-            name=names[lid]["Name"], definition=definition, type=props.get("Type", "STANDARD"),
-            roleArn=f"arn:aws:iam::{account}:role/{stack_name}-{lid}Role")
+            name=names[lid]["Name"],
+            definition=definition,
+            type=props.get("Type", "STANDARD"),
+            roleArn=f"arn:aws:iam::{account}:role/{stack_name}-{lid}Role",
+        )
 
     glue = session.client("glue", region_name=region)
     for lid, res in resources_of_type(template, _GLUE_DATABASE).items():
@@ -137,9 +151,11 @@ def create_from_template(template: dict | None = None, *, session: boto3.Session
     athena = session.client("athena", region_name=region)
     for lid, res in resources_of_type(template, _WORKGROUP).items():
         props = resolver.resolve(res["Properties"])
-        athena.create_work_group(Name=props["Name"], Description=props.get("Description", ""),
-                                 Configuration=_workgroup_configuration(
-                                     props.get("WorkGroupConfiguration", {})))
+        athena.create_work_group(
+            Name=props["Name"],
+            Description=props.get("Description", ""),
+            Configuration=_workgroup_configuration(props.get("WorkGroupConfiguration", {})),
+        )
         names[lid] = {"Ref": props["Name"]}
 
     return {lid: attrs["Ref"] for lid, attrs in names.items()}
@@ -153,15 +169,25 @@ def _workgroup_configuration(config: dict) -> dict:
     return out
 
 
-def physical_names(template: dict, *, region: str = "us-east-1", account: str = "123456789012",
-                   stack_name: str = "cloudphot") -> dict[str, dict[str, str]]:
+def physical_names(
+    template: dict,
+    *,
+    region: str = "us-east-1",
+    account: str = "123456789012",
+    stack_name: str = "cloudphot",
+) -> dict[str, dict[str, str]]:
     """Deterministic physical names and attributes (``Ref``, ``Arn``, ...) per logical id.
 
     Names are fixed before anything is created, so a state machine can refer to a
     function or table regardless of the order the template lists them in.
     """
-    pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack_name,
-              "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    pseudo = {
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::StackName": stack_name,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
     out: dict[str, dict[str, str]] = {}
     for lid, res in template.get("Resources", {}).items():
         kind, props = res.get("Type"), res.get("Properties", {}) or {}
@@ -169,16 +195,22 @@ def physical_names(template: dict, *, region: str = "us-east-1", account: str = 
             continue
         if kind == _BUCKET:
             name = _literal(props.get("BucketName"), pseudo) or f"{stack_name}-{lid}".lower()
-            out[lid] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}",
-                        "DomainName": f"{name}.s3.amazonaws.com"}
+            out[lid] = {
+                "Ref": name,
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+            }
         elif kind == _TABLE:
             name = _literal(props.get("TableName"), pseudo) or f"{stack_name}-{lid}"
             arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
             out[lid] = {"Ref": name, "Arn": arn}  # StreamArn: known once created
         elif kind == _QUEUE:
             name = _literal(props.get("QueueName"), pseudo) or f"{stack_name}-{lid}"
-            out[lid] = {"Ref": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
-                        "QueueName": name, "Arn": f"arn:aws:sqs:{region}:{account}:{name}"}
+            out[lid] = {
+                "Ref": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+                "QueueName": name,
+                "Arn": f"arn:aws:sqs:{region}:{account}:{name}",
+            }
         elif kind == _FUNCTION:
             name = _literal(props.get("FunctionName"), pseudo) or f"{stack_name}-{lid}"
             out[lid] = {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"}
@@ -227,8 +259,10 @@ _SYNTHESIZED = {
     "AWS::IAM::Role": _role,
     "AWS::EC2::Subnet": lambda lid, *_: {"Ref": f"subnet-{_hex(lid)}"},
     "AWS::EC2::VPC": lambda lid, *_: {"Ref": f"vpc-{_hex(lid)}"},
-    "AWS::EC2::SecurityGroup": lambda lid, *_: {"Ref": f"sg-{_hex(lid)}",
-                                                 "GroupId": f"sg-{_hex(lid)}"},
+    "AWS::EC2::SecurityGroup": lambda lid, *_: {
+        "Ref": f"sg-{_hex(lid)}",
+        "GroupId": f"sg-{_hex(lid)}",
+    },
 }
 
 
@@ -254,11 +288,18 @@ def _create_bucket(s3, name: str, props: dict, region: str) -> None:
     encryption = props.get("BucketEncryption")
     if encryption:
         # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault
-        rules = [{("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault"
-                   else k): v for k, v in rule.items()}
-                 for rule in encryption["ServerSideEncryptionConfiguration"]]
-        s3.put_bucket_encryption(Bucket=name,
-                                 ServerSideEncryptionConfiguration={"Rules": rules})
+        rules = [
+            {
+                (
+                    "ApplyServerSideEncryptionByDefault"
+                    if k == "ServerSideEncryptionByDefault"
+                    else k
+                ): v
+                for k, v in rule.items()
+            }
+            for rule in encryption["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
 
 
 def _create_table(ddb, name: str, props: dict) -> str | None:
@@ -276,13 +317,19 @@ def _create_table(ddb, name: str, props: dict) -> str | None:
         kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
     if props.get("GlobalSecondaryIndexes"):
         kwargs["GlobalSecondaryIndexes"] = [
-            {k: v for k, v in gsi.items() if k in ("IndexName", "KeySchema", "Projection",
-                                                  "ProvisionedThroughput")}
-            for gsi in props["GlobalSecondaryIndexes"]]
+            {
+                k: v
+                for k, v in gsi.items()
+                if k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+            }
+            for gsi in props["GlobalSecondaryIndexes"]
+        ]
     stream = props.get("StreamSpecification")
     if stream:
-        kwargs["StreamSpecification"] = {"StreamEnabled": True,
-                                         "StreamViewType": stream["StreamViewType"]}
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     sse = props.get("SSESpecification")
     if sse and sse.get("SSEEnabled"):
         kwargs["SSESpecification"] = {"Enabled": True}
@@ -290,8 +337,8 @@ def _create_table(ddb, name: str, props: dict) -> str | None:
     pitr = (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
     if pitr:
         ddb.update_continuous_backups(
-            TableName=name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
     return table.get("LatestStreamArn")
 
 
@@ -317,15 +364,26 @@ def _definition(root: Path, uri: str, substitutions: dict, resolver: _Resolver) 
 class _Resolver:
     """Resolves the intrinsics that substitutions use (Ref, GetAtt, Sub, Join) to moto names."""
 
-    def __init__(self, names: dict[str, dict[str, str]], *, region: str, account: str,
-                 stack_name: str, parameters: dict[str, str] | None = None,
-                 mappings: dict | None = None):
+    def __init__(
+        self,
+        names: dict[str, dict[str, str]],
+        *,
+        region: str,
+        account: str,
+        stack_name: str,
+        parameters: dict[str, str] | None = None,
+        mappings: dict | None = None,
+    ):
         self.names = names
         self.parameters = parameters or {}
         self.mappings = mappings or {}
-        self.pseudo = {"AWS::Region": region, "AWS::AccountId": account,
-                       "AWS::StackName": stack_name, "AWS::Partition": "aws",
-                       "AWS::URLSuffix": "amazonaws.com"}
+        self.pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
 
     def attribute(self, lid: str, attr: str = "Ref") -> str:
         if attr == "Ref" and lid in self.pseudo:
@@ -335,19 +393,22 @@ class _Resolver:
         try:
             return self.names[lid][attr]
         except KeyError:
-            raise ConfigError(f"cannot resolve {lid}.{attr} in moto: not a bucket, table, queue, "
-                              "function or state machine with that attribute") from None
+            raise ConfigError(
+                f"cannot resolve {lid}.{attr} in moto: not a bucket, table, queue, "
+                "function or state machine with that attribute"
+            ) from None
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, (str, int, float, bool)):
             return value
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
-        if isinstance(value, dict) and not (len(value) == 1 and (
-                "Ref" in value or next(iter(value)).startswith("Fn::"))):
+        if isinstance(value, dict) and not (
+            len(value) == 1 and ("Ref" in value or next(iter(value)).startswith("Fn::"))
+        ):
             return {k: self.resolve(v) for k, v in value.items()}  # properties, not an intrinsic
         if isinstance(value, dict) and len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self.attribute(arg)
             if fn == "Fn::GetAtt":

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import boto3
 from botocore.exceptions import ClientError
@@ -33,42 +33,47 @@ def stack_outputs(stack_name: str, *, client=None) -> dict[str, str]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if "does not exist" in str(exc):
-            raise ConfigError(f"no CloudFormation stack {stack_name!r} in this account/region; "
-                              "deploy with 'sam deploy --guided' or set CLOUDPHOT_STACK") from exc
+            raise ConfigError(
+                f"no CloudFormation stack {stack_name!r} in this account/region; "
+                "deploy with 'sam deploy --guided' or set CLOUDPHOT_STACK"
+            ) from exc
         raise TransientError(f"DescribeStacks {stack_name}: {code}: {exc}") from exc
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-def settings_from_stack(stack_name: str, *, region: str | None = None,
-                        client=None) -> tuple[Settings, dict[str, str]]:
+def settings_from_stack(
+    stack_name: str, *, region: str | None = None, client=None
+) -> tuple[Settings, dict[str, str]]:
     """Settings for the stack's buckets and tables, and its state machine ARNs by logical id."""
     outputs = stack_outputs(stack_name, client=client)
-    missing = [f"{n.title()}BucketName" for n in BUCKET_ENV] + [f"{n.title()}TableName"
-                                                                 for n in TABLE_ENV]
+    missing = [f"{n.title()}BucketName" for n in BUCKET_ENV] + [
+        f"{n.title()}TableName" for n in TABLE_ENV
+    ]
     missing = [k for k in missing if k not in outputs]
     if missing:
         raise ConfigError(f"stack {stack_name!r} lacks outputs {missing}; is it a cloudphot stack?")
     settings = Settings(
-        backend="aws", region=region or boto3.session.Session().region_name or "us-east-1",
+        backend="aws",
+        region=region or boto3.session.Session().region_name or "us-east-1",
         buckets={n: outputs[f"{n.title()}BucketName"] for n in BUCKET_ENV},
         tables={n: outputs[f"{n.title()}TableName"] for n in TABLE_ENV},
         survey=outputs.get("CatalogDatabaseName", "phat_v2"),
-        athena_workgroup=outputs.get("AthenaWorkGroupName"))
-    arns = {k.removesuffix("Arn"): v for k, v in outputs.items()
-            if k.endswith("StateMachineArn")}
+        athena_workgroup=outputs.get("AthenaWorkGroupName"),
+    )
+    arns = {k.removesuffix("Arn"): v for k, v in outputs.items() if k.endswith("StateMachineArn")}
     return settings, arns
 
 
-def deployed_settings(env: dict[str, str] | None = None, *,
-                      client=None) -> tuple[Settings, dict[str, str]]:
+def deployed_settings(
+    env: dict[str, str] | None = None, *, client=None
+) -> tuple[Settings, dict[str, str]]:
     """Settings of the stack ``CLOUDPHOT_STACK`` names (default ``cloudphot``), for the CLI.
 
     What the operator and catalog commands use with ``CLOUDPHOT_BACKEND=aws``. An
     explicit ``CLOUDPHOT_ATHENA_WORKGROUP`` overrides the stack's workgroup.
     """
     env = dict(os.environ if env is None else env)
-    settings, arns = settings_from_stack(env.get("CLOUDPHOT_STACK") or "cloudphot",
-                                         client=client)
+    settings, arns = settings_from_stack(env.get("CLOUDPHOT_STACK") or "cloudphot", client=client)
     if env.get(ATHENA_WORKGROUP_ENV):
         settings = replace(settings, athena_workgroup=env[ATHENA_WORKGROUP_ENV])
     return settings, arns
@@ -100,9 +105,14 @@ class AwsPipeline:
         summary = RunSummary()
         for job in self.store.jobs(JobState.PENDING):
             execution = self.starter.start(job)
-            job = self.store.transition(job.job_id, JobState.RUNNING, expect=JobState.PENDING,
-                                        execution_id=execution, attempts=job.attempts + 1,
-                                        attempt=job.attempts + 1)
+            job = self.store.transition(
+                job.job_id,
+                JobState.RUNNING,
+                expect=JobState.PENDING,
+                execution_id=execution,
+                attempts=job.attempts + 1,
+                attempt=job.attempts + 1,
+            )
             self.started.append(execution)
             summary.jobs["STARTED"] = summary.jobs.get("STARTED", 0) + 1
             if progress:

@@ -23,7 +23,11 @@ import pyarrow.parquet as pq
 
 __all__ = ["TempPostgres", "pg_bindir", "pg_type", "q3c_available"]
 
-_CANDIDATES = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
+_CANDIDATES = [
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/17/bin",
+]
 
 
 def pg_bindir() -> Path | None:
@@ -80,21 +84,43 @@ class TempPostgres:
         full = [str(self.bindir / cmd[0]), *cmd[1:]]
         if self._as_postgres:
             full = ["runuser", "-u", "postgres", "--", *full]
-        subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=120)
+        subprocess.run(
+            full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120
+        )
 
     def __enter__(self) -> TempPostgres:
         if self._as_postgres:
             shutil.chown(self._tmp, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")
-        opts = (f"-p {self.port} -k {self._tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off "
-                f"-c shared_buffers={self.settings['shared_buffers']} "
-                f"-c work_mem={self.settings['work_mem']} -c max_parallel_workers_per_gather=2 "
-                f"-c jit=off")
-        self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l",
-                  str(self._tmp / "log"), "-w", "start")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        opts = (
+            f"-p {self.port} -k {self._tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off "
+            f"-c shared_buffers={self.settings['shared_buffers']} "
+            f"-c work_mem={self.settings['work_mem']} -c max_parallel_workers_per_gather=2 "
+            f"-c jit=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-o",
+            opts,
+            "-l",
+            str(self._tmp / "log"),
+            "-w",
+            "start",
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -106,8 +132,9 @@ class TempPostgres:
     def connect(self):
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
-                               dbname="postgres", autocommit=True)
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        )
 
     def load_table(self, conn, schema: str, table: str, files: list[str]) -> float:
         """Create ``schema.table`` from Parquet files, Q3C-index and cluster it; return seconds."""
@@ -123,10 +150,14 @@ class TempPostgres:
             names = ", ".join(f'"{f.name}"' for f in arrow_schema)
             for f in files:
                 csv = self._tmp / "chunk.csv"
-                con.execute(f"COPY (SELECT {names} FROM read_parquet('{f}', hive_partitioning=false)) "
-                            f"TO '{csv}' (FORMAT csv, HEADER false)")
-                with open(csv, "rb") as fh, cur.copy(
-                        f"COPY {schema}.{table} FROM STDIN (FORMAT csv)") as copy:
+                con.execute(
+                    f"COPY (SELECT {names} FROM read_parquet('{f}', hive_partitioning=false)) "
+                    f"TO '{csv}' (FORMAT csv, HEADER false)"
+                )
+                with (
+                    open(csv, "rb") as fh,
+                    cur.copy(f"COPY {schema}.{table} FROM STDIN (FORMAT csv)") as copy,
+                ):
                     while chunk := fh.read(1 << 20):
                         copy.write(chunk)
                 csv.unlink()

@@ -50,7 +50,8 @@ def arrow_to_astropy(table: pa.Table) -> Table:
             # keep the integer type (Arrow would give float64 with NaN, and objids above
             # 2**53 would lose digits); the mask below marks the NULLs
             data = col.fill_null(False if pa.types.is_boolean(col.type) else 0).to_numpy(
-                zero_copy_only=False)
+                zero_copy_only=False
+            )
         else:
             data = col.to_numpy(zero_copy_only=False)
         if col.null_count:
@@ -69,9 +70,15 @@ def arrow_to_astropy(table: pa.Table) -> Table:
 class Catalog:
     """One survey's photometry database in a workspace (or a Settings)."""
 
-    def __init__(self, workdir_or_settings: str | os.PathLike | Settings | None = None, *,
-                 store: ObjectStore | None = None, version: int | None = None,
-                 max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(
+        self,
+        workdir_or_settings: str | os.PathLike | Settings | None = None,
+        *,
+        store: ObjectStore | None = None,
+        version: int | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ):
         if isinstance(workdir_or_settings, Settings):
             self.settings = workdir_or_settings
         else:
@@ -100,25 +107,43 @@ class Catalog:
                 from ..aws.athena import AthenaQueryEngine
 
                 self._engine = AthenaQueryEngine(
-                    self.store, self.bucket, self.survey,
-                    workgroup=self.settings.athena_workgroup, region=self.settings.region,
-                    version=self.version, max_rows=self.max_rows, timeout_s=self.timeout_s)
+                    self.store,
+                    self.bucket,
+                    self.survey,
+                    workgroup=self.settings.athena_workgroup,
+                    region=self.settings.region,
+                    version=self.version,
+                    max_rows=self.max_rows,
+                    timeout_s=self.timeout_s,
+                )
             else:
-                self._engine = QueryEngine(self.store, self.bucket, self.survey,
-                                           version=self.version, max_rows=self.max_rows,
-                                           timeout_s=self.timeout_s)
+                self._engine = QueryEngine(
+                    self.store,
+                    self.bucket,
+                    self.survey,
+                    version=self.version,
+                    max_rows=self.max_rows,
+                    timeout_s=self.timeout_s,
+                )
         return self._engine
 
-    def build(self, field_ids: list[str] | None = None, *, partition_order: int | None = None,
-              **kwargs) -> BuildResult:
+    def build(
+        self, field_ids: list[str] | None = None, *, partition_order: int | None = None, **kwargs
+    ) -> BuildResult:
         """Build or refresh the catalog from the field products (a new version if anything changed).
 
         ``partition_order`` applies to a new survey only (default: the settings', else 10).
         """
         if partition_order is None:
             partition_order = self.settings.catalog_partition_order
-        result = build_catalog(self.store, self.bucket, self.survey, field_ids,
-                               partition_order=partition_order, **kwargs)
+        result = build_catalog(
+            self.store,
+            self.bucket,
+            self.survey,
+            field_ids,
+            partition_order=partition_order,
+            **kwargs,
+        )
         if self._engine is not None and self.version is None:
             self._engine.close()
             self._engine = None
@@ -149,22 +174,31 @@ class Catalog:
             t.meta["SCANBYTE"] = res.scanned_bytes
         return t
 
-    def cone(self, ra_deg: float, dec_deg: float, radius_arcsec: float, *,
-             table: str = "phot_mod", columns: str = "*") -> Table:
+    def cone(
+        self,
+        ra_deg: float,
+        dec_deg: float,
+        radius_arcsec: float,
+        *,
+        table: str = "phot_mod",
+        columns: str = "*",
+    ) -> Table:
         """Objects (or measurements) within ``radius_arcsec``, nearest first, with ``dist_arcsec``."""
         if table not in ("phot_mod", "phot_meas"):
             raise DataError(f"cone searches run on phot_mod or phot_meas, not {table!r}")
         r = float(radius_arcsec) / 3600.0
         ra, dec = float(ra_deg), float(dec_deg)
-        sql = (f"SELECT {columns}, q3c_dist(ra, dec, {ra!r}, {dec!r}) * 3600 AS dist_arcsec "
-               f"FROM {self.survey}.{table} WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, {r!r}) "
-               f"ORDER BY dist_arcsec")
+        sql = (
+            f"SELECT {columns}, q3c_dist(ra, dec, {ra!r}, {dec!r}) * 3600 AS dist_arcsec "
+            f"FROM {self.survey}.{table} WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, {r!r}) "
+            f"ORDER BY dist_arcsec"
+        )
         return self.query(sql)
 
     def nearest_objid(self, ra_deg: float, dec_deg: float, radius_arcsec: float = 1.0) -> int:
         t = self.cone(ra_deg, dec_deg, radius_arcsec, columns="objid")
         if len(t) == 0:
-            raise DataError(f"no object within {radius_arcsec}\" of ({ra_deg}, {dec_deg})")
+            raise DataError(f'no object within {radius_arcsec}" of ({ra_deg}, {dec_deg})')
         return int(t["objid"][0])
 
     def lightcurve(self, objid: int, filter: str | None = None) -> Table:
@@ -174,8 +208,10 @@ class Catalog:
             if not filter.isalnum():
                 raise DataError(f"filter name {filter!r} is not a filter")
             where += f" AND filter = '{filter.upper()}'"
-        return self.query(f"SELECT objid, mjd, filter, vega, err, snr, flag, exptime, image, "
-                          f"ra, dec FROM {self.survey}.phot_meas WHERE {where} ORDER BY mjd")
+        return self.query(
+            f"SELECT objid, mjd, filter, vega, err, snr, flag, exptime, image, "
+            f"ra, dec FROM {self.survey}.phot_meas WHERE {where} ORDER BY mjd"
+        )
 
     def crossmatch(self, ra_deg, dec_deg, radius_arcsec: float = 1.0) -> Table:
         """Nearest phot_mod object within ``radius_arcsec`` of each position (a 1:1 upload match).
@@ -195,7 +231,8 @@ class Catalog:
                 "local backend. On AWS: for many positions open the HATS catalog "
                 f"s3://{self.bucket}/{prefix} with LSDB (lsdb.read_hats(...).crossmatch(...)); "
                 "for a few, Catalog.cone / nearest_objid per position; to match the catalog's "
-                "tables with each other, q3c_join in a query")
+                "tables with each other, q3c_join in a query"
+            )
         import duckdb
 
         from . import ids
@@ -213,8 +250,15 @@ class Catalog:
         allpix = np.concatenate([pix[:, None], neigh], axis=1).ravel()
         keep = allpix >= 0
         import pyarrow as pa
-        upload = pa.table({"idx": idx[keep], "pix": allpix[keep], "ura": np.repeat(ra, 9)[keep],
-                           "udec": np.repeat(dec, 9)[keep]})
+
+        upload = pa.table(
+            {
+                "idx": idx[keep],
+                "pix": allpix[keep],
+                "ura": np.repeat(ra, 9)[keep],
+                "udec": np.repeat(dec, 9)[keep],
+            }
+        )
         files = self.engine.files("phot_mod")
         shift = 2 * (29 - order)
         con = duckdb.connect(config={"threads": 2})

@@ -62,8 +62,9 @@ def _eq(name: str, value: int) -> exp.Expression:
     return exp.EQ(this=exp.column(_ident(name)), expression=exp.Literal.number(int(value)))
 
 
-def glue_source(database: str, table: str, version: int, order: int,
-                partitions: list[int] | None = None) -> exp.Select:
+def glue_source(
+    database: str, table: str, version: int, order: int, partitions: list[int] | None = None
+) -> exp.Select:
     """``SELECT <schema columns> FROM "<database>"."<table>" WHERE version/norder[/dir]``.
 
     Parameters
@@ -84,13 +85,20 @@ def glue_source(database: str, table: str, version: int, order: int,
     if partitions is not None:
         dirs = sorted({hats_dir(p) for p in partitions})
         if dirs:
-            cond = exp.and_(cond, exp.In(this=exp.column(_ident("dir")),
-                                         expressions=[exp.Literal.number(d) for d in dirs]))
+            cond = exp.and_(
+                cond,
+                exp.In(
+                    this=exp.column(_ident("dir")),
+                    expressions=[exp.Literal.number(d) for d in dirs],
+                ),
+            )
         else:
             cond = exp.and_(cond, exp.false())
-    return (exp.select(*[exp.column(_ident(c)) for c in _COLUMNS[table]])
-            .from_(exp.Table(this=_ident(table), db=_ident(database)))
-            .where(cond))
+    return (
+        exp.select(*[exp.column(_ident(c)) for c in _COLUMNS[table]])
+        .from_(exp.Table(this=_ident(table), db=_ident(database)))
+        .where(cond)
+    )
 
 
 # ---------------------------------------------------------------- Trino spellings
@@ -108,8 +116,9 @@ def _to_trino(node: exp.Expression) -> exp.Expression:
         # PostgreSQL's (and DuckDB's) one-argument log is base 10; Trino's log needs two
         return exp.Anonymous(this="LOG10", expressions=[node.this.copy()])
     if isinstance(node, exp.Cot):
-        return exp.paren(exp.Div(this=exp.Literal.number("1e0"),
-                                 expression=exp.Tan(this=node.this.copy())))
+        return exp.paren(
+            exp.Div(this=exp.Literal.number("1e0"), expression=exp.Tan(this=node.this.copy()))
+        )
     if isinstance(node, exp.IsInf):
         return exp.Anonymous(this="IS_INFINITE", expressions=[node.this.copy()])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
@@ -121,28 +130,38 @@ def _to_trino(node: exp.Expression) -> exp.Expression:
         return _approx_percentile(node.this, exp.Literal.number("0.5"))
     if isinstance(node, exp.Quantile):
         return _approx_percentile(node.this, node.args["quantile"])
-    if isinstance(node, exp.WithinGroup) and isinstance(node.this, (exp.PercentileCont,
-                                                                    exp.PercentileDisc)):
+    if isinstance(node, exp.WithinGroup) and isinstance(
+        node.this, (exp.PercentileCont, exp.PercentileDisc)
+    ):
         order = node.expression
         keys = order.expressions if isinstance(order, exp.Order) else []
         if len(keys) != 1:
-            raise _refuse("percentile_cont/percentile_disc need WITHIN GROUP (ORDER BY one "
-                          "expression)")
+            raise _refuse(
+                "percentile_cont/percentile_disc need WITHIN GROUP (ORDER BY one expression)"
+            )
         key = keys[0]
         value = key.this if isinstance(key, exp.Ordered) else key
         q = node.this.this
         if isinstance(key, exp.Ordered) and key.args.get("desc"):
             q = exp.Sub(this=exp.Literal.number(1), expression=q.copy())
         return _approx_percentile(value, q)
-    if isinstance(node, exp.BitwiseXorAgg) or (isinstance(node, exp.Anonymous)
-                                               and node.name.lower() == "bit_xor"):
-        raise _refuse("bit_xor() is not available on Athena (engine version 3 has no "
-                      "bitwise_xor_agg)")
+    if isinstance(node, exp.BitwiseXorAgg) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() == "bit_xor"
+    ):
+        raise _refuse(
+            "bit_xor() is not available on Athena (engine version 3 has no bitwise_xor_agg)"
+        )
     return node
 
 
-def athena_sql(sql: str, manifest: dict, *, survey: str, database: str | None = None,
-               max_rows: int = DEFAULT_MAX_ROWS) -> tuple[str, Rewritten]:
+def athena_sql(
+    sql: str,
+    manifest: dict,
+    *,
+    survey: str,
+    database: str | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> tuple[str, Rewritten]:
     """The Trino SQL Athena runs for ``sql`` on the catalog version ``manifest`` describes.
 
     Parameters
@@ -182,10 +201,15 @@ def athena_sql(sql: str, manifest: dict, *, survey: str, database: str | None = 
             # version's partitions when nothing narrows them: the projection would
             # otherwise enumerate every possible Dir of the order (1,259 at order 10)
             # and Athena would list each prefix
-            parts = available[table] if restriction is None else partitions_touched(
-                available[table], order, restriction)
-            return exp.Subquery(this=glue_source(database, table, version, order, parts),
-                                alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)))
+            parts = (
+                available[table]
+                if restriction is None
+                else partitions_touched(available[table], order, restriction)
+            )
+            return exp.Subquery(
+                this=glue_source(database, table, version, order, parts),
+                alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
+            )
         return node
 
     out = rw.expression.transform(swap, copy=False)
@@ -198,4 +222,3 @@ def athena_sql(sql: str, manifest: dict, *, survey: str, database: str | None = 
     except UnsupportedError as exc:
         raise _refuse(f"Athena (Trino) cannot run it: {str(exc).splitlines()[0]}") from None
     return text, rw
-

@@ -90,6 +90,7 @@ _log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CatalogLayout:
     """Keys of one survey's catalog in the products bucket."""
+
     survey: str
 
     @property
@@ -130,10 +131,22 @@ class BuildResult:
         return self.version != self.parent
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("survey", "version", "parent", "fields_added",
-                                               "fields_refreshed", "rewritten", "copied",
-                                               "n_objects", "n_measurements", "seconds",
-                                               "large_partitions")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "survey",
+                "version",
+                "parent",
+                "fields_added",
+                "fields_refreshed",
+                "rewritten",
+                "copied",
+                "n_objects",
+                "n_measurements",
+                "seconds",
+                "large_partitions",
+            )
+        }
 
 
 def latest_version(store: ObjectStore, bucket: str, survey: str) -> int | None:
@@ -162,12 +175,20 @@ _SRC_TYPES = {"f4": pa.float32(), "i2": pa.int16(), "i4": pa.int32(), "?": pa.bo
 
 
 def _src_schema() -> pa.Schema:
-    fields = [pa.field("objid", pa.int64()), pa.field("field_id", pa.string()),
-              pa.field("star_id", pa.int64()), pa.field("ra", pa.float64()),
-              pa.field("dec", pa.float64()), pa.field("x", pa.float64()),
-              pa.field("y", pa.float64()), pa.field("nexp", pa.int32())]
-    fields += [pa.field(f"{f.lower()}_{c}", _SRC_TYPES[PER_FILTER_COLUMNS[c][0]])
-               for f, c in _SRC_FILTER_COLS]
+    fields = [
+        pa.field("objid", pa.int64()),
+        pa.field("field_id", pa.string()),
+        pa.field("star_id", pa.int64()),
+        pa.field("ra", pa.float64()),
+        pa.field("dec", pa.float64()),
+        pa.field("x", pa.float64()),
+        pa.field("y", pa.float64()),
+        pa.field("nexp", pa.int32()),
+    ]
+    fields += [
+        pa.field(f"{f.lower()}_{c}", _SRC_TYPES[PER_FILTER_COLUMNS[c][0]])
+        for f, c in _SRC_FILTER_COLS
+    ]
     fields.append(pa.field("_healpix_29", pa.int64()))
     return pa.schema(fields)
 
@@ -191,8 +212,10 @@ def _field_filters(table: pa.Table, field_id: str) -> list[str]:
     filters = sorted({n[:-5].upper() for n in table.column_names if n.endswith("_vega")})
     unknown = [f for f in filters if f not in PHAT_FILTERS]
     if unknown:
-        raise DataError(f"field {field_id}: filters {unknown} are not in the survey's "
-                        f"phot_mod schema ({PHAT_FILTERS})")
+        raise DataError(
+            f"field {field_id}: filters {unknown} are not in the survey's "
+            f"phot_mod schema ({PHAT_FILTERS})"
+        )
     missing = [c for c in FIELD_COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(f"field {field_id}: catalog lacks columns {missing}")
@@ -208,8 +231,11 @@ def _to_src(table: pa.Table, filters: list[str]) -> dict[str, np.ndarray]:
             continue
         if name in table.column_names:
             col = table.column(name)
-            out[name] = (col.to_numpy(zero_copy_only=False) if not pa.types.is_string(col.type)
-                         else np.asarray(col.to_pylist(), dtype=object))
+            out[name] = (
+                col.to_numpy(zero_copy_only=False)
+                if not pa.types.is_string(col.type)
+                else np.asarray(col.to_pylist(), dtype=object)
+            )
         else:  # filter absent in this field: NaN (stored as NULL), 0, False
             out[name] = _empty(fld.type, n)
     return out
@@ -280,8 +306,11 @@ class _State:
         """(objid, ra, dec) of loaded objects and ghosts (for matching)."""
         u, ra, dec = self._objects()
         g = ~np.isin(self.ghosts[0], u)
-        return (np.concatenate([u, self.ghosts[0][g]]), np.concatenate([ra, self.ghosts[1][g]]),
-                np.concatenate([dec, self.ghosts[2][g]]))
+        return (
+            np.concatenate([u, self.ghosts[0][g]]),
+            np.concatenate([ra, self.ghosts[1][g]]),
+            np.concatenate([dec, self.ghosts[2][g]]),
+        )
 
     def _objects(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Loaded objects, at the unweighted mean position of their rows."""
@@ -323,8 +352,9 @@ def _match_field(state: _State, src: dict[str, np.ndarray], radius_arcsec: float
     o_id, o_ra, o_dec = state.objects()
     if len(o_id):
         tree = cKDTree(ids.radec_to_xyz(o_ra, o_dec))
-        d, j = tree.query(ids.radec_to_xyz(ra, dec), k=1,
-                          distance_upper_bound=_chord(radius_arcsec))
+        d, j = tree.query(
+            ids.radec_to_xyz(ra, dec), k=1, distance_upper_bound=_chord(radius_arcsec)
+        )
         ok = np.isfinite(d)
         # one-to-one: the nearest row wins an object, the others become new objects
         cand = np.flatnonzero(ok)
@@ -358,8 +388,10 @@ def _reassign_partitions(state: _State, touched: set[int]) -> None:
     sel = np.isin(oid, np.fromiter(touched, np.int64))
     if not sel.any():
         return
-    u, inv = np.unique(oid[sel], return_inverse=True)
-    xyz = ids.radec_to_xyz(state.cols["ra"][sel].astype(float), state.cols["dec"][sel].astype(float))
+    _u, inv = np.unique(oid[sel], return_inverse=True)
+    xyz = ids.radec_to_xyz(
+        state.cols["ra"][sel].astype(float), state.cols["dec"][sel].astype(float)
+    )
     m = np.stack([np.bincount(inv, xyz[:, i]) for i in range(3)], axis=1)
     ra = np.degrees(np.arctan2(m[:, 1], m[:, 0])) % 360
     dec = np.degrees(np.arcsin(np.clip(m[:, 2] / np.linalg.norm(m, axis=1), -1, 1)))
@@ -374,12 +406,16 @@ def _reassign_partitions(state: _State, touched: set[int]) -> None:
 
 def _mod_sql() -> str:
     """DuckDB aggregation from src rows (table ``src``) to one row per object."""
-    agg = ["objid",
-           "ref_ra + sum(wpos * (((ra - ref_ra + 540) % 360) - 180)) / sum(wpos) AS ra",
-           "sum(wpos * dec) / sum(wpos) AS dec",
-           "arg_min(x, field_id) AS x", "arg_min(y, field_id) AS y",
-           "min(field_id) AS field_id", "sum(nexp)::INTEGER AS nmeas",
-           "count(DISTINCT field_id)::SMALLINT AS nfields"]
+    agg = [
+        "objid",
+        "ref_ra + sum(wpos * (((ra - ref_ra + 540) % 360) - 180)) / sum(wpos) AS ra",
+        "sum(wpos * dec) / sum(wpos) AS dec",
+        "arg_min(x, field_id) AS x",
+        "arg_min(y, field_id) AS y",
+        "min(field_id) AS field_id",
+        "sum(nexp)::INTEGER AS nmeas",
+        "count(DISTINCT field_id)::SMALLINT AS nfields",
+    ]
     for f in PHAT_FILTERS:
         p = f.lower()
         wr = f"CASE WHEN {p}_raterr > 0 THEN 1.0 / ({p}_raterr::DOUBLE * {p}_raterr) END"
@@ -400,10 +436,14 @@ def _mod_sql() -> str:
             f"coalesce(bool_or({p}_gst), false) AS {p}_gst",
             f"coalesce(sum({p}_nmeas), 0) AS {p}_n",
         ]
-    wpos = " + ".join(f"coalesce({f.lower()}_snr::DOUBLE * {f.lower()}_snr, 0)" for f in PHAT_FILTERS)
-    return (f"SELECT {', '.join(agg)} FROM (SELECT *, {wpos} + 1e-9 AS wpos, "
-            f"first_value(ra) OVER (PARTITION BY objid ORDER BY field_id) AS ref_ra FROM src) "
-            f"GROUP BY objid, ref_ra")
+    wpos = " + ".join(
+        f"coalesce({f.lower()}_snr::DOUBLE * {f.lower()}_snr, 0)" for f in PHAT_FILTERS
+    )
+    return (
+        f"SELECT {', '.join(agg)} FROM (SELECT *, {wpos} + 1e-9 AS wpos, "
+        f"first_value(ra) OVER (PARTITION BY objid ORDER BY field_id) AS ref_ra FROM src) "
+        f"GROUP BY objid, ref_ra"
+    )
 
 
 def _mod_table(con, src: pa.Table) -> pa.Table:
@@ -418,11 +458,19 @@ def _mod_table(con, src: pa.Table) -> pa.Table:
     fid = np.asarray(agg.column("field_id").to_pylist(), dtype=object)
     brick, fnum = _brick_field(fid)
     vals: dict[str, object] = {
-        "ra": ra, "dec": dec, "htm9": ids.htm9(ra, dec), "pix256": ids.pix256_ring(ra, dec),
-        "pix4096": ids.pix4096_nest(ra, dec), "random_id": ids.random_id(objid),
-        "ir_x": np.full(n, np.nan), "ir_y": np.full(n, np.nan),
-        "inside_brick": np.ones(n, bool), "inside_chipgap": np.zeros(n, bool),
-        "inside_other_chipgap": np.zeros(n, bool), "field": fnum, "brick": brick,
+        "ra": ra,
+        "dec": dec,
+        "htm9": ids.htm9(ra, dec),
+        "pix256": ids.pix256_ring(ra, dec),
+        "pix4096": ids.pix4096_nest(ra, dec),
+        "random_id": ids.random_id(objid),
+        "ir_x": np.full(n, np.nan),
+        "ir_y": np.full(n, np.nan),
+        "inside_brick": np.ones(n, bool),
+        "inside_chipgap": np.zeros(n, bool),
+        "inside_other_chipgap": np.zeros(n, bool),
+        "field": fnum,
+        "brick": brick,
         "_healpix_29": ids.healpix29(ra, dec),
     }
     inside_ir = np.zeros(n, bool)
@@ -442,8 +490,9 @@ def _mod_table(con, src: pa.Table) -> pa.Table:
     arrays = []
     for fld in schema:
         v = vals[fld.name] if fld.name in vals else agg.column(fld.name)
-        arrays.append(pa.array(v).cast(fld.type) if not isinstance(v, pa.ChunkedArray)
-                      else v.cast(fld.type))
+        arrays.append(
+            pa.array(v).cast(fld.type) if not isinstance(v, pa.ChunkedArray) else v.cast(fld.type)
+        )
     return pa.Table.from_arrays(arrays, schema=schema).sort_by("_healpix_29")
 
 
@@ -453,17 +502,24 @@ def _meas_table(meas: pa.Table, objid_of_star: np.ndarray, prov: dict) -> pa.Tab
     star = meas.column("star_id").to_numpy()
     ra = meas.column("ra").to_numpy()
     dec = meas.column("dec").to_numpy()
-    brick, fnum = _brick_field(np.asarray(meas.column("field_id").to_pylist(), dtype=object)
-                               if n < 1_000_000 else
-                               np.full(n, meas.column("field_id")[0].as_py(), dtype=object))
+    brick, fnum = _brick_field(
+        np.asarray(meas.column("field_id").to_pylist(), dtype=object)
+        if n < 1_000_000
+        else np.full(n, meas.column("field_id")[0].as_py(), dtype=object)
+    )
     vals = {
-        "objid": objid_of_star[star], "brick": brick, "field": fnum,
+        "objid": objid_of_star[star],
+        "brick": brick,
+        "field": fnum,
         "job_id": pa.array(np.full(n, prov.get("job_id", "")), pa.string()).dictionary_encode(),
-        "pipeline_version": pa.array(np.full(n, prov.get("pipeline_version", "")),
-                                     pa.string()).dictionary_encode(),
-        "task_options": pa.array(np.full(n, prov.get("task_options", "")),
-                                 pa.string()).dictionary_encode(),
-        "pix4096": ids.pix4096_nest(ra, dec), "_healpix_29": ids.healpix29(ra, dec),
+        "pipeline_version": pa.array(
+            np.full(n, prov.get("pipeline_version", "")), pa.string()
+        ).dictionary_encode(),
+        "task_options": pa.array(
+            np.full(n, prov.get("task_options", "")), pa.string()
+        ).dictionary_encode(),
+        "pix4096": ids.pix4096_nest(ra, dec),
+        "_healpix_29": ids.healpix29(ra, dec),
     }
     schema = arrow_schema(PHOT_MEAS)
     arrays = []
@@ -472,7 +528,9 @@ def _meas_table(meas: pa.Table, objid_of_star: np.ndarray, prov: dict) -> pa.Tab
         if v is None:
             v = meas.column(fld.name)
         if isinstance(v, (pa.Array, pa.ChunkedArray)):
-            arrays.append(v.cast(pa.string()) if pa.types.is_dictionary(v.type) else v.cast(fld.type))
+            arrays.append(
+                v.cast(pa.string()) if pa.types.is_dictionary(v.type) else v.cast(fld.type)
+            )
         else:
             arrays.append(pa.array(v).cast(fld.type))
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -484,11 +542,17 @@ def _provenance(path: Path) -> dict:
     return json.loads(raw) if raw else {}
 
 
-def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[str] | None = None,
-                  *, partition_order: int | None = None,
-                  match_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
-                  row_group_rows: int = ROW_GROUP_ROWS, tmp_dir: str | Path | None = None,
-                  ) -> BuildResult:
+def build_catalog(
+    store: ObjectStore,
+    bucket: str,
+    survey: str,
+    field_ids: list[str] | None = None,
+    *,
+    partition_order: int | None = None,
+    match_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    tmp_dir: str | Path | None = None,
+) -> BuildResult:
     """Publish a new catalog version containing ``field_ids`` (default: every field in the bucket).
 
     Idempotent: fields whose products are unchanged since the latest version are
@@ -505,8 +569,13 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
     elif partition_order is None:
         partition_order = DEFAULT_PARTITION_ORDER
     if field_ids is None:
-        field_ids = sorted({i.key.split("/")[1] for i in store.list(bucket, "fields/")
-                            if i.key.endswith("/catalog.parquet")})
+        field_ids = sorted(
+            {
+                i.key.split("/")[1]
+                for i in store.list(bucket, "fields/")
+                if i.key.endswith("/catalog.parquet")
+            }
+        )
     prev_fields = (prev or {}).get("fields", {})
     todo: list[tuple[str, dict]] = []
     for fid in field_ids:
@@ -543,9 +612,11 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                 result.fields_refreshed.append(fid)
                 state.load(prev_fields[fid]["src_partitions"])
                 mask = state.cols["field_id"] == fid
-                state.ghosts = (state.cols["objid"][mask].astype(np.int64),
-                                state.cols["ra"][mask].astype(float),
-                                state.cols["dec"][mask].astype(float))
+                state.ghosts = (
+                    state.cols["objid"][mask].astype(np.int64),
+                    state.cols["ra"][mask].astype(float),
+                    state.cols["dec"][mask].astype(float),
+                )
                 gone = state.remove(mask)
                 _reassign_partitions(state, {int(g) for g in gone})
                 meas_dirty.update(prev_fields[fid]["meas_partitions"])
@@ -559,8 +630,9 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
             objid = _match_field(state, src, match_radius_arcsec)
             src["objid"] = objid
             state.ghosts = (np.empty(0, np.int64), np.empty(0), np.empty(0))
-            rowpix = ids.healpix_nest(src["ra"].astype(float), src["dec"].astype(float),
-                                      partition_order)
+            rowpix = ids.healpix_nest(
+                src["ra"].astype(float), src["dec"].astype(float), partition_order
+            )
             src["_healpix_29"] = ids.healpix29(src["ra"].astype(float), src["dec"].astype(float))
             state.append(src, rowpix)
             _reassign_partitions(state, {int(o) for o in objid})
@@ -569,8 +641,13 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
             lookup = np.full(int(star.max()) + 1 if len(star) else 0, -1, np.int64)
             lookup[star] = objid
             if etags["measurements"] is None:
-                fields_meta[fid] = {"etags": etags, "meas_partitions": [], "job_id": None,
-                                    "pipeline_version": None, "task_options": None}
+                fields_meta[fid] = {
+                    "etags": etags,
+                    "meas_partitions": [],
+                    "job_id": None,
+                    "pipeline_version": None,
+                    "task_options": None,
+                }
                 continue
             with store.local_path(bucket, keys.field_measurements(fid)) as path:
                 prov = _provenance(path)
@@ -589,14 +666,19 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                         meas_frag.setdefault(int(p), []).append(frag)
                         mparts.add(int(p))
             meas_dirty.update(mparts)
-            fields_meta[fid] = {"etags": etags, "meas_partitions": sorted(mparts),
-                                "job_id": prov.get("job_id"),
-                                "pipeline_version": prov.get("pipeline_version"),
-                                "task_options": prov.get("task_options")}
+            fields_meta[fid] = {
+                "etags": etags,
+                "meas_partitions": sorted(mparts),
+                "job_id": prov.get("job_id"),
+                "pipeline_version": prov.get("pipeline_version"),
+                "task_options": prov.get("task_options"),
+            }
         # which src partitions does each field now touch (for a later refresh)
         fid_arr = state.cols["field_id"].astype(str)
         for fid in fields_meta:
-            if fid in dict(todo) or any(p in state.dirty for p in fields_meta[fid].get("src_partitions", [])):
+            if fid in dict(todo) or any(
+                p in state.dirty for p in fields_meta[fid].get("src_partitions", [])
+            ):
                 in_loaded = {int(p) for p in np.unique(state.npix[fid_arr == fid])}
                 old = set(fields_meta[fid].get("src_partitions", [])) - state.loaded
                 fields_meta[fid]["src_partitions"] = sorted(in_loaded | old)
@@ -614,14 +696,18 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
             if not sel.any():
                 continue
             src_t = pa.Table.from_arrays(
-                [pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True)
-                 for f in SRC_SCHEMA],
-                schema=SRC_SCHEMA).sort_by("_healpix_29")
+                [
+                    pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True)
+                    for f in SRC_SCHEMA
+                ],
+                schema=SRC_SCHEMA,
+            ).sort_by("_healpix_29")
             for table, tbl in (("phot_src", src_t), ("phot_mod", _mod_table(con, src_t))):
                 local = tmp / "out" / table / f"{p}.parquet"
                 local.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(tbl, local, row_group_size=row_group_rows,
-                               **parquet_options(tbl.schema))
+                pq.write_table(
+                    tbl, local, row_group_size=row_group_rows, **parquet_options(tbl.schema)
+                )
                 key = vp + f"{table}/" + partition_key(partition_order, p)
                 store.put_file(bucket, key, local)
                 md = pq.read_metadata(local)
@@ -641,13 +727,18 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                     sources.append(old_sql)
                 frags = meas_frag.get(p, [])
                 if frags:
-                    sources.append("SELECT * FROM read_parquet([" +
-                                   ", ".join(f"'{f}'" for f in frags) + "])")
+                    sources.append(
+                        "SELECT * FROM read_parquet([" + ", ".join(f"'{f}'" for f in frags) + "])"
+                    )
                 local = tmp / "out" / "phot_meas" / f"{p}.parquet"
-                md = write_sorted_parquet(con, " UNION ALL BY NAME ".join(sources), local,
-                                          schema=arrow_schema(PHOT_MEAS),
-                                          tie_break=("field_id", "exposure_id", "star_id"),
-                                          row_group_rows=row_group_rows)
+                md = write_sorted_parquet(
+                    con,
+                    " UNION ALL BY NAME ".join(sources),
+                    local,
+                    schema=arrow_schema(PHOT_MEAS),
+                    tie_break=("field_id", "exposure_id", "star_id"),
+                    row_group_rows=row_group_rows,
+                )
             if md.num_rows == 0:
                 continue
             key = vp + "phot_meas/" + partition_key(partition_order, p)
@@ -668,39 +759,75 @@ def build_catalog(store: ObjectStore, bucket: str, survey: str, field_ids: list[
                 key = vp + f"{table}/" + partition_key(partition_order, p)
                 store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
                 footers[table][p] = read_parquet_footer(store, bucket, key)
-                entries[table][sp] = {"key": key, "nrows": entry["nrows"],
-                                      "written_in": entry.get("written_in", version)}
+                entries[table][sp] = {
+                    "key": key,
+                    "nrows": entry["nrows"],
+                    "written_in": entry.get("written_in", version),
+                }
                 result.copied[table].append(p)
         # ---- HATS metadata, manifest, and LATEST last (the success marker)
-        for table, ctype, cols in (("phot_mod", "object", PHOT_MOD), ("phot_meas", "source", PHOT_MEAS),
-                                   ("phot_src", "source", None)):
+        for table, ctype, cols in (
+            ("phot_mod", "object", PHOT_MOD),
+            ("phot_meas", "source", PHOT_MEAS),
+            ("phot_src", "source", None),
+        ):
             nrows = write_hats_metadata(
-                store, bucket, layout.table_prefix(version, table), name=f"{survey}_{table}",
-                catalog_type=ctype, order=partition_order,
-                schema=arrow_schema(cols) if cols else SRC_SCHEMA, partitions=footers[table],
-                extra={"cloudphot_catalog_version": str(version)})
-            manifest_tables[table] = {"nrows": nrows, "prefix": layout.table_prefix(version, table),
-                                      "partitions": dict(sorted(entries[table].items(),
-                                                                key=lambda kv: int(kv[0])))}
-    result.large_partitions = {int(p): int(e["nrows"]) for p, e in
-                               manifest_tables["phot_mod"]["partitions"].items()
-                               if int(e["nrows"]) > LARGE_PARTITION_OBJECTS}
+                store,
+                bucket,
+                layout.table_prefix(version, table),
+                name=f"{survey}_{table}",
+                catalog_type=ctype,
+                order=partition_order,
+                schema=arrow_schema(cols) if cols else SRC_SCHEMA,
+                partitions=footers[table],
+                extra={"cloudphot_catalog_version": str(version)},
+            )
+            manifest_tables[table] = {
+                "nrows": nrows,
+                "prefix": layout.table_prefix(version, table),
+                "partitions": dict(sorted(entries[table].items(), key=lambda kv: int(kv[0]))),
+            }
+    result.large_partitions = {
+        int(p): int(e["nrows"])
+        for p, e in manifest_tables["phot_mod"]["partitions"].items()
+        if int(e["nrows"]) > LARGE_PARTITION_OBJECTS
+    }
     if result.large_partitions:
-        _log.warning("catalog %s v%d: partitions %s hold more than %d objects each; a build "
-                     "touching them needs memory in proportion: rebuild the survey with a "
-                     "deeper partition order (now %d)", survey, version,
-                     sorted(result.large_partitions), LARGE_PARTITION_OBJECTS, partition_order)
+        _log.warning(
+            "catalog %s v%d: partitions %s hold more than %d objects each; a build "
+            "touching them needs memory in proportion: rebuild the survey with a "
+            "deeper partition order (now %d)",
+            survey,
+            version,
+            sorted(result.large_partitions),
+            LARGE_PARTITION_OBJECTS,
+            partition_order,
+        )
     result.n_objects = manifest_tables["phot_mod"]["nrows"]
     result.n_measurements = manifest_tables["phot_meas"]["nrows"]
-    manifest = {"survey": survey, "version": version, "parent": parent,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "pipeline_version": __version__, "partition_order": partition_order,
-                "match_radius_arcsec": match_radius_arcsec, "fields": fields_meta,
-                "tables": manifest_tables}
-    store.put_bytes(bucket, layout.manifest(version), json.dumps(manifest, indent=1).encode(),
-                    content_type="application/json")
-    store.put_bytes(bucket, layout.latest, json.dumps({"version": version}).encode(),
-                    content_type="application/json")
+    manifest = {
+        "survey": survey,
+        "version": version,
+        "parent": parent,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pipeline_version": __version__,
+        "partition_order": partition_order,
+        "match_radius_arcsec": match_radius_arcsec,
+        "fields": fields_meta,
+        "tables": manifest_tables,
+    }
+    store.put_bytes(
+        bucket,
+        layout.manifest(version),
+        json.dumps(manifest, indent=1).encode(),
+        content_type="application/json",
+    )
+    store.put_bytes(
+        bucket,
+        layout.latest,
+        json.dumps({"version": version}).encode(),
+        content_type="application/json",
+    )
     result.seconds = time.perf_counter() - t0
     return result
 

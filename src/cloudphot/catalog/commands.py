@@ -27,8 +27,9 @@ def parse_radius_arcsec(text: str) -> float:
     try:
         q = u.Quantity(text)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"radius {text!r} is not a number with an angle unit "
-                        f"(e.g. 2arcsec, 1arcmin, 0.01deg)") from exc
+        raise DataError(
+            f"radius {text!r} is not a number with an angle unit (e.g. 2arcsec, 1arcmin, 0.01deg)"
+        ) from exc
     if q.unit == u.dimensionless_unscaled:
         q = q.value * u.deg
     try:
@@ -61,9 +62,12 @@ def _catalog(args):
         from ..aws.stack import deployed_settings
 
         settings, _ = deployed_settings()
-    return Catalog(settings, version=getattr(args, "catalog_version", None),
-                   max_rows=getattr(args, "max_rows", 100_000),
-                   timeout_s=getattr(args, "timeout", 60.0))
+    return Catalog(
+        settings,
+        version=getattr(args, "catalog_version", None),
+        max_rows=getattr(args, "max_rows", 100_000),
+        timeout_s=getattr(args, "timeout", 60.0),
+    )
 
 
 def _write(table, args) -> None:
@@ -71,8 +75,12 @@ def _write(table, args) -> None:
     if fmt in ("votable", "fits") and not out:
         raise DataError(f"--format {fmt} needs -o FILE")
     if out:
-        astropy_fmt = {"table": "ascii.fixed_width_two_line", "csv": "ascii.csv",
-                       "votable": "votable", "fits": "fits"}[fmt]
+        astropy_fmt = {
+            "table": "ascii.fixed_width_two_line",
+            "csv": "ascii.csv",
+            "votable": "votable",
+            "fits": "fits",
+        }[fmt]
         table.write(out, format=astropy_fmt, overwrite=True)
         print(f"{len(table)} rows -> {out}", file=sys.stderr)
     elif fmt == "csv":
@@ -90,6 +98,7 @@ def _guard(func):
         except CloudphotError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, DataError) else 1
+
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
     return run
@@ -123,9 +132,11 @@ def cmd_lightcurve(args) -> int:
         if args.objid is not None:
             objid = int(args.objid)
         elif args.ra is not None and args.dec is not None:
-            objid = cat.nearest_objid(parse_angle_deg(args.ra, ra=True),
-                                      parse_angle_deg(args.dec, ra=False),
-                                      parse_radius_arcsec(args.radius))
+            objid = cat.nearest_objid(
+                parse_angle_deg(args.ra, ra=True),
+                parse_angle_deg(args.dec, ra=False),
+                parse_radius_arcsec(args.radius),
+            )
         else:
             raise DataError("give an OBJID or --ra and --dec")
         lc = cat.lightcurve(objid, args.filter)
@@ -134,8 +145,10 @@ def cmd_lightcurve(args) -> int:
         res = find_period(lc, min_period_d=args.min_period, max_period_d=args.max_period)
         out = Path(args.output or f"lightcurve_{objid}.png")
         plot_folded(lc, res.period_d, out, title=f"objid {objid}")
-        print(f"objid {objid}: {res.n_points} measurements in {','.join(res.filters)}; "
-              f"period {res.period_d:.5f} d (power {res.power:.3f}); plot {out}")
+        print(
+            f"objid {objid}: {res.n_points} measurements in {','.join(res.filters)}; "
+            f"period {res.period_d:.5f} d (power {res.power:.3f}); plot {out}"
+        )
     return 0
 
 
@@ -145,12 +158,20 @@ def cmd_map(args) -> int:
     from .maps import healpix_map, plot_map
 
     with _catalog(args) as cat:
-        m = healpix_map(cat, args.quantity, order=args.order, filter=args.filter,
-                        color=args.color, mag_max=args.mag_max)
+        m = healpix_map(
+            cat,
+            args.quantity,
+            order=args.order,
+            filter=args.filter,
+            color=args.color,
+            mag_max=args.mag_max,
+        )
         out = Path(args.output or f"map_{args.quantity}.png")
         plot_map(m, out)
-        print(f"{len(m.pixels)} pixels at order {m.order}; {args.quantity} "
-              f"{m.values.min():.4g} .. {m.values.max():.4g} {m.label}; plot {out}")
+        print(
+            f"{len(m.pixels)} pixels at order {m.order}; {args.quantity} "
+            f"{m.values.min():.4g} .. {m.values.max():.4g} {m.label}; plot {out}"
+        )
     return 0
 
 
@@ -162,11 +183,13 @@ def cmd_build(args) -> int:
         if not res.changed:
             print(f"catalog {res.survey} v{res.version}: up to date ({res.n_objects} objects)")
         else:
-            print(f"catalog {res.survey} v{res.version}: +{len(res.fields_added)} fields, "
-                  f"{len(res.fields_refreshed)} refreshed; {res.n_objects} objects, "
-                  f"{res.n_measurements} measurements; rewrote "
-                  f"{len(res.rewritten.get('phot_mod', []))} phot_mod partitions in "
-                  f"{res.seconds:.1f} s")
+            print(
+                f"catalog {res.survey} v{res.version}: +{len(res.fields_added)} fields, "
+                f"{len(res.fields_refreshed)} refreshed; {res.n_objects} objects, "
+                f"{res.n_measurements} measurements; rewrote "
+                f"{len(res.rewritten.get('phot_mod', []))} phot_mod partitions in "
+                f"{res.seconds:.1f} s"
+            )
     return 0
 
 
@@ -176,8 +199,9 @@ def cmd_export(args) -> int:
     from .fits_export import export_fits
 
     with _catalog(args) as cat:
-        keys = export_fits(cat.store, cat.bucket, cat.survey, version=args.catalog_version,
-                           out_dir=args.out_dir)
+        keys = export_fits(
+            cat.store, cat.bucket, cat.survey, version=args.catalog_version, out_dir=args.out_dir
+        )
         for k in keys:
             print(k)
     return 0
@@ -191,14 +215,20 @@ def cmd_versions(args) -> int:
             from .build import read_manifest
 
             m = read_manifest(cat.store, cat.bucket, cat.survey, v)
-            print(f"v{v}  {m['created']}  {m['tables']['phot_mod']['nrows']} objects  "
-                  f"{m['tables']['phot_meas']['nrows']} measurements  {len(m['fields'])} fields")
+            print(
+                f"v{v}  {m['created']}  {m['tables']['phot_mod']['nrows']} objects  "
+                f"{m['tables']['phot_meas']['nrows']} measurements  {len(m['fields'])} fields"
+            )
     return 0
 
 
 def _common(p: argparse.ArgumentParser, *, output: bool = True) -> None:
-    p.add_argument("--catalog-version", type=int, default=None,
-                   help="catalog version to read (default: the latest)")
+    p.add_argument(
+        "--catalog-version",
+        type=int,
+        default=None,
+        help="catalog version to read (default: the latest)",
+    )
     p.add_argument("--max-rows", type=int, default=100_000, help="row limit per query")
     p.add_argument("--timeout", type=float, default=60.0, help="per-query timeout, seconds")
     if output:
@@ -247,9 +277,13 @@ def add_commands(subparsers) -> None:
     sub = p.add_subparsers(dest="catalog_command", required=True)
     b = sub.add_parser("build", help="merge field products into a new catalog version")
     b.add_argument("--fields", nargs="*", default=None, help="field ids (default: all)")
-    b.add_argument("--partition-order", type=int, default=None,
-                   help="HEALPix order of a new survey's partitions (default 10; 11 for denser "
-                        "surveys; a survey keeps the order of its first build)")
+    b.add_argument(
+        "--partition-order",
+        type=int,
+        default=None,
+        help="HEALPix order of a new survey's partitions (default 10; 11 for denser "
+        "surveys; a survey keeps the order of its first build)",
+    )
     _common(b, output=False)
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("export-fits", help="HLSP-named FITS tables of a version")

@@ -26,16 +26,38 @@ from .schema import PHOT_MEAS, PHOT_MOD
 __all__ = ["STRING_WIDTHS", "export_fits", "hlsp_name"]
 
 #: fixed widths of string columns in FITS (FITS has no variable-length strings in tables)
-STRING_WIDTHS = {"image": 64, "task_options": 256, "field_id": 32, "exposure_id": 16,
-                 "filter": 8, "job_id": 64, "pipeline_version": 16}
+STRING_WIDTHS = {
+    "image": 64,
+    "task_options": 256,
+    "field_id": 32,
+    "exposure_id": 16,
+    "filter": 8,
+    "job_id": 64,
+    "pipeline_version": 16,
+}
 
 
-def hlsp_name(survey: str, product: str, version: int, *, observatory: str = "hst",
-              instruments: str = "acs-wfc3", target: str = "m31", filters: str = "multi") -> str:
+def hlsp_name(
+    survey: str,
+    product: str,
+    version: int,
+    *,
+    observatory: str = "hst",
+    instruments: str = "acs-wfc3",
+    target: str = "m31",
+    filters: str = "multi",
+) -> str:
     """e.g. ``hlsp_phat_hst_acs-wfc3_m31_multi_v1_phot-mod.fits`` for survey 'phat_v2'."""
     project = re.sub(r"[^a-z0-9]", "", survey.lower().split("_")[0]) or "cloudphot"
-    parts = [project, observatory, instruments, target, filters, f"v{version}",
-             product.replace("_", "-")]
+    parts = [
+        project,
+        observatory,
+        instruments,
+        target,
+        filters,
+        f"v{version}",
+        product.replace("_", "-"),
+    ]
     return "hlsp_" + "_".join(p.lower() for p in parts) + ".fits"
 
 
@@ -64,9 +86,15 @@ def _to_numpy(table: pa.Table, columns: dict) -> np.ndarray:
     return out
 
 
-def export_fits(store: ObjectStore, bucket: str, survey: str, *, version: int | None = None,
-                tables: tuple[str, ...] = ("phot_mod", "phot_meas"),
-                out_dir: str | Path | None = None) -> list[str]:
+def export_fits(
+    store: ObjectStore,
+    bucket: str,
+    survey: str,
+    *,
+    version: int | None = None,
+    tables: tuple[str, ...] = ("phot_mod", "phot_meas"),
+    out_dir: str | Path | None = None,
+) -> list[str]:
     """Write FITS tables of a catalog version to ``catalogs/<survey>/vNNNN/fits/``; return keys.
 
     With ``out_dir`` the files are also left there (for a local archive copy).
@@ -80,21 +108,28 @@ def export_fits(store: ObjectStore, bucket: str, survey: str, *, version: int | 
             name = hlsp_name(survey, table, version)
             path = Path(out_dir or tmp) / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            header = [{"name": "SURVEY", "value": survey, "comment": "cloudphot survey"},
-                      {"name": "CATVERS", "value": version, "comment": "catalog version"},
-                      {"name": "CPVERS", "value": __version__, "comment": "cloudphot version"},
-                      {"name": "TABLE", "value": table, "comment": "phot_mod or phot_meas"}]
+            header = [
+                {"name": "SURVEY", "value": survey, "comment": "cloudphot survey"},
+                {"name": "CATVERS", "value": version, "comment": "catalog version"},
+                {"name": "CPVERS", "value": __version__, "comment": "cloudphot version"},
+                {"name": "TABLE", "value": table, "comment": "phot_mod or phot_meas"},
+            ]
             with fitsio.FITS(str(path), "rw", clobber=True) as fits:
                 first = True
-                for p, entry in sorted(manifest["tables"][table]["partitions"].items(),
-                                       key=lambda kv: int(kv[0])):
+                for _p, entry in sorted(
+                    manifest["tables"][table]["partitions"].items(), key=lambda kv: int(kv[0])
+                ):
                     with store.local_path(bucket, entry["key"]) as src:
                         pf = pq.ParquetFile(src)
                         for batch in pf.iter_batches(batch_size=200_000):
                             arr = _to_numpy(pa.Table.from_batches([batch]), columns)
                             if first:
-                                fits.write(arr, extname=table.upper(), header=header,
-                                           units=[columns[c][1] for c in columns])
+                                fits.write(
+                                    arr,
+                                    extname=table.upper(),
+                                    header=header,
+                                    units=[columns[c][1] for c in columns],
+                                )
                                 first = False
                             else:
                                 fits[-1].append(arr)

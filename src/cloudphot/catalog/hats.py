@@ -26,8 +26,14 @@ import pyarrow.parquet as pq
 from ..errors import DataError
 from ..storage.objects import ObjectStore
 
-__all__ = ["ROW_GROUP_ROWS", "parquet_options", "partition_key", "read_parquet_footer",
-           "write_hats_metadata", "write_sorted_parquet"]
+__all__ = [
+    "ROW_GROUP_ROWS",
+    "parquet_options",
+    "partition_key",
+    "read_parquet_footer",
+    "write_hats_metadata",
+    "write_sorted_parquet",
+]
 
 #: rows per Parquet row group: small enough that a 1" cone reads a few kB-MB
 ROW_GROUP_ROWS = 20_000
@@ -41,8 +47,11 @@ def parquet_options(schema: pa.Schema) -> dict:
     BYTE_STREAM_SPLIT-encoded instead of dictionary-encoded (smaller files, and scans
     of ra/dec such as the GROUP BY pix4096 query decode about twice as fast)."""
     floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-    return {"compression": "zstd", "use_byte_stream_split": floats,
-            "use_dictionary": [f.name for f in schema if f.name not in set(floats)]}
+    return {
+        "compression": "zstd",
+        "use_byte_stream_split": floats,
+        "use_dictionary": [f.name for f in schema if f.name not in set(floats)],
+    }
 
 
 def partition_key(order: int, npix: int) -> str:
@@ -50,9 +59,15 @@ def partition_key(order: int, npix: int) -> str:
     return f"dataset/Norder={order}/Dir={npix // 10000 * 10000}/Npix={npix}.parquet"
 
 
-def write_sorted_parquet(con, select_sql: str, path: Path, *, schema: pa.Schema,
-                         tie_break: tuple[str, ...] = (),
-                         row_group_rows: int = ROW_GROUP_ROWS) -> pq.FileMetaData:
+def write_sorted_parquet(
+    con,
+    select_sql: str,
+    path: Path,
+    *,
+    schema: pa.Schema,
+    tie_break: tuple[str, ...] = (),
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> pq.FileMetaData:
     """Write ``select_sql`` (a DuckDB query) sorted by ``_healpix_29`` to ``path``.
 
     ``tie_break`` columns order rows that share a ``_healpix_29`` (DuckDB's parallel
@@ -65,11 +80,14 @@ def write_sorted_parquet(con, select_sql: str, path: Path, *, schema: pa.Schema,
     path.parent.mkdir(parents=True, exist_ok=True)
     order = ", ".join(("_healpix_29", *tie_break))
     reader = con.sql(f"SELECT * FROM ({select_sql}) ORDER BY {order}").to_arrow_reader(
-        row_group_rows)
+        row_group_rows
+    )
     with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
         for batch in reader:
-            writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema),
-                               row_group_size=row_group_rows)
+            writer.write_table(
+                pa.Table.from_batches([batch]).select(schema.names).cast(schema),
+                row_group_size=row_group_rows,
+            )
     return pq.read_metadata(path)
 
 
@@ -84,13 +102,17 @@ def read_parquet_footer(store: ObjectStore, bucket: str, key: str) -> pq.FileMet
     where = f"s3://{bucket}/{key}"
     tail = store.get_range(bucket, key, -FOOTER_READ_BYTES)
     if len(tail) < 12 or tail[-4:] != _MAGIC:
-        raise DataError(f"{where} is not a Parquet file: it does not end with {_MAGIC!r} "
-                        f"(last bytes {tail[-4:]!r}, {len(tail)} bytes read)")
+        raise DataError(
+            f"{where} is not a Parquet file: it does not end with {_MAGIC!r} "
+            f"(last bytes {tail[-4:]!r}, {len(tail)} bytes read)"
+        )
     need = int.from_bytes(tail[-8:-4], "little") + 8  # footer + length + magic
     if need > len(tail):
         if len(tail) < FOOTER_READ_BYTES:  # that was the whole file
-            raise DataError(f"{where} is not a Parquet file: its footer length ({need - 8} "
-                            f"bytes) exceeds the file ({len(tail)} bytes)")
+            raise DataError(
+                f"{where} is not a Parquet file: its footer length ({need - 8} "
+                f"bytes) exceeds the file ({len(tail)} bytes)"
+            )
         tail = store.get_range(bucket, key, -need)
         if len(tail) != need or tail[-4:] != _MAGIC:
             raise DataError(f"{where} changed while its Parquet footer was read")
@@ -119,9 +141,18 @@ def _properties(name: str, catalog_type: str, nrows: int, order: int, extra: dic
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-def write_hats_metadata(store: ObjectStore, bucket: str, prefix: str, *, name: str,
-                        catalog_type: str, order: int, schema: pa.Schema,
-                        partitions: dict[int, pq.FileMetaData], extra: dict | None = None) -> int:
+def write_hats_metadata(
+    store: ObjectStore,
+    bucket: str,
+    prefix: str,
+    *,
+    name: str,
+    catalog_type: str,
+    order: int,
+    schema: pa.Schema,
+    partitions: dict[int, pq.FileMetaData],
+    extra: dict | None = None,
+) -> int:
     """Write properties, partition_info.csv, _common_metadata and _metadata; return nrows.
 
     ``partitions`` maps Npix to that partition file's footer (from
@@ -153,7 +184,10 @@ def write_hats_metadata(store: ObjectStore, bucket: str, prefix: str, *, name: s
     store.put_bytes(bucket, prefix + "dataset/_metadata", buf.getvalue())
     info = "Norder,Npix\n" + "".join(f"{order},{p}\n" for p in sorted(partitions))
     store.put_bytes(bucket, prefix + "partition_info.csv", info.encode(), content_type="text/csv")
-    store.put_bytes(bucket, prefix + "properties",
-                    _properties(name, catalog_type, nrows, order, extra or {}).encode(),
-                    content_type="text/plain")
+    store.put_bytes(
+        bucket,
+        prefix + "properties",
+        _properties(name, catalog_type, nrows, order, extra or {}).encode(),
+        content_type="text/plain",
+    )
     return nrows

@@ -122,15 +122,23 @@ def radec_to_xyz(ra_deg, dec_deg) -> np.ndarray:
 _V = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=float)
 # (id, v0, v1, v2) of the eight root trixels, from the SDSS htmIndex anchor table
 _ROOTS = [
-    (8, 1, 5, 2), (9, 2, 5, 3), (10, 3, 5, 4), (11, 4, 5, 1),  # S0..S3
-    (12, 1, 0, 4), (13, 4, 0, 3), (14, 3, 0, 2), (15, 2, 0, 1),  # N0..N3
+    (8, 1, 5, 2),
+    (9, 2, 5, 3),
+    (10, 3, 5, 4),
+    (11, 4, 5, 1),  # S0..S3
+    (12, 1, 0, 4),
+    (13, 4, 0, 3),
+    (14, 3, 0, 2),
+    (15, 2, 0, 1),  # N0..N3
 ]
 
 
 def _inside(p, a, b, c, eps=-1e-15):
-    return ((np.einsum("ij,ij->i", np.cross(a, b), p) >= eps)
-            & (np.einsum("ij,ij->i", np.cross(b, c), p) >= eps)
-            & (np.einsum("ij,ij->i", np.cross(c, a), p) >= eps))
+    return (
+        (np.einsum("ij,ij->i", np.cross(a, b), p) >= eps)
+        & (np.einsum("ij,ij->i", np.cross(b, c), p) >= eps)
+        & (np.einsum("ij,ij->i", np.cross(c, a), p) >= eps)
+    )
 
 
 def _unit(v):
@@ -142,16 +150,24 @@ def htm_id(ra_deg, dec_deg, level: int) -> np.ndarray:
     p = radec_to_xyz(ra_deg, dec_deg).reshape(-1, 3)
     n = len(p)
     ids = np.zeros(n, dtype=np.int64)
-    v0 = np.empty((n, 3)); v1 = np.empty((n, 3)); v2 = np.empty((n, 3))
+    v0 = np.empty((n, 3))
+    v1 = np.empty((n, 3))
+    v2 = np.empty((n, 3))
     found = np.zeros(n, dtype=bool)
     for rid, a, b, c in _ROOTS:
-        A = np.broadcast_to(_V[a], (n, 3)); B = np.broadcast_to(_V[b], (n, 3))
+        A = np.broadcast_to(_V[a], (n, 3))
+        B = np.broadcast_to(_V[b], (n, 3))
         C = np.broadcast_to(_V[c], (n, 3))
         m = ~found & _inside(p, A, B, C)
-        ids[m] = rid; v0[m] = _V[a]; v1[m] = _V[b]; v2[m] = _V[c]
+        ids[m] = rid
+        v0[m] = _V[a]
+        v1[m] = _V[b]
+        v2[m] = _V[c]
         found |= m
     for _ in range(level):
-        w0 = _unit(v1 + v2); w1 = _unit(v0 + v2); w2 = _unit(v0 + v1)
+        w0 = _unit(v1 + v2)
+        w1 = _unit(v0 + v2)
+        w2 = _unit(v0 + v1)
         children = [(v0, w2, w1), (v1, w0, w2), (v2, w1, w0), (w0, w1, w2)]
         # child 3 (the central one) is the default when the edge tests are ambiguous
         child = np.full(n, 3, dtype=np.int64)
@@ -161,12 +177,21 @@ def htm_id(ra_deg, dec_deg, level: int) -> np.ndarray:
             m = ~done & _inside(p, a, b, c, eps=0.0)
             child[m] = k
             done |= m
-        nv0 = np.where((child == 0)[:, None], v0, np.where((child == 1)[:, None], v1,
-                        np.where((child == 2)[:, None], v2, w0)))
-        nv1 = np.where((child == 0)[:, None], w2, np.where((child == 1)[:, None], w0,
-                        np.where((child == 2)[:, None], w1, w1)))
-        nv2 = np.where((child == 0)[:, None], w1, np.where((child == 1)[:, None], w2,
-                        np.where((child == 2)[:, None], w0, w2)))
+        nv0 = np.where(
+            (child == 0)[:, None],
+            v0,
+            np.where((child == 1)[:, None], v1, np.where((child == 2)[:, None], v2, w0)),
+        )
+        nv1 = np.where(
+            (child == 0)[:, None],
+            w2,
+            np.where((child == 1)[:, None], w0, np.where((child == 2)[:, None], w1, w1)),
+        )
+        nv2 = np.where(
+            (child == 0)[:, None],
+            w1,
+            np.where((child == 1)[:, None], w2, np.where((child == 2)[:, None], w0, w2)),
+        )
         v0, v1, v2 = nv0, nv1, nv2
         ids = ids * 4 + child
     return ids
@@ -177,8 +202,9 @@ def htm9(ra_deg, dec_deg) -> np.ndarray:
     return htm_id(ra_deg, dec_deg, 9)
 
 
-def cone_ranges29(ra_deg: float, dec_deg: float, radius_deg: float,
-                  max_ranges: int = 64) -> list[tuple[int, int]]:
+def cone_ranges29(
+    ra_deg: float, dec_deg: float, radius_deg: float, max_ranges: int = 64
+) -> list[tuple[int, int]]:
     """Inclusive ``_healpix_29`` ranges covering a cone (a superset; exact distance follows).
 
     The cover is computed at the deepest order whose pixels are not much smaller
@@ -192,9 +218,12 @@ def cone_ranges29(ra_deg: float, dec_deg: float, radius_deg: float,
     if radius_deg > 0:
         order = int(np.clip(np.floor(np.log2(58.6 / radius_deg)), 0, 29))
     hp = _healpix(order)
-    pix = np.unique(np.asarray(hp.cone_search_lonlat(ra_deg * u.deg, dec_deg * u.deg,
-                                                     max(radius_deg, 1e-9) * u.deg),
-                               dtype=np.int64))
+    pix = np.unique(
+        np.asarray(
+            hp.cone_search_lonlat(ra_deg * u.deg, dec_deg * u.deg, max(radius_deg, 1e-9) * u.deg),
+            dtype=np.int64,
+        )
+    )
     shift = 2 * (29 - order)
     ranges: list[list[int]] = []
     for p in pix:

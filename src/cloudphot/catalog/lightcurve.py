@@ -38,8 +38,9 @@ def usable(lc: Table) -> np.ndarray:
     return np.isfinite(vega) & (vega < 90) & np.isfinite(err) & (err > 0) & (err < 1)
 
 
-def find_period(lc: Table, *, min_period_d: float = 1.0, max_period_d: float = 100.0,
-                nterms: int = 2) -> PeriodResult:
+def find_period(
+    lc: Table, *, min_period_d: float = 1.0, max_period_d: float = 100.0, nterms: int = 2
+) -> PeriodResult:
     """Best period (days) of a light curve with columns mjd, filter, vega, err."""
     ok = usable(lc)
     if ok.sum() < 10:
@@ -68,10 +69,16 @@ def find_period(lc: Table, *, min_period_d: float = 1.0, max_period_d: float = 1
     k = int(np.argmax(fpow))
     fap = float("nan")
     if nterms == 1:
-        fap = float(ls.false_alarm_probability(fpow[k], minimum_frequency=fmin,
-                                               maximum_frequency=fmax))
-    return PeriodResult(period_d=float(1 / fine[k]), power=float(fpow[k]), n_points=int(ok.sum()),
-                        filters=filters, false_alarm_probability=fap)
+        fap = float(
+            ls.false_alarm_probability(fpow[k], minimum_frequency=fmin, maximum_frequency=fmax)
+        )
+    return PeriodResult(
+        period_d=float(1 / fine[k]),
+        power=float(fpow[k]),
+        n_points=int(ok.sum()),
+        filters=filters,
+        false_alarm_probability=fap,
+    )
 
 
 def plot_folded(lc: Table, period_d: float, path: str | Path, *, title: str = "") -> Path:
@@ -91,8 +98,15 @@ def plot_folded(lc: Table, period_d: float, path: str | Path, *, title: str = ""
     for f in sorted(set(filt)):
         m = filt == f
         for shift in (0, 1):
-            ax.errorbar(phase[m] + shift, y[m], dy[m], fmt="o", ms=3, lw=0.5,
-                        label=f if shift == 0 else None)
+            ax.errorbar(
+                phase[m] + shift,
+                y[m],
+                dy[m],
+                fmt="o",
+                ms=3,
+                lw=0.5,
+                label=f if shift == 0 else None,
+            )
     ax.invert_yaxis()
     ax.set_xlabel(f"phase (P = {period_d:.4f} d)")
     ax.set_ylabel("Vega magnitude")

@@ -41,8 +41,15 @@ def _filter(name: str) -> str:
     return f.lower()
 
 
-def healpix_map(catalog, quantity: str = "density", *, order: int = 12, filter: str = "F814W",
-                color: str = "F475W-F814W", mag_max: float | None = None) -> HealpixMap:
+def healpix_map(
+    catalog,
+    quantity: str = "density",
+    *,
+    order: int = 12,
+    filter: str = "F814W",
+    color: str = "F475W-F814W",
+    mag_max: float | None = None,
+) -> HealpixMap:
     """Aggregate phot_mod per HEALPix pixel at ``order`` (<= 12, the pix4096 order)."""
     if quantity not in QUANTITIES:
         raise DataError(f"--quantity must be one of {QUANTITIES}, not {quantity!r}")
@@ -62,8 +69,10 @@ def healpix_map(catalog, quantity: str = "density", *, order: int = 12, filter: 
         b, r = _filter(blue), _filter(red)
         value, label = f"avg({b}_vega - {r}_vega)", f"mean {blue.upper()} - {red.upper()}"
         where = f"WHERE {b}_vega < 90 AND {r}_vega < 90{cut}"
-    sql = (f"SELECT pix4096 >> {shift} AS pix, {value} AS value, count(*) AS n "
-           f"FROM {catalog.survey}.phot_mod {where} GROUP BY pix4096 >> {shift} ORDER BY pix")
+    sql = (
+        f"SELECT pix4096 >> {shift} AS pix, {value} AS value, count(*) AS n "
+        f"FROM {catalog.survey}.phot_mod {where} GROUP BY pix4096 >> {shift} ORDER BY pix"
+    )
     t = catalog.query(sql)
     pix = np.asarray(t["pix"], np.int64)
     values = np.asarray(t["value"], float)

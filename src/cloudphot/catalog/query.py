@@ -82,27 +82,167 @@ class QueryFailed(DataError):
 
 
 #: sqlglot function classes that may appear in a query (pure, read-only computations)
-ALLOWED_FUNCTIONS = frozenset(["Abs", "Acos", "Asin", "Atan", "Atan2", "Avg", "BitwiseOrAgg", "BitwiseAndAgg", "BitwiseXorAgg", "Case", "Cast", "TryCast", "Cbrt", "Ceil", "Coalesce", "Concat", "Corr", "Cos", "Cot", "Count", "CountIf", "Degrees", "Exp", "FirstValue", "LastValue", "Floor", "Greatest", "If", "Lag", "Lead", "Least", "Length", "Ln", "Log", "Log2", "Log10", "LogicalOr", "LogicalAnd", "Lower", "Max", "Median", "Min", "Ntile", "Nullif", "PercentileCont", "PercentileDisc", "Pi", "Pow", "Radians", "Rand", "Rank", "DenseRank", "PercentRank", "CumeDist", "Round", "RowNumber", "Sign", "Sin", "Sqrt", "Stddev", "StddevPop", "StddevSamp", "Substring", "Sum", "Tan", "Trunc", "Upper", "Variance", "VariancePop", "ArgMax", "ArgMin", "ApproxDistinct", "Quantile", "Mod", "IsNan", "IsInf", "NthValue", "CovarPop", "CovarSamp", "StrPosition", "Div", "SafeDivide", "Anonymous", "Contains", "And", "Or", "Xor", "Collate", "RegexpLike", "RegexpILike"])
+ALLOWED_FUNCTIONS = frozenset(
+    [
+        "Abs",
+        "Acos",
+        "Asin",
+        "Atan",
+        "Atan2",
+        "Avg",
+        "BitwiseOrAgg",
+        "BitwiseAndAgg",
+        "BitwiseXorAgg",
+        "Case",
+        "Cast",
+        "TryCast",
+        "Cbrt",
+        "Ceil",
+        "Coalesce",
+        "Concat",
+        "Corr",
+        "Cos",
+        "Cot",
+        "Count",
+        "CountIf",
+        "Degrees",
+        "Exp",
+        "FirstValue",
+        "LastValue",
+        "Floor",
+        "Greatest",
+        "If",
+        "Lag",
+        "Lead",
+        "Least",
+        "Length",
+        "Ln",
+        "Log",
+        "Log2",
+        "Log10",
+        "LogicalOr",
+        "LogicalAnd",
+        "Lower",
+        "Max",
+        "Median",
+        "Min",
+        "Ntile",
+        "Nullif",
+        "PercentileCont",
+        "PercentileDisc",
+        "Pi",
+        "Pow",
+        "Radians",
+        "Rand",
+        "Rank",
+        "DenseRank",
+        "PercentRank",
+        "CumeDist",
+        "Round",
+        "RowNumber",
+        "Sign",
+        "Sin",
+        "Sqrt",
+        "Stddev",
+        "StddevPop",
+        "StddevSamp",
+        "Substring",
+        "Sum",
+        "Tan",
+        "Trunc",
+        "Upper",
+        "Variance",
+        "VariancePop",
+        "ArgMax",
+        "ArgMin",
+        "ApproxDistinct",
+        "Quantile",
+        "Mod",
+        "IsNan",
+        "IsInf",
+        "NthValue",
+        "CovarPop",
+        "CovarSamp",
+        "StrPosition",
+        "Div",
+        "SafeDivide",
+        "Anonymous",
+        "Contains",
+        "And",
+        "Or",
+        "Xor",
+        "Collate",
+        "RegexpLike",
+        "RegexpILike",
+    ]
+)
 
 #: names of unparsed (``Anonymous``) functions that are allowed
-ALLOWED_ANONYMOUS = frozenset(["q3c_radial_query", "q3c_dist", "q3c_join", "point", "circle", "contains", "distance", "log10", "log2", "mod", "isnan", "isfinite", "bit_and", "bit_or", "bit_xor", "stddev_pop", "var_pop", "var_samp", "arg_min", "arg_max", "degrees", "radians", "cot"])
+ALLOWED_ANONYMOUS = frozenset(
+    [
+        "q3c_radial_query",
+        "q3c_dist",
+        "q3c_join",
+        "point",
+        "circle",
+        "contains",
+        "distance",
+        "log10",
+        "log2",
+        "mod",
+        "isnan",
+        "isfinite",
+        "bit_and",
+        "bit_or",
+        "bit_xor",
+        "stddev_pop",
+        "var_pop",
+        "var_samp",
+        "arg_min",
+        "arg_max",
+        "degrees",
+        "radians",
+        "cot",
+    ]
+)
 
 #: node types refused anywhere in a query, with the reason shown to the user
 _REFUSED_NODES: dict[type, str] = {
     exp.Into: "SELECT ... INTO writes a table; the catalog is read-only",
 }
-for _name, _why in {"Insert": "INSERT", "Update": "UPDATE", "Delete": "DELETE", "Merge": "MERGE",
-                    "Create": "CREATE", "Drop": "DROP", "Alter": "ALTER", "Copy": "COPY",
-                    "Command": "this command", "Pragma": "PRAGMA", "Set": "SET",
-                    "Use": "USE", "Transaction": "transactions", "Commit": "COMMIT",
-                    "Rollback": "ROLLBACK", "Attach": "ATTACH", "Detach": "DETACH",
-                    "Install": "INSTALL", "Load": "LOAD", "LoadData": "LOAD DATA",
-                    "Cache": "CACHE", "Uncache": "UNCACHE", "Refresh": "REFRESH",
-                    "Describe": "DESCRIBE", "Show": "SHOW", "Export": "EXPORT",
-                    "TruncateTable": "TRUNCATE"}.items():
+for _name, _why in {
+    "Insert": "INSERT",
+    "Update": "UPDATE",
+    "Delete": "DELETE",
+    "Merge": "MERGE",
+    "Create": "CREATE",
+    "Drop": "DROP",
+    "Alter": "ALTER",
+    "Copy": "COPY",
+    "Command": "this command",
+    "Pragma": "PRAGMA",
+    "Set": "SET",
+    "Use": "USE",
+    "Transaction": "transactions",
+    "Commit": "COMMIT",
+    "Rollback": "ROLLBACK",
+    "Attach": "ATTACH",
+    "Detach": "DETACH",
+    "Install": "INSTALL",
+    "Load": "LOAD",
+    "LoadData": "LOAD DATA",
+    "Cache": "CACHE",
+    "Uncache": "UNCACHE",
+    "Refresh": "REFRESH",
+    "Describe": "DESCRIBE",
+    "Show": "SHOW",
+    "Export": "EXPORT",
+    "TruncateTable": "TRUNCATE",
+}.items():
     if hasattr(exp, _name):
         _REFUSED_NODES[getattr(exp, _name)] = (
-            f"{_why} is not allowed: the catalog is read-only and accepts only SELECT queries")
+            f"{_why} is not allowed: the catalog is read-only and accepts only SELECT queries"
+        )
 
 
 @dataclass
@@ -115,6 +255,7 @@ class Cone:
 @dataclass
 class IdPixels:
     """Level-12 pixels encoded in the objids a query asks for (``objid = n`` / ``IN (...)``)."""
+
     pix4096: frozenset
 
 
@@ -124,20 +265,33 @@ def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels] | None:
         term = term.this
     if isinstance(term, exp.EQ):
         for a, b in ((term.this, term.expression), (term.expression, term.this)):
-            if _column(a, "objid") and isinstance(b, exp.Literal) and not b.is_string \
-                    and b.this.isdigit():
+            if (
+                _column(a, "objid")
+                and isinstance(b, exp.Literal)
+                and not b.is_string
+                and b.this.isdigit()
+            ):
                 return a.table, IdPixels(frozenset([int(b.this) >> ids.OBJID_SERIAL_BITS]))
-    if isinstance(term, exp.In) and _column(term.this, "objid") and not term.args.get("query") \
-            and term.expressions and all(isinstance(e, exp.Literal) and not e.is_string
-                                         and e.this.isdigit() for e in term.expressions):
-        return term.this.table, IdPixels(frozenset(int(e.this) >> ids.OBJID_SERIAL_BITS
-                                                   for e in term.expressions))
+    if (
+        isinstance(term, exp.In)
+        and _column(term.this, "objid")
+        and not term.args.get("query")
+        and term.expressions
+        and all(
+            isinstance(e, exp.Literal) and not e.is_string and e.this.isdigit()
+            for e in term.expressions
+        )
+    ):
+        return term.this.table, IdPixels(
+            frozenset(int(e.this) >> ids.OBJID_SERIAL_BITS for e in term.expressions)
+        )
     return None
 
 
 @dataclass
 class Rewritten:
     """A checked query, rewritten for DuckDB, with the table references still symbolic."""
+
     expression: exp.Expression
     #: id(table node) -> (table name, cone restriction or None)
     tables: dict[int, tuple[str, Cone | None]] = field(default_factory=dict)
@@ -152,8 +306,12 @@ def _refuse(msg: str, sql: str) -> QueryRefused:
 
 
 # ---------------------------------------------------------------- constant evaluation
-_BINOPS = {exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
-           exp.Div: operator.truediv}
+_BINOPS = {
+    exp.Add: operator.add,
+    exp.Sub: operator.sub,
+    exp.Mul: operator.mul,
+    exp.Div: operator.truediv,
+}
 
 
 def _const(node: exp.Expression) -> float | None:
@@ -181,7 +339,9 @@ def _const(node: exp.Expression) -> float | None:
 _DIST_TEMPLATE = sqlglot.parse_one(
     "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "
     "cos(radians(__dec1__)) * cos(radians(__dec2__)) * "
-    "power(sin(radians((__ra2__) - (__ra1__)) / 2), 2)))))", read="duckdb")
+    "power(sin(radians((__ra2__) - (__ra1__)) / 2), 2)))))",
+    read="duckdb",
+)
 
 
 def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
@@ -211,18 +371,23 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
     ranges = ids.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
 
     def between(lo, hi):
-        return exp.Between(this=hp.copy(), low=exp.Literal.number(int(lo)),
-                           high=exp.Literal.number(int(hi)))
+        return exp.Between(
+            this=hp.copy(), low=exp.Literal.number(int(lo)), high=exp.Literal.number(int(hi))
+        )
 
     ors = between(*ranges[0])
     for lo, hi in ranges[1:]:
         ors = exp.Or(this=ors, expression=between(lo, hi))
-    dist = _dist_deg(ra_col, dec_col, exp.Literal.number(repr(cone.ra_deg)),
-                     exp.Literal.number(repr(cone.dec_deg)))
-    cond = exp.And(this=exp.And(this=between(ranges[0][0], ranges[-1][1]),
-                                expression=exp.Paren(this=ors)),
-                   expression=exp.LTE(this=dist, expression=exp.Literal.number(
-                       repr(cone.radius_deg))))
+    dist = _dist_deg(
+        ra_col,
+        dec_col,
+        exp.Literal.number(repr(cone.ra_deg)),
+        exp.Literal.number(repr(cone.dec_deg)),
+    )
+    cond = exp.And(
+        this=exp.And(this=between(ranges[0][0], ranges[-1][1]), expression=exp.Paren(this=ors)),
+        expression=exp.LTE(this=dist, expression=exp.Literal.number(repr(cone.radius_deg))),
+    )
     return exp.Paren(this=cond)
 
 
@@ -239,7 +404,9 @@ def _point_args(node: exp.Expression, what: str, sql: str) -> list[exp.Expressio
     return args
 
 
-def _radial(node: exp.Expression, args: list[exp.Expression], sql: str, cones: list) -> exp.Expression:
+def _radial(
+    node: exp.Expression, args: list[exp.Expression], sql: str, cones: list
+) -> exp.Expression:
     """Replacement for a cone test on (ra, dec) around a centre with a radius (degrees)."""
     ra, dec, ra0, dec0, r = args
     c = [_const(x) for x in (ra0, dec0, r)]
@@ -257,6 +424,7 @@ def _radial(node: exp.Expression, args: list[exp.Expression], sql: str, cones: l
 # ---------------------------------------------------------------- check + rewrite
 _TOP = re.compile(r"^\s*SELECT\s+(ALL\s+|DISTINCT\s+)?TOP\s+\d+\s", re.IGNORECASE)
 
+
 def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> Rewritten:
     """Parse, allow-list check and rewrite ``sql``; raise QueryRefused with the reason."""
     if not sql or not sql.strip():
@@ -270,8 +438,11 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except sqlglot.errors.ParseError as exc:
         first = str(exc).splitlines()[0]
-        raise _refuse(f"could not parse it as a SELECT query ({first}); ATTACH, INSTALL, "
-                      f"LOAD and other commands are not accepted", sql) from None
+        raise _refuse(
+            f"could not parse it as a SELECT query ({first}); ATTACH, INSTALL, "
+            f"LOAD and other commands are not accepted",
+            sql,
+        ) from None
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements given; send exactly one SELECT", sql)
     tree = statements[0]
@@ -279,8 +450,11 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
         if isinstance(tree, cls) or tree.find(cls) is not None:
             raise _refuse(why, sql)
     if not isinstance(tree, exp.Query):
-        raise _refuse(f"{type(tree).__name__.upper()} is not allowed: only SELECT queries "
-                      f"(read-only) are accepted", sql)
+        raise _refuse(
+            f"{type(tree).__name__.upper()} is not allowed: only SELECT queries "
+            f"(read-only) are accepted",
+            sql,
+        )
     cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     result = Rewritten(expression=tree)
     for node in list(tree.walk()):
@@ -290,12 +464,18 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
             name = type(node).__name__
             if name == "Anonymous":
                 if node.name.lower() not in ALLOWED_ANONYMOUS:
-                    raise _refuse(f"function {node.name}() is not on the allow-list "
-                                  f"(no file, network or system functions)", sql)
+                    raise _refuse(
+                        f"function {node.name}() is not on the allow-list "
+                        f"(no file, network or system functions)",
+                        sql,
+                    )
             elif name not in ALLOWED_FUNCTIONS:
-                raise _refuse(f"function {node.sql_name() if hasattr(node, 'sql_name') else name}"
-                              f"() is not on the allow-list (no file, network or system "
-                              f"functions)", sql)
+                raise _refuse(
+                    f"function {node.sql_name() if hasattr(node, 'sql_name') else name}"
+                    f"() is not on the allow-list (no file, network or system "
+                    f"functions)",
+                    sql,
+                )
         elif isinstance(node, exp.Literal) and node.is_string and "://" in node.this:
             raise _refuse("URLs are not accepted in queries (no network access)", sql)
     # row limit on the outermost query
@@ -305,8 +485,11 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
         if n is None:
             raise _refuse("LIMIT must be a number", sql)
         if n > max_rows:
-            raise _refuse(f"LIMIT {int(n)} exceeds the per-query row limit of {max_rows} rows; "
-                          f"page with ORDER BY ... LIMIT {max_rows} OFFSET ...", sql)
+            raise _refuse(
+                f"LIMIT {int(n)} exceeds the per-query row limit of {max_rows} rows; "
+                f"page with ORDER BY ... LIMIT {max_rows} OFFSET ...",
+                sql,
+            )
         result.limit = int(n)
     _rewrite_spatial(result, sql)
     _rewrite_float_averages(result.expression)
@@ -314,8 +497,12 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
 
 
 #: floating-point columns of the catalog tables (AVG over them is rewritten, see below)
-_FLOAT_COLUMNS = frozenset(name for cols in (PHOT_MOD, PHOT_MEAS)
-                           for name, (typ, *_rest) in cols.items() if pa.types.is_floating(typ))
+_FLOAT_COLUMNS = frozenset(
+    name
+    for cols in (PHOT_MOD, PHOT_MEAS)
+    for name, (typ, *_rest) in cols.items()
+    if pa.types.is_floating(typ)
+)
 
 
 def _rewrite_float_averages(tree: exp.Expression) -> None:
@@ -330,17 +517,22 @@ def _rewrite_float_averages(tree: exp.Expression) -> None:
     """
     for node in list(tree.find_all(exp.Avg)):
         col = node.this
-        if (isinstance(col, exp.Column) and col.name.lower() in _FLOAT_COLUMNS
-                and not isinstance(node.parent, exp.Window)):
+        if (
+            isinstance(col, exp.Column)
+            and col.name.lower() in _FLOAT_COLUMNS
+            and not isinstance(node.parent, exp.Window)
+        ):
             total = exp.Cast(this=exp.Sum(this=col.copy()), to=exp.DataType.build("double"))
-            node.replace(exp.Paren(this=exp.Div(this=total, expression=exp.Count(
-                this=col.copy()))))
+            node.replace(exp.Paren(this=exp.Div(this=total, expression=exp.Count(this=col.copy()))))
 
 
 def _check_table(node: exp.Table, survey: str, cte_names: set[str], sql: str) -> None:
     if not isinstance(node.this, exp.Identifier):
-        raise _refuse(f"table functions such as {node.this.sql()[:40]} are not allowed: query "
-                      f"{survey}.phot_mod or {survey}.phot_meas", sql)
+        raise _refuse(
+            f"table functions such as {node.this.sql()[:40]} are not allowed: query "
+            f"{survey}.phot_mod or {survey}.phot_meas",
+            sql,
+        )
     name = node.name.lower()
     if node.args.get("catalog") is not None:
         raise _refuse(f"{node.sql()}: three-part names are not allowed", sql)
@@ -348,8 +540,11 @@ def _check_table(node: exp.Table, survey: str, cte_names: set[str], sql: str) ->
     if db is None and name in cte_names:
         return
     if name not in TABLES or (db is not None and db.name.lower() != survey.lower()):
-        raise _refuse(f"table {node.sql()} is not in the catalog; the tables are "
-                      f"{survey}.phot_mod and {survey}.phot_meas", sql)
+        raise _refuse(
+            f"table {node.sql()} is not in the catalog; the tables are "
+            f"{survey}.phot_mod and {survey}.phot_meas",
+            sql,
+        )
 
 
 def _rewrite_spatial(result: Rewritten, sql: str) -> None:
@@ -378,10 +573,14 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                     r = exp.Literal.number(repr(rv))
                 rs = r.sql(dialect="duckdb")
                 d1, d2 = dec1.sql(dialect="duckdb"), dec2.sql(dialect="duckdb")
-                band = sqlglot.parse_one(f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})",
-                                         read="duckdb")
-                return exp.paren(exp.and_(band, exp.LTE(this=_dist_deg(ra1, dec1, ra2, dec2),
-                                                        expression=r.copy())))
+                band = sqlglot.parse_one(
+                    f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})", read="duckdb"
+                )
+                return exp.paren(
+                    exp.and_(
+                        band, exp.LTE(this=_dist_deg(ra1, dec1, ra2, dec2), expression=r.copy())
+                    )
+                )
             if fname == "distance":
                 if len(args) != 2:
                     raise _refuse("DISTANCE takes two POINTs", sql)
@@ -396,19 +595,31 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                     p = _point_args(a.this, "point", sql)
                     c = _point_args(a.expression, "circle", sql)
                     if len(p) != 2 or len(c) != 3:
-                        raise _refuse("use CONTAINS(POINT('ICRS', ra, dec), "
-                                      "CIRCLE('ICRS', ra0, dec0, radius_deg)) = 1", sql)
+                        raise _refuse(
+                            "use CONTAINS(POINT('ICRS', ra, dec), "
+                            "CIRCLE('ICRS', ra0, dec0, radius_deg)) = 1",
+                            sql,
+                        )
                     test = _radial(node, [p[0], p[1], c[0], c[1], c[2]], sql, cones)
                     return test if _const(b) == 1 else exp.not_(test)
         return node
 
     new = tree.transform(transform)
-    leftovers = [n for n in new.walk() if isinstance(n, (exp.Contains,)) or
-                 (isinstance(n, exp.Anonymous) and n.name.lower() in
-                  ("point", "circle", "contains", "q3c_radial_query", "q3c_join"))]
+    leftovers = [
+        n
+        for n in new.walk()
+        if isinstance(n, (exp.Contains,))
+        or (
+            isinstance(n, exp.Anonymous)
+            and n.name.lower() in ("point", "circle", "contains", "q3c_radial_query", "q3c_join")
+        )
+    ]
     if leftovers:
-        raise _refuse(f"{leftovers[0].sql()[:60]}: POINT/CIRCLE/CONTAINS are supported as "
-                      f"CONTAINS(POINT(...), CIRCLE(...)) = 1 in WHERE", sql)
+        raise _refuse(
+            f"{leftovers[0].sql()[:60]}: POINT/CIRCLE/CONTAINS are supported as "
+            f"CONTAINS(POINT(...), CIRCLE(...)) = 1 in WHERE",
+            sql,
+        )
     result.expression = new
     # which table does each cone constrain? only when the cone is a top-level AND term
     # of its SELECT's WHERE (otherwise it filters but must not narrow the partitions)
@@ -424,8 +635,9 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                 continue
             for t in tables:
                 if _is_catalog_table(t, cte_names) and (
-                        (qual and qual.lower() == t.alias_or_name.lower())
-                        or (not qual and len(tables) == 1)):
+                    (qual and qual.lower() == t.alias_or_name.lower())
+                    or (not qual and len(tables) == 1)
+                ):
                     result.tables[id(t)] = (t.name.lower(), cone)
         # objid = n / objid IN (...): the ids carry their level-12 pixel, so only the
         # partitions holding those pixels (and their neighbours, for objects that moved
@@ -436,9 +648,14 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                 continue
             qual, pixels = found
             for t in tables:
-                if _is_catalog_table(t, cte_names) and id(t) not in result.tables and (
+                if (
+                    _is_catalog_table(t, cte_names)
+                    and id(t) not in result.tables
+                    and (
                         (qual and qual.lower() == t.alias_or_name.lower())
-                        or (not qual and len(tables) == 1)):
+                        or (not qual and len(tables) == 1)
+                    )
+                ):
                     result.tables[id(t)] = (t.name.lower(), pixels)
     for t in new.find_all(exp.Table):
         if _is_catalog_table(t, cte_names):
@@ -446,8 +663,9 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
 
 
 def _is_catalog_table(t: exp.Table, cte_names: set[str]) -> bool:
-    return t.name.lower() in TABLES and (t.args.get("db") is not None
-                                         or t.name.lower() not in cte_names)
+    return t.name.lower() in TABLES and (
+        t.args.get("db") is not None or t.name.lower() not in cte_names
+    )
 
 
 # ---------------------------------------------------------------- partition pruning
@@ -488,8 +706,14 @@ def partitions_touched(available, order: int, restriction: Cone | IdPixels | Non
             want = {int(p) * k + i for p in p12 for i in range(k)}
         return sorted(want & have)
     import astropy.units as u
-    pix = np.asarray(hp.cone_search_lonlat(restriction.ra_deg * u.deg, restriction.dec_deg * u.deg,
-                                           max(restriction.radius_deg, 1e-9) * u.deg))
+
+    pix = np.asarray(
+        hp.cone_search_lonlat(
+            restriction.ra_deg * u.deg,
+            restriction.dec_deg * u.deg,
+            max(restriction.radius_deg, 1e-9) * u.deg,
+        )
+    )
     return sorted({int(x) for x in pix} & have)
 
 
@@ -514,12 +738,23 @@ class QueryEngine:
     the Glue tables (:mod:`.athena_sql`, :class:`cloudphot.aws.athena.AthenaQueryEngine`).
     """
 
-    def __init__(self, store: ObjectStore, bucket: str, survey: str, *, version: int | None = None,
-                 max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 threads: int = 2, memory_limit: str = "2GB"):
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        survey: str,
+        *,
+        version: int | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        threads: int = 2,
+        memory_limit: str = "2GB",
+    ):
         if not hasattr(store, "path_of"):
-            raise ConfigError("the DuckDB query engine needs the local object store; on AWS "
-                              "query through Athena (Catalog does so with CLOUDPHOT_BACKEND=aws)")
+            raise ConfigError(
+                "the DuckDB query engine needs the local object store; on AWS "
+                "query through Athena (Catalog does so with CLOUDPHOT_BACKEND=aws)"
+            )
         self.store, self.bucket, self.survey = store, bucket, survey
         self.manifest = read_manifest(store, bucket, survey, version)
         self.version = int(self.manifest["version"])
@@ -529,8 +764,10 @@ class QueryEngine:
         self._files: dict[str, dict[int, str]] = {}
         for table in TABLES:
             parts = self.manifest["tables"][table]["partitions"]
-            self._files[table] = {int(p): str(Path(store.path_of(bucket, e["key"])).resolve())
-                                  for p, e in parts.items()}
+            self._files[table] = {
+                int(p): str(Path(store.path_of(bucket, e["key"])).resolve())
+                for p, e in parts.items()
+            }
         self._con = self._connect(threads, memory_limit)
         #: query string -> (DuckDB SQL, Rewritten): only queries that passed the checks
         #: are stored, and one engine serves one catalog version, so a hit is exactly
@@ -542,9 +779,14 @@ class QueryEngine:
         self._run_lock = threading.Lock()
 
     def _connect(self, threads: int, memory_limit: str):
-        con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                     "autoload_known_extensions": False,
-                                     "threads": threads, "memory_limit": memory_limit})
+        con = duckdb.connect(
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "threads": threads,
+                "memory_limit": memory_limit,
+            }
+        )
         root = str(self.root).replace("'", "''")
         con.execute(f"SET allowed_directories=['{root}/']")
         con.execute("SET enable_external_access=false")
@@ -596,9 +838,10 @@ class QueryEngine:
             if isinstance(node, exp.Table) and id(node) in rw.tables:
                 table, cone = rw.tables[id(node)]
                 sub = sqlglot.parse_one(self._source(table, cone), read="duckdb")
-                return exp.Subquery(this=sub.unnest() if isinstance(sub, exp.Paren) else sub,
-                                    alias=exp.TableAlias(this=exp.to_identifier(
-                                        node.alias_or_name)))
+                return exp.Subquery(
+                    this=sub.unnest() if isinstance(sub, exp.Paren) else sub,
+                    alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
+                )
             return node
 
         out = rw.expression.transform(swap, copy=False)
@@ -624,13 +867,17 @@ class QueryEngine:
                     break
             schema = reader.schema
         except duckdb.InterruptException:
-            raise QueryTimeout(f"query refused: it ran longer than the {self.timeout_s:g} s "
-                               f"per-query timeout and was stopped (a cartesian join? add a "
-                               f"join condition or a cone restriction)") from None
+            raise QueryTimeout(
+                f"query refused: it ran longer than the {self.timeout_s:g} s "
+                f"per-query timeout and was stopped (a cartesian join? add a "
+                f"join condition or a cone restriction)"
+            ) from None
         except duckdb.Error as exc:
             if not timer.is_alive() and "interrupt" in str(exc).lower():
-                raise QueryTimeout(f"query refused: it ran longer than the {self.timeout_s:g} s "
-                                   f"per-query timeout and was stopped") from None
+                raise QueryTimeout(
+                    f"query refused: it ran longer than the {self.timeout_s:g} s "
+                    f"per-query timeout and was stopped"
+                ) from None
             raise QueryFailed(f"query failed: {str(exc).splitlines()[0]}") from None
         finally:
             timer.cancel()

@@ -40,10 +40,14 @@ IR_FILTERS = {"F110W", "F160W"}
 #: Data Lab phat_v2.phot_mod, in table order (88 names; see module docstring for the source)
 DATALAB_PHOT_MOD_COLUMNS = (
     "ra dec htm9 pix256 pix4096 random_id x y ir_x ir_y "
-    + " ".join(f"{f.lower()}_{c}" for f in PHAT_FILTERS
-               for c in ("rate", "raterr", "vega", "err", "chi", "snr", "sharp", "round", "crowd"))
+    + " ".join(
+        f"{f.lower()}_{c}"
+        for f in PHAT_FILTERS
+        for c in ("rate", "raterr", "vega", "err", "chi", "snr", "sharp", "round", "crowd")
+    )
     + " f814w_f475w f475w_f336w f336w_f275w f275w_f160w f160w_f110w"
-    + " " + " ".join(f"{f.lower()}_flag" for f in PHAT_FILTERS)
+    + " "
+    + " ".join(f"{f.lower()}_flag" for f in PHAT_FILTERS)
     + " f275w_gst f336w_gst f475w_gst f814w_gst f110w_gst f160w_gst"
     + " inside_ir inside_brick inside_chipgap inside_other_chipgap field brick objid"
 ).split()
@@ -67,10 +71,22 @@ _PER_FILTER = {
     "err": (_F4, "mag", "uncertainty of {f}_vega (9.999 when not detected)"),
     "chi": (_F4, "", "mean PSF-fit chi in {F}"),
     "snr": (_F4, "", "signal to noise of {f}_rate ({f}_rate / {f}_raterr)"),
-    "sharp": (_F4, "", "mean DOLPHOT sharpness in {F} (0 perfect star, >0 too sharp, <0 too broad)"),
+    "sharp": (
+        _F4,
+        "",
+        "mean DOLPHOT sharpness in {F} (0 perfect star, >0 too sharp, <0 too broad)",
+    ),
     "round": (_F4, "", "mean DOLPHOT roundness in {F} (0 round)"),
-    "crowd": (_F4, "mag", "mean DOLPHOT crowding in {F} (mag brighter if neighbours were not subtracted)"),
-    "flag": (_I2, "", "bitwise OR of DOLPHOT flags in {F} (1 chip edge, 2 bad pixels, 4 saturated, 8 extreme)"),
+    "crowd": (
+        _F4,
+        "mag",
+        "mean DOLPHOT crowding in {F} (mag brighter if neighbours were not subtracted)",
+    ),
+    "flag": (
+        _I2,
+        "",
+        "bitwise OR of DOLPHOT flags in {F} (1 chip edge, 2 bad pixels, 4 saturated, 8 extreme)",
+    ),
     "gst": (_B, "", "passes the 'gst' (good star) quality cuts in {F} in at least one field"),
 }
 
@@ -83,18 +99,58 @@ def _phot_mod() -> dict[str, tuple[pa.DataType, str, str]]:
         "htm9": (_I8, "", "HTM level-9 trixel id of (ra, dec)"),
         "pix256": (_I8, "", "HEALPix index, NSIDE 256, RING scheme, of (ra, dec)"),
         "pix4096": (_I8, "", "HEALPix index, NSIDE 4096, NESTED scheme, of (ra, dec)"),
-        "random_id": (_F8, "", "deterministic pseudo-random number in [0, 100) for random subsamples"),
-        "x": (_F8, "pix", "x on the reference image of the first field that measured the object (0-based)"),
-        "y": (_F8, "pix", "y on the reference image of the first field that measured the object (0-based)"),
-        "ir_x": (_F8, "pix", "x on the IR reference image (NaN: cloudphot uses one reference per field)"),
-        "ir_y": (_F8, "pix", "y on the IR reference image (NaN: cloudphot uses one reference per field)"),
+        "random_id": (
+            _F8,
+            "",
+            "deterministic pseudo-random number in [0, 100) for random subsamples",
+        ),
+        "x": (
+            _F8,
+            "pix",
+            "x on the reference image of the first field that measured the object (0-based)",
+        ),
+        "y": (
+            _F8,
+            "pix",
+            "y on the reference image of the first field that measured the object (0-based)",
+        ),
+        "ir_x": (
+            _F8,
+            "pix",
+            "x on the IR reference image (NaN: cloudphot uses one reference per field)",
+        ),
+        "ir_y": (
+            _F8,
+            "pix",
+            "y on the IR reference image (NaN: cloudphot uses one reference per field)",
+        ),
         "inside_ir": (_B, "", "the object has at least one IR (F110W/F160W) measurement"),
-        "inside_brick": (_B, "", "the object lies inside a reduced field (always true for merged objects)"),
-        "inside_chipgap": (_B, "", "the object lies in a chip gap of its first field (false: not tracked)"),
-        "inside_other_chipgap": (_B, "", "the object lies in a chip gap of another field (false: not tracked)"),
-        "field": (_I2, "", "PHAT field number within the brick, parsed from field_id 'bBB_fFF' (0 otherwise)"),
+        "inside_brick": (
+            _B,
+            "",
+            "the object lies inside a reduced field (always true for merged objects)",
+        ),
+        "inside_chipgap": (
+            _B,
+            "",
+            "the object lies in a chip gap of its first field (false: not tracked)",
+        ),
+        "inside_other_chipgap": (
+            _B,
+            "",
+            "the object lies in a chip gap of another field (false: not tracked)",
+        ),
+        "field": (
+            _I2,
+            "",
+            "PHAT field number within the brick, parsed from field_id 'bBB_fFF' (0 otherwise)",
+        ),
         "brick": (_I2, "", "PHAT brick number, parsed from field_id 'bBB_fFF' (0 otherwise)"),
-        "objid": (_I8, "", "global object id: pix4096 of the first position << 35 | serial (Gaia style)"),
+        "objid": (
+            _I8,
+            "",
+            "global object id: pix4096 of the first position << 35 | serial (Gaia style)",
+        ),
     }
     for name in DATALAB_PHOT_MOD_COLUMNS:
         if name in generic:
@@ -102,7 +158,11 @@ def _phot_mod() -> dict[str, tuple[pa.DataType, str, str]]:
             continue
         if name in COLOR_COLUMNS:
             blue, red = COLOR_COLUMNS[name]
-            cols[name] = (_F4, "mag", f"colour {blue} - {red} (Vega; 99.999 when either is missing)")
+            cols[name] = (
+                _F4,
+                "mag",
+                f"colour {blue} - {red} (Vega; 99.999 when either is missing)",
+            )
             continue
         f, _, kind = name.partition("_")
         typ, unit, text = _PER_FILTER[kind]
@@ -111,7 +171,11 @@ def _phot_mod() -> dict[str, tuple[pa.DataType, str, str]]:
     cols["field_id"] = (_S, "", "cloudphot field that first measured the object")
     cols["nmeas"] = (_I4, "", "number of single-exposure measurements (rows in phot_meas)")
     cols["nfields"] = (_I2, "", "number of fields whose catalogs were merged into this object")
-    cols["_healpix_29"] = (_I8, "", "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index")
+    cols["_healpix_29"] = (
+        _I8,
+        "",
+        "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index",
+    )
     return cols
 
 
@@ -159,40 +223,57 @@ PHOT_SRC = PHOT_SRC_EXTRA  # the rest are the field-catalog columns, stored as r
 
 def arrow_schema(columns: dict[str, tuple[pa.DataType, str, str]]) -> pa.Schema:
     """Parquet/Arrow schema with each column's unit and meaning as field metadata."""
-    return pa.schema([pa.field(n, t, metadata={"unit": u, "description": d})
-                      for n, (t, u, d) in columns.items()])
+    return pa.schema(
+        [pa.field(n, t, metadata={"unit": u, "description": d}) for n, (t, u, d) in columns.items()]
+    )
 
 
 def markdown() -> str:
     """The column reference (docs/catalog-columns.md)."""
-    out = ["# Catalog columns", "",
-           "Generated from `src/cloudphot/catalog/schema.py` (`python -m cloudphot.catalog.schema`).",
-           "", "## phot_mod (one row per object)", "",
-           "Columns 1-88 follow Astro Data Lab `phat_v2.phot_mod` names and order.", "",
-           "| # | column | type | unit | meaning |", "|---|---|---|---|---|"]
+    out = [
+        "# Catalog columns",
+        "",
+        "Generated from `src/cloudphot/catalog/schema.py` (`python -m cloudphot.catalog.schema`).",
+        "",
+        "## phot_mod (one row per object)",
+        "",
+        "Columns 1-88 follow Astro Data Lab `phat_v2.phot_mod` names and order.",
+        "",
+        "| # | column | type | unit | meaning |",
+        "|---|---|---|---|---|",
+    ]
     for i, (n, (t, u, d)) in enumerate(PHOT_MOD.items(), 1):
         out.append(f"| {i} | `{n}` | {t} | {u} | {d} |")
-    out += ["", "## phot_meas (one row per object per exposure)", "",
-            "| # | column | type | unit | meaning |", "|---|---|---|---|---|"]
+    out += [
+        "",
+        "## phot_meas (one row per object per exposure)",
+        "",
+        "| # | column | type | unit | meaning |",
+        "|---|---|---|---|---|",
+    ]
     for i, (n, (t, u, d)) in enumerate(PHOT_MEAS.items(), 1):
         out.append(f"| {i} | `{n}` | {t} | {u} | {d} |")
-    out += ["", "## Conventions", "",
-            "- Magnitudes are Vega; 99.999 (mag) and 9.999 (err) mean no detection; other "
-            "per-filter columns are NULL where a filter was never observed.",
-            "- `ct/s` is counts per second (electrons per second for HST flc/flt images).",
-            "- Averages over fields: magnitudes weighted by 1/err^2, rates by 1/raterr^2, "
-            "positions by the summed S/N^2 of the field rows; chi/sharp/round/crowd weighted by "
-            "measurement count; flags OR-ed; gst true if true in any field.",
-            "- `objid` = pix4096 (NESTED, first position) << 35 | serial, as Gaia's source_id; "
-            "stable across catalog versions.",
-            "- Spatial columns: `htm9` (HTM level 9), `pix256` (HEALPix NSIDE 256 RING), "
-            "`pix4096` (NSIDE 4096 NESTED), `_healpix_29` (order 29 NESTED, the HATS index; "
-            "`pix4096 = _healpix_29 >> 34`).",
-            "- Storage: HATS catalogs `catalogs/<survey>/vNNNN/{phot_mod,phot_meas}/` in the "
-            "products bucket, Parquet sorted by `_healpix_29` in row groups of 20,000 rows.",
-            "- Queries: `q3c_radial_query`, `q3c_dist`, `q3c_join`, ADQL "
-            "`CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ra0, dec0, r)) = 1` and "
-            "`DISTANCE(POINT, POINT)` work as in Q3C/ADQL (degrees)."]
+    out += [
+        "",
+        "## Conventions",
+        "",
+        "- Magnitudes are Vega; 99.999 (mag) and 9.999 (err) mean no detection; other "
+        "per-filter columns are NULL where a filter was never observed.",
+        "- `ct/s` is counts per second (electrons per second for HST flc/flt images).",
+        "- Averages over fields: magnitudes weighted by 1/err^2, rates by 1/raterr^2, "
+        "positions by the summed S/N^2 of the field rows; chi/sharp/round/crowd weighted by "
+        "measurement count; flags OR-ed; gst true if true in any field.",
+        "- `objid` = pix4096 (NESTED, first position) << 35 | serial, as Gaia's source_id; "
+        "stable across catalog versions.",
+        "- Spatial columns: `htm9` (HTM level 9), `pix256` (HEALPix NSIDE 256 RING), "
+        "`pix4096` (NSIDE 4096 NESTED), `_healpix_29` (order 29 NESTED, the HATS index; "
+        "`pix4096 = _healpix_29 >> 34`).",
+        "- Storage: HATS catalogs `catalogs/<survey>/vNNNN/{phot_mod,phot_meas}/` in the "
+        "products bucket, Parquet sorted by `_healpix_29` in row groups of 20,000 rows.",
+        "- Queries: `q3c_radial_query`, `q3c_dist`, `q3c_join`, ADQL "
+        "`CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ra0, dec0, r)) = 1` and "
+        "`DISTANCE(POINT, POINT)` work as in Q3C/ADQL (degrees).",
+    ]
     return "\n".join(out) + "\n"
 
 

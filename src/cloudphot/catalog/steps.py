@@ -34,9 +34,13 @@ def _field_ids(request: dict) -> list[str] | None:
 
 def build_catalog_step(request: dict, svc: Any) -> dict:
     """Merge the reduced field(s) into the survey catalog; publish a version if anything changed."""
-    result = build_catalog(svc.objects, svc.settings.bucket("products"), svc.settings.survey,
-                           _field_ids(request),
-                           partition_order=svc.settings.catalog_partition_order)
+    result = build_catalog(
+        svc.objects,
+        svc.settings.bucket("products"),
+        svc.settings.survey,
+        _field_ids(request),
+        partition_order=svc.settings.catalog_partition_order,
+    )
     out = result.as_dict()
     out["changed"] = result.changed
     out["seconds"] = round(out["seconds"], 3)
@@ -46,8 +50,12 @@ def build_catalog_step(request: dict, svc: Any) -> dict:
 def export_fits_step(request: dict, svc: Any) -> dict:
     """Archive FITS tables (HLSP names) of a version (default latest)."""
     version = request.get("version")
-    keys = export_fits(svc.objects, svc.settings.bucket("products"), svc.settings.survey,
-                       version=int(version) if version is not None else None)
+    keys = export_fits(
+        svc.objects,
+        svc.settings.bucket("products"),
+        svc.settings.survey,
+        version=int(version) if version is not None else None,
+    )
     return {"keys": keys}
 
 

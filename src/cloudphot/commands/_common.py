@@ -9,8 +9,14 @@ from ..settings import Settings
 
 __all__ = ["STATE_STYLE", "console", "open_runtime", "settings_from_args"]
 
-STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "RUNNING": "yellow",
-               "PENDING": "cyan", "ABORTED": "magenta", "TIMED_OUT": "bold red"}
+STATE_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "bold red",
+    "RUNNING": "yellow",
+    "PENDING": "cyan",
+    "ABORTED": "magenta",
+    "TIMED_OUT": "bold red",
+}
 
 
 def settings_from_args(args) -> Settings:
@@ -27,8 +33,12 @@ def open_pipeline(args, **kwargs):
     from ..storage import open_object_store, open_tables
 
     stack_settings, arns = deployed_settings()
-    return AwsPipeline(stack_settings, open_object_store(stack_settings),
-                       open_tables(stack_settings), StepFunctionsStarter(arns))
+    return AwsPipeline(
+        stack_settings,
+        open_object_store(stack_settings),
+        open_tables(stack_settings),
+        StepFunctionsStarter(arns),
+    )
 
 
 def open_runtime(args, *, must_exist: bool = True, **kwargs):
@@ -36,12 +46,16 @@ def open_runtime(args, *, must_exist: bool = True, **kwargs):
 
     settings = settings_from_args(args)
     if settings.backend != "local":
-        raise ConfigError(f"'cloudphot {args.command}' drives the local runtime; with "
-                          "CLOUDPHOT_BACKEND=aws the deployed pipeline runs by itself "
-                          "(watch it in the Step Functions console)")
+        raise ConfigError(
+            f"'cloudphot {args.command}' drives the local runtime; with "
+            "CLOUDPHOT_BACKEND=aws the deployed pipeline runs by itself "
+            "(watch it in the Step Functions console)"
+        )
     if must_exist and not settings.tables_path.exists():
-        raise ConfigError(f"no workspace at {settings.home}; run 'cloudphot init' first "
-                          "(or pass --workdir / set CLOUDPHOT_HOME)")
+        raise ConfigError(
+            f"no workspace at {settings.home}; run 'cloudphot init' first "
+            "(or pass --workdir / set CLOUDPHOT_HOME)"
+        )
     return LocalRuntime(settings, **kwargs)
 
 
@@ -70,8 +84,10 @@ def describe_error(error: str | None, cause: str | None) -> str:
                     return f"{error}: {doc['errorMessage']}"
                 if "Containers" in doc:  # ECS task description
                     c = (doc.get("Containers") or [{}])[0]
-                    return (f"{error}: {doc.get('StopCode')} ({doc.get('StoppedReason')}), "
-                            f"exit code {c.get('ExitCode')} {c.get('Reason') or ''}").strip()
+                    return (
+                        f"{error}: {doc.get('StopCode')} ({doc.get('StoppedReason')}), "
+                        f"exit code {c.get('ExitCode')} {c.get('Reason') or ''}"
+                    ).strip()
         except (json.JSONDecodeError, TypeError):
             pass
     return f"{error}: {cause}" if cause else str(error or "")

@@ -8,13 +8,23 @@ __all__ = ["add_commands"]
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("cost", help="AWS cost of past runs by task and field, or --estimate a new run")
-    p.add_argument("--estimate", metavar="DIR",
-                   help="predict the cost of uploading the FITS files under DIR")
-    p.add_argument("--budget", type=float, metavar="USD",
-                   help="exit with status 3 when the cost (or the estimate) is over USD")
-    p.add_argument("--prices", metavar="FILE",
-                   help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)")
+    p = sub.add_parser(
+        "cost", help="AWS cost of past runs by task and field, or --estimate a new run"
+    )
+    p.add_argument(
+        "--estimate", metavar="DIR", help="predict the cost of uploading the FITS files under DIR"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="exit with status 3 when the cost (or the estimate) is over USD",
+    )
+    p.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)",
+    )
     p.add_argument("--jobs", action="store_true", help="also list every job")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cost)
@@ -37,7 +47,7 @@ def cmd_cost(args) -> int:
     prices = load_prices(args.prices)
     ledger = None
     if not (args.estimate and not settings_from_args(args).tables_path.exists()):
-        rt = open_runtime(args)   # an estimate without a workspace uses the a priori model
+        rt = open_runtime(args)  # an estimate without a workspace uses the a priori model
         try:
             ledger = workspace_ledger(rt, prices)
         finally:
@@ -85,32 +95,53 @@ def _print_ledger(out, ledger, list_jobs: bool) -> None:
             t.add_column(col, justify="right", no_wrap=col == "USD")
         for name, g in ledger.by(key).items():
             u = g["usage"]
-            t.add_row(name, str(g["jobs"]), f"{u.lambda_gb_seconds + u.lambda_gb_seconds_arm64:.3f}",
-                      str(u.transitions), f"{u.fargate_vcpu_hours + u.fargate_spot_vcpu_hours:.4f}",
-                      str(u.s3_get + u.s3_put), _usd(g["usd"]))
+            t.add_row(
+                name,
+                str(g["jobs"]),
+                f"{u.lambda_gb_seconds + u.lambda_gb_seconds_arm64:.3f}",
+                str(u.transitions),
+                f"{u.fargate_vcpu_hours + u.fargate_spot_vcpu_hours:.4f}",
+                str(u.s3_get + u.s3_put),
+                _usd(g["usd"]),
+            )
         out.print(t)
     if list_jobs:
         t = Table(title="jobs", title_justify="left")
         t.add_column("job", no_wrap=True)
         for col in ("field", "state", "att.", "CPU s", "USD"):
-            t.add_column(col, justify="right" if col in ("att.", "CPU s", "USD") else "left",
-                         no_wrap=col in ("USD", "state"))
+            t.add_column(
+                col,
+                justify="right" if col in ("att.", "CPU s", "USD") else "left",
+                no_wrap=col in ("USD", "state"),
+            )
         for j in sorted(ledger.jobs, key=lambda j: -j.total):
-            t.add_row(j.job_id, j.field or "-", j.state, str(j.attempts),
-                      f"{j.usage.cpu_seconds:.3f}", _usd(j.total))
+            t.add_row(
+                j.job_id,
+                j.field or "-",
+                j.state,
+                str(j.attempts),
+                f"{j.usage.cpu_seconds:.3f}",
+                _usd(j.total),
+            )
         out.print(t)
     by_service = ", ".join(f"{k} {_usd(v)}" for k, v in ledger.total_usd().items() if v)
-    out.print(f"platform functions (notifications, dispatch, status): "
-              f"{_usd(sum(ledger.platform.usd(ledger.prices).values()))}")
-    out.print(f"[bold]workspace total: {_usd(ledger.total)}[/] for {len(ledger.jobs)} job(s), "
-              f"{ledger.exposures} exposure(s) ({by_service or 'nothing yet'})")
+    out.print(
+        f"platform functions (notifications, dispatch, status): "
+        f"{_usd(sum(ledger.platform.usd(ledger.prices).values()))}"
+    )
+    out.print(
+        f"[bold]workspace total: {_usd(ledger.total)}[/] for {len(ledger.jobs)} job(s), "
+        f"{ledger.exposures} exposure(s) ({by_service or 'nothing yet'})"
+    )
 
 
 def _print_estimate(out, est) -> None:
     from rich.table import Table
 
-    t = Table(title=f"estimate for {est.files} FITS file(s), {est.bytes / 1e6:.1f} MB",
-              title_justify="left")
+    t = Table(
+        title=f"estimate for {est.files} FITS file(s), {est.bytes / 1e6:.1f} MB",
+        title_justify="left",
+    )
     t.add_column("task")
     t.add_column("USD", justify="right")
     for k, v in sorted(est.by_task.items(), key=lambda kv: -kv[1]):

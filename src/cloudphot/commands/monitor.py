@@ -21,8 +21,12 @@ def cmd_tree(args) -> int:
     from ..monitor.tree import build_tree, filter_tree
 
     rt = open_pipeline(args)
-    roots = filter_tree(build_tree(rt.store.events(), rt.store.jobs()), failed=args.failed,
-                        subject=args.subject, since=args.since)
+    roots = filter_tree(
+        build_tree(rt.store.events(), rt.store.jobs()),
+        failed=args.failed,
+        subject=args.subject,
+        since=args.since,
+    )
     if args.json:
         from ..cli import print_json
 
@@ -34,8 +38,11 @@ def cmd_tree(args) -> int:
     top = Tree(f"[bold]{where}[/]: {len(roots)} root event(s)")
     collapsed: dict[str, int] = {}
     for r in roots:
-        if not args.all and not r.has_failure() and all(
-                n.state == "SUCCEEDED" for n in r.walk() if n.kind == "job"):
+        if (
+            not args.all
+            and not r.has_failure()
+            and all(n.state == "SUCCEEDED" for n in r.walk() if n.kind == "job")
+        ):
             collapsed[r.label] = collapsed.get(r.label, 0) + 1
             continue
         _add(top, r, args.all)
@@ -52,16 +59,27 @@ def _add(parent, node, expand_all: bool) -> None:
         style = STATE_STYLE.get(node.state, "")
         d = node.detail
         dur = f" {d['duration_s']:.1f}s" if d.get("duration_s") is not None else ""
-        text = (f"[{style}]{node.state}[/] {node.label} [dim]{node.id}[/] attempts={d['attempts']}"
-                f"{dur} [dim]{d.get('where', '')}[/]")
+        text = (
+            f"[{style}]{node.state}[/] {node.label} [dim]{node.id}[/] attempts={d['attempts']}"
+            f"{dur} [dim]{d.get('where', '')}[/]"
+        )
         if node.failed:
-            text += (f"\n[bold red]{short(describe_error(d.get('error'), d.get('cause')), 300)}[/]"
-                     f"\n[red]rerun:[/] {d.get('rerun')}")
+            text += (
+                f"\n[bold red]{short(describe_error(d.get('error'), d.get('cause')), 300)}[/]"
+                f"\n[red]rerun:[/] {d.get('rerun')}"
+            )
         branch = parent.add(text)
     for c in node.children:
-        if (not expand_all and c.kind == "job" and c.state == "SUCCEEDED"
-                and not c.has_failure() and len(list(c.walk())) > 6):
+        if (
+            not expand_all
+            and c.kind == "job"
+            and c.state == "SUCCEEDED"
+            and not c.has_failure()
+            and len(list(c.walk())) > 6
+        ):
             counts = c.counts()
-            branch.add(f"[green]✓ {c.label}[/] and {sum(counts.values()) - 1} job(s) below, all succeeded")
+            branch.add(
+                f"[green]✓ {c.label}[/] and {sum(counts.values()) - 1} job(s) below, all succeeded"
+            )
             continue
         _add(branch, c, expand_all)

@@ -27,24 +27,38 @@ def add_commands(sub) -> None:
     p.add_argument("registry", nargs="?", help="registry file (default: the packaged tasks.toml)")
     p.set_defaults(func=cmd_register)
 
-    p = sub.add_parser("upload", help="put exposures into the raw bucket (this triggers the pipeline)")
+    p = sub.add_parser(
+        "upload", help="put exposures into the raw bucket (this triggers the pipeline)"
+    )
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--prefix", default="", help="key prefix in the raw bucket")
-    p.add_argument("--no-run", action="store_true",
-                   help="only upload and record events; drain later with 'cloudphot run'")
+    p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="only upload and record events; drain later with 'cloudphot run'",
+    )
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
-    p.add_argument("--workers", type=int, default=None, help="jobs run at once (default: cores, max 4)")
-    p.add_argument("--budget", type=float, default=None, metavar="USD",
-                   help="start no new jobs once the workspace's AWS-equivalent cost reaches this")
+    p.add_argument(
+        "--workers", type=int, default=None, help="jobs run at once (default: cores, max 4)"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="start no new jobs once the workspace's AWS-equivalent cost reaches this",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="events and jobs by state, exposures registered, failures")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("executions", help="state machine executions, like the Step Functions console list")
+    p = sub.add_parser(
+        "executions", help="state machine executions, like the Step Functions console list"
+    )
     p.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
@@ -65,8 +79,10 @@ def cmd_init(args) -> int:
     for logical in settings.buckets:
         (settings.buckets_dir / settings.bucket(logical)).mkdir(parents=True, exist_ok=True)
     out = console()
-    out.print(f"workspace [bold]{settings.home}[/bold] ready: buckets "
-              f"{', '.join(settings.buckets.values())}; {len(registry)} task(s) registered.")
+    out.print(
+        f"workspace [bold]{settings.home}[/bold] ready: buckets "
+        f"{', '.join(settings.buckets.values())}; {len(registry)} task(s) registered."
+    )
     out.print(f"next: cloudphot{workdir_flag(args)} upload EXPOSURES...")
     return 0
 
@@ -109,9 +125,13 @@ def _drain(rt, args) -> int:
     summary = rt.run(progress=progress, budget_usd=getattr(args, "budget", None))
     bar.close()
     out = console()
-    parts = [f"[{STATE_STYLE.get(k, '')}]{v} {k.lower()}[/]" for k, v in sorted(summary.jobs.items())]
-    out.print(f"ran {sum(summary.jobs.values())} job(s) in {summary.seconds:.1f} s"
-              + (": " + ", ".join(parts) if parts else ""))
+    parts = [
+        f"[{STATE_STYLE.get(k, '')}]{v} {k.lower()}[/]" for k, v in sorted(summary.jobs.items())
+    ]
+    out.print(
+        f"ran {sum(summary.jobs.values())} job(s) in {summary.seconds:.1f} s"
+        + (": " + ", ".join(parts) if parts else "")
+    )
     if summary.count("FAILED"):
         out.print(f"see failures with 'cloudphot{workdir_flag(args)} status'")
     if summary.held_by_budget:
@@ -128,28 +148,49 @@ def status_report(rt) -> dict:
     for j in jobs:
         if j.state.value == "FAILED":
             ev = by_event.get(j.event_id)
-            failed.append({"job_id": j.job_id, "task": j.task, "event_id": j.event_id,
-                           "subject": ev.subject if ev else "", "error": j.error,
-                           "reason": describe_error(j.error, j.cause), "attempts": j.attempts})
-    rejected = [{"subject": e.subject, "reason": _rejection_reason(e.payload)}
-                for e in events if e.type == "exposure.rejected"]
+            failed.append(
+                {
+                    "job_id": j.job_id,
+                    "task": j.task,
+                    "event_id": j.event_id,
+                    "subject": ev.subject if ev else "",
+                    "error": j.error,
+                    "reason": describe_error(j.error, j.cause),
+                    "attempts": j.attempts,
+                }
+            )
+    rejected = [
+        {"subject": e.subject, "reason": _rejection_reason(e.payload)}
+        for e in events
+        if e.type == "exposure.rejected"
+    ]
     interruptions = []
     for j in jobs:
         for w in (j.ran_on or {}).get("workers") or []:
             if w.get("interrupted"):
-                interruptions.append({"job_id": j.job_id, "task": j.task,
-                                      "task_arn": w.get("task_arn"),
-                                      "capacity_provider": w.get("capacity_provider"),
-                                      "cpu_seconds_lost": w.get("cpu_seconds") or 0.0})
+                interruptions.append(
+                    {
+                        "job_id": j.job_id,
+                        "task": j.task,
+                        "task_arn": w.get("task_arn"),
+                        "capacity_provider": w.get("capacity_provider"),
+                        "cpu_seconds_lost": w.get("cpu_seconds") or 0.0,
+                    }
+                )
     return {
-        "workspace": (str(rt.settings.home) if rt.settings.backend == "local"
-                      else f"AWS: events table {rt.settings.table('events')}"),
+        "workspace": (
+            str(rt.settings.home)
+            if rt.settings.backend == "local"
+            else f"AWS: events table {rt.settings.table('events')}"
+        ),
         "events": dict(Counter(e.type for e in events)),
         "undispatched_events": sum(1 for e in events if not e.dispatched_at),
         "jobs": dict(Counter(j.state.value for j in jobs)),
-        "exposures": {"registered": len(exposures),
-                      "by_filter": dict(Counter(x.get("filter") for x in exposures)),
-                      "fields": sorted({x.get("field_id") for x in exposures})},
+        "exposures": {
+            "registered": len(exposures),
+            "by_filter": dict(Counter(x.get("filter") for x in exposures)),
+            "fields": sorted({x.get("field_id") for x in exposures}),
+        },
         "rejected": rejected,
         "failed_jobs": failed,
         "interruptions": interruptions,
@@ -186,24 +227,34 @@ def cmd_status(args) -> int:
         t.add_row(f"[{STATE_STYLE.get(k, '')}]{k}[/]", str(v))
     out.print(t)
     ex = report["exposures"]
-    out.print(f"exposures registered: [bold]{ex['registered']}[/bold] "
-              f"({', '.join(f'{k}: {v}' for k, v in sorted(ex['by_filter'].items())) or 'none'}); "
-              f"fields: {', '.join(ex['fields']) or 'none'}")
+    out.print(
+        f"exposures registered: [bold]{ex['registered']}[/bold] "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(ex['by_filter'].items())) or 'none'}); "
+        f"fields: {', '.join(ex['fields']) or 'none'}"
+    )
     if report["undispatched_events"]:
-        out.print(f"[cyan]{report['undispatched_events']} event(s) waiting: run "
-                  f"'cloudphot{workdir_flag(args)} run'[/]")
+        out.print(
+            f"[cyan]{report['undispatched_events']} event(s) waiting: run "
+            f"'cloudphot{workdir_flag(args)} run'[/]"
+        )
     for r in report["rejected"]:
         out.print(f"[bold red]rejected[/] {r['subject']}: {short(r['reason'], 300)}")
     for f in report["failed_jobs"]:
-        out.print(f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
-                  f"{short(f['reason'], 300)}\n   rerun: cloudphot{workdir_flag(args)} retry "
-                  f"{f['event_id']} --task {f['task']}")
+        out.print(
+            f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
+            f"{short(f['reason'], 300)}\n   rerun: cloudphot{workdir_flag(args)} retry "
+            f"{f['event_id']} --task {f['task']}"
+        )
     if report["interruptions"]:
         lost = sum(i["cpu_seconds_lost"] for i in report["interruptions"])
-        out.print(f"[magenta]{len(report['interruptions'])} Spot interruption(s)[/], "
-                  f"{lost:.1f} worker CPU s lost and redone:")
+        out.print(
+            f"[magenta]{len(report['interruptions'])} Spot interruption(s)[/], "
+            f"{lost:.1f} worker CPU s lost and redone:"
+        )
         for i in report["interruptions"]:
-            out.print(f"   {i['task']} job {i['job_id']}: {i['task_arn']} on {i['capacity_provider']}")
+            out.print(
+                f"   {i['task']} job {i['job_id']}: {i['task_arn']} on {i['capacity_provider']}"
+            )
     return 0
 
 
@@ -221,9 +272,13 @@ def cmd_executions(args) -> int:
     for col in ("name", "state machine", "status", "started", "duration"):
         t.add_column(col, no_wrap=True)
     for r in records:
-        t.add_row(r.name, r.state_machine.removesuffix("StateMachine"),
-                  f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
-                  r.start_date.replace("T", " ")[:19], _duration(r.start_date, r.stop_date))
+        t.add_row(
+            r.name,
+            r.state_machine.removesuffix("StateMachine"),
+            f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
+            r.start_date.replace("T", " ")[:19],
+            _duration(r.start_date, r.stop_date),
+        )
     console().print(t)
     return 0
 
@@ -249,8 +304,10 @@ def cmd_history(args) -> int:
     if rec is None:
         from ..errors import ConfigError
 
-        raise ConfigError(f"no execution named {args.execution!r}; list them with "
-                          f"'cloudphot{workdir_flag(args)} executions'")
+        raise ConfigError(
+            f"no execution named {args.execution!r}; list them with "
+            f"'cloudphot{workdir_flag(args)} executions'"
+        )
     events = rt.executions.history(rec.arn)
     if args.json:
         from ..cli import print_json
@@ -260,8 +317,10 @@ def cmd_history(args) -> int:
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{rec.name}[/bold] ({rec.state_machine}): "
-              f"[{STATE_STYLE.get(rec.status, '')}]{rec.status}[/]")
+    out.print(
+        f"[bold]{rec.name}[/bold] ({rec.state_machine}): "
+        f"[{STATE_STYLE.get(rec.status, '')}]{rec.status}[/]"
+    )
     t = Table(show_edge=False)
     for col in ("id", "type", "step", "time", "details"):
         t.add_column(col, no_wrap=col != "details")
@@ -275,8 +334,14 @@ def cmd_history(args) -> int:
         elif "resource" in details:
             info = f"{details.get('resourceType', '')}:{details['resource']}"
         style = "red" if "Failed" in ev["type"] or "TimedOut" in ev["type"] else None
-        t.add_row(str(ev["id"]), ev["type"], step, _clock(str(ev["timestamp"])),
-                  short(info, 200), style=style)
+        t.add_row(
+            str(ev["id"]),
+            ev["type"],
+            step,
+            _clock(str(ev["timestamp"])),
+            short(info, 200),
+            style=style,
+        )
     out.print(t)
     if rec.error:
         out.print(f"[bold red]{describe_error(rec.error, rec.cause)}[/]")

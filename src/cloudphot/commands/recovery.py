@@ -8,7 +8,9 @@ __all__ = ["add_commands"]
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("retry", help="rerun the jobs an event triggered (failed ones, or all with --force)")
+    p = sub.add_parser(
+        "retry", help="rerun the jobs an event triggered (failed ones, or all with --force)"
+    )
     p.add_argument("event_id", nargs="?", help="the event whose jobs to rerun")
     p.add_argument("--task", help="only this task's job")
     p.add_argument("--force", action="store_true", help="rerun succeeded jobs too")
@@ -16,17 +18,28 @@ def add_commands(sub) -> None:
     p.add_argument("--no-run", action="store_true", help="only queue the reruns")
     p.set_defaults(func=cmd_retry)
 
-    p = sub.add_parser("replay", help="rerun what an event triggered with changed options, "
-                       "as a new branch (nothing of the original is overwritten)")
+    p = sub.add_parser(
+        "replay",
+        help="rerun what an event triggered with changed options, "
+        "as a new branch (nothing of the original is overwritten)",
+    )
     p.add_argument("event_id")
-    p.add_argument("--set", dest="settings", action="append", default=[], metavar="OPTION=VALUE",
-                   help="a changed task option, e.g. photometry.cosmic_sigclip=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="a changed task option, e.g. photometry.cosmic_sigclip=5 (repeatable)",
+    )
     p.add_argument("--task", help="only this task")
     p.add_argument("--branch", help="branch name (default: derived from the settings)")
     p.add_argument("--no-run", action="store_true")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("reconcile", help="emit events for raw-bucket objects whose notification was lost")
+    p = sub.add_parser(
+        "reconcile", help="emit events for raw-bucket objects whose notification was lost"
+    )
     p.add_argument("--no-run", action="store_true")
     p.set_defaults(func=cmd_reconcile)
 
@@ -36,11 +49,14 @@ def cmd_retry(args) -> int:
     from ..events.retry import reset_for_retry
 
     if bool(args.event_id) == bool(args.failed):
-        raise ConfigError("give either an EVENT_ID or --failed "
-                          f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')")
+        raise ConfigError(
+            "give either an EVENT_ID or --failed "
+            f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')"
+        )
     rt = open_pipeline(args)
-    jobs = reset_for_retry(rt.store, event_id=args.event_id, task=args.task, force=args.force,
-                           failed=args.failed)
+    jobs = reset_for_retry(
+        rt.store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
+    )
     out = console()
     if not jobs:
         out.print("nothing to rerun (jobs that succeeded are rerun only with --force)")
@@ -57,12 +73,20 @@ def cmd_replay(args) -> int:
     from ..events.replay import parse_settings, replay
 
     rt = open_runtime(args)
-    jobs = replay(rt.store, rt.ensure_registry(), args.event_id, parse_settings(args.settings),
-                  task=args.task, branch=args.branch)
+    jobs = replay(
+        rt.store,
+        rt.ensure_registry(),
+        args.event_id,
+        parse_settings(args.settings),
+        task=args.task,
+        branch=args.branch,
+    )
     out = console()
     branch = jobs[0].branch
-    out.print(f"branch [bold]{branch}[/]: {', '.join(j.job_id for j in jobs)} "
-              f"(products under branches/{branch}/)")
+    out.print(
+        f"branch [bold]{branch}[/]: {', '.join(j.job_id for j in jobs)} "
+        f"(products under branches/{branch}/)"
+    )
     if not args.no_run:
         from .pipeline import _drain
 
@@ -81,8 +105,10 @@ def cmd_reconcile(args) -> int:
     rt = open_pipeline(args)
     events = reconcile_raw_bucket(Services(rt.settings, rt.objects, rt.tables))
     out = console()
-    out.print(f"{len(events)} object(s) had no event; emitted: "
-              + (", ".join(e.subject for e in events) or "none"))
+    out.print(
+        f"{len(events)} object(s) had no event; emitted: "
+        + (", ".join(e.subject for e in events) or "none")
+    )
     if events and not args.no_run:
         from .pipeline import _drain
 

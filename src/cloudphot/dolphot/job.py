@@ -45,8 +45,10 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
         raise DataError("photometry request must be a JSON object")
     field_id = request.get("field_id")
     if not isinstance(field_id, str) or not _FIELD_ID.match(field_id):
-        raise DataError(f"request.field_id: {field_id!r} is not a field id (letters, digits, "
-                        "'._+-', at most 64 characters)")
+        raise DataError(
+            f"request.field_id: {field_id!r} is not a field id (letters, digits, "
+            "'._+-', at most 64 characters)"
+        )
     exposures = request.get("exposures")
     if not isinstance(exposures, list) or not exposures:
         raise DataError("request.exposures: a non-empty list of {bucket, key} is required")
@@ -57,8 +59,10 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
             raise DataError(f"request.exposures[{i}]: expected an object, got {exp!r}")
         bucket, key = exp.get("bucket"), exp.get("key")
         if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
-            raise DataError(f"request.exposures[{i}]: 'bucket' and 'key' must be non-empty "
-                            f"strings, got {dict(exp)!r}")
+            raise DataError(
+                f"request.exposures[{i}]: 'bucket' and 'key' must be non-empty "
+                f"strings, got {dict(exp)!r}"
+            )
         name = Path(key).name
         if not name.endswith(".fits"):
             raise DataError(f"request.exposures[{i}]: {key!r} is not a .fits file")
@@ -77,16 +81,24 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
         raise DataError(f"request.products_bucket: {products_bucket!r} is not a bucket name")
     preprocessed = request.get("preprocessed") or {}
     if not isinstance(preprocessed, Mapping) or not all(
-            isinstance(v, Mapping) and isinstance(v.get("bucket"), str) and isinstance(v.get("key"), str)
-            for v in preprocessed.values()):
+        isinstance(v, Mapping)
+        and isinstance(v.get("bucket"), str)
+        and isinstance(v.get("key"), str)
+        for v in preprocessed.values()
+    ):
         raise DataError("request.preprocessed: expected {image file name: {bucket, key}}")
     branch = request.get("branch")
     if branch is not None and (not isinstance(branch, str) or not _FIELD_ID.match(branch)):
         raise DataError(f"request.branch: {branch!r} is not a branch name")
-    return {"field_id": field_id, "exposures": clean, "options": dict(options),
-            "products_bucket": products_bucket, "job_id": request.get("job_id"),
-            "branch": branch,
-            "preprocessed": {str(k): dict(v) for k, v in preprocessed.items()}}
+    return {
+        "field_id": field_id,
+        "exposures": clean,
+        "options": dict(options),
+        "products_bucket": products_bucket,
+        "job_id": request.get("job_id"),
+        "branch": branch,
+        "preprocessed": {str(k): dict(v) for k, v in preprocessed.items()},
+    }
 
 
 def request_fingerprint(req: Mapping[str, Any]) -> str:
@@ -97,8 +109,11 @@ def request_fingerprint(req: Mapping[str, Any]) -> str:
     """
     import hashlib
 
-    basis = {"exposures": sorted((e["bucket"], e["key"], e.get("etag", "")) for e in req["exposures"]),
-             "preprocessed": req.get("preprocessed") or {}, "options": req.get("options") or {}}
+    basis = {
+        "exposures": sorted((e["bucket"], e["key"], e.get("etag", "")) for e in req["exposures"]),
+        "preprocessed": req.get("preprocessed") or {},
+        "options": req.get("options") or {},
+    }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -120,14 +135,20 @@ def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
             sci = hdul["SCI", chip].header
         except KeyError:
             if chip != 1:
-                raise DataError(f"{path}: no SCI extension {chip} for DOLPHOT image "
-                                f"{dolphot_image}") from None
+                raise DataError(
+                    f"{path}: no SCI extension {chip} for DOLPHOT image {dolphot_image}"
+                ) from None
             sci = hdul[1].header if len(hdul) > 1 else primary
         filt = primary.get("FILTER")
         if not filt:  # ACS: FILTER1/FILTER2, one of them CLEAR
-            filt = next((str(primary.get(k)) for k in ("FILTER1", "FILTER2")
-                         if primary.get(k) and not str(primary.get(k)).upper().startswith("CLEAR")),
-                        None)
+            filt = next(
+                (
+                    str(primary.get(k))
+                    for k in ("FILTER1", "FILTER2")
+                    if primary.get(k) and not str(primary.get(k)).upper().startswith("CLEAR")
+                ),
+                None,
+            )
         expstart, expend = primary.get("EXPSTART"), primary.get("EXPEND")
         mjd = (float(expstart) + float(expend)) / 2 if expstart and expend else None
         wcs = WCS(sci, hdul)
@@ -145,13 +166,20 @@ def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
     }
 
 
-def _run_dolphot_engine(inputs: list[Path], workdir: Path, field_id: str,
-                        options: Mapping[str, Any]):
+def _run_dolphot_engine(
+    inputs: list[Path], workdir: Path, field_id: str, options: Mapping[str, Any]
+):
     from .parse import phot_to_catalog, phot_to_measurements, read_phot
     from .runner import run_dolphot
 
-    phot = run_dolphot(inputs, workdir, reference=None, options=options.get("dolphot") or {},
-                       timeout=options.get("dolphot_timeout_s"), stop_event=stop_requested)
+    phot = run_dolphot(
+        inputs,
+        workdir,
+        reference=None,
+        options=options.get("dolphot") or {},
+        timeout=options.get("dolphot_timeout_s"),
+        stop_event=stop_requested,
+    )
     table = read_phot(phot)
     by_root = {p.name[: -len(".fits")]: p for p in inputs}
     metas = []
@@ -161,8 +189,7 @@ def _run_dolphot_engine(inputs: list[Path], workdir: Path, field_id: str,
             raise DataError(f"{phot}: image {info['name']} is not one of the inputs")
         metas.append(images_meta_from_fits(by_root[root], info["name"]))
     measurements = phot_to_measurements(table, metas, field_id)
-    catalog = phot_to_catalog(table, field_id, images_meta=metas,
-                              cuts=_photometry_options(options))
+    catalog = phot_to_catalog(table, field_id, images_meta=metas, cuts=_photometry_options(options))
     return measurements, catalog
 
 
@@ -179,17 +206,20 @@ def _photometry_options(options: Mapping[str, Any]):
         raise DataError(f"request.options.photometry: {exc}") from exc
 
 
-def _run_builtin_engine(inputs: list[Path], workdir: Path, field_id: str,
-                        options: Mapping[str, Any]):
+def _run_builtin_engine(
+    inputs: list[Path], workdir: Path, field_id: str, options: Mapping[str, Any]
+):
     from ..photometry import reduce_field  # the built-in photutils engine
 
-    reduction = reduce_field(inputs, workdir=workdir, options=_photometry_options(options),
-                             field_id=field_id)
+    reduction = reduce_field(
+        inputs, workdir=workdir, options=_photometry_options(options), field_id=field_id
+    )
     return reduction.measurements, reduction.catalog
 
 
-def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = None,
-                   store=None) -> dict[str, Any]:
+def photometry_job(
+    request: Mapping[str, Any], *, settings: Settings | None = None, store=None
+) -> dict[str, Any]:
     """Photometer one field and upload its products; return where they are.
 
     Returns
@@ -232,16 +262,22 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
             inputs.append(Path(store.download(exp["bucket"], exp["key"], dest)))
         prepared = {}
         for image, obj in req["preprocessed"].items():
-            dest = tmpdir / "prep" / Path(obj["key"]).name.replace("prep", Path(image).stem + "_prep", 1)
+            dest = (
+                tmpdir
+                / "prep"
+                / Path(obj["key"]).name.replace("prep", Path(image).stem + "_prep", 1)
+            )
             dest.parent.mkdir(parents=True, exist_ok=True)
             prepared[image] = Path(store.download(obj["bucket"], obj["key"], dest))
         check_stop("photometry")
         if engine == "dolphot":
-            measurements, catalog = _run_dolphot_engine(inputs, tmpdir / "dolphot", field_id,
-                                                         options)
+            measurements, catalog = _run_dolphot_engine(
+                inputs, tmpdir / "dolphot", field_id, options
+            )
         else:
-            measurements, catalog = _run_builtin_engine(inputs, tmpdir / "builtin", field_id,
-                                                        options)
+            measurements, catalog = _run_builtin_engine(
+                inputs, tmpdir / "builtin", field_id, options
+            )
         if len(catalog) == 0:
             raise NoStars(f"field {field_id}: no stars found in {len(inputs)} exposures")
         check_stop("upload of the products")
@@ -257,9 +293,13 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         # what measured these rows: the catalog carries it into every phot_meas row
         from .. import __version__
 
-        provenance = {"job_id": req.get("job_id") or "", "pipeline_version": __version__,
-                      "engine": engine, "branch": branch or "",
-                      "task_options": json.dumps(options, sort_keys=True)}
+        provenance = {
+            "job_id": req.get("job_id") or "",
+            "pipeline_version": __version__,
+            "engine": engine,
+            "branch": branch or "",
+            "task_options": json.dumps(options, sort_keys=True),
+        }
         tables = {"measurements": measurements, "catalog": catalog}
         written = {}
         for name, key in products.items():
@@ -280,8 +320,12 @@ def photometry_job(request: Mapping[str, Any], *, settings: Settings | None = No
         "job_id": req.get("job_id"),
     }
     # written last: its presence (with this fingerprint) means the products are complete
-    store.put_bytes(bucket, result_key, json.dumps(result, indent=1, sort_keys=True).encode(),
-                    content_type="application/json")
+    store.put_bytes(
+        bucket,
+        result_key,
+        json.dumps(result, indent=1, sort_keys=True).encode(),
+        content_type="application/json",
+    )
     return result
 
 
@@ -311,8 +355,11 @@ def _write_table(table, path: Path, fmt: str, provenance: dict | None = None) ->
     from astropy.table import Table
 
     plain = Table(table, copy=True)
-    plain.meta = {k: v for k, v in table.meta.items()
-                  if isinstance(v, (str, int, float, bool)) and len(str(k)) <= 8}
+    plain.meta = {
+        k: v
+        for k, v in table.meta.items()
+        if isinstance(v, (str, int, float, bool)) and len(str(k)) <= 8
+    }
     if fmt == "fits":
         for col in plain.itercols():
             if col.unit is not None and str(col.unit) == "e-/s":

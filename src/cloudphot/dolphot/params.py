@@ -103,12 +103,30 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
 
 #: per-image keys by detector ("ACS/WFC", "WFC3/UVIS", "WFC3/IR")
 DETECTOR_IMAGE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ACS/WFC": {"RAper": 3, "RChi": 2.0, "RSky": (15, 35), "RPSF": 10,
-                "aprad": 20, "apsky": (15, 25)},
-    "WFC3/UVIS": {"RAper": 3, "RChi": 2.0, "RSky": (15, 35), "RPSF": 10,
-                  "aprad": 20, "apsky": (15, 25)},
-    "WFC3/IR": {"RAper": 5, "RChi": 1.5, "RSky": (8, 20), "RPSF": 10,
-                "aprad": 20, "apsky": (15, 25)},
+    "ACS/WFC": {
+        "RAper": 3,
+        "RChi": 2.0,
+        "RSky": (15, 35),
+        "RPSF": 10,
+        "aprad": 20,
+        "apsky": (15, 25),
+    },
+    "WFC3/UVIS": {
+        "RAper": 3,
+        "RChi": 2.0,
+        "RSky": (15, 35),
+        "RPSF": 10,
+        "aprad": 20,
+        "apsky": (15, 25),
+    },
+    "WFC3/IR": {
+        "RAper": 5,
+        "RChi": 1.5,
+        "RSky": (8, 20),
+        "RPSF": 10,
+        "aprad": 20,
+        "apsky": (15, 25),
+    },
 }
 
 #: calcsky arguments (rin rout step sigma_low sigma_high) of the DOLPHOT module manuals,
@@ -139,8 +157,10 @@ class ImageParams:
 
     def resolved(self) -> dict[str, Any]:
         if self.detector is not None and self.detector not in DETECTOR_IMAGE_DEFAULTS:
-            raise DataError(f"{self.file}: unknown detector {self.detector!r}; known: "
-                            f"{', '.join(DETECTOR_IMAGE_DEFAULTS)}")
+            raise DataError(
+                f"{self.file}: unknown detector {self.detector!r}; known: "
+                f"{', '.join(DETECTOR_IMAGE_DEFAULTS)}"
+            )
         out: dict[str, Any] = {"file": self.file, "shift": self.shift, "xform": self.xform}
         out.update(DETECTOR_IMAGE_DEFAULTS.get(self.detector or "", {}))
         out.update(self.keys)
@@ -158,26 +178,35 @@ def _format(key: str, value: Any) -> str:
     if isinstance(value, (int, str)):
         text = str(value)
         if any(c in text for c in "\n\r#="):
-            raise DataError(f"DOLPHOT parameter {key}: value {text!r} contains a newline, '#' "
-                            "or '='")
+            raise DataError(
+                f"DOLPHOT parameter {key}: value {text!r} contains a newline, '#' or '='"
+            )
         return text
-    raise DataError(f"DOLPHOT parameter {key}: unsupported value {value!r} "
-                    f"({type(value).__name__}); use numbers, strings or lists of them")
+    raise DataError(
+        f"DOLPHOT parameter {key}: unsupported value {value!r} "
+        f"({type(value).__name__}); use numbers, strings or lists of them"
+    )
 
 
 def _check_key(key: str) -> str:
     if not isinstance(key, str) or not _KEY.match(key):
-        raise DataError(f"DOLPHOT parameter name {key!r} is not a keyword "
-                        "(letters, digits, '_'; starting with a letter)")
+        raise DataError(
+            f"DOLPHOT parameter name {key!r} is not a keyword "
+            "(letters, digits, '_'; starting with a letter)"
+        )
     if _IMG_KEY.match(key):
-        raise DataError(f"DOLPHOT parameter {key!r}: give per-image keys through ImageParams, "
-                        "not options")
+        raise DataError(
+            f"DOLPHOT parameter {key!r}: give per-image keys through ImageParams, not options"
+        )
     return key
 
 
-def write_params(path: str | Path, images: Sequence[ImageParams],
-                 reference: str | ImageParams | None,
-                 options: Mapping[str, Any] | None = None) -> Path:
+def write_params(
+    path: str | Path,
+    images: Sequence[ImageParams],
+    reference: str | ImageParams | None,
+    options: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a DOLPHOT 2.0 parameter file and return its path.
 
     Parameters
@@ -208,8 +237,9 @@ def write_params(path: str | Path, images: Sequence[ImageParams],
     lines = ["# DOLPHOT 2.0 parameter file written by cloudphot", f"Nimg = {len(images)}"]
     if reference is not None:
         if not isinstance(reference, ImageParams):  # a name: the first image's detector
-            reference = ImageParams(str(reference), next(
-                (im.detector for im in images if im.detector), None))
+            reference = ImageParams(
+                str(reference), next((im.detector for im in images if im.detector), None)
+            )
         for k, v in reference.resolved().items():
             if k not in ("shift", "xform"):  # the reference defines the frame
                 _check_key(k)
@@ -287,8 +317,9 @@ def read_params(path: str | Path) -> dict[str, Any]:
             raise DataError(f"{path}:{lineno}: {key!r} is not a parameter name")
         lk = key.lower()
         if lk in first_seen:
-            raise DataError(f"{path}:{lineno}: {key} is set again (first set on line "
-                            f"{first_seen[lk]})")
+            raise DataError(
+                f"{path}:{lineno}: {key} is set again (first set on line {first_seen[lk]})"
+            )
         first_seen[lk] = lineno
         parsed = _parse_value(value)
         m = _IMG_KEY.match(key)

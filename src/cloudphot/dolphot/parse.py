@@ -129,14 +129,22 @@ class LegendColumn:
 
     __slots__ = ("filter_label", "image", "index", "name", "quantity", "scope", "text")
 
-    def __init__(self, index: int, text: str, name: str, quantity: str, scope: str,
-                 image: int | None = None, filter_label: str | None = None):
-        self.index = index          # 0-based position in a data line
-        self.text = text            # the legend text, verbatim
-        self.name = name            # column name in the table
-        self.quantity = quantity    # e.g. "vega"
-        self.scope = scope          # "global" | "filter" | "image"
-        self.image = image          # 1-based DOLPHOT image number (scope "image")
+    def __init__(
+        self,
+        index: int,
+        text: str,
+        name: str,
+        quantity: str,
+        scope: str,
+        image: int | None = None,
+        filter_label: str | None = None,
+    ):
+        self.index = index  # 0-based position in a data line
+        self.text = text  # the legend text, verbatim
+        self.name = name  # column name in the table
+        self.quantity = quantity  # e.g. "vega"
+        self.scope = scope  # "global" | "filter" | "image"
+        self.image = image  # 1-based DOLPHOT image number (scope "image")
         self.filter_label = filter_label  # e.g. "ACS_F814W" (scope "filter")
 
     def __repr__(self) -> str:
@@ -159,8 +167,9 @@ class Legend:
         The combined per-filter blocks: ``label`` and ``key`` (column prefix).
     """
 
-    def __init__(self, columns: list[LegendColumn], images: list[dict], filters: list[dict],
-                 source: str):
+    def __init__(
+        self, columns: list[LegendColumn], images: list[dict], filters: list[dict], source: str
+    ):
         self.columns = columns
         self.images = images
         self.filters = filters
@@ -208,11 +217,17 @@ def read_columns(path: str | Path) -> Legend:
     images: list[dict] = []
     filter_labels: list[str] = []
     parsed: list[tuple[int, str, str, str, int | None, str | None]] = []
-    for pos, (lineno, desc) in enumerate(raw):
+    for pos, (_lineno, desc) in enumerate(raw):
         # global columns are matched on their leading words ("Object X position on
         # reference image (or first image, if no reference)" contains ", " too)
-        name = next((n for prefix, n in GLOBAL_COLUMN_NAMES.items()
-                     if desc == prefix or desc.startswith(prefix + " ")), None)
+        name = next(
+            (
+                n
+                for prefix, n in GLOBAL_COLUMN_NAMES.items()
+                if desc == prefix or desc.startswith(prefix + " ")
+            ),
+            None,
+        )
         head, sep, rest = desc.partition(", ")
         if name is not None or not sep:
             name = name or _slug(desc)
@@ -225,13 +240,15 @@ def read_columns(path: str | Path) -> Legend:
             if image_name not in image_numbers:
                 image_numbers[image_name] = len(images) + 1
                 label = m.group("filter")
-                images.append({
-                    "index": len(images) + 1,
-                    "name": image_name,
-                    "filter_label": label.strip() if label else None,
-                    "filter": _strip_instrument(label) if label else None,
-                    "exptime": float(m.group("exptime")),
-                })
+                images.append(
+                    {
+                        "index": len(images) + 1,
+                        "name": image_name,
+                        "filter_label": label.strip() if label else None,
+                        "filter": _strip_instrument(label) if label else None,
+                        "exptime": float(m.group("exptime")),
+                    }
+                )
             parsed.append((pos, desc, "", quantity, "image", image_numbers[image_name], None))
         else:
             label = rest.strip()
@@ -241,8 +258,10 @@ def read_columns(path: str | Path) -> Legend:
 
     # filter key: "f814w" unless two labels reduce to the same filter name
     stripped = [_strip_instrument(lbl).lower() for lbl in filter_labels]
-    keys = {lbl: (_slug(s) if stripped.count(s) == 1 else _slug(lbl))
-            for lbl, s in zip(filter_labels, stripped)}
+    keys = {
+        lbl: (_slug(s) if stripped.count(s) == 1 else _slug(lbl))
+        for lbl, s in zip(filter_labels, stripped)
+    }
 
     columns: list[LegendColumn] = []
     seen: dict[str, int] = {}
@@ -328,12 +347,14 @@ def read_phot(phot_path: str | Path, columns_path: str | Path | None = None) -> 
         linenos += buf_lines
     data = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
-    table = Table(meta={
-        "images": legend.images,
-        "filters": legend.filters,
-        "source": str(phot_path),
-        "legend": [c.text for c in legend.columns],
-    })
+    table = Table(
+        meta={
+            "images": legend.images,
+            "filters": legend.filters,
+            "source": str(phot_path),
+            "legend": [c.text for c in legend.columns],
+        }
+    )
     for col in legend.columns:
         values = data[:, col.index]
         if col.quantity in _INTEGER_QUANTITIES:
@@ -350,8 +371,7 @@ def read_phot(phot_path: str | Path, columns_path: str | Path | None = None) -> 
     return table
 
 
-def _to_float(rows: list[list[str]], linenos: list[int], path: Path,
-              ncol: int = 0) -> np.ndarray:
+def _to_float(rows: list[list[str]], linenos: list[int], path: Path, ncol: int = 0) -> np.ndarray:
     if not rows:
         return np.empty((0, ncol), dtype=np.float64)
     try:
@@ -393,8 +413,13 @@ def _as_wcs(value: Any):
     return WCS(value)
 
 
-def _image_parts(table: Table, images_meta: Sequence[Mapping[str, Any]] | None,
-                 field_id: str, reference_wcs: Any, zero: float) -> list[dict[str, np.ndarray]]:
+def _image_parts(
+    table: Table,
+    images_meta: Sequence[Mapping[str, Any]] | None,
+    field_id: str,
+    reference_wcs: Any,
+    zero: float,
+) -> list[dict[str, np.ndarray]]:
     """Per DOLPHOT image, every MEASUREMENT_COLUMNS array for all stars, plus ``_covers``."""
     source = table.meta.get("source", "photometry")
     images = list(table.meta.get("images") or [])
@@ -402,8 +427,9 @@ def _image_parts(table: Table, images_meta: Sequence[Mapping[str, Any]] | None,
         raise DataError(f"{source}: no per-image columns")
     metas = list(images_meta) if images_meta is not None else [{} for _ in images]
     if len(metas) != len(images):
-        raise DataError(f"{source}: {len(images)} images in the legend but {len(metas)} "
-                        "entries in images_meta")
+        raise DataError(
+            f"{source}: {len(images)} images in the legend but {len(metas)} entries in images_meta"
+        )
     frame_is_first_image = reference_wcs is None
     ref_wcs = _as_wcs(metas[0].get("wcs") if frame_is_first_image else reference_wcs)
 
@@ -431,8 +457,9 @@ def _image_parts(table: Table, images_meta: Sequence[Mapping[str, Any]] | None,
 
         filt = meta.get("filter") or info.get("filter")
         if not filt:
-            raise DataError(f"{where}: the legend names no filter; give images_meta[{n - 1}]"
-                            "['filter']")
+            raise DataError(
+                f"{where}: the legend names no filter; give images_meta[{n - 1}]['filter']"
+            )
         exptime = float(meta.get("exptime") or info.get("exptime") or 0.0)
         if not exptime > 0:
             raise DataError(f"{where}: exposure time must be > 0, got {exptime}")
@@ -457,41 +484,50 @@ def _image_parts(table: Table, images_meta: Sequence[Mapping[str, Any]] | None,
         with np.errstate(divide="ignore", invalid="ignore"):
             raterr = np.where(rate_n != 0, np.abs(rate) * raterr_n / np.abs(rate_n), np.nan)
 
-        x_img, y_img = _image_positions(ref_wcs, _as_wcs(meta.get("wcs")), x_ref, y_ref,
-                                        identity=(n == 1 and frame_is_first_image))
+        x_img, y_img = _image_positions(
+            ref_wcs,
+            _as_wcs(meta.get("wcs")),
+            x_ref,
+            y_ref,
+            identity=(n == 1 and frame_is_first_image),
+        )
         covers = np.ones(nstar, dtype=bool)
         shape = meta.get("shape")
         if shape is not None:  # (ny, nx): keep only stars on this chip
             ny, nx = shape
             with np.errstate(invalid="ignore"):
                 covers = (x_img >= -0.5) & (x_img < nx - 0.5) & (y_img >= -0.5) & (y_img < ny - 0.5)
-        parts.append({
-            "field_id": np.full(nstar, str(field_id)),
-            "star_id": np.arange(1, nstar + 1, dtype=np.int64),
-            "exposure_id": np.full(nstar, str(meta.get("exposure_id") or _exposure_id(name))),
-            "image": np.full(nstar, name),
-            "chip": np.full(nstar, int(meta.get("chip") or _chip_from_name(info["name"]))),
-            "filter": np.full(nstar, str(filt).upper()),
-            "mjd": np.full(nstar, float(meta["mjd"]) if meta.get("mjd") is not None else math.nan),
-            "exptime": np.full(nstar, exptime),
-            "x": x_img,
-            "y": y_img,
-            "ra": ra,
-            "dec": dec,
-            "rate": rate,
-            "raterr": raterr,
-            "vega": vega,
-            "err": col("err"),
-            "chi": col("chi"),
-            "snr": col("snr"),
-            "sharp": col("sharp"),
-            "round": col("round"),
-            "crowd": col("crowd"),
-            "flag": col("flag"),
-            "_covers": covers,
-            "_meta": meta,
-            "_info": info,
-        })
+        parts.append(
+            {
+                "field_id": np.full(nstar, str(field_id)),
+                "star_id": np.arange(1, nstar + 1, dtype=np.int64),
+                "exposure_id": np.full(nstar, str(meta.get("exposure_id") or _exposure_id(name))),
+                "image": np.full(nstar, name),
+                "chip": np.full(nstar, int(meta.get("chip") or _chip_from_name(info["name"]))),
+                "filter": np.full(nstar, str(filt).upper()),
+                "mjd": np.full(
+                    nstar, float(meta["mjd"]) if meta.get("mjd") is not None else math.nan
+                ),
+                "exptime": np.full(nstar, exptime),
+                "x": x_img,
+                "y": y_img,
+                "ra": ra,
+                "dec": dec,
+                "rate": rate,
+                "raterr": raterr,
+                "vega": vega,
+                "err": col("err"),
+                "chi": col("chi"),
+                "snr": col("snr"),
+                "sharp": col("sharp"),
+                "round": col("round"),
+                "crowd": col("crowd"),
+                "flag": col("flag"),
+                "_covers": covers,
+                "_meta": meta,
+                "_info": info,
+            }
+        )
     return parts
 
 
@@ -503,9 +539,14 @@ def _typed(table: Table, columns: Mapping[str, tuple[str, str, str]]) -> None:
         table[name].description = desc
 
 
-def phot_to_measurements(table: Table, images_meta: Sequence[Mapping[str, Any]] | None,
-                         field_id: str, *, reference_wcs: Any = None,
-                         zero: float = 25.0) -> Table:
+def phot_to_measurements(
+    table: Table,
+    images_meta: Sequence[Mapping[str, Any]] | None,
+    field_id: str,
+    *,
+    reference_wcs: Any = None,
+    zero: float = 25.0,
+) -> Table:
     """One row per star per image, with exactly :data:`cloudphot.products.MEASUREMENT_COLUMNS`.
 
     Parameters
@@ -548,16 +589,20 @@ def phot_to_measurements(table: Table, images_meta: Sequence[Mapping[str, Any]] 
     parts = _image_parts(table, images_meta, field_id, reference_wcs, zero)
     out = Table()
     for name, (dtype, _, _) in MEASUREMENT_COLUMNS.items():
-        out[name] = np.concatenate([np.asarray(p[name])[p["_covers"]] for p in parts]) \
-            if len(table) else np.array([], dtype=dtype)
+        out[name] = (
+            np.concatenate([np.asarray(p[name])[p["_covers"]] for p in parts])
+            if len(table)
+            else np.array([], dtype=dtype)
+        )
     _typed(out, MEASUREMENT_COLUMNS)
     out.meta["field_id"] = str(field_id)
     out.meta["engine"] = "dolphot"
     return out
 
 
-def _image_positions(ref_wcs, img_wcs, x_ref: np.ndarray, y_ref: np.ndarray, *,
-                     identity: bool) -> tuple[np.ndarray, np.ndarray]:
+def _image_positions(
+    ref_wcs, img_wcs, x_ref: np.ndarray, y_ref: np.ndarray, *, identity: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if identity:
         return x_ref.copy(), y_ref.copy()
     if ref_wcs is None or img_wcs is None or not x_ref.size:
@@ -574,7 +619,7 @@ _IR_FILTERS = re.compile(r"^F(0?98M|1\d\d[WMN])$")
 
 
 def _detector_family(meta: Mapping[str, Any], filt: str, label: str | None) -> str:
-    """"acs", "uvis" or "ir": from images_meta["detector"], else the legend/filter name."""
+    """ "acs", "uvis" or "ir": from images_meta["detector"], else the legend/filter name."""
     det = str(meta.get("detector") or "").upper()
     if det:
         return "ir" if det.endswith("IR") else ("uvis" if "UVIS" in det else "acs")
@@ -583,9 +628,15 @@ def _detector_family(meta: Mapping[str, Any], filt: str, label: str | None) -> s
     return "ir" if _IR_FILTERS.match(filt.upper()) else "uvis"
 
 
-def phot_to_catalog(table: Table, field_id: str, *,
-                    images_meta: Sequence[Mapping[str, Any]] | None = None,
-                    reference_wcs: Any = None, zero: float = 25.0, cuts: Any = None) -> Table:
+def phot_to_catalog(
+    table: Table,
+    field_id: str,
+    *,
+    images_meta: Sequence[Mapping[str, Any]] | None = None,
+    reference_wcs: Any = None,
+    zero: float = 25.0,
+    cuts: Any = None,
+) -> Table:
     """The field catalog (:func:`cloudphot.products.field_catalog_columns`) from DOLPHOT output.
 
     One row per star of the photometry file (``star_id`` 1-based, as in
@@ -608,8 +659,11 @@ def phot_to_catalog(table: Table, field_id: str, *,
     source = table.meta.get("source", "photometry")
     filters: list[str] = []
     for p in parts:
-        f = str(p["filter"][0]) if nstar else str(
-            p["_meta"].get("filter") or p["_info"].get("filter") or "").upper()
+        f = (
+            str(p["filter"][0])
+            if nstar
+            else str(p["_meta"].get("filter") or p["_info"].get("filter") or "").upper()
+        )
         p["_filter"] = f
         if f not in filters:
             filters.append(f)
@@ -631,14 +685,19 @@ def phot_to_catalog(table: Table, field_id: str, *,
         group = [i for i, p in enumerate(parts) if p["_filter"] == filt]
         key = filt.lower()
         if f"{key}_vega" in table.colnames and key in blocks:
+
             def src(q: str, k: str = key) -> np.ndarray:
                 return np.asarray(table[f"{k}_{q}"], dtype=np.float64)
         elif len(group) == 1:
+
             def src(q: str, p: dict = parts[group[0]]) -> np.ndarray:
                 return np.asarray(p[q], dtype=np.float64)
         else:
-            raise DataError(f"{source}: filter {filt} has {len(group)} images but no combined "
-                            f"'{key}_vega' columns (two instruments with one filter name?)")
+            raise DataError(
+                f"{source}: filter {filt} has {len(group)} images but no combined "
+                f"'{key}_vega' columns (two instruments with one filter name?)"
+            )
+
         def stack(name: str, dtype: type = np.float64, group: list[int] = group) -> np.ndarray:
             return np.array([parts[i][name] for i in group], dtype=dtype).reshape(len(group), nstar)
 
@@ -652,15 +711,18 @@ def phot_to_catalog(table: Table, field_id: str, *,
             raterr = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.nan)
         first = parts[group[0]]
         camera = _detector_family(first["_meta"], filt, first["_info"].get("filter_label")).upper()
-        vals = {q: src(q) for q in ("vega", "err", "chi", "snr", "sharp", "round", "crowd",
-                                     "flag")}
+        vals = {q: src(q) for q in ("vega", "err", "chi", "snr", "sharp", "round", "crowd", "flag")}
         # the same per-filter cuts as the built-in engine (one implementation)
-        st, gst = cull_filter(vals["snr"], vals["sharp"], vals["crowd"], vals["flag"], camera,
-                              cuts)
+        st, gst = cull_filter(vals["snr"], vals["sharp"], vals["crowd"], vals["flag"], camera, cuts)
         detected = vals["vega"] < 99.0  # DOLPHOT's 99.999: no flux in this filter
-        columns = {"rate": rate, "raterr": raterr, **vals,
-                   "nmeas": np.sum([measured[i] for i in group], axis=0),
-                   "st": st & detected, "gst": gst & detected}
+        columns = {
+            "rate": rate,
+            "raterr": raterr,
+            **vals,
+            "nmeas": np.sum([measured[i] for i in group], axis=0),
+            "st": st & detected,
+            "gst": gst & detected,
+        }
         for q in PER_FILTER_COLUMNS:
             out[f"{key}_{q}"] = np.asarray(columns[q]).reshape(nstar)
         _typed(out, {f"{key}_{q}": spec for q, spec in PER_FILTER_COLUMNS.items()})

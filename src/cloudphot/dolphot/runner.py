@@ -73,8 +73,9 @@ class DolphotError(CloudphotError):
         super().__init__(msg)
 
 
-def find_program(name: str, bin_dir: str | os.PathLike | None = None,
-                 environ: Mapping[str, str] | None = None) -> Path | None:
+def find_program(
+    name: str, bin_dir: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """Path of a DOLPHOT executable: in ``bin_dir``, else ``$DOLPHOT_BIN``, else on PATH."""
     env = os.environ if environ is None else environ
     for folder in (bin_dir, env.get("DOLPHOT_BIN")):
@@ -87,8 +88,9 @@ def find_program(name: str, bin_dir: str | os.PathLike | None = None,
     return Path(found) if found else None
 
 
-def dolphot_available(bin_dir: str | os.PathLike | None = None,
-                      environ: Mapping[str, str] | None = None) -> bool:
+def dolphot_available(
+    bin_dir: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
     """True when every program of the recipe is found (``bin_dir``, ``DOLPHOT_BIN`` or PATH)."""
     return all(find_program(p, bin_dir, environ) is not None for p in DOLPHOT_PROGRAMS)
 
@@ -106,8 +108,11 @@ def detector_of(path: str | os.PathLike) -> str:
     detector = str(header.get("DETECTOR", "")).strip().upper()
     name = f"{instrument}/{detector}"
     if name not in CALCSKY_ARGS:
-        raise InvalidExposure(str(path), f"INSTRUME/DETECTOR {name!r} is not one DOLPHOT's "
-                              f"ACS/WFC3 modules handle ({', '.join(CALCSKY_ARGS)})")
+        raise InvalidExposure(
+            str(path),
+            f"INSTRUME/DETECTOR {name!r} is not one DOLPHOT's "
+            f"ACS/WFC3 modules handle ({', '.join(CALCSKY_ARGS)})",
+        )
     return name
 
 
@@ -136,8 +141,13 @@ def _kill_group(proc: subprocess.Popen) -> None:
 class _Steps:
     """Runs the recipe's subprocesses with logs, a shared deadline and the stop flag."""
 
-    def __init__(self, workdir: Path, programs: dict[str, Path], deadline: float | None,
-                 stop_event: threading.Event | None):
+    def __init__(
+        self,
+        workdir: Path,
+        programs: dict[str, Path],
+        deadline: float | None,
+        stop_event: threading.Event | None,
+    ):
         self.workdir, self.programs = workdir, programs
         self.deadline, self.stop_event = deadline, stop_event
         self.logs = workdir / "logs"
@@ -157,8 +167,14 @@ class _Steps:
         with open(log_path, "wb") as log:
             log.write(("$ " + " ".join(argv) + "\n").encode())
             log.flush()
-            proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 while True:
                     try:
@@ -168,12 +184,15 @@ class _Steps:
                         pass
                     if self.stop_event is not None and self.stop_event.is_set():
                         _kill_group(proc)
-                        raise SpotInterrupted(f"stop requested during DOLPHOT step '{step}'; "
-                                              "its processes were killed")
+                        raise SpotInterrupted(
+                            f"stop requested during DOLPHOT step '{step}'; "
+                            "its processes were killed"
+                        )
                     if self.deadline is not None and time.monotonic() > self.deadline:
                         _kill_group(proc)
-                        raise DolphotError(step, "timed out and was killed", log_path,
-                                           _tail(log_path))
+                        raise DolphotError(
+                            step, "timed out and was killed", log_path, _tail(log_path)
+                        )
             except BaseException:
                 # also reached when the worker's SIGTERM handler raises in this thread
                 if proc.poll() is None:
@@ -181,11 +200,14 @@ class _Steps:
                 raise
         if proc.returncode == -signal.SIGKILL:
             # nobody here killed it: in a container that is the kernel's OOM killer
-            raise OutOfMemory(f"DOLPHOT step '{step}' was killed by SIGKILL, most likely out "
-                              f"of memory (log {log_path}); rerun with more memory")
+            raise OutOfMemory(
+                f"DOLPHOT step '{step}' was killed by SIGKILL, most likely out "
+                f"of memory (log {log_path}); rerun with more memory"
+            )
         if proc.returncode != 0:
-            raise DolphotError(step, f"exited with status {proc.returncode}", log_path,
-                               _tail(log_path))
+            raise DolphotError(
+                step, f"exited with status {proc.returncode}", log_path, _tail(log_path)
+            )
 
 
 def _stage(src: Path, workdir: Path, seen: set[str]) -> Path:
@@ -212,13 +234,17 @@ def _chips(workdir: Path, root: str) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
-def run_dolphot(images: Sequence[str | os.PathLike], workdir: str | os.PathLike, *,
-                reference: str | os.PathLike | None = None,
-                options: Mapping[str, Any] | None = None,
-                dolphot_bin_dir: str | os.PathLike | None = None,
-                timeout: float | None = None,
-                stop_event: threading.Event | None = None,
-                output_name: str = "field.phot") -> Path:
+def run_dolphot(
+    images: Sequence[str | os.PathLike],
+    workdir: str | os.PathLike,
+    *,
+    reference: str | os.PathLike | None = None,
+    options: Mapping[str, Any] | None = None,
+    dolphot_bin_dir: str | os.PathLike | None = None,
+    timeout: float | None = None,
+    stop_event: threading.Event | None = None,
+    output_name: str = "field.phot",
+) -> Path:
     """Preprocess each image and run DOLPHOT on all of them; return the photometry file.
 
     Parameters
@@ -254,8 +280,10 @@ def run_dolphot(images: Sequence[str | os.PathLike], workdir: str | os.PathLike,
     missing = [p for p, path in programs.items() if path is None]
     if missing:
         where = dolphot_bin_dir or os.environ.get("DOLPHOT_BIN") or "PATH"
-        raise ConfigError(f"DOLPHOT programs not found in {where}: {', '.join(missing)}; "
-                          "install DOLPHOT 2.0 with its ACS and WFC3 modules or set DOLPHOT_BIN")
+        raise ConfigError(
+            f"DOLPHOT programs not found in {where}: {', '.join(missing)}; "
+            "install DOLPHOT 2.0 with its ACS and WFC3 modules or set DOLPHOT_BIN"
+        )
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     steps = _Steps(workdir, programs, deadline, stop_event)  # type: ignore[arg-type]
 
@@ -271,9 +299,12 @@ def run_dolphot(images: Sequence[str | os.PathLike], workdir: str | os.PathLike,
         steps.run("splitgroups", [path.name], path.name)
         chips = _chips(workdir, root)
         if not chips:
-            raise DolphotError(f"splitgroups {path.name}",
-                               f"wrote no {root}.chip<N>.fits files", steps.history[-1][2],
-                               _tail(steps.history[-1][2]))
+            raise DolphotError(
+                f"splitgroups {path.name}",
+                f"wrote no {root}.chip<N>.fits files",
+                steps.history[-1][2],
+                _tail(steps.history[-1][2]),
+            )
         for chip in chips:
             steps.run("calcsky", [chip, *CALCSKY_ARGS[det]], chip)
         return chips
@@ -282,8 +313,10 @@ def run_dolphot(images: Sequence[str | os.PathLike], workdir: str | os.PathLike,
     if staged_ref is not None:
         ref_chips = prepare(staged_ref)
         if len(ref_chips) != 1:
-            raise DataError(f"{reference}: a DOLPHOT reference must be a single image, "
-                            f"splitgroups gave {len(ref_chips)} chips")
+            raise DataError(
+                f"{reference}: a DOLPHOT reference must be a single image, "
+                f"splitgroups gave {len(ref_chips)} chips"
+            )
         ref_params = ImageParams(ref_chips[0], detectors[staged_ref])
     image_params: list[ImageParams] = []
     for path in staged:
@@ -296,6 +329,10 @@ def run_dolphot(images: Sequence[str | os.PathLike], workdir: str | os.PathLike,
     for expected in (out, out.with_name(out.name + ".columns")):
         if not expected.is_file():
             log = steps.history[-1][2]
-            raise DolphotError(f"dolphot {output_name}", f"finished without writing "
-                               f"{expected.name}", log, _tail(log))
+            raise DolphotError(
+                f"dolphot {output_name}",
+                f"finished without writing {expected.name}",
+                log,
+                _tail(log),
+            )
     return out

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ..errors import ConditionFailed
-
 from .model import Event, Job, JobState, job_id_for, utcnow
 from .registry import Registry, Task
 from .store import EventStore
@@ -35,8 +34,12 @@ class JobStarter(Protocol):
 
 def execution_input(job_id: str, task: Task, event: Event) -> dict:
     """What a task's state machine receives: ids and the event, never bulk data."""
-    return {"job_id": job_id, "task": task.name, "event": event.as_input(),
-            "options": dict(task.options)}
+    return {
+        "job_id": job_id,
+        "task": task.name,
+        "event": event.as_input(),
+        "options": dict(task.options),
+    }
 
 
 class Dispatcher:
@@ -48,12 +51,15 @@ class Dispatcher:
         current = item.get("start_claim")
         if current:
             claimed_at = datetime.fromisoformat(current.split("|")[0].replace("Z", "+00:00"))
-            if datetime.now(timezone.utc) - claimed_at < START_CLAIM_TIMEOUT:
+            if datetime.now(UTC) - claimed_at < START_CLAIM_TIMEOUT:
                 return False
         try:
-            self.store.tables.update("jobs", job_id,
-                                     {"start_claim": f"{utcnow()}|{uuid.uuid4().hex[:12]}"},
-                                     expect={"start_claim": current})
+            self.store.tables.update(
+                "jobs",
+                job_id,
+                {"start_claim": f"{utcnow()}|{uuid.uuid4().hex[:12]}"},
+                expect={"start_claim": current},
+            )
         except ConditionFailed:
             return False
         return True
@@ -63,14 +69,21 @@ class Dispatcher:
         started = []
         for task in self.registry.triggered_by(event):
             job_id = job_id_for(event.event_id, task.name)
-            job = Job(job_id=job_id, event_id=event.event_id, task=task.name,
-                      executor=task.executor.to_dict(),
-                      input=execution_input(job_id, task, event))
+            job = Job(
+                job_id=job_id,
+                event_id=event.event_id,
+                task=task.name,
+                executor=task.executor.to_dict(),
+                input=execution_input(job_id, task, event),
+            )
             if not self.store.create_job(job):
                 existing = self.store.job(job_id)
                 if existing.state is not JobState.PENDING or existing.execution_id:
-                    log.info("job %s exists (%s); duplicate event delivery ignored",
-                             job_id, existing.state.value)
+                    log.info(
+                        "job %s exists (%s); duplicate event delivery ignored",
+                        job_id,
+                        existing.state.value,
+                    )
                     continue
                 job = existing
             # Exactly one dispatcher starts a job: the one that wins this conditional
@@ -86,9 +99,13 @@ class Dispatcher:
                 self.store.tables.update("jobs", job_id, {"start_claim": ""})
                 raise
             if execution_id:
-                job = self.store.transition(job_id, JobState.RUNNING,
-                                            execution_id=execution_id, attempts=job.attempts + 1,
-                                            attempt=job.attempts + 1)
+                job = self.store.transition(
+                    job_id,
+                    JobState.RUNNING,
+                    execution_id=execution_id,
+                    attempts=job.attempts + 1,
+                    attempt=job.attempts + 1,
+                )
             started.append(job)
         self.store.mark_dispatched(event.event_id)
         return started

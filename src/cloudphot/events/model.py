@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ..errors import InvalidEvent
@@ -42,14 +42,14 @@ def job_id_for(event_id: str, task: str, branch: str | None = None) -> str:
     return f"{task[:40]}-{tail}".replace(".", "-")
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     """One state vocabulary, shared by the CLI, the web view and AWS."""
 
-    PENDING = "PENDING"      # created, not yet started
-    RUNNING = "RUNNING"      # an execution is under way
+    PENDING = "PENDING"  # created, not yet started
+    RUNNING = "RUNNING"  # an execution is under way
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"        # the execution failed (see error/cause)
-    ABORTED = "ABORTED"      # stopped by an operator or the runtime
+    FAILED = "FAILED"  # the execution failed (see error/cause)
+    ABORTED = "ABORTED"  # stopped by an operator or the runtime
 
     @property
     def finished(self) -> bool:
@@ -64,16 +64,21 @@ class Event:
     type: str
     subject: str
     payload: dict[str, Any] = field(default_factory=dict)
-    source: str = ""                 # "s3", "cli", or the id of the job that produced it
+    source: str = ""  # "s3", "cli", or the id of the job that produced it
     created_at: str = field(default_factory=utcnow)
     dispatched_at: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         # payload is stored as a JSON string: state machines write events with
         # direct DynamoDB integrations, where States.JsonToString is the natural form.
-        item = {"event_id": self.event_id, "type": self.type, "subject": self.subject,
-                "payload": json.dumps(self.payload, sort_keys=True), "source": self.source,
-                "created_at": self.created_at}
+        item = {
+            "event_id": self.event_id,
+            "type": self.type,
+            "subject": self.subject,
+            "payload": json.dumps(self.payload, sort_keys=True),
+            "source": self.source,
+            "created_at": self.created_at,
+        }
         if self.dispatched_at:
             item["dispatched_at"] = self.dispatched_at
         return item
@@ -86,20 +91,32 @@ class Event:
                 payload = json.loads(payload)
             if not isinstance(payload, dict):
                 raise InvalidEvent(f"event {item.get('event_id')!r}: payload is not an object")
-            return cls(event_id=str(item["event_id"]), type=str(item["type"]),
-                       subject=str(item.get("subject", "")), payload=payload,
-                       source=str(item.get("source", "")),
-                       created_at=str(item.get("created_at") or utcnow()),
-                       dispatched_at=item.get("dispatched_at"))
+            return cls(
+                event_id=str(item["event_id"]),
+                type=str(item["type"]),
+                subject=str(item.get("subject", "")),
+                payload=payload,
+                source=str(item.get("source", "")),
+                created_at=str(item.get("created_at") or utcnow()),
+                dispatched_at=item.get("dispatched_at"),
+            )
         except KeyError as exc:
             raise InvalidEvent(f"event item lacks field {exc.args[0]!r}: {item!r:.200}") from None
         except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event {item.get('event_id')!r}: payload is not JSON ({exc})") from None
+            raise InvalidEvent(
+                f"event {item.get('event_id')!r}: payload is not JSON ({exc})"
+            ) from None
 
     def as_input(self) -> dict[str, Any]:
         """The event as state machines see it (payload decoded)."""
-        return {"event_id": self.event_id, "type": self.type, "subject": self.subject,
-                "payload": self.payload, "source": self.source, "created_at": self.created_at}
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "subject": self.subject,
+            "payload": self.payload,
+            "source": self.source,
+            "created_at": self.created_at,
+        }
 
 
 @dataclass
@@ -125,10 +142,15 @@ class Job:
 
     def to_item(self) -> dict[str, Any]:
         item = {
-            "job_id": self.job_id, "event_id": self.event_id, "task": self.task,
-            "executor": self.executor, "input": json.dumps(self.input, sort_keys=True),
-            "state": self.state.value, "attempts": self.attempts,
-            "created_at": self.created_at, "updated_at": self.updated_at,
+            "job_id": self.job_id,
+            "event_id": self.event_id,
+            "task": self.task,
+            "executor": self.executor,
+            "input": json.dumps(self.input, sort_keys=True),
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
             "transitions": self.transitions,
         }
         for name in ("execution_id", "error", "cause", "ran_on", "branch"):
@@ -144,12 +166,20 @@ class Job:
             return json.loads(v) if isinstance(v, str) else v
 
         return cls(
-            job_id=item["job_id"], event_id=item["event_id"], task=item["task"],
-            executor=item.get("executor") or {}, input=_json(item.get("input")) or {},
-            state=JobState(item.get("state", "PENDING")), attempts=int(item.get("attempts", 0)),
-            created_at=item.get("created_at", ""), updated_at=item.get("updated_at", ""),
-            execution_id=item.get("execution_id"), error=item.get("error"),
-            cause=item.get("cause"), output=_json(item.get("output")),
-            ran_on=item.get("ran_on"), branch=item.get("branch"),
+            job_id=item["job_id"],
+            event_id=item["event_id"],
+            task=item["task"],
+            executor=item.get("executor") or {},
+            input=_json(item.get("input")) or {},
+            state=JobState(item.get("state", "PENDING")),
+            attempts=int(item.get("attempts", 0)),
+            created_at=item.get("created_at", ""),
+            updated_at=item.get("updated_at", ""),
+            execution_id=item.get("execution_id"),
+            error=item.get("error"),
+            cause=item.get("cause"),
+            output=_json(item.get("output")),
+            ran_on=item.get("ran_on"),
+            branch=item.get("branch"),
             transitions=list(item.get("transitions") or []),
         )

@@ -17,11 +17,17 @@ def object_created_event(notification: dict[str, Any], bucket_roles: dict[str, s
     so task conditions do not depend on deployment-specific bucket names.
     """
     if not isinstance(notification, dict):
-        raise InvalidEvent(f"S3 notification must be a JSON object, got {type(notification).__name__}")
-    if notification.get("detail-type") != "Object Created" or notification.get("source") != "aws.s3":
+        raise InvalidEvent(
+            f"S3 notification must be a JSON object, got {type(notification).__name__}"
+        )
+    if (
+        notification.get("detail-type") != "Object Created"
+        or notification.get("source") != "aws.s3"
+    ):
         raise InvalidEvent(
             "not an S3 Object Created notification: detail-type="
-            f"{notification.get('detail-type')!r}, source={notification.get('source')!r}")
+            f"{notification.get('detail-type')!r}, source={notification.get('source')!r}"
+        )
     detail = notification.get("detail")
     try:
         bucket = detail["bucket"]["name"]
@@ -35,10 +41,20 @@ def object_created_event(notification: dict[str, Any], bucket_roles: dict[str, s
     if not isinstance(size, int) or size < 0:
         raise InvalidEvent(f"S3 notification for {key!r}: size {size!r} is not a byte count")
     version = obj.get("version-id")
-    payload = {"bucket": bucket, "key": key, "size": size, "etag": etag,
-               "bucket_role": bucket_roles.get(bucket, "unknown"),
-               "notified_at": notification.get("time")}
+    payload = {
+        "bucket": bucket,
+        "key": key,
+        "size": size,
+        "etag": etag,
+        "bucket_role": bucket_roles.get(bucket, "unknown"),
+        "notified_at": notification.get("time"),
+    }
     if version:
         payload["version_id"] = version
-    return Event(event_id=event_id_for_object(bucket, key, etag, version),
-                 type="object.created", subject=key, payload=payload, source="s3")
+    return Event(
+        event_id=event_id_for_object(bucket, key, etag, version),
+        type="object.created",
+        subject=key,
+        payload=payload,
+        source="s3",
+    )

@@ -19,8 +19,8 @@ DEFAULT_REGISTRY = "tasks.toml"
 
 @dataclass(frozen=True)
 class Executor:
-    kind: str   # state_machine | lambda | ecs
-    name: str   # logical id in template.yaml
+    kind: str  # state_machine | lambda | ecs
+    name: str  # logical id in template.yaml
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "name": self.name}
@@ -48,9 +48,14 @@ class Task:
         return bool(evaluate_choice_rule(self.condition, event.as_input()))
 
     def to_item(self) -> dict[str, Any]:
-        item = {"name": self.name, "trigger": self.trigger, "executor": self.executor.to_dict(),
-                "options": self.options, "description": self.description,
-                "branchable": self.branchable}
+        item = {
+            "name": self.name,
+            "trigger": self.trigger,
+            "executor": self.executor.to_dict(),
+            "options": self.options,
+            "description": self.description,
+            "branchable": self.branchable,
+        }
         if self.condition:
             item["condition"] = self.condition
         return item
@@ -64,17 +69,23 @@ class Task:
         if not isinstance(ex, dict) or ex.get("kind") not in EXECUTOR_KINDS or not ex.get("name"):
             raise InvalidTaskRegistry(
                 f"{where} ({name}): executor must be {{kind = one of {EXECUTOR_KINDS}, name = ...}}, "
-                f"got {ex!r}")
+                f"got {ex!r}"
+            )
         cond = item.get("condition")
         if cond is not None and not isinstance(cond, dict):
             raise InvalidTaskRegistry(f"{where} ({name}): condition must be a Choice rule table")
         opts = item.get("options") or {}
         if not isinstance(opts, dict):
             raise InvalidTaskRegistry(f"{where} ({name}): options must be a table")
-        return cls(name=str(name), trigger=str(trigger),
-                   executor=Executor(ex["kind"], ex["name"]), condition=cond,
-                   options=dict(opts), description=str(item.get("description", "")),
-                   branchable=bool(item.get("branchable", False)))
+        return cls(
+            name=str(name),
+            trigger=str(trigger),
+            executor=Executor(ex["kind"], ex["name"]),
+            condition=cond,
+            options=dict(opts),
+            description=str(item.get("description", "")),
+            branchable=bool(item.get("branchable", False)),
+        )
 
 
 class Registry:
@@ -112,8 +123,12 @@ class Registry:
 
     @classmethod
     def from_tables(cls, tables) -> Registry:
-        return cls([Task.from_item(i, where=f"tasks table item {i.get('name')!r}")
-                    for i in tables.scan("tasks")])
+        return cls(
+            [
+                Task.from_item(i, where=f"tasks table item {i.get('name')!r}")
+                for i in tables.scan("tasks")
+            ]
+        )
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
@@ -134,8 +149,9 @@ def load_registry(path: str | Path | None = None) -> Registry:
     items = doc.get("task", [])
     if not isinstance(items, list):
         raise InvalidTaskRegistry(f"{where}: tasks must be [[task]] tables")
-    registry = Registry([Task.from_item(i, where=f"{where} [[task]] #{n + 1}")
-                         for n, i in enumerate(items)])
+    registry = Registry(
+        [Task.from_item(i, where=f"{where} [[task]] #{n + 1}") for n, i in enumerate(items)]
+    )
     for t in registry:  # fail at load time, not at the first matching event
         if t.condition:
             _check_condition(t, where)
@@ -148,6 +164,6 @@ def _check_condition(task: Task, where: str) -> None:
     probe = Event(event_id="probe", type=task.trigger, subject="", payload={})
     try:
         evaluate_choice_rule(task.condition, probe.as_input())
-    except Exception as exc:  # noqa: BLE001 - any failure means a malformed rule
+    except Exception as exc:
         if "Invalid" in type(exc).__name__ or "Definition" in type(exc).__name__:
             raise InvalidTaskRegistry(f"{where} ({task.name}): bad condition: {exc}") from None

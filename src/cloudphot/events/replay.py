@@ -21,7 +21,7 @@ from .model import Job, job_id_for
 from .registry import Registry
 from .store import EventStore
 
-__all__ = ["parse_settings", "replay", "BRANCH_RE"]
+__all__ = ["BRANCH_RE", "parse_settings", "replay"]
 
 BRANCH_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 
@@ -35,8 +35,9 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"--set {pair!r}: expected option=value, e.g. "
-                              "photometry.cosmic_sigclip=5")
+            raise ConfigError(
+                f"--set {pair!r}: expected option=value, e.g. photometry.cosmic_sigclip=5"
+            )
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -58,23 +59,35 @@ def _merge(base: dict, changes: dict) -> dict:
     return merged
 
 
-def replay(store: EventStore, registry: Registry, event_id: str, settings: dict[str, Any], *,
-           task: str | None = None, branch: str | None = None) -> list[Job]:
+def replay(
+    store: EventStore,
+    registry: Registry,
+    event_id: str,
+    settings: dict[str, Any],
+    *,
+    task: str | None = None,
+    branch: str | None = None,
+) -> list[Job]:
     """Create (PENDING) the branch jobs for ``event_id``; replaying twice is a no-op."""
     event = store.event(event_id)
     tasks = [t for t in registry.triggered_by(event) if task in (None, t.name)]
     if not tasks:
-        raise ConfigError(f"event {event_id} ({event.type}) triggers no task"
-                          + (f" named {task!r}" if task else ""))
+        raise ConfigError(
+            f"event {event_id} ({event.type}) triggers no task"
+            + (f" named {task!r}" if task else "")
+        )
     refused = [t.name for t in tasks if not t.branchable]
     if refused:
         branchable = sorted(t.name for t in registry if t.branchable)
-        raise ConfigError(f"cannot replay {', '.join(refused)} as a branch: its products are not "
-                          f"all keyed by branch; replayable tasks: {', '.join(branchable) or 'none'} "
-                          "(if the registry file changed, run 'cloudphot register')")
+        raise ConfigError(
+            f"cannot replay {', '.join(refused)} as a branch: its products are not "
+            f"all keyed by branch; replayable tasks: {', '.join(branchable) or 'none'} "
+            "(if the registry file changed, run 'cloudphot register')"
+        )
     if branch is None:
-        branch = "b-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
-                                       ).hexdigest()[:10]
+        branch = (
+            "b-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        )
     if not BRANCH_RE.match(branch):
         raise ConfigError(f"branch {branch!r}: use lower-case letters, digits, '.', '_', '-'")
     jobs = []
@@ -83,8 +96,14 @@ def replay(store: EventStore, registry: Registry, event_id: str, settings: dict[
         inp = execution_input(job_id, t, event)
         inp["options"] = {**_merge(t.options, settings), "branch": branch}
         inp["replay_of"] = job_id_for(event.event_id, t.name)
-        job = Job(job_id=job_id, event_id=event.event_id, task=t.name,
-                  executor=t.executor.to_dict(), input=inp, branch=branch)
+        job = Job(
+            job_id=job_id,
+            event_id=event.event_id,
+            task=t.name,
+            executor=t.executor.to_dict(),
+            input=inp,
+            branch=branch,
+        )
         if not store.create_job(job):
             job = store.job(job_id)
         jobs.append(job)

@@ -17,8 +17,14 @@ __all__ = ["RETRYABLE_STATES", "reset_for_retry"]
 RETRYABLE_STATES = (JobState.FAILED, JobState.ABORTED)
 
 
-def reset_for_retry(store: EventStore, *, event_id: str | None = None, task: str | None = None,
-                    force: bool = False, failed: bool = False) -> list[Job]:
+def reset_for_retry(
+    store: EventStore,
+    *,
+    event_id: str | None = None,
+    task: str | None = None,
+    force: bool = False,
+    failed: bool = False,
+) -> list[Job]:
     """Put the chosen jobs back to PENDING and return them.
 
     ``event_id``: the jobs that event triggered (``task`` narrows to one task);
@@ -42,8 +48,11 @@ def reset_for_retry(store: EventStore, *, event_id: str | None = None, task: str
         if job.state not in allowed:
             continue
         try:
-            reset.append(store.transition(job.job_id, JobState.PENDING, expect=job.state,
-                                          error=None, cause=None))
+            reset.append(
+                store.transition(
+                    job.job_id, JobState.PENDING, expect=job.state, error=None, cause=None
+                )
+            )
         except ConditionFailed:
             continue  # someone else moved it meanwhile
     return reset

@@ -40,8 +40,10 @@ class EventStore:
             yield Event.from_item(item)
 
     def undispatched(self) -> list[Event]:
-        return sorted((e for e in self.events() if not e.dispatched_at),
-                      key=lambda e: (e.created_at, e.event_id))
+        return sorted(
+            (e for e in self.events() if not e.dispatched_at),
+            key=lambda e: (e.created_at, e.event_id),
+        )
 
     def mark_dispatched(self, event_id: str) -> None:
         self.tables.update("events", event_id, {"dispatched_at": utcnow()})
@@ -70,8 +72,9 @@ class EventStore:
     def jobs_for_event(self, event_id: str) -> list[Job]:
         return [Job.from_item(i) for i in self.tables.query("jobs", "by_event", event_id)]
 
-    def transition(self, job_id: str, state: JobState, *, expect: JobState | None = None,
-                   **fields: Any) -> Job:
+    def transition(
+        self, job_id: str, state: JobState, *, expect: JobState | None = None, **fields: Any
+    ) -> Job:
         """Move a job to ``state`` and log the change with its time and where it happened.
 
         ``expect`` makes the move conditional (raises ConditionFailed when the job is
@@ -83,8 +86,11 @@ class EventStore:
         for k in ("error", "execution_id", "attempt"):
             if fields.get(k) is not None:
                 change[k] = fields[k]
-        changes: dict[str, Any] = {"state": state.value, "updated_at": now,
-                                   "transitions": [*job.transitions, change]}
+        changes: dict[str, Any] = {
+            "state": state.value,
+            "updated_at": now,
+            "transitions": [*job.transitions, change],
+        }
         for k, v in fields.items():
             if k == "attempt":
                 continue
@@ -93,6 +99,7 @@ class EventStore:
 
                 v = json.dumps(v, sort_keys=True)
             changes[k] = v
-        item = self.tables.update("jobs", job_id, changes,
-                                  expect={"state": expect.value} if expect else None)
+        item = self.tables.update(
+            "jobs", job_id, changes, expect={"state": expect.value} if expect else None
+        )
         return Job.from_item(item)

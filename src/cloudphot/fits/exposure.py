@@ -57,8 +57,10 @@ SUPPORTED: dict[str, tuple[str, ...]] = {"ACS": ("WFC",), "WFC3": ("UVIS", "IR")
 #: nominal pixel scales (arcsec/pixel), to flag a WCS whose scale is far off
 _NOMINAL_SCALE = {("ACS", "WFC"): 0.05, ("WFC3", "UVIS"): 0.0396, ("WFC3", "IR"): 0.128}
 #: keywords of lookup-table distortions, which astropy can only apply with their data HDUs
-_LOOKUP_KEY = re.compile(r"^(CPDIS\d|CPERR\d|DP\d(\..*)?|D2IMDIS\d|D2IMERR\d|D2IM\d(\..*)?|"
-                         r"D2IMEXT|NPOLEXT|CQDIS\d|DQ\d(\..*)?)$")
+_LOOKUP_KEY = re.compile(
+    r"^(CPDIS\d|CPERR\d|DP\d(\..*)?|D2IMDIS\d|D2IMERR\d|D2IM\d(\..*)?|"
+    r"D2IMEXT|NPOLEXT|CQDIS\d|DQ\d(\..*)?)$"
+)
 
 
 @dataclass
@@ -115,9 +117,25 @@ class ExposureMetadata:
         """JSON-able dict (plain str/int/float/bool/None/list/dict) for the exposures table."""
         rec: dict[str, Any] = {
             k: getattr(self, k)
-            for k in ("exposure_id", "image", "instrument", "detector", "filter", "exptime",
-                      "mjd_start", "mjd_end", "mjd_mid", "date_obs", "target", "field_id",
-                      "proposal_id", "ra_targ", "dec_targ", "pointing_ra", "pointing_dec")
+            for k in (
+                "exposure_id",
+                "image",
+                "instrument",
+                "detector",
+                "filter",
+                "exptime",
+                "mjd_start",
+                "mjd_end",
+                "mjd_mid",
+                "date_obs",
+                "target",
+                "field_id",
+                "proposal_id",
+                "ra_targ",
+                "dec_targ",
+                "pointing_ra",
+                "pointing_dec",
+            )
         }
         rec["footprint"] = [[list(map(float, c)) for c in poly] for poly in self.footprint]
         rec["chips"] = [
@@ -192,8 +210,9 @@ def _bad(ctx: _Ctx, reason: str, strict: bool) -> None:
     ctx.note(f"{reason}: ignored")
 
 
-def _text(hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True,
-          strict: bool = True) -> str | None:
+def _text(
+    hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
+) -> str | None:
     v = _value(hdr, key, ctx)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
@@ -204,8 +223,9 @@ def _text(hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool =
     return v.strip()
 
 
-def _number(hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True,
-            strict: bool = True) -> float | None:
+def _number(
+    hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
+) -> float | None:
     v = _value(hdr, key, ctx)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
@@ -226,7 +246,9 @@ def _filter(prim: fits.Header, instrument: str, ctx: _Ctx) -> str:
         f2 = _text(prim, "FILTER2", where, ctx)
         real = [f.upper() for f in (f1, f2) if not f.upper().startswith("CLEAR")]
         if not real:
-            raise ctx.fail(f"no filter in the beam: FILTER1={f1!r} and FILTER2={f2!r} are both CLEAR")
+            raise ctx.fail(
+                f"no filter in the beam: FILTER1={f1!r} and FILTER2={f2!r} are both CLEAR"
+            )
         if len(real) > 1:
             pol = [f for f in real if f.startswith("POL")]
             rest = [f for f in real if not f.startswith("POL")]
@@ -238,8 +260,10 @@ def _filter(prim: fits.Header, instrument: str, ctx: _Ctx) -> str:
     else:
         name = _text(prim, "FILTER", where, ctx).upper()
     if not re.match(r"^F\d{3}[A-Z]{1,2}$", name):
-        raise ctx.fail(f"filter {name!r} is not an imaging filter (grism, prism or blank): "
-                       "cloudphot measures imaging only")
+        raise ctx.fail(
+            f"filter {name!r} is not an imaging filter (grism, prism or blank): "
+            "cloudphot measures imaging only"
+        )
     return name
 
 
@@ -258,14 +282,17 @@ def _sky_wcs(hdr: fits.Header, label: str, ctx: _Ctx) -> WCS:
             text = str(exc)
             if "singular" in text.lower():
                 raise ctx.fail(f"{label} WCS has a singular CD/PC matrix") from None
-            lines = [ln.strip() for ln in text.splitlines()
-                     if ln.strip() and not ln.startswith("ERROR")]
+            lines = [
+                ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("ERROR")
+            ]
             raise ctx.fail(f"{label} WCS cannot be built: {lines[0] if lines else text}") from None
     for warn in caught:
         ctx.note(f"{label} WCS: {' '.join(str(warn.message).split())}")
     if not w.has_celestial:
-        raise ctx.fail(f"{label} has a non-celestial WCS (CTYPE1={h.get('CTYPE1')!r}, "
-                       f"CTYPE2={h.get('CTYPE2')!r})")
+        raise ctx.fail(
+            f"{label} has a non-celestial WCS (CTYPE1={h.get('CTYPE1')!r}, "
+            f"CTYPE2={h.get('CTYPE2')!r})"
+        )
     m = w.wcs.get_pc() * w.wcs.get_cdelt()[:, None]
     if not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) == 0:
         raise ctx.fail(f"{label} WCS has a singular CD/PC matrix")
@@ -291,8 +318,13 @@ def _footprint(w: WCS, shape: tuple[int, int], label: str, ctx: _Ctx) -> list[li
 def _centre(polys: list[list[list[float]]]) -> tuple[float, float]:
     """Mean direction of all corners (deg): robust across RA = 0."""
     pts = np.radians(np.array([c for p in polys for c in p]))
-    v = np.stack([np.cos(pts[:, 1]) * np.cos(pts[:, 0]), np.cos(pts[:, 1]) * np.sin(pts[:, 0]),
-                  np.sin(pts[:, 1])]).mean(axis=1)
+    v = np.stack(
+        [
+            np.cos(pts[:, 1]) * np.cos(pts[:, 0]),
+            np.cos(pts[:, 1]) * np.sin(pts[:, 0]),
+            np.sin(pts[:, 1]),
+        ]
+    ).mean(axis=1)
     ra = math.degrees(math.atan2(v[1], v[0])) % 360.0
     dec = math.degrees(math.atan2(v[2], math.hypot(v[0], v[1])))
     return ra, dec
@@ -335,17 +367,24 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
 
     instrument = _text(prim, "INSTRUME", where, ctx).upper()
     if instrument not in SUPPORTED:
-        legacy = " (legacy WFPC2 files have no ERR/DQ extensions and GEIS-style WCS)" \
-            if instrument == "WFPC2" else ""
-        raise ctx.fail(f"INSTRUME is {instrument!r}: not supported{legacy}; cloudphot reduces "
-                       "ACS/WFC, WFC3/UVIS and WFC3/IR flc/flt exposures")
+        legacy = (
+            " (legacy WFPC2 files have no ERR/DQ extensions and GEIS-style WCS)"
+            if instrument == "WFPC2"
+            else ""
+        )
+        raise ctx.fail(
+            f"INSTRUME is {instrument!r}: not supported{legacy}; cloudphot reduces "
+            "ACS/WFC, WFC3/UVIS and WFC3/IR flc/flt exposures"
+        )
     detector = _value(prim, "DETECTOR", ctx)
     if detector is None or (isinstance(detector, str) and not detector.strip()):
         raise ctx.fail(f"missing keyword DETECTOR in the {where}")
     detector = str(detector).strip().upper()
     if detector not in SUPPORTED[instrument]:
-        raise ctx.fail(f"DETECTOR is {detector!r}: {instrument}/{detector} is not supported "
-                       f"(only {', '.join(instrument + '/' + d for d in SUPPORTED[instrument])})")
+        raise ctx.fail(
+            f"DETECTOR is {detector!r}: {instrument}/{detector} is not supported "
+            f"(only {', '.join(instrument + '/' + d for d in SUPPORTED[instrument])})"
+        )
     obstype = _value(prim, "OBSTYPE", ctx)
     if isinstance(obstype, str) and obstype.strip() and obstype.strip().upper() != "IMAGING":
         raise ctx.fail(f"OBSTYPE is {obstype.strip()!r}: cloudphot measures imaging only")
@@ -377,27 +416,48 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
     if target is None:
         ctx.note("no TARGNAME: field 'unknown'")
     proposal = _value(prim, "PROPOSID", ctx)
-    proposal_id = int(proposal) if isinstance(proposal, (int, np.integer)) and \
-        not isinstance(proposal, bool) else None
+    proposal_id = (
+        int(proposal)
+        if isinstance(proposal, (int, np.integer)) and not isinstance(proposal, bool)
+        else None
+    )
     ra_targ = _number(prim, "RA_TARG", where, ctx, required=False, strict=False)
     dec_targ = _number(prim, "DEC_TARG", where, ctx, required=False, strict=False)
 
     chips, has_pixels = _chips(path, hdus, prim, instrument, detector, filt, ctx)
     pra, pdec = _centre([c.footprint for c in chips])
     return ExposureMetadata(
-        exposure_id=_exposure_id(prim, path, ctx), image=path.name if source is None
-        else Path(source).name, instrument=instrument, detector=detector, filter=filt,
-        exptime=exptime, mjd_start=mjd_start, mjd_end=mjd_end,
-        mjd_mid=0.5 * (mjd_start + mjd_end), date_obs=date_obs, target=target,
-        field_id=field_id_from_target(target), proposal_id=proposal_id, ra_targ=ra_targ,
-        dec_targ=dec_targ, pointing_ra=pra, pointing_dec=pdec, chips=chips,
-        has_pixels=has_pixels, notes=ctx.notes,
+        exposure_id=_exposure_id(prim, path, ctx),
+        image=path.name if source is None else Path(source).name,
+        instrument=instrument,
+        detector=detector,
+        filter=filt,
+        exptime=exptime,
+        mjd_start=mjd_start,
+        mjd_end=mjd_end,
+        mjd_mid=0.5 * (mjd_start + mjd_end),
+        date_obs=date_obs,
+        target=target,
+        field_id=field_id_from_target(target),
+        proposal_id=proposal_id,
+        ra_targ=ra_targ,
+        dec_targ=dec_targ,
+        pointing_ra=pra,
+        pointing_dec=pdec,
+        chips=chips,
+        has_pixels=has_pixels,
+        notes=ctx.notes,
     )
 
 
 def _chips(
-    path: Path, hdus: list[HduInfo], prim: fits.Header, instrument: str, detector: str,
-    filt: str, ctx: _Ctx,
+    path: Path,
+    hdus: list[HduInfo],
+    prim: fits.Header,
+    instrument: str,
+    detector: str,
+    filt: str,
+    ctx: _Ctx,
 ) -> tuple[list[ChipMetadata], bool]:
     by_name: dict[tuple[str, int], HduInfo] = {}
     for h in hdus[1:]:
@@ -410,14 +470,18 @@ def _chips(
     pixels: list[bool] = []
     offset = ab_minus_vega(instrument, detector, filt)
     if offset is None:
-        ctx.note(f"no published AB-Vega offset for {instrument}/{detector} {filt}: zpt_vega is None")
+        ctx.note(
+            f"no published AB-Vega offset for {instrument}/{detector} {filt}: zpt_vega is None"
+        )
     for v in sci:
         info = by_name[("SCI", v)]
         label = f"SCI,{v}"
         for ext in ("ERR", "DQ"):
             if (ext, v) not in by_name:
-                raise ctx.fail(f"missing {ext},{v} extension ({instrument}/{detector} "
-                               f"exposures have SCI, ERR and DQ per chip)")
+                raise ctx.fail(
+                    f"missing {ext},{v} extension ({instrument}/{detector} "
+                    f"exposures have SCI, ERR and DQ per chip)"
+                )
         hdr = _header(path, info, ctx)
         has = info.data_bytes > 0
         if has:
@@ -426,13 +490,16 @@ def _chips(
             shape = (info.shape[0], info.shape[1])
             siz = (_value(hdr, "SIZAXIS2", ctx), _value(hdr, "SIZAXIS1", ctx))
             if all(isinstance(s, int) for s in siz) and tuple(siz) != shape:
-                ctx.note(f"{label} is {shape[1]}x{shape[0]} pixels but SIZAXIS1/2 say "
-                         f"{siz[1]}x{siz[0]} (cut-out or subarray)")
+                ctx.note(
+                    f"{label} is {shape[1]}x{shape[0]} pixels but SIZAXIS1/2 say "
+                    f"{siz[1]}x{siz[0]} (cut-out or subarray)"
+                )
             for ext in ("ERR", "DQ"):
                 other = by_name[(ext, v)]
                 if other.data_bytes > 0 and other.shape != info.shape:
-                    raise ctx.fail(f"{ext},{v} has shape {list(other.shape)}, SCI,{v} has "
-                                   f"{list(info.shape)}")
+                    raise ctx.fail(
+                        f"{ext},{v} has shape {list(other.shape)}, SCI,{v} has {list(info.shape)}"
+                    )
             dq = by_name[("DQ", v)]
             if dq.data_bytes > 0 and dq.bitpix < 0:
                 raise ctx.fail(f"DQ,{v} has BITPIX={dq.bitpix}: data quality must be integer flags")
@@ -440,18 +507,22 @@ def _chips(
             ny = _number(hdr, "SIZAXIS2", label, ctx, required=False, strict=False)
             nx = _number(hdr, "SIZAXIS1", label, ctx, required=False, strict=False)
             if not ny or not nx or ny < 1 or nx < 1:
-                raise ctx.fail(f"{label} has no pixels and no SIZAXIS1/SIZAXIS2: its footprint "
-                               "is unknown")
+                raise ctx.fail(
+                    f"{label} has no pixels and no SIZAXIS1/SIZAXIS2: its footprint is unknown"
+                )
             shape = (int(ny), int(nx))
-            ctx.note(f"{label} has no pixels (header-only file): shape {list(shape)} from "
-                     "SIZAXIS1/SIZAXIS2")
+            ctx.note(
+                f"{label} has no pixels (header-only file): shape {list(shape)} from "
+                "SIZAXIS1/SIZAXIS2"
+            )
         pixels.append(has)
         w = _sky_wcs(hdr, label, ctx)
         scale = float(np.sqrt(abs(np.linalg.det(w.celestial.pixel_scale_matrix)))) * 3600.0
         nominal = _NOMINAL_SCALE[(instrument, detector)]
         if not 0.8 < scale / nominal < 1.25:
-            ctx.note(f"{label} WCS pixel scale {scale:.4f}\"/pix differs from the nominal "
-                     f"{nominal}\"/pix")
+            ctx.note(
+                f'{label} WCS pixel scale {scale:.4f}"/pix differs from the nominal {nominal}"/pix'
+            )
         poly = _footprint(w, shape, label, ctx)
         photflam = _number(hdr, "PHOTFLAM", label, ctx, required=False)
         photplam = _number(hdr, "PHOTPLAM", label, ctx, required=False)
@@ -460,8 +531,10 @@ def _chips(
         if photplam is None:
             photplam = _number(prim, "PHOTPLAM", "primary header", ctx, required=False)
         if photflam is None:
-            raise ctx.fail(f"missing keyword PHOTFLAM in {label} and in the primary header: "
-                           "the exposure is not flux-calibrated")
+            raise ctx.fail(
+                f"missing keyword PHOTFLAM in {label} and in the primary header: "
+                "the exposure is not flux-calibrated"
+            )
         if photflam <= 0:
             raise ctx.fail(f"PHOTFLAM of {label} is {photflam:g}: it must be positive")
         if photplam is not None and photplam <= 0:
@@ -470,13 +543,26 @@ def _chips(
             ctx.note(f"{label}: no PHOTPLAM: zpt_ab and zpt_vega are None")
         zp = zeropoints(instrument, detector, filt, photflam, photplam)
         ccd = _value(hdr, "CCDCHIP", ctx)
-        ccdchip = int(ccd) if isinstance(ccd, (int, np.integer)) and not isinstance(ccd, bool) \
-            else 1 if detector == "IR" else v
-        chips.append(ChipMetadata(
-            extver=v, ccdchip=ccdchip, shape=[shape[0], shape[1]], photflam=photflam,
-            photplam=photplam, zpt_st=zp["zpt_st"], zpt_ab=zp["zpt_ab"], zpt_vega=zp["zpt_vega"],
-            footprint=poly,
-        ))
+        ccdchip = (
+            int(ccd)
+            if isinstance(ccd, (int, np.integer)) and not isinstance(ccd, bool)
+            else 1
+            if detector == "IR"
+            else v
+        )
+        chips.append(
+            ChipMetadata(
+                extver=v,
+                ccdchip=ccdchip,
+                shape=[shape[0], shape[1]],
+                photflam=photflam,
+                photplam=photplam,
+                zpt_st=zp["zpt_st"],
+                zpt_ab=zp["zpt_ab"],
+                zpt_vega=zp["zpt_vega"],
+                footprint=poly,
+            )
+        )
     if any(pixels) and not all(pixels):
         raise ctx.fail("some SCI extensions have pixels and others none: the file is incomplete")
     return chips, all(pixels)

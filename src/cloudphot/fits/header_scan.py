@@ -131,35 +131,50 @@ def _read_header(
     where = "primary header" if index == 0 else f"header of HDU {index}"
     while True:
         if pos - start >= max_bytes:
-            raise _fail(source, f"no END card within the first {max_bytes} bytes of the {where} "
-                                f"(starting at byte {start})")
+            raise _fail(
+                source,
+                f"no END card within the first {max_bytes} bytes of the {where} "
+                f"(starting at byte {start})",
+            )
         f.seek(pos)
         block = f.read(BLOCK)
         if len(block) < BLOCK:
             if not block and not cards:
-                raise _fail(source, f"truncated: the file ends at byte {file_size} where the "
-                                    f"{where} should start")
+                raise _fail(
+                    source,
+                    f"truncated: the file ends at byte {file_size} where the {where} should start",
+                )
             if not block:
-                raise _fail(source, f"the {where} has no END card: the file ends at byte "
-                                    f"{file_size} after {(pos - start) // _CARD} cards")
-            raise _fail(source, f"truncated in the {where}: the file ends at byte {file_size}, "
-                                f"inside a {BLOCK}-byte header block and before any END card")
+                raise _fail(
+                    source,
+                    f"the {where} has no END card: the file ends at byte "
+                    f"{file_size} after {(pos - start) // _CARD} cards",
+                )
+            raise _fail(
+                source,
+                f"truncated in the {where}: the file ends at byte {file_size}, "
+                f"inside a {BLOCK}-byte header block and before any END card",
+            )
         try:
             text = block.decode("ascii")
         except UnicodeDecodeError as exc:
             if index == 0 and pos == 0:
                 raise _fail(source, "not a FITS file: the first block is not ASCII text") from None
-            raise _fail(source, f"the {where} has a non-ASCII byte at file offset "
-                                f"{pos + exc.start}") from None
+            raise _fail(
+                source, f"the {where} has a non-ASCII byte at file offset {pos + exc.start}"
+            ) from None
         pos += BLOCK
         for k in range(0, BLOCK, _CARD):
-            card = text[k:k + _CARD]
+            card = text[k : k + _CARD]
             key = card[:8].rstrip()
             if key == "END":
                 return cards, pos - start
             if key in ("SIMPLE", "XTENSION") and (pos - BLOCK + k) != start:
-                raise _fail(source, f"the {where} has no END card before the next HDU starts "
-                                    f"({key} at byte {pos - BLOCK + k})")
+                raise _fail(
+                    source,
+                    f"the {where} has no END card before the next HDU starts "
+                    f"({key} at byte {pos - BLOCK + k})",
+                )
             if card[8:10] == "= " and key and key not in cards:
                 cards[key] = parse_card_value(card[10:])
 
@@ -170,8 +185,15 @@ def _require_int(cards: dict, key: str, where: str, source: str, lo: int, hi: in
     v = cards[key]
     if isinstance(v, bool) or not isinstance(v, int):
         shown = f"'{v}'" if isinstance(v, str) else repr(v)
-        kind = ("a string" if isinstance(v, str) else "a logical" if isinstance(v, bool)
-                else "a real number" if isinstance(v, float) else "empty")
+        kind = (
+            "a string"
+            if isinstance(v, str)
+            else "a logical"
+            if isinstance(v, bool)
+            else "a real number"
+            if isinstance(v, float)
+            else "empty"
+        )
         raise _fail(source, f"{key} in the {where} must be an integer, got {shown} ({kind})")
     if not lo <= v <= hi:
         raise _fail(source, f"{key} = {v} in the {where} is out of range [{lo}, {hi}]")
@@ -183,8 +205,11 @@ def _check_first_card(head: bytes, source: str) -> None:
         raise _fail(source, "not a FITS file: it is a PNG image")
     if not head.startswith(b"SIMPLE  ="):
         shown = head[:20].decode("ascii", "replace").rstrip()
-        raise _fail(source, f"not a FITS file: the first card must be 'SIMPLE  = T', "
-                            f"the file starts with {shown!r}")
+        raise _fail(
+            source,
+            f"not a FITS file: the first card must be 'SIMPLE  = T', "
+            f"the file starts with {shown!r}",
+        )
 
 
 def scan_fits(
@@ -237,28 +262,35 @@ def scan_fits(
         raise _fail(source, f"cannot read {p}: {exc.strerror}") from None
 
 
-def _scan_open(f: BinaryIO, size: int, max_bytes_header: int, max_hdus: int, max_pixels: int,
-               source: str) -> list[HduInfo]:
+def _scan_open(
+    f: BinaryIO, size: int, max_bytes_header: int, max_hdus: int, max_pixels: int, source: str
+) -> list[HduInfo]:
     hdus: list[HduInfo] = []
     _check_first_card(f.read(BLOCK), source)
     pos = 0
     while pos < size:
         index = len(hdus)
         if index >= max_hdus:
-            raise _fail(source, f"more than {max_hdus} HDUs: refusing to scan further "
-                                f"(byte {pos} of {size})")
+            raise _fail(
+                source,
+                f"more than {max_hdus} HDUs: refusing to scan further (byte {pos} of {size})",
+            )
         if index > 0:
             f.seek(pos)
             head = f.read(_CARD)
             if not head.startswith(b"XTENSION="):
                 rest = size - pos
                 if head.strip(b"\0 ") == b"" or rest < BLOCK:
-                    hdus[-1] = _with_note(hdus[-1], f"{rest} trailing bytes after the last "
-                                                    f"HDU ignored")
+                    hdus[-1] = _with_note(
+                        hdus[-1], f"{rest} trailing bytes after the last HDU ignored"
+                    )
                     break
                 shown = head[:20].decode("ascii", "replace").rstrip()
-                raise _fail(source, f"bytes after HDU {index - 1} at offset {pos} are not a "
-                                    f"FITS extension (start with {shown!r}, not 'XTENSION=')")
+                raise _fail(
+                    source,
+                    f"bytes after HDU {index - 1} at offset {pos} are not a "
+                    f"FITS extension (start with {shown!r}, not 'XTENSION=')",
+                )
         cards, hbytes = _read_header(f, pos, size, index, max_bytes_header, source)
         hdus.append(_check_hdu(cards, index, pos, hbytes, max_pixels, source))
         info = hdus[-1]
@@ -266,11 +298,15 @@ def _scan_open(f: BinaryIO, size: int, max_bytes_header: int, max_hdus: int, max
         if pos > size:
             if info.data_offset + info.data_bytes > size:
                 missing = info.data_offset + info.data_bytes - size
-                raise _fail(source, f"truncated: {info.label} declares {info.data_bytes} "
-                                    f"data bytes but the file ends {missing} bytes short "
-                                    f"(file is {size} bytes)")
-            hdus[-1] = _with_note(info, "the last HDU lacks the zero padding to a whole "
-                                        f"{BLOCK}-byte block")
+                raise _fail(
+                    source,
+                    f"truncated: {info.label} declares {info.data_bytes} "
+                    f"data bytes but the file ends {missing} bytes short "
+                    f"(file is {size} bytes)",
+                )
+            hdus[-1] = _with_note(
+                info, f"the last HDU lacks the zero padding to a whole {BLOCK}-byte block"
+            )
             break
     return hdus
 
@@ -290,7 +326,9 @@ def _check_hdu(
     xtension: str | None = None
     if index == 0:
         if cards.get("SIMPLE") is not True:
-            raise _fail(source, f"SIMPLE must be T in the primary header, got {cards.get('SIMPLE')!r}")
+            raise _fail(
+                source, f"SIMPLE must be T in the primary header, got {cards.get('SIMPLE')!r}"
+            )
     else:
         xt = cards.get("XTENSION")
         if not isinstance(xt, str) or not xt.strip():
@@ -322,30 +360,50 @@ def _check_hdu(
         budget = max_pixels * 8
         total = (nelem + pcount) * gcount * abs(bitpix) // 8
         if total > budget:
-            raise _fail(source, f"the {label} declares a {xtension} of {total} bytes "
-                                f"({shape_txt} + heap {pcount}), more than the limit of {budget}")
+            raise _fail(
+                source,
+                f"the {label} declares a {xtension} of {total} bytes "
+                f"({shape_txt} + heap {pcount}), more than the limit of {budget}",
+            )
     elif nelem * gcount > max_pixels or pcount > max_pixels:
-        raise _fail(source, f"the {label} declares {nelem * gcount} data elements "
-                            f"(NAXISn = {shape_txt}), more than the limit of {max_pixels}")
+        raise _fail(
+            source,
+            f"the {label} declares {nelem * gcount} data elements "
+            f"(NAXISn = {shape_txt}), more than the limit of {max_pixels}",
+        )
     zshape = None
     if cards.get("ZIMAGE") is True:
         znaxis = _require_int(cards, "ZNAXIS", label, source, 0, _MAX_NAXIS)
-        zaxes = [_require_int(cards, f"ZNAXIS{i}", label, source, 0, 2**62)
-                 for i in range(1, znaxis + 1)]
+        zaxes = [
+            _require_int(cards, f"ZNAXIS{i}", label, source, 0, 2**62) for i in range(1, znaxis + 1)
+        ]
         zbitpix = _require_int(cards, "ZBITPIX", label, source, -64, 64)
         if zbitpix not in _VALID_BITPIX:
             raise _fail(source, f"ZBITPIX = {zbitpix} in the {label} is not one of {_VALID_BITPIX}")
         znpix = math.prod(zaxes) if zaxes else 0
         if znpix > max_pixels:
-            raise _fail(source, f"the tile-compressed image in the {label} would decompress to "
-                                f"{znpix} pixels (ZNAXISn = {' x '.join(map(str, zaxes))}), more "
-                                f"than the limit of {max_pixels}: refused before decompression")
+            raise _fail(
+                source,
+                f"the tile-compressed image in the {label} would decompress to "
+                f"{znpix} pixels (ZNAXISn = {' x '.join(map(str, zaxes))}), more "
+                f"than the limit of {max_pixels}: refused before decompression",
+            )
         zshape = tuple(reversed(zaxes))
     data_bytes = abs(bitpix) // 8 * gcount * (pcount + nelem) if naxis else 0
     return HduInfo(
-        index=index, header_offset=offset, header_bytes=hbytes, data_offset=offset + hbytes,
-        data_bytes=data_bytes, xtension=xtension, extname=extname, extver=extver,
-        bitpix=bitpix, shape=tuple(reversed(axes)), pcount=pcount, gcount=gcount, zshape=zshape,
+        index=index,
+        header_offset=offset,
+        header_bytes=hbytes,
+        data_offset=offset + hbytes,
+        data_bytes=data_bytes,
+        xtension=xtension,
+        extname=extname,
+        extver=extver,
+        bitpix=bitpix,
+        shape=tuple(reversed(axes)),
+        pcount=pcount,
+        gcount=gcount,
+        zshape=zshape,
     )
 
 

@@ -78,9 +78,7 @@ def zpt_ab(photflam: float, photplam: float) -> float:
     ``-2.5 log10(PHOTFLAM) - 5 log10(PHOTPLAM) - 2.408``, PHOTPLAM in Angstrom.
     """
     return (
-        -2.5 * math.log10(_check(photflam))
-        - 5.0 * math.log10(_check(photplam, "PHOTPLAM"))
-        - 2.408
+        -2.5 * math.log10(_check(photflam)) - 5.0 * math.log10(_check(photplam, "PHOTPLAM")) - 2.408
     )
 
 

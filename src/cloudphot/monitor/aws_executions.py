@@ -34,8 +34,7 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat(timespec="milliseconds"
-                                                        ).replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
 
 
@@ -56,8 +55,10 @@ def log_group_url(log_group_arn_or_name: str, region: str) -> str:
     name = name.removesuffix(":*")
     if not name:
         raise ValueError("log group must not be empty")
-    return (f"https://{console_host(region)}/cloudwatch/home?region={region}"
-            f"#logsV2:log-groups/log-group/{_console_escape(name)}")
+    return (
+        f"https://{console_host(region)}/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{_console_escape(name)}"
+    )
 
 
 class StepFunctionsExecutions:
@@ -83,18 +84,27 @@ class StepFunctionsExecutions:
         name = d["name"]
         machine = d.get("stateMachineArn", "")
         return ExecutionRecord(
-            arn=d["executionArn"], name=name, state_machine=self._logical.get(machine, machine),
-            status=d["status"], start_date=_iso(d.get("startDate")) or "",
-            stop_date=_iso(d.get("stopDate")), input=_json_or_none(d.get("input")),
-            output=_json_or_none(d.get("output")), error=d.get("error"), cause=d.get("cause"),
-            job_id=_RETRY_SUFFIX.sub("", name))
+            arn=d["executionArn"],
+            name=name,
+            state_machine=self._logical.get(machine, machine),
+            status=d["status"],
+            start_date=_iso(d.get("startDate")) or "",
+            stop_date=_iso(d.get("stopDate")),
+            input=_json_or_none(d.get("input")),
+            output=_json_or_none(d.get("output")),
+            error=d.get("error"),
+            cause=d.get("cause"),
+            job_id=_RETRY_SUFFIX.sub("", name),
+        )
 
-    def list(self, *, status: str | None = None, state_machine: str | None = None,
-             limit: int = 100) -> list[ExecutionRecord]:
+    def list(
+        self, *, status: str | None = None, state_machine: str | None = None, limit: int = 100
+    ) -> list[ExecutionRecord]:
         if state_machine:
             if state_machine not in self.arns:
-                raise ConfigError(f"no state machine {state_machine!r}; known: "
-                                  f"{', '.join(sorted(self.arns))}")
+                raise ConfigError(
+                    f"no state machine {state_machine!r}; known: {', '.join(sorted(self.arns))}"
+                )
             machines = [self.arns[state_machine]]
         else:
             machines = list(self.arns.values())
@@ -131,9 +141,16 @@ class StepFunctionsExecutions:
             return self.describe(name_or_arn)
         if not name_or_arn or len(name_or_arn) > 80 or "/" in name_or_arn or ":" in name_or_arn:
             return None
-        found = [rec for machine in self.arns.values()
-                 if (rec := self.describe(f"{machine.replace(':stateMachine:', ':execution:')}"
-                                          f":{name_or_arn}")) is not None]
+        found = [
+            rec
+            for machine in self.arns.values()
+            if (
+                rec := self.describe(
+                    f"{machine.replace(':stateMachine:', ':execution:')}:{name_or_arn}"
+                )
+            )
+            is not None
+        ]
         return max(found, key=lambda r: r.start_date) if found else None
 
     def history(self, arn: str) -> list[dict]:
@@ -152,8 +169,9 @@ class StepFunctionsExecutions:
     def state_machine_definition(self, logical_id: str) -> dict:
         arn = self.arns.get(logical_id, logical_id)
         if arn not in self._logical:
-            raise ConfigError(f"no state machine {logical_id!r}; known: "
-                              f"{', '.join(sorted(self.arns))}")
+            raise ConfigError(
+                f"no state machine {logical_id!r}; known: {', '.join(sorted(self.arns))}"
+            )
         return json.loads(self._call("describe_state_machine", stateMachineArn=arn)["definition"])
 
     def log_group(self, logical_id: str) -> str | None:
@@ -192,8 +210,7 @@ class AwsMonitorRuntime:
 
     run_inline = True
 
-    def __init__(self, pipeline, executions: StepFunctionsExecutions,
-                 template: dict | None = None):
+    def __init__(self, pipeline, executions: StepFunctionsExecutions, template: dict | None = None):
         self.pipeline = pipeline
         self.executions = executions
         self.targets = _Targets(executions, template)
@@ -248,7 +265,11 @@ def monitor_app_from_env(env: dict | None = None, *, sfn_client=None):
         raise ConfigError("the monitor Lambda needs CLOUDPHOT_BACKEND=aws")
     arns = state_machine_arns(env)
     client = sfn_client or boto3.client("stepfunctions", region_name=settings.region)
-    pipeline = AwsPipeline(settings, open_object_store(settings), open_tables(settings),
-                           StepFunctionsStarter(arns, client=client))
+    pipeline = AwsPipeline(
+        settings,
+        open_object_store(settings),
+        open_tables(settings),
+        StepFunctionsStarter(arns, client=client),
+    )
     runtime = AwsMonitorRuntime(pipeline, StepFunctionsExecutions(client, arns=arns))
     return MonitorApp(runtime)

@@ -34,12 +34,18 @@ def execution_console_url(execution_arn: str) -> str:
     """
     parts = execution_arn.split(":")
     # arn:partition:states:region:account:execution|express:machine:name[:...]
-    if len(parts) < 8 or parts[0] != "arn" or parts[2] != "states" \
-            or parts[5] not in ("execution", "express"):
+    if (
+        len(parts) < 8
+        or parts[0] != "arn"
+        or parts[2] != "states"
+        or parts[5] not in ("execution", "express")
+    ):
         raise ValueError(f"not a Step Functions execution ARN: {execution_arn!r}")
     region = parts[3]
-    return (f"https://{console_host(region)}/states/home?region={region}"
-            f"#/v2/executions/details/{execution_arn}")
+    return (
+        f"https://{console_host(region)}/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
 
 
 def _console_escape(text: str) -> str:
@@ -57,6 +63,8 @@ def log_stream_url(log_group: str, log_stream: str, region: str) -> str:
     """
     if not log_group or not log_stream:
         raise ValueError("log group and log stream must not be empty")
-    return (f"https://{console_host(region)}/cloudwatch/home?region={region}"
-            f"#logsV2:log-groups/log-group/{_console_escape(log_group)}"
-            f"/log-events/{_console_escape(log_stream)}")
+    return (
+        f"https://{console_host(region)}/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{_console_escape(log_group)}"
+        f"/log-events/{_console_escape(log_stream)}"
+    )

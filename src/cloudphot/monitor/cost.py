@@ -65,27 +65,29 @@ __all__ = [
 ]
 
 #: When and where the default prices were taken.
-PRICES_AS_OF = ("us-east-1 public list prices (aws.amazon.com/{lambda,fargate,step-functions,s3,"
-                "dynamodb}/pricing), as listed in June 2026 and checked 2026-11-24; "
-                "Fargate Spot is a market price that moves: override it for real budgets")
+PRICES_AS_OF = (
+    "us-east-1 public list prices (aws.amazon.com/{lambda,fargate,step-functions,s3,"
+    "dynamodb}/pricing), as listed in June 2026 and checked 2026-11-24; "
+    "Fargate Spot is a market price that moves: override it for real budgets"
+)
 
 #: USD per unit. Free tiers are ignored (a survey reduction is not a free-tier workload).
 DEFAULT_PRICES: dict[str, float] = {
-    "lambda_gb_second": 0.0000166667,          # x86_64
+    "lambda_gb_second": 0.0000166667,  # x86_64
     "lambda_gb_second_arm64": 0.0000133334,
     "lambda_request": 0.20 / 1e6,
     "lambda_storage_gb_second": 0.0000000309,  # ephemeral storage above 512 MB
-    "sfn_transition": 0.025 / 1000,            # standard workflows
-    "fargate_vcpu_hour": 0.04048,              # Linux/x86, on-demand
+    "sfn_transition": 0.025 / 1000,  # standard workflows
+    "fargate_vcpu_hour": 0.04048,  # Linux/x86, on-demand
     "fargate_gb_hour": 0.004445,
-    "fargate_spot_vcpu_hour": 0.01268028,      # FARGATE_SPOT (varies)
+    "fargate_spot_vcpu_hour": 0.01268028,  # FARGATE_SPOT (varies)
     "fargate_spot_gb_hour": 0.00139225,
-    "fargate_storage_gb_hour": 0.000111,       # ephemeral storage above 20 GB
-    "s3_put_request": 0.005 / 1000,            # PUT, COPY, POST, LIST
-    "s3_get_request": 0.0004 / 1000,           # GET, SELECT, HEAD
-    "dynamodb_write_request": 0.625 / 1e6,     # on-demand WRU
-    "dynamodb_read_request": 0.125 / 1e6,      # on-demand RRU
-    "platform_lambda_ms": 100.0,               # assumed duration of platform functions
+    "fargate_storage_gb_hour": 0.000111,  # ephemeral storage above 20 GB
+    "s3_put_request": 0.005 / 1000,  # PUT, COPY, POST, LIST
+    "s3_get_request": 0.0004 / 1000,  # GET, SELECT, HEAD
+    "dynamodb_write_request": 0.625 / 1e6,  # on-demand WRU
+    "dynamodb_read_request": 0.125 / 1e6,  # on-demand RRU
+    "platform_lambda_ms": 100.0,  # assumed duration of platform functions
 }
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts")
@@ -97,8 +99,9 @@ class BudgetExceeded(CloudphotError):
 
 
 # ------------------------------------------------------------------------ prices
-def load_prices(path: str | os.PathLike | None = None,
-                env: Mapping[str, str] | None = None) -> dict[str, float]:
+def load_prices(
+    path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, float]:
     """Defaults, then a price file (argument, else ``$CLOUDPHOT_PRICES``), then env per key."""
     env = os.environ if env is None else env
     prices = dict(DEFAULT_PRICES)
@@ -120,7 +123,7 @@ def load_prices(path: str | os.PathLike | None = None,
             prices[_price_key(k, str(p))] = _price_value(k, v, str(p))
     for var, v in env.items():
         if var.startswith("CLOUDPHOT_PRICE_") and var != "CLOUDPHOT_PRICES":
-            k = var[len("CLOUDPHOT_PRICE_"):].lower()
+            k = var[len("CLOUDPHOT_PRICE_") :].lower()
             prices[_price_key(k, var)] = _price_value(k, v, var)
     return prices
 
@@ -174,20 +177,28 @@ class Usage:
         """Cost by service."""
         p = prices
         return {
-            "lambda": (self.lambda_requests * p["lambda_request"]
-                       + self.lambda_gb_seconds * p["lambda_gb_second"]
-                       + self.lambda_gb_seconds_arm64 * p["lambda_gb_second_arm64"]
-                       + self.lambda_storage_gb_seconds * p["lambda_storage_gb_second"]),
+            "lambda": (
+                self.lambda_requests * p["lambda_request"]
+                + self.lambda_gb_seconds * p["lambda_gb_second"]
+                + self.lambda_gb_seconds_arm64 * p["lambda_gb_second_arm64"]
+                + self.lambda_storage_gb_seconds * p["lambda_storage_gb_second"]
+            ),
             "stepfunctions": self.transitions * p["sfn_transition"],
-            "fargate_spot": (self.fargate_spot_vcpu_hours * p["fargate_spot_vcpu_hour"]
-                             + self.fargate_spot_gb_hours * p["fargate_spot_gb_hour"]
-                             + self.fargate_spot_storage_gb_hours * p["fargate_storage_gb_hour"]),
-            "fargate": (self.fargate_vcpu_hours * p["fargate_vcpu_hour"]
-                        + self.fargate_gb_hours * p["fargate_gb_hour"]
-                        + self.fargate_storage_gb_hours * p["fargate_storage_gb_hour"]),
+            "fargate_spot": (
+                self.fargate_spot_vcpu_hours * p["fargate_spot_vcpu_hour"]
+                + self.fargate_spot_gb_hours * p["fargate_spot_gb_hour"]
+                + self.fargate_spot_storage_gb_hours * p["fargate_storage_gb_hour"]
+            ),
+            "fargate": (
+                self.fargate_vcpu_hours * p["fargate_vcpu_hour"]
+                + self.fargate_gb_hours * p["fargate_gb_hour"]
+                + self.fargate_storage_gb_hours * p["fargate_storage_gb_hour"]
+            ),
             "s3": self.s3_get * p["s3_get_request"] + self.s3_put * p["s3_put_request"],
-            "dynamodb": (self.dynamodb_writes * p["dynamodb_write_request"]
-                         + self.dynamodb_reads * p["dynamodb_read_request"]),
+            "dynamodb": (
+                self.dynamodb_writes * p["dynamodb_write_request"]
+                + self.dynamodb_reads * p["dynamodb_read_request"]
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,10 +220,16 @@ class JobCost:
         return sum(self.usd.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "task": self.task, "field": self.field,
-                "state": self.state, "attempts": self.attempts, "usage": self.usage.to_dict(),
-                "usd": {k: round(v, 9) for k, v in self.usd.items()},
-                "total_usd": round(self.total, 9)}
+        return {
+            "job_id": self.job_id,
+            "task": self.task,
+            "field": self.field,
+            "state": self.state,
+            "attempts": self.attempts,
+            "usage": self.usage.to_dict(),
+            "usd": {k: round(v, 9) for k, v in self.usd.items()},
+            "total_usd": round(self.total, 9),
+        }
 
 
 def _ts(value: Any) -> datetime | None:
@@ -247,8 +264,9 @@ def _lambda_config(template: Mapping[str, Any], function_name: str) -> tuple[flo
     glob = (template.get("Globals") or {}).get("Function") or {}
     props = _resource(template, lid)
     mem = float(props.get("MemorySize", glob.get("MemorySize", 128)))
-    storage = float((props.get("EphemeralStorage") or glob.get("EphemeralStorage") or {})
-                     .get("Size", 512))
+    storage = float(
+        (props.get("EphemeralStorage") or glob.get("EphemeralStorage") or {}).get("Size", 512)
+    )
     arch = props.get("Architectures", glob.get("Architectures", ["x86_64"])) or ["x86_64"]
     return mem / 1024, storage / 1024, "arm64" in arch
 
@@ -314,8 +332,11 @@ def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
         elif d.get("resourceType") == "ecs":
             vcpu, mem_gb, storage_gb = _task_config(template, params.get("TaskDefinition", ""))
             strategy = params.get("CapacityProviderStrategy") or []
-            provider = (strategy[0].get("CapacityProvider") if strategy
-                        else params.get("LaunchType", "FARGATE"))
+            provider = (
+                strategy[0].get("CapacityProvider")
+                if strategy
+                else params.get("LaunchType", "FARGATE")
+            )
             hours = max(seconds, 60.0) / 3600
             u.fargate_tasks += 1
             extra_storage = max(0.0, storage_gb - 20) * hours
@@ -349,8 +370,12 @@ def _objects_in(doc: Any, out: set[tuple[str, str]], depth: int = 0) -> None:
     elif isinstance(doc, list):
         for v in doc:
             _objects_in(v, out, depth + 1)
-    elif (isinstance(doc, str) and doc.startswith("s3://") and "/" in doc[5:]
-          and not any(c.isspace() for c in doc)):
+    elif (
+        isinstance(doc, str)
+        and doc.startswith("s3://")
+        and "/" in doc[5:]
+        and not any(c.isspace() for c in doc)
+    ):
         b, k = doc[5:].split("/", 1)
         out.add((b, k))
     elif isinstance(doc, str) and doc[:1] in "{[" and len(doc) < 200_000:
@@ -360,8 +385,9 @@ def _objects_in(doc: Any, out: set[tuple[str, str]], depth: int = 0) -> None:
             pass
 
 
-def objects_touched(event: Event | None, job: Job, history: list[dict],
-                    raw_bucket: str = "raw") -> list[dict[str, str]]:
+def objects_touched(
+    event: Event | None, job: Job, history: list[dict], raw_bucket: str = "raw"
+) -> list[dict[str, str]]:
     """Objects a job read and wrote, as ``{"uri", "access"}``.
 
     Written: objects named in its tasks' results and its output (products the job
@@ -382,15 +408,18 @@ def objects_touched(event: Event | None, job: Job, history: list[dict],
     _objects_in(job.output, made)
     written = {o for o in made if o not in trigger and o[0] != raw_bucket}
     read = (trigger | given) - written
-    return ([{"uri": f"s3://{b}/{k}", "access": "read"} for b, k in sorted(read)]
-            + [{"uri": f"s3://{b}/{k}", "access": "written"} for b, k in sorted(written)])
+    return [{"uri": f"s3://{b}/{k}", "access": "read"} for b, k in sorted(read)] + [
+        {"uri": f"s3://{b}/{k}", "access": "written"} for b, k in sorted(written)
+    ]
 
 
 def job_field(job: Job, event: Event | None) -> str | None:
     """The field a job belongs to: its event's field, else the field its output names."""
-    for doc in ((event.payload if event else None), job.output,
-                (job.input.get("event") or {}).get("payload") if isinstance(job.input, dict)
-                else None):
+    for doc in (
+        (event.payload if event else None),
+        job.output,
+        (job.input.get("event") or {}).get("payload") if isinstance(job.input, dict) else None,
+    ):
         if isinstance(doc, dict) and isinstance(doc.get("field_id"), str):
             return doc["field_id"]
     if event is not None and event.type.startswith("field."):
@@ -398,12 +427,20 @@ def job_field(job: Job, event: Event | None) -> str | None:
     return None
 
 
-def job_cost(job: Job, event: Event | None, history: list[dict] | Iterable[list[dict]],
-             template: Mapping[str, Any], prices: Mapping[str, float],
-             raw_bucket: str = "raw") -> JobCost:
+def job_cost(
+    job: Job,
+    event: Event | None,
+    history: list[dict] | Iterable[list[dict]],
+    template: Mapping[str, Any],
+    prices: Mapping[str, float],
+    raw_bucket: str = "raw",
+) -> JobCost:
     """One job's usage and price; ``history`` is one execution's or a list of attempts'."""
-    histories = (history if history and isinstance(history, list)
-                 and isinstance(history[0], list) else [history])
+    histories = (
+        history
+        if history and isinstance(history, list) and isinstance(history[0], list)
+        else [history]
+    )
     u = Usage()
     touched_read: set[str] = set()
     touched_written: set[str] = set()
@@ -413,13 +450,13 @@ def job_cost(job: Job, event: Event | None, history: list[dict] | Iterable[list[
             (touched_read if o["access"] == "read" else touched_written).add(o["uri"])
     ran = job.ran_on or {}
     u.cpu_seconds += float(ran.get("cpu_seconds") or 0)
-    u.worker_cpu_seconds += sum(float(w.get("cpu_seconds") or 0)
-                                for w in ran.get("workers") or [])
+    u.worker_cpu_seconds += sum(float(w.get("cpu_seconds") or 0) for w in ran.get("workers") or [])
     u.s3_get += len(touched_read) * max(1, len(histories))
     u.s3_put += len(touched_written)
-    u.dynamodb_writes += len(job.transitions) + 1     # create + every state change
-    return JobCost(job.job_id, job.task, job_field(job, event), job.state.value,
-                   job.attempts, u, u.usd(prices))
+    u.dynamodb_writes += len(job.transitions) + 1  # create + every state change
+    return JobCost(
+        job.job_id, job.task, job_field(job, event), job.state.value, job.attempts, u, u.usd(prices)
+    )
 
 
 # ------------------------------------------------------------------------ ledger
@@ -428,7 +465,7 @@ class Ledger:
     prices: dict[str, float]
     jobs: list[JobCost] = field(default_factory=list)
     platform: Usage = field(default_factory=Usage)
-    exposures: int = 0          # FITS uploads seen (events announcing them)
+    exposures: int = 0  # FITS uploads seen (events announcing them)
     input_bytes: int = 0
 
     def total_usage(self) -> Usage:
@@ -457,18 +494,27 @@ class Ledger:
 
     def to_dict(self) -> dict[str, Any]:
         def group(d):
-            return {k: {"jobs": v["jobs"], "usd": round(v["usd"], 9),
-                        "usage": v["usage"].to_dict()} for k, v in d.items()}
+            return {
+                k: {"jobs": v["jobs"], "usd": round(v["usd"], 9), "usage": v["usage"].to_dict()}
+                for k, v in d.items()
+            }
 
         platform_usd = self.platform.usd(self.prices)
-        return {"prices_as_of": PRICES_AS_OF, "prices": self.prices,
-                "total_usd": round(self.total, 9),
-                "by_service": {k: round(v, 9) for k, v in self.total_usd().items()},
-                "by_task": group(self.by("task")), "by_field": group(self.by("field")),
-                "platform": {"usage": self.platform.to_dict(),
-                             "usd": round(sum(platform_usd.values()), 9)},
-                "exposures": self.exposures, "input_bytes": self.input_bytes,
-                "jobs": [j.to_dict() for j in self.jobs]}
+        return {
+            "prices_as_of": PRICES_AS_OF,
+            "prices": self.prices,
+            "total_usd": round(self.total, 9),
+            "by_service": {k: round(v, 9) for k, v in self.total_usd().items()},
+            "by_task": group(self.by("task")),
+            "by_field": group(self.by("field")),
+            "platform": {
+                "usage": self.platform.to_dict(),
+                "usd": round(sum(platform_usd.values()), 9),
+            },
+            "exposures": self.exposures,
+            "input_bytes": self.input_bytes,
+            "jobs": [j.to_dict() for j in self.jobs],
+        }
 
 
 def _is_fits(key: str) -> bool:
@@ -486,18 +532,26 @@ def workspace_ledger(runtime, prices: Mapping[str, float]) -> Ledger:
             rec = runtime.executions.find(job.job_id if n == 0 else f"{job.job_id}-r{n}")
             if rec is not None:
                 histories.append(runtime.executions.history(rec.arn))
-        ledger.jobs.append(job_cost(job, events.get(job.event_id), histories or [[]],
-                                    template, prices, runtime.settings.bucket("raw")))
+        ledger.jobs.append(
+            job_cost(
+                job,
+                events.get(job.event_id),
+                histories or [[]],
+                template,
+                prices,
+                runtime.settings.bucket("raw"),
+            )
+        )
     p = Usage()
     glob = (template.get("Globals") or {}).get("Function") or {}
     mem_gb = float(glob.get("MemorySize", 128)) / 1024
     seconds = float(prices["platform_lambda_ms"]) / 1000
     status_changes = sum(len(j.transitions) for j in runtime.store.jobs())
     from_s3 = [e for e in events.values() if e.source == "s3"]
-    calls = len(from_s3) + len(events) + status_changes   # on_object + dispatch + job status
+    calls = len(from_s3) + len(events) + status_changes  # on_object + dispatch + job status
     p.lambda_requests = calls
     p.lambda_gb_seconds = calls * seconds * mem_gb
-    p.dynamodb_writes = len(events) * 2                     # put + mark dispatched
+    p.dynamodb_writes = len(events) * 2  # put + mark dispatched
     ledger.platform = p
     fits = [e for e in from_s3 if _is_fits(str(e.payload.get("key", "")))]
     ledger.exposures = len(fits)
@@ -524,21 +578,32 @@ class Estimate:
 #: execution (7 transitions, one 2 s Lambda at 1024 MB), one field check, a share
 #: of a field's photometry (3 minutes of a 4 vCPU / 16 GB Spot task per 8 exposures)
 def _a_priori(prices: Mapping[str, float]) -> dict[str, float]:
-    ingest = Usage(lambda_requests=1, lambda_gb_seconds=2.0, transitions=7, s3_get=1,
-                   dynamodb_writes=6).usd(prices)
-    check = Usage(lambda_requests=1, lambda_gb_seconds=0.25 * 0.5, transitions=2,
-                  dynamodb_writes=4).usd(prices)
-    reduce = Usage(lambda_requests=2, lambda_gb_seconds=3.0 * 4, transitions=3,
-                   fargate_spot_vcpu_hours=4 * 180 / 3600 / 8,
-                   fargate_spot_gb_hours=16 * 180 / 3600 / 8,
-                   fargate_spot_storage_gb_hours=30 * 180 / 3600 / 8,
-                   s3_get=3, s3_put=4).usd(prices)
-    return {"ingest_exposure": sum(ingest.values()), "check_field": sum(check.values()),
-            "reduce_field": sum(reduce.values())}
+    ingest = Usage(
+        lambda_requests=1, lambda_gb_seconds=2.0, transitions=7, s3_get=1, dynamodb_writes=6
+    ).usd(prices)
+    check = Usage(
+        lambda_requests=1, lambda_gb_seconds=0.25 * 0.5, transitions=2, dynamodb_writes=4
+    ).usd(prices)
+    reduce = Usage(
+        lambda_requests=2,
+        lambda_gb_seconds=3.0 * 4,
+        transitions=3,
+        fargate_spot_vcpu_hours=4 * 180 / 3600 / 8,
+        fargate_spot_gb_hours=16 * 180 / 3600 / 8,
+        fargate_spot_storage_gb_hours=30 * 180 / 3600 / 8,
+        s3_get=3,
+        s3_put=4,
+    ).usd(prices)
+    return {
+        "ingest_exposure": sum(ingest.values()),
+        "check_field": sum(check.values()),
+        "reduce_field": sum(reduce.values()),
+    }
 
 
-def estimate_run(directory: str | os.PathLike, ledger: Ledger | None,
-                 prices: Mapping[str, float]) -> Estimate:
+def estimate_run(
+    directory: str | os.PathLike, ledger: Ledger | None, prices: Mapping[str, float]
+) -> Estimate:
     """Predict what uploading every FITS file under ``directory`` will cost.
 
     With past runs in the workspace: their cost per exposure, by task (the
@@ -556,13 +621,26 @@ def estimate_run(directory: str | os.PathLike, ledger: Ledger | None,
         per_task["(platform)"] = platform
         per_exp = sum(per_task.values())
         by_size = (ledger.total / ledger.input_bytes * size) if ledger.input_bytes else None
-        return Estimate(n, size, per_exp * n, {k: v * n for k, v in per_task.items()},
-                        f"past runs in this workspace: {ledger.exposures} exposure(s), "
-                        f"{len(ledger.jobs)} job(s)", per_exp, by_size)
+        return Estimate(
+            n,
+            size,
+            per_exp * n,
+            {k: v * n for k, v in per_task.items()},
+            f"past runs in this workspace: {ledger.exposures} exposure(s), "
+            f"{len(ledger.jobs)} job(s)",
+            per_exp,
+            by_size,
+        )
     per_task = _a_priori(prices)
     per_exp = sum(per_task.values())
-    return Estimate(n, size, per_exp * n, {k: v * n for k, v in per_task.items()},
-                    "a priori model (no past run in this workspace)", per_exp)
+    return Estimate(
+        n,
+        size,
+        per_exp * n,
+        {k: v * n for k, v in per_task.items()},
+        "a priori model (no past run in this workspace)",
+        per_exp,
+    )
 
 
 def check_budget(usd: float, budget: float | None, what: str = "this run") -> None:

@@ -41,11 +41,22 @@ STATUS_COLOURS = {
     "not_reached": ("#ffffff", "#9ba7b6"),
 }
 
-_FAIL_EVENTS = {"TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed",
-                "MapStateFailed", "ParallelStateFailed", "LambdaFunctionFailed",
-                "LambdaFunctionTimedOut"}
-_OK_EVENTS = {"TaskSucceeded", "MapStateSucceeded", "ParallelStateSucceeded",
-              "LambdaFunctionSucceeded"}
+_FAIL_EVENTS = {
+    "TaskFailed",
+    "TaskTimedOut",
+    "TaskSubmitFailed",
+    "TaskStartFailed",
+    "MapStateFailed",
+    "ParallelStateFailed",
+    "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut",
+}
+_OK_EVENTS = {
+    "TaskSucceeded",
+    "MapStateSucceeded",
+    "ParallelStateSucceeded",
+    "LambdaFunctionSucceeded",
+}
 _NESTING = {"MapStateStarted", "ParallelStateStarted", "MapIterationStarted"}
 
 
@@ -56,8 +67,8 @@ class StateStatus:
     status: str = "not_reached"
     entered: int = 0
     exited: int = 0
-    failures: int = 0          # failed attempts, caught, retried or not
-    retries: int = 0           # TaskScheduled beyond the first per entry
+    failures: int = 0  # failed attempts, caught, retried or not
+    retries: int = 0  # TaskScheduled beyond the first per entry
     iterations: dict[str, int] = field(default_factory=dict)  # Map: succeeded/failed counts
     error: str | None = None
     cause: str | None = None
@@ -70,7 +81,9 @@ class StateStatus:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
-def state_status(history: list[dict], execution_status: str | None = None) -> dict[str, StateStatus]:
+def state_status(
+    history: list[dict], execution_status: str | None = None
+) -> dict[str, StateStatus]:
     """Status of every state the history mentions, keyed by state path.
 
     Events link to the previous event of the same thread of control
@@ -116,14 +129,19 @@ def state_status(history: list[dict], execution_status: str | None = None) -> di
             st.exited += 1
             st.last_exited = str(ev.get("timestamp"))
         elif typ.startswith("MapIteration") and typ != "MapIterationStarted":
-            name = str((ev.get("mapIterationSucceededEventDetails") or ev.get(
-                "mapIterationFailedEventDetails") or ev.get("mapIterationAbortedEventDetails")
-                or {}).get("name", ""))
+            name = str(
+                (
+                    ev.get("mapIterationSucceededEventDetails")
+                    or ev.get("mapIterationFailedEventDetails")
+                    or ev.get("mapIterationAbortedEventDetails")
+                    or {}
+                ).get("name", "")
+            )
             path = scope + (cur,)
             if name in path:
                 idx = len(path) - 1 - path[::-1].index(name)
                 mkey = "/".join(path[: idx + 1])
-                outcome = typ[len("MapIteration"):].lower()
+                outcome = typ[len("MapIteration") :].lower()
                 its = out[mkey].iterations
                 its[outcome] = its.get(outcome, 0) + 1
     for st in out.values():
@@ -145,13 +163,13 @@ NODE_H = 36
 CHAR_W = 7.2
 LAYER_GAP = 44
 NODE_GAP = 28
-PAD = 16           # inside container boxes
-HEADER = 26        # container title band
+PAD = 16  # inside container boxes
+HEADER = 26  # container title band
 
 
 @dataclass
 class GraphNode:
-    id: str                    # state path, or "__start__"/"__end__" (per scope)
+    id: str  # state path, or "__start__"/"__end__" (per scope)
     label: str
     type: str
     x: float = 0.0
@@ -171,7 +189,7 @@ class GraphNode:
 class GraphEdge:
     source: str
     target: str
-    kind: str                  # next | default | choice | catch | start | end
+    kind: str  # next | default | choice | catch | start | end
     label: str = ""
     points: list[tuple[float, float]] = field(default_factory=list)
 
@@ -190,9 +208,12 @@ class Graph:
         return next(n for n in self.nodes if n.id == node_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [n.to_dict() for n in self.nodes],
-                "edges": [e.to_dict() for e in self.edges],
-                "width": self.width, "height": self.height}
+        return {
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+            "width": self.width,
+            "height": self.height,
+        }
 
 
 def _edges_of(name: str, state: dict) -> list[tuple[str, str, str]]:
@@ -238,17 +259,31 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
         node = GraphNode(ids[name], name, str(st.get("Type", "")), parent=prefix or None)
         if subs:
             children[name] = subs
-            node.w = max(sum(b.w for b in subs) + NODE_GAP * (len(subs) - 1) + 2 * PAD,
-                         (len(name) + 24) * CHAR_W)   # room for "Map · 123 succeeded"
+            node.w = max(
+                sum(b.w for b in subs) + NODE_GAP * (len(subs) - 1) + 2 * PAD,
+                (len(name) + 24) * CHAR_W,
+            )  # room for "Map · 123 succeeded"
             node.h = HEADER + max(b.h for b in subs) + PAD
         else:
             node.w = max(90.0, len(name) * CHAR_W + 32)
         nodes[name] = node
     s_id, e_id = f"{p}__start__", f"{p}__end__"
-    nodes["__start__"] = GraphNode(s_id, "Start" if top else "", "Start", w=60 if top else 14,
-                                   h=26 if top else 14, parent=prefix or None)
-    nodes["__end__"] = GraphNode(e_id, "End" if top else "", "End", w=60 if top else 14,
-                                 h=26 if top else 14, parent=prefix or None)
+    nodes["__start__"] = GraphNode(
+        s_id,
+        "Start" if top else "",
+        "Start",
+        w=60 if top else 14,
+        h=26 if top else 14,
+        parent=prefix or None,
+    )
+    nodes["__end__"] = GraphNode(
+        e_id,
+        "End" if top else "",
+        "End",
+        w=60 if top else 14,
+        h=26 if top else 14,
+        parent=prefix or None,
+    )
     raw: list[tuple[str, str, str, str]] = []
     if start in states:
         raw.append(("__start__", start, "start", ""))
@@ -276,7 +311,7 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
         colour[u] = 2
 
     dfs("__start__")
-    for name in list(nodes):   # unreachable states still get drawn
+    for name in list(nodes):  # unreachable states still get drawn
         if name not in colour:
             dfs(name)
     # longest-path layering over the acyclic part, in topological order
@@ -299,8 +334,9 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
             if indeg[v] == 0:
                 queue.append(v)
     last = max(layer.values()) if layer else 0
-    layer["__end__"] = max(last, max((layer[a] + 1 for a, b, *_ in raw if b == "__end__"),
-                                     default=0))
+    layer["__end__"] = max(
+        last, max((layer[a] + 1 for a, b, *_ in raw if b == "__end__"), default=0)
+    )
     rows: dict[int, list[str]] = defaultdict(list)
     for n in order if len(order) == len(nodes) else list(nodes):
         rows[layer[n]].append(n)
@@ -312,8 +348,9 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
             preds[b].append(a)
     for li in sorted(rows):
         row = rows[li]
-        row.sort(key=lambda n: (sum(pos.get(q, 0) for q in preds[n]) / len(preds[n])
-                                if preds[n] else 0))
+        row.sort(
+            key=lambda n: sum(pos.get(q, 0) for q in preds[n]) / len(preds[n]) if preds[n] else 0
+        )
         for i, n in enumerate(row):
             pos[n] = i
     width = max(sum(nodes[n].w for n in row) + NODE_GAP * (len(row) - 1) for row in rows.values())
@@ -335,8 +372,16 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
         node = nodes[name]
         out_nodes.append(node)
         if name in children:
-            bx = node.x + PAD + (node.w - 2 * PAD - (sum(b.w for b in children[name])
-                                 + NODE_GAP * (len(children[name]) - 1))) / 2
+            bx = (
+                node.x
+                + PAD
+                + (
+                    node.w
+                    - 2 * PAD
+                    - (sum(b.w for b in children[name]) + NODE_GAP * (len(children[name]) - 1))
+                )
+                / 2
+            )
             for block in children[name]:
                 dx, dy = bx, node.y + HEADER
                 for cn in block.nodes:
@@ -350,8 +395,7 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
     lane = 0
     # forward edges leave a node's bottom and enter the next one's top at points
     # spread in the order of the nodes at the other end, so they do not overlap
-    forward = [(a, b) for a, b, *_ in raw
-               if (a, b) not in back and nodes[b].layer > nodes[a].layer]
+    forward = [(a, b) for a, b, *_ in raw if (a, b) not in back and nodes[b].layer > nodes[a].layer]
     outs: dict[str, list[str]] = defaultdict(list)
     ins: dict[str, list[str]] = defaultdict(list)
     for a, b in forward:
@@ -364,9 +408,10 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
         ranked = sorted(others, key=lambda o: nodes[o].x + nodes[o].w / 2)
         return node.x + node.w * (ranked.index(other) + 1) / (len(ranked) + 1)
 
-    band: dict[int, tuple[float, float]] = {   # vertical extent of each layer
+    band: dict[int, tuple[float, float]] = {  # vertical extent of each layer
         li: (min(nodes[n].y for n in row), max(nodes[n].y + nodes[n].h for n in row))
-        for li, row in rows.items()}
+        for li, row in rows.items()
+    }
 
     def free_x(want: float, layers: range) -> float:
         """An x near ``want`` that crosses no node of the given layers."""
@@ -382,8 +427,13 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
             lane += 1
             xr = width + 12 * lane
             below = band[na.layer][1] + LAYER_GAP / 3
-            pts = [(na.x + na.w / 2, na.y + na.h), (na.x + na.w / 2, below), (xr, below),
-                   (xr, nb.y + nb.h / 2), (nb.x + nb.w, nb.y + nb.h / 2)]
+            pts = [
+                (na.x + na.w / 2, na.y + na.h),
+                (na.x + na.w / 2, below),
+                (xr, below),
+                (xr, nb.y + nb.h / 2),
+                (nb.x + nb.w, nb.y + nb.h / 2),
+            ]
         else:
             x0, x1 = anchor(na, outs[a], b), anchor(nb, ins[b], a)
             pts = [(x0, na.y + na.h)]
@@ -391,8 +441,10 @@ def _layout_machine(machine: dict, prefix: str, top: bool) -> _Block:
             if len(between):
                 # a long edge runs down a free gap past the layers it skips
                 xm = free_x((x0 + x1) / 2, between)
-                pts += [(xm, band[between[0]][0] - LAYER_GAP / 4),
-                        (xm, band[between[-1]][1] + LAYER_GAP / 4)]
+                pts += [
+                    (xm, band[between[0]][0] - LAYER_GAP / 4),
+                    (xm, band[between[-1]][1] + LAYER_GAP / 4),
+                ]
             pts.append((x1, nb.y))
         out_edges.append(GraphEdge(na.id, nb.id, kind, label, pts))
     return _Block(out_nodes, out_edges, width + 12 * lane + (8 if lane else 0), height)
@@ -414,8 +466,9 @@ def layout(definition: dict) -> Graph:
     return Graph(block.nodes, block.edges, block.w + 2 * margin, block.h + 2 * margin)
 
 
-def execution_graph(definition: dict, history: list[dict],
-                    execution_status: str | None = None) -> Graph:
+def execution_graph(
+    definition: dict, history: list[dict], execution_status: str | None = None
+) -> Graph:
     """The definition's layout with each state's status from the history."""
     graph = layout(definition)
     statuses = state_status(history, execution_status)
@@ -424,7 +477,8 @@ def execution_graph(definition: dict, history: list[dict],
             n.status = "succeeded" if history else "not_reached"
         elif n.type == "End":
             n.status = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(
-                execution_status or "", "not_reached")
+                execution_status or "", "not_reached"
+            )
         elif n.id in statuses:
             st = statuses[n.id]
             n.status = st.status
@@ -447,33 +501,42 @@ def _path_d(points: list[tuple[float, float]]) -> str:
 def to_svg(graph: Graph) -> str:
     """Inline SVG; every state is a ``<g class="state" data-state=... data-status=...>``."""
     w, h = graph.width, graph.height
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="asl-graph" width="{w:.0f}" '
-             f'height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" role="img" '
-             f'aria-label="state machine graph">'),
-             ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-             'fill="#5f6b7a"/></marker></defs>')]
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="asl-graph" width="{w:.0f}" '
+            f'height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" role="img" '
+            f'aria-label="state machine graph">'
+        ),
+        (
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            'fill="#5f6b7a"/></marker></defs>'
+        ),
+    ]
     containers = [n for n in graph.nodes if n.type in ("Map", "Parallel") and n.h > NODE_H]
-    for n in containers:   # boxes first, so their contents draw on top
+    for n in containers:  # boxes first, so their contents draw on top
         fill, stroke = STATUS_COLOURS.get(n.status, STATUS_COLOURS["not_reached"])
         its = n.info.get("iterations") or {}
         extra = ", ".join(f"{v} {k}" for k, v in sorted(its.items()))
         parts.append(
             f'<g class="state container" data-state="{escape(n.id)}" data-status="{n.status}">'
-            f'<title>{escape(n.id)}: {n.type}, {n.status}</title>'
+            f"<title>{escape(n.id)}: {n.type}, {n.status}</title>"
             f'<rect x="{n.x:.1f}" y="{n.y:.1f}" width="{n.w:.1f}" height="{n.h:.1f}" rx="8" '
             f'fill="{fill}" fill-opacity="0.35" stroke="{stroke}" stroke-width="2" '
             f'stroke-dasharray="6 3"/>'
             f'<text x="{n.x + 10:.1f}" y="{n.y + 17:.1f}" class="label">{escape(n.label)} '
             f'<tspan class="kind">{n.type}{" · " + escape(extra) if extra else ""}</tspan>'
-            f'</text></g>')
+            f"</text></g>"
+        )
     for e in graph.edges:
         if not e.points:
             continue
         cls = f"edge {e.kind}"
-        parts.append(f'<path class="{cls}" d="{_path_d(e.points)}" fill="none" '
-                     f'marker-end="url(#arrow)"><title>{escape(e.kind)} '
-                     f'{escape(e.label)}</title></path>')
+        parts.append(
+            f'<path class="{cls}" d="{_path_d(e.points)}" fill="none" '
+            f'marker-end="url(#arrow)"><title>{escape(e.kind)} '
+            f"{escape(e.label)}</title></path>"
+        )
     for n in graph.nodes:
         if n in containers:
             continue
@@ -486,26 +549,31 @@ def to_svg(graph: Graph) -> str:
         if n.type in ("Start", "End"):
             r = min(n.w, n.h) / 2
             if n.label:
-                parts.append(f'<g class="state terminal" data-state="{escape(n.id)}" '
-                             f'data-status="{n.status}"><rect x="{n.x:.1f}" y="{n.y:.1f}" '
-                             f'width="{n.w:.1f}" height="{n.h:.1f}" rx="{r:.1f}" fill="#f2f3f3" '
-                             f'stroke="#5f6b7a"/><text x="{n.x + n.w / 2:.1f}" '
-                             f'y="{n.y + n.h / 2 + 4:.1f}" text-anchor="middle" class="label">'
-                             f'{escape(n.label)}</text></g>')
+                parts.append(
+                    f'<g class="state terminal" data-state="{escape(n.id)}" '
+                    f'data-status="{n.status}"><rect x="{n.x:.1f}" y="{n.y:.1f}" '
+                    f'width="{n.w:.1f}" height="{n.h:.1f}" rx="{r:.1f}" fill="#f2f3f3" '
+                    f'stroke="#5f6b7a"/><text x="{n.x + n.w / 2:.1f}" '
+                    f'y="{n.y + n.h / 2 + 4:.1f}" text-anchor="middle" class="label">'
+                    f"{escape(n.label)}</text></g>"
+                )
             else:
-                parts.append(f'<circle class="terminal" cx="{n.x + n.w / 2:.1f}" '
-                             f'cy="{n.y + n.h / 2:.1f}" r="{r:.1f}" fill="#f2f3f3" '
-                             f'stroke="#5f6b7a"/>')
+                parts.append(
+                    f'<circle class="terminal" cx="{n.x + n.w / 2:.1f}" '
+                    f'cy="{n.y + n.h / 2:.1f}" r="{r:.1f}" fill="#f2f3f3" '
+                    f'stroke="#5f6b7a"/>'
+                )
             continue
         width = 3 if n.status in ("failed", "caught", "running") else 1.5
         parts.append(
             f'<g class="state" data-state="{escape(n.id)}" data-status="{n.status}">'
-            f'<title>{escape(title)}</title>'
+            f"<title>{escape(title)}</title>"
             f'<rect x="{n.x:.1f}" y="{n.y:.1f}" width="{n.w:.1f}" height="{n.h:.1f}" rx="5" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="{width}"/>'
             f'<text x="{n.x + n.w / 2:.1f}" y="{n.y + 15:.1f}" text-anchor="middle" '
             f'class="label">{escape(n.label)}</text>'
             f'<text x="{n.x + n.w / 2:.1f}" y="{n.y + 29:.1f}" text-anchor="middle" '
-            f'class="kind">{n.type}</text></g>')
+            f'class="kind">{n.type}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)

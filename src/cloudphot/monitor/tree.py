@@ -20,10 +20,10 @@ __all__ = ["Node", "build_tree", "filter_tree", "rerun_command"]
 
 @dataclass
 class Node:
-    kind: str                      # "event" | "job"
+    kind: str  # "event" | "job"
     id: str
-    label: str                     # event type, or task name
-    state: str                     # events: "EMITTED"; jobs: their state
+    label: str  # event type, or task name
+    state: str  # events: "EMITTED"; jobs: their state
     subject: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
@@ -44,9 +44,15 @@ class Node:
         return Counter(n.state for n in self.walk() if n.kind == "job")
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "id": self.id, "label": self.label, "state": self.state,
-                "subject": self.subject, "detail": self.detail,
-                "children": [c.to_dict() for c in self.children]}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "label": self.label,
+            "state": self.state,
+            "subject": self.subject,
+            "detail": self.detail,
+            "children": [c.to_dict() for c in self.children],
+        }
 
 
 def _seconds(a: str | None, b: str | None) -> float | None:
@@ -77,13 +83,19 @@ def _job_node(job: Job, event: Event | None) -> Node:
         p = event.payload
         if p.get("bucket") and p.get("key"):
             touched.append(f"s3://{p['bucket']}/{p['key']}")
-    detail = {"attempts": job.attempts, "where": where.strip(),
-              "duration_s": _seconds(first_run, job.updated_at) if job.state.finished else None,
-              "execution": job.execution_id, "touched": touched,
-              "interruptions": sum(1 for w in workers if w.get("interrupted"))}
+    detail = {
+        "attempts": job.attempts,
+        "where": where.strip(),
+        "duration_s": _seconds(first_run, job.updated_at) if job.state.finished else None,
+        "execution": job.execution_id,
+        "touched": touched,
+        "interruptions": sum(1 for w in workers if w.get("interrupted")),
+    }
     if job.state in (JobState.FAILED, JobState.ABORTED):
         detail.update(error=job.error, cause=job.cause, rerun=rerun_command(job, event))
-    return Node("job", job.job_id, job.task, job.state.value, event.subject if event else "", detail)
+    return Node(
+        "job", job.job_id, job.task, job.state.value, event.subject if event else "", detail
+    )
 
 
 def build_tree(events: Iterable[Event], jobs: Iterable[Job]) -> list[Node]:
@@ -103,8 +115,14 @@ def build_tree(events: Iterable[Event], jobs: Iterable[Job]) -> list[Node]:
             roots.append(e)
 
     def event_node(e: Event, depth: int = 0) -> Node:
-        n = Node("event", e.event_id, e.type, "EMITTED", e.subject,
-                 {"created_at": e.created_at, "source": e.source})
+        n = Node(
+            "event",
+            e.event_id,
+            e.type,
+            "EMITTED",
+            e.subject,
+            {"created_at": e.created_at, "source": e.source},
+        )
         if depth > 50:  # cycles cannot happen with derived ids; guard anyway
             return n
         for j in sorted(jobs_of.get(e.event_id, []), key=lambda j: j.created_at):
@@ -116,8 +134,9 @@ def build_tree(events: Iterable[Event], jobs: Iterable[Job]) -> list[Node]:
     return [event_node(e) for e in roots]
 
 
-def filter_tree(roots: list[Node], *, failed: bool = False, subject: str | None = None,
-                since: str | None = None) -> list[Node]:
+def filter_tree(
+    roots: list[Node], *, failed: bool = False, subject: str | None = None, since: str | None = None
+) -> list[Node]:
     """Keep root subtrees that match every filter given."""
     out = []
     for r in roots:

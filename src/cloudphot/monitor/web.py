@@ -32,8 +32,15 @@ from ..events.model import utcnow
 from .graph import execution_graph, state_status, to_svg
 from .tree import Node, build_tree, filter_tree, rerun_command
 
-__all__ = ["STATIC_DIR", "HttpError", "MonitorApp", "Response", "api_gateway_response",
-           "make_server", "serve"]
+__all__ = [
+    "STATIC_DIR",
+    "HttpError",
+    "MonitorApp",
+    "Response",
+    "api_gateway_response",
+    "make_server",
+    "serve",
+]
 
 STATIC_DIR = Path(__file__).with_name("static")
 Response = tuple[int, dict[str, str], bytes]
@@ -83,8 +90,9 @@ def _since(query: Mapping[str, str]) -> str | None:
     try:
         datetime.fromisoformat(raw)
     except ValueError:
-        raise HttpError(400, f"since={raw!r} is not an ISO-8601 time "
-                             "(e.g. 2026-01-31T12:00:00Z)") from None
+        raise HttpError(
+            400, f"since={raw!r} is not an ISO-8601 time (e.g. 2026-01-31T12:00:00Z)"
+        ) from None
     return raw
 
 
@@ -98,8 +106,13 @@ def _parse_query(query: str | Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def _matches(node: Node, needle: str) -> bool:
-    return any(needle in (n.subject or "").lower() or needle in n.label.lower()
-               or needle in n.state.lower() or needle in n.id.lower() for n in node.walk())
+    return any(
+        needle in (n.subject or "").lower()
+        or needle in n.label.lower()
+        or needle in n.state.lower()
+        or needle in n.id.lower()
+        for n in node.walk()
+    )
 
 
 def _all_succeeded(node: Node) -> bool:
@@ -119,8 +132,13 @@ class MonitorApp:
         self._tree_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ dispatch
-    def handle(self, method: str, path: str, query: str | Mapping[str, Any] | None = None,
-               body: bytes | str | None = None) -> Response:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str | Mapping[str, Any] | None = None,
+        body: bytes | str | None = None,
+    ) -> Response:
         """Answer one request; never raises (errors become JSON with a message)."""
         try:
             return self._route(method.upper(), path, _parse_query(query), body)
@@ -128,9 +146,9 @@ class MonitorApp:
             return _json(exc.status, {"error": exc.message, "status": exc.status})
         except ItemNotFound as exc:
             return _json(404, {"error": str(exc), "status": 404})
-        except CloudphotError as exc:   # configuration, storage: the message says what
+        except CloudphotError as exc:  # configuration, storage: the message says what
             return _json(500, {"error": f"{type(exc).__name__}: {exc}", "status": 500})
-        except Exception as exc:  # noqa: BLE001 - a bug: answer 500, never drop the connection
+        except Exception as exc:
             return _json(500, {"error": f"internal error ({type(exc).__name__})", "status": 500})
 
     def _route(self, method: str, path: str, q: dict[str, str], body) -> Response:
@@ -141,8 +159,7 @@ class MonitorApp:
         if method == "POST":
             if len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "retry":
                 return self.retry(parts[2], body)
-            raise HttpError(405 if self._is_get_route(parts) else 404,
-                            f"no POST route {path}")
+            raise HttpError(405 if self._is_get_route(parts) else 404, f"no POST route {path}")
         if not parts:
             return self.static("index.html")
         if parts[0] == "static":
@@ -171,8 +188,12 @@ class MonitorApp:
     # ------------------------------------------------------------------ static
     def static(self, rel: str) -> Response:
         """A file of the single-page app; nothing outside the static folder, ever."""
-        if not rel or "\\" in rel or "\x00" in rel or any(p in ("..", ".") or p.startswith(".")
-                                                           for p in rel.split("/")):
+        if (
+            not rel
+            or "\\" in rel
+            or "\x00" in rel
+            or any(p in ("..", ".") or p.startswith(".") for p in rel.split("/"))
+        ):
             raise HttpError(404 if rel else 400, f"no static file {rel!r}")
         root = STATIC_DIR.resolve()
         target = (root / rel).resolve()
@@ -181,8 +202,15 @@ class MonitorApp:
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
-        return 200, {"Content-Type": ctype, "Cache-Control": "no-cache",
-                     "X-Content-Type-Options": "nosniff"}, target.read_bytes()
+        return (
+            200,
+            {
+                "Content-Type": ctype,
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+            target.read_bytes(),
+        )
 
     # ------------------------------------------------------------------ reads
     def status(self) -> dict[str, Any]:
@@ -191,9 +219,15 @@ class MonitorApp:
         for j in jobs:
             counts[j.state.value] += 1
         events = sum(1 for _ in self.rt.store.tables.scan("events"))
-        return {"workspace": str(self.rt.settings.home), "jobs": len(jobs), "events": events,
-                "counts": counts, "failed": counts["FAILED"] + counts["ABORTED"],
-                "runner": {"running": self.running, **self.last_run}, "now": utcnow()}
+        return {
+            "workspace": str(self.rt.settings.home),
+            "jobs": len(jobs),
+            "events": events,
+            "counts": counts,
+            "failed": counts["FAILED"] + counts["ABORTED"],
+            "runner": {"running": self.running, **self.last_run},
+            "now": utcnow(),
+        }
 
     @property
     def running(self) -> bool:
@@ -213,12 +247,21 @@ class MonitorApp:
         if stamp is not None and cached is not None and cached[0] == stamp:
             return cached[1]
         events, jobs = list(self.rt.store.events()), self.rt.store.jobs()
-        doc = tree_payload(events, jobs, failed=failed, subject=subject, since=since,
-                           needle=needle, expand=expand, limit=limit)
+        doc = tree_payload(
+            events,
+            jobs,
+            failed=failed,
+            subject=subject,
+            since=since,
+            needle=needle,
+            expand=expand,
+            limit=limit,
+        )
         # trust the stamp only once the files have been quiet for a second: file times
         # tick coarsely, so a write right after this read could leave them unchanged
         quiet = stamp is not None and all(
-            st is None or time.time_ns() - st[0] > 1_000_000_000 for st in stamp)
+            st is None or time.time_ns() - st[0] > 1_000_000_000 for st in stamp
+        )
         if quiet:
             if len(self._tree_cache) > 32:
                 self._tree_cache.clear()
@@ -264,23 +307,35 @@ class MonitorApp:
         for w in (job.ran_on or {}).get("workers") or []:
             workers.append({**w, "log_tail": self._log_tail(w.get("log"))})
         doc = job.to_item()
-        doc.update(input=job.input, output=job.output, ran_on=job.ran_on,
-                   workers=workers, event=event.as_input() if event else None,
-                   produced=produced, attempts_list=attempts,
-                   execution=current["name"] if current else None,
-                   retryable=job.state in (JobState.FAILED, JobState.ABORTED),
-                   objects=objects_touched(event, job, history, self.rt.settings.bucket("raw")))
+        doc.update(
+            input=job.input,
+            output=job.output,
+            ran_on=job.ran_on,
+            workers=workers,
+            event=event.as_input() if event else None,
+            produced=produced,
+            attempts_list=attempts,
+            execution=current["name"] if current else None,
+            retryable=job.state in (JobState.FAILED, JobState.ABORTED),
+            objects=objects_touched(event, job, history, self.rt.settings.bucket("raw")),
+        )
         if self.rt.settings.backend == "aws" and hasattr(self.rt, "links"):
             # console links (execution, state machine log group); only a deployed stack has them
-            doc["links"] = self.rt.links(current["arn"] if current else None,
-                                         current["state_machine"] if current else None)
+            doc["links"] = self.rt.links(
+                current["arn"] if current else None, current["state_machine"] if current else None
+            )
         if job.state in (JobState.FAILED, JobState.ABORTED):
-            doc.update(reason=describe_error(job.error, job.cause),
-                       rerun=rerun_command(job, event))
+            doc.update(reason=describe_error(job.error, job.cause), rerun=rerun_command(job, event))
         try:
             every = [self.rt.executions.history(a["arn"]) for a in attempts] or [[]]
-            doc["cost"] = job_cost(job, event, every, self.rt.targets.template,
-                                   load_prices(), self.rt.settings.bucket("raw")).to_dict()
+            doc["cost"] = job_cost(
+                job,
+                event,
+                every,
+                self.rt.targets.template,
+                load_prices(),
+                self.rt.settings.bucket("raw"),
+            ).to_dict()
         except (ConfigError, ValueError) as exc:  # a bad price file must not hide the job
             doc["cost"] = {"error": str(exc)}
         return doc
@@ -292,9 +347,17 @@ class MonitorApp:
             name = job.job_id if n == 0 else f"{job.job_id}-r{n}"
             rec = self.rt.executions.find(name)
             if rec is not None:
-                out.append({"name": rec.name, "arn": rec.arn, "status": rec.status,
-                            "start": rec.start_date, "stop": rec.stop_date,
-                            "state_machine": rec.state_machine, "error": rec.error})
+                out.append(
+                    {
+                        "name": rec.name,
+                        "arn": rec.arn,
+                        "status": rec.status,
+                        "start": rec.start_date,
+                        "stop": rec.stop_date,
+                        "state_machine": rec.state_machine,
+                        "error": rec.error,
+                    }
+                )
         return out
 
     def _log_tail(self, path: str | None) -> str | None:
@@ -326,10 +389,15 @@ class MonitorApp:
         history = self.rt.executions.history(rec.arn)
         definition = self.rt.targets.state_machine_definition(rec.state_machine)
         graph = execution_graph(definition, history, rec.status)
-        return {"execution": rec.name, "arn": rec.arn, "status": rec.status,
-                "state_machine": rec.state_machine, "graph": graph.to_dict(),
-                "svg": to_svg(graph),
-                "states": {k: v.to_dict() for k, v in state_status(history, rec.status).items()}}
+        return {
+            "execution": rec.name,
+            "arn": rec.arn,
+            "status": rec.status,
+            "state_machine": rec.state_machine,
+            "graph": graph.to_dict(),
+            "svg": to_svg(graph),
+            "states": {k: v.to_dict() for k, v in state_status(history, rec.status).items()},
+        }
 
     def cost(self) -> dict[str, Any]:
         from .cost import load_prices, workspace_ledger
@@ -343,8 +411,9 @@ class MonitorApp:
             raise HttpError(413, "request body too large")
         job = self._job_or_404(job_id)
         if job.state not in (JobState.FAILED, JobState.ABORTED):
-            raise HttpError(409, f"job {job_id} is {job.state.value}; only failed or aborted "
-                                 "jobs are retried")
+            raise HttpError(
+                409, f"job {job_id} is {job.state.value}; only failed or aborted jobs are retried"
+            )
         from ..events.retry import reset_for_retry
 
         reset = reset_for_retry(self.rt.store, event_id=job.event_id, task=job.task)
@@ -368,8 +437,9 @@ class MonitorApp:
             if self.running:
                 self._run_again = True
                 return
-            self._run_thread = threading.Thread(target=self._drain, name="cloudphot-monitor-run",
-                                                daemon=True)
+            self._run_thread = threading.Thread(
+                target=self._drain, name="cloudphot-monitor-run", daemon=True
+            )
             self._run_thread.start()
 
     def _drain(self) -> None:
@@ -377,9 +447,13 @@ class MonitorApp:
             t0 = time.monotonic()
             try:
                 summary = self._run()
-                self.last_run = {"finished_at": utcnow(), "seconds": time.monotonic() - t0,
-                                 "jobs": getattr(summary, "jobs", None), "error": None}
-            except Exception as exc:  # noqa: BLE001 - reported through /api/status
+                self.last_run = {
+                    "finished_at": utcnow(),
+                    "seconds": time.monotonic() - t0,
+                    "jobs": getattr(summary, "jobs", None),
+                    "error": None,
+                }
+            except Exception as exc:
                 self.last_run = {"finished_at": utcnow(), "error": f"{type(exc).__name__}: {exc}"}
             with self._run_lock:
                 if not self._run_again:
@@ -394,9 +468,17 @@ class MonitorApp:
         return not self.running
 
 
-def tree_payload(events: list[Event], jobs: list[Job], *, failed: bool = False,
-                 subject: str | None = None, since: str | None = None, needle: str = "",
-                 expand: bool = False, limit: int = 500) -> dict[str, Any]:
+def tree_payload(
+    events: list[Event],
+    jobs: list[Job],
+    *,
+    failed: bool = False,
+    subject: str | None = None,
+    since: str | None = None,
+    needle: str = "",
+    expand: bool = False,
+    limit: int = 500,
+) -> dict[str, Any]:
     """The /api/tree document: counts, roots worth looking at, and folded succeeded roots."""
     counts: dict[str, int] = {s.value: 0 for s in JobState}
     for j in jobs:
@@ -415,32 +497,47 @@ def tree_payload(events: list[Event], jobs: list[Job], *, failed: bool = False,
         shown.append(r)
     # failures first: they are what the page is for
     shown.sort(key=lambda r: not r.has_failure())
-    return {"counts": counts, "jobs": len(jobs), "events": len(events),
-            "matched_roots": len(roots), "roots": [r.to_dict() for r in shown[:limit]],
-            "omitted": max(0, len(shown) - limit),
-            "collapsed": [{"label": k, **v} for k, v in sorted(folded.items())],
-            "generated_at": utcnow()}
+    return {
+        "counts": counts,
+        "jobs": len(jobs),
+        "events": len(events),
+        "matched_roots": len(roots),
+        "roots": [r.to_dict() for r in shown[:limit]],
+        "omitted": max(0, len(shown) - limit),
+        "collapsed": [{"label": k, **v} for k, v in sorted(folded.items())],
+        "generated_at": utcnow(),
+    }
 
 
 # ---------------------------------------------------------------------- API Gateway
 def api_gateway_response(app: MonitorApp, event: Mapping[str, Any]) -> dict[str, Any]:
     """The same routes behind API Gateway + Lambda: a REST (v1) or HTTP API (v2) proxy
     event in, a proxy response out. Authentication belongs in front (an authorizer)."""
-    method = event.get("httpMethod") or ((event.get("requestContext") or {}).get("http") or {}
-                                         ).get("method", "GET")
+    method = event.get("httpMethod") or ((event.get("requestContext") or {}).get("http") or {}).get(
+        "method", "GET"
+    )
     path = event.get("rawPath") or event.get("path") or "/"
-    query: str | Mapping[str, Any] = (event.get("rawQueryString")
-                                      or event.get("queryStringParameters") or "")
+    query: str | Mapping[str, Any] = (
+        event.get("rawQueryString") or event.get("queryStringParameters") or ""
+    )
     body = event.get("body") or b""
     if body and event.get("isBase64Encoded"):
         body = base64.b64decode(body)
     status, headers, data = app.handle(str(method), str(path), query, body)
     ctype = headers.get("Content-Type", "")
     if ctype.startswith(("text/", "application/json", "application/javascript", "image/svg")):
-        return {"statusCode": status, "headers": headers, "body": data.decode("utf-8"),
-                "isBase64Encoded": False}
-    return {"statusCode": status, "headers": headers,
-            "body": base64.b64encode(data).decode("ascii"), "isBase64Encoded": True}
+        return {
+            "statusCode": status,
+            "headers": headers,
+            "body": data.decode("utf-8"),
+            "isBase64Encoded": False,
+        }
+    return {
+        "statusCode": status,
+        "headers": headers,
+        "body": base64.b64encode(data).decode("ascii"),
+        "isBase64Encoded": True,
+    }
 
 
 # ---------------------------------------------------------------------- HTTP server
@@ -489,8 +586,12 @@ def make_server(app: MonitorApp, host: str = "127.0.0.1", port: int = 8765) -> T
     return server
 
 
-def serve(app: MonitorApp, host: str = "127.0.0.1", port: int = 8765,
-          ready: Callable[[str], None] | None = None) -> None:
+def serve(
+    app: MonitorApp,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve until interrupted."""
     server = make_server(app, host, port)
     h, p = server.server_address[:2]

@@ -11,5 +11,11 @@ from .field import FieldReduction, reduce_field
 from .options import PhotometryOptions
 from .preprocess import PreprocessResult, preprocess_exposure, read_preprocess
 
-__all__ = ["FieldReduction", "PhotometryOptions", "PreprocessResult", "preprocess_exposure",
-           "read_preprocess", "reduce_field"]
+__all__ = [
+    "FieldReduction",
+    "PhotometryOptions",
+    "PreprocessResult",
+    "preprocess_exposure",
+    "read_preprocess",
+    "reduce_field",
+]

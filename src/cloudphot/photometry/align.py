@@ -49,8 +49,14 @@ class Alignment:
 
 
 def bright_star_positions(
-    image: NDArray, sky_rms: NDArray | float, bad: NDArray, grid: PSFGrid, *, nstars: int = 150,
-    threshold_sigma: float = 5.0, iterations: int = 3,
+    image: NDArray,
+    sky_rms: NDArray | float,
+    bad: NDArray,
+    grid: PSFGrid,
+    *,
+    nstars: int = 150,
+    threshold_sigma: float = 5.0,
+    iterations: int = 3,
 ) -> tuple[NDArray, NDArray, NDArray]:
     """PSF-refined positions of the brightest isolated stars on a sky-subtracted chip.
 
@@ -78,8 +84,15 @@ def bright_star_positions(
 
 
 def fit_offset(
-    xp: NDArray, yp: NDArray, xm: NDArray, ym: NDArray, *, mode: str = "shift",
-    center: tuple[float, float] = (0.0, 0.0), clip: float = 3.0, iterations: int = 5,
+    xp: NDArray,
+    yp: NDArray,
+    xm: NDArray,
+    ym: NDArray,
+    *,
+    mode: str = "shift",
+    center: tuple[float, float] = (0.0, 0.0),
+    clip: float = 3.0,
+    iterations: int = 5,
 ) -> tuple[NDArray, float, int, float]:
     """Robust transform from predicted (xp, yp) to measured (xm, ym) positions.
 
@@ -147,9 +160,19 @@ def apply_offset(wcs: WCS, t: NDArray, theta: float, center: tuple[float, float]
 
 
 def align_chip(
-    image: NDArray, sky_rms: NDArray | float, bad: NDArray, wcs: WCS, grid: PSFGrid,
-    ref_ra: NDArray, ref_dec: NDArray, *, mode: str = "shift", nstars: int = 150,
-    match_pix: float = 2.0, min_matches: int = 5, name: str = "",
+    image: NDArray,
+    sky_rms: NDArray | float,
+    bad: NDArray,
+    wcs: WCS,
+    grid: PSFGrid,
+    ref_ra: NDArray,
+    ref_dec: NDArray,
+    *,
+    mode: str = "shift",
+    nstars: int = 150,
+    match_pix: float = 2.0,
+    min_matches: int = 5,
+    name: str = "",
 ) -> Alignment:
     """Align one sky-subtracted chip to reference stars given in sky coordinates.
 
@@ -172,9 +195,17 @@ def align_chip(
     uniq, counts = np.unique(jj, return_counts=True)
     m[m] = np.isin(jj, uniq[counts == 1])
     if m.sum() < min_matches:
-        raise DataError(f"{name}: only {int(m.sum())} stars matched the reference within "
-                        f"{match_pix} pix; the header WCS is too far off or the field differs")
+        raise DataError(
+            f"{name}: only {int(m.sum())} stars matched the reference within "
+            f"{match_pix} pix; the header WCS is too far off or the field differs"
+        )
     center = ((nx - 1) / 2, (ny - 1) / 2)
     t, theta, n, rms = fit_offset(xp[m], yp[m], x[j[m]], y[j[m]], mode=mode, center=center)
-    return Alignment(float(t[0]), float(t[1]), float(np.degrees(theta)), n, rms,
-                     apply_offset(wcs, t, theta, center))
+    return Alignment(
+        float(t[0]),
+        float(t[1]),
+        float(np.degrees(theta)),
+        n,
+        rms,
+        apply_offset(wcs, t, theta, center),
+    )

@@ -39,8 +39,15 @@ def _grouped_median(groups: NDArray, values: NDArray, ngroups: int) -> NDArray:
     return med
 
 
-def outlier_epochs(star_index: NDArray, rate: NDArray, raterr: NDArray, use: NDArray,
-                   nstars: int, nsigma: float = 5.0, min_epochs: int = 4) -> NDArray[np.bool_]:
+def outlier_epochs(
+    star_index: NDArray,
+    rate: NDArray,
+    raterr: NDArray,
+    use: NDArray,
+    nstars: int,
+    nsigma: float = 5.0,
+    min_epochs: int = 4,
+) -> NDArray[np.bool_]:
     """Measurements far from their own star's other measurements.
 
     A measurement is an outlier when ``|rate - median| > nsigma * max(1.4826 MAD,
@@ -65,7 +72,11 @@ def outlier_epochs(star_index: NDArray, rate: NDArray, raterr: NDArray, use: NDA
 
 
 def combine_filter(
-    star_index: NDArray[np.integer], nstars: int, meas: Table, zpt: NDArray, camera: str,
+    star_index: NDArray[np.integer],
+    nstars: int,
+    meas: Table,
+    zpt: NDArray,
+    camera: str,
     options: PhotometryOptions | None = None,
 ) -> dict[str, NDArray]:
     """Combine one filter's measurements per star.
@@ -121,7 +132,9 @@ def combine_filter(
         return np.where(s > 0, num / np.where(s > 0, s, 1.0), np.nan)
 
     out: dict[str, NDArray] = {}
-    out["rate"] = np.where(has, np.bincount(star_index, np.where(use, rate, 0.0) * w, nstars) / den, np.nan)
+    out["rate"] = np.where(
+        has, np.bincount(star_index, np.where(use, rate, 0.0) * w, nstars) / den, np.nan
+    )
     out["raterr"] = np.where(has, 1.0 / np.sqrt(den), np.nan)
     out["vega"], out["err"] = rate_to_mag(out["rate"], out["raterr"], zp_ref)
     out["chi"] = wmean(meas["chi"])

@@ -88,15 +88,29 @@ def flag_cosmics(
     mask |= ~np.isfinite(data)
     data[mask] = np.float32(np.median(np.broadcast_to(sky, data.shape)))
     crmask, _ = astroscrappy.detect_cosmics(
-        data, inmask=mask, sigclip=sigclip, sigfrac=0.3, objlim=objlim, gain=1.0,
-        readnoise=readnoise, satlevel=np.inf, niter=niter, sepmed=True,
-        cleantype="meanmask", fsmode="median", verbose=False)
+        data,
+        inmask=mask,
+        sigclip=sigclip,
+        sigfrac=0.3,
+        objlim=objlim,
+        gain=1.0,
+        readnoise=readnoise,
+        satlevel=np.inf,
+        niter=niter,
+        sepmed=True,
+        cleantype="meanmask",
+        fsmode="median",
+        verbose=False,
+    )
     crmask = np.asarray(crmask, bool) & ~mask
     if not psf_veto or not crmask.any():
         return crmask
     skyv = np.broadcast_to(np.asarray(sky, np.float32), data.shape)
-    rms = (np.sqrt(np.clip(skyv, 0, None) + readnoise**2) if sky_rms is None
-           else np.broadcast_to(np.asarray(sky_rms, np.float32), data.shape))
+    rms = (
+        np.sqrt(np.clip(skyv, 0, None) + readnoise**2)
+        if sky_rms is None
+        else np.broadcast_to(np.asarray(sky_rms, np.float32), data.shape)
+    )
     sub = data - skyv
     q = 0.5 * psf_neighbour_ratio(fwhm_pix)
     labels, nlab = ndimage.label(crmask, structure=np.ones((3, 3)))

@@ -39,29 +39,48 @@ def cuts_for(camera: str, options: PhotometryOptions | None = None) -> tuple[flo
 
 
 def cull_filter(
-    snr: NDArray, sharp: NDArray, crowd: NDArray, flag: NDArray, camera: str,
+    snr: NDArray,
+    sharp: NDArray,
+    crowd: NDArray,
+    flag: NDArray,
+    camera: str,
     options: PhotometryOptions | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Per-filter ``st`` and ``gst`` booleans (arrays of shape (n,))."""
     o = options or PhotometryOptions()
     sharp_lim, crowd_lim = cuts_for(camera, o)
     with np.errstate(invalid="ignore"):
-        st = (np.nan_to_num(snr, nan=-1) >= o.snr_min) & (np.nan_to_num(sharp, nan=99) ** 2 <= sharp_lim) \
+        st = (
+            (np.nan_to_num(snr, nan=-1) >= o.snr_min)
+            & (np.nan_to_num(sharp, nan=99) ** 2 <= sharp_lim)
             & (np.asarray(flag) <= o.flag_max)
+        )
         gst = st & (np.nan_to_num(crowd, nan=99) <= crowd_lim)
     return st, gst
 
 
 def cull_pair(
-    snr1: NDArray, snr2: NDArray, sharp1: NDArray, sharp2: NDArray, crowd1: NDArray, crowd2: NDArray,
-    flag1: NDArray, flag2: NDArray, camera: str, options: PhotometryOptions | None = None,
+    snr1: NDArray,
+    snr2: NDArray,
+    sharp1: NDArray,
+    sharp2: NDArray,
+    crowd1: NDArray,
+    crowd2: NDArray,
+    flag1: NDArray,
+    flag2: NDArray,
+    camera: str,
+    options: PhotometryOptions | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """The published two-filter form of the cuts (both filters of one camera)."""
     o = options or PhotometryOptions()
     sharp_lim, crowd_lim = cuts_for(camera, o)
     with np.errstate(invalid="ignore"):
-        st = ((np.nan_to_num(snr1, nan=-1) >= o.snr_min) & (np.nan_to_num(snr2, nan=-1) >= o.snr_min)
-              & (np.nan_to_num(sharp1 + sharp2, nan=99) ** 2 <= sharp_lim)
-              & (np.asarray(flag1) <= o.flag_max) & (np.asarray(flag2) <= o.flag_max))
+        st = (
+            (np.nan_to_num(snr1, nan=-1) >= o.snr_min)
+            & (np.nan_to_num(snr2, nan=-1) >= o.snr_min)
+            & (np.nan_to_num(sharp1 + sharp2, nan=99) ** 2 <= sharp_lim)
+            & (np.asarray(flag1) <= o.flag_max)
+            & (np.asarray(flag2) <= o.flag_max)
+        )
         gst = st & (np.nan_to_num(crowd1 + crowd2, nan=99) <= crowd_lim)
     return st, gst

@@ -58,21 +58,31 @@ def detect_stars(
     """
     rms = float(np.nanmedian(sky_rms))
     data = np.where(np.isfinite(image), image, 0.0)
-    finder = DAOStarFinder(threshold=threshold_sigma * rms, fwhm=fwhm_pix,
-                           min_separation=min_separation_pix, n_brightest=n_brightest,
-                           exclude_border=False, sharpness_range=sharpness_range,
-                           roundness_range=roundness_range)
+    finder = DAOStarFinder(
+        threshold=threshold_sigma * rms,
+        fwhm=fwhm_pix,
+        min_separation=min_separation_pix,
+        n_brightest=n_brightest,
+        exclude_border=False,
+        sharpness_range=sharpness_range,
+        roundness_range=roundness_range,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)
         found = finder(data, mask=mask)
-    out = Table(names=["x", "y", "peak", "flux", "sharpness", "roundness1"],
-                dtype=["f8"] * 6)
+    out = Table(names=["x", "y", "peak", "flux", "sharpness", "roundness1"], dtype=["f8"] * 6)
     if found is None or len(found) == 0:
         return out
-    out = Table({"x": np.asarray(found["x_centroid"], float), "y": np.asarray(found["y_centroid"], float),
-                 "peak": np.asarray(found["peak"], float), "flux": np.asarray(found["flux"], float),
-                 "sharpness": np.asarray(found["sharpness"], float),
-                 "roundness1": np.asarray(found["roundness1"], float)})
+    out = Table(
+        {
+            "x": np.asarray(found["x_centroid"], float),
+            "y": np.asarray(found["y_centroid"], float),
+            "peak": np.asarray(found["peak"], float),
+            "flux": np.asarray(found["flux"], float),
+            "sharpness": np.asarray(found["sharpness"], float),
+            "roundness1": np.asarray(found["roundness1"], float),
+        }
+    )
     out.sort("flux", reverse=True)
     return out
 

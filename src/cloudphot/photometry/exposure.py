@@ -26,9 +26,21 @@ __all__ = ["VEGA_MINUS_AB", "Chip", "Exposure", "load_exposure", "vega_zeropoint
 # from the STScI ACS and WFC3 zeropoint tables (Bohlin 2016 / Calamida 2022 era).
 # Used only when cloudphot.fits is not available.
 VEGA_MINUS_AB: dict[str, float] = {
-    "F275W": -1.50, "F336W": -1.19, "F435W": 0.10, "F438W": 0.15, "F475W": 0.10,
-    "F555W": 0.02, "F606W": -0.09, "F625W": -0.17, "F658N": -0.37, "F775W": -0.39,
-    "F814W": -0.42, "F850LP": -0.54, "F110W": -0.76, "F125W": -0.90, "F140W": -1.08,
+    "F275W": -1.50,
+    "F336W": -1.19,
+    "F435W": 0.10,
+    "F438W": 0.15,
+    "F475W": 0.10,
+    "F555W": 0.02,
+    "F606W": -0.09,
+    "F625W": -0.17,
+    "F658N": -0.37,
+    "F775W": -0.39,
+    "F814W": -0.42,
+    "F850LP": -0.54,
+    "F110W": -0.76,
+    "F125W": -0.90,
+    "F140W": -1.08,
     "F160W": -1.25,
 }
 
@@ -169,10 +181,19 @@ def load_exposure(path: str | Path) -> Exposure:
         end = h0.get("EXPEND")
         if start is None:
             raise InvalidExposure(name, "no EXPSTART keyword")
-        mjd = (float(start) + float(end)) / 2 if end is not None else float(start) + exptime / 172800.0
+        mjd = (
+            (float(start) + float(end)) / 2
+            if end is not None
+            else float(start) + exptime / 172800.0
+        )
 
-        extvers = sorted({int(hdu.header.get("EXTVER", 1)) for hdu in hdul[1:]
-                          if str(hdu.header.get("EXTNAME", "")).upper() == "SCI"})
+        extvers = sorted(
+            {
+                int(hdu.header.get("EXTVER", 1))
+                for hdu in hdul[1:]
+                if str(hdu.header.get("EXTNAME", "")).upper() == "SCI"
+            }
+        )
         if not extvers:
             raise InvalidExposure(name, "no SCI extension")
         chips = []
@@ -188,7 +209,9 @@ def load_exposure(path: str | Path) -> Exposure:
                 raise InvalidExposure(name, f"SCI,{ev} is not a 2-d image")
             if err.shape != sci.shape or dq.shape != sci.shape:
                 raise InvalidExposure(
-                    name, f"chip {ev}: SCI {sci.shape}, ERR {err.shape} and DQ {dq.shape} shapes differ")
+                    name,
+                    f"chip {ev}: SCI {sci.shape}, ERR {err.shape} and DQ {dq.shape} shapes differ",
+                )
             finite = np.isfinite(sci)
             if not finite.any():
                 raise InvalidExposure(name, f"chip {ev}: SCI is all NaN")
@@ -205,8 +228,18 @@ def load_exposure(path: str | Path) -> Exposure:
             photplam = float(hs.get("PHOTPLAM", h0.get("PHOTPLAM", 0.0)) or 0.0)
             if not (photflam > 0 and photplam > 0):
                 raise InvalidExposure(name, f"chip {ev}: PHOTFLAM/PHOTPLAM missing or not positive")
-            chips.append(Chip(ev, sci, err, dq.astype(np.int32), wcs,
-                              vega_zeropoint(photflam, photplam, filt), photflam, photplam))
+            chips.append(
+                Chip(
+                    ev,
+                    sci,
+                    err,
+                    dq.astype(np.int32),
+                    wcs,
+                    vega_zeropoint(photflam, photplam, filt),
+                    photflam,
+                    photplam,
+                )
+            )
     exp = Exposure(path, rootname, instrument, detector, filt, target, exptime, mjd, chips)
     _delegate_zeropoints(exp)
     return exp
@@ -220,7 +253,7 @@ def _delegate_zeropoints(exp: Exposure) -> None:
         return
     try:
         meta = read_exposure(exp.path)
-    except Exception:  # noqa: BLE001 - our own checks above already ran
+    except Exception:
         return
     chips = getattr(meta, "chips", None)
     if not chips:

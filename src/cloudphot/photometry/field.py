@@ -114,7 +114,9 @@ def _check_same_field(exps: list[Exposure]) -> None:
         targets.setdefault(e.target or "?", []).append(e.path.name)
     named = {t: v for t, v in targets.items() if t != "?"}
     if len(named) > 1:
-        desc = "; ".join(f"{t}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for t, v in named.items())
+        desc = "; ".join(
+            f"{t}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for t, v in named.items()
+        )
         raise DataError(f"exposures of different targets cannot be reduced as one field ({desc})")
 
 
@@ -189,8 +191,9 @@ def reduce_field(
     models: dict[str, PSFLike] = {}
     for e in exps:
         if e.filter not in models:
-            models[e.filter] = (psfs[e.filter] if psfs and e.filter in psfs
-                                else psf_for_exposure(e, opt.psf_source))
+            models[e.filter] = (
+                psfs[e.filter] if psfs and e.filter in psfs else psf_for_exposure(e, opt.psf_source)
+            )
     grids = {}
     for f, m in models.items():
         r = opt.fit_radius_pix or max(3.0, 2.0 * float(m.fwhm_pix))
@@ -205,7 +208,9 @@ def reduce_field(
     ref_exp = max((e for e in exps if e.filter == deep), key=lambda e: e.exptime)
     for e in exps:
         if not _footprints_overlap(ref_exp, e):
-            raise DataError(f"{e.path.name} does not overlap {ref_exp.path.name}: not the same field")
+            raise DataError(
+                f"{e.path.name} does not overlap {ref_exp.path.name}: not the same field"
+            )
 
     # ---- preprocess --------------------------------------------------------
     t0 = time.perf_counter()
@@ -222,17 +227,25 @@ def reduce_field(
             todo.append((k, cache))
     if opt.workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=opt.workers) as pool:
-            futs = {pool.submit(preprocess_exposure, exps[k].path, options=opt,
-                                fwhm_pix=float(models[exps[k].filter].fwhm_pix), output=cache): k
-                    for k, cache in todo}
+            futs = {
+                pool.submit(
+                    preprocess_exposure,
+                    exps[k].path,
+                    options=opt,
+                    fwhm_pix=float(models[exps[k].filter].fwhm_pix),
+                    output=cache,
+                ): k
+                for k, cache in todo
+            }
             for done, fut in enumerate(as_completed(futs)):
                 preps[futs[fut]] = fut.result()
                 report("preprocess", done + 1, len(todo))
     else:
         for done, (k, cache) in enumerate(todo):
             e = exps[k]
-            preps[k] = preprocess_exposure(e, options=opt, fwhm_pix=float(models[e.filter].fwhm_pix),
-                                           output=cache)
+            preps[k] = preprocess_exposure(
+                e, options=opt, fwhm_pix=float(models[e.filter].fwhm_pix), output=cache
+            )
             report("preprocess", done + 1, len(todo))
     timings["preprocess"] = time.perf_counter() - t0
 
@@ -242,9 +255,13 @@ def reduce_field(
         for c in e.chips:
             pc = bych.get(c.extver)
             if pc is None or pc.mask.shape != c.shape:
-                raise DataError(f"{e.path.name}: preprocessing product does not match chip {c.extver}")
+                raise DataError(
+                    f"{e.path.name}: preprocessing product does not match chip {c.extver}"
+                )
             img = (c.sci - pc.sky).astype(np.float32)
-            chips.append((k, c, img, pc.sky_rms, pc.rejected | ~np.isfinite(img), (pc.mask & 2) != 0))
+            chips.append(
+                (k, c, img, pc.sky_rms, pc.rejected | ~np.isfinite(img), (pc.mask & 2) != 0)
+            )
 
     # ---- align -----------------------------------------------------------
     t0 = time.perf_counter()
@@ -252,22 +269,36 @@ def reduce_field(
     rra, rdec = [], []
     for k, c, img, rms, bad, _sat in chips:
         if k == ref_idx:
-            x, y, _ = bright_star_positions(img, rms, bad, grids[ref_exp.filter], nstars=opt.align_nstars)
+            x, y, _ = bright_star_positions(
+                img, rms, bad, grids[ref_exp.filter], nstars=opt.align_nstars
+            )
             a, d = c.wcs.all_pix2world(x, y, 0)
             rra.append(a)
             rdec.append(d)
     ref_ra, ref_dec = np.concatenate(rra), np.concatenate(rdec)
     if len(ref_ra) < 5:
-        raise NoStars(f"field {fid}: only {len(ref_ra)} bright stars on {ref_exp.path.name} to align on")
+        raise NoStars(
+            f"field {fid}: only {len(ref_ra)} bright stars on {ref_exp.path.name} to align on"
+        )
     als: list[Alignment] = []
     for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
         e = exps[k]
         if k == ref_idx:
             al = Alignment(0.0, 0.0, 0.0, len(ref_ra), 0.0, c.wcs)
         else:
-            al = align_chip(img, rms, bad, c.wcs, grids[e.filter], ref_ra, ref_dec, mode=opt.align_mode,
-                            nstars=opt.align_nstars, match_pix=opt.align_match_pix,
-                            name=f"{e.path.name}[SCI,{c.extver}]")
+            al = align_chip(
+                img,
+                rms,
+                bad,
+                c.wcs,
+                grids[e.filter],
+                ref_ra,
+                ref_dec,
+                mode=opt.align_mode,
+                nstars=opt.align_nstars,
+                match_pix=opt.align_match_pix,
+                name=f"{e.path.name}[SCI,{c.extver}]",
+            )
         als.append(al)
         report("align", n + 1, len(chips))
     if opt.align_frame == "mean":
@@ -278,34 +309,55 @@ def reduce_field(
         mdx = float(np.mean([np.mean([a.dx for a in v]) for v in per_exp.values()]))
         mdy = float(np.mean([np.mean([a.dy for a in v]) for v in per_exp.values()]))
         mrot = float(np.mean([np.mean([a.rot_deg for a in v]) for v in per_exp.values()]))
-        for n, ((k, c, *_), al) in enumerate(zip(chips, als)):
+        for n, ((_k, c, *_), al) in enumerate(zip(chips, als)):
             ny, nx = c.shape
             t = np.array([al.dx - mdx, al.dy - mdy])
-            als[n] = Alignment(t[0], t[1], al.rot_deg - mrot, al.nmatch, al.rms_pix,
-                               apply_offset(c.wcs, t, np.radians(al.rot_deg - mrot),
-                                            ((nx - 1) / 2, (ny - 1) / 2)))
+            als[n] = Alignment(
+                t[0],
+                t[1],
+                al.rot_deg - mrot,
+                al.nmatch,
+                al.rms_pix,
+                apply_offset(c.wcs, t, np.radians(al.rot_deg - mrot), ((nx - 1) / 2, (ny - 1) / 2)),
+            )
     wcs_aligned = [al.wcs for al in als]
-    arows = [(exps[k].rootname, c.extver, al.dx, al.dy, al.rot_deg, al.nmatch, al.rms_pix)
-             for (k, c, *_), al in zip(chips, als)]
-    alignment = Table(rows=arows, names=["exposure_id", "chip", "dx", "dy", "rot_deg", "nmatch", "rms_pix"])
+    arows = [
+        (exps[k].rootname, c.extver, al.dx, al.dy, al.rot_deg, al.nmatch, al.rms_pix)
+        for (k, c, *_), al in zip(chips, als)
+    ]
+    alignment = Table(
+        rows=arows, names=["exposure_id", "chip", "dx", "dy", "rot_deg", "nmatch", "rms_pix"]
+    )
     timings["align"] = time.perf_counter() - t0
 
     # ---- reference image and detection -------------------------------------
     t0 = time.perf_counter()
     sel = [n for n, ch in enumerate(chips) if exps[ch[0]].filter == deep]
-    ref = build_reference([chips[n][2] / exps[chips[n][0]].exptime for n in sel],
-                          [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel],
-                          saturated=[chips[n][5] for n in sel])
+    ref = build_reference(
+        [chips[n][2] / exps[chips[n][0]].exptime for n in sel],
+        [chips[n][4] for n in sel],
+        [wcs_aligned[n] for n in sel],
+        saturated=[chips[n][5] for n in sel],
+    )
     timings["reference"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     nodata = ~np.isfinite(ref.image)
-    rsky, rrms = estimate_sky(ref.image, nodata, box_pix=opt.sky_box_pix, fwhm_pix=models[deep].fwhm_pix)
-    found = detect_stars(np.where(nodata, 0.0, ref.image - rsky), rrms, float(models[deep].fwhm_pix),
-                         threshold_sigma=opt.detect_threshold_sigma, mask=nodata,
-                         min_separation_pix=opt.detect_min_separation_pix)
+    rsky, rrms = estimate_sky(
+        ref.image, nodata, box_pix=opt.sky_box_pix, fwhm_pix=models[deep].fwhm_pix
+    )
+    found = detect_stars(
+        np.where(nodata, 0.0, ref.image - rsky),
+        rrms,
+        float(models[deep].fwhm_pix),
+        threshold_sigma=opt.detect_threshold_sigma,
+        mask=nodata,
+        min_separation_pix=opt.detect_min_separation_pix,
+    )
     if len(found) == 0:
-        raise NoStars(f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
-                      f"reference image ({len(sel)} chips)")
+        raise NoStars(
+            f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
+            f"reference image ({len(sel)} chips)"
+        )
     xr = np.asarray(found["x"], float)
     yr = np.asarray(found["y"], float)
     # saturated stars: centroids of saturated regions replace the detections around them
@@ -322,8 +374,9 @@ def reduce_field(
         hdr["BUNIT"] = "ELECTRONS/S"
         hdr["FILTER"] = deep
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        fits.HDUList([fits.PrimaryHDU(ref.image, hdr), fits.ImageHDU(ref.nexp, name="NEXP")]).writeto(
-            Path(workdir) / "reference.fits", overwrite=True)
+        fits.HDUList(
+            [fits.PrimaryHDU(ref.image, hdr), fits.ImageHDU(ref.nexp, name="NEXP")]
+        ).writeto(Path(workdir) / "reference.fits", overwrite=True)
 
     # ---- recentering passes --------------------------------------------------
     t0 = time.perf_counter()
@@ -333,29 +386,53 @@ def reduce_field(
         k, c = chips[n][0], chips[n][1]
         g = grids[exps[k].filter]
         first = fit_chip(img, rms, bad, x, y, g)
-        wings = wing_image(c.shape, x, y, np.where(first.used, first.flux, 0.0), models[exps[k].filter],
-                           g.radius, sky_rms=float(np.median(rms)))
+        wings = wing_image(
+            c.shape,
+            x,
+            y,
+            np.where(first.used, first.flux, 0.0),
+            models[exps[k].filter],
+            g.radius,
+            sky_rms=float(np.median(rms)),
+        )
         return img - wings
 
     def on_chip(c, x, y, margin):
         ny, nx = c.shape
-        return (x > -0.5 - margin) & (x < nx - 0.5 + margin) & (y > -0.5 - margin) & (y < ny - 0.5 + margin)
+        return (
+            (x > -0.5 - margin)
+            & (x < nx - 0.5 + margin)
+            & (y > -0.5 - margin)
+            & (y < ny - 0.5 + margin)
+        )
 
     def recenter(xr, yr, label):
         ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
         swx = np.zeros(len(xr))
         swy = np.zeros(len(xr))
         sw = np.zeros(len(xr))
-        for n, (k, c, img, rms, bad, sat) in enumerate(chips):
+        for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
             g = grids[exps[k].filter]
             w = wcs_aligned[n]
             x, y = w.all_world2pix(ra, dec, 0)
             idx = np.flatnonzero(on_chip(c, x, y, g.radius))
             if len(idx) == 0:
                 continue
-            fit = fit_chip(dewinged(n, img, rms, bad, x[idx], y[idx]), rms, bad, x[idx], y[idx], g,
-                           fit_positions=True)
-            ok = np.isfinite(fit.dx) & np.isfinite(fit.poserr) & (fit.poserr > 0) & ((fit.flag & 9) == 0)
+            fit = fit_chip(
+                dewinged(n, img, rms, bad, x[idx], y[idx]),
+                rms,
+                bad,
+                x[idx],
+                y[idx],
+                g,
+                fit_positions=True,
+            )
+            ok = (
+                np.isfinite(fit.dx)
+                & np.isfinite(fit.poserr)
+                & (fit.poserr > 0)
+                & ((fit.flag & 9) == 0)
+            )
             j = idx[ok]
             a2, d2 = w.all_pix2world(x[j] + fit.dx[ok], y[j] + fit.dy[ok], 0)
             xn, yn = ref.wcs.world_to_pixel_values(a2, d2)
@@ -391,10 +468,16 @@ def reduce_field(
             else:
                 resid.append(img / exps[k].exptime)
         rref = build_reference(resid, [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel])
-        found2 = detect_stars(np.where(nodata, 0.0, np.nan_to_num(rref.image - rsky)), rrms,
-                              float(models[deep].fwhm_pix), threshold_sigma=opt.detect_threshold_sigma,
-                              mask=nodata, min_separation_pix=opt.detect_min_separation_pix,
-                              sharpness_range=(0.1, 1.5), roundness_range=(-1.5, 1.5))
+        found2 = detect_stars(
+            np.where(nodata, 0.0, np.nan_to_num(rref.image - rsky)),
+            rrms,
+            float(models[deep].fwhm_pix),
+            threshold_sigma=opt.detect_threshold_sigma,
+            mask=nodata,
+            min_separation_pix=opt.detect_min_separation_pix,
+            sharpness_range=(0.1, 1.5),
+            roundness_range=(-1.5, 1.5),
+        )
         if len(found2):
             x2 = np.asarray(found2["x"], float)
             y2 = np.asarray(found2["y"], float)
@@ -426,8 +509,16 @@ def reduce_field(
         idx = np.flatnonzero(on_chip(c, x, y, g.radius))
         if len(idx) == 0:
             continue
-        fit = fit_chip(dewinged(n, img, rms, bad, x[idx], y[idx]), rms, bad, x[idx], y[idx], g,
-                       saturated=sat, max_bad_fraction=opt.max_bad_fraction)
+        fit = fit_chip(
+            dewinged(n, img, rms, bad, x[idx], y[idx]),
+            rms,
+            bad,
+            x[idx],
+            y[idx],
+            g,
+            saturated=sat,
+            max_bad_fraction=opt.max_bad_fraction,
+        )
         rep = on_chip(c, x[idx], y[idx], 0.0) & fit.used
         j = idx[rep]
         m = len(j)
@@ -435,12 +526,28 @@ def reduce_field(
         raterr = fit.fluxerr[rep] / e.exptime
         vega, err = rate_to_mag(rate, raterr, c.zpt_vega)
         vals = {
-            "field_id": [fid] * m, "star_id": j + 1, "exposure_id": [e.rootname] * m,
-            "image": [e.path.name] * m, "chip": np.full(m, c.extver), "filter": [e.filter] * m,
-            "mjd": np.full(m, e.mjd), "exptime": np.full(m, e.exptime), "x": x[j], "y": y[j],
-            "ra": ra[j], "dec": dec[j], "rate": rate, "raterr": raterr, "vega": vega, "err": err,
-            "chi": fit.chi[rep], "snr": np.where(raterr > 0, rate / raterr, 0.0),
-            "sharp": fit.sharp[rep], "round": fit.round[rep], "crowd": fit.crowd[rep], "flag": fit.flag[rep],
+            "field_id": [fid] * m,
+            "star_id": j + 1,
+            "exposure_id": [e.rootname] * m,
+            "image": [e.path.name] * m,
+            "chip": np.full(m, c.extver),
+            "filter": [e.filter] * m,
+            "mjd": np.full(m, e.mjd),
+            "exptime": np.full(m, e.exptime),
+            "x": x[j],
+            "y": y[j],
+            "ra": ra[j],
+            "dec": dec[j],
+            "rate": rate,
+            "raterr": raterr,
+            "vega": vega,
+            "err": err,
+            "chi": fit.chi[rep],
+            "snr": np.where(raterr > 0, rate / raterr, 0.0),
+            "sharp": fit.sharp[rep],
+            "round": fit.round[rep],
+            "crowd": fit.crowd[rep],
+            "flag": fit.flag[rep],
         }
         for name, parts in cols.items():
             parts.append(np.asarray(vals[name]))
@@ -459,8 +566,15 @@ def reduce_field(
     t0 = time.perf_counter()
     camera = {e.filter: e.camera for e in exps}
     cat = Table()
-    base = {"field_id": np.full(nstar, fid), "star_id": np.arange(1, nstar + 1), "ra": ra, "dec": dec,
-            "x": xr, "y": yr, "nexp": np.bincount(np.asarray(meas["star_id"]) - 1, minlength=nstar)}
+    base = {
+        "field_id": np.full(nstar, fid),
+        "star_id": np.arange(1, nstar + 1),
+        "ra": ra,
+        "dec": dec,
+        "x": xr,
+        "y": yr,
+        "nexp": np.bincount(np.asarray(meas["star_id"]) - 1, minlength=nstar),
+    }
     for name, (dtype, unit, desc) in products.FIELD_COLUMNS.items():
         cat[name] = np.asarray(base[name]).astype(dtype)
         cat[name].unit = unit or None
@@ -468,8 +582,9 @@ def reduce_field(
     filt_col = np.asarray(meas["filter"])
     for f in filters:
         mk = filt_col == f
-        comb = combine_filter(np.asarray(meas["star_id"])[mk] - 1, nstar, meas[mk], zpt_all[mk],
-                              camera[f], opt)
+        comb = combine_filter(
+            np.asarray(meas["star_id"])[mk] - 1, nstar, meas[mk], zpt_all[mk], camera[f], opt
+        )
         for name, (dtype, unit, desc) in products.PER_FILTER_COLUMNS.items():
             col = f"{f.lower()}_{name}"
             cat[col] = np.asarray(comb[name]).astype(dtype)

@@ -109,7 +109,9 @@ class PhotometryOptions:
 
     def __post_init__(self) -> None:
         if self.align_mode not in ("shift", "shift+rotation"):
-            raise ValueError(f"align_mode must be 'shift' or 'shift+rotation', got {self.align_mode!r}")
+            raise ValueError(
+                f"align_mode must be 'shift' or 'shift+rotation', got {self.align_mode!r}"
+            )
         if self.align_frame not in ("mean", "reference"):
             raise ValueError(f"align_frame must be 'mean' or 'reference', got {self.align_frame!r}")
 

@@ -77,7 +77,7 @@ def default_fwhm(exp: Exposure) -> float:
         from cloudphot.psf import psf_for  # type: ignore[import-not-found]
 
         return float(psf_for(exp.instrument, exp.detector, exp.filter).fwhm_pix)
-    except Exception:  # noqa: BLE001 - fall back to a typical HST FWHM
+    except Exception:
         return 1.2 if exp.detector == "IR" else 2.0
 
 
@@ -115,17 +115,36 @@ def preprocess_exposure(
     for chip in exp.chips:
         bad, sat = dq_masks(chip.dq, chip.sci, detector=exp.detector)
         if bad.mean() > 0.9:
-            raise InvalidExposure(exp.path.name, f"chip {chip.extver}: {bad.mean():.0%} of pixels are bad in DQ")
-        sky0, rms0 = estimate_sky(chip.sci, bad, box_pix=opt.sky_box_pix,
-                                  filter_size=opt.sky_filter_size, fwhm_pix=fwhm)
+            raise InvalidExposure(
+                exp.path.name, f"chip {chip.extver}: {bad.mean():.0%} of pixels are bad in DQ"
+            )
+        sky0, rms0 = estimate_sky(
+            chip.sci, bad, box_pix=opt.sky_box_pix, filter_size=opt.sky_filter_size, fwhm_pix=fwhm
+        )
         readnoise = float(np.sqrt(max(np.median(rms0) ** 2 - max(np.median(sky0), 0.0), 1.0)))
-        cr = flag_cosmics(chip.sci, bad, sky=sky0, sky_rms=rms0, readnoise=readnoise, fwhm_pix=fwhm,
-                          sigclip=opt.cosmic_sigclip, objlim=opt.cosmic_objlim,
-                          niter=opt.cosmic_niter)
-        sky, rms = estimate_sky(chip.sci, bad | cr, box_pix=opt.sky_box_pix,
-                                filter_size=opt.sky_filter_size, fwhm_pix=fwhm)
-        mask = (np.where(bad & ~sat, MASK_BAD, 0) | np.where(sat, MASK_SATURATED, 0)
-                | np.where(cr, MASK_COSMIC, 0)).astype(np.uint8)
+        cr = flag_cosmics(
+            chip.sci,
+            bad,
+            sky=sky0,
+            sky_rms=rms0,
+            readnoise=readnoise,
+            fwhm_pix=fwhm,
+            sigclip=opt.cosmic_sigclip,
+            objlim=opt.cosmic_objlim,
+            niter=opt.cosmic_niter,
+        )
+        sky, rms = estimate_sky(
+            chip.sci,
+            bad | cr,
+            box_pix=opt.sky_box_pix,
+            filter_size=opt.sky_filter_size,
+            fwhm_pix=fwhm,
+        )
+        mask = (
+            np.where(bad & ~sat, MASK_BAD, 0)
+            | np.where(sat, MASK_SATURATED, 0)
+            | np.where(cr, MASK_COSMIC, 0)
+        ).astype(np.uint8)
         res.chips.append(ChipPrep(chip.extver, mask, sky, rms))
         res.stats[f"chip{chip.extver}_cosmic_frac"] = float(cr.mean())
         res.stats[f"chip{chip.extver}_bad_frac"] = float(bad.mean())
@@ -143,7 +162,11 @@ def _write(res: PreprocessResult, out: Path, fwhm: float) -> Path:
     h0["MASKBITS"] = ("1=DQ bad 2=saturated 4=cosmic", "MASK extension bits")
     hdus = [fits.PrimaryHDU(header=h0)]
     for c in res.chips:
-        for name, arr, unit in (("MASK", c.mask, ""), ("SKY", c.sky, "ELECTRONS"), ("SKYRMS", c.sky_rms, "ELECTRONS")):
+        for name, arr, unit in (
+            ("MASK", c.mask, ""),
+            ("SKY", c.sky, "ELECTRONS"),
+            ("SKYRMS", c.sky_rms, "ELECTRONS"),
+        ):
             h = fits.Header({"EXTNAME": name, "EXTVER": c.extver})
             if unit:
                 h["BUNIT"] = unit
@@ -165,9 +188,16 @@ def read_preprocess(path: str | Path) -> PreprocessResult:
     path = Path(path)
     with fits.open(path) as hdul:
         res = PreprocessResult(exposure=str(hdul[0].header.get("EXPOSURE", "")), path=path)
-        evs = sorted({h.header.get("EXTVER", 1) for h in hdul[1:] if h.header.get("EXTNAME") == "MASK"})
+        evs = sorted(
+            {h.header.get("EXTVER", 1) for h in hdul[1:] if h.header.get("EXTNAME") == "MASK"}
+        )
         for ev in evs:
-            res.chips.append(ChipPrep(int(ev), np.asarray(hdul["MASK", ev].data, np.uint8),
-                                      np.asarray(hdul["SKY", ev].data, np.float32),
-                                      np.asarray(hdul["SKYRMS", ev].data, np.float32)))
+            res.chips.append(
+                ChipPrep(
+                    int(ev),
+                    np.asarray(hdul["MASK", ev].data, np.uint8),
+                    np.asarray(hdul["SKY", ev].data, np.float32),
+                    np.asarray(hdul["SKYRMS", ev].data, np.float32),
+                )
+            )
     return res

@@ -62,7 +62,7 @@ class PSFGrid:
         # Effective Gaussian sigma^2 of the (flux-weighted) PSF core, used by
         # the sharpness/roundness templates.
         p = grid[self.nphase // 2, self.nphase // 2]
-        yy, xx = np.mgrid[-self.radius:self.radius + 1, -self.radius:self.radius + 1]
+        yy, xx = np.mgrid[-self.radius : self.radius + 1, -self.radius : self.radius + 1]
         w = p * p
         self.sigma2 = float(np.sum(w * (xx**2 + yy**2)) / np.sum(w))  # = sigma^2 for a Gaussian
         self.encircled = float(p.sum())
@@ -77,8 +77,10 @@ class PSFGrid:
         tv = (v - j0)[:, None, None]
         out = []
         for g in grids:
-            out.append((1 - tv) * ((1 - tu) * g[j0, i0] + tu * g[j0, i0 + 1])
-                       + tv * ((1 - tu) * g[j0 + 1, i0] + tu * g[j0 + 1, i0 + 1]))
+            out.append(
+                (1 - tv) * ((1 - tu) * g[j0, i0] + tu * g[j0, i0 + 1])
+                + tv * ((1 - tu) * g[j0 + 1, i0] + tu * g[j0 + 1, i0 + 1])
+            )
         return out
 
     def stamps(self, x: NDArray, y: NDArray, derivatives: bool = False):

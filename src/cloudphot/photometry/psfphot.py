@@ -147,7 +147,7 @@ def fit_chip(
     r = grid.radius
     rms2 = np.broadcast_to(np.asarray(sky_rms, float) ** 2, image.shape)
     good_img = ~np.asarray(bad, bool) & np.isfinite(image)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
 
     ix, iy, P, dPx, dPy = grid.stamps(x, y, derivatives=True)
     X = ix[:, None, None] + xx
@@ -166,8 +166,10 @@ def fit_chip(
         ncols = n
         if with_pos is not None:
             k = np.flatnonzero(with_pos)
-            blocks += [(k, dPx[k], n + np.arange(len(k))),
-                       (k, dPy[k], n + len(k) + np.arange(len(k)))]
+            blocks += [
+                (k, dPx[k], n + np.arange(len(k))),
+                (k, dPy[k], n + len(k) + np.arange(len(k))),
+            ]
             ncols = n + 2 * len(k)
         rows, cidx, vals = [], [], []
         for src, stamp, ci in blocks:
@@ -177,8 +179,9 @@ def fit_chip(
             vals.append((stamp * w[src])[g])
         rows = np.concatenate(rows)
         upix, rinv = np.unique(rows, return_inverse=True)
-        A = sp.csr_matrix((np.concatenate(vals), (rinv, np.concatenate(cidx))),
-                          shape=(len(upix), ncols))
+        A = sp.csr_matrix(
+            (np.concatenate(vals), (rinv, np.concatenate(cidx))), shape=(len(upix), ncols)
+        )
         return A, upix
 
     # pixel variance image used for the weights
@@ -215,11 +218,11 @@ def fit_chip(
         flux = sol[:n]
         k = np.flatnonzero(with_pos)
         nk = len(k)
-        a, b = sol[n:n + nk], sol[n + nk:]
+        a, b = sol[n : n + nk], sol[n + nk :]
         fk = np.where(flux[k] > 0, flux[k], np.nan)
         dx[k] = np.clip(a / fk, -0.5, 0.5)
         dy[k] = np.clip(b / fk, -0.5, 0.5)
-        poserr[k] = np.sqrt(0.5 * (inv[n:n + nk] + inv[n + nk:])) / np.abs(fk)
+        poserr[k] = np.sqrt(0.5 * (inv[n : n + nk] + inv[n + nk :])) / np.abs(fk)
         mod = model_image(flux, sol[n:], with_pos)
         fluxerr = np.sqrt(inv[:n])
     else:
@@ -251,7 +254,12 @@ def fit_chip(
     target = resid + fP  # the star alone, neighbours subtracted
     M = np.einsum("nasy,nbsy,nsy->nab", T, T, wgt)
     v = np.einsum("nasy,nsy,nsy->na", T, target, wgt)
-    M += np.eye(4)[None] * 1e-12 * np.maximum(np.trace(M, axis1=1, axis2=2), 1e-30)[:, None, None] / 4
+    M += (
+        np.eye(4)[None]
+        * 1e-12
+        * np.maximum(np.trace(M, axis1=1, axis2=2), 1e-30)[:, None, None]
+        / 4
+    )
     coef = np.linalg.solve(M, v[..., None])[..., 0]
     amp = np.where(np.abs(coef[:, 0]) > 0, coef[:, 0], np.nan)
     sharp = -coef[:, 1] / amp
@@ -265,11 +273,16 @@ def fit_chip(
 
     core = (rx**2 + ry**2) <= (1.5 * grid.fwhm_pix) ** 2
     core &= inside  # pixels off the chip are flag 1, not bad pixels
-    satpix = (np.asarray(saturated, bool)[Yc, Xc] & inside) if saturated is not None \
+    satpix = (
+        (np.asarray(saturated, bool)[Yc, Xc] & inside)
+        if saturated is not None
         else np.zeros_like(inside)
+    )
     ncore = core.sum(axis=(1, 2))
     # saturated pixels give flag 4 only: the star is still measured on its wings
-    badcore = np.where(ncore > 0, np.sum(core & ~good & ~satpix, axis=(1, 2)) / np.maximum(ncore, 1), 1.0)
+    badcore = np.where(
+        ncore > 0, np.sum(core & ~good & ~satpix, axis=(1, 2)) / np.maximum(ncore, 1), 1.0
+    )
     flag = np.zeros(n, np.int16)
     flag |= np.where(~inside.all(axis=(1, 2)), 1, 0).astype(np.int16)
     flag |= np.where(badcore > max_bad_fraction, 2, 0).astype(np.int16)
@@ -277,10 +290,20 @@ def fit_chip(
     centre_bad = ~good[:, r, r] & ~satpix[:, r, r]
     flag |= np.where((badcore > 0.5) | centre_bad | (ncore == 0), 8, 0).astype(np.int16)
 
-    return ChipFit(flux=flux, fluxerr=fluxerr, dx=dx, dy=dy, poserr=poserr,
-                   chi=np.where(used, chi, np.nan), sharp=np.where(used, sharp, np.nan),
-                   round=np.where(used, rnd, np.nan), crowd=np.where(used, crowd, 99.999),
-                   flag=flag, used=used, model=mod if return_model else None)
+    return ChipFit(
+        flux=flux,
+        fluxerr=fluxerr,
+        dx=dx,
+        dy=dy,
+        poserr=poserr,
+        chi=np.where(used, chi, np.nan),
+        sharp=np.where(used, sharp, np.nan),
+        round=np.where(used, rnd, np.nan),
+        crowd=np.where(used, crowd, 99.999),
+        flag=flag,
+        used=used,
+        model=mod if return_model else None,
+    )
 
 
 def wing_image(
@@ -340,11 +363,11 @@ def wing_image(
     for i in sel[np.argsort(-flux[sel])][:500]:
         ix, iy = int(np.floor(x[i] + 0.5)), int(np.floor(y[i] + 0.5))
         st = flux[i] * np.asarray(psf.stamp(float(x[i] - ix), float(y[i] - iy), R), float)
-        st[R - fit_radius:R + fit_radius + 1, R - fit_radius:R + fit_radius + 1] = 0.0
+        st[R - fit_radius : R + fit_radius + 1, R - fit_radius : R + fit_radius + 1] = 0.0
         x0, y0 = ix - R, iy - R
         xs0, ys0 = max(x0, 0), max(y0, 0)
         xs1, ys1 = min(x0 + 2 * R + 1, nx), min(y0 + 2 * R + 1, ny)
         if xs1 <= xs0 or ys1 <= ys0:
             continue
-        out[ys0:ys1, xs0:xs1] += st[ys0 - y0:ys1 - y0, xs0 - x0:xs1 - x0]
+        out[ys0:ys1, xs0:xs1] += st[ys0 - y0 : ys1 - y0, xs0 - x0 : xs1 - x0]
     return out

@@ -48,7 +48,9 @@ class Reference:
     saturated: NDArray[np.bool_] | None = None
 
 
-def reference_grid(wcs_list: list[WCS], shapes: list[tuple[int, int]], pad: int = 2) -> tuple[WCS, tuple[int, int]]:
+def reference_grid(
+    wcs_list: list[WCS], shapes: list[tuple[int, int]], pad: int = 2
+) -> tuple[WCS, tuple[int, int]]:
     """A TAN grid with the first chip's scale/orientation covering all chips."""
     w0 = wcs_list[0]
     ny0, nx0 = shapes[0]
@@ -76,7 +78,9 @@ def reference_grid(wcs_list: list[WCS], shapes: list[tuple[int, int]], pad: int 
 
 
 def build_reference(
-    images: list[NDArray], bads: list[NDArray], wcs_list: list[WCS],
+    images: list[NDArray],
+    bads: list[NDArray],
+    wcs_list: list[WCS],
     saturated: list[NDArray] | None = None,
 ) -> Reference:
     """Resample sky-subtracted rate images (e-/s) onto a common grid and combine.
@@ -94,7 +98,7 @@ def build_reference(
         :attr:`Reference.saturated`.
     """
     grid, shape = reference_grid(wcs_list, [im.shape for im in images])
-    gy, gx = np.mgrid[0:shape[0], 0:shape[1]]
+    gy, gx = np.mgrid[0 : shape[0], 0 : shape[1]]
     ra, dec = grid.pixel_to_world_values(gx.ravel(), gy.ravel())
     stack = np.full((len(images),) + shape, np.nan, np.float32)
     satmap = np.zeros(shape, bool) if saturated is not None else None
@@ -115,8 +119,15 @@ def build_reference(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if len(images) >= 3:
-            clipped = sigma_clip(np.ma.masked_invalid(stack), sigma=3.0, axis=0, cenfunc="median", stdfunc="mad_std",
-                                 masked=True, maxiters=3)
+            clipped = sigma_clip(
+                np.ma.masked_invalid(stack),
+                sigma=3.0,
+                axis=0,
+                cenfunc="median",
+                stdfunc="mad_std",
+                masked=True,
+                maxiters=3,
+            )
             img = np.ma.filled(clipped.mean(axis=0).astype(np.float32), np.nan)
         else:
             img = np.nanmean(stack, axis=0)

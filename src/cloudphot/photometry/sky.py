@@ -62,6 +62,7 @@ def estimate_sky(
         thr = detect_threshold(data, n_sigma=2.0, mask=mask, sigma_clip=clip)
         kernel = make_2dgaussian_kernel(max(fwhm_pix, 1.0), size=int(2 * np.ceil(2 * fwhm_pix) + 1))
         from astropy.convolution import convolve
+
         smoothed = convolve(np.where(mask, 0, data), kernel, normalize_kernel=True)
         segm = detect_sources(smoothed, thr, n_pixels=3, mask=mask)
     srcmask = mask.copy()
@@ -69,7 +70,14 @@ def estimate_sky(
         srcmask |= segm.make_source_mask(footprint=np.ones((3, 3), bool))
     if srcmask.mean() > 0.9:  # very crowded: fall back to clipping alone
         srcmask = mask
-    bkg = Background2D(data, box, mask=srcmask, filter_size=filter_size, sigma_clip=clip,
-                       bkg_estimator=MedianBackground(), bkg_rms_estimator=StdBackgroundRMS(),
-                       exclude_percentile=80.0)
+    bkg = Background2D(
+        data,
+        box,
+        mask=srcmask,
+        filter_size=filter_size,
+        sigma_clip=clip,
+        bkg_estimator=MedianBackground(),
+        bkg_rms_estimator=StdBackgroundRMS(),
+        exclude_percentile=80.0,
+    )
     return bkg.background.astype(np.float32), bkg.background_rms.astype(np.float32)

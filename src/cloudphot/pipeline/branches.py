@@ -28,13 +28,17 @@ def compare_branch(rt, jobs) -> list[str]:
         with rt.objects.local_path(bucket, a_key) as pa, rt.objects.local_path(bucket, b_key) as pb:
             a, b = Table.read(pa), Table.read(pb)
         ia, ib = match_catalog(a, b, radius_arcsec=0.05)
-        lines.append(f"{field_id}: original {len(a)} stars, branch {job.branch} {len(b)} stars, "
-                     f"{len(ia)} matched")
+        lines.append(
+            f"{field_id}: original {len(a)} stars, branch {job.branch} {len(b)} stars, "
+            f"{len(ia)} matched"
+        )
         for col in a.colnames:
             if col.endswith("_vega") and col in b.colnames:
                 d = np.asarray(b[col], float)[ib] - np.asarray(a[col], float)[ia]
                 d = d[np.isfinite(d) & (np.abs(d) < 5)]
                 if d.size:
-                    lines.append(f"   {col[:-5].upper()}: median Δmag {np.median(d):+.4f}, "
-                                 f"robust scatter {1.4826 * np.median(np.abs(d - np.median(d))):.4f}")
+                    lines.append(
+                        f"   {col[:-5].upper()}: median Δmag {np.median(d):+.4f}, "
+                        f"robust scatter {1.4826 * np.median(np.abs(d - np.median(d))):.4f}"
+                    )
     return lines

@@ -38,8 +38,9 @@ def manifest_key(field_id: str) -> str:
     return f"{MANIFEST_PREFIX}{field_id}.json"
 
 
-def read_manifest(svc: Services, field_id: str, *, bucket: str | None = None,
-                  key: str | None = None) -> dict[str, Any] | None:
+def read_manifest(
+    svc: Services, field_id: str, *, bucket: str | None = None, key: str | None = None
+) -> dict[str, Any] | None:
     """The field's manifest, validated; None when none was uploaded yet."""
     bucket = bucket or svc.settings.bucket("raw")
     key = key or manifest_key(field_id)
@@ -58,8 +59,9 @@ def read_manifest(svc: Services, field_id: str, *, bucket: str | None = None,
         raise InvalidEvent(f"{where}: must be a JSON object")
     fid = doc.get("field_id")
     if not isinstance(fid, str) or not FIELD_ID_RE.match(fid):
-        raise InvalidEvent(f"{where}: field_id {fid!r} is not a field id "
-                           "(lower-case letters, digits, '._+-')")
+        raise InvalidEvent(
+            f"{where}: field_id {fid!r} is not a field id (lower-case letters, digits, '._+-')"
+        )
     exps = doc.get("exposures")
     if not isinstance(exps, list) or not exps or not all(isinstance(e, str) and e for e in exps):
         raise InvalidEvent(f"{where}: exposures must be a non-empty list of exposure ids")
@@ -68,22 +70,45 @@ def read_manifest(svc: Services, field_id: str, *, bucket: str | None = None,
     options = doc.get("options", {})
     if not isinstance(options, dict):
         raise InvalidEvent(f"{where}: options must be an object")
-    return {"field_id": fid, "exposures": [e.lower() for e in exps], "options": options,
-            "bucket": bucket, "key": key}
+    return {
+        "field_id": fid,
+        "exposures": [e.lower() for e in exps],
+        "options": options,
+        "bucket": bucket,
+        "key": key,
+    }
 
 
 def field_ready_event(field_id: str, members: list[dict], manifest: dict, source: str) -> Event:
-    fingerprint = hashlib.sha256(json.dumps(
-        sorted((m["exposure_id"], m.get("etag", "")) for m in members)).encode()).hexdigest()[:16]
-    exposures = sorted(({"exposure_id": m["exposure_id"], "bucket": m.get("bucket"),
-                         "key": m.get("key"), "etag": m.get("etag", ""), "filter": m.get("filter"),
-                         "mjd": m.get("mjd_mid")} for m in members),
-                       key=lambda m: m["exposure_id"])
-    return Event(event_id=f"field.ready-{field_id}-{fingerprint}", type="field.ready",
-                 subject=field_id, source=source,
-                 payload={"field_id": field_id, "exposures": exposures,
-                          "manifest": {"bucket": manifest["bucket"], "key": manifest["key"]},
-                          "options": manifest.get("options", {})})
+    fingerprint = hashlib.sha256(
+        json.dumps(sorted((m["exposure_id"], m.get("etag", "")) for m in members)).encode()
+    ).hexdigest()[:16]
+    exposures = sorted(
+        (
+            {
+                "exposure_id": m["exposure_id"],
+                "bucket": m.get("bucket"),
+                "key": m.get("key"),
+                "etag": m.get("etag", ""),
+                "filter": m.get("filter"),
+                "mjd": m.get("mjd_mid"),
+            }
+            for m in members
+        ),
+        key=lambda m: m["exposure_id"],
+    )
+    return Event(
+        event_id=f"field.ready-{field_id}-{fingerprint}",
+        type="field.ready",
+        subject=field_id,
+        source=source,
+        payload={
+            "field_id": field_id,
+            "exposures": exposures,
+            "manifest": {"bucket": manifest["bucket"], "key": manifest["key"]},
+            "options": manifest.get("options", {}),
+        },
+    )
 
 
 def check_field(request: dict, svc: Services) -> dict:
@@ -102,26 +127,42 @@ def check_field(request: dict, svc: Services) -> dict:
         manifest = read_manifest(svc, field_id)
     elif event.get("type") == "object.created":
         key = payload.get("key", "")
-        stem = key[len(MANIFEST_PREFIX):].removesuffix(".json") if key.startswith(MANIFEST_PREFIX) else ""
+        stem = (
+            key[len(MANIFEST_PREFIX) :].removesuffix(".json")
+            if key.startswith(MANIFEST_PREFIX)
+            else ""
+        )
         manifest = read_manifest(svc, stem, bucket=payload.get("bucket"), key=key)
         if manifest is None:
             raise InvalidEvent(f"manifest {key} disappeared before it was read")
         field_id = manifest["field_id"]
         if stem != field_id:
-            raise InvalidEvent(f"manifest {key} names field {field_id!r}; upload it as "
-                               f"{manifest_key(field_id)}")
+            raise InvalidEvent(
+                f"manifest {key} names field {field_id!r}; upload it as {manifest_key(field_id)}"
+            )
     else:
         raise InvalidEvent(f"check_field cannot handle a {event.get('type')!r} event")
     if manifest is None:
-        return {"field_id": field_id, "ready": False, "waiting_for": "manifest",
-                "hint": f"upload {manifest_key(field_id)} listing the field's exposures"}
-    registered = {x["exposure_id"]: json.loads(x["record"]) if isinstance(x.get("record"), str)
-                  else x for x in svc.tables.query("exposures", "by_field", field_id)}
+        return {
+            "field_id": field_id,
+            "ready": False,
+            "waiting_for": "manifest",
+            "hint": f"upload {manifest_key(field_id)} listing the field's exposures",
+        }
+    registered = {
+        x["exposure_id"]: json.loads(x["record"]) if isinstance(x.get("record"), str) else x
+        for x in svc.tables.query("exposures", "by_field", field_id)
+    }
     missing = [e for e in manifest["exposures"] if e not in registered]
     if missing:
         return {"field_id": field_id, "ready": False, "waiting_for": missing}
     members = [registered[e] for e in manifest["exposures"]]
     ready = field_ready_event(field_id, members, manifest, source=str(request.get("job_id", "")))
     new = svc.store.record(ready)
-    return {"field_id": field_id, "ready": True, "event_id": ready.event_id, "new": new,
-            "n_exposures": len(members)}
+    return {
+        "field_id": field_id,
+        "ready": True,
+        "event_id": ready.event_id,
+        "new": new,
+        "n_exposures": len(members),
+    }

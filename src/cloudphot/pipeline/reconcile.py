@@ -22,13 +22,24 @@ def reconcile_raw_bucket(svc: Services, *, prefix: str = "") -> list[Event]:
         event_id = event_id_for_object(bucket, info.key, info.etag, info.version_id)
         if svc.tables.get("events", event_id) is not None:
             continue
-        payload = {"bucket": bucket, "key": info.key, "size": info.size, "etag": info.etag,
-                   "bucket_role": roles.get(bucket, "unknown"), "reconciled": True,
-                   "notified_at": None}
+        payload = {
+            "bucket": bucket,
+            "key": info.key,
+            "size": info.size,
+            "etag": info.etag,
+            "bucket_role": roles.get(bucket, "unknown"),
+            "reconciled": True,
+            "notified_at": None,
+        }
         if info.version_id:
             payload["version_id"] = info.version_id
-        event = Event(event_id=event_id, type="object.created", subject=info.key,
-                      payload=payload, source="reconcile")
+        event = Event(
+            event_id=event_id,
+            type="object.created",
+            subject=info.key,
+            payload=payload,
+            source="reconcile",
+        )
         if svc.store.record(event):
             emitted.append(event)
     return emitted

@@ -25,10 +25,10 @@ __all__ = [
 
 #: default retry budgets per failure class (a task's options may override them)
 RETRY_LIMITS = {
-    "spot": 6,          # Spot reclaims tolerated in total (they do not use the others' budgets)
+    "spot": 6,  # Spot reclaims tolerated in total (they do not use the others' budgets)
     "spot_fallback": 2,  # after this many reclaims, run on on-demand capacity
-    "transient": 3,     # throttling, service errors, lost connections
-    "memory": 2,        # out-of-memory reruns, each with twice the memory
+    "transient": 3,  # throttling, service errors, lost connections
+    "memory": 2,  # out-of-memory reruns, each with twice the memory
 }
 MEMORY_CAP_MIB = 30720  # Fargate's maximum with 4 vCPU
 
@@ -45,13 +45,18 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     bucket = svc.settings.bucket("products")
     branch = (request.get("options") or {}).get("branch")
     key = keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits", branch)
-    out = {"exposure_id": exp["exposure_id"], "image": Path(exp["key"]).name,
-           "prep": {"bucket": bucket, "key": key}}
+    out = {
+        "exposure_id": exp["exposure_id"],
+        "image": Path(exp["key"]).name,
+        "prep": {"bucket": bucket, "key": key},
+    }
     if svc.objects.exists(bucket, key):
         return {**out, "reused": True}
     options = PhotometryOptions(**((request.get("options") or {}).get("photometry") or {}))
-    with svc.objects.local_path(exp["bucket"], exp["key"]) as path, \
-            tempfile.TemporaryDirectory(prefix="cloudphot-prep-") as tmp:
+    with (
+        svc.objects.local_path(exp["bucket"], exp["key"]) as path,
+        tempfile.TemporaryDirectory(prefix="cloudphot-prep-") as tmp,
+    ):
         result = preprocess_exposure(path, options=options, output=Path(tmp) / "prep.fits")
         svc.objects.put_file(bucket, key, result.path)
     return {**out, "reused": False, "stats": result.stats}
@@ -67,22 +72,32 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     prepared = {p["image"]: p["prep"] for p in request.get("preprocessed") or []}
     options = dict(request.get("options") or {})
     worker_request = {
-        "job_id": request["job_id"], "field_id": request["field_id"],
-        "exposures": [{"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")}
-                      for e in exposures],
-        "preprocessed": prepared, "options": options,
+        "job_id": request["job_id"],
+        "field_id": request["field_id"],
+        "exposures": [
+            {"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")} for e in exposures
+        ],
+        "preprocessed": prepared,
+        "options": options,
         "products_bucket": svc.settings.bucket("products"),
         "branch": options.get("branch"),
     }
     bucket = svc.settings.bucket("products")
     key = keys.field_product(request["field_id"], "request.json", options.get("branch"))
-    svc.objects.put_bytes(bucket, key, json.dumps(worker_request, indent=1, sort_keys=True).encode(),
-                          content_type="application/json")
+    svc.objects.put_bytes(
+        bucket,
+        key,
+        json.dumps(worker_request, indent=1, sort_keys=True).encode(),
+        content_type="application/json",
+    )
     limits = {**RETRY_LIMITS, **(options.get("retry_limits") or {})}
-    return {"request": {"bucket": bucket, "key": key},
-            "capacity_provider": "FARGATE" if options.get("on_demand") else "FARGATE_SPOT",
-            "memory_mib": int(options.get("memory_mib", 16384)),
-            "attempts": {"spot": 0, "transient": 0, "memory": 0}, "limits": limits}
+    return {
+        "request": {"bucket": bucket, "key": key},
+        "capacity_provider": "FARGATE" if options.get("on_demand") else "FARGATE_SPOT",
+        "memory_mib": int(options.get("memory_mib", 16384)),
+        "attempts": {"spot": 0, "transient": 0, "memory": 0},
+        "limits": limits,
+    }
 
 
 def _worker_failure_class(error: str, cause: str) -> tuple[str, str, str]:
@@ -138,7 +153,9 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
     plan = request.get("plan") or {}
     attempts = dict(plan.get("attempts") or {"spot": 0, "transient": 0, "memory": 0})
     limits = {**RETRY_LIMITS, **(plan.get("limits") or {})}
-    klass, name, reason = _worker_failure_class(str(err.get("Error", "")), str(err.get("Cause", "")))
+    klass, name, reason = _worker_failure_class(
+        str(err.get("Error", "")), str(err.get("Cause", ""))
+    )
     capacity = plan.get("capacity_provider", "FARGATE_SPOT")
     memory = int(plan.get("memory_mib", 16384))
     retry, wait = False, 0
@@ -152,9 +169,15 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
         if memory >= MEMORY_CAP_MIB:
             retry = False
         memory = min(MEMORY_CAP_MIB, memory * 2)
-    return {**plan, "attempts": attempts, "capacity_provider": capacity, "memory_mib": memory,
-            "last_failure": {"class": klass, "error": name, "reason": reason[:2000]},
-            "retry": retry, "wait_seconds": wait}
+    return {
+        **plan,
+        "attempts": attempts,
+        "capacity_provider": capacity,
+        "memory_mib": memory,
+        "last_failure": {"class": klass, "error": name, "reason": reason[:2000]},
+        "retry": retry,
+        "wait_seconds": wait,
+    }
 
 
 def summarize_field(request: dict, svc: Services) -> dict:
@@ -166,8 +189,9 @@ def summarize_field(request: dict, svc: Services) -> dict:
     try:
         result = json.loads(svc.objects.get_bytes(bucket, key))
     except ObjectNotFound:
-        raise InvalidEvent(f"the photometry worker left no s3://{bucket}/{key}; "
-                           "did it finish?") from None
+        raise InvalidEvent(
+            f"the photometry worker left no s3://{bucket}/{key}; did it finish?"
+        ) from None
     result["exposures"] = [e["exposure_id"] for e in request.get("exposures") or []]
     if branch:
         result["branch"] = branch

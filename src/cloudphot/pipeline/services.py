@@ -18,8 +18,9 @@ from ..storage import ObjectStore, Tables, open_object_store, open_tables
 
 __all__ = ["Services", "services", "use_settings"]
 
-_pinned: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("cloudphot_settings",
-                                                                          default=None)
+_pinned: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "cloudphot_settings", default=None
+)
 _cache: dict[tuple, Services] = {}
 _lock = threading.Lock()
 

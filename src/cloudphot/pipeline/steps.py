@@ -34,8 +34,9 @@ def record_object_created(notification: dict, svc: Services) -> dict:
     return {"event_id": event.event_id, "new": new}
 
 
-def dispatch_events(events: list[Event], svc: Services, registry: Registry,
-                    starter: JobStarter) -> list[str]:
+def dispatch_events(
+    events: list[Event], svc: Services, registry: Registry, starter: JobStarter
+) -> list[str]:
     """Dispatch events; returns the ids of the jobs started."""
     dispatcher = Dispatcher(svc.store, registry, starter)
     started = []
@@ -65,8 +66,13 @@ def read_uploaded_exposure(request: dict, svc: Services) -> dict:
     return record
 
 
-_SFN_TO_JOB = {"RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED",
-               "TIMED_OUT": "FAILED", "ABORTED": "ABORTED"}
+_SFN_TO_JOB = {
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "TIMED_OUT": "FAILED",
+    "ABORTED": "ABORTED",
+}
 
 
 def job_id_from_execution_name(name: str) -> str:
@@ -105,8 +111,9 @@ def record_execution_status(notification: dict, svc: Services) -> dict:
         return {"job_id": job_id, "updated": False}
     fields = {"execution_id": detail.get("executionArn")}
     if state.finished:
-        fields.update(error=detail.get("error"), cause=detail.get("cause"),
-                      output=detail.get("output"))
+        fields.update(
+            error=detail.get("error"), cause=detail.get("cause"), output=detail.get("output")
+        )
     try:
         svc.store.transition(job_id, state, expect=job.state, **fields)
     except ConditionFailed:

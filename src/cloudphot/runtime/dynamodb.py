@@ -76,15 +76,19 @@ class DynamoDBIntegration:
 
     def _table(self, name: Any) -> str:
         if name not in self.names:
-            raise DynamoDBTaskError("DynamoDB.ResourceNotFoundException",
-                                    f"Requested resource not found: Table: {name} not found")
+            raise DynamoDBTaskError(
+                "DynamoDB.ResourceNotFoundException",
+                f"Requested resource not found: Table: {name} not found",
+            )
         return self.names[name]
 
     def _key(self, table: str, key: Any) -> str:
         keyattr = TABLE_SCHEMAS[table].key
         if not isinstance(key, dict) or keyattr not in key:
-            raise DynamoDBTaskError("DynamoDB.ValidationException",
-                                    f"The provided key element does not match the schema ({keyattr})")
+            raise DynamoDBTaskError(
+                "DynamoDB.ValidationException",
+                f"The provided key element does not match the schema ({keyattr})",
+            )
         return str(_plain(_deser.deserialize(key[keyattr])))
 
     @staticmethod
@@ -94,15 +98,18 @@ class DynamoDBIntegration:
         try:
             return {k: _plain(_deser.deserialize(v)) for k, v in item.items()}
         except (TypeError, ValueError, KeyError) as exc:
-            raise DynamoDBTaskError("DynamoDB.ValidationException",
-                                    f"invalid AttributeValue: {exc}") from None
+            raise DynamoDBTaskError(
+                "DynamoDB.ValidationException", f"invalid AttributeValue: {exc}"
+            ) from None
 
     def _put(self, table: str, params: dict) -> dict:
         item = self._decode(params.get("Item"))
         keyattr = TABLE_SCHEMAS[table].key
         if keyattr not in item:
-            raise DynamoDBTaskError("DynamoDB.ValidationException",
-                                    f"One of the required keys was not given a value: {keyattr}")
+            raise DynamoDBTaskError(
+                "DynamoDB.ValidationException",
+                f"One of the required keys was not given a value: {keyattr}",
+            )
         cond = params.get("ConditionExpression")
         names = params.get("ExpressionAttributeNames") or {}
         values = self._decode(params.get("ExpressionAttributeValues") or {})
@@ -152,14 +159,18 @@ class DynamoDBIntegration:
 
     @staticmethod
     def _check_failed() -> DynamoDBTaskError:
-        return DynamoDBTaskError("DynamoDB.ConditionalCheckFailedException",
-                                 "The conditional request failed")
+        return DynamoDBTaskError(
+            "DynamoDB.ConditionalCheckFailedException", "The conditional request failed"
+        )
 
     def _evaluate(self, table: str, key: str, clauses: list) -> None:
         current = self.tables.get(table, key) or {}
         for kind, attr, *rest in clauses:
-            ok = {"exists": attr in current, "not_exists": attr not in current,
-                  "equals": current.get(attr) == (rest[0] if rest else None)}[kind]
+            ok = {
+                "exists": attr in current,
+                "not_exists": attr not in current,
+                "equals": current.get(attr) == (rest[0] if rest else None),
+            }[kind]
             if not ok:
                 raise self._check_failed()
 
@@ -168,8 +179,9 @@ class DynamoDBIntegration:
         token = token.strip()
         if token.startswith("#"):
             if token not in names:
-                raise DynamoDBTaskError("DynamoDB.ValidationException",
-                                        f"ExpressionAttributeNames lacks {token}")
+                raise DynamoDBTaskError(
+                    "DynamoDB.ValidationException", f"ExpressionAttributeNames lacks {token}"
+                )
             return names[token]
         return token
 
@@ -186,30 +198,39 @@ class DynamoDBIntegration:
             if m and m.group(2) in values:
                 clauses.append(("equals", self._name(m.group(1), names), values[m.group(2)]))
                 continue
-            raise DynamoDBTaskError("States.Runtime",
-                                    f"condition {part!r} is not supported by the local runtime "
-                                    "(attribute_exists, attribute_not_exists, a = :v, joined by AND)")
+            raise DynamoDBTaskError(
+                "States.Runtime",
+                f"condition {part!r} is not supported by the local runtime "
+                "(attribute_exists, attribute_not_exists, a = :v, joined by AND)",
+            )
         return clauses
 
     def _parse_update(self, expr: str, names: dict, values: dict) -> tuple[dict, dict]:
         sets: dict[str, Any] = {}
         adds: dict[str, Any] = {}
-        for m in re.finditer(r"(SET|ADD)\s+(.*?)(?=\s+(?:SET|ADD|REMOVE|DELETE)\s+|$)",
-                             expr.strip(), flags=re.IGNORECASE | re.DOTALL):
+        for m in re.finditer(
+            r"(SET|ADD)\s+(.*?)(?=\s+(?:SET|ADD|REMOVE|DELETE)\s+|$)",
+            expr.strip(),
+            flags=re.IGNORECASE | re.DOTALL,
+        ):
             verb, body = m.group(1).upper(), m.group(2)
             for assign in body.split(","):
                 if verb == "SET":
                     lhs, _, rhs = assign.partition("=")
                     rhs = rhs.strip()
                     if rhs not in values:
-                        raise DynamoDBTaskError("States.Runtime",
-                                                f"SET {assign.strip()!r}: only ':value' right-hand "
-                                                "sides are supported locally")
+                        raise DynamoDBTaskError(
+                            "States.Runtime",
+                            f"SET {assign.strip()!r}: only ':value' right-hand "
+                            "sides are supported locally",
+                        )
                     sets[self._name(lhs, names)] = values[rhs]
                 else:
                     attr, val = assign.split()
                     adds[self._name(attr, names)] = values[val.strip()]
         if not sets and not adds:
-            raise DynamoDBTaskError("DynamoDB.ValidationException",
-                                    f"UpdateExpression {expr!r} has no SET or ADD clause")
+            raise DynamoDBTaskError(
+                "DynamoDB.ValidationException",
+                f"UpdateExpression {expr!r} has no SET or ADD clause",
+            )
         return sets, adds

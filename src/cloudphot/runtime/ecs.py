@@ -37,8 +37,13 @@ class EcsTaskFailed(Exception):
 
 
 class LocalEcs:
-    def __init__(self, targets: LocalTargets, env: dict[str, str], logs_dir: Path,
-                 interruptions: InterruptionPolicy | None = None):
+    def __init__(
+        self,
+        targets: LocalTargets,
+        env: dict[str, str],
+        logs_dir: Path,
+        interruptions: InterruptionPolicy | None = None,
+    ):
         self.targets = targets
         self.env = env
         self.logs_dir = logs_dir
@@ -47,21 +52,32 @@ class LocalEcs:
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
 
-    def run_task(self, params: dict, *, cancelled: threading.Event,
-                 on_started: Callable[[dict], None] | None = None,
-                 on_stopped: Callable[[dict], None] | None = None) -> dict:
+    def run_task(
+        self,
+        params: dict,
+        *,
+        cancelled: threading.Event,
+        on_started: Callable[[dict], None] | None = None,
+        on_stopped: Callable[[dict], None] | None = None,
+    ) -> dict:
         if not isinstance(params, dict) or "TaskDefinition" not in params:
             raise EcsTaskFailed("ECS.InvalidParameterException", "TaskDefinition is required")
         taskdef = self.targets.logical_id_from_arn(str(params["TaskDefinition"]), "task-definition")
         entry = self.targets.ecs_entry_point(taskdef)
         strategy = params.get("CapacityProviderStrategy") or []
-        provider = (strategy[0].get("CapacityProvider") if strategy
-                    else params.get("LaunchType", "FARGATE"))
+        provider = (
+            strategy[0].get("CapacityProvider") if strategy else params.get("LaunchType", "FARGATE")
+        )
         task_id = uuid.uuid4().hex
         cluster = str(params.get("Cluster", "default")).split("/")[-1]
         task_arn = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/{cluster}/{task_id}"
-        env = {**os.environ, **self.env, "ECS_CONTAINER_METADATA_URI_V4": "",
-               "CLOUDPHOT_TASK_ARN": task_arn, "CLOUDPHOT_CAPACITY_PROVIDER": str(provider)}
+        env = {
+            **os.environ,
+            **self.env,
+            "ECS_CONTAINER_METADATA_URI_V4": "",
+            "CLOUDPHOT_TASK_ARN": task_arn,
+            "CLOUDPHOT_CAPACITY_PROVIDER": str(provider),
+        }
         command: list[str] = []
         for override in (params.get("Overrides") or {}).get("ContainerOverrides") or []:
             for pair in override.get("Environment") or []:
@@ -69,11 +85,17 @@ class LocalEcs:
             command = [str(c) for c in override.get("Command") or command]
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{task_id}.log"
-        describe = {"TaskArn": task_arn, "ClusterArn": f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/{cluster}",
-                    "TaskDefinitionArn": str(params["TaskDefinition"]),
-                    "CapacityProviderName": provider, "LaunchType": "FARGATE",
-                    "Group": params.get("Group", ""), "LastStatus": "RUNNING",
-                    "Containers": [], "LogFile": str(log_path)}
+        describe = {
+            "TaskArn": task_arn,
+            "ClusterArn": f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/{cluster}",
+            "TaskDefinitionArn": str(params["TaskDefinition"]),
+            "CapacityProviderName": provider,
+            "LaunchType": "FARGATE",
+            "Group": params.get("Group", ""),
+            "LastStatus": "RUNNING",
+            "Containers": [],
+            "LogFile": str(log_path),
+        }
         if on_started:
             on_started(describe)
         # only Spot capacity is ever reclaimed; on-demand tasks run to the end
@@ -82,9 +104,14 @@ class LocalEcs:
         with self._lock:
             self.stats["started"] += 1
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, str(entry), *command], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=str(self.targets.root), start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, str(entry), *command],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(self.targets.root),
+                start_new_session=True,
+            )
             started = time.monotonic()
             stop_code, reason = "EssentialContainerExited", "Essential container in task exited"
             sent_term_at: float | None = None
@@ -100,7 +127,10 @@ class LocalEcs:
                 now = time.monotonic()
                 if sent_term_at is None:
                     if cancelled.is_set():
-                        stop_code, reason = "UserInitiated", "Task stopped by Step Functions (timeout or abort)"
+                        stop_code, reason = (
+                            "UserInitiated",
+                            "Task stopped by Step Functions (timeout or abort)",
+                        )
                         sent_term_at = self._term(proc, now)
                     elif delay is not None and now - started >= delay:
                         stop_code, reason = "SpotInterruption", "Your Spot Task was interrupted."
@@ -113,25 +143,38 @@ class LocalEcs:
         with self._lock:
             self.cpu_seconds += cpu
         tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
-        error_line = next((ln for ln in reversed(tail.splitlines())
-                           if ln.startswith("CLOUDPHOT_ERROR ")), "")
-        describe.update({"LastStatus": "STOPPED", "StopCode": stop_code, "StoppedReason": reason,
-                         "Containers": [{"Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
-                                         "ExitCode": rc, "LastStatus": "STOPPED",
-                                         "Reason": error_line[len("CLOUDPHOT_ERROR "):][:1000] or None}],
-                         "CpuSeconds": round(cpu, 3),
-                         "RunSeconds": round(time.monotonic() - started, 3)})
+        error_line = next(
+            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_ERROR ")), ""
+        )
+        describe.update(
+            {
+                "LastStatus": "STOPPED",
+                "StopCode": stop_code,
+                "StoppedReason": reason,
+                "Containers": [
+                    {
+                        "Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
+                        "ExitCode": rc,
+                        "LastStatus": "STOPPED",
+                        "Reason": error_line[len("CLOUDPHOT_ERROR ") :][:1000] or None,
+                    }
+                ],
+                "CpuSeconds": round(cpu, 3),
+                "RunSeconds": round(time.monotonic() - started, 3),
+            }
+        )
         if on_stopped:
             on_stopped(describe)
         if rc != 0 or stop_code != "EssentialContainerExited":
             with self._lock:
                 self.stats["failed"] += 1
             raise EcsTaskFailed("States.TaskFailed", json.dumps(describe))
-        result_line = next((ln for ln in reversed(tail.splitlines())
-                            if ln.startswith("CLOUDPHOT_RESULT ")), "")
+        result_line = next(
+            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_RESULT ")), ""
+        )
         if result_line:
             try:
-                describe["Result"] = json.loads(result_line[len("CLOUDPHOT_RESULT "):])
+                describe["Result"] = json.loads(result_line[len("CLOUDPHOT_RESULT ") :])
             except json.JSONDecodeError:
                 pass
         return describe
@@ -143,4 +186,3 @@ class LocalEcs:
         except ProcessLookupError:
             pass
         return now
-

@@ -42,8 +42,9 @@ class ExecutionRecord:
 class ExecutionStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
-                                   isolation_level=None)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, timeout=30, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -52,29 +53,60 @@ class ExecutionStore:
     def close(self) -> None:
         self._db.close()
 
-    def started(self, arn: str, name: str, state_machine: str, start_date: str, input: Any,
-                job_id: str | None) -> None:
+    def started(
+        self,
+        arn: str,
+        name: str,
+        state_machine: str,
+        start_date: str,
+        input: Any,
+        job_id: str | None,
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO executions(arn,name,state_machine,status,start_date,input,job_id)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (arn, name, state_machine, "RUNNING", start_date, json.dumps(input), job_id))
+                (arn, name, state_machine, "RUNNING", start_date, json.dumps(input), job_id),
+            )
 
-    def finished(self, arn: str, status: str, stop_date: str, output: Any, error: str | None,
-                 cause: str | None) -> None:
+    def finished(
+        self,
+        arn: str,
+        status: str,
+        stop_date: str,
+        output: Any,
+        error: str | None,
+        cause: str | None,
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE executions SET status=?, stop_date=?, output=?, error=?, cause=? WHERE arn=?",
-                (status, stop_date, None if output is None else json.dumps(output), error, cause, arn))
+                (
+                    status,
+                    stop_date,
+                    None if output is None else json.dumps(output),
+                    error,
+                    cause,
+                    arn,
+                ),
+            )
 
     def add_event(self, arn: str, event: dict) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO history(arn,id,type,timestamp,event) VALUES (?,?,?,?,?)",
-                             (arn, int(event["id"]), event["type"], str(event["timestamp"]),
-                              json.dumps(event, default=str)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO history(arn,id,type,timestamp,event) VALUES (?,?,?,?,?)",
+                (
+                    arn,
+                    int(event["id"]),
+                    event["type"],
+                    str(event["timestamp"]),
+                    json.dumps(event, default=str),
+                ),
+            )
 
-    def list(self, *, status: str | None = None, state_machine: str | None = None,
-             limit: int = 100) -> list[ExecutionRecord]:
+    def list(
+        self, *, status: str | None = None, state_machine: str | None = None, limit: int = 100
+    ) -> list[ExecutionRecord]:
         where, args = [], []
         if status:
             where.append("status=?")
@@ -90,15 +122,17 @@ class ExecutionStore:
 
     def find(self, name_or_arn: str) -> ExecutionRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM executions WHERE arn=? OR name=? "
-                                   "ORDER BY start_date DESC LIMIT 1",
-                                   (name_or_arn, name_or_arn)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM executions WHERE arn=? OR name=? ORDER BY start_date DESC LIMIT 1",
+                (name_or_arn, name_or_arn),
+            ).fetchone()
         return self._record(row) if row else None
 
     def history(self, arn: str) -> list[dict]:
         with self._lock:
-            rows = self._db.execute("SELECT event FROM history WHERE arn=? ORDER BY id",
-                                    (arn,)).fetchall()
+            rows = self._db.execute(
+                "SELECT event FROM history WHERE arn=? ORDER BY id", (arn,)
+            ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     @staticmethod
@@ -106,6 +140,16 @@ class ExecutionStore:
         def _j(v):
             return None if v is None else json.loads(v)
 
-        return ExecutionRecord(arn=row[0], name=row[1], state_machine=row[2], status=row[3],
-                               start_date=row[4], stop_date=row[5], input=_j(row[6]),
-                               output=_j(row[7]), error=row[8], cause=row[9], job_id=row[10])
+        return ExecutionRecord(
+            arn=row[0],
+            name=row[1],
+            state_machine=row[2],
+            status=row[3],
+            start_date=row[4],
+            stop_date=row[5],
+            input=_j(row[6]),
+            output=_j(row[7]),
+            error=row[8],
+            cause=row[9],
+            job_id=row[10],
+        )

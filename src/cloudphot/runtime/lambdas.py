@@ -67,8 +67,10 @@ class LocalLambdas:
         module_name, _, attr = spec.handler.rpartition(".")
         path = self.targets.root / spec.code_uri / (module_name.replace(".", "/") + ".py")
         if not path.is_file():
-            raise ConfigError(f"{logical_id}: handler file {path} does not exist "
-                              f"(CodeUri {spec.code_uri!r}, Handler {spec.handler!r})")
+            raise ConfigError(
+                f"{logical_id}: handler file {path} does not exist "
+                f"(CodeUri {spec.code_uri!r}, Handler {spec.handler!r})"
+            )
         unique = f"cloudphot_local_fn_{logical_id}"
         mod_spec = importlib.util.spec_from_file_location(unique, path)
         module: ModuleType = importlib.util.module_from_spec(mod_spec)
@@ -89,10 +91,13 @@ class LocalLambdas:
         ctx = LambdaContext(
             function_name=logical_id,
             memory_limit_in_mb=int(template_props.get("MemorySize", glob.get("MemorySize", 128))),
-            timeout_s=timeout, aws_request_id=request_id,
+            timeout_s=timeout,
+            aws_request_id=request_id,
             invoked_function_arn=f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{logical_id}",
-            log_group_name=f"/aws/lambda/{logical_id}", log_stream_name=f"local/{request_id}",
-            _deadline=time.monotonic() + timeout)
+            log_group_name=f"/aws/lambda/{logical_id}",
+            log_stream_name=f"local/{request_id}",
+            _deadline=time.monotonic() + timeout,
+        )
         handler = self.handler(logical_id)
         with self._lock:
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
@@ -109,7 +114,7 @@ class LocalLambdas:
                         outcome["result"] = handler(payload, ctx)
                 else:
                     outcome["result"] = handler(payload, ctx)
-            except BaseException as exc:  # noqa: BLE001 - reported below, as Lambda does
+            except BaseException as exc:
                 outcome["error"] = exc
 
         # The function's own Timeout, as Lambda enforces it. The handler's thread cannot
@@ -118,15 +123,27 @@ class LocalLambdas:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise LambdaError("Sandbox.Timedout", json.dumps({
-                "errorMessage": f"Task timed out after {timeout:.2f} seconds",
-                "errorType": "Sandbox.Timedout", "requestId": request_id}))
+            raise LambdaError(
+                "Sandbox.Timedout",
+                json.dumps(
+                    {
+                        "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+                        "errorType": "Sandbox.Timedout",
+                        "requestId": request_id,
+                    }
+                ),
+            )
         if "error" in outcome:
             exc = outcome["error"]
             error = type(exc).__name__
-            cause = json.dumps({"errorMessage": str(exc), "errorType": error,
-                                "requestId": request_id,
-                                "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]})
+            cause = json.dumps(
+                {
+                    "errorMessage": str(exc),
+                    "errorType": error,
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+                }
+            )
             raise LambdaError(error, cause) from exc
         result = outcome.get("result")
         return json.loads(json.dumps(result, default=str))

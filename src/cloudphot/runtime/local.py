@@ -36,7 +36,7 @@ from .targets import LocalTargets
 
 __all__ = ["LocalRuntime", "RunSummary"]
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")   # no X-Ray daemon locally
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon locally
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines in the terminal
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cloudphot")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -61,9 +61,15 @@ class RunSummary:
 
 
 class LocalRuntime:
-    def __init__(self, settings: Settings, *, project_root: Path | None = None,
-                 max_workers: int | None = None, interruptions: InterruptionPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        project_root: Path | None = None,
+        max_workers: int | None = None,
+        interruptions: InterruptionPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if settings.backend != "local":
             raise ConfigError("the local runtime needs CLOUDPHOT_BACKEND=local")
         self.settings = settings
@@ -75,13 +81,17 @@ class LocalRuntime:
         self.objects = open_object_store(settings, on_created=self._on_object_created)
         self.executions = ExecutionStore(settings.runtime_path)
         self.lambdas = LocalLambdas(self.targets, settings)
-        self.ecs = LocalEcs(self.targets, settings.as_env(), settings.logs_dir / "ecs",
-                            interruptions)
+        self.ecs = LocalEcs(
+            self.targets, settings.as_env(), settings.logs_dir / "ecs", interruptions
+        )
         physical = {phys: logical for logical, phys in settings.tables.items()}
-        self.resources = LocalResources(self.lambdas, self.ecs,
-                                        DynamoDBIntegration(self.tables, physical),
-                                        on_worker_started=self._worker_started,
-                                        on_worker_stopped=self._worker_stopped)
+        self.resources = LocalResources(
+            self.lambdas,
+            self.ecs,
+            DynamoDBIntegration(self.tables, physical),
+            on_worker_started=self._worker_started,
+            on_worker_stopped=self._worker_stopped,
+        )
         self.max_workers = max_workers or max(1, min(4, os.cpu_count() or 1))
         self.sleep = sleep
         self._machines: dict[str, StateMachine] = {}
@@ -114,11 +124,15 @@ class LocalRuntime:
 
     def _check_executor(self, kind: str, name: str) -> None:
         resources = self.targets.template.get("Resources", {})
-        wanted = {"state_machine": "AWS::Serverless::StateMachine",
-                  "lambda": "AWS::Serverless::Function", "ecs": "AWS::ECS::TaskDefinition"}[kind]
+        wanted = {
+            "state_machine": "AWS::Serverless::StateMachine",
+            "lambda": "AWS::Serverless::Function",
+            "ecs": "AWS::ECS::TaskDefinition",
+        }[kind]
         if resources.get(name, {}).get("Type") != wanted:
-            raise ConfigError(f"task executor {kind} {name!r}: template.yaml has no {wanted} "
-                              f"named {name!r}")
+            raise ConfigError(
+                f"task executor {kind} {name!r}: template.yaml has no {wanted} named {name!r}"
+            )
 
     # uploads ----------------------------------------------------------------------
     def upload(self, paths: Iterable[str | Path], *, prefix: str = "") -> list[ObjectInfo]:
@@ -150,9 +164,13 @@ class LocalRuntime:
             ran = job.ran_on or {}
             if ran.get("host") == host and ran.get("pid") and not _alive(int(ran["pid"])):
                 try:
-                    self.store.transition(job.job_id, JobState.PENDING, expect=JobState.RUNNING,
-                                          error="Runtime.Restarted",
-                                          cause=f"runtime pid {ran['pid']} died while the job ran")
+                    self.store.transition(
+                        job.job_id,
+                        JobState.PENDING,
+                        expect=JobState.RUNNING,
+                        error="Runtime.Restarted",
+                        cause=f"runtime pid {ran['pid']} died while the job ran",
+                    )
                     recovered.append(job.job_id)
                 except ConditionFailed:
                     pass
@@ -171,8 +189,13 @@ class LocalRuntime:
 
         return workspace_ledger(self, load_prices()).total
 
-    def run(self, *, progress: Callable[[Job], None] | None = None,
-            max_rounds: int = 10_000, budget_usd: float | None = None) -> RunSummary:
+    def run(
+        self,
+        *,
+        progress: Callable[[Job], None] | None = None,
+        max_rounds: int = 10_000,
+        budget_usd: float | None = None,
+    ) -> RunSummary:
         """Dispatch and execute until no event or job is left to handle.
 
         With ``budget_usd`` (or ``$CLOUDPHOT_BUDGET_USD``), no new round of jobs
@@ -185,8 +208,9 @@ class LocalRuntime:
         t0 = time.monotonic()
         summary = RunSummary()
         self.recover()
-        with ThreadPoolExecutor(max_workers=self.max_workers,
-                                thread_name_prefix="cloudphot-job") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix="cloudphot-job"
+        ) as pool:
             for _ in range(max_rounds):
                 summary.dispatched_events += self.dispatch_pending_events()
                 pending = self.store.jobs(JobState.PENDING)
@@ -198,7 +222,8 @@ class LocalRuntime:
                         summary.held_by_budget = (
                             f"budget ${budget_usd:.4f} reached (spent ${spent:.4f}): "
                             f"{len(pending)} job(s) held PENDING; run again with a higher "
-                            "--budget, or none, to resume")
+                            "--budget, or none, to resume"
+                        )
                         break
                 for job in pool.map(self.execute_job, pending):
                     if job is None:
@@ -218,49 +243,70 @@ class LocalRuntime:
         exec_arn = self.targets.execution_arn(target, name)
         ran_on = {"runtime": "local", "host": socket.gethostname(), "pid": os.getpid()}
         try:
-            self.store.transition(job.job_id, JobState.RUNNING, expect=JobState.PENDING,
-                                  attempts=attempt, attempt=attempt, execution_id=exec_arn,
-                                  ran_on=ran_on, error=None, cause=None)
+            self.store.transition(
+                job.job_id,
+                JobState.RUNNING,
+                expect=JobState.PENDING,
+                attempts=attempt,
+                attempt=attempt,
+                execution_id=exec_arn,
+                ran_on=ran_on,
+                error=None,
+                cause=None,
+            )
         except ConditionFailed:
             return None
         self._execution_jobs[name] = job.job_id
         cpu0 = time.thread_time()
         try:
             if kind == "state_machine":
-                status, output, error, cause = self._run_state_machine(target, name, exec_arn,
-                                                                       sm_arn, job)
+                status, output, error, cause = self._run_state_machine(
+                    target, name, exec_arn, sm_arn, job
+                )
             else:
-                raise ConfigError(f"job {job.job_id}: executor kind {kind!r} is not runnable "
-                                  "locally yet; wrap it in a state machine")
+                raise ConfigError(
+                    f"job {job.job_id}: executor kind {kind!r} is not runnable "
+                    "locally yet; wrap it in a state machine"
+                )
         except ConfigError as exc:
             status, output, error, cause = "FAILED", None, "ConfigError", str(exc)
         state = {"SUCCEEDED": JobState.SUCCEEDED, "ABORTED": JobState.ABORTED}.get(
-            status, JobState.FAILED)
+            status, JobState.FAILED
+        )
         with self._jobs_lock:
             current = self.store.job(job.job_id)
         ran = dict(current.ran_on or ran_on)
         ran["cpu_seconds"] = round(ran.get("cpu_seconds", 0) + time.thread_time() - cpu0, 3)
-        return self.store.transition(job.job_id, state, output=output, error=error, cause=cause,
-                                     ran_on=ran)
+        return self.store.transition(
+            job.job_id, state, output=output, error=error, cause=cause, ran_on=ran
+        )
 
     def _machine(self, logical_id: str) -> StateMachine:
         if logical_id not in self._machines:
             self._machines[logical_id] = StateMachine(
-                self.targets.state_machine_definition(logical_id))
+                self.targets.state_machine_definition(logical_id)
+            )
         return self._machines[logical_id]
 
-    def _run_state_machine(self, logical_id: str, name: str, exec_arn: str, sm_arn: str,
-                           job: Job) -> tuple[str, Any, str | None, str | None]:
+    def _run_state_machine(
+        self, logical_id: str, name: str, exec_arn: str, sm_arn: str, job: Job
+    ) -> tuple[str, Any, str | None, str | None]:
         machine = self._machine(logical_id)
         self.executions.started(exec_arn, name, logical_id, utcnow(), job.input, job.job_id)
         result = machine.execute(
-            job.input, name=name, invoker=self.resources, sleep=self.sleep,
+            job.input,
+            name=name,
+            invoker=self.resources,
+            sleep=self.sleep,
             history=lambda ev: self.executions.add_event(exec_arn, ev),
-            context={"StateMachine": {"Id": sm_arn, "Name": logical_id},
-                     "Execution": {"Id": exec_arn,
-                                   "RoleArn": "arn:aws:iam::000000000000:role/local"}})
-        self.executions.finished(exec_arn, result.status, utcnow(), result.output,
-                                 result.error, result.cause)
+            context={
+                "StateMachine": {"Id": sm_arn, "Name": logical_id},
+                "Execution": {"Id": exec_arn, "RoleArn": "arn:aws:iam::000000000000:role/local"},
+            },
+        )
+        self.executions.finished(
+            exec_arn, result.status, utcnow(), result.output, result.error, result.cause
+        )
         return result.status, result.output, result.error, result.cause
 
     def _worker_started(self, execution_name: str, task: dict) -> None:
@@ -268,14 +314,18 @@ class LocalRuntime:
         job_id = self._execution_jobs.get(execution_name, execution_name)
         try:
             self.store.job(job_id)
-        except Exception:  # noqa: BLE001 - bookkeeping must never break the task
+        except Exception:
             return
         with self._jobs_lock:
             job = self.store.job(job_id)
             ran = dict(job.ran_on or {})
-            ran.setdefault("workers", []).append({"task_arn": task["TaskArn"],
-                                                  "capacity_provider": task["CapacityProviderName"],
-                                                  "log": task.get("LogFile")})
+            ran.setdefault("workers", []).append(
+                {
+                    "task_arn": task["TaskArn"],
+                    "capacity_provider": task["CapacityProviderName"],
+                    "log": task.get("LogFile"),
+                }
+            )
             self.tables.update("jobs", job_id, {"ran_on": ran})
 
     def _worker_stopped(self, execution_name: str, task: dict) -> None:
@@ -284,18 +334,23 @@ class LocalRuntime:
         with self._jobs_lock:
             try:
                 job = self.store.job(job_id)
-            except Exception:  # noqa: BLE001 - bookkeeping must never break the task
+            except Exception:
                 return
             ran = dict(job.ran_on or {})
             container = (task.get("Containers") or [{}])[0]
             for w in reversed(ran.get("workers") or []):
                 if w.get("task_arn") == task["TaskArn"]:
-                    w.update(stop_code=task.get("StopCode"), exit_code=container.get("ExitCode"),
-                             cpu_seconds=task.get("CpuSeconds"), run_seconds=task.get("RunSeconds"),
-                             interrupted=task.get("StopCode") == "SpotInterruption")
+                    w.update(
+                        stop_code=task.get("StopCode"),
+                        exit_code=container.get("ExitCode"),
+                        cpu_seconds=task.get("CpuSeconds"),
+                        run_seconds=task.get("RunSeconds"),
+                        interrupted=task.get("StopCode") == "SpotInterruption",
+                    )
                     break
-            ran["worker_cpu_seconds"] = round(sum(w.get("cpu_seconds") or 0
-                                                  for w in ran.get("workers") or []), 3)
+            ran["worker_cpu_seconds"] = round(
+                sum(w.get("cpu_seconds") or 0 for w in ran.get("workers") or []), 3
+            )
             self.tables.update("jobs", job_id, {"ran_on": ran})
 
     def close(self) -> None:

@@ -25,9 +25,14 @@ _ECS = "arn:aws:states:::ecs:runTask"
 class LocalResources:
     """Implements the interpreter's ResourceInvoker protocol."""
 
-    def __init__(self, lambdas: LocalLambdas, ecs: LocalEcs, dynamodb: DynamoDBIntegration,
-                 on_worker_started: Callable[[str, dict], None] | None = None,
-                 on_worker_stopped: Callable[[str, dict], None] | None = None):
+    def __init__(
+        self,
+        lambdas: LocalLambdas,
+        ecs: LocalEcs,
+        dynamodb: DynamoDBIntegration,
+        on_worker_started: Callable[[str, dict], None] | None = None,
+        on_worker_stopped: Callable[[str, dict], None] | None = None,
+    ):
         self.lambdas, self.ecs, self.dynamodb = lambdas, ecs, dynamodb
         self.on_worker_started = on_worker_started
         self.on_worker_stopped = on_worker_stopped
@@ -40,19 +45,27 @@ class LocalResources:
         try:
             if resource == _LAMBDA_INVOKE:
                 if not isinstance(parameters, dict) or "FunctionName" not in parameters:
-                    raise TaskFailed("States.Runtime", "lambda:invoke needs Parameters.FunctionName")
+                    raise TaskFailed(
+                        "States.Runtime", "lambda:invoke needs Parameters.FunctionName"
+                    )
                 result = self._lambda(parameters["FunctionName"], parameters.get("Payload"), ctx)
-                return {"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200,
-                        "SdkHttpMetadata": {"HttpStatusCode": 200}}
+                return {
+                    "ExecutedVersion": "$LATEST",
+                    "Payload": result,
+                    "StatusCode": 200,
+                    "SdkHttpMetadata": {"HttpStatusCode": 200},
+                }
             if ":function:" in resource and resource.startswith("arn:aws:lambda:"):
                 return self._lambda(resource, parameters, ctx)
             if resource.startswith(_DDB):
-                return self.dynamodb.call(resource[len(_DDB):], parameters)
+                return self.dynamodb.call(resource[len(_DDB) :], parameters)
             if resource.startswith(_ECS):
                 if not resource.endswith(".sync"):
-                    raise TaskFailed("States.Runtime",
-                                     "only ecs:runTask.sync is supported locally (the pipeline "
-                                     "waits for its workers)")
+                    raise TaskFailed(
+                        "States.Runtime",
+                        "only ecs:runTask.sync is supported locally (the pipeline "
+                        "waits for its workers)",
+                    )
                 execution = ctx.execution_name
 
                 def started(task: dict) -> None:
@@ -63,16 +76,20 @@ class LocalResources:
                     if self.on_worker_stopped:
                         self.on_worker_stopped(execution, task)
 
-                return self.ecs.run_task(parameters, cancelled=ctx.cancelled, on_started=started,
-                                         on_stopped=stopped)
+                return self.ecs.run_task(
+                    parameters, cancelled=ctx.cancelled, on_started=started, on_stopped=stopped
+                )
         except LambdaError as exc:
             raise TaskFailed(exc.error, exc.cause) from exc
         except DynamoDBTaskError as exc:
             raise TaskFailed(exc.error, exc.cause) from exc
         except EcsTaskFailed as exc:
             raise TaskFailed(exc.error, exc.cause) from exc
-        raise TaskFailed("States.Runtime", f"resource {resource!r} is not supported by the local "
-                         "runtime (lambda:invoke, function ARNs, dynamodb:*, ecs:runTask.sync)")
+        raise TaskFailed(
+            "States.Runtime",
+            f"resource {resource!r} is not supported by the local "
+            "runtime (lambda:invoke, function ARNs, dynamodb:*, ecs:runTask.sync)",
+        )
 
     def _lambda(self, function: str, payload: Any, ctx: TaskContext) -> Any:
         logical_id = self.lambdas.targets.logical_id_from_arn(str(function), "function")

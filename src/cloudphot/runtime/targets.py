@@ -67,7 +67,7 @@ class LocalTargets:
         if isinstance(value, (str, int, float)):
             return str(value)
         if isinstance(value, dict) and len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self._ref(arg)
             if fn == "Fn::GetAtt":
@@ -75,8 +75,7 @@ class LocalTargets:
                 return self._getatt(lid, attr)
             if fn == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-                return re.sub(r"\$\{([^}!]+)\}",
-                              lambda m: self._sub_var(m.group(1), extra), text)
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: self._sub_var(m.group(1), extra), text)
             if fn == "Fn::Join":
                 sep, parts = arg
                 return sep.join(self.resolve(p) for p in parts)
@@ -97,9 +96,13 @@ class LocalTargets:
             raise ConfigError(f"template.yaml has no resource {lid!r}") from None
 
     def _ref(self, lid: str) -> str:
-        pseudo = {"AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT,
-                  "AWS::Partition": "aws", "AWS::StackName": "cloudphot-local",
-                  "AWS::URLSuffix": "amazonaws.com"}
+        pseudo = {
+            "AWS::Region": LOCAL_REGION,
+            "AWS::AccountId": LOCAL_ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": "cloudphot-local",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if lid in pseudo:
             return pseudo[lid]
         if lid in self.template.get("Parameters", {}):
@@ -143,17 +146,20 @@ class LocalTargets:
         """The definition file with its DefinitionSubstitutions applied, as SAM does."""
         specs = state_machines(self.template)
         if logical_id not in specs:
-            raise ConfigError(f"no state machine {logical_id!r} in template.yaml; "
-                              f"known: {', '.join(sorted(specs))}")
+            raise ConfigError(
+                f"no state machine {logical_id!r} in template.yaml; "
+                f"known: {', '.join(sorted(specs))}"
+            )
         spec = specs[logical_id]
         text = (self.root / spec.definition_uri).read_text(encoding="utf-8")
         values = {k: self.resolve(v) for k, v in spec.substitutions.items()}
-        text = re.sub(r"\$\{([A-Za-z0-9_]+)\}",
-                      lambda m: values.get(m.group(1), m.group(0)), text)
+        text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
         missing = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)) - set(values))
         if missing:
-            raise ConfigError(f"{spec.definition_uri}: placeholders without a "
-                              f"DefinitionSubstitution in template.yaml: {', '.join(missing)}")
+            raise ConfigError(
+                f"{spec.definition_uri}: placeholders without a "
+                f"DefinitionSubstitution in template.yaml: {', '.join(missing)}"
+            )
         return json.loads(text)
 
     def logical_id_from_arn(self, arn: str, kind: str) -> str:
@@ -179,8 +185,10 @@ class LocalTargets:
         meta = (res.get("Metadata") or {}).get("Cloudphot") or {}
         entry = meta.get("LocalEntryPoint")
         if not entry:
-            raise ConfigError(f"{task_definition} has no Metadata.Cloudphot.LocalEntryPoint "
-                              "in template.yaml; the local runtime needs it to run the container")
+            raise ConfigError(
+                f"{task_definition} has no Metadata.Cloudphot.LocalEntryPoint "
+                "in template.yaml; the local runtime needs it to run the container"
+            )
         return self.root / entry
 
     def ecs_container_names(self, task_definition: str) -> list[str]:

@@ -47,13 +47,24 @@ def add_commands(subparsers) -> None:
         ),
     )
     p.add_argument("outdir", metavar="OUTDIR", help="directory to write into (created)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="demo",
-                   help="field size (default: demo)")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), default="demo", help="field size (default: demo)"
+    )
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    p.add_argument("--crowding", type=_positive_float, default=1.0, metavar="FACTOR",
-                   help="multiply the preset's stellar density (default: 1)")
-    p.add_argument("--filters", nargs="+", default=None, metavar="FILTER",
-                   help="subset of the preset's filters (default: all)")
+    p.add_argument(
+        "--crowding",
+        type=_positive_float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply the preset's stellar density (default: 1)",
+    )
+    p.add_argument(
+        "--filters",
+        nargs="+",
+        default=None,
+        metavar="FILTER",
+        help="subset of the preset's filters (default: all)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_simulate)
 
@@ -78,13 +89,20 @@ def run_simulate(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     mjd = sim.exposures_truth["mjd"]
     ceph = sim.cepheids
-    print(f"field {sim.field_id}: {len(sim.exposures)} exposures in {args.outdir} "
-          f"({elapsed:.1f} s, PSF: {sim.psf_source})")
+    print(
+        f"field {sim.field_id}: {len(sim.exposures)} exposures in {args.outdir} "
+        f"({elapsed:.1f} s, PSF: {sim.psf_source})"
+    )
     if len(mjd):
-        print(f"  filters {', '.join(sim.filters)}; MJD {mjd.min():.2f}-{mjd.max():.2f} "
-              f"({mjd.max() - mjd.min():.0f} d)")
-    print(f"  {len(sim.truth)} stars (crowding x{sim.crowding:g}), "
-          f"{len(ceph)} Cepheids with periods "
-          + ", ".join(f"{p:.2f}" for p in sorted(ceph["period_d"])) + " d")
+        print(
+            f"  filters {', '.join(sim.filters)}; MJD {mjd.min():.2f}-{mjd.max():.2f} "
+            f"({mjd.max() - mjd.min():.0f} d)"
+        )
+    print(
+        f"  {len(sim.truth)} stars (crowding x{sim.crowding:g}), "
+        f"{len(ceph)} Cepheids with periods "
+        + ", ".join(f"{p:.2f}" for p in sorted(ceph["period_d"]))
+        + " d"
+    )
     print(f"  truth: {sim.truth_path}")
     return 0

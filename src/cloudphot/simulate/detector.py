@@ -188,9 +188,7 @@ def saturate(image: np.ndarray, full_well: float, *, bleed: bool = True) -> np.n
     return image >= full_well * (1 - 1e-9)
 
 
-def add_noise(
-    expected: np.ndarray, readnoise: float, rng: np.random.Generator
-) -> np.ndarray:
+def add_noise(expected: np.ndarray, readnoise: float, rng: np.random.Generator) -> np.ndarray:
     """Poisson draw of ``expected`` electrons plus Gaussian read noise (e-); new array."""
     if readnoise < 0:
         raise ValueError(f"readnoise must be non-negative, got {readnoise!r}")

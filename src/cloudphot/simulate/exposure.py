@@ -91,14 +91,44 @@ class DetectorInfo:
 
 DETECTORS: dict[tuple[str, str], DetectorInfo] = {
     ("ACS", "WFC"): DetectorInfo(
-        0.05, (2048, 4096), 2, 50.0, "flc", 2.0, (4.57, 3.91, 4.25, 4.04), 0.10, 2.0,
-        "WFC", "ELECTRONS"),
+        0.05,
+        (2048, 4096),
+        2,
+        50.0,
+        "flc",
+        2.0,
+        (4.57, 3.91, 4.25, 4.04),
+        0.10,
+        2.0,
+        "WFC",
+        "ELECTRONS",
+    ),
     ("WFC3", "UVIS"): DetectorInfo(
-        0.0396, (2051, 4096), 2, 31.0, "flc", 1.5, (3.03, 3.13, 3.08, 3.18), 0.05, 2.0,
-        "UVIS", "ELECTRONS"),
+        0.0396,
+        (2051, 4096),
+        2,
+        31.0,
+        "flc",
+        1.5,
+        (3.03, 3.13, 3.08, 3.18),
+        0.05,
+        2.0,
+        "UVIS",
+        "ELECTRONS",
+    ),
     ("WFC3", "IR"): DetectorInfo(
-        0.128, (1014, 1014), 1, 0.0, "flt", 2.5, (20.2, 19.8, 19.9, 20.1), 1.0, 1.2,
-        "IR", "ELECTRONS/S"),
+        0.128,
+        (1014, 1014),
+        1,
+        0.0,
+        "flt",
+        2.5,
+        (20.2, 19.8, 19.9, 20.1),
+        1.0,
+        1.2,
+        "IR",
+        "ELECTRONS/S",
+    ),
 }
 
 #: (instrument, detector, filter) -> (PHOTFLAM [erg/s/cm2/A per e-/s], PHOTPLAM [A],
@@ -182,7 +212,9 @@ def detector_info(instrument: str, detector: str) -> DetectorInfo:
         return DETECTORS[key]
     except KeyError:
         known = ", ".join(f"{i}/{d}" for i, d in DETECTORS)
-        raise ValueError(f"unknown instrument/detector {instrument}/{detector}; known: {known}") from None
+        raise ValueError(
+            f"unknown instrument/detector {instrument}/{detector}; known: {known}"
+        ) from None
 
 
 def photometric_keywords(instrument: str, detector: str, filter: str) -> dict[str, Any]:
@@ -289,8 +321,18 @@ def _time_obs(mjd: float) -> tuple[str, str]:
 
 
 #: ACS/WFC filters on filter wheel 1 (the others, e.g. F435W and F814W, are on wheel 2).
-_ACS_WHEEL1 = {"F475W", "F502N", "F550M", "F555W", "F606W", "F625W", "F658N", "F775W",
-               "F850LP", "F892N"}
+_ACS_WHEEL1 = {
+    "F475W",
+    "F502N",
+    "F550M",
+    "F555W",
+    "F606W",
+    "F625W",
+    "F658N",
+    "F775W",
+    "F850LP",
+    "F892N",
+}
 
 
 #: PA_V3 - ORIENTAT (deg) per detector, as in the drizzlepac sample files
@@ -328,14 +370,18 @@ def _primary_header(spec: ExposureSpec, filename: str) -> fits.Header:
     h["EXPEND"] = (expend, "exposure end time (Modified Julian Date)")
     h["EXPTIME"] = (float(spec.exptime), "exposure duration (seconds)--calculated")
     h["EXPFLAG"] = ("NORMAL", "Exposure interruption indicator")
-    h["PA_V3"] = ((spec.orientat + _PA_V3_MINUS_ORIENTAT[det]) % 360.0,
-                  "position angle of V3-axis of HST (deg)")
+    h["PA_V3"] = (
+        (spec.orientat + _PA_V3_MINUS_ORIENTAT[det]) % 360.0,
+        "position angle of V3-axis of HST (deg)",
+    )
     h["POSTARG1"] = (float(spec.dither_arcsec[0]), "POSTARG in axis 1 direction")
     h["POSTARG2"] = (float(spec.dither_arcsec[1]), "POSTARG in axis 2 direction")
     h["OBSTYPE"] = ("IMAGING", "observation type - imaging or spectroscopic")
     h["OBSMODE"] = ("MULTIACCUM" if det == "IR" else "ACCUM", "operating mode")
-    h["SUBARRAY"] = (spec.chip_shape is not None and tuple(spec.chip_shape) != info.chip_shape,
-                     "data from a subarray (T) or full frame (F)")
+    h["SUBARRAY"] = (
+        spec.chip_shape is not None and tuple(spec.chip_shape) != info.chip_shape,
+        "data from a subarray (T) or full frame (F)",
+    )
     h["DETECTOR"] = (det, "detector in use")
     if inst == "ACS":
         filt = spec.filter.upper()
@@ -354,8 +400,14 @@ def _primary_header(spec: ExposureSpec, filename: str) -> fits.Header:
     if det == "IR":
         h["SAMP_SEQ"] = ("STEP100", "MultiAccum exposure time sequence name")
         h["NSAMP"] = (14, "number of MULTIACCUM samples")
-    h["ASN_ID"] = (f"{spec.rootname[:6]}0{spec.visit[-1]}0".upper(), "unique identifier assigned to association")
-    h["ASN_TAB"] = (f"{spec.rootname[:6]}0{spec.visit[-1]}0_asn.fits".lower(), "name of the association table")
+    h["ASN_ID"] = (
+        f"{spec.rootname[:6]}0{spec.visit[-1]}0".upper(),
+        "unique identifier assigned to association",
+    )
+    h["ASN_TAB"] = (
+        f"{spec.rootname[:6]}0{spec.visit[-1]}0_asn.fits".lower(),
+        "name of the association table",
+    )
     h["ASN_MTYP"] = ("EXP-DTH", "Role of the Member in the Association")
     h["RA_APER"] = (float(ra_ap), "RA of aperture reference position")
     h["DEC_APER"] = (float(dec_ap), "Declination of aperture reference position")
@@ -574,8 +626,9 @@ def synthetic_exposure(
         electrons = np.full((ny, nx), info.sky_rate * spec.exptime, dtype=float)
         mags = rng.uniform(19.0, 24.0, nstars)
         flux = 10 ** (-0.4 * (mags - zpt)) * spec.exptime
-        add_gaussian_stars(electrons, rng.uniform(2, nx - 3, nstars), rng.uniform(2, ny - 3, nstars),
-                           flux, sigma)
+        add_gaussian_stars(
+            electrons, rng.uniform(2, nx - 3, nstars), rng.uniform(2, ny - 3, nstars), flux, sigma
+        )
         counts = rng.poisson(electrons).astype(float) + rng.normal(0.0, rn, (ny, nx))
         flags = np.zeros((ny, nx), np.int16)
         nhot = max(3, (ny * nx) // 4000)

@@ -142,9 +142,12 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
             for d in range(preset.exposures_per_visit):
                 # dither line with half-pixel phases, like ACS-WFC-DITHER-LINE (2.5, 1.5) pix
                 step = info.scale_arcsec * np.array([2.5 * d, 1.5 * d])
-                err = np.clip(
-                    rng.normal(0, _POINTING_SIGMA_PIX, 2), -_POINTING_MAX_PIX, _POINTING_MAX_PIX
-                ) * info.scale_arcsec
+                err = (
+                    np.clip(
+                        rng.normal(0, _POINTING_SIGMA_PIX, 2), -_POINTING_MAX_PIX, _POINTING_MAX_PIX
+                    )
+                    * info.scale_arcsec
+                )
                 shape = plan.chip_shape if plan.chip_shape is not None else preset.chip_shape
                 nchips = plan.nchips if plan.nchips is not None else preset.nchips
                 if plan.detector == "IR":  # the preset's CCD geometry does not apply
@@ -162,8 +165,10 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
                         ra=FIELD_CENTRE[0],
                         dec=FIELD_CENTRE[1],
                         orientat=roll,
-                        dither_arcsec=(float(visit_offset[0] + step[0]),
-                                       float(visit_offset[1] + step[1])),
+                        dither_arcsec=(
+                            float(visit_offset[0] + step[0]),
+                            float(visit_offset[1] + step[1]),
+                        ),
                         pointing_error_arcsec=(float(err[0]), float(err[1])),
                         chip_shape=shape,
                         nchips=nchips,
@@ -198,8 +203,12 @@ def _footprint_box(specs: list[ExposureSpec], plane: WCS, margin_arcsec: float):
             xs.append(p[:, 0])
             ys.append(p[:, 1])
     xs, ys = np.concatenate(xs), np.concatenate(ys)
-    return (xs.min() - margin_arcsec, xs.max() + margin_arcsec,
-            ys.min() - margin_arcsec, ys.max() + margin_arcsec)
+    return (
+        xs.min() - margin_arcsec,
+        xs.max() + margin_arcsec,
+        ys.min() - margin_arcsec,
+        ys.max() + margin_arcsec,
+    )
 
 
 def _inner_positions(
@@ -215,8 +224,9 @@ def _inner_positions(
         return np.zeros((0, 2))
     first = specs[0]
     ny, nx = first.shape
-    cand = np.column_stack([rng.uniform(0.2 * nx, 0.8 * nx, 4000),
-                            rng.uniform(0.2 * ny, 0.8 * ny, 4000)])
+    cand = np.column_stack(
+        [rng.uniform(0.2 * nx, 0.8 * nx, 4000), rng.uniform(0.2 * ny, 0.8 * ny, 4000)]
+    )
     ra, dec = chip_wcs(first, 1, true=True).all_pix2world(cand[:, 0], cand[:, 1], 0)
     seen = np.ones(cand.shape[0], bool)
     for spec in specs[1:]:
@@ -261,7 +271,9 @@ def _draw_stars(
     col = rng.uniform(1.0, 2.5, nfg)
     for f in filters:
         fg[f"{f.lower()}_vega"] = {
-            "F814W": m814, "F475W": m814 + col, "F160W": m814 - 0.55 * col - 0.05
+            "F814W": m814,
+            "F475W": m814 + col,
+            "F160W": m814 - 0.55 * col - 0.05,
         }[f]
     # foreground stars and Cepheids where every exposure sees them
     cep = draw_cepheids(preset.n_cepheids, rng, filters=filters)
@@ -310,8 +322,12 @@ def _render_exposure(
     zpt = vega_zeropoint(inst, detn, filt)
     mjd = spec.expstart + 0.5 * spec.exptime / 86400.0
     mags = variable_mags(
-        truth[f"{filt.lower()}_vega"], truth["period_d"], truth["amplitude_mag"],
-        truth["phase"], mjd, filt,
+        truth[f"{filt.lower()}_vega"],
+        truth["period_d"],
+        truth["amplitude_mag"],
+        truth["phase"],
+        mjd,
+        filt,
     )
     flux = magnitude_to_rate(mags, zpt) * spec.exptime
     rn = float(np.mean(info.readnoise))
@@ -322,8 +338,9 @@ def _render_exposure(
     for ext in range(1, spec.n_chips + 1):
         w = chip_wcs(spec, ext, true=True)
         x, y = w.all_world2pix(sky_ra, sky_dec, 0)
-        near = np.flatnonzero((x > -margin) & (x < nx - 1 + margin)
-                              & (y > -margin) & (y < ny - 1 + margin))
+        near = np.flatnonzero(
+            (x > -margin) & (x < nx - 1 + margin) & (y > -margin) & (y < ny - 1 + margin)
+        )
         expected = np.full((ny, nx), plan.sky_rate * spec.exptime)
         psf.render((ny, nx), x[near], y[near], flux[near], out=expected)
         charge = rng.poisson(expected).astype(float)
@@ -342,7 +359,9 @@ def _render_exposure(
         sci.append(counts.astype(np.float32))
         err.append(e.astype(np.float32))
         dq.append(flags)
-        on = near[(x[near] >= -0.5) & (x[near] < nx - 0.5) & (y[near] >= -0.5) & (y[near] < ny - 0.5)]
+        on = near[
+            (x[near] >= -0.5) & (x[near] < nx - 0.5) & (y[near] >= -0.5) & (y[near] < ny - 0.5)
+        ]
         if preset.truth_faint_mag is not None:
             on = on[mags[on] < preset.truth_faint_mag]
         rows.append((ext, on, x[on], y[on]))
@@ -443,10 +462,16 @@ def simulate_field(
     keep = [i for i, s in enumerate(all_specs) if s.filter.upper() in names]
     specs = [all_specs[i] for i in keep]
     pix_rngs = [pix_rngs_all[i] for i in keep]
-    truth.meta.update({
-        "PRESET": p.name, "SEED": seed, "CROWDING": crowding, "PHASEREF": PHASE_REF_MJD,
-        "DISTMOD": DISTANCE_MODULUS, "FILTERS": ",".join(names),
-    })
+    truth.meta.update(
+        {
+            "PRESET": p.name,
+            "SEED": seed,
+            "CROWDING": crowding,
+            "PHASEREF": PHASE_REF_MJD,
+            "DISTMOD": DISTANCE_MODULUS,
+            "FILTERS": ",".join(names),
+        }
+    )
     from ..fits.exposure import field_id_from_target
 
     field_id = field_id_from_target(_target(p.name, seed))
@@ -478,16 +503,19 @@ def simulate_field(
         sources.add(source)
         paths.append(write_exposure(outdir, spec, sci, err, dq))
         for ext, on, x, y in rows:
-            parts.append({
-                "exposure_id": np.full(on.size, spec.rootname.lower()),
-                "filter": np.full(on.size, spec.filter.upper()),
-                "mjd": np.full(on.size, mjd),
-                "star_id": np.asarray(truth["star_id"])[on],
-                "x": x, "y": y,
-                "chip": np.full(on.size, ext),
-                "flux_e": flux[on],
-                "mag": mags[on],
-            })
+            parts.append(
+                {
+                    "exposure_id": np.full(on.size, spec.rootname.lower()),
+                    "filter": np.full(on.size, spec.filter.upper()),
+                    "mjd": np.full(on.size, mjd),
+                    "star_id": np.asarray(truth["star_id"])[on],
+                    "x": x,
+                    "y": y,
+                    "chip": np.full(on.size, ext),
+                    "flux_e": flux[on],
+                    "mag": mags[on],
+                }
+            )
     exposures_truth = _exposures_truth(parts)
     exposures_truth.meta["FIELD_ID"] = field_id
     psf_source = sources.pop() if len(sources) == 1 else "mixed"

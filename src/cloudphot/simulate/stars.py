@@ -81,7 +81,9 @@ def vega_zeropoint(instrument: str, detector: str, filter: str) -> float:
     kw = photometric_keywords(instrument, detector, filter)
     zp = zeropoints(instrument, detector, filter, kw["PHOTFLAM"], kw["PHOTPLAM"])
     if zp["zpt_vega"] is None:
-        raise ValueError(f"no Vega zeropoint (AB - Vega offset) for {instrument}/{detector}/{filter}")
+        raise ValueError(
+            f"no Vega zeropoint (AB - Vega offset) for {instrument}/{detector}/{filter}"
+        )
     return float(zp["zpt_vega"])
 
 
@@ -241,9 +243,10 @@ def _shape_coefficients(nharm: int = 4, rise: float = 0.25) -> tuple[np.ndarray,
     a = 2 * spec.real[1 : nharm + 1]
     b = -2 * spec.imag[1 : nharm + 1]
     k = np.arange(1, nharm + 1)
-    curve = (a[:, None] * np.cos(2 * np.pi * k[:, None] * phi) + b[:, None] * np.sin(
-        2 * np.pi * k[:, None] * phi
-    )).sum(0)
+    curve = (
+        a[:, None] * np.cos(2 * np.pi * k[:, None] * phi)
+        + b[:, None] * np.sin(2 * np.pi * k[:, None] * phi)
+    ).sum(0)
     ptp = curve.max() - curve.min()
     return a / ptp, b / ptp
 

@@ -19,21 +19,26 @@ def _check_value(table: str, key: Any, path: str, value: Any) -> Any:
         if not math.isfinite(value):
             raise StorageError(
                 f"table {table!r}, item {key!r}: attribute {path} is {value}; NaN and infinity "
-                "cannot be stored (DynamoDB rejects them)")
+                "cannot be stored (DynamoDB rejects them)"
+            )
         return value
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise StorageError(f"table {table!r}, item {key!r}: attribute {path} has a "
-                                   f"non-string map key {k!r}")
+                raise StorageError(
+                    f"table {table!r}, item {key!r}: attribute {path} has a "
+                    f"non-string map key {k!r}"
+                )
             out[k] = _check_value(table, key, f"{path}.{k}", v)
         return out
     if isinstance(value, (list, tuple)):
         return [_check_value(table, key, f"{path}[{i}]", v) for i, v in enumerate(value)]
-    raise StorageError(f"table {table!r}, item {key!r}: attribute {path} has type "
-                       f"{type(value).__name__}; items hold str, int, float, bool, None, "
-                       "list, dict")
+    raise StorageError(
+        f"table {table!r}, item {key!r}: attribute {path} has type "
+        f"{type(value).__name__}; items hold str, int, float, bool, None, "
+        "list, dict"
+    )
 
 
 def check_item(table: str, schema: TableSchema, item: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +50,9 @@ def check_item(table: str, schema: TableSchema, item: dict[str, Any]) -> dict[st
     out = {}
     for name, value in item.items():
         if not isinstance(name, str) or not name:
-            raise StorageError(f"table {table!r}, item {key!r}: attribute name {name!r} is not a "
-                               "non-empty str")
+            raise StorageError(
+                f"table {table!r}, item {key!r}: attribute name {name!r} is not a non-empty str"
+            )
         out[name] = _check_value(table, key, name, value)
     index_values(table, schema, out)  # raises on index attributes of the wrong type
     return out
@@ -54,14 +60,20 @@ def check_item(table: str, schema: TableSchema, item: dict[str, Any]) -> dict[st
 
 def check_key(table: str, schema: TableSchema, key: Any) -> str:
     if not isinstance(key, str) or not key:
-        raise StorageError(f"table {table!r}: key attribute {schema.key!r} must be a non-empty "
-                           f"str, got {key!r}")
+        raise StorageError(
+            f"table {table!r}: key attribute {schema.key!r} must be a non-empty str, got {key!r}"
+        )
     return key
 
 
-def check_update(table: str, schema: TableSchema, key: str, changes: dict[str, Any],
-                 increment: dict[str, Any] | None,
-                 expect: dict[str, Any] | None) -> tuple[dict, dict, dict]:
+def check_update(
+    table: str,
+    schema: TableSchema,
+    key: str,
+    changes: dict[str, Any],
+    increment: dict[str, Any] | None,
+    expect: dict[str, Any] | None,
+) -> tuple[dict, dict, dict]:
     """Validate the arguments of ``Tables.update``; return plain-JSON copies."""
     check_key(table, schema, key)
     changes = {k: _check_value(table, key, k, v) for k, v in (changes or {}).items()}
@@ -69,33 +81,41 @@ def check_update(table: str, schema: TableSchema, key: str, changes: dict[str, A
     expect = {k: _check_value(table, key, k, v) for k, v in (expect or {}).items()}
     for name, delta in increment.items():
         if isinstance(delta, bool) or not isinstance(delta, (int, float)):
-            raise StorageError(f"table {table!r}, item {key!r}: increment of {name!r} must be a "
-                               f"number, got {delta!r}")
+            raise StorageError(
+                f"table {table!r}, item {key!r}: increment of {name!r} must be a "
+                f"number, got {delta!r}"
+            )
         _check_value(table, key, name, delta)
     if schema.key in changes or schema.key in increment:
-        raise StorageError(f"table {table!r}, item {key!r}: the key attribute {schema.key!r} "
-                           "cannot be updated")
+        raise StorageError(
+            f"table {table!r}, item {key!r}: the key attribute {schema.key!r} cannot be updated"
+        )
     both = set(changes) & set(increment)
     if both:
-        raise StorageError(f"table {table!r}, item {key!r}: {sorted(both)} both set and "
-                           "incremented in one update")
+        raise StorageError(
+            f"table {table!r}, item {key!r}: {sorted(both)} both set and incremented in one update"
+        )
     if not changes and not increment:
         raise StorageError(f"table {table!r}, item {key!r}: update with nothing to change")
     for name in (*changes, *increment):
         if not isinstance(name, str) or not name:
-            raise StorageError(f"table {table!r}, item {key!r}: attribute name {name!r} is not a "
-                               "non-empty str")
+            raise StorageError(
+                f"table {table!r}, item {key!r}: attribute name {name!r} is not a non-empty str"
+            )
     index_attrs = {a for pair in schema.indexes.values() for a in pair if a is not None}
     for name in index_attrs & set(changes):
         v = changes[name]
         if isinstance(v, bool) or not isinstance(v, (str, int, float)) or v == "":
-            raise StorageError(f"table {table!r}, item {key!r}: attribute {name!r} is an index key "
-                               f"and must be a non-empty str or a number, got {v!r}")
+            raise StorageError(
+                f"table {table!r}, item {key!r}: attribute {name!r} is an index key "
+                f"and must be a non-empty str or a number, got {v!r}"
+            )
     return changes, increment, expect
 
 
-def index_values(table: str, schema: TableSchema,
-                 item: dict[str, Any]) -> dict[str, tuple[Any, Any] | None]:
+def index_values(
+    table: str, schema: TableSchema, item: dict[str, Any]
+) -> dict[str, tuple[Any, Any] | None]:
     """index name -> (partition value, sort value), or None when the item is not in it.
 
     As in a DynamoDB GSI, an item lacking any of an index's key attributes is simply
@@ -113,7 +133,8 @@ def index_values(table: str, schema: TableSchema,
             if isinstance(v, bool) or not isinstance(v, (str, int, float)) or v == "":
                 raise StorageError(
                     f"table {table!r}, item {item.get(schema.key)!r}: attribute {a!r} is a key of "
-                    f"index {name!r} and must be a non-empty str or a number, got {v!r}")
+                    f"index {name!r} and must be a non-empty str or a number, got {v!r}"
+                )
             values.append(v)
         out[name] = (values[0], values[1] if sort is not None else None)
     return out
@@ -135,10 +156,12 @@ def same_value(a: Any, b: Any) -> bool:
 def check_query(physical: str, schema, index: str, value, limit: int | None) -> None:
     """Arguments of :meth:`Tables.query`, checked alike by every adapter."""
     if index not in schema.indexes:
-        raise StorageError(f"table {physical!r} has no index {index!r}; it has "
-                           f"{sorted(schema.indexes)}")
+        raise StorageError(
+            f"table {physical!r} has no index {index!r}; it has {sorted(schema.indexes)}"
+        )
     if limit is not None and limit < 1:
         raise StorageError(f"query of {physical!r}.{index}: limit must be >= 1, got {limit}")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise StorageError(f"query of {physical!r}.{index}: the value must be a str or a "
-                           f"number, got {value!r}")
+        raise StorageError(
+            f"query of {physical!r}.{index}: the value must be a str or a number, got {value!r}"
+        )

@@ -36,10 +36,18 @@ from .tables import TABLE_SCHEMAS, Tables
 
 __all__ = ["DynamoDBTables", "from_dynamodb", "to_dynamodb"]
 
-THROTTLING_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException",
-                              "RequestLimitExceeded", "Throttling", "TooManyRequestsException"})
-SERVER_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure",
-                          "ServiceUnavailableException"})
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+    }
+)
+SERVER_CODES = frozenset(
+    {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
+)
 
 
 def _to_wire(value: Any) -> Any:
@@ -83,15 +91,27 @@ def from_dynamodb(item: dict[str, dict]) -> dict[str, Any]:
 class DynamoDBTables(Tables):
     """Tables in DynamoDB; ``names`` maps logical to physical table names."""
 
-    def __init__(self, names: dict[str, str], client: Any = None, region: str | None = None, *,
-                 max_attempts: int = 8, base_delay_s: float = 0.05, max_delay_s: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
+    def __init__(
+        self,
+        names: dict[str, str],
+        client: Any = None,
+        region: str | None = None,
+        *,
+        max_attempts: int = 8,
+        base_delay_s: float = 0.05,
+        max_delay_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
         if client is None:
             import boto3
             from botocore.config import Config
 
-            client = boto3.client("dynamodb", region_name=region, config=Config(
-                retries={"mode": "standard", "total_max_attempts": 1}))
+            client = boto3.client(
+                "dynamodb",
+                region_name=region,
+                config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+            )
         if max_attempts < 1:
             raise StorageError(f"max_attempts must be >= 1, got {max_attempts}")
         self.client = client
@@ -124,21 +144,27 @@ class DynamoDBTables(Tables):
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in THROTTLING_CODES:
                     if attempt == self.max_attempts:
-                        raise Throttled(f"{operation} on table {table!r}: still throttled ({code}) "
-                                        f"after {attempt} attempts") from exc
+                        raise Throttled(
+                            f"{operation} on table {table!r}: still throttled ({code}) "
+                            f"after {attempt} attempts"
+                        ) from exc
                 elif code in SERVER_CODES:
                     if not idempotent or attempt == self.max_attempts:
-                        raise TransientError(f"{operation} on table {table!r} failed ({code}) "
-                                             f"after {attempt} attempt(s)") from exc
+                        raise TransientError(
+                            f"{operation} on table {table!r} failed ({code}) "
+                            f"after {attempt} attempt(s)"
+                        ) from exc
                 else:
                     raise
             except (BotoConnectionError, HTTPClientError) as exc:
                 if not idempotent or attempt == self.max_attempts:
-                    raise TransientError(f"{operation} on table {table!r}: {exc} "
-                                         f"after {attempt} attempt(s)") from exc
+                    raise TransientError(
+                        f"{operation} on table {table!r}: {exc} after {attempt} attempt(s)"
+                    ) from exc
             # full jitter: uniform in [0, min(cap, base * 2**n)]
-            self.sleep(self.rng.uniform(0, min(self.max_delay_s,
-                                               self.base_delay_s * 2 ** (attempt - 1))))
+            self.sleep(
+                self.rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -146,8 +172,10 @@ class DynamoDBTables(Tables):
         err = getattr(exc, "response", {}).get("Error", {})
         code, message = err.get("Code", type(exc).__name__), err.get("Message", str(exc))
         if code == "ResourceNotFoundException":
-            return StorageError(f"cannot {action} table {table!r}: it does not exist "
-                                f"(deploy the stack, or set the *_TABLE variables): {message}")
+            return StorageError(
+                f"cannot {action} table {table!r}: it does not exist "
+                f"(deploy the stack, or set the *_TABLE variables): {message}"
+            )
         return StorageError(f"cannot {action} table {table!r}: {code}: {message}")
 
     # writing ---------------------------------------------------------------
@@ -159,19 +187,29 @@ class DynamoDBTables(Tables):
         item = check_item(physical, schema, item)
         kwargs: dict[str, Any] = {"TableName": physical, "Item": to_dynamodb(item)}
         if if_absent:
-            kwargs.update(ConditionExpression="attribute_not_exists(#k)",
-                          ExpressionAttributeNames={"#k": schema.key})
+            kwargs.update(
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": schema.key},
+            )
         try:
             self._call("put_item", idempotent=not if_absent, **kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"table {physical!r}: an item with {schema.key}="
-                                      f"{item[schema.key]!r} already exists") from exc
+                raise ConditionFailed(
+                    f"table {physical!r}: an item with {schema.key}="
+                    f"{item[schema.key]!r} already exists"
+                ) from exc
             raise self._error(exc, "put into", physical) from exc
 
-    def update(self, table: str, key: str, changes: dict[str, Any], *,
-               increment: dict[str, int | float] | None = None,
-               expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        table: str,
+        key: str,
+        changes: dict[str, Any],
+        *,
+        increment: dict[str, int | float] | None = None,
+        expect: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         physical = self._physical(table)
@@ -192,26 +230,36 @@ class DynamoDBTables(Tables):
 
         clauses = []
         if changes:
-            clauses.append("SET " + ", ".join(f"{name(a)} = {value(v)}"
-                                              for a, v in changes.items()))
+            clauses.append(
+                "SET " + ", ".join(f"{name(a)} = {value(v)}" for a, v in changes.items())
+            )
         if increment:
-            clauses.append("ADD " + ", ".join(f"{name(a)} {value(v)}"
-                                              for a, v in increment.items()))
+            clauses.append(
+                "ADD " + ", ".join(f"{name(a)} {value(v)}" for a, v in increment.items())
+            )
         condition = [f"attribute_exists({name(schema.key)})"]
         for attr, want in expect.items():
-            condition.append(f"attribute_not_exists({name(attr)})" if want is None
-                             else f"{name(attr)} = {value(want)}")
+            condition.append(
+                f"attribute_not_exists({name(attr)})"
+                if want is None
+                else f"{name(attr)} = {value(want)}"
+            )
         from boto3.dynamodb.types import TypeSerializer
 
         ser = TypeSerializer()
         try:
             resp = self._call(
-                "update_item", idempotent=False, TableName=physical,
-                Key={schema.key: {"S": key}}, UpdateExpression=" ".join(clauses),
+                "update_item",
+                idempotent=False,
+                TableName=physical,
+                Key={schema.key: {"S": key}},
+                UpdateExpression=" ".join(clauses),
                 ConditionExpression=" AND ".join(condition),
                 ExpressionAttributeNames={p: a for a, p in names.items()},
                 ExpressionAttributeValues={p: ser.serialize(v) for p, v in values.items()},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise self._error(exc, "update", physical) from exc
@@ -229,8 +277,9 @@ class DynamoDBTables(Tables):
         schema = self.schema(table)
         check_key(physical, schema, key)
         try:
-            self._call("delete_item", idempotent=True, TableName=physical,
-                       Key={schema.key: {"S": key}})
+            self._call(
+                "delete_item", idempotent=True, TableName=physical, Key={schema.key: {"S": key}}
+            )
         except ClientError as exc:
             raise self._error(exc, "delete from", physical) from exc
 
@@ -242,15 +291,27 @@ class DynamoDBTables(Tables):
         schema = self.schema(table)
         check_key(physical, schema, key)
         try:
-            resp = self._call("get_item", idempotent=True, TableName=physical,
-                              Key={schema.key: {"S": key}}, ConsistentRead=True)
+            resp = self._call(
+                "get_item",
+                idempotent=True,
+                TableName=physical,
+                Key={schema.key: {"S": key}},
+                ConsistentRead=True,
+            )
         except ClientError as exc:
             raise self._error(exc, "get from", physical) from exc
         item = resp.get("Item")
         return from_dynamodb(item) if item else None
 
-    def query(self, table: str, index: str, value: Any, *, limit: int | None = None,
-              descending: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self,
+        table: str,
+        index: str,
+        value: Any,
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
         from boto3.dynamodb.types import TypeSerializer
         from botocore.exceptions import ClientError
 
@@ -258,7 +319,9 @@ class DynamoDBTables(Tables):
         schema = self.schema(table)
         check_query(physical, schema, index, value, limit)
         kwargs: dict[str, Any] = {
-            "TableName": physical, "IndexName": index, "KeyConditionExpression": "#p = :p",
+            "TableName": physical,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p",
             "ExpressionAttributeNames": {"#p": schema.indexes[index][0]},
             "ExpressionAttributeValues": {":p": TypeSerializer().serialize(_to_wire(value))},
             "ScanIndexForward": not descending,
@@ -301,6 +364,8 @@ def _why(table: str, key: str, item: dict[str, Any], expect: dict[str, Any]) -> 
         if want is None and attr in item:
             return f"table {table!r}, item {key!r}: expected {attr!r} absent, found {item[attr]!r}"
         if want is not None and (attr not in item or not same_value(item[attr], want)):
-            return (f"table {table!r}, item {key!r}: expected {attr}={want!r}, "
-                    f"found {item.get(attr, '<absent>')!r}")
+            return (
+                f"table {table!r}, item {key!r}: expected {attr}={want!r}, "
+                f"found {item.get(attr, '<absent>')!r}"
+            )
     return f"table {table!r}, item {key!r}: the expectation {expect!r} did not hold"

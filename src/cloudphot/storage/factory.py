@@ -9,8 +9,9 @@ from .tables import Tables
 __all__ = ["open_object_store", "open_tables"]
 
 
-def open_object_store(settings: Settings, *, on_created: ObjectCreatedListener | None = None,
-                      client=None) -> ObjectStore:
+def open_object_store(
+    settings: Settings, *, on_created: ObjectCreatedListener | None = None, client=None
+) -> ObjectStore:
     if settings.backend == "aws":
         from .s3_objects import S3ObjectStore
 

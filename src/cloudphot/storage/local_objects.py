@@ -158,8 +158,13 @@ def _file_md5(path: Path) -> str:
 class LocalObjectStore(ObjectStore):
     """Buckets as folders under ``root``; see the module docstring for guarantees."""
 
-    def __init__(self, root: str | os.PathLike, on_created: ObjectCreatedListener | None = None,
-                 *, region: str = "local"):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        on_created: ObjectCreatedListener | None = None,
+        *,
+        region: str = "local",
+    ):
         self.root = Path(root).expanduser().absolute()
         self.on_created = on_created
         self.region = region
@@ -179,12 +184,15 @@ class LocalObjectStore(ObjectStore):
         return self.root.joinpath(_META_DIR, bucket, *key.split("/"))
 
     # writing ----------------------------------------------------------------
-    def _write_atomic(self, target: Path, source: BinaryIO | bytes, *, bucket: str,
-                      key: str) -> tuple[str, os.stat_result]:
+    def _write_atomic(
+        self, target: Path, source: BinaryIO | bytes, *, bucket: str, key: str
+    ) -> tuple[str, os.stat_result]:
         """Stream ``source`` into ``target`` atomically; return (hex md5, stat of new file)."""
+
         def create(tmp: Path) -> int:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                           0o666)
+            return os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
 
         tmp, fd = self._temp_beside(target, create, bucket=bucket, key=key)
         try:
@@ -215,8 +223,9 @@ class LocalObjectStore(ObjectStore):
         return md5.hexdigest(), st
 
     @staticmethod
-    def _temp_beside(target: Path, create: Callable[[Path], Any], *, bucket: str,
-                     key: str) -> tuple[Path, Any]:
+    def _temp_beside(
+        target: Path, create: Callable[[Path], Any], *, bucket: str, key: str
+    ) -> tuple[Path, Any]:
         """Make ``target``'s folder, then ``create(tmp)`` at a fresh temporary name in it.
 
         Returns ``(tmp, what create returned)``. Retries when a concurrent delete prunes
@@ -253,8 +262,14 @@ class LocalObjectStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
-    def _store(self, bucket: str, key: str, source: BinaryIO | bytes, content_type: str | None,
-               metadata: dict[str, str] | None) -> ObjectInfo:
+    def _store(
+        self,
+        bucket: str,
+        key: str,
+        source: BinaryIO | bytes,
+        content_type: str | None,
+        metadata: dict[str, str] | None,
+    ) -> ObjectInfo:
         target = self.path_of(bucket, key)
         if metadata is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -262,10 +277,15 @@ class LocalObjectStore(ObjectStore):
             raise StorageError(f"metadata of s3://{bucket}/{key} must map str to str: {metadata!r}")
         try:
             etag, st = self._write_atomic(target, source, bucket=bucket, key=key)
-            sidecar = {"identity": _identity(st), "etag": etag, "content_type": content_type,
-                       "metadata": dict(metadata or {})}
-            self._write_atomic(self._meta_path(bucket, key), json.dumps(sidecar).encode(),
-                               bucket=bucket, key=key)
+            sidecar = {
+                "identity": _identity(st),
+                "etag": etag,
+                "content_type": content_type,
+                "metadata": dict(metadata or {}),
+            }
+            self._write_atomic(
+                self._meta_path(bucket, key), json.dumps(sidecar).encode(), bucket=bucket, key=key
+            )
         except _SourceFailed as failed:
             # the caller's stream broke: its own exception says more than ours would
             raise failed.__cause__ from None
@@ -273,42 +293,64 @@ class LocalObjectStore(ObjectStore):
             raise
         except OSError as exc:
             raise StorageError(f"cannot write s3://{bucket}/{key} at {target}: {exc}") from exc
-        info = ObjectInfo(bucket=bucket, key=key, size=st.st_size, etag=etag,
-                          last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC))
+        info = ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=st.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+        )
         if self.on_created is not None:
             # the object is durable now; a listener failure propagates as is (see module doc)
             self.on_created(s3_object_created_event(info, region=self.region))
         return info
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
-                  metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise StorageError(f"s3://{bucket}/{key}: data must be bytes, "
-                               f"not {type(data).__name__}")
+            raise StorageError(
+                f"s3://{bucket}/{key}: data must be bytes, not {type(data).__name__}"
+            )
         return self._store(bucket, key, bytes(data), content_type, metadata)
 
-    def put_file(self, bucket: str, key: str, path: str | Path, *,
-                 content_type: str | None = None) -> ObjectInfo:
+    def put_file(
+        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
         self.path_of(bucket, key)  # validate before touching the source
         try:
-            src = open(path, "rb")  # noqa: SIM115 - closed below; only open() errors are ours
+            src = open(path, "rb")
         except OSError as exc:
             raise StorageError(
-                f"cannot read {path} to upload to s3://{bucket}/{key}: {exc}") from exc
+                f"cannot read {path} to upload to s3://{bucket}/{key}: {exc}"
+            ) from exc
         with src:
             return self._store(bucket, key, src, content_type, None)
 
-    def put_fileobj(self, bucket: str, key: str, fileobj: BinaryIO, *,
-                    content_type: str | None = None,
-                    metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def put_fileobj(
+        self,
+        bucket: str,
+        key: str,
+        fileobj: BinaryIO,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         """Store what ``fileobj.read()`` yields until EOF, streamed and atomically.
 
         If reading fails midway the previous object (if any) is left untouched.
         """
         return self._store(bucket, key, fileobj, content_type, metadata)
 
-    def copy(self, bucket: str, src_key: str, dst_key: str, *,
-             dst_bucket: str | None = None) -> ObjectInfo:
+    def copy(
+        self, bucket: str, src_key: str, dst_key: str, *, dst_bucket: str | None = None
+    ) -> ObjectInfo:
         """Hard-link the stored file under ``dst_key``: no bytes read, no space used.
 
         Atomic like every write: the link is made at a temporary name beside the
@@ -343,8 +385,7 @@ class LocalObjectStore(ObjectStore):
             except OSError as exc:
                 if exc.errno not in _NO_LINK:
                     raise
-                etag, st, side = self._copy_bytes(bucket, src_key, src, dst_bucket, dst_key,
-                                                  target)
+                etag, st, side = self._copy_bytes(bucket, src_key, src, dst_bucket, dst_key, target)
             else:
                 try:
                     # the sidecar describes our inode unless the source was replaced (or
@@ -359,27 +400,42 @@ class LocalObjectStore(ObjectStore):
                         os.unlink(tmp)
                     raise
                 _fsync_dir(target.parent)
-            sidecar = {"identity": _identity(st), "etag": etag,
-                       "content_type": side.get("content_type"),
-                       "metadata": dict(side.get("metadata") or {})}
-            self._write_atomic(self._meta_path(dst_bucket, dst_key), json.dumps(sidecar).encode(),
-                               bucket=dst_bucket, key=dst_key)
+            sidecar = {
+                "identity": _identity(st),
+                "etag": etag,
+                "content_type": side.get("content_type"),
+                "metadata": dict(side.get("metadata") or {}),
+            }
+            self._write_atomic(
+                self._meta_path(dst_bucket, dst_key),
+                json.dumps(sidecar).encode(),
+                bucket=dst_bucket,
+                key=dst_key,
+            )
         except StorageError:
             raise
         except OSError as exc:
-            raise StorageError(f"cannot copy s3://{bucket}/{src_key} to "
-                               f"s3://{dst_bucket}/{dst_key} at {target}: {exc}") from exc
-        info = ObjectInfo(bucket=dst_bucket, key=dst_key, size=st.st_size, etag=etag,
-                          last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC))
+            raise StorageError(
+                f"cannot copy s3://{bucket}/{src_key} to "
+                f"s3://{dst_bucket}/{dst_key} at {target}: {exc}"
+            ) from exc
+        info = ObjectInfo(
+            bucket=dst_bucket,
+            key=dst_key,
+            size=st.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+        )
         if self.on_created is not None:
             self.on_created(s3_object_created_event(info, region=self.region, reason="CopyObject"))
         return info
 
-    def _copy_bytes(self, bucket: str, src_key: str, src: Path, dst_bucket: str, dst_key: str,
-                    target: Path) -> tuple[str, os.stat_result, dict]:
+    def _copy_bytes(
+        self, bucket: str, src_key: str, src: Path, dst_bucket: str, dst_key: str, target: Path
+    ) -> tuple[str, os.stat_result, dict]:
         """copy's fallback: stream the source into ``target``; (etag, stat, source sidecar)."""
         try:
-            f = open(src, "rb")  # noqa: SIM115 - closed below; missing: ObjectNotFound
+            f = open(src, "rb")
         except _MISSING:
             raise ObjectNotFound(bucket, src_key) from None
         with f:
@@ -389,8 +445,9 @@ class LocalObjectStore(ObjectStore):
             try:
                 etag, st = self._write_atomic(target, f, bucket=dst_bucket, key=dst_key)
             except _SourceFailed as failed:
-                raise StorageError(f"cannot read s3://{bucket}/{src_key} at {src}: "
-                                   f"{failed.__cause__}") from failed.__cause__
+                raise StorageError(
+                    f"cannot read s3://{bucket}/{src_key} at {src}: {failed.__cause__}"
+                ) from failed.__cause__
         return etag, st, side
 
     # reading ----------------------------------------------------------------
@@ -416,8 +473,13 @@ class LocalObjectStore(ObjectStore):
             etag = side["etag"]
         else:  # written by hand, or a racing writer's sidecar: trust only the bytes
             etag = _file_md5(path)
-        return ObjectInfo(bucket=bucket, key=key, size=st.st_size, etag=etag,
-                          last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC))
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=st.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+        )
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         path, st = self._existing(bucket, key)
@@ -471,15 +533,16 @@ class LocalObjectStore(ObjectStore):
         src_path = self.path_of(bucket, key)
         dest = Path(path)
         try:
-            src = open(src_path, "rb")  # noqa: SIM115 - closed below; missing: ObjectNotFound
+            src = open(src_path, "rb")
         except _MISSING:
             raise ObjectNotFound(bucket, key) from None
         with src:
             try:
                 self._write_atomic(dest, src, bucket=bucket, key=key)
             except _SourceFailed as failed:
-                raise StorageError(f"cannot read s3://{bucket}/{key} at {src_path}: "
-                                   f"{failed.__cause__}") from failed.__cause__
+                raise StorageError(
+                    f"cannot read s3://{bucket}/{key} at {src_path}: {failed.__cause__}"
+                ) from failed.__cause__
             except OSError as exc:
                 raise StorageError(f"cannot download s3://{bucket}/{key} to {dest}: {exc}") from exc
         return dest

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["ObjectCreatedListener", "ObjectInfo", "ObjectStore", "check_range",
-           "s3_object_created_event"]
+__all__ = [
+    "ObjectCreatedListener",
+    "ObjectInfo",
+    "ObjectStore",
+    "check_range",
+    "s3_object_created_event",
+]
 
 #: Called with an EventBridge "Object Created" event after every successful write.
 ObjectCreatedListener = Callable[[dict], None]
@@ -40,13 +45,21 @@ class ObjectStore(ABC):
     """Buckets of immutable-by-convention objects."""
 
     @abstractmethod
-    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
-                  metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         """Store ``data`` atomically under ``key``; replaces an existing object."""
 
     @abstractmethod
-    def put_file(self, bucket: str, key: str, path: str | Path, *,
-                 content_type: str | None = None) -> ObjectInfo:
+    def put_file(
+        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
         """Upload a local file atomically (streamed; large files do not sit in memory)."""
 
     @abstractmethod
@@ -65,8 +78,9 @@ class ObjectStore(ABC):
         """
 
     @abstractmethod
-    def copy(self, bucket: str, src_key: str, dst_key: str, *,
-             dst_bucket: str | None = None) -> ObjectInfo:
+    def copy(
+        self, bucket: str, src_key: str, dst_key: str, *, dst_bucket: str | None = None
+    ) -> ObjectInfo:
         """Copy an object inside the store, without passing its bytes through the caller.
 
         The copy lands in ``dst_bucket`` (default: ``bucket``) under ``dst_key``,
@@ -128,16 +142,25 @@ def check_range(start: int, end: int | None) -> None:
         raise ValueError(f"a suffix range (start={start}) reads to the end: end must be None")
 
 
-def s3_object_created_event(info: ObjectInfo, *, region: str = "local",
-                            account: str = "000000000000", reason: str = "PutObject") -> dict:
+def s3_object_created_event(
+    info: ObjectInfo,
+    *,
+    region: str = "local",
+    account: str = "000000000000",
+    reason: str = "PutObject",
+) -> dict:
     """The EventBridge "Object Created" notification S3 sends for ``info``.
 
     Same shape as AWS's (``detail.bucket.name``, ``detail.object.key/size/etag``),
     so one parser serves both the local store and EventBridge.
     """
     now = datetime.now(UTC)
-    obj = {"key": info.key, "size": info.size, "etag": info.etag,
-           "sequencer": f"{int(now.timestamp() * 1e6):016X}"}
+    obj = {
+        "key": info.key,
+        "size": info.size,
+        "etag": info.etag,
+        "sequencer": f"{int(now.timestamp() * 1e6):016X}",
+    }
     if info.version_id:
         obj["version-id"] = info.version_id
     return {

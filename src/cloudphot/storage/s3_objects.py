@@ -21,8 +21,16 @@ from .objects import ObjectInfo, ObjectStore, check_range
 __all__ = ["S3ObjectStore"]
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
-_THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "TooManyRequestsException", "ServiceUnavailable", "RequestThrottled"}
+_THROTTLED = {
+    "SlowDown",
+    "503",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "RequestThrottled",
+}
 _TRANSIENT = {"500", "502", "504", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
 
 #: CopyObject copies up to 5 GiB in one request (S3's limit); above, a multipart copy
@@ -53,8 +61,11 @@ class S3ObjectStore(ObjectStore):
             import boto3
             from botocore.config import Config
 
-            client = boto3.client("s3", region_name=region, config=Config(
-                retries={"mode": "standard", "max_attempts": max_attempts}))
+            client = boto3.client(
+                "s3",
+                region_name=region,
+                config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
+            )
         self.client = client
 
     def __repr__(self) -> str:
@@ -86,22 +97,35 @@ class S3ObjectStore(ObjectStore):
             if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
                 return TransientError(f"cannot {action} {where}: S3 failed ({code}: {message})")
             if code in ("403", "AccessDenied") and action == "head":
-                message += (" (S3 answers 403, not 404, for a missing key when the caller "
-                            "lacks s3:ListBucket on the bucket)")
+                message += (
+                    " (S3 answers 403, not 404, for a missing key when the caller "
+                    "lacks s3:ListBucket on the bucket)"
+                )
             return StorageError(f"cannot {action} {where}: {code}: {message}")
         if isinstance(cause, (BotoConnectionError, HTTPClientError)):
             return TransientError(f"cannot {action} {where}: {cause}")
         return StorageError(f"cannot {action} {where}: {exc}")
 
     def _info(self, bucket: str, key: str, response: dict) -> ObjectInfo:
-        return ObjectInfo(bucket=bucket, key=key, size=int(response["ContentLength"]),
-                          etag=_strip_etag(response.get("ETag")),
-                          last_modified=response["LastModified"],
-                          version_id=_version(response.get("VersionId")))
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=int(response["ContentLength"]),
+            etag=_strip_etag(response.get("ETag")),
+            last_modified=response["LastModified"],
+            version_id=_version(response.get("VersionId")),
+        )
 
     # writing ----------------------------------------------------------------
-    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
-                  metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         extra = _object_args(content_type, metadata)
         try:
             resp = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **extra)
@@ -113,30 +137,42 @@ class S3ObjectStore(ObjectStore):
             modified = email.utils.parsedate_to_datetime(date) if date else None
         except (TypeError, ValueError):
             modified = None
-        return ObjectInfo(bucket=bucket, key=key, size=len(data),
-                          etag=_strip_etag(resp.get("ETag")),
-                          last_modified=modified or datetime.now(UTC),
-                          version_id=_version(resp.get("VersionId")))
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=len(data),
+            etag=_strip_etag(resp.get("ETag")),
+            last_modified=modified or datetime.now(UTC),
+            version_id=_version(resp.get("VersionId")),
+        )
 
-    def put_file(self, bucket: str, key: str, path: str | Path, *,
-                 content_type: str | None = None) -> ObjectInfo:
+    def put_file(
+        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
         """Upload with the transfer manager (multipart above 8 MB), then HEAD for the etag.
 
         Under a racing writer on the same key the HEAD may describe the other
         writer's object, which is what a reader would now see anyway.
         """
         try:
-            self.client.upload_file(str(path), bucket, key,
-                                    ExtraArgs=_object_args(content_type, None) or None)
+            self.client.upload_file(
+                str(path), bucket, key, ExtraArgs=_object_args(content_type, None) or None
+            )
         except FileNotFoundError as exc:
             raise StorageError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
         except Exception as exc:
             raise self._error(exc, bucket, key, "upload") from exc
         return self.head(bucket, key)
 
-    def put_fileobj(self, bucket: str, key: str, fileobj: BinaryIO, *,
-                    content_type: str | None = None,
-                    metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def put_fileobj(
+        self,
+        bucket: str,
+        key: str,
+        fileobj: BinaryIO,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         """Stream ``fileobj`` to S3; a failing read aborts the upload, the old object stays."""
         extra = _object_args(content_type, metadata)
         try:
@@ -149,8 +185,9 @@ class S3ObjectStore(ObjectStore):
             raise self._error(exc, bucket, key, "upload") from exc
         return self.head(bucket, key)
 
-    def copy(self, bucket: str, src_key: str, dst_key: str, *,
-             dst_bucket: str | None = None) -> ObjectInfo:
+    def copy(
+        self, bucket: str, src_key: str, dst_key: str, *, dst_bucket: str | None = None
+    ) -> ObjectInfo:
         """Server-side copy: CopyObject, or a managed multipart copy above 5 GiB.
 
         S3 copies the content type and user metadata with the bytes (the multipart
@@ -169,33 +206,51 @@ class S3ObjectStore(ObjectStore):
         copy_source = {"Bucket": bucket, "Key": src_key}
         try:
             if source.size <= _COPY_OBJECT_MAX:
-                resp = self.client.copy_object(CopySource=copy_source, Bucket=dst_bucket,
-                                               Key=dst_key, CopySourceIfMatch=head["ETag"])
+                resp = self.client.copy_object(
+                    CopySource=copy_source,
+                    Bucket=dst_bucket,
+                    Key=dst_key,
+                    CopySourceIfMatch=head["ETag"],
+                )
                 result = resp["CopyObjectResult"]
-                return ObjectInfo(bucket=dst_bucket, key=dst_key, size=source.size,
-                                  etag=_strip_etag(result.get("ETag")),
-                                  last_modified=result["LastModified"],
-                                  version_id=_version(resp.get("VersionId")))
+                return ObjectInfo(
+                    bucket=dst_bucket,
+                    key=dst_key,
+                    size=source.size,
+                    etag=_strip_etag(result.get("ETag")),
+                    last_modified=result["LastModified"],
+                    version_id=_version(resp.get("VersionId")),
+                )
             from boto3.s3.transfer import TransferConfig
 
             # content type and metadata passed on explicitly: older s3transfer versions
             # may drop them in a multipart copy
-            extra = {"CopySourceIfMatch": head["ETag"],
-                     "Metadata": dict(head.get("Metadata") or {}),
-                     **_object_args(head.get("ContentType"), None)}
-            self.client.copy(copy_source, dst_bucket, dst_key, ExtraArgs=extra,
-                             Config=TransferConfig(multipart_threshold=_COPY_OBJECT_MAX,
-                                                   multipart_chunksize=_COPY_PART))
+            extra = {
+                "CopySourceIfMatch": head["ETag"],
+                "Metadata": dict(head.get("Metadata") or {}),
+                **_object_args(head.get("ContentType"), None),
+            }
+            self.client.copy(
+                copy_source,
+                dst_bucket,
+                dst_key,
+                ExtraArgs=extra,
+                Config=TransferConfig(
+                    multipart_threshold=_COPY_OBJECT_MAX, multipart_chunksize=_COPY_PART
+                ),
+            )
         except Exception as exc:
             code = _error_code(exc)
             if code in ("PreconditionFailed", "412"):
                 raise TransientError(
                     f"cannot copy s3://{bucket}/{src_key} to s3://{dst_bucket}/{dst_key}: the "
-                    "source was replaced while it was being copied; retry") from exc
+                    "source was replaced while it was being copied; retry"
+                ) from exc
             if code == "NoSuchBucket":  # the source's was there a moment ago: the target's
                 raise self._error(exc, dst_bucket, dst_key, "copy to") from exc
-            raise self._error(exc, bucket, src_key,
-                              f"copy to s3://{dst_bucket}/{dst_key} from") from exc
+            raise self._error(
+                exc, bucket, src_key, f"copy to s3://{dst_bucket}/{dst_key} from"
+            ) from exc
         return self.head(dst_bucket, dst_key)
 
     # reading ----------------------------------------------------------------
@@ -261,9 +316,13 @@ class S3ObjectStore(ObjectStore):
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", ()):
-                    yield ObjectInfo(bucket=bucket, key=obj["Key"], size=int(obj["Size"]),
-                                     etag=_strip_etag(obj.get("ETag")),
-                                     last_modified=obj["LastModified"])
+                    yield ObjectInfo(
+                        bucket=bucket,
+                        key=obj["Key"],
+                        size=int(obj["Size"]),
+                        etag=_strip_etag(obj.get("ETag")),
+                        last_modified=obj["LastModified"],
+                    )
         except Exception as exc:
             raise self._error(exc, bucket, None, f"list prefix {prefix!r} of") from exc
 

@@ -69,14 +69,21 @@ def _cols(index: str) -> tuple[str, str]:
 class SQLiteTables(Tables):
     """Tables in the SQLite file ``path``; ``names`` maps logical to physical table names."""
 
-    def __init__(self, path: str | os.PathLike, names: dict[str, str] | None = None, *,
-                 busy_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        names: dict[str, str] | None = None,
+        *,
+        busy_timeout_s: float = 30.0,
+    ):
         self.path = Path(path).expanduser().absolute()
         self.names = {logical: (names or {}).get(logical, logical) for logical in TABLE_SCHEMAS}
         for logical, physical in self.names.items():
             if not _NAME_RE.match(physical):
-                raise StorageError(f"table name {physical!r} (for {logical!r}) is not usable in "
-                                   "SQLite: letters, digits, '_', '.', '-', starting with a letter")
+                raise StorageError(
+                    f"table name {physical!r} (for {logical!r}) is not usable in "
+                    "SQLite: letters, digits, '_', '.', '-', starting with a letter"
+                )
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
@@ -97,8 +104,12 @@ class SQLiteTables(Tables):
             return holder.conn
         # first use in this thread, or in a forked child (never reuse the parent's)
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -126,8 +137,9 @@ class SQLiteTables(Tables):
     def _error(self, exc: sqlite3.Error, action: str, table: str | None = None) -> Exception:
         where = f"table {table!r} in {self.path}" if table else str(self.path)
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
-            return Throttled(f"cannot {action} {where}: still locked after "
-                             f"{self.busy_timeout_s:g} s ({exc})")
+            return Throttled(
+                f"cannot {action} {where}: still locked after {self.busy_timeout_s:g} s ({exc})"
+            )
         return StorageError(f"cannot {action} {where}: {exc}")
 
     # schema ----------------------------------------------------------------
@@ -150,8 +162,10 @@ class SQLiteTables(Tables):
                                 conn.execute(f"ALTER TABLE {_q(physical)} ADD COLUMN {_q(col)}")
                                 added = True
                         pk, sk = _cols(index)
-                        conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(physical + '__' + index)} "
-                                     f"ON {_q(physical)} ({_q(pk)}, {_q(sk)})")
+                        conn.execute(
+                            f"CREATE INDEX IF NOT EXISTS {_q(physical + '__' + index)} "
+                            f"ON {_q(physical)} ({_q(pk)}, {_q(sk)})"
+                        )
                     if added:
                         self._reindex(conn, logical)
                 conn.execute("COMMIT")
@@ -163,7 +177,7 @@ class SQLiteTables(Tables):
 
     def _reindex(self, conn: sqlite3.Connection, table: str) -> None:
         physical = self.names[table]
-        for k, text in conn.execute(f"SELECT k, item FROM {_q(physical)}").fetchall():
+        for _k, text in conn.execute(f"SELECT k, item FROM {_q(physical)}").fetchall():
             self._write(conn, table, json.loads(text), replace=True)
 
     def _physical(self, table: str) -> str:
@@ -171,16 +185,20 @@ class SQLiteTables(Tables):
         return self.names[table]
 
     # writing ---------------------------------------------------------------
-    def _write(self, conn: sqlite3.Connection, table: str, item: dict[str, Any], *,
-               replace: bool) -> None:
+    def _write(
+        self, conn: sqlite3.Connection, table: str, item: dict[str, Any], *, replace: bool
+    ) -> None:
         schema = self.schema(table)
         cols, values = ["k", "item"], [item[schema.key], json.dumps(item, allow_nan=False)]
         for index, kv in index_values(table, schema, item).items():
             cols += _cols(index)
             values += list(kv) if kv is not None else [None, None]
         verb = "INSERT OR REPLACE" if replace else "INSERT"
-        conn.execute(f"{verb} INTO {_q(self.names[table])} ({', '.join(map(_q, cols))}) "
-                     f"VALUES ({', '.join('?' * len(cols))})", values)
+        conn.execute(
+            f"{verb} INTO {_q(self.names[table])} ({', '.join(map(_q, cols))}) "
+            f"VALUES ({', '.join('?' * len(cols))})",
+            values,
+        )
 
     def put(self, table: str, item: dict[str, Any], *, if_absent: bool = False) -> None:
         physical = self._physical(table)
@@ -189,14 +207,22 @@ class SQLiteTables(Tables):
         try:
             self._write(conn, table, item, replace=not if_absent)
         except sqlite3.IntegrityError as exc:
-            raise ConditionFailed(f"table {physical!r}: an item with {self.schema(table).key}="
-                                  f"{item[self.schema(table).key]!r} already exists") from exc
+            raise ConditionFailed(
+                f"table {physical!r}: an item with {self.schema(table).key}="
+                f"{item[self.schema(table).key]!r} already exists"
+            ) from exc
         except sqlite3.Error as exc:
             raise self._error(exc, "put into", physical) from exc
 
-    def update(self, table: str, key: str, changes: dict[str, Any], *,
-               increment: dict[str, int | float] | None = None,
-               expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        table: str,
+        key: str,
+        changes: dict[str, Any],
+        *,
+        increment: dict[str, int | float] | None = None,
+        expect: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         physical = self._physical(table)
         schema = self.schema(table)
         changes, increment, expect = check_update(physical, schema, key, changes, increment, expect)
@@ -204,26 +230,33 @@ class SQLiteTables(Tables):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute(f"SELECT item FROM {_q(physical)} WHERE k = ?",
-                                   (key,)).fetchone()
+                row = conn.execute(
+                    f"SELECT item FROM {_q(physical)} WHERE k = ?", (key,)
+                ).fetchone()
                 if row is None:
                     raise ItemNotFound(physical, {schema.key: key})
                 item = json.loads(row[0])
                 for name, want in expect.items():
                     if want is None:
                         if name in item:
-                            raise ConditionFailed(f"table {physical!r}, item {key!r}: expected "
-                                                  f"{name!r} absent, found {item[name]!r}")
+                            raise ConditionFailed(
+                                f"table {physical!r}, item {key!r}: expected "
+                                f"{name!r} absent, found {item[name]!r}"
+                            )
                     elif name not in item or not same_value(item[name], want):
                         found = item.get(name, "<absent>")
-                        raise ConditionFailed(f"table {physical!r}, item {key!r}: expected "
-                                              f"{name}={want!r}, found {found!r}")
+                        raise ConditionFailed(
+                            f"table {physical!r}, item {key!r}: expected "
+                            f"{name}={want!r}, found {found!r}"
+                        )
                 item.update(changes)
                 for name, delta in increment.items():
                     current = item.get(name, 0)
                     if isinstance(current, bool) or not isinstance(current, (int, float)):
-                        raise StorageError(f"table {physical!r}, item {key!r}: cannot increment "
-                                           f"{name!r}, it holds {current!r}")
+                        raise StorageError(
+                            f"table {physical!r}, item {key!r}: cannot increment "
+                            f"{name!r}, it holds {current!r}"
+                        )
                     item[name] = current + delta
                 item = check_item(physical, schema, item)
                 self._write(conn, table, item, replace=True)
@@ -247,21 +280,33 @@ class SQLiteTables(Tables):
         physical = self._physical(table)
         check_key(physical, self.schema(table), key)
         try:
-            row = self._conn().execute(f"SELECT item FROM {_q(physical)} WHERE k = ?",
-                                       (key,)).fetchone()
+            row = (
+                self._conn()
+                .execute(f"SELECT item FROM {_q(physical)} WHERE k = ?", (key,))
+                .fetchone()
+            )
         except sqlite3.Error as exc:
             raise self._error(exc, "get from", physical) from exc
         return None if row is None else json.loads(row[0])
 
-    def query(self, table: str, index: str, value: Any, *, limit: int | None = None,
-              descending: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self,
+        table: str,
+        index: str,
+        value: Any,
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
         physical = self._physical(table)
         schema = self.schema(table)
         check_query(physical, schema, index, value, limit)
         pk, sk = _cols(index)
         order = "DESC" if descending else "ASC"
-        sql = (f"SELECT item FROM {_q(physical)} WHERE {_q(pk)} = ? "
-               f"ORDER BY {_q(sk)} {order}, k {order}")
+        sql = (
+            f"SELECT item FROM {_q(physical)} WHERE {_q(pk)} = ? "
+            f"ORDER BY {_q(sk)} {order}, k {order}"
+        )
         params: list[Any] = [value]
         if limit is not None:
             sql += " LIMIT ?"
@@ -278,12 +323,17 @@ class SQLiteTables(Tables):
         after = ""
         while True:
             try:
-                rows = self._conn().execute(
-                    f"SELECT k, item FROM {_q(physical)} WHERE k > ? ORDER BY k LIMIT ?",
-                    (after, _SCAN_PAGE)).fetchall()
+                rows = (
+                    self._conn()
+                    .execute(
+                        f"SELECT k, item FROM {_q(physical)} WHERE k > ? ORDER BY k LIMIT ?",
+                        (after, _SCAN_PAGE),
+                    )
+                    .fetchall()
+                )
             except sqlite3.Error as exc:
                 raise self._error(exc, "scan", physical) from exc
-            for k, text in rows:
+            for _k, text in rows:
                 yield json.loads(text)
             if len(rows) < _SCAN_PAGE:
                 return

@@ -61,9 +61,15 @@ class Tables(ABC):
         """The item whose key attribute equals ``key``, or None."""
 
     @abstractmethod
-    def update(self, table: str, key: str, changes: dict[str, Any], *,
-               increment: dict[str, int | float] | None = None,
-               expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        table: str,
+        key: str,
+        changes: dict[str, Any],
+        *,
+        increment: dict[str, int | float] | None = None,
+        expect: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Set attributes of an existing item and return the item as it now is.
 
         ``increment`` adds to numeric attributes (missing counts as 0).
@@ -74,8 +80,15 @@ class Tables(ABC):
         """
 
     @abstractmethod
-    def query(self, table: str, index: str, value: Any, *, limit: int | None = None,
-              descending: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self,
+        table: str,
+        index: str,
+        value: Any,
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
         """Items whose index partition attribute equals ``value``, ordered by the sort attribute."""
 
     @abstractmethod
