@@ -318,7 +318,7 @@ def test_deeply_nested_input():
 def test_huge_map_keeps_every_item_in_order_and_its_history_linear():
     """8,000 items: every result in place, and history events grow linearly with items
     (speed is measured in benchmarks/asl_overhead.py, not asserted here)."""
-    sm = StateMachine(map_of(PASS, ItemSelector={"i.$": "$$.Map.Item.Index"}))
+    sm = StateMachine(map_of(PASS, ItemSelector={"i.$": "$$.Map.Item.Index"}), history_limit=None)
 
     def run(n):
         r = sm.execute(list(range(n)))
@@ -361,3 +361,17 @@ def test_interpreter_crash_in_a_map_thread_is_not_swallowed(monkeypatch):
     sm = StateMachine(map_of(PASS, MaxConcurrency=2))
     with pytest.raises(ZeroDivisionError):
         sm.execute([1, 2, 3])
+
+
+def test_history_over_25000_events_fails_the_execution_as_on_aws():
+    """An inline Map of 7,000 items writes ~28,000 events; AWS fails a standard
+    execution at 25,000 (developer guide, Service quotas)."""
+    r = StateMachine(map_of(PASS)).execute(list(range(7000)))
+    assert r.status == "FAILED" and r.error == "States.Runtime"
+    assert "25000" in r.cause and "Distributed Map" in r.cause
+    assert len(r.history) == 25_001 and r.history[-1]["type"] == "ExecutionFailed"
+
+
+def test_execution_input_over_256k_is_refused_like_start_execution():
+    with pytest.raises(DataError, match="256 KiB"):
+        StateMachine(PASS).execute({"x": "a" * (256 * 1024)})

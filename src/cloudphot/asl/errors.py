@@ -48,6 +48,9 @@ class StatesError(Exception):
         self.cause = cause
         self.state: str | None = None  # where it was raised (set by the executor)
         self.entered_event_id: int | None = None
+        # States.DataLimitExceeded from a connector's result is caught by States.ALL on
+        # AWS (recorded); over-size state input/output is not (developer guide)
+        self.catchable_by_all = False
         super().__init__(f"{error}: {cause}")
 
 

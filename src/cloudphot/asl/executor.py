@@ -32,6 +32,13 @@ from .choice import parse_timestamp
 from .errors import ExecutionAborted, SpecRuntimeError, StatesError, TaskFailed
 from .history import History, Lane
 from .intrinsics import compile_intrinsic, is_intrinsic
+from .limits import (
+    HISTORY_LIMIT_EVENTS,
+    PAYLOAD_LIMIT_BYTES,
+    HistoryLimitExceeded,
+    check_payload,
+    payload_bytes,
+)
 from .paths import NotFound, ResultPathMismatch, compile_path, set_reference_path
 from .validate import load_definition, validate_machine
 
@@ -163,6 +170,9 @@ class StateMachine:
         rejects ``States.JsonMerge(a, b, true)`` (deep merge), which the spec defines.
         Default False behaves like AWS, so a definition behaves locally as it will in
         the cloud; True gives the spec's behaviour.
+    history_limit : int or None
+        Events one execution's history may hold before the execution fails, as a
+        standard workflow's does on AWS (25,000); None for no limit.
     """
 
     def __init__(
@@ -171,11 +181,13 @@ class StateMachine:
         *,
         cancel_grace_seconds: float = 2.0,
         strict_spec: bool = False,
+        history_limit: int | None = HISTORY_LIMIT_EVENTS,
     ):
         self.definition = load_definition(definition)
         validate_machine(self.definition)
         self.cancel_grace_seconds = float(cancel_grace_seconds)
         self.strict_spec = bool(strict_spec)
+        self.history_limit = history_limit
 
     def execute(
         self,
@@ -219,11 +231,18 @@ class StateMachine:
             for input that is not JSON.
         """
         try:
-            data = json.loads(_dumps(input))
+            text = _dumps(input)
+            data = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise DataError(f"execution input is not JSON-serialisable: {exc}") from None
         except RecursionError:
             raise DataError("execution input is nested too deeply to serialise as JSON") from None
+        if payload_bytes(text) > PAYLOAD_LIMIT_BYTES:
+            raise DataError(
+                f"execution input is {payload_bytes(text):,} bytes of JSON; Step Functions' "
+                f"StartExecution accepts at most {PAYLOAD_LIMIT_BYTES:,} (256 KiB): pass a "
+                "reference to an S3 object instead"
+            )
         name = name or str(uuid.uuid4())
         start = _dt.datetime.now(_dt.UTC)
         timeout = self.definition.get("TimeoutSeconds")
@@ -255,7 +274,7 @@ class StateMachine:
                 ctx_base["Execution"]["Id"] = (
                     sm_id.replace(":stateMachine:", ":execution:") + ":" + name
                 )
-        hist = History(history)
+        hist = History(history, self.history_limit)
         run = _Run(self, name, invoker, hist, sleep, ctx_base, root)
         lane = Lane()
         hist.add(
@@ -274,7 +293,12 @@ class StateMachine:
                 lane,
                 "ExecutionSucceeded",
                 {"output": _dumps(output), "outputDetails": {"truncated": False}},
+                final=True,
             )
+        except HistoryLimitExceeded as exc:
+            root.event.set()  # stop every branch still running
+            status, output, error, cause = "FAILED", None, exc.error, exc.cause
+            hist.add(lane, "ExecutionFailed", {"error": error, "cause": cause}, final=True)
         except StatesError as err:
             status, error, cause = "FAILED", err.error, err.cause
             if err.error == "States.Runtime" and err.state is not None:
@@ -286,9 +310,11 @@ class StateMachine:
             details = {}
             if error is not None:
                 details["error"] = error
-            if cause is not None:
+            if cause:  # AWS leaves an empty cause out of the event and DescribeExecution
                 details["cause"] = cause
-            hist.add(lane, "ExecutionFailed", details)
+            else:
+                cause = None
+            hist.add(lane, "ExecutionFailed", details, final=True)
         except ExecutionAborted:
             reason = root.reason()
             if reason == "TIMED_OUT":
@@ -297,10 +323,10 @@ class StateMachine:
                     "States.Timeout",
                     f"The execution exceeded its TimeoutSeconds of {timeout}",
                 )
-                hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause})
+                hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause}, final=True)
             else:
                 status = "ABORTED"
-                hist.add(lane, "ExecutionAborted", {})
+                hist.add(lane, "ExecutionAborted", {}, final=True)
         return ExecutionResult(
             name=name,
             status=status,
@@ -374,13 +400,11 @@ class _Run:
         if path_text is None:
             return {}
         p = compile_path(path_text)
+        doc = ctx if p.context else data
         try:
-            return p.read(ctx if p.context else data)
+            return p.read(doc)
         except NotFound:
-            raise StatesError(
-                "States.Runtime",
-                f"Invalid path '{path_text}' : No results for path: {_bracket(path_text)}",
-            ) from None
+            raise StatesError("States.Runtime", _not_found_cause(p, doc)) from None
 
     def payload(self, template: Any, data: Any, ctx: dict, field: str) -> Any:
         """Evaluate a Parameters / ResultSelector / ItemSelector template."""
@@ -442,22 +466,25 @@ class _Run:
                 output, nxt = self.run_state(
                     name, state, data, scope, lane, map_item, _iso(entered)
                 )
+                out_text = _dumps(output)
+                check_payload(output, name, text=out_text)
             except StatesError as err:
                 if err.state is None:
                     err.state, err.entered_event_id = name, event["id"]
                     if isinstance(err, SpecRuntimeError) and not self.sm.strict_spec:
                         err.error = "States.Runtime"
-                catcher = _find_catcher(state.get("Catch", ()), err.error)
+                catcher = _find_catcher(state.get("Catch", ()), err)
                 if catcher is None:
                     raise
                 error_output = {"Error": err.error, "Cause": err.cause}
                 output = self.result_path(catcher, data, error_output)
                 nxt = catcher["Next"]
+                out_text = _dumps(output)
             if typ not in ("Fail",):
                 self.history.add(
                     lane,
                     f"{typ}StateExited",
-                    {"name": name, "output": _dumps(output), "outputDetails": {"truncated": False}},
+                    {"name": name, "output": out_text, "outputDetails": {"truncated": False}},
                 )
             if nxt is None:
                 return output
@@ -473,6 +500,7 @@ class _Run:
             eff = self.input_path(state, data, ctx)
             if "Parameters" in state:
                 eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+                check_payload(eff, name)
             result = state.get("Result", eff)
             out = self.result_path(state, data, result)
             return self.output_path(state, out, ctx), nxt
@@ -509,7 +537,15 @@ class _Run:
         if is_intrinsic(text):
             value = compile_intrinsic(text)(data, ctx, self.sm.strict_spec)
         else:
-            value = self._select(text, data, ctx)
+            p = compile_path(text)
+            try:
+                value = p.read(ctx if p.context else data)
+            except NotFound:
+                raise StatesError(
+                    "States.Runtime",
+                    f"The JSONPath '{text}' specified for the field '{field}Path' could not "
+                    f"be found in the input '{_dumps(ctx if p.context else data)}'",
+                ) from None
         if not isinstance(value, str):
             raise StatesError(
                 "States.Runtime",
@@ -531,16 +567,17 @@ class _Run:
                 "States.Runtime",
                 f"The {field} parameter does not reference an input value: {state[field]}",
             ) from None
+        shown = f"{state[field]} == {value if isinstance(value, str) else _dumps(value)}"
         if field == "SecondsPath":
             if not isinstance(value, int) or isinstance(value, bool):
                 raise StatesError(
                     "States.Runtime",
-                    f"The SecondsPath parameter cannot be parsed as a long value: {_dumps(value)}",
+                    f"The SecondsPath parameter cannot be parsed as a long value: {shown}",
                 )
             if value < 0:
                 raise StatesError(
                     "States.Runtime",
-                    f"The SecondsPath parameter references a negative value: {value}",
+                    f"The SecondsPath parameter references a negative value: {shown}",
                 )
             return float(value)
         ts = parse_timestamp(value) if isinstance(value, str) else None
@@ -548,7 +585,7 @@ class _Run:
             raise StatesError(
                 "States.Runtime",
                 f"The TimestampPath parameter does not reference a valid ISO-8601 "
-                f"extended offset date-time format string: {_dumps(value)}",
+                f"extended offset date-time format string: {shown}",
             )
         return (ts - _dt.datetime.now(_dt.UTC)).total_seconds()
 
@@ -562,7 +599,7 @@ class _Run:
             try:
                 return self.attempt(name, state, data, scope, lane, ctx), state.get("Next")
             except StatesError as err:
-                idx = _find_retrier(retriers, err.error)
+                idx = _find_retrier(retriers, err)
                 if idx is None:
                     raise
                 r = retriers[idx]
@@ -583,10 +620,12 @@ class _Run:
         if typ == "Task":
             if "Parameters" in state:
                 eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+                check_payload(eff, name)
             result = self.invoke(name, state, eff, scope, lane, ctx)
         elif typ == "Parallel":
             if "Parameters" in state:
                 eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
+                check_payload(eff, name)
             result = self.parallel(name, state, eff, scope, lane)
         else:
             result = self.map(name, state, eff, scope, lane, ctx)
@@ -654,16 +693,9 @@ class _Run:
                 self.history.add(
                     lane,
                     "TaskTimedOut",
-                    {
-                        "resourceType": rtype,
-                        "resource": rname,
-                        "error": "States.Timeout",
-                        "cause": "",
-                    },
+                    {"resourceType": rtype, "resource": rname, "error": "States.Timeout"},
                 )
-                raise StatesError(
-                    "States.Timeout", f"Task '{name}' exceeded its TimeoutSeconds of {timeout:g}"
-                )
+                raise StatesError("States.Timeout", "")  # AWS gives no cause
             if scope.reason():
                 tctx.cancelled.set()
                 done.wait(self.sm.cancel_grace_seconds)
@@ -674,7 +706,8 @@ class _Run:
                 return self._task_failed(lane, rtype, rname, exc.error, exc.cause)
             return self._task_failed(lane, rtype, rname, "States.TaskFailed", str(exc))
         try:
-            result = json.loads(_dumps(box.get("result")))
+            result_text = _dumps(box.get("result"))
+            result = json.loads(result_text)
         except (TypeError, ValueError, RecursionError) as exc:
             return self._task_failed(
                 lane,
@@ -683,25 +716,30 @@ class _Run:
                 "States.TaskFailed",
                 f"Task result is not JSON-serialisable: {exc}",
             )
+        try:  # AWS names the integration ('lambda') or the bare resource ARN
+            who = rtype if resource.startswith("arn:aws:states:::") else resource
+            check_payload(result, who, text=result_text, catchable_by_all=True)
+        except StatesError as err:
+            return self._task_failed(lane, rtype, rname, err.error, err.cause, err)
         self.history.add(
             lane,
             "TaskSucceeded",
             {
                 "resourceType": rtype,
                 "resource": rname,
-                "output": _dumps(result),
+                "output": result_text,
                 "outputDetails": {"truncated": False},
             },
         )
         return result
 
-    def _task_failed(self, lane, rtype, rname, error, cause):
+    def _task_failed(self, lane, rtype, rname, error, cause, err: StatesError | None = None):
         self.history.add(
             lane,
             "TaskFailed",
             {"resourceType": rtype, "resource": rname, "error": error, "cause": cause},
         )
-        raise StatesError(error, cause)
+        raise err or StatesError(error, cause)
 
     def path_number(self, state, field, data, ctx) -> float | None:
         if field in state:
@@ -774,6 +812,12 @@ class _Run:
         tol_pct = state.get("ToleratedFailurePercentage")
         if "ToleratedFailurePercentagePath" in state:
             tol_pct = self._int_from_path(state, "ToleratedFailurePercentagePath", eff, ctx)
+        if tol_count is not None and tol_count < 0:
+            raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        if tol_pct is not None and not 0 <= tol_pct <= 100:
+            raise StatesError(
+                "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100."
+            )
         n = len(items)
         self.history.add(lane, "MapStateStarted", {"length": n})
         workers = min(n, max_conc if max_conc else _INLINE_MAP_LIMIT)
@@ -827,7 +871,12 @@ class _Run:
                     i = next(cursor, None)
                 if i is None:
                     return
-                run_item(i)
+                try:
+                    run_item(i)
+                except BaseException as exc:  # e.g. the history quota, hit mid-item
+                    crashes.append(exc)
+                    child.event.set()
+                    return
 
         if workers <= 1:
             worker()
@@ -851,15 +900,41 @@ class _Run:
         self.history.add(lane, "MapStateSucceeded", None)
         return results
 
-    def _int_from_path(self, state, field, eff, ctx) -> int:
+    def _int_from_path(self, state, field, eff, ctx):
+        """An integer (a float for the percentage) read from a ``...Path`` field, as AWS
+        checks it; the sign is checked by the caller with AWS's own wording."""
         value = self._select(state[field], eff, ctx)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        want_float = field == "ToleratedFailurePercentagePath"
+        ok = isinstance(value, (int, float) if want_float else int) and not isinstance(value, bool)
+        if not ok:
+            shown = value if isinstance(value, str) else _dumps(value)
             raise StatesError(
                 "States.Runtime",
-                f"The {field} field refers to value {_dumps(value)} which is not a "
-                f"valid non-negative integer",
+                f'The {field} field refers to value "{shown}" which is not a valid '
+                f"{'float' if want_float else 'integer'}: {state[field]}",
             )
+        if field == "MaxConcurrencyPath" and value < 0:
+            raise StatesError("States.Runtime", "MaxConcurrency cannot be negative.")
         return value
+
+
+def _not_found_cause(p, doc) -> str:
+    """AWS's (Jayway JsonPath's) words: a missing leaf has "No results", a missing
+    intermediate property is a "Missing property" at the prefix that failed."""
+    node, depth = doc, 0
+    for kind, arg in p.segments:
+        ok = (kind == "key" and isinstance(node, dict) and arg in node) or (
+            kind == "index" and isinstance(node, list) and -len(node) <= arg < len(node)
+        )
+        if not ok:
+            break
+        node, depth = node[arg], depth + 1
+    if depth < len(p.segments) - 1:
+        prefix = "$" + "".join(
+            f"['{a}']" if k == "key" else f"[{a}]" for k, a in p.segments[: depth + 1]
+        )
+        return f"Invalid path '{p.text}' : Missing property in path {prefix}"
+    return f"Invalid path '{p.text}' : No results for path: {_bracket(p.text)}"
 
 
 def _bracket(path_text: str) -> str:
@@ -876,34 +951,36 @@ def _bracket(path_text: str) -> str:
     return out
 
 
-_TERMINAL = ("States.Runtime", "States.DataLimitExceeded")
+def _matches(error_equals: list, err: StatesError) -> bool:
+    """Does a Retrier/Catcher's ErrorEquals match ``err``?
 
-
-def _matches(error_equals: list, error: str | None) -> bool:
-    """Does a Retrier/Catcher's ErrorEquals match ``error``?
-
-    As on AWS: States.ALL matches every error except the terminal States.Runtime and
-    States.DataLimitExceeded; States.TaskFailed is a wildcard for every error except
-    States.Timeout (and the terminal ones).
+    As on AWS (developer guide, "Handling errors"; recorded executions in
+    docs/asl-conformance.md): States.Runtime is never caught or retried, not even by
+    name; States.DataLimitExceeded is matched by name, and by States.ALL only when a
+    connector's result was over the limit; States.TaskFailed is a wildcard for every
+    error except States.Timeout and those two.
     """
+    error = err.error
+    if error == "States.Runtime":
+        return False
     if error in error_equals:
         return True
-    if error in _TERMINAL:
-        return False
+    if error == "States.DataLimitExceeded":
+        return err.catchable_by_all and "States.ALL" in error_equals
     if "States.ALL" in error_equals:
         return True
     return "States.TaskFailed" in error_equals and error != "States.Timeout"
 
 
-def _find_retrier(retriers, error) -> int | None:
+def _find_retrier(retriers, err: StatesError) -> int | None:
     for i, r in enumerate(retriers):
-        if _matches(r["ErrorEquals"], error):
+        if _matches(r["ErrorEquals"], err):
             return i
     return None
 
 
-def _find_catcher(catchers, error) -> dict | None:
+def _find_catcher(catchers, err: StatesError) -> dict | None:
     for c in catchers:
-        if _matches(c["ErrorEquals"], error):
+        if _matches(c["ErrorEquals"], err):
             return c
     return None

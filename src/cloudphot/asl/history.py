@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .limits import HistoryLimitExceeded
+
 __all__ = ["History", "Lane", "details_key"]
 
 
@@ -38,14 +40,28 @@ class Lane:
 class History:
     """Thread-safe, append-only event list with an optional live sink."""
 
-    def __init__(self, sink: Callable[[dict], None] | None = None):
+    def __init__(self, sink: Callable[[dict], None] | None = None, limit: int | None = None):
         self._lock = threading.Lock()
         self.events: list[dict] = []
         self._sink = sink
+        self.limit = limit
 
-    def add(self, lane: Lane, event_type: str, details: dict[str, Any] | None = None) -> dict:
-        """Append one event (details may be None for events that carry none)."""
+    def add(
+        self,
+        lane: Lane,
+        event_type: str,
+        details: dict[str, Any] | None = None,
+        *,
+        final: bool = False,
+    ) -> dict:
+        """Append one event (details may be None for events that carry none).
+
+        Raises HistoryLimitExceeded when the history already holds ``limit`` events,
+        except for the execution's ``final`` event.
+        """
         with self._lock:
+            if self.limit is not None and not final and len(self.events) >= self.limit:
+                raise HistoryLimitExceeded(self.limit)
             event: dict[str, Any] = {
                 "id": len(self.events) + 1,
                 "previousEventId": lane.last,

@@ -204,7 +204,7 @@ def _validate_retry_catch(state: dict, states: dict, where: str) -> None:
                 )
             if "States.ALL" in eq and (len(eq) != 1 or i != len(rules) - 1):
                 raise AslDefinitionError(
-                    f"{w}.ErrorEquals: States.ALL must appear alone and in the last {field[:-1] if field == 'Retry' else 'Catch'}er"
+                    f"{w}.ErrorEquals: States.ALL must appear alone and in the last {'Retrier' if field == 'Retry' else 'Catcher'}"
                 )
             if field == "Retry":
                 allowed = {

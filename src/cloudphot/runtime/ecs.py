@@ -22,10 +22,14 @@ from pathlib import Path
 
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
-__all__ = ["EcsTaskFailed", "InterruptionPolicy", "LocalEcs"]
+__all__ = ["OVERRIDES_LIMIT_CHARS", "EcsTaskFailed", "InterruptionPolicy", "LocalEcs"]
 
 #: Given a task ARN, seconds after which to send SIGTERM (a simulated Spot reclaim), or None.
 InterruptionPolicy = Callable[[str], float | None]
+
+#: RunTask: "A total of 8192 characters are allowed for overrides. This limit includes
+#: the JSON formatting characters of the override structure." (ECS API reference)
+OVERRIDES_LIMIT_CHARS = 8192
 
 STOP_GRACE_S = 10.0  # SIGTERM -> SIGKILL, as ECS's stopTimeout (short locally)
 
@@ -62,6 +66,13 @@ class LocalEcs:
     ) -> dict:
         if not isinstance(params, dict) or "TaskDefinition" not in params:
             raise EcsTaskFailed("ECS.InvalidParameterException", "TaskDefinition is required")
+        overrides = json.dumps(params.get("Overrides") or {}, separators=(",", ":"))
+        if len(overrides) > OVERRIDES_LIMIT_CHARS:
+            raise EcsTaskFailed(
+                "ECS.InvalidParameterException",
+                f"Container Overrides length must be at most {OVERRIDES_LIMIT_CHARS} "
+                f"(got {len(overrides)} characters): pass large inputs as an S3 object",
+            )
         taskdef = self.targets.logical_id_from_arn(str(params["TaskDefinition"]), "task-definition")
         entry = self.targets.ecs_entry_point(taskdef)
         strategy = params.get("CapacityProviderStrategy") or []

@@ -17,7 +17,10 @@ from typing import Any
 from ..errors import ConfigError
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
-__all__ = ["LambdaContext", "LambdaError", "LocalLambdas"]
+__all__ = ["INVOKE_PAYLOAD_LIMIT_BYTES", "LambdaContext", "LambdaError", "LocalLambdas"]
+
+#: Synchronous Invoke's request and response quota (Lambda quotas page: 6 MB each way).
+INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 
 
 @dataclass
@@ -102,7 +105,15 @@ class LocalLambdas:
         with self._lock:
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
         # JSON round trip: a real invocation serialises the payload both ways
-        payload = json.loads(json.dumps(payload))
+        text = json.dumps(payload)
+        if len(text.encode()) > INVOKE_PAYLOAD_LIMIT_BYTES:
+            raise LambdaError(
+                "Lambda.RequestTooLargeException",
+                f"The request payload ({len(text.encode()):,} bytes) exceeded the Invoke "
+                f"request body JSON input quota ({INVOKE_PAYLOAD_LIMIT_BYTES:,} bytes); pass "
+                "a reference to an S3 object instead",
+            )
+        payload = json.loads(text)
         from ..pipeline.services import use_settings
 
         outcome: dict[str, Any] = {}
@@ -145,5 +156,17 @@ class LocalLambdas:
                 }
             )
             raise LambdaError(error, cause) from exc
-        result = outcome.get("result")
-        return json.loads(json.dumps(result, default=str))
+        text = json.dumps(outcome.get("result"), default=str)
+        if len(text.encode()) > INVOKE_PAYLOAD_LIMIT_BYTES:
+            raise LambdaError(
+                "Function.ResponseSizeTooLarge",
+                json.dumps(
+                    {
+                        "errorMessage": f"Response payload size ({len(text.encode())} bytes) "
+                        f"exceeded maximum allowed payload size ({INVOKE_PAYLOAD_LIMIT_BYTES} "
+                        "bytes).",
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    }
+                ),
+            )
+        return json.loads(text)

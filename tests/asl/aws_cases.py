@@ -1,0 +1,679 @@
+"""Cases whose expected results come from AWS itself, never from an implementation.
+
+Each case names its ``source``: either a page of the Step Functions developer guide
+(``DG:<page>#<section>``) or an execution recorded on AWS
+(``REC:<file>::<test>``: the snapshot files LocalStack records against real AWS
+accounts under ``tests/aws/services/stepfunctions/v2/`` of localstack/localstack,
+tests marked ``aws.validated``). The definitions are written here to reproduce the
+recorded situation; only the observable outcome (status, output, error, cause) is
+taken from the source. ``known_difference`` marks a case cloudphot does not yet
+match (run as a strict xfail, so fixing it is noticed); see docs/asl-conformance.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["ANY", "AREAS", "AWS_CASES", "AwsCase"]
+
+
+class _Any:
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return True
+
+    def __repr__(self):
+        return "ANY"
+
+
+ANY: Any = _Any()
+
+AREAS = (
+    "limits",
+    "errors",
+    "causes",
+    "intrinsics",
+    "context",
+    "validation",
+    "jsonata",
+    "variables",
+    "distributed-map",
+)
+
+REC = "REC:tests/aws/services/stepfunctions/v2/"
+DG = "DG:"
+
+
+@dataclasses.dataclass(frozen=True)
+class AwsCase:
+    id: str
+    area: str
+    source: str
+    definition: dict | None  # None: the case is a validation failure (see ``invalid``)
+    input: Any = None
+    status: str = "SUCCEEDED"
+    output: Any = ANY
+    error: str | None = None
+    cause: Any = None
+    results: dict = dataclasses.field(default_factory=dict)  # resource -> task result
+    invalid: dict | None = None  # a definition AWS refuses at CreateStateMachine
+    known_difference: str | None = None
+
+
+def _one(state: dict) -> dict:
+    st = dict(state)
+    if st["Type"] not in ("Succeed", "Fail", "Choice"):
+        st["End"] = True
+    return {"StartAt": "S", "States": {"S": st}}
+
+
+BIG = "a" * (257 * 1024)
+LAMBDA = "arn:aws:states:::lambda:invoke"
+FN = "arn:aws:lambda:us-east-1:111111111111:function:big"
+_DLE_LAMBDA = (
+    "The state/task 'lambda' returned a result with a size exceeding the maximum number "
+    "of bytes service limit."
+)
+
+
+def _catching_task(resource: str, catch: list[str], params: dict | None = None) -> dict:
+    task = {"Type": "Task", "Resource": resource, "Next": "Done"}
+    if params is not None:
+        task["Parameters"] = params
+    task["Catch"] = [{"ErrorEquals": [e], "Next": f"Caught{i}"} for i, e in enumerate(catch)]
+    states = {"T": task, "Done": {"Type": "Pass", "End": True}}
+    for i, e in enumerate(catch):
+        states[f"Caught{i}"] = {"Type": "Pass", "Result": e, "End": True}
+    return {"StartAt": "T", "States": states}
+
+
+def _wait_path(field: str) -> dict:
+    return {
+        "StartAt": "WaitState",
+        "States": {"WaitState": {"Type": "Wait", field: "$.input.w", "End": True}},
+    }
+
+
+_RT = "An error occurred while executing the state '{s}' (entered at the event id #{e}). "
+
+
+def _rt(state: str, event: int, text: str) -> str:
+    return _RT.format(s=state, e=event) + text
+
+
+AWS_CASES: list[AwsCase] = [
+    # ------------------------------------------------------------------ limits
+    AwsCase(
+        "pass_result_over_256k_fails_execution",
+        "limits",
+        REC + "error_handling/test_states_errors.snapshot.json::test_start_large_input",
+        _one({"Type": "Pass", "Result": {"Arg1": BIG}}),
+        {},
+        status="FAILED",
+        output=None,
+        error="States.DataLimitExceeded",
+        cause="The state/task 'S' returned a result with a size exceeding the maximum "
+        "number of bytes service limit.",
+    ),
+    AwsCase(
+        "lambda_invoke_result_over_256k_caught_by_name",
+        "limits",
+        REC + "error_handling/test_states_errors.snapshot.json::"
+        "test_service_task_lambada_data_limit_exceeded_on_large_utf8_response",
+        _catching_task(LAMBDA, ["States.DataLimitExceeded", "States.ALL"], {"FunctionName": "f"}),
+        {},
+        output="States.DataLimitExceeded",
+        results={LAMBDA: {"Payload": BIG, "StatusCode": 200}},
+    ),
+    AwsCase(
+        "lambda_invoke_result_over_256k_caught_by_states_all",
+        "limits",
+        REC + "error_handling/test_states_errors.snapshot.json::"
+        "test_service_task_lambada_catch_state_all_data_limit_exceeded_on_large_utf8_response",
+        {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Task",
+                    "Resource": LAMBDA,
+                    "Parameters": {"FunctionName": "f"},
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}],
+                    "End": True,
+                },
+                "H": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        output={"Error": "States.DataLimitExceeded", "Cause": _DLE_LAMBDA},
+        results={LAMBDA: {"Payload": BIG, "StatusCode": 200}},
+    ),
+    AwsCase(
+        "lambda_arn_result_over_256k_names_the_arn",
+        "limits",
+        REC + "error_handling/test_states_errors.snapshot.json::"
+        "test_task_lambda_data_limit_exceeded_on_large_utf8_response",
+        {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Task",
+                    "Resource": FN,
+                    "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "H"}],
+                    "End": True,
+                },
+                "H": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        output={
+            "Error": "States.DataLimitExceeded",
+            "Cause": f"The state/task '{FN}' returned a result with a size exceeding the "
+            "maximum number of bytes service limit.",
+        },
+        results={FN: BIG},
+    ),
+    AwsCase(
+        "state_output_over_256k_not_caught_by_states_all",
+        "limits",
+        DG + "concepts-error-handling#error-data-limit-exceed (the state output is larger "
+        "than the payload size quota; a terminal error States.ALL cannot catch)",
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [_one({"Type": "Pass", "Result": BIG})],
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}],
+                    "End": True,
+                },
+                "H": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.DataLimitExceeded",
+        cause=ANY,
+    ),
+    AwsCase(
+        "state_output_over_256k_caught_by_name",
+        "limits",
+        DG + "concepts-error-handling#error-data-limit-exceed (named in ErrorEquals, it is "
+        "caught: only States.ALL is excluded)",
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Parallel",
+                    "Branches": [_one({"Type": "Pass", "Result": BIG})],
+                    "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "H"}],
+                    "End": True,
+                },
+                "H": {"Type": "Pass", "Result": "caught", "End": True},
+            },
+        },
+        {},
+        output="caught",
+    ),
+    AwsCase(
+        "exactly_256k_output_is_allowed",
+        "limits",
+        DG + "service-quotas#service-limits-task-executions (Maximum input or output size "
+        "for a task, activity, or state: 256 KiB of data as a UTF-8 encoded string)",
+        _one({"Type": "Pass", "Result": "a" * (256 * 1024 - 2)}),
+        {},
+        output="a" * (256 * 1024 - 2),
+    ),
+    AwsCase(
+        "utf8_bytes_not_characters_are_counted",
+        "limits",
+        DG + "service-quotas#service-limits-task-executions (256 KiB as a UTF-8 encoded "
+        "string: 100,000 two-byte characters are 200,000 bytes, 140,000 are 280,000)",
+        _one({"Type": "Pass", "Result": "é" * 140_000}),
+        {},
+        status="FAILED",
+        output=None,
+        error="States.DataLimitExceeded",
+        cause=ANY,
+    ),
+    AwsCase(
+        "parameters_over_256k_fail_the_state",
+        "limits",
+        DG + "concepts-error-handling#error-data-limit-exceed (the state input is larger "
+        "than the payload size quota after Parameters processing)",
+        _one(
+            {
+                "Type": "Pass",
+                "Parameters": {"a.$": "$.x", "b.$": "$.x", "c.$": "$.x"},
+                "ResultPath": "$.r",
+                "OutputPath": "$.r.a",
+            }
+        ),
+        {"x": "a" * 100_000},
+        status="FAILED",
+        output=None,
+        error="States.DataLimitExceeded",
+        cause=ANY,
+    ),
+    # ------------------------------------------------------------------ errors
+    AwsCase(
+        "states_runtime_not_caught_by_name",
+        "errors",
+        REC + "scenarios/test_base_scenarios.snapshot.json::test_catch_states_runtime",
+        {
+            "StartAt": "RaiseRuntime",
+            "States": {
+                "RaiseRuntime": {
+                    "Type": "Task",
+                    "Resource": LAMBDA,
+                    "Parameters": {"FunctionName": "f"},
+                    "OutputPath": "$.no.such.result.path",
+                    "Catch": [{"ErrorEquals": ["States.Runtime"], "Next": "CaughtRuntime"}],
+                    "Next": "Final",
+                },
+                "CaughtRuntime": {"Type": "Pass", "End": True},
+                "Final": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "RaiseRuntime",
+            2,
+            "Invalid path '$.no.such.result.path' : Missing property in path $['no']",
+        ),
+        results={LAMBDA: {"Payload": {}, "StatusCode": 200}},
+    ),
+    AwsCase(
+        "states_runtime_not_retried_by_name",
+        "errors",
+        DG + "concepts-error-handling#states-runtime-error (errors of this type are not "
+        "retriable and always cause the execution to fail)",
+        {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Task",
+                    "Resource": LAMBDA,
+                    "Parameters": {"FunctionName": "f"},
+                    "OutputPath": "$.missing",
+                    "Retry": [{"ErrorEquals": ["States.Runtime"], "MaxAttempts": 2}],
+                    "End": True,
+                }
+            },
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt("T", 2, "Invalid path '$.missing' : No results for path: $['missing']"),
+        results={LAMBDA: {"Payload": {}}},
+    ),
+    AwsCase(
+        "task_timeout_has_empty_cause_when_caught",
+        "errors",
+        REC + "error_handling/test_task_service_lambda.snapshot.json::test_invoke_timeout",
+        {
+            "StartAt": "Start",
+            "States": {
+                "Start": {
+                    "Type": "Task",
+                    "Resource": LAMBDA,
+                    "Parameters": {"FunctionName": "slow"},
+                    "TimeoutSeconds": 1,
+                    "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "EndWithHandler"}],
+                    "End": True,
+                },
+                "EndWithHandler": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        output={"Error": "States.Timeout", "Cause": ""},
+        results={LAMBDA: "SLEEP"},
+    ),
+    AwsCase(
+        "task_timeout_execution_failure_has_no_cause",
+        "errors",
+        REC + "timeouts/test_timeouts.snapshot.json::test_fixed_timeout_service_lambda",
+        _one(
+            {
+                "Type": "Task",
+                "Resource": LAMBDA,
+                "Parameters": {"FunctionName": "slow"},
+                "TimeoutSeconds": 1,
+            }
+        ),
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Timeout",
+        cause=None,
+        results={LAMBDA: "SLEEP"},
+    ),
+    AwsCase(
+        "states_all_catches_task_failure",
+        "errors",
+        REC + "error_handling/test_task_service_lambda.snapshot.json::test_raise_exception",
+        _catching_task(LAMBDA, ["States.ALL"], {"FunctionName": "f"}),
+        {},
+        output="States.ALL",
+        results={LAMBDA: ("Exception", "Some exception was raised.")},
+    ),
+    AwsCase(
+        "states_taskfailed_does_not_catch_timeout",
+        "errors",
+        DG + "concepts-error-handling#states-taskfailed (a wildcard that matches any known "
+        "error name except States.Timeout)",
+        {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Task",
+                    "Resource": LAMBDA,
+                    "Parameters": {"FunctionName": "slow"},
+                    "TimeoutSeconds": 1,
+                    "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}],
+                    "End": True,
+                },
+                "H": {"Type": "Pass", "End": True},
+            },
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Timeout",
+        results={LAMBDA: "SLEEP"},
+    ),
+    # ------------------------------------------------------------------ causes
+    AwsCase(
+        "wait_seconds_path_missing",
+        "causes",
+        REC + "logs/test_logs.snapshot.json::test_base[wait_seconds_path.json5_ALL_False]",
+        _wait_path("SecondsPath"),
+        {"input": {}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "WaitState", 2, "The SecondsPath parameter does not reference an input value: $.input.w"
+        ),
+    ),
+    AwsCase(
+        "wait_seconds_path_negative",
+        "causes",
+        REC + "base/test_wait.snapshot.json::test_base_wait_seconds_path[-1]",
+        _wait_path("SecondsPath"),
+        {"input": {"w": -1}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "WaitState", 2, "The SecondsPath parameter references a negative value: $.input.w == -1"
+        ),
+    ),
+    AwsCase(
+        "wait_seconds_path_not_a_long",
+        "causes",
+        REC + "base/test_wait.snapshot.json::test_base_wait_seconds_path[1.5]",
+        _wait_path("SecondsPath"),
+        {"input": {"w": 1.5}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "WaitState",
+            2,
+            "The SecondsPath parameter cannot be parsed as a long value: $.input.w == 1.5",
+        ),
+    ),
+    AwsCase(
+        "wait_timestamp_path_no_t",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::test_wait_timestamp_path[NO_T]",
+        _wait_path("TimestampPath"),
+        {"input": {"w": "2016-12-05 21:29:29Z"}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "WaitState",
+            2,
+            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
+            "date-time format string: $.input.w == 2016-12-05 21:29:29Z",
+        ),
+    ),
+    AwsCase(
+        "wait_timestamp_path_no_zone",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::test_wait_timestamp_path[NO_Z]",
+        _wait_path("TimestampPath"),
+        {"input": {"w": "2016-12-05T21:29:29"}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "WaitState",
+            2,
+            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
+            "date-time format string: $.input.w == 2016-12-05T21:29:29",
+        ),
+    ),
+    AwsCase(
+        "max_concurrency_path_not_integer",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::test_max_concurrency_path[NoNumber]",
+        {
+            "StartAt": "MapState",
+            "States": {
+                "MapState": {
+                    "Type": "Map",
+                    "ItemsPath": "$.Values",
+                    "MaxConcurrencyPath": "$.MaxConcurrencyValue",
+                    "ItemProcessor": _one({"Type": "Pass"}),
+                    "End": True,
+                }
+            },
+        },
+        {"Values": [1], "MaxConcurrencyValue": "NoNumber"},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "MapState",
+            2,
+            'The MaxConcurrencyPath field refers to value "NoNumber" which is not a valid '
+            "integer: $.MaxConcurrencyValue",
+        ),
+    ),
+    AwsCase(
+        "max_concurrency_path_object",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_max_concurrency_path[max_concurrency_value0]",
+        {
+            "StartAt": "MapState",
+            "States": {
+                "MapState": {
+                    "Type": "Map",
+                    "ItemsPath": "$.Values",
+                    "MaxConcurrencyPath": "$.MaxConcurrencyValue",
+                    "ItemProcessor": _one({"Type": "Pass"}),
+                    "End": True,
+                }
+            },
+        },
+        {"Values": [1], "MaxConcurrencyValue": {}},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "MapState",
+            2,
+            'The MaxConcurrencyPath field refers to value "{}" which is not a valid '
+            "integer: $.MaxConcurrencyValue",
+        ),
+    ),
+    AwsCase(
+        "tolerated_failure_count_path_negative",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_map_state_tolerated_failure_count_path[-1]",
+        {
+            "StartAt": "MapState",
+            "States": {
+                "MapState": {
+                    "Type": "Map",
+                    "ItemsPath": "$.Values",
+                    "ToleratedFailureCountPath": "$.ToleratedFailureCount",
+                    "ItemProcessor": _one({"Type": "Pass"}),
+                    "End": True,
+                }
+            },
+        },
+        {"Values": [1], "ToleratedFailureCount": -1},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt("MapState", 2, "ToleratedFailureCount cannot be negative."),
+    ),
+    AwsCase(
+        "tolerated_failure_percentage_path_out_of_range",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_map_state_tolerated_failure_percentage_path[100.1]",
+        {
+            "StartAt": "MapState",
+            "States": {
+                "MapState": {
+                    "Type": "Map",
+                    "ItemsPath": "$.Values",
+                    "ToleratedFailurePercentagePath": "$.ToleratedFailurePercentage",
+                    "ItemProcessor": _one({"Type": "Pass"}),
+                    "End": True,
+                }
+            },
+        },
+        {"Values": [1], "ToleratedFailurePercentage": 100.1},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt("MapState", 2, "ToleratedFailurePercentage must be between 0 and 100."),
+    ),
+    AwsCase(
+        "tolerated_failure_percentage_path_not_float",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_map_state_tolerated_failure_percentage_path[NoNumber]",
+        {
+            "StartAt": "MapState",
+            "States": {
+                "MapState": {
+                    "Type": "Map",
+                    "ItemsPath": "$.Values",
+                    "ToleratedFailurePercentagePath": "$.ToleratedFailurePercentage",
+                    "ItemProcessor": _one({"Type": "Pass"}),
+                    "End": True,
+                }
+            },
+        },
+        {"Values": [1], "ToleratedFailurePercentage": "NoNumber"},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "MapState",
+            2,
+            'The ToleratedFailurePercentagePath field refers to value "NoNumber" which is '
+            "not a valid float: $.ToleratedFailurePercentage",
+        ),
+    ),
+    AwsCase(
+        "error_path_matches_nothing",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_invalid_jsonpath[INVALID_JSONPATH_IN_ERRORPATH]",
+        {
+            "StartAt": "fail",
+            "States": {"fail": {"Type": "Fail", "ErrorPath": "$.ErrorX", "Cause": "c"}},
+        },
+        {"Error": "e"},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "fail",
+            2,
+            "The JSONPath '$.ErrorX' specified for the field 'ErrorPath' could not be found "
+            'in the input \'{"Error":"e"}\'',
+        ),
+    ),
+    AwsCase(
+        "cause_path_matches_nothing",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_invalid_jsonpath[ST.INVALID_JSONPATH_IN_CAUSEPATH]",
+        {
+            "StartAt": "fail",
+            "States": {"fail": {"Type": "Fail", "Error": "e", "CausePath": "$.NoSuchCausePath"}},
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "fail",
+            2,
+            "The JSONPath '$.NoSuchCausePath' specified for the field 'CausePath' could not "
+            "be found in the input '{}'",
+        ),
+    ),
+    AwsCase(
+        "input_path_matches_nothing",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_invalid_jsonpath[ST.INVALID_JSONPATH_IN_INPUTPATH]",
+        {
+            "StartAt": "pass",
+            "States": {"pass": {"Type": "Pass", "InputPath": "$.NoSuchInputPath", "End": True}},
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "pass",
+            2,
+            "Invalid path '$.NoSuchInputPath' : No results for path: $['NoSuchInputPath']",
+        ),
+    ),
+    AwsCase(
+        "parameters_path_matches_nothing",
+        "causes",
+        REC + "scenarios/test_base_scenarios.snapshot.json::"
+        "test_invalid_jsonpath[INVALID_JSONPATH_IN_STRING_EXPR_JSONPATH]",
+        {
+            "StartAt": "pass",
+            "States": {
+                "pass": {
+                    "Type": "Pass",
+                    "Parameters": {"value.$": "$.no_such_jsonpath"},
+                    "End": True,
+                }
+            },
+        },
+        {"a": 1},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "pass",
+            2,
+            "The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not be "
+            "found in the input '{\"a\":1}'",
+        ),
+    ),
+]
