@@ -677,3 +677,291 @@ AWS_CASES: list[AwsCase] = [
         ),
     ),
 ]
+
+
+def _intrinsic(expr: str) -> dict:
+    return _one({"Type": "Pass", "Parameters": {"FunctionResult.$": expr}})
+
+
+_INTR = REC + "intrinsic_functions/"
+_MATH_ADD = [  # (fst, snd, recorded FunctionResult)
+    (-9, 3, -6),
+    (1.49, 1.5, 3),
+    (1.5, 1.51, 4),
+    (-1.49, -1.5, -2),
+    (-1.5, -1.51, -3),
+    (1.49, -1.49, 0),
+    (-1.5, 0, -1),
+    (-1.51, 0, -2),
+    (0.5, 0, 1),
+    (2.5, 0, 3),
+    (-0.5, 0.5, 1),
+    (-2.5, 0, -2),
+]
+_STRING_TO_JSON = [  # (FunctionInput, recorded FunctionResult)
+    ("", None),
+    (" ", None),
+    ("null", None),
+    ("-0", 0),
+    ("1.1", 1.1),
+    ("true", True),
+    ('"HelloWorld"', "HelloWorld"),
+    ('[1, 2, "HelloWorld"]', [1, 2, "HelloWorld"]),
+    ('{"Arg1": 1, "Arg2": []}', {"Arg1": 1, "Arg2": []}),
+]
+_FORMAT = [  # (argument, recorded rendering)
+    ("", ""),
+    (None, "null"),
+    (1.1, "1.1"),
+    ('{"Arg1": 1, "Arg2": []}', '{"Arg1": 1, "Arg2": []}'),
+    ({"Arg1": 1, "Arg2": []}, "{Arg1=1, Arg2=[]}"),
+]
+
+AWS_CASES += [
+    AwsCase(
+        f"math_add_{i}",
+        "intrinsics",
+        _INTR + "test_math_operations.snapshot.json::test_math_add",
+        _intrinsic("States.MathAdd($.FunctionInput.fst, $.FunctionInput.snd)"),
+        {"FunctionInput": {"fst": a, "snd": b}},
+        output={"FunctionResult": want},
+    )
+    for i, (a, b, want) in enumerate(_MATH_ADD)
+]
+AWS_CASES += [
+    AwsCase(
+        f"string_to_json_{i}",
+        "intrinsics",
+        _INTR + "test_json_manipulation.snapshot.json::test_string_to_json",
+        _intrinsic("States.StringToJson($.FunctionInput)"),
+        {"FunctionInput": text},
+        output={"FunctionResult": want},
+    )
+    for i, (text, want) in enumerate(_STRING_TO_JSON)
+]
+AWS_CASES += [
+    AwsCase(
+        f"format_two_args_{i}",
+        "intrinsics",
+        _INTR + "test_generic.snapshot.json::test_format_2",
+        _intrinsic(
+            "States.Format('Formatting arguments fst={} and snd={}.', $.FunctionInput.fst, "
+            "$.FunctionInput.snd)"
+        ),
+        {"FunctionInput": {"fst": arg, "snd": arg}},
+        output={"FunctionResult": f"Formatting arguments fst={want} and snd={want}."},
+    )
+    for i, (arg, want) in enumerate(_FORMAT)
+]
+AWS_CASES += [
+    AwsCase(
+        "math_random_non_integer_bounds",
+        "intrinsics",
+        _INTR + "test_math_operations.snapshot.json::test_math_random (12.5, 44.51 succeeds)",
+        {
+            "StartAt": "R",
+            "States": {
+                "R": {
+                    "Type": "Pass",
+                    "Parameters": {"n.$": "States.MathRandom($.fst, $.snd)"},
+                    "Next": "C",
+                },
+                "C": {
+                    "Type": "Choice",
+                    "Choices": [
+                        {
+                            "And": [
+                                {"Variable": "$.n", "NumericGreaterThanEquals": 12},
+                                {"Variable": "$.n", "NumericLessThanEquals": 45},
+                            ],
+                            "Next": "Ok",
+                        }
+                    ],
+                    "Default": "Bad",
+                },
+                "Ok": {"Type": "Succeed"},
+                "Bad": {"Type": "Fail", "Error": "OutOfRange"},
+            },
+        },
+        {"fst": 12.5, "snd": 44.51},
+        output={"n": ANY},
+    ),
+    AwsCase(
+        "format_context_object",
+        "intrinsics",
+        _INTR + "test_generic.snapshot.json::test_context_json_path",
+        _intrinsic(
+            "States.Format('Formatting arguments fst={} and snd={}.', $$.Execution.Name, "
+            "$$.StateMachine)"
+        ),
+        {},
+        output={
+            "FunctionResult": "Formatting arguments fst=recorded and snd={Id=arn:aws:states:"
+            "local:000000000000:stateMachine:local, Name=local}."
+        },
+    ),
+    AwsCase(
+        "string_split_escape_sequence",
+        "intrinsics",
+        _INTR + "test_generic.snapshot.json::test_escape_sequence",
+        _intrinsic("States.StringSplit('Hello\nWorld', '\n')"),
+        {},
+        output={"FunctionResult": ["Hello", "World"]},
+    ),
+    AwsCase(
+        "json_merge_string_to_json_literal",
+        "intrinsics",
+        _INTR + "test_json_manipulation.snapshot.json::test_json_merge_escaped_argument",
+        {
+            "StartAt": "StartState",
+            "States": {
+                "StartState": {
+                    "Type": "Pass",
+                    "ResultPath": "$.result_path",
+                    "Parameters": {
+                        "merged.$": "States.JsonMerge(States.StringToJson("
+                        '\'{"constant_in_literal": "false"}\'), $$.Execution.Input.input_field, '
+                        "false)"
+                    },
+                    "OutputPath": "$.result_path.merged",
+                    "End": True,
+                }
+            },
+        },
+        {"input_field": {"constant_input_field": "constant_value"}},
+        output={"constant_input_field": "constant_value", "constant_in_literal": "false"},
+    ),
+    # ------------------------------------------------------------------ context
+    AwsCase(
+        "pass_state_context_has_no_retry_count",
+        "context",
+        REC + "context_object/test_context_object.snapshot.json::test_input_path[$$]",
+        _one({"Type": "Pass", "InputPath": "$$.State", "ResultPath": "$.state"}),
+        {},
+        output={"state": {"Name": "S", "EnteredTime": ANY}},
+    ),
+    AwsCase(
+        "context_object_shape",
+        "context",
+        REC + "context_object/test_context_object.snapshot.json::test_input_path[$$]",
+        {
+            "StartAt": "TestState",
+            "States": {"TestState": {"Type": "Pass", "InputPath": "$$", "End": True}},
+        },
+        {"input-value": 0},
+        output={
+            "Execution": {
+                "Id": ANY,
+                "Input": {"input-value": 0},
+                "StartTime": ANY,
+                "Name": "recorded",
+                "RoleArn": ANY,
+                "RedriveCount": 0,
+            },
+            "StateMachine": {"Id": ANY, "Name": ANY},
+            "State": {"Name": "TestState", "EnteredTime": ANY},
+        },
+    ),
+    AwsCase(
+        "task_state_context_has_retry_count",
+        "context",
+        DG + "input-output-contextobject#contextobject-format (State.RetryCount: the number "
+        "of retries of a Task state)",
+        _one(
+            {
+                "Type": "Task",
+                "Resource": LAMBDA,
+                "Parameters": {"FunctionName": "f", "retry.$": "$$.State.RetryCount"},
+                "ResultSelector": {"retry.$": "$$.State.RetryCount"},
+            }
+        ),
+        {},
+        output={"retry": 0},
+        results={LAMBDA: {}},
+    ),
+    AwsCase(
+        "error_cause_path_from_context",
+        "context",
+        REC + "context_object/test_context_object.snapshot.json::test_error_cause_path",
+        {
+            "StartAt": "StartState",
+            "States": {
+                "StartState": {
+                    "Type": "Fail",
+                    "ErrorPath": "$$.State.Name",
+                    "CausePath": "$$.Execution.Name",
+                }
+            },
+        },
+        {},
+        status="FAILED",
+        output=None,
+        error="StartState",
+        cause="recorded",
+    ),
+    # ------------------------------------------------------------------ validation
+    AwsCase(
+        "loop_without_terminal_state",
+        "validation",
+        DG + "API_ValidateStateMachineDefinitionDiagnostic (MISSING_END_STATE: the workflow "
+        "does not have a terminal state)",
+        None,
+        invalid={
+            "StartAt": "A",
+            "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}},
+        },
+    ),
+    AwsCase(
+        "branch_without_terminal_state",
+        "validation",
+        DG + "API_ValidateStateMachineDefinitionDiagnostic (MISSING_END_STATE)",
+        None,
+        invalid=_one(
+            {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 1, "Next": "A"}}}
+                ],
+            }
+        ),
+    ),
+    AwsCase(
+        "query_language_on_item_processor",
+        "validation",
+        DG + "concepts-map-process-modes (ItemProcessor holds ProcessorConfig, StartAt, States; "
+        "QueryLanguage is set on the Map state)",
+        None,
+        invalid=_one(
+            {
+                "Type": "Map",
+                "ItemProcessor": {"QueryLanguage": "JSONPath", **_one({"Type": "Pass"})},
+            }
+        ),
+    ),
+    AwsCase(
+        "escaped_double_quote_in_intrinsic_literal",
+        "validation",
+        DG + "intrinsic-functions#amazon-states-language-intrinsic-functions-escapes (only "
+        "' { } \\ are escaped in intrinsic string literals)",
+        None,
+        invalid=_intrinsic("States.Format('say \\\"hi\\\"')"),
+    ),
+    AwsCase(
+        "five_hundred_nested_parallels",
+        "validation",
+        DG + "service-quotas (a definition must be a valid, finite state machine; deep "
+        "nesting is refused, never a crash)",
+        None,
+        invalid=None,
+    ),
+]
+
+
+def _nested(depth: int) -> dict:
+    machine = _one({"Type": "Pass"})
+    for _ in range(depth):
+        machine = _one({"Type": "Parallel", "Branches": [machine]})
+    return machine
+
+
+AWS_CASES[-1] = dataclasses.replace(AWS_CASES[-1], invalid=_nested(500))

@@ -1155,9 +1155,9 @@ CASES += [
         },
     ),
     Case(
-        "dev_context_object_retry_count_and_start_time",
+        "dev_context_object_start_time",
         chain(
-            ("First", {"Type": "Pass", "Parameters": {"retry.$": "$$.State.RetryCount"}}),
+            ("First", {"Type": "Pass", "Parameters": {"state.$": "$$.State.Name"}}),
             (
                 "Check",
                 {
@@ -1173,7 +1173,12 @@ CASES += [
         ),
         {},
         moto_deviation=SPEC_CONTEXT,
-        expected={"status": "SUCCEEDED", "output": {"retry": 0}, "error": None, "cause": None},
+        expected={
+            "status": "SUCCEEDED",
+            "output": {"state": "First"},
+            "error": None,
+            "cause": None,
+        },
     ),
 ]
 

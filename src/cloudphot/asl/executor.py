@@ -29,7 +29,13 @@ from cloudphot.errors import DataError
 
 from .choice import _evaluate as _evaluate_rule
 from .choice import parse_timestamp
-from .errors import ExecutionAborted, SpecRuntimeError, StatesError, TaskFailed
+from .errors import (
+    AslDefinitionError,
+    ExecutionAborted,
+    SpecRuntimeError,
+    StatesError,
+    TaskFailed,
+)
 from .history import History, Lane
 from .intrinsics import compile_intrinsic, is_intrinsic
 from .limits import (
@@ -183,8 +189,15 @@ class StateMachine:
         strict_spec: bool = False,
         history_limit: int | None = HISTORY_LIMIT_EVENTS,
     ):
-        self.definition = load_definition(definition)
-        validate_machine(self.definition)
+        try:
+            self.definition = load_definition(definition)
+            validate_machine(self.definition)
+        except RecursionError:
+            raise AslDefinitionError(
+                "definition: states are nested too deeply (Parallel branches or Map "
+                "processors hundreds of levels inside each other); flatten the definition "
+                "or split it into child state machines"
+            ) from None
         self.cancel_grace_seconds = float(cancel_grace_seconds)
         self.strict_spec = bool(strict_spec)
         self.history_limit = history_limit
@@ -361,9 +374,12 @@ class _Run:
         self.root = root
 
     # ----------------------------------------------------------- helpers
-    def context(self, state_name: str, entered: str, retry: int, map_item) -> dict:
+    def context(self, state_name: str, entered: str, retry: int | None, map_item) -> dict:
+        """The context object; ``$$.State.RetryCount`` exists in Task states only (AWS)."""
         ctx = dict(self.ctx_base)
-        ctx["State"] = {"EnteredTime": entered, "Name": state_name, "RetryCount": retry}
+        ctx["State"] = {"EnteredTime": entered, "Name": state_name}
+        if retry is not None:
+            ctx["State"]["RetryCount"] = retry
         if map_item is not None:
             ctx["Map"] = {"Item": {"Index": map_item[0], "Value": map_item[1]}}
         return ctx
@@ -494,7 +510,7 @@ class _Run:
         typ = state["Type"]
         if typ in ("Task", "Parallel", "Map"):
             return self.with_retry(name, state, data, scope, lane, map_item, entered)
-        ctx = self.context(name, entered, 0, map_item)
+        ctx = self.context(name, entered, None, map_item)
         nxt = state.get("Next")
         if typ == "Pass":
             eff = self.input_path(state, data, ctx)
@@ -595,7 +611,7 @@ class _Run:
         counts = [0] * len(retriers)
         retry = 0
         while True:
-            ctx = self.context(name, entered, retry, map_item)
+            ctx = self.context(name, entered, retry if state["Type"] == "Task" else None, map_item)
             try:
                 return self.attempt(name, state, data, scope, lane, ctx), state.get("Next")
             except StatesError as err:
@@ -841,9 +857,7 @@ class _Run:
         def run_item(i: int) -> None:
             ilane = Lane(lane.last)
             self.history.add(ilane, "MapIterationStarted", {"name": name, "index": i})
-            item_ctx = self.context(
-                name, ctx["State"]["EnteredTime"], ctx["State"]["RetryCount"], (i, items[i])
-            )
+            item_ctx = self.context(name, ctx["State"]["EnteredTime"], None, (i, items[i]))
             try:
                 if selector is not None:
                     item = self.payload(selector, eff, item_ctx, selector_field)

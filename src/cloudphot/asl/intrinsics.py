@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -160,6 +161,11 @@ class _Parser:
             c = t[self.i]
             if c == "\\" and self.i + 1 < len(t):
                 nxt = t[self.i + 1]
+                if nxt == '"':
+                    raise self.err(
+                        "a backslash-escaped '\"' is not allowed in an intrinsic string "
+                        "(only ' { } \\ are escaped)"
+                    )
                 buf.append("\\" + nxt if nxt in "{}" else nxt)
                 self.i += 2
                 continue
@@ -259,11 +265,7 @@ def _format(template, *values):
                 "the number of arguments does not match the number of {} placeholders",
             )
             v = values[k]
-            _need(
-                not isinstance(v, (dict, list)),
-                "format arguments must be strings, numbers, booleans or null",
-            )
-            out.append(v if isinstance(v, str) else _json(v))
+            out.append(_java_text(v))
             k += 1
             i += 2
             continue
@@ -273,8 +275,31 @@ def _format(template, *values):
     return "".join(out)
 
 
+def _java_text(v, top: bool = True) -> str:
+    """A value as AWS's States.Format prints it: JSON scalars as JSON (strings bare),
+    objects and arrays as Java's Map/List toString (recorded: ``{Arg1=1, Arg2=[]}``)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_java_text(x, False)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_java_text(x, False) for x in v) + "]"
+    return _json(v)
+
+
+def _half_up(v) -> int:
+    """AWS rounds non-integer MathAdd operands half up (recorded: -1.5 -> -1, 2.5 -> 3)."""
+    return math.floor(v + 0.5)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _string_to_json(s):
     _need(isinstance(s, str), "the argument must be a string")
+    if not s.strip():
+        return None  # recorded: "" and " " give null
     try:
         return json.loads(s)
     except ValueError as exc:
@@ -387,15 +412,17 @@ def _json_merge(a, b, deep):
 
 
 def _math_random(start, end, seed=None):
-    _need(_is_int(start) and _is_int(end), "start and end must be integers")
-    _need(int(start) < int(end), "start must be less than end")
-    rng = random.Random(int(seed)) if seed is not None else random
-    return rng.randrange(int(start), int(end))
+    _need(_is_number(start) and _is_number(end), "start and end must be numbers")
+    start, end = _half_up(start), _half_up(end)
+    _need(start < end, "start must be less than end")
+    _need(seed is None or _is_number(seed), "the seed must be a number")
+    rng = random.Random(_half_up(seed)) if seed is not None else random
+    return rng.randrange(start, end)
 
 
 def _math_add(a, b):
-    _need(_is_int(a) and _is_int(b), "both arguments must be integers")
-    return int(a) + int(b)
+    _need(_is_number(a) and _is_number(b), "both arguments must be numbers")
+    return _half_up(a) + _half_up(b)
 
 
 def _string_split(s, delims):

@@ -110,6 +110,15 @@ def validate_machine(machine: Any, where: str = "") -> None:
             )
         _validate_state(name, state, states, f"{pre}{name}")
     _check_reachable(start, states, pre)
+    if not any(_terminal(s) for s in states.values()):
+        raise AslDefinitionError(
+            f"{where or 'definition'}: MISSING_END_STATE: the workflow does not have a "
+            "terminal state (a state with End: true, a Succeed or a Fail state)"
+        )
+
+
+def _terminal(state: dict) -> bool:
+    return state.get("End") is True or state.get("Type") in ("Succeed", "Fail")
 
 
 def _targets(state: dict) -> list[str]:
@@ -367,6 +376,11 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
                 )
         proc_field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         proc = state[proc_field]
+        if isinstance(proc, dict) and "QueryLanguage" in proc:
+            raise AslDefinitionError(
+                f"{where}.{proc_field}.QueryLanguage: not allowed on an ItemProcessor; set "
+                "QueryLanguage on the Map state or on the states inside it"
+            )
         if (
             isinstance(proc, dict)
             and proc.get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE"
