@@ -59,6 +59,7 @@ class AwsCase:
     cause: Any = None
     results: dict = dataclasses.field(default_factory=dict)  # resource -> task result
     invalid: dict | None = None  # a definition AWS refuses at CreateStateMachine
+    objects: dict = dataclasses.field(default_factory=dict)  # (bucket, key) -> bytes
     known_difference: str | None = None
 
 
@@ -965,3 +966,214 @@ def _nested(depth: int) -> dict:
 
 
 AWS_CASES[-1] = dataclasses.replace(AWS_CASES[-1], invalid=_nested(500))
+
+
+# ---------------------------------------------------------------------- distributed map
+_SC = REC + "scenarios/test_base_scenarios.snapshot.json::"
+_CSV = b"Col1,Col2,Col3\nValue1,Value2,Value3\nValue4,Value5,Value6\n,,\ntrue,1,'HelloWorld'\n"
+_JSON = (
+    b'[{"verdict": "true", "statement_date": "6/11/2008", "statement_source": "speech"},'
+    b'{"verdict": "false", "statement_date": "6/7/2022", "statement_source": "television"},'
+    b'{"verdict": "mostly-true", "statement_date": "5/18/2016", "statement_source": "news"}]'
+)
+
+
+def _dmap(reader: dict | None = None, **extra) -> dict:
+    state = {
+        "Type": "Map",
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "PassItem",
+            "States": {"PassItem": {"Type": "Pass", "End": True}},
+        },
+        "End": True,
+        **extra,
+    }
+    if reader is not None:
+        state["ItemReader"] = reader
+    return {"StartAt": "MapState", "States": {"MapState": state}}
+
+
+def _get(config: dict | None = None) -> dict:
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "Parameters": {"Bucket.$": "$.Bucket", "Key.$": "$.Key"},
+    }
+    if config is not None:
+        reader["ReaderConfig"] = config
+    return reader
+
+
+_B = {"Bucket": "bucket-name", "Key": "file"}
+AWS_CASES += [
+    AwsCase(
+        "item_reader_csv_first_row",
+        "distributed-map",
+        _SC + "test_map_item_reader_base_csv_headers_first_line",
+        _dmap(_get({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"})),
+        _B,
+        output=[
+            {"Col1": "Value1", "Col2": "Value2", "Col3": "Value3"},
+            {"Col1": "Value4", "Col2": "Value5", "Col3": "Value6"},
+            {"Col1": "", "Col2": "", "Col3": ""},
+            {"Col1": "true", "Col2": "1", "Col3": "'HelloWorld'"},
+        ],
+        objects={("bucket-name", "file"): _CSV},
+    ),
+    AwsCase(
+        "item_reader_csv_given_headers_extra_fields_dropped",
+        "distributed-map",
+        _SC + "test_map_item_reader_csv_headers_decl_extra_fields",
+        _dmap(_get({"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["H1"]})),
+        _B,
+        output=[{"H1": "Col1"}, {"H1": "Value1"}, {"H1": "Value4"}, {"H1": ""}, {"H1": "true"}],
+        objects={("bucket-name", "file"): _CSV},
+    ),
+    AwsCase(
+        "item_reader_csv_duplicate_headers",
+        "distributed-map",
+        _SC + "test_map_item_reader_csv_headers_decl_duplicate_headers",
+        _dmap(_get({"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["H", "H"]})),
+        _B,
+        status="FAILED",
+        output=None,
+        error="States.ItemReaderFailed",
+        cause="CSV headers cannot contain duplicates.",
+        objects={("bucket-name", "file"): _CSV},
+    ),
+    AwsCase(
+        "item_reader_json",
+        "distributed-map",
+        _SC + "test_map_item_reader_base_json",
+        _dmap(_get({"InputType": "JSON"})),
+        _B,
+        output=__import__("json").loads(_JSON),
+        objects={("bucket-name", "file"): _JSON},
+    ),
+    AwsCase(
+        "item_reader_json_max_items",
+        "distributed-map",
+        _SC + "test_map_item_reader_base_json_max_items_jsonata (MaxItems 2)",
+        _dmap(_get({"InputType": "JSON", "MaxItems": 2})),
+        _B,
+        output=__import__("json").loads(_JSON)[:2],
+        objects={("bucket-name", "file"): _JSON},
+    ),
+    AwsCase(
+        "item_reader_json_not_a_list",
+        "distributed-map",
+        _SC + "test_map_item_reader_json_no_json_list_object",
+        _dmap(_get({"InputType": "JSON"})),
+        _B,
+        status="FAILED",
+        output=None,
+        error="States.ItemReaderFailed",
+        cause="Attempting to map over non-iterable node.",
+        objects={("bucket-name", "file"): b'{"a": 1}'},
+    ),
+    AwsCase(
+        "item_reader_max_items_path_negative",
+        "distributed-map",
+        _SC + "test_map_item_reader_csv_max_items_paths[-1]",
+        _dmap(_get({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW", "MaxItemsPath": "$.M"})),
+        {**_B, "M": -1},
+        status="FAILED",
+        output=None,
+        error="States.ItemReaderFailed",
+        cause="field MaxItems must be positive",
+        objects={("bucket-name", "file"): _CSV},
+    ),
+    AwsCase(
+        "item_reader_max_items_path_not_integer",
+        "distributed-map",
+        _SC + "test_map_item_reader_csv_max_items_paths[1.5]",
+        _dmap(_get({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW", "MaxItemsPath": "$.M"})),
+        {**_B, "M": 1.5},
+        status="FAILED",
+        output=None,
+        error="States.Runtime",
+        cause=_rt(
+            "MapState",
+            2,
+            'The MaxItemsPath field refers to value "1.5" which is not a valid integer: $.M',
+        ),
+        objects={("bucket-name", "file"): _CSV},
+    ),
+    AwsCase(
+        "item_reader_list_objects_v2",
+        "distributed-map",
+        _SC + "test_map_item_reader_base_list_objects_v2",
+        _dmap(
+            {
+                "Resource": "arn:aws:states:::s3:listObjectsV2",
+                "Parameters": {"Bucket.$": "$.Bucket"},
+            }
+        ),
+        {"Bucket": "bucket_name"},
+        output=[
+            {
+                "Etag": ANY,
+                "LastModified": ANY,
+                "Key": f"file_{i}.txt",
+                "Size": 12,
+                "StorageClass": "STANDARD",
+            }
+            for i in range(3)
+        ],
+        objects={("bucket_name", f"file_{i}.txt"): b"HelloWorld!\n" for i in range(3)},
+    ),
+    AwsCase(
+        "item_selector_in_distributed_mode",
+        "distributed-map",
+        _SC + "test_map_state_config_distributed_item_selector",
+        _dmap(
+            ItemsPath="$.Values",
+            ItemSelector={
+                "constantValue": "constant",
+                "mapValue.$": "$$.Map.Item.Value",
+                "fromInput.$": "$.Values",
+            },
+        ),
+        {"Values": ["Hello", "World"]},
+        output=[
+            {"constantValue": "constant", "mapValue": "Hello", "fromInput": ["Hello", "World"]},
+            {"constantValue": "constant", "mapValue": "World", "fromInput": ["Hello", "World"]},
+        ],
+    ),
+    AwsCase(
+        "item_batcher_max_items_per_batch",
+        "distributed-map",
+        _SC + "test_map_item_batching_base_json_max_per_batch_jsonata (JSONPath form)",
+        _dmap(
+            _get({"InputType": "JSON", "MaxItems": 2}),
+            ItemBatcher={
+                "MaxItemsPerBatchPath": "$.MaxItemsPerBatch",
+                "MaxInputBytesPerBatchPath": "$.MaxInputBytesPerBatch",
+                "BatchInput": {"BatchTimestamp.$": "$$.State.EnteredTime"},
+            },
+        ),
+        {**_B, "MaxItemsPerBatch": 2, "MaxInputBytesPerBatch": 150000},
+        output=[
+            {"BatchInput": {"BatchTimestamp": ANY}, "Items": __import__("json").loads(_JSON)[:2]}
+        ],
+        objects={("bucket-name", "file"): _JSON},
+    ),
+    AwsCase(
+        "result_writer_output",
+        "distributed-map",
+        _SC + "test_map_state_result_writer",
+        _dmap(
+            ResultWriter={
+                "Resource": "arn:aws:states:::s3:putObject",
+                "Parameters": {"Bucket": "result-bucket", "Prefix": "mapJobs"},
+            },
+            Label="TestMap",
+        ),
+        ["Hello", "World"],
+        output={
+            "MapRunArn": ANY,
+            "ResultWriterDetails": {"Bucket": "result-bucket", "Key": ANY},
+        },
+    ),
+]

@@ -1127,7 +1127,7 @@ CASES += [
             "output": None,
             "error": "States.Runtime",
             "cause": "An error occurred while executing the state 'S' (entered at the event id #2). "
-            "Map state input must be an array but was: <class 'str'>",
+            'Map state input must be an array but was: "M31"',  # AWS's wording (recorded)
         },
     ),
     Case(

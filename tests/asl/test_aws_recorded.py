@@ -8,6 +8,7 @@ xfails, so the per-area pass counts in docs/asl-conformance.md stay honest.
 from __future__ import annotations
 
 import collections
+import hashlib
 
 import pytest
 
@@ -19,8 +20,28 @@ from .aws_cases import AREAS, AWS_CASES, AwsCase
 class _RecordedResults:
     """Task results as the recorded executions' services returned them."""
 
-    def __init__(self, results: dict):
+    def __init__(self, results: dict, objects: dict | None = None):
         self.results = results
+        self.objects = dict(objects or {})  # (bucket, key) -> bytes
+
+    def s3_get_object(self, bucket, key):
+        return self.objects[(bucket, key)]
+
+    def s3_list_objects(self, bucket, prefix):
+        return [
+            {
+                "Etag": f'"{hashlib.md5(v).hexdigest()}"',
+                "LastModified": "2026-12-03T00:00:00+00:00",
+                "Key": k,
+                "Size": len(v),
+                "StorageClass": "STANDARD",
+            }
+            for (b, k), v in sorted(self.objects.items())
+            if b == bucket and k.startswith(prefix)
+        ]
+
+    def s3_put_object(self, bucket, key, body):
+        self.objects[(bucket, key)] = body
 
     def invoke(self, resource, parameters, ctx):
         value = self.results[resource]
@@ -58,7 +79,10 @@ def test_matches_aws(case: AwsCase, fake_sleep):
         return
     sm = StateMachine(case.definition, cancel_grace_seconds=0.1)
     r = sm.execute(
-        case.input, name="recorded", invoker=_RecordedResults(case.results), sleep=fake_sleep
+        case.input,
+        name="recorded",
+        invoker=_RecordedResults(case.results, case.objects),
+        sleep=fake_sleep,
     )
     got = {"status": r.status, "output": r.output, "error": r.error, "cause": r.cause}
     want = {"status": case.status, "output": case.output, "error": case.error, "cause": case.cause}

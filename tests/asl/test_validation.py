@@ -196,13 +196,13 @@ BAD = [
                 "Type": "Map",
                 "End": True,
                 "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "ProcessorConfig": {"Mode": "PARALLEL"},
                     "StartAt": "X",
                     "States": {"X": P},
                 },
             }
         ),
-        r"ProcessorConfig\.Mode: only INLINE",
+        r"ProcessorConfig\.Mode: must be INLINE or DISTRIBUTED",
     ),
     (
         machine(

@@ -29,6 +29,15 @@ from cloudphot.errors import DataError
 
 from .choice import _evaluate as _evaluate_rule
 from .choice import parse_timestamp
+from .distributed import (
+    MAX_CHILD_THREADS,
+    ChildExecutions,
+    ObjectAccess,
+    batch_items,
+    new_map_run_arn,
+    read_items,
+    result_writer_files,
+)
 from .errors import (
     AslDefinitionError,
     ExecutionAborted,
@@ -212,6 +221,7 @@ class StateMachine:
         sleep: Callable[[float], None] = time.sleep,
         context: dict | None = None,
         stop_event: threading.Event | None = None,
+        child_executions: ChildExecutions | None = None,
     ) -> ExecutionResult:
         """Run one execution to completion in the calling thread.
 
@@ -236,6 +246,11 @@ class StateMachine:
         stop_event : threading.Event, optional
             Set from another thread to end the execution as ABORTED; running Tasks
             see ``TaskContext.cancelled`` set.
+        child_executions : ChildExecutions, optional
+            Records the child executions of Distributed Maps (their histories live
+            there, not in this execution's). A Distributed Map's ItemReader and
+            ResultWriter reach S3 through the invoker when it implements
+            :class:`~cloudphot.asl.distributed.ObjectAccess`.
 
         Returns
         -------
@@ -288,68 +303,73 @@ class StateMachine:
                     sm_id.replace(":stateMachine:", ":execution:") + ":" + name
                 )
         hist = History(history, self.history_limit)
-        run = _Run(self, name, invoker, hist, sleep, ctx_base, root)
-        lane = Lane()
+        run = _Run(self, name, invoker, hist, sleep, ctx_base, root, child_executions)
+        return _drive(run, self.definition, data, root, timeout, start)
+
+
+def _drive(run: _Run, machine: dict, data: Any, root: _Scope, timeout, start) -> ExecutionResult:
+    """Run ``machine`` as one execution with its own history (top level or a Map Run child)."""
+    hist, lane = run.history, Lane()
+    hist.add(
+        lane,
+        "ExecutionStarted",
+        {
+            "input": _dumps(data),
+            "inputDetails": {"truncated": False},
+            "roleArn": run.ctx_base["Execution"].get("RoleArn"),
+        },
+    )
+    status, output, error, cause = "SUCCEEDED", None, None, None
+    try:
+        output = run.run_machine(machine, data, root, lane, None)
         hist.add(
             lane,
-            "ExecutionStarted",
-            {
-                "input": _dumps(data),
-                "inputDetails": {"truncated": False},
-                "roleArn": ctx_base["Execution"].get("RoleArn"),
-            },
+            "ExecutionSucceeded",
+            {"output": _dumps(output), "outputDetails": {"truncated": False}},
+            final=True,
         )
-        status, output, error, cause = "SUCCEEDED", None, None, None
-        try:
-            output = run.run_machine(self.definition, data, root, lane, None)
-            hist.add(
-                lane,
-                "ExecutionSucceeded",
-                {"output": _dumps(output), "outputDetails": {"truncated": False}},
-                final=True,
+    except HistoryLimitExceeded as exc:
+        root.event.set()  # stop every branch still running
+        status, output, error, cause = "FAILED", None, exc.error, exc.cause
+        hist.add(lane, "ExecutionFailed", {"error": error, "cause": cause}, final=True)
+    except StatesError as err:
+        status, error, cause = "FAILED", err.error, err.cause
+        if err.error == "States.Runtime" and err.state is not None:
+            # Step Functions names the state and its entered event for runtime errors
+            cause = (
+                f"An error occurred while executing the state '{err.state}' "
+                f"(entered at the event id #{err.entered_event_id}). {err.cause}"
             )
-        except HistoryLimitExceeded as exc:
-            root.event.set()  # stop every branch still running
-            status, output, error, cause = "FAILED", None, exc.error, exc.cause
-            hist.add(lane, "ExecutionFailed", {"error": error, "cause": cause}, final=True)
-        except StatesError as err:
-            status, error, cause = "FAILED", err.error, err.cause
-            if err.error == "States.Runtime" and err.state is not None:
-                # Step Functions names the state and its entered event for runtime errors
-                cause = (
-                    f"An error occurred while executing the state '{err.state}' "
-                    f"(entered at the event id #{err.entered_event_id}). {err.cause}"
-                )
-            details = {}
-            if error is not None:
-                details["error"] = error
-            if cause:  # AWS leaves an empty cause out of the event and DescribeExecution
-                details["cause"] = cause
-            else:
-                cause = None
-            hist.add(lane, "ExecutionFailed", details, final=True)
-        except ExecutionAborted:
-            reason = root.reason()
-            if reason == "TIMED_OUT":
-                status, error, cause = (
-                    "TIMED_OUT",
-                    "States.Timeout",
-                    f"The execution exceeded its TimeoutSeconds of {timeout}",
-                )
-                hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause}, final=True)
-            else:
-                status = "ABORTED"
-                hist.add(lane, "ExecutionAborted", {}, final=True)
-        return ExecutionResult(
-            name=name,
-            status=status,
-            output=output,
-            error=error,
-            cause=cause,
-            history=list(hist.events),
-            start_date=start,
-            stop_date=_dt.datetime.now(_dt.UTC),
-        )
+        details = {}
+        if error is not None:
+            details["error"] = error
+        if cause:  # AWS leaves an empty cause out of the event and DescribeExecution
+            details["cause"] = cause
+        else:
+            cause = None
+        hist.add(lane, "ExecutionFailed", details, final=True)
+    except ExecutionAborted:
+        reason = root.reason()
+        if reason == "TIMED_OUT":
+            status, error, cause = (
+                "TIMED_OUT",
+                "States.Timeout",
+                f"The execution exceeded its TimeoutSeconds of {timeout}",
+            )
+            hist.add(lane, "ExecutionTimedOut", {"error": error, "cause": cause}, final=True)
+        else:
+            status = "ABORTED"
+            hist.add(lane, "ExecutionAborted", {}, final=True)
+    return ExecutionResult(
+        name=run.name,
+        status=status,
+        output=output,
+        error=error,
+        cause=cause,
+        history=list(hist.events),
+        start_date=start,
+        stop_date=_dt.datetime.now(_dt.UTC),
+    )
 
 
 class _Run:
@@ -364,7 +384,9 @@ class _Run:
         sleep,
         ctx_base: dict,
         root: _Scope,
+        children: ChildExecutions | None = None,
     ):
+        self.children = children
         self.sm = sm
         self.name = name
         self.invoker = invoker
@@ -811,48 +833,19 @@ class _Run:
 
     # ----------------------------------------------------------- Map
     def map(self, name, state, eff, scope: _Scope, lane: Lane, ctx):
-        items = self._select(state.get("ItemsPath", "$"), eff, ctx)
-        if not isinstance(items, list):
-            raise StatesError(
-                "States.Runtime", f"Map state input must be an array but was: {type(items)}"
-            )
         proc = state.get("ItemProcessor") or state["Iterator"]
+        if (proc.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+            return self.distributed_map(name, state, eff, scope, lane, ctx, proc)
+        items = self._map_items(state, eff, ctx)
         selector_field = "ItemSelector" if "ItemSelector" in state else "Parameters"
         selector = state.get(selector_field)
-        max_conc = state.get("MaxConcurrency", 0)
-        if "MaxConcurrencyPath" in state:
-            max_conc = self._int_from_path(state, "MaxConcurrencyPath", eff, ctx)
-        tol_count = state.get("ToleratedFailureCount")
-        if "ToleratedFailureCountPath" in state:
-            tol_count = self._int_from_path(state, "ToleratedFailureCountPath", eff, ctx)
-        tol_pct = state.get("ToleratedFailurePercentage")
-        if "ToleratedFailurePercentagePath" in state:
-            tol_pct = self._int_from_path(state, "ToleratedFailurePercentagePath", eff, ctx)
-        if tol_count is not None and tol_count < 0:
-            raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
-        if tol_pct is not None and not 0 <= tol_pct <= 100:
-            raise StatesError(
-                "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100."
-            )
+        max_conc, tol_count, tol_pct = self._map_limits(state, eff, ctx)
         n = len(items)
         self.history.add(lane, "MapStateStarted", {"length": n})
-        workers = min(n, max_conc if max_conc else _INLINE_MAP_LIMIT)
         child = _Scope(scope)
         results: list[Any] = [None] * n
         failures: list[tuple[int, StatesError]] = []
         lock = threading.Lock()
-        crashes: list[BaseException] = []
-        cursor = iter(range(n))
-        tolerate = tol_count is not None or tol_pct is not None
-
-        def exceeded(nfail: int) -> bool:
-            if not tolerate:
-                return nfail > 0
-            over_count = tol_count is not None and nfail > tol_count
-            over_pct = tol_pct is not None and n and 100.0 * nfail / n > tol_pct
-            if tol_count is not None and tol_pct is not None:
-                return over_count and over_pct
-            return bool(over_count or over_pct)
 
         def run_item(i: int) -> None:
             ilane = Lane(lane.last)
@@ -870,40 +863,17 @@ class _Run:
                 results[i] = {"Error": err.error, "Cause": err.cause}
                 with lock:
                     failures.append((i, err))
-                    stop = exceeded(len(failures))
+                    stop = _over_threshold(len(failures), n, tol_count, tol_pct)
                 if stop:
                     child.event.set()
             except ExecutionAborted:
                 self.history.add(ilane, "MapIterationAborted", {"name": name, "index": i})
-            except BaseException as exc:
-                crashes.append(exc)
-                child.event.set()
 
-        def worker() -> None:
-            while not child.reason():
-                with lock:
-                    i = next(cursor, None)
-                if i is None:
-                    return
-                try:
-                    run_item(i)
-                except BaseException as exc:  # e.g. the history quota, hit mid-item
-                    crashes.append(exc)
-                    child.event.set()
-                    return
-
-        if workers <= 1:
-            worker()
-        else:
-            _run_all([worker] * workers, f"asl-map-{self.name}-{name}")
-        if crashes:
-            raise crashes[0]
-        if exceeded(len(failures)):
-            if tolerate:
-                err = StatesError(
-                    "States.ExceedToleratedFailureThreshold",
-                    "The specified tolerated failure threshold was exceeded",
-                )
+        workers = min(n, max_conc if max_conc else _INLINE_MAP_LIMIT)
+        _pool(n, workers, run_item, child, f"asl-map-{self.name}-{name}")
+        if _over_threshold(len(failures), n, tol_count, tol_pct):
+            if tol_count is not None or tol_pct is not None:
+                err = _threshold_error()
             else:
                 err = failures[0][1]
             self.history.add(lane, "MapStateFailed", None)
@@ -913,6 +883,188 @@ class _Run:
             raise ExecutionAborted()
         self.history.add(lane, "MapStateSucceeded", None)
         return results
+
+    def _map_items(self, state, eff, ctx) -> list:
+        items = self._select(state.get("ItemsPath", "$"), eff, ctx)
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime", f"Map state input must be an array but was: {_dumps(items)}"
+            )
+        return items
+
+    def _map_limits(self, state, eff, ctx):
+        """(MaxConcurrency, ToleratedFailureCount, ToleratedFailurePercentage), paths read."""
+        max_conc = state.get("MaxConcurrency", 0)
+        if "MaxConcurrencyPath" in state:
+            max_conc = self._int_from_path(state, "MaxConcurrencyPath", eff, ctx)
+        tol_count = state.get("ToleratedFailureCount")
+        if "ToleratedFailureCountPath" in state:
+            tol_count = self._int_from_path(state, "ToleratedFailureCountPath", eff, ctx)
+        tol_pct = state.get("ToleratedFailurePercentage")
+        if "ToleratedFailurePercentagePath" in state:
+            tol_pct = self._int_from_path(state, "ToleratedFailurePercentagePath", eff, ctx)
+        if tol_count is not None and tol_count < 0:
+            raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        if tol_pct is not None and not 0 <= tol_pct <= 100:
+            raise StatesError(
+                "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100."
+            )
+        return max_conc, tol_count, tol_pct
+
+    # ----------------------------------------------------------- Distributed Map
+    def distributed_map(self, name, state, eff, scope: _Scope, lane: Lane, ctx, proc):
+        """Items (from ItemReader or ItemsPath) run as child executions; see distributed.py."""
+        reader = state.get("ItemReader")
+        items = None if reader else self._map_items(state, eff, ctx)
+        max_conc, tol_count, tol_pct = self._map_limits(state, eff, ctx)
+        max_items = 0
+        if reader is not None:
+            config = reader.get("ReaderConfig") or {}
+            max_items = config.get("MaxItems", 0)
+            if "MaxItemsPath" in config:
+                max_items = self._int_from_path(config, "MaxItemsPath", eff, ctx)
+        self.history.add(lane, "MapStateStarted", {"length": 0 if reader else len(items)})
+        sm_arn = self.ctx_base["StateMachine"]["Id"]
+        run_arn = new_map_run_arn(sm_arn, state.get("Label"))
+        self.history.add(lane, "MapRunStarted", {"mapRunArn": run_arn})
+        try:
+            if reader is not None:
+                if max_items < 0:
+                    raise StatesError("States.ItemReaderFailed", "field MaxItems must be positive")
+                params = self.payload(reader.get("Parameters", {}), eff, ctx, "Parameters")
+                access = self.invoker if isinstance(self.invoker, ObjectAccess) else None
+                items = read_items(access, reader, params, max_items)
+            inputs = self._child_inputs(name, state, eff, ctx, items)
+            outputs, rows, nfail = self._run_children(
+                name, proc, inputs, run_arn, scope, max_conc, tol_count, tol_pct
+            )
+            if _over_threshold(nfail, len(inputs), tol_count, tol_pct):
+                raise _threshold_error()
+            result: Any = outputs
+            if "ResultWriter" in state:
+                result = self._write_results(state["ResultWriter"], eff, ctx, run_arn, rows)
+        except StatesError as err:
+            details = {"error": err.error}
+            if err.cause:
+                details["cause"] = err.cause
+            self.history.add(lane, "MapRunFailed", details)
+            self.history.add(lane, "MapStateFailed", None)
+            raise
+        if scope.reason():
+            self.history.add(lane, "MapRunAborted", None)
+            self.history.add(lane, "MapStateAborted", None)
+            raise ExecutionAborted()
+        self.history.add(lane, "MapRunSucceeded", None)
+        self.history.add(lane, "MapStateSucceeded", None)
+        return result
+
+    def _child_inputs(self, name, state, eff, ctx, items) -> list:
+        selector = state.get("ItemSelector", state.get("Parameters"))
+        field = "ItemSelector" if "ItemSelector" in state else "Parameters"
+        inputs = []
+        for i, item in enumerate(items):
+            if selector is None:
+                inputs.append(item)
+            else:
+                ictx = self.context(name, ctx["State"]["EnteredTime"], None, (i, item))
+                inputs.append(self.payload(selector, eff, ictx, field))
+        batcher = state.get("ItemBatcher")
+        if batcher is None:
+            return inputs
+        batch_input = None
+        if "BatchInput" in batcher:
+            batch_input = self.payload(batcher["BatchInput"], eff, ctx, "BatchInput")
+        limits = {}
+        for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            if field in batcher:
+                limits[field] = batcher[field]
+            elif field + "Path" in batcher:
+                limits[field] = self._int_from_path(batcher, field + "Path", eff, ctx)
+        return batch_items(inputs, limits, batch_input)
+
+    def _run_children(self, name, proc, inputs, run_arn, scope, max_conc, tol_count, tol_pct):
+        """Each input as a child execution with its own history; returns outputs in
+        order, ResultWriter rows, and the number of failed children."""
+        machine = {"StartAt": proc["StartAt"], "States": proc["States"]}
+        n = len(inputs)
+        outputs: list[Any] = [None] * n
+        rows: list[dict] = []
+        failed = [0]
+        lock = threading.Lock()
+        child_scope = _Scope(scope)
+        exec_prefix = run_arn.rsplit(":", 1)[0].replace(":mapRun:", ":execution:")
+        sm_arn = run_arn.rsplit(":", 1)[0].replace(":mapRun:", ":stateMachine:")
+
+        def run_child(i: int) -> None:
+            cid = uuid.uuid4().hex
+            arn = f"{exec_prefix}:{cid}"
+            start = _dt.datetime.now(_dt.UTC)
+            sink = None
+            if self.children is not None:
+                self.children.child_started(arn, cid, self.ctx_base["Execution"]["Id"], inputs[i])
+                sink = partial(self.children.child_event, arn)
+            ctx_base = {
+                "Execution": {
+                    "Id": arn,
+                    "Input": inputs[i],
+                    "Name": cid,
+                    "RoleArn": self.ctx_base["Execution"].get("RoleArn"),
+                    "StartTime": _iso(start),
+                    "RedriveCount": 0,
+                },
+                "StateMachine": {"Id": sm_arn, "Name": sm_arn.rsplit(":", 1)[-1]},
+            }
+            hist = History(sink, self.sm.history_limit)
+            run = _Run(self.sm, cid, self.invoker, hist, self.sleep, ctx_base, child_scope)
+            run.children = self.children
+            res = _drive(run, machine, inputs[i], _Scope(child_scope), None, start)
+            if self.children is not None:
+                self.children.child_finished(arn, res.status, res.output, res.error, res.cause)
+            row = {
+                "ExecutionArn": arn,
+                "Input": _dumps(inputs[i]),
+                "InputDetails": {"Included": True},
+                "Name": cid,
+                "RedriveCount": 0,
+                "StartDate": _iso(start),
+                "StateMachineArn": sm_arn,
+                "Status": res.status,
+                "StopDate": _iso(res.stop_date),
+            }
+            if res.status == "SUCCEEDED":
+                outputs[i] = res.output
+                row.update(Output=_dumps(res.output), OutputDetails={"Included": True})
+            else:
+                outputs[i] = {"Error": res.error, "Cause": res.cause}
+                row.update(Error=res.error, Cause=res.cause)
+            with lock:
+                rows.append(row)
+                if res.status != "SUCCEEDED":
+                    failed[0] += 1
+                    if _over_threshold(failed[0], n, tol_count, tol_pct):
+                        child_scope.event.set()
+
+        workers = min(n, max_conc or MAX_CHILD_THREADS, MAX_CHILD_THREADS)
+        _pool(n, workers, run_child, child_scope, f"asl-maprun-{self.name}-{name}")
+        rows.sort(key=lambda r: r["StartDate"])
+        return outputs, rows, failed[0]
+
+    def _write_results(self, writer: dict, eff, ctx, run_arn: str, rows: list[dict]) -> dict:
+        params = self.payload(writer.get("Parameters", {}), eff, ctx, "Parameters")
+        access = self.invoker if isinstance(self.invoker, ObjectAccess) else None
+        bucket = params.get("Bucket")
+        if access is None or not isinstance(bucket, str) or not bucket:
+            raise StatesError(
+                "States.ResultWriterFailed",
+                "ResultWriter needs Parameters.Bucket and an object store to write to",
+            )
+        files, manifest = result_writer_files(bucket, str(params.get("Prefix", "")), run_arn, rows)
+        try:
+            for key, body in files.items():
+                access.s3_put_object(bucket, key, body)
+        except Exception as exc:
+            raise StatesError("States.ResultWriterFailed", f"{type(exc).__name__}: {exc}") from None
+        return {"MapRunArn": run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest}}
 
     def _int_from_path(self, state, field, eff, ctx):
         """An integer (a float for the percentage) read from a ``...Path`` field, as AWS
@@ -930,6 +1082,53 @@ class _Run:
         if field == "MaxConcurrencyPath" and value < 0:
             raise StatesError("States.Runtime", "MaxConcurrency cannot be negative.")
         return value
+
+
+def _over_threshold(nfail: int, n: int, tol_count, tol_pct) -> bool:
+    """Map failure tolerance: with no threshold any failure fails the Map; with both,
+    the Map fails only when both are exceeded (developer guide, failure thresholds)."""
+    if tol_count is None and tol_pct is None:
+        return nfail > 0
+    over_count = tol_count is not None and nfail > tol_count
+    over_pct = tol_pct is not None and n > 0 and 100.0 * nfail / n > tol_pct
+    if tol_count is not None and tol_pct is not None:
+        return over_count and over_pct
+    return bool(over_count or over_pct)
+
+
+def _threshold_error() -> StatesError:
+    return StatesError(
+        "States.ExceedToleratedFailureThreshold",
+        "The specified tolerated failure threshold was exceeded",
+    )
+
+
+def _pool(n: int, workers: int, run_one: Callable[[int], None], scope: _Scope, name: str):
+    """Run ``run_one(i)`` for i in range(n) on ``workers`` threads until ``scope`` stops;
+    an interpreter crash (or the history quota) stops the rest and is re-raised."""
+    cursor = iter(range(n))
+    lock = threading.Lock()
+    crashes: list[BaseException] = []
+
+    def worker() -> None:
+        while not scope.reason():
+            with lock:
+                i = next(cursor, None)
+            if i is None:
+                return
+            try:
+                run_one(i)
+            except BaseException as exc:
+                crashes.append(exc)
+                scope.event.set()
+                return
+
+    if workers <= 1:
+        worker()
+    else:
+        _run_all([worker] * workers, name)
+    if crashes:
+        raise crashes[0]
 
 
 def _not_found_cause(p, doc) -> str:

@@ -369,24 +369,13 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
             raise AslDefinitionError(
                 f"{where}.ItemSelector: cannot be used together with Parameters"
             )
-        for f in ("ItemReader", "ResultWriter", "ItemBatcher"):
-            if f in state:
-                raise AslDefinitionError(
-                    f"{where}.{f}: distributed Map is not supported by the local interpreter"
-                )
         proc_field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         proc = state[proc_field]
+        _validate_distributed(state, proc, where, proc_field)
         if isinstance(proc, dict) and "QueryLanguage" in proc:
             raise AslDefinitionError(
                 f"{where}.{proc_field}.QueryLanguage: not allowed on an ItemProcessor; set "
                 "QueryLanguage on the Map state or on the states inside it"
-            )
-        if (
-            isinstance(proc, dict)
-            and proc.get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE"
-        ):
-            raise AslDefinitionError(
-                f"{where}.{proc_field}.ProcessorConfig.Mode: only INLINE is supported locally"
             )
         validate_machine(
             {k: v for k, v in proc.items() if k != "ProcessorConfig"}
@@ -413,3 +402,75 @@ def _validate_state(name: str, state: Any, states: dict, where: str) -> None:
             "ToleratedFailureCountPath",
         ):
             _check_path(state, f, where, nullable=False)
+
+
+_READER_RESOURCES = ("arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2")
+
+
+def _validate_distributed(state: dict, proc: Any, where: str, proc_field: str) -> None:
+    """ProcessorConfig, ItemReader, ItemBatcher and ResultWriter as the guide defines them."""
+    config = proc.get("ProcessorConfig", {}) if isinstance(proc, dict) else {}
+    mode = config.get("Mode", "INLINE")
+    if mode not in ("INLINE", "DISTRIBUTED"):
+        raise AslDefinitionError(
+            f"{where}.{proc_field}.ProcessorConfig.Mode: must be INLINE or DISTRIBUTED"
+        )
+    if mode == "DISTRIBUTED" and config.get("ExecutionType", "STANDARD") not in (
+        "STANDARD",
+        "EXPRESS",
+    ):
+        raise AslDefinitionError(
+            f"{where}.{proc_field}.ProcessorConfig.ExecutionType: must be STANDARD or EXPRESS"
+        )
+    for f in ("ItemReader", "ResultWriter", "ItemBatcher", "Label"):
+        if f in state and mode != "DISTRIBUTED":
+            raise AslDefinitionError(
+                f"{where}.{f}: only a Map with ProcessorConfig.Mode DISTRIBUTED may have {f}"
+            )
+    reader = state.get("ItemReader")
+    if reader is not None:
+        if not isinstance(reader, dict) or reader.get("Resource") not in _READER_RESOURCES:
+            raise AslDefinitionError(
+                f"{where}.ItemReader.Resource: must be one of {', '.join(_READER_RESOURCES)}"
+            )
+        check_payload_template(reader.get("Parameters", {}), f"{where}.ItemReader.Parameters")
+        rc = reader.get("ReaderConfig", {})
+        if rc.get("InputType", "JSON") not in ("JSON", "JSONL", "CSV", "MANIFEST"):
+            raise AslDefinitionError(
+                f"{where}.ItemReader.ReaderConfig.InputType: must be JSON, JSONL, CSV or MANIFEST"
+            )
+        if rc.get("CSVHeaderLocation") == "GIVEN" and not isinstance(rc.get("CSVHeaders"), list):
+            raise AslDefinitionError(
+                f"{where}.ItemReader.ReaderConfig.CSVHeaders: required list with "
+                "CSVHeaderLocation GIVEN"
+            )
+        if "MaxItems" in rc:
+            _positive_int(rc["MaxItems"], f"{where}.ItemReader.ReaderConfig.MaxItems", True)
+    batcher = state.get("ItemBatcher")
+    if batcher is not None:
+        for f in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            if f in batcher:
+                _positive_int(batcher[f], f"{where}.ItemBatcher.{f}")
+        if not any(
+            f in batcher
+            for f in (
+                "MaxItemsPerBatch",
+                "MaxInputBytesPerBatch",
+                "MaxItemsPerBatchPath",
+                "MaxInputBytesPerBatchPath",
+            )
+        ):
+            raise AslDefinitionError(
+                f"{where}.ItemBatcher: needs MaxItemsPerBatch or MaxInputBytesPerBatch"
+            )
+        check_payload_template(batcher.get("BatchInput", {}), f"{where}.ItemBatcher.BatchInput")
+    writer = state.get("ResultWriter")
+    if writer is not None:
+        if writer.get("Resource") != "arn:aws:states:::s3:putObject":
+            raise AslDefinitionError(
+                f"{where}.ResultWriter.Resource: must be arn:aws:states:::s3:putObject"
+            )
+        check_payload_template(writer.get("Parameters", {}), f"{where}.ResultWriter.Parameters")
+    label = state.get("Label")
+    if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 40):
+        raise AslDefinitionError(f"{where}.Label: must be a string of 1 to 40 characters")

@@ -91,6 +91,8 @@ class LocalRuntime:
             DynamoDBIntegration(self.tables, physical),
             on_worker_started=self._worker_started,
             on_worker_stopped=self._worker_stopped,
+            objects=self.objects,
+            executions=self.executions,
         )
         self.max_workers = max_workers or max(1, min(4, os.cpu_count() or 1))
         self.sleep = sleep
@@ -299,6 +301,7 @@ class LocalRuntime:
             invoker=self.resources,
             sleep=self.sleep,
             history=lambda ev: self.executions.add_event(exec_arn, ev),
+            child_executions=self.resources,
             context={
                 "StateMachine": {"Id": sm_arn, "Name": logical_id},
                 "Execution": {"Id": exec_arn, "RoleArn": "arn:aws:iam::000000000000:role/local"},

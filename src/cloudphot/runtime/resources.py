@@ -2,6 +2,9 @@
 
 Resource ARNs are those Step Functions knows; the targets they name were
 resolved from template.yaml by :class:`~cloudphot.runtime.targets.LocalTargets`.
+The same object gives Distributed Maps their S3 access (ItemReader, ResultWriter:
+:class:`~cloudphot.asl.distributed.ObjectAccess`) and records their child
+executions in the local execution store, as AWS lists a Map Run's children.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..asl import TaskContext, TaskFailed
+from ..events.model import utcnow
+from ..storage import ObjectStore
 from .dynamodb import DynamoDBIntegration, DynamoDBTaskError
 from .ecs import EcsTaskFailed, LocalEcs
+from .executions import ExecutionStore
 from .lambdas import LambdaError, LocalLambdas
 
 __all__ = ["LocalResources"]
@@ -32,8 +38,11 @@ class LocalResources:
         dynamodb: DynamoDBIntegration,
         on_worker_started: Callable[[str, dict], None] | None = None,
         on_worker_stopped: Callable[[str, dict], None] | None = None,
+        objects: ObjectStore | None = None,
+        executions: ExecutionStore | None = None,
     ):
         self.lambdas, self.ecs, self.dynamodb = lambdas, ecs, dynamodb
+        self.objects, self.executions = objects, executions
         self.on_worker_started = on_worker_started
         self.on_worker_stopped = on_worker_stopped
         self.calls: dict[str, int] = {}
@@ -90,6 +99,47 @@ class LocalResources:
             f"resource {resource!r} is not supported by the local "
             "runtime (lambda:invoke, function ARNs, dynamodb:*, ecs:runTask.sync)",
         )
+
+    # ------------------------------------------------ Distributed Map: S3 (ObjectAccess)
+    def _store(self) -> ObjectStore:
+        if self.objects is None:
+            raise RuntimeError("this runtime has no object store for ItemReader/ResultWriter")
+        return self.objects
+
+    def s3_get_object(self, bucket: str, key: str) -> bytes:
+        return self._store().get_bytes(bucket, key)
+
+    def s3_list_objects(self, bucket: str, prefix: str) -> list[dict]:
+        """ListObjectsV2 ``Contents`` entries, as an ItemReader passes them to children."""
+        return [
+            {
+                "Etag": f'"{o.etag}"',
+                "Key": o.key,
+                "LastModified": o.last_modified.isoformat(),
+                "Size": o.size,
+                "StorageClass": "STANDARD",
+            }
+            for o in self._store().list(bucket, prefix)
+        ]
+
+    def s3_put_object(self, bucket: str, key: str, body: bytes) -> None:
+        self._store().put_bytes(bucket, key, body, content_type="application/json")
+
+    # ------------------------------------------------ Distributed Map: child executions
+    def child_started(self, arn: str, name: str, parent_arn: str, input: Any) -> None:
+        if self.executions is not None:
+            machine = arn.split(":execution:", 1)[-1].rsplit(":", 1)[0]  # <machine>/<label>
+            self.executions.started(arn, name, machine, utcnow(), input, None)
+
+    def child_event(self, arn: str, event: dict) -> None:
+        if self.executions is not None:
+            self.executions.add_event(arn, event)
+
+    def child_finished(
+        self, arn: str, status: str, output: Any, error: str | None, cause: str | None
+    ) -> None:
+        if self.executions is not None:
+            self.executions.finished(arn, status, utcnow(), output, error, cause)
 
     def _lambda(self, function: str, payload: Any, ctx: TaskContext) -> Any:
         logical_id = self.lambdas.targets.logical_id_from_arn(str(function), "function")
