@@ -34,6 +34,7 @@ import operator
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -425,8 +426,19 @@ def _radial(
 _TOP = re.compile(r"^\s*SELECT\s+(ALL\s+|DISTINCT\s+)?TOP\s+\d+\s", re.IGNORECASE)
 
 
-def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> Rewritten:
-    """Parse, allow-list check and rewrite ``sql``; raise QueryRefused with the reason."""
+def check_and_rewrite(
+    sql: str,
+    survey: str,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    extra_tables: frozenset[str] = frozenset(),
+) -> Rewritten:
+    """Parse, allow-list check and rewrite ``sql``; raise QueryRefused with the reason.
+
+    ``extra_tables`` are lower-case qualified names (``tap_schema.columns``,
+    ``mydb.mine``) allowed besides the catalog's: tables the caller supplies itself
+    (see :meth:`QueryEngine.run`), recorded in ``Rewritten.extra``.
+    """
     if not sql or not sql.strip():
         raise _refuse("the query is empty", sql)
     if len(sql) > MAX_SQL_CHARS:
@@ -459,6 +471,10 @@ def check_and_rewrite(sql: str, survey: str, *, max_rows: int = DEFAULT_MAX_ROWS
     result = Rewritten(expression=tree)
     for node in list(tree.walk()):
         if isinstance(node, exp.Table):
+            qualified = _qualified(node)
+            if qualified in extra_tables:
+                node.meta["extra"] = qualified  # swapped for the supplied table by the engine
+                continue
             _check_table(node, survey, cte_names, sql)
         elif isinstance(node, exp.Func):
             name = type(node).__name__
@@ -524,6 +540,18 @@ def _rewrite_float_averages(tree: exp.Expression) -> None:
         ):
             total = exp.Cast(this=exp.Sum(this=col.copy()), to=exp.DataType.build("double"))
             node.replace(exp.Paren(this=exp.Div(this=total, expression=exp.Count(this=col.copy()))))
+
+
+def _qualified(node: exp.Table) -> str | None:
+    """``schema.table`` in lower case for a two-part table name, else None."""
+    db = node.args.get("db")
+    if (
+        db is None
+        or node.args.get("catalog") is not None
+        or not isinstance(node.this, exp.Identifier)
+    ):
+        return None
+    return f"{db.name.lower()}.{node.name.lower()}"
 
 
 def _check_table(node: exp.Table, survey: str, cte_names: set[str], sql: str) -> None:
@@ -662,7 +690,14 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
             result.tables.setdefault(id(t), (t.name.lower(), None))
 
 
+def _extra_name(qualified: str) -> str:
+    """The DuckDB view name a supplied table is registered under for one query."""
+    return "__extra__" + qualified.replace(".", "__")
+
+
 def _is_catalog_table(t: exp.Table, cte_names: set[str]) -> bool:
+    if t.meta.get("extra"):
+        return False
     return t.name.lower() in TABLES and (
         t.args.get("db") is not None or t.name.lower() not in cte_names
     )
@@ -814,27 +849,34 @@ class QueryEngine:
         lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         return f"(SELECT * FROM read_parquet([{lst}], hive_partitioning = false){tail})"
 
-    def to_duckdb(self, sql: str) -> tuple[str, Rewritten]:
+    def to_duckdb(self, sql: str, extra: frozenset[str] = frozenset()) -> tuple[str, Rewritten]:
         """The DuckDB SQL that :meth:`run` executes (useful for EXPLAIN and tests).
 
-        Checked, rewritten plans are cached per query string (refused queries never are).
+        Checked, rewritten plans are cached per query string and set of supplied
+        tables (refused queries never are).
         """
+        key = (sql, extra) if extra else sql
         with self._plans_lock:
-            hit = self._plans.get(sql)
+            hit = self._plans.get(key)
             if hit is not None:
-                self._plans.move_to_end(sql)
+                self._plans.move_to_end(key)
                 return hit
-        plan = self._plan(sql)
+        plan = self._plan(sql, extra)
         with self._plans_lock:
-            self._plans[sql] = plan
+            self._plans[key] = plan
             while len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
         return plan
 
-    def _plan(self, sql: str) -> tuple[str, Rewritten]:
-        rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows)
+    def _plan(self, sql: str, extra: frozenset[str] = frozenset()) -> tuple[str, Rewritten]:
+        rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows, extra_tables=extra)
 
         def swap(node):
+            if isinstance(node, exp.Table) and node.meta.get("extra"):
+                return exp.Table(
+                    this=exp.to_identifier(_extra_name(node.meta["extra"]), quoted=True),
+                    alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
+                )
             if isinstance(node, exp.Table) and id(node) in rw.tables:
                 table, cone = rw.tables[id(node)]
                 sub = sqlglot.parse_one(self._source(table, cone), read="duckdb")
@@ -847,15 +889,40 @@ class QueryEngine:
         out = rw.expression.transform(swap, copy=False)
         return out.sql(dialect="duckdb"), rw
 
-    def run(self, sql: str) -> QueryResult:
-        """Check, rewrite and execute; raise QueryRefused / QueryTimeout / QueryFailed."""
-        duck_sql, _ = self.to_duckdb(sql)
-        with self._run_lock:
-            return self._execute(duck_sql)
+    def run(
+        self,
+        sql: str,
+        *,
+        tables: Mapping[str, pa.Table] | None = None,
+        timeout_s: float | None = None,
+        max_rows: int | None = None,
+    ) -> QueryResult:
+        """Check, rewrite and execute; raise QueryRefused / QueryTimeout / QueryFailed.
 
-    def _execute(self, duck_sql: str) -> QueryResult:
+        ``tables`` maps lower-case qualified names (``tap_schema.columns``) to Arrow
+        tables the query may read besides the catalog (TAP_SCHEMA, uploads, personal
+        tables); they are visible to this query only. ``timeout_s`` and ``max_rows``
+        (at most the engine's) override the engine's limits for this query.
+        """
+        tables = dict(tables or {})
+        duck_sql, _ = self.to_duckdb(sql, frozenset(tables))
+        rows = self.max_rows if max_rows is None else min(int(max_rows), self.max_rows)
+        with self._run_lock:
+            for name, table in tables.items():
+                self._con.register(_extra_name(name), table)
+            try:
+                return self._execute(duck_sql, timeout_s or self.timeout_s, rows)
+            finally:
+                for name in tables:
+                    self._con.unregister(_extra_name(name))
+
+    def interrupt(self) -> None:
+        """Stop the query running now, if any (it raises QueryTimeout): UWS ABORT."""
+        self._con.interrupt()
+
+    def _execute(self, duck_sql: str, timeout_s: float, max_rows: int) -> QueryResult:
         con = self._con
-        timer = threading.Timer(self.timeout_s, con.interrupt)
+        timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()
         try:
             reader = con.sql(duck_sql).to_arrow_reader(8192)
@@ -863,26 +930,27 @@ class QueryEngine:
             for batch in reader:
                 batches.append(batch)
                 n += batch.num_rows
-                if n > self.max_rows:
+                if n > max_rows:
                     break
             schema = reader.schema
+            reader.close()  # an open result would block the next query's table registration
         except duckdb.InterruptException:
             raise QueryTimeout(
-                f"query refused: it ran longer than the {self.timeout_s:g} s "
+                f"query refused: it ran longer than the {timeout_s:g} s "
                 f"per-query timeout and was stopped (a cartesian join? add a "
                 f"join condition or a cone restriction)"
             ) from None
         except duckdb.Error as exc:
             if not timer.is_alive() and "interrupt" in str(exc).lower():
                 raise QueryTimeout(
-                    f"query refused: it ran longer than the {self.timeout_s:g} s "
+                    f"query refused: it ran longer than the {timeout_s:g} s "
                     f"per-query timeout and was stopped"
                 ) from None
             raise QueryFailed(f"query failed: {str(exc).splitlines()[0]}") from None
         finally:
             timer.cancel()
         table = pa.Table.from_batches(batches, schema=schema)
-        truncated = table.num_rows > self.max_rows
+        truncated = table.num_rows > max_rows
         if truncated:
-            table = table.slice(0, self.max_rows)
+            table = table.slice(0, max_rows)
         return QueryResult(table=table, truncated=truncated, sql=duck_sql, version=self.version)

@@ -1,0 +1,121 @@
+"""``cloudphot serve`` on one machine: the VO services over the workspace's catalog,
+beside the web monitor of its runtime, under one uvicorn server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..settings import Settings
+from ..storage.objects import ObjectStore
+from .app import ServiceParts, build_query_service, create_app
+from .queries import Limits
+
+__all__ = ["BackgroundServer", "catalog_engine_factory", "local_app", "serve"]
+
+
+def catalog_engine_factory(
+    settings: Settings, store: ObjectStore, limits: Limits
+) -> tuple[Callable, Callable]:
+    """(engine factory, latest-version probe) for the survey's catalog.
+
+    The engine is whatever :class:`~cloudphot.catalog.api.Catalog` picks for these
+    settings (DuckDB over the local partitions; Athena on AWS), sized for the
+    largest result an async job may return.
+    """
+    from ..catalog.api import Catalog
+    from ..catalog.build import latest_version
+
+    bucket, survey = settings.bucket("products"), settings.survey
+
+    def factory():
+        return Catalog(
+            settings,
+            store=store,
+            max_rows=limits.async_max_rows + 1,
+            timeout_s=limits.async_timeout_s,
+        ).engine
+
+    return factory, lambda: latest_version(store, bucket, survey)
+
+
+def local_app(
+    settings: Settings, store: ObjectStore, *, monitor=None, limits: Limits | None = None
+):
+    """The ASGI app of ``cloudphot serve`` (``monitor``: a MonitorApp, or None)."""
+    limits = limits or Limits()
+    factory, probe = catalog_engine_factory(settings, store, limits)
+    queries = build_query_service(settings.survey, factory, probe, limits)
+    return create_app(ServiceParts(queries=queries, monitor=monitor))
+
+
+def serve(
+    app, host: str, port: int, ready: Callable[[str], None] | None = None, log_requests=False
+):
+    """Run ``app`` under uvicorn until interrupted; ``ready(url)`` once it listens."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info" if log_requests else "warning",
+        access_log=log_requests,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    if ready is not None:
+        original = server.startup
+
+        async def startup(sockets=None):
+            await original(sockets=sockets)
+            for s in server.servers:
+                for sock in s.sockets:
+                    h, p = sock.getsockname()[:2]
+                    ready(f"http://{h}:{p}/")
+                    return
+
+        server.startup = startup
+    server.run()
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` in a thread (tests, the notebook, the benchmark).
+
+    ``port=0`` takes a free port; ``url`` is the root URL once :meth:`start` returns.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        )
+        self.thread = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, name="cloudphot-serve", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start (see the log above)")
+            time.sleep(0.02)
+        sock = self.server.servers[0].sockets[0]
+        h, p = sock.getsockname()[:2]
+        self.url = f"http://{h}:{p}/"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(15)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
