@@ -49,3 +49,14 @@ def service(demo_catalog):
 @pytest.fixture(scope="session")
 def tap_url(service) -> str:
     return service[0] + "tap"
+
+
+@pytest.fixture(scope="session")
+def tap(tap_url):
+    """A pyvo TAPService on a session this fixture closes (pyvo's own is never closed, and
+    its pooled sockets would surface as unraisable ResourceWarnings at random later tests)."""
+    import pyvo
+    import requests
+
+    with requests.Session() as session:
+        yield pyvo.dal.TAPService(tap_url, session=session)

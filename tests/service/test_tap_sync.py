@@ -28,9 +28,9 @@ def _error_text(resp) -> str:
     return infos[0].content
 
 
-def test_pyvo_search_returns_the_catalog_rows(tap_url, demo_catalog):
+def test_pyvo_search_returns_the_catalog_rows(tap_url, demo_catalog, tap):
     _, cat, _ = demo_catalog
-    svc = pyvo.dal.TAPService(tap_url)
+    svc = tap
     res = svc.search("SELECT TOP 100 * FROM phat_v2.phot_mod ORDER BY objid")
     t = res.to_table()
     want = cat.query("SELECT * FROM phat_v2.phot_mod ORDER BY objid LIMIT 100")
@@ -40,10 +40,10 @@ def test_pyvo_search_returns_the_catalog_rows(tap_url, demo_catalog):
     assert res.fieldname_with_ucd("pos.eq.ra;meta.main") == "ra"
 
 
-def test_the_papers_three_queries_through_pyvo(tap_url, demo_catalog):
+def test_the_papers_three_queries_through_pyvo(tap_url, demo_catalog, tap):
     """README's photometry database section, unchanged, in the native SQL dialect."""
     _, cat, _ = demo_catalog
-    svc = pyvo.dal.TAPService(tap_url)
+    svc = tap
     first = svc.search("SELECT * FROM phat_v2.phot_mod LIMIT 100", language="SQL").to_table()
     assert len(first) == 100
     group = svc.run_sync(
@@ -60,9 +60,9 @@ def test_the_papers_three_queries_through_pyvo(tap_url, demo_catalog):
     assert len(cone) > 0 and set(np.round(cone["dec"], 3)) == {round(PAPER_DEC, 3)}
 
 
-def test_adql_cone_matches_the_python_api(tap_url, demo_catalog):
+def test_adql_cone_matches_the_python_api(tap_url, demo_catalog, tap):
     _, cat, _ = demo_catalog
-    svc = pyvo.dal.TAPService(tap_url)
+    svc = tap
     t = svc.search(
         "SELECT objid FROM phat_v2.phot_mod WHERE "
         "1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10.68, 41.27, 0.005))"
@@ -134,16 +134,16 @@ def test_hostile_or_wrong_requests_get_votable_errors(tap_url, params, why):
     assert "Traceback" not in resp.text
 
 
-def test_pyvo_raises_the_services_reason(tap_url):
-    svc = pyvo.dal.TAPService(tap_url)
+def test_pyvo_raises_the_services_reason(tap_url, tap):
+    svc = tap
     with pytest.raises(pyvo.dal.DALQueryError, match="DROP is not allowed"):
         svc.search("DROP TABLE phat_v2.phot_mod")
 
 
-def test_tap_schema_is_queryable_and_matches_the_documented_columns(tap_url):
+def test_tap_schema_is_queryable_and_matches_the_documented_columns(tap_url, tap):
     from cloudphot.catalog.schema import PHOT_MEAS
 
-    svc = pyvo.dal.TAPService(tap_url)
+    svc = tap
     t = svc.search(
         "SELECT column_name, unit, ucd, description, datatype FROM TAP_SCHEMA.columns "
         "WHERE table_name = 'phat_v2.phot_meas' ORDER BY column_index"
@@ -161,8 +161,8 @@ def test_tap_schema_is_queryable_and_matches_the_documented_columns(tap_url):
     assert list(keys[0]) == ["phat_v2.phot_meas", "phat_v2.phot_mod", "objid"]
 
 
-def test_vosi_documents(tap_url):
-    svc = pyvo.dal.TAPService(tap_url)
+def test_vosi_documents(tap_url, tap):
+    svc = tap
     tables = svc.tables
     assert "phat_v2.phot_mod" in tables.keys() and "TAP_SCHEMA.columns" in tables.keys()
     cols = {c.name: c for c in tables["phat_v2.phot_mod"].columns}

@@ -10,9 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-#: stages not applicable here: ObsCore / ObsLocTAP data models, examples document; and,
-#: until the UWS job list lands, the async stages (QAS, UWS, and UPL, which runs async)
-SKIP_STAGES = ["OBS", "LOC", "EXA", "QAS", "UWS", "UPL"]
+#: stages not applicable here: ObsCore / ObsLocTAP data models, examples document
+SKIP_STAGES = ["OBS", "LOC", "EXA"]
 
 
 def test_taplint_reports_no_errors(tap_url, capsys):

@@ -83,9 +83,10 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -
 
 @dataclass
 class ServiceParts:
-    """What the app serves: the query service, and optionally the monitor."""
+    """What the app serves: the query service, async jobs, and optionally the monitor."""
 
     queries: QueryService
+    jobs: Any | None = None  # uws.AsyncJobs
     monitor: Any | None = None
 
 
@@ -101,16 +102,25 @@ def build_query_service(
 
 
 def create_app(parts: ServiceParts) -> Starlette:
-    tap = TapEndpoints(parts.queries)
-    routes: list[Route | Mount] = [Mount("/tap", routes=tap.routes())]
+    tap = TapEndpoints(parts.queries, has_async=parts.jobs is not None)
+    tap_routes = tap.routes()
+    if parts.jobs is not None:
+        from .uws import UwsEndpoints
+
+        tap_routes = UwsEndpoints(parts.jobs).routes() + tap_routes
+    routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes)]
     if parts.monitor is not None:
         routes.append(Mount("/", app=MonitorASGI(parts.monitor)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         try:
+            if parts.jobs is not None:
+                await anyio.to_thread.run_sync(parts.jobs.requeue)
             yield
         finally:
+            if parts.jobs is not None and hasattr(parts.jobs.runner, "close"):
+                parts.jobs.runner.close()
             parts.queries.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -106,7 +106,10 @@ def _column_values(col: pa.ChunkedArray | pa.Array, datatype: str) -> tuple[np.n
         if col.null_count
         else np.zeros(len(col), bool)
     )
-    if datatype == "char":
+    if pa.types.is_timestamp(col.type):
+        text = [None if v is None else v.isoformat() for v in col.to_pylist()]
+        values = np.asarray([t or "" for t in text], dtype=object)
+    elif datatype == "char":
         values = np.asarray(col.fill_null("").to_pylist(), dtype=object)
     elif datatype == "boolean":
         values = np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), bool)
@@ -149,6 +152,8 @@ def votable_bytes(
         kw = {}
         if m is not None and m.datatype == dt:
             kw = {"unit": m.unit or None, "ucd": m.ucd}
+        if pa.types.is_timestamp(typ):
+            kw["xtype"] = "timestamp"
         f = Field(votable, name=name, ID=_xml_id(uid), datatype=dt, arraysize=size, **kw)
         if m is not None and m.datatype == dt and m.description:
             f.description = m.description

@@ -42,10 +42,21 @@ def local_app(
     settings: Settings, store: ObjectStore, *, monitor=None, limits: Limits | None = None
 ):
     """The ASGI app of ``cloudphot serve`` (``monitor``: a MonitorApp, or None)."""
+    from .jobs import SqliteJobStore
+    from .uws import AsyncJobs, LocalRunner
+
     limits = limits or Limits()
     factory, probe = catalog_engine_factory(settings, store, limits)
     queries = build_query_service(settings.survey, factory, probe, limits)
-    return create_app(ServiceParts(queries=queries, monitor=monitor))
+    jobs = AsyncJobs(
+        SqliteJobStore(settings.home / "service.sqlite"),
+        store,
+        settings.bucket("products"),
+        queries,
+    )
+    # one engine is always left to synchronous queries
+    jobs.runner = LocalRunner(jobs, workers=max(1, limits.engines - 1))
+    return create_app(ServiceParts(queries=queries, jobs=jobs, monitor=monitor))
 
 
 def serve(

@@ -17,7 +17,8 @@ class Params:
     """Upper-cased parameter name -> values (last wins for single-valued use)."""
 
     values: dict[str, list[str]] = field(default_factory=dict)
-    files: dict[str, UploadFile] = field(default_factory=dict)
+    #: multipart file parts by field name: their bytes (at most the read limit + 1)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         v = self.values.get(name.upper())
@@ -51,18 +52,24 @@ class Params:
         return value
 
 
-async def read_params(request: Request, *, max_fields: int = 1000) -> Params:
-    """The query string plus, for POST, the form body (urlencoded or multipart)."""
+async def read_params(
+    request: Request, *, max_fields: int = 1000, max_file_bytes: int = 64 * 1024 * 1024
+) -> Params:
+    """The query string plus, for POST, the form body (urlencoded or multipart).
+
+    File parts are read (up to ``max_file_bytes`` + 1, so an oversized one is seen as
+    such) and the spooled temporary files closed before this returns.
+    """
     p = Params()
     for k, v in request.query_params.multi_items():
         p.values.setdefault(k.upper(), []).append(v)
     if request.method == "POST":
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form(max_files=16, max_fields=max_fields)
-            for k, v in form.multi_items():
-                if isinstance(v, UploadFile):
-                    p.files[k] = v
-                else:
-                    p.values.setdefault(k.upper(), []).append(v)
+            async with request.form(max_files=16, max_fields=max_fields) as form:
+                for k, v in form.multi_items():
+                    if isinstance(v, UploadFile):
+                        p.files[k] = await v.read(max_file_bytes + 1)
+                    else:
+                        p.values.setdefault(k.upper(), []).append(v)
     return p

@@ -65,6 +65,8 @@ class Limits:
     async_queue_per_user: int = 10
     #: bytes of an uploaded table (TAP_UPLOAD, myDB upload)
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: the service runs on the user's own machine (uploads may come from localhost URLs)
+    local: bool = True
 
 
 @dataclass
@@ -244,18 +246,22 @@ class QueryService:
         mode: str = "sync",
         tables: Mapping[str, pa.Table] | None = None,
         wait_s: float | None = None,
+        timeout_s: float | None = None,
         on_engine: Callable[[Any], None] | None = None,
     ) -> Result:
         """Run one query under the limits of ``mode`` (``sync`` or ``async``).
 
         ``tables`` are supplied tables by lower-case qualified name (uploads as
         ``tap_upload.x``, personal tables as ``mydb.x``); TAP_SCHEMA is always there.
+        ``timeout_s`` shortens the mode's timeout (a job's EXECUTIONDURATION).
         ``on_engine`` is told which engine runs the query (UWS ABORT interrupts it).
         """
         t0 = time.perf_counter()
         limits = self.limits
         hard = limits.sync_max_rows if mode == "sync" else limits.async_max_rows
         timeout = limits.sync_timeout_s if mode == "sync" else limits.async_timeout_s
+        if timeout_s is not None:
+            timeout = min(timeout, float(timeout_s))
         if maxrec is None:
             maxrec = min(limits.default_maxrec, hard) if mode == "sync" else hard
         if maxrec < 0:

@@ -94,8 +94,10 @@ class TapEndpoints:
         *,
         extra_tables: Callable[[Request], list] | None = None,
         user_tables: Callable[[Request], dict] | None = None,
+        has_async: bool = False,
     ):
         self.service = service
+        self.has_async = has_async
         self.started = datetime.now(UTC)
         self._extra_tables = extra_tables or (lambda request: [])
         self._user_tables = user_tables or (lambda request: {})
@@ -130,9 +132,11 @@ class TapEndpoints:
 
     async def sync(self, request: Request) -> Response:
         try:
-            p = await read_params(request)
+            p = await read_params(request, max_file_bytes=self.service.limits.max_upload_bytes)
             _, _, _, fmt = query_args(p)
-            uploads = await read_uploads(p, self.service.limits.max_upload_bytes)
+            uploads = await read_uploads(
+                p, self.service.limits.max_upload_bytes, allow_loopback=self.service.limits.local
+            )
             tables = {**self._user_tables(request), **uploads}
             result = await anyio.to_thread.run_sync(
                 lambda: run_query(self.service, p, "sync", tables)
@@ -142,7 +146,9 @@ class TapEndpoints:
             return error_response(exc)
 
     async def capabilities(self, request: Request) -> Response:
-        body = vosi.capabilities_xml(self.base_url(request), self.service.limits)
+        body = vosi.capabilities_xml(
+            self.base_url(request), self.service.limits, has_async=self.has_async
+        )
         return Response(body, media_type=XML)
 
     async def availability(self, request: Request) -> Response:

@@ -18,7 +18,14 @@ import pyarrow as pa
 
 from ..errors import DataError, QueryRefused
 
-__all__ = ["TABLE_NAME", "arrow_from_astropy", "read_table_bytes", "read_uploads"]
+__all__ = [
+    "TABLE_NAME",
+    "arrow_from_astropy",
+    "check_table",
+    "fetch_url",
+    "read_table_bytes",
+    "read_uploads",
+]
 
 #: an ADQL regular identifier: what a user table may be called
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -68,7 +75,10 @@ def read_table_bytes(data: bytes, name: str, limit: int) -> pa.Table:
             tables = list(vot.iter_tables())
             if not tables:
                 raise DataError(f"upload {name!r} is a VOTable without a TABLE")
-            table = arrow_from_astropy(tables[0].to_table(use_names_over_ids=True))
+            table = _with_timestamps(
+                arrow_from_astropy(tables[0].to_table(use_names_over_ids=True)),
+                {f.name for f in tables[0].fields if (f.xtype or "").lower() == "timestamp"},
+            )
         else:
             import pyarrow.csv as pacsv
 
@@ -81,6 +91,22 @@ def read_table_bytes(data: bytes, name: str, limit: int) -> pa.Table:
             f"upload {name!r} could not be read as VOTable, Parquet or CSV: {first}"
         ) from None
     return check_table(table, name)
+
+
+def _with_timestamps(table: pa.Table, names: set[str]) -> pa.Table:
+    """DALI ``xtype="timestamp"`` strings as Arrow timestamps (so results say so again)."""
+    import pyarrow.compute as pc
+
+    for name in names & set(table.column_names):
+        i = table.column_names.index(name)
+        col = table.column(i)
+        if pa.types.is_string(col.type):
+            try:
+                ts = pc.cast(pc.utf8_replace_slice(col, 10, 11, " "), pa.timestamp("us"))
+            except pa.ArrowInvalid:
+                continue  # not ISO instants after all: keep the strings
+            table = table.set_column(i, name, ts)
+    return table
 
 
 def check_table(table: pa.Table, name: str) -> pa.Table:
@@ -101,8 +127,56 @@ def check_table(table: pa.Table, name: str) -> pa.Table:
     return table
 
 
-async def read_uploads(p, limit: int) -> dict[str, pa.Table]:
-    """TAP ``UPLOAD=name,param:part[;name2,param:part2]`` -> ``tap_upload.name`` tables."""
+def fetch_url(url: str, limit: int, *, allow_loopback: bool, timeout_s: float = 30.0) -> bytes:
+    """The body at an http(s) URL, refusing what would point the service inward.
+
+    Hosts resolving to private, link-local (cloud metadata), multicast or reserved
+    addresses are refused; loopback only when ``allow_loopback`` (the service runs on
+    the user's own machine). Redirects are not followed (they could lead inward).
+    """
+    import ipaddress
+    import socket
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise QueryRefused(f"upload URL {url!r}: only http(s) URLs are fetched")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 0, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DataError(f"upload URL {url!r}: cannot resolve {parts.hostname}: {exc}") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_loopback and allow_loopback:
+            continue
+        if not ip.is_global:
+            raise QueryRefused(
+                f"upload URL {url!r}: {parts.hostname} is a private or local address; "
+                f"send the table inline (UPLOAD=name,param:part) instead"
+            )
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=timeout_s) as resp:
+            data = resp.read(limit + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DataError(f"upload URL {url!r} could not be read: {exc}") from None
+    if len(data) > limit:
+        raise DataError(f"upload {url!r} is larger than the {limit}-byte upload limit")
+    return data
+
+
+async def read_uploads(p, limit: int, *, allow_loopback: bool = False) -> dict[str, pa.Table]:
+    """TAP ``UPLOAD=name,uri[;name2,uri2]`` -> ``tap_upload.name`` tables.
+
+    ``uri`` is ``param:PART`` (a part of this multipart request) or an http(s) URL.
+    """
     out: dict[str, pa.Table] = {}
     total = 0
     for spec in p.all("UPLOAD"):
@@ -113,15 +187,21 @@ async def read_uploads(p, limit: int) -> dict[str, pa.Table]:
                 raise QueryRefused(
                     f"UPLOAD={item!r}: use UPLOAD=name,param:part with name an identifier"
                 )
-            if not uri.startswith("param:"):
-                raise QueryRefused(
-                    f"UPLOAD {tname!r} from {uri!r}: only inline uploads (param:NAME, the "
-                    f"table sent as a part of this multipart request) are accepted"
+            if uri.lower().startswith(("http://", "https://")):
+                import anyio
+
+                data = await anyio.to_thread.run_sync(
+                    lambda u=uri: fetch_url(u, limit, allow_loopback=allow_loopback)
                 )
-            part = p.files.get(uri[len("param:") :])
-            if part is None:
-                raise QueryRefused(f"UPLOAD {tname!r}: no multipart part named {uri[6:]!r}")
-            data = await part.read(limit + 1)
+            elif uri.startswith("param:"):
+                data = p.files.get(uri[len("param:") :])
+                if data is None:
+                    raise QueryRefused(f"UPLOAD {tname!r}: no multipart part named {uri[6:]!r}")
+            else:
+                raise QueryRefused(
+                    f"UPLOAD {tname!r} from {uri!r}: use param:PART (a part of this "
+                    f"multipart request) or an http(s) URL"
+                )
             total += len(data)
             if total > limit:
                 raise DataError(f"uploads are larger than the {limit}-byte upload limit")

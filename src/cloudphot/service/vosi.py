@@ -68,9 +68,20 @@ def _vosi(base: str, what: str, std: str) -> Capability:
 
 
 def capabilities_xml(
-    base: str, limits: Limits, *, upload: bool = True, extra: Iterable[Capability] = ()
+    base: str,
+    limits: Limits,
+    *,
+    upload: bool = True,
+    has_async: bool = True,
+    extra: Iterable[Capability] = (),
 ) -> bytes:
-    """The TAP service's capabilities (``base`` is the absolute URL of ``/tap``)."""
+    """The TAP service's capabilities (``base`` is the absolute URL of ``/tap``).
+
+    ``executionDuration`` is the async limit when there is an async job list, else the
+    sync one; uploads are inline (``param:``) or by http(s) URL, which the service
+    fetches only from public addresses (:func:`.uploads.fetch_url`).
+    """
+    duration = limits.async_timeout_s if has_async else limits.sync_timeout_s
     adql_versions = [
         Version(value="2.0", ivo_id="ivo://ivoa.net/std/ADQL#v2.0"),
         Version(value="2.1", ivo_id="ivo://ivoa.net/std/ADQL#v2.1"),
@@ -114,14 +125,13 @@ def capabilities_xml(
             [
                 UploadMethod(ivo_id="ivo://ivoa.net/std/TAPRegExt#upload-inline"),
                 UploadMethod(ivo_id="ivo://ivoa.net/std/TAPRegExt#upload-http"),
+                UploadMethod(ivo_id="ivo://ivoa.net/std/TAPRegExt#upload-https"),
             ]
             if upload
             else []
         ),
         retention_period=TimeLimits(default=7 * 86400, hard=30 * 86400),
-        execution_duration=TimeLimits(
-            default=int(limits.async_timeout_s), hard=int(limits.async_timeout_s)
-        ),
+        execution_duration=TimeLimits(default=int(duration), hard=int(duration)),
         output_limit=DataLimits(
             default=DataLimit(value=limits.default_maxrec, unit="row"),
             hard=DataLimit(value=rows, unit="row"),
