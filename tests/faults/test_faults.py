@@ -74,7 +74,18 @@ def test_lambda_raising_a_transient_error_is_retried_by_the_state_machine(
     job = _reduce_job(rt)
     assert job.attempts == 1  # retried inside the execution, not as a new job
     history = rt.executions.history(job.execution_id)
-    failed = [e for e in history if e["type"] == "TaskFailed"]
+    # preprocessing is a Distributed Map: each exposure's retries are in its child
+    # execution's own history (the parent records only the Map Run)
+    (run,) = [
+        e["mapRunStartedEventDetails"]["mapRunArn"] for e in history if e["type"] == "MapRunStarted"
+    ]
+    children = [
+        x.arn
+        for x in rt.executions.list(limit=1000)
+        if x.arn.startswith(run.rsplit(":", 1)[0].replace(":mapRun:", ":execution:") + ":")
+    ]
+    assert len(children) == len(tiny_field.sim.exposures)
+    failed = [e for c in children for e in rt.executions.history(c) if e["type"] == "TaskFailed"]
     assert len(failed) == len(tiny_field.sim.exposures)
     assert all(e["taskFailedEventDetails"]["error"] == "TransientError" for e in failed)
     rt.close()

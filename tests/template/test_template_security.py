@@ -43,6 +43,10 @@ MANAGED_RESOURCES = (
     ":${AWS::AccountId}:catalog",
     # the stack itself, whose outputs the CLI reads (CatalogReaderPolicy)
     ":stack/${AWS::StackName}/*",
+    # a Distributed Map starts and watches child executions of its own state machine,
+    # whose ARN its own policy cannot reference (a circular dependency)
+    ":stateMachine:ReduceFieldStateMachine-*",
+    ":execution:ReduceFieldStateMachine-*",
 )
 
 

@@ -939,7 +939,8 @@ class _Run:
                 name, proc, inputs, run_arn, scope, max_conc, tol_count, tol_pct
             )
             if _over_threshold(nfail, len(inputs), tol_count, tol_pct):
-                raise _threshold_error()
+                first = next(r for r in rows if r["Status"] != "SUCCEEDED")
+                raise _threshold_error((first.get("Error"), first.get("Cause")))
             result: Any = outputs
             if "ResultWriter" in state:
                 result = self._write_results(state["ResultWriter"], eff, ctx, run_arn, rows)
@@ -1096,11 +1097,13 @@ def _over_threshold(nfail: int, n: int, tol_count, tol_pct) -> bool:
     return bool(over_count or over_pct)
 
 
-def _threshold_error() -> StatesError:
-    return StatesError(
-        "States.ExceedToleratedFailureThreshold",
-        "The specified tolerated failure threshold was exceeded",
-    )
+def _threshold_error(first: tuple[str | None, str | None] | None = None) -> StatesError:
+    """The Map failed; a Distributed Map's cause also names its first failed child, so
+    the reason a field failed is not lost behind the threshold."""
+    cause = "The specified tolerated failure threshold was exceeded"
+    if first is not None:
+        cause += f"; first failed item: {first[0]}: {first[1] or ''}".rstrip(": ")
+    return StatesError("States.ExceedToleratedFailureThreshold", cause)
 
 
 def _pool(n: int, workers: int, run_one: Callable[[int], None], scope: _Scope, name: str):

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import InvalidEvent, ObjectNotFound
 from ..events import Event
+from ..products import keys
 from .services import Services
 
 __all__ = ["FIELD_ID_RE", "check_field", "field_ready_event", "manifest_key", "read_manifest"]
@@ -79,7 +80,16 @@ def read_manifest(
     }
 
 
-def field_ready_event(field_id: str, members: list[dict], manifest: dict, source: str) -> Event:
+def field_ready_event(
+    field_id: str, members: list[dict], manifest: dict, source: str, svc: Services
+) -> Event:
+    """``field.ready`` with the exposure list stored in S3 and passed by reference.
+
+    The list grows with the field (PHAT bricks: thousands of exposures); inside a Step
+    Functions execution it would approach the 256 KiB state limit, so the event names
+    an object (``exposure_list``) that reduce_field's Distributed Map reads with its
+    ItemReader. The object's key holds the fingerprint, so rewriting it is idempotent.
+    """
     fingerprint = hashlib.sha256(
         json.dumps(sorted((m["exposure_id"], m.get("etag", "")) for m in members)).encode()
     ).hexdigest()[:16]
@@ -97,6 +107,16 @@ def field_ready_event(field_id: str, members: list[dict], manifest: dict, source
         ),
         key=lambda m: m["exposure_id"],
     )
+    branch = (manifest.get("options") or {}).get("branch")
+    bucket = svc.settings.bucket("products")
+    prefix = keys.field_product(field_id, f"ready-{fingerprint}", branch)
+    listing = {"bucket": bucket, "key": f"{prefix}/exposures.json", "prefix": f"{prefix}/runs"}
+    svc.objects.put_bytes(
+        bucket,
+        listing["key"],
+        json.dumps(exposures, separators=(",", ":")).encode(),
+        content_type="application/json",
+    )
     return Event(
         event_id=f"field.ready-{field_id}-{fingerprint}",
         type="field.ready",
@@ -104,7 +124,8 @@ def field_ready_event(field_id: str, members: list[dict], manifest: dict, source
         source=source,
         payload={
             "field_id": field_id,
-            "exposures": exposures,
+            "n_exposures": len(exposures),
+            "exposure_list": listing,
             "manifest": {"bucket": manifest["bucket"], "key": manifest["key"]},
             "options": manifest.get("options", {}),
         },
@@ -157,7 +178,9 @@ def check_field(request: dict, svc: Services) -> dict:
     if missing:
         return {"field_id": field_id, "ready": False, "waiting_for": missing}
     members = [registered[e] for e in manifest["exposures"]]
-    ready = field_ready_event(field_id, members, manifest, source=str(request.get("job_id", "")))
+    ready = field_ready_event(
+        field_id, members, manifest, source=str(request.get("job_id", "")), svc=svc
+    )
     new = svc.store.record(ready)
     return {
         "field_id": field_id,

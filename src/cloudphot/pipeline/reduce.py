@@ -41,10 +41,8 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     require(request, "field_id")
     exp = request.get("exposure")
     require(exp, "exposure_id", "bucket", "key")
-    etag = str(exp.get("etag") or "noetag")[:12]
     bucket = svc.settings.bucket("products")
-    branch = (request.get("options") or {}).get("branch")
-    key = keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits", branch)
+    key = _prep_key(exp, (request.get("options") or {}).get("branch"))
     out = {
         "exposure_id": exp["exposure_id"],
         "image": Path(exp["key"]).name,
@@ -62,15 +60,60 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     return {**out, "reused": False, "stats": result.stats}
 
 
+def _prep_key(exp: dict, branch: str | None) -> str:
+    """Where an exposure's preprocessed product lives (one rule for writer and readers)."""
+    etag = str(exp.get("etag") or "noetag")[:12]
+    return keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits", branch)
+
+
+def read_exposure_list(request: dict, svc: Services) -> list[dict]:
+    """The field's exposures from the object ``request["exposure_list"]`` names.
+
+    reduce_field passes the list by reference (a field's list would grow its state
+    toward Step Functions' 256 KiB limit); an inline ``exposures`` list is still read.
+    """
+    if "exposures" in request:
+        exposures = request["exposures"]
+    else:
+        ref = request.get("exposure_list")
+        require(ref, "bucket", "key")
+        try:
+            exposures = json.loads(svc.objects.get_bytes(ref["bucket"], ref["key"]))
+        except ObjectNotFound:
+            raise InvalidEvent(
+                f"the exposure list s3://{ref['bucket']}/{ref['key']} is missing; rerun "
+                "check_field for the field"
+            ) from None
+        except ValueError as exc:
+            raise InvalidEvent(
+                f"the exposure list s3://{ref['bucket']}/{ref['key']} is not JSON: {exc}"
+            ) from None
+    if not isinstance(exposures, list) or not exposures:
+        raise InvalidEvent("the field's exposures must be a non-empty list")
+    for e in exposures:
+        require(e, "exposure_id", "bucket", "key")
+    return exposures
+
+
 def plan_photometry(request: dict, svc: Services) -> dict:
     """Write the worker's request to the products bucket (container overrides are capped
-    at 8 KiB, a field's exposure list is not) and choose the first capacity."""
+    at 8 KiB, a field's exposure list is not) and choose the first capacity.
+
+    The preprocessed products are found by their deterministic keys, checked to exist,
+    rather than passed in the execution's state (which would grow with the field)."""
     require(request, "job_id", "field_id")
-    exposures = request.get("exposures")
-    if not isinstance(exposures, list) or not exposures:
-        raise InvalidEvent("plan_photometry: exposures must be a non-empty list")
-    prepared = {p["image"]: p["prep"] for p in request.get("preprocessed") or []}
+    exposures = read_exposure_list(request, svc)
     options = dict(request.get("options") or {})
+    bucket = svc.settings.bucket("products")
+    prepared = {}
+    for e in exposures:
+        prep = {"bucket": bucket, "key": _prep_key(e, options.get("branch"))}
+        if not svc.objects.exists(prep["bucket"], prep["key"]):
+            raise InvalidEvent(
+                f"exposure {e['exposure_id']}: its preprocessed product s3://{bucket}/"
+                f"{prep['key']} is missing; did PreprocessExposures run?"
+            )
+        prepared[Path(e["key"]).name] = prep
     worker_request = {
         "job_id": request["job_id"],
         "field_id": request["field_id"],
@@ -82,7 +125,6 @@ def plan_photometry(request: dict, svc: Services) -> dict:
         "products_bucket": svc.settings.bucket("products"),
         "branch": options.get("branch"),
     }
-    bucket = svc.settings.bucket("products")
     key = keys.field_product(request["field_id"], "request.json", options.get("branch"))
     svc.objects.put_bytes(
         bucket,
@@ -192,7 +234,9 @@ def summarize_field(request: dict, svc: Services) -> dict:
         raise InvalidEvent(
             f"the photometry worker left no s3://{bucket}/{key}; did it finish?"
         ) from None
-    result["exposures"] = [e["exposure_id"] for e in request.get("exposures") or []]
+    result["n_exposures"] = len(read_exposure_list(request, svc))
+    if "exposure_list" in request:
+        result["exposure_list"] = request["exposure_list"]
     if branch:
         result["branch"] = branch
     return result
