@@ -87,6 +87,9 @@ class ServiceParts:
 
     queries: QueryService
     jobs: Any | None = None  # uws.AsyncJobs
+    #: SIA and cutouts: the images (dal.ImageIndex) and the store that holds them
+    images: Any | None = None
+    objects: Any | None = None
     monitor: Any | None = None
 
 
@@ -109,6 +112,10 @@ def create_app(parts: ServiceParts) -> Starlette:
 
         tap_routes = UwsEndpoints(parts.jobs).routes() + tap_routes
     routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes)]
+    if parts.images is not None:
+        from .dal import DalEndpoints
+
+        routes += DalEndpoints(parts.queries, parts.images, parts.objects).routes()
     if parts.monitor is not None:
         routes.append(Mount("/", app=MonitorASGI(parts.monitor)))
 

@@ -3,7 +3,7 @@ beside the web monitor of its runtime, under one uvicorn server."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..settings import Settings
 from ..storage.objects import ObjectStore
@@ -39,11 +39,30 @@ def catalog_engine_factory(
 
 
 def local_app(
-    settings: Settings, store: ObjectStore, *, monitor=None, limits: Limits | None = None
+    settings: Settings,
+    store: ObjectStore,
+    *,
+    monitor=None,
+    limits: Limits | None = None,
+    exposures: Callable[[], Iterable[dict]] | None = None,
 ):
-    """The ASGI app of ``cloudphot serve`` (``monitor``: a MonitorApp, or None)."""
+    """The ASGI app of ``cloudphot serve`` (``monitor``: a MonitorApp, or None).
+
+    ``exposures`` lists the exposures table's items for SIA (default: the workspace's
+    exposures table).
+    """
+    from .dal import ImageIndex
+    from .images import images_from_exposures
     from .jobs import SqliteJobStore
     from .uws import AsyncJobs, LocalRunner
+
+    if exposures is None:
+        from ..storage.factory import open_tables
+
+        tables = open_tables(settings)
+
+        def exposures():
+            return tables.scan("exposures")
 
     limits = limits or Limits()
     factory, probe = catalog_engine_factory(settings, store, limits)
@@ -56,7 +75,10 @@ def local_app(
     )
     # one engine is always left to synchronous queries
     jobs.runner = LocalRunner(jobs, workers=max(1, limits.engines - 1))
-    return create_app(ServiceParts(queries=queries, jobs=jobs, monitor=monitor))
+    images = ImageIndex(lambda: images_from_exposures(exposures()))
+    return create_app(
+        ServiceParts(queries=queries, jobs=jobs, images=images, objects=store, monitor=monitor)
+    )
 
 
 def serve(
