@@ -60,3 +60,21 @@ def tap(tap_url):
 
     with requests.Session() as session:
         yield pyvo.dal.TAPService(tap_url, session=session)
+
+
+@pytest.fixture(autouse=True)
+def _collect_client_sockets():
+    """Collect HTTP client objects after each test with ResourceWarning silenced.
+
+    pyvo opens requests sessions of its own inside some calls (job objects, capability
+    look-ups) and never closes them; their pooled sockets are otherwise reported as
+    unraisable ResourceWarnings in whichever later test the garbage collector runs.
+    The service's own connections are closed by uvicorn and are not affected.
+    """
+    import gc
+    import warnings
+
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

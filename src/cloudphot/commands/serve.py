@@ -40,6 +40,11 @@ def add_commands(sub) -> None:
     )
     p.set_defaults(func=cmd_serve)
 
+    u = sub.add_parser("user", help="accounts of the TAP service: tokens for personal tables")
+    u.add_argument("action", choices=["add", "list", "remove", "token"])
+    u.add_argument("name", nargs="?", help="user name (add, remove, token)")
+    u.set_defaults(func=cmd_user)
+
 
 def cmd_serve(args) -> int:
     from ..errors import ConfigError
@@ -82,4 +87,33 @@ def cmd_serve(args) -> int:
     finally:
         monitor.wait_idle(timeout=5)
         rt.close()
+    return 0
+
+
+def cmd_user(args) -> int:
+    """``cloudphot user add NAME`` prints the new token once (it is stored hashed)."""
+    from ..errors import ConfigError
+    from ..service.accounts import UserStore
+    from ._common import settings_from_args
+
+    settings = settings_from_args(args)
+    if not settings.tables_path.exists():
+        raise ConfigError(f"no workspace at {settings.home}; run 'cloudphot init' first")
+    users = UserStore(settings.home / "service.sqlite")
+    if args.action == "list":
+        for name in users.names():
+            print(name)
+        return 0
+    if not args.name:
+        raise ConfigError(f"'cloudphot user {args.action}' needs a NAME")
+    if args.action == "remove":
+        if not users.remove(args.name):
+            raise ConfigError(f"no user {args.name!r}")
+        print(f"removed {args.name} (their personal tables stay in the store)")
+        return 0
+    token = users.add(args.name) if args.action == "add" else users.new_token(args.name)
+    print(f"user {args.name}: token {token}")
+    print("  pyvo:   s = requests.Session(); s.headers['Authorization'] = 'Bearer ' + TOKEN")
+    print("          pyvo.dal.TAPService('http://127.0.0.1:8765/tap', session=s)")
+    print(f"  TOPCAT: user {args.name}, password = the token (HTTP Basic)")
     return 0

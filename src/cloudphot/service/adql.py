@@ -41,7 +41,14 @@ from sqlglot import exp
 
 from ..errors import QueryRefused
 
-__all__ = ["ADQL_LANGS", "SQL_LANGS", "apply_row_limit", "to_checked_sql"]
+__all__ = [
+    "ADQL_LANGS",
+    "SQL_LANGS",
+    "apply_row_limit",
+    "mydb_names",
+    "split_into",
+    "to_checked_sql",
+]
 
 #: LANG values read as ADQL (case-insensitive), and as the native SQL dialect
 ADQL_LANGS = frozenset({"adql", "adql-2.0", "adql-2.1"})
@@ -339,3 +346,33 @@ def to_checked_sql(query: str, lang: str, row_limit: int | None = None) -> str:
     if row_limit is not None:
         tree = apply_row_limit(tree, row_limit)
     return tree.sql(dialect="postgres")
+
+
+_MYDB = re.compile(r'\bmydb\s*"?\s*\.\s*"?([A-Za-z][A-Za-z0-9_]*)', re.IGNORECASE)
+
+
+def mydb_names(query: str) -> set[str]:
+    """Personal table names a query text mentions (``mydb.x``), lower-case."""
+    return {m.lower() for m in _MYDB.findall(query)}
+
+
+def split_into(query: str) -> tuple[str, str | None]:
+    """``SELECT ... INTO mydb.name ...`` -> (the query without INTO, ``name``).
+
+    Only ``mydb.<name>`` is a place results may go; any other INTO target is left in
+    the query, where the checker refuses it (the catalog is read-only).
+    """
+    if not re.search(r"\binto\b", query, re.IGNORECASE):
+        return query, None
+    try:
+        tree = _parse(query)
+    except QueryRefused:
+        return query, None
+    into = tree.args.get("into") if isinstance(tree, exp.Select) else None
+    target = into.this if into is not None else None
+    if not isinstance(target, exp.Table) or (target.args.get("db") is None):
+        return query, None
+    if target.args["db"].name.lower() != "mydb" or target.args.get("catalog") is not None:
+        return query, None
+    tree.set("into", None)
+    return tree.sql(dialect="postgres"), target.name.lower()

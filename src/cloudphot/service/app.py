@@ -90,6 +90,9 @@ class ServiceParts:
     #: SIA and cutouts: the images (dal.ImageIndex) and the store that holds them
     images: Any | None = None
     objects: Any | None = None
+    #: personal tables (mydb.MyDb) and who is asking (request -> user name or None)
+    mydb: Any | None = None
+    identify: Callable | None = None
     monitor: Any | None = None
 
 
@@ -105,12 +108,21 @@ def build_query_service(
 
 
 def create_app(parts: ServiceParts) -> Starlette:
-    tap = TapEndpoints(parts.queries, has_async=parts.jobs is not None)
+    identify = parts.identify or (lambda request: None)
+    tap = TapEndpoints(
+        parts.queries, identify=identify, mydb=parts.mydb, has_async=parts.jobs is not None
+    )
     tap_routes = tap.routes()
     if parts.jobs is not None:
         from .uws import UwsEndpoints
 
-        tap_routes = UwsEndpoints(parts.jobs).routes() + tap_routes
+        parts.jobs.mydb = parts.mydb
+        tap_routes = UwsEndpoints(parts.jobs, owner_of=identify).routes() + tap_routes
+    if parts.mydb is not None:
+        from .mydb_routes import MyDbEndpoints
+
+        mine = MyDbEndpoints(parts.mydb, identify, parts.queries.limits.max_upload_bytes)
+        tap_routes = mine.routes() + tap_routes
     routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes)]
     if parts.images is not None:
         from .dal import DalEndpoints

@@ -51,9 +51,11 @@ def local_app(
     ``exposures`` lists the exposures table's items for SIA (default: the workspace's
     exposures table).
     """
+    from .accounts import UserStore, user_of
     from .dal import ImageIndex
     from .images import images_from_exposures
     from .jobs import SqliteJobStore
+    from .mydb import MyDb
     from .uws import AsyncJobs, LocalRunner
 
     if exposures is None:
@@ -76,8 +78,17 @@ def local_app(
     # one engine is always left to synchronous queries
     jobs.runner = LocalRunner(jobs, workers=max(1, limits.engines - 1))
     images = ImageIndex(lambda: images_from_exposures(exposures()))
+    users = UserStore(settings.home / "service.sqlite")
     return create_app(
-        ServiceParts(queries=queries, jobs=jobs, images=images, objects=store, monitor=monitor)
+        ServiceParts(
+            queries=queries,
+            jobs=jobs,
+            images=images,
+            objects=store,
+            mydb=MyDb(store, settings.bucket("products")),
+            identify=lambda request: user_of(request.headers, users),
+            monitor=monitor,
+        )
     )
 
 

@@ -18,12 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import CloudphotError, DataError, QueryRefused
-from . import formats, vosi
+from . import adql, formats, vosi
+from .accounts import Unauthorized
 from .params import Params, read_params
 from .queries import Busy, QueryService, Result
 from .uploads import read_uploads
 
-__all__ = ["TapEndpoints", "error_response", "result_response", "run_query"]
+__all__ = ["TapEndpoints", "error_response", "query_args", "result_response", "run_tap"]
 
 log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
@@ -33,6 +34,8 @@ def error_response(exc: Exception | str, status: int | None = None) -> Response:
     """A DALI error document (VOTable, QUERY_STATUS=ERROR) with a fitting status."""
     if isinstance(exc, str):
         msg, code = exc, status or 400
+    elif isinstance(exc, Unauthorized):
+        msg, code = str(exc), 401
     elif isinstance(exc, Busy):
         msg, code = str(exc), 503
     elif isinstance(exc, (QueryRefused, DataError)):
@@ -43,6 +46,8 @@ def error_response(exc: Exception | str, status: int | None = None) -> Response:
         log.exception("internal error answering a TAP request")
         msg, code = f"internal error ({type(exc).__name__}); the service log has details", 500
     headers = {"Retry-After": "5"} if code == 503 else None
+    if code == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="cloudphot", Basic realm="cloudphot"'}
     return Response(
         formats.error_votable(msg),
         status_code=code,
@@ -80,9 +85,42 @@ def query_args(p: Params) -> tuple[str, str, int | None, formats.OutputFormat]:
     return query, lang, maxrec, fmt
 
 
-def run_query(service: QueryService, p: Params, mode: str, uploads, **kw) -> Result:
+def run_tap(
+    service: QueryService,
+    mydb,
+    user: str | None,
+    p: Params,
+    mode: str,
+    uploads: dict,
+    **kw,
+) -> Result:
+    """One TAP query with the asking user's personal tables, storing ``INTO mydb.x``
+    (or an async job's ``MYDB=x``) as their table ``x``."""
     query, lang, maxrec, _ = query_args(p)
-    return service.execute(query, lang, maxrec=maxrec, mode=mode, tables=uploads, **kw)
+    query, into = adql.split_into(query)
+    into = into or (p.get("MYDB") or "").strip().lower() or None
+    if into is not None:
+        if user is None:
+            raise QueryRefused(
+                f"storing a result as mydb.{into} needs an authenticated user (send your "
+                f"token: Authorization: Bearer TOKEN; tokens come from 'cloudphot user add')"
+            )
+        if mydb is None:
+            raise QueryRefused("this service keeps no personal tables")
+        if into in mydb.names(user):
+            raise QueryRefused(f"you already have a table mydb.{into}; drop it first")
+    tables = dict(uploads)
+    names = adql.mydb_names(query)
+    if names:
+        if mydb is None:
+            raise QueryRefused("this service keeps no personal tables (mydb)")
+        tables.update(mydb.tables_for(user, names))
+    result = service.execute(query, lang, maxrec=maxrec, mode=mode, tables=tables, **kw)
+    if into is not None:
+        mydb.save(user, into, result.table)
+        stored = f"the result ({result.table.num_rows} rows) is stored as mydb.{into}"
+        result.note = f"{result.note}; {stored}" if result.note else stored
+    return result
 
 
 class TapEndpoints:
@@ -92,19 +130,26 @@ class TapEndpoints:
         self,
         service: QueryService,
         *,
-        extra_tables: Callable[[Request], list] | None = None,
-        user_tables: Callable[[Request], dict] | None = None,
+        identify: Callable[[Request], str | None] | None = None,
+        mydb=None,
         has_async: bool = False,
     ):
         self.service = service
         self.has_async = has_async
         self.started = datetime.now(UTC)
-        self._extra_tables = extra_tables or (lambda request: [])
-        self._user_tables = user_tables or (lambda request: {})
+        self.identify = identify or (lambda request: None)
+        self.mydb = mydb
 
     def base_url(self, request: Request) -> str:
         root = str(request.base_url).rstrip("/")
         return f"{root}/tap"
+
+    def _extra_tables(self, request: Request) -> list:
+        """The asking user's personal tables, for /tables (anonymous: none)."""
+        user = self.identify(request)
+        if user is None or self.mydb is None:
+            return []
+        return self.mydb.table_meta(user)
 
     def routes(self) -> list[Route]:
         return [
@@ -137,9 +182,9 @@ class TapEndpoints:
             uploads = await read_uploads(
                 p, self.service.limits.max_upload_bytes, allow_loopback=self.service.limits.local
             )
-            tables = {**self._user_tables(request), **uploads}
+            user = self.identify(request)
             result = await anyio.to_thread.run_sync(
-                lambda: run_query(self.service, p, "sync", tables)
+                lambda: run_tap(self.service, self.mydb, user, p, "sync", uploads)
             )
             return result_response(result, fmt)
         except Exception as exc:

@@ -46,10 +46,11 @@ from vo_models.uws.types import ErrorType, ExecutionPhase
 from ..errors import ConditionFailed, DataError, ObjectNotFound, QueryRefused
 from ..storage.objects import ObjectStore
 from . import formats
+from .accounts import Unauthorized
 from .jobs import ACTIVE, JobStore, NoSuchJob, TapJob, new_job_id, now_iso, parse_time
 from .params import Params, read_params
 from .queries import Busy, Limits, QueryService
-from .tap import error_response, query_args
+from .tap import error_response, query_args, run_tap
 from .uploads import read_uploads
 
 __all__ = ["AsyncJobs", "Forbidden", "LocalRunner", "QueueFull", "UwsEndpoints"]
@@ -57,7 +58,17 @@ __all__ = ["AsyncJobs", "Forbidden", "LocalRunner", "QueueFull", "UwsEndpoints"]
 log = logging.getLogger(__name__)
 PREFIX = "service/tap-jobs"
 #: job parameters kept and shown (lower-case UWS ids)
-TAP_PARAMS = ("request", "lang", "query", "maxrec", "format", "responseformat", "upload", "runid")
+TAP_PARAMS = (
+    "request",
+    "lang",
+    "query",
+    "maxrec",
+    "format",
+    "responseformat",
+    "upload",
+    "runid",
+    "mydb",
+)
 
 
 class Forbidden(QueryRefused):
@@ -76,6 +87,7 @@ class TapParameters(Parameters):
     format: Parameter | None = element(tag="parameter", default=None)
     responseformat: Parameter | None = element(tag="parameter", default=None)
     upload: Parameter | None = element(tag="parameter", default=None)
+    mydb: Parameter | None = element(tag="parameter", default=None)
 
 
 def _xml(model) -> bytes:
@@ -106,6 +118,8 @@ class AsyncJobs:
         self.limits: Limits = queries.limits
         self.retention_s, self.max_retention_s = retention_s, max_retention_s
         self.runner: Any = None
+        #: personal tables (mydb.MyDb) the jobs' owners may read and fill, or None
+        self.mydb: Any = None
         #: job id -> engine running it (ABORT interrupts it)
         self._running: dict[str, Any] = {}
         self._changed = threading.Condition()
@@ -244,17 +258,18 @@ class AsyncJobs:
         self._notify()
         try:
             p = Params({k.upper(): [v] for k, v in job.parameters.items()})
-            query, lang, maxrec, fmt = query_args(p)
+            fmt = query_args(p)[3]
             tables = {
                 name: pq.read_table(io.BytesIO(self.objects.get_bytes(self.bucket, key)))
                 for name, key in job.uploads.items()
             }
-            result = self.queries.execute(
-                query,
-                lang,
-                maxrec=maxrec,
-                mode="async",
-                tables=tables,
+            result = run_tap(
+                self.queries,
+                self.mydb,
+                job.owner,
+                p,
+                "async",
+                tables,
                 wait_s=24 * 3600.0,
                 timeout_s=job.execution_duration,
                 on_engine=lambda eng: self._running.__setitem__(job_id, eng),
@@ -446,6 +461,8 @@ class UwsEndpoints:
             return _text(str(exc), 403)
         if isinstance(exc, (QueueFull, Busy)):
             return error_response(str(exc), 503)
+        if isinstance(exc, Unauthorized):
+            return error_response(exc)
         return error_response(exc)
 
     # ------------------------------------------------------------------ routes
