@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # moto_stack
 
 
 def _events(n: int):
@@ -52,7 +53,7 @@ def _events_per_second(store, dispatcher, n: int) -> float:
 def dispatcher_local(n: int) -> float:
     """Events/s: record + dispatch (one job each) through SQLite, jobs queued locally."""
     from cloudphot.events import Dispatcher, EventStore, load_registry
-    from cloudphot.storage.sqlite_tables import SQLiteTables
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
 
     class Queue:
         def start(self, job):
@@ -72,9 +73,9 @@ def dispatcher_moto(n: int) -> float:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     from cloudphot.aws.dispatch import StepFunctionsStarter
-    from cloudphot.aws.moto_resources import create_from_template
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
     from cloudphot.events import Dispatcher, EventStore, load_registry
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
+    from moto_stack import create_from_template
 
     with mock_aws():
         names = create_from_template(region="us-east-1")

@@ -42,10 +42,10 @@ def synthesise(settings, n_jobs: int, seed: int = 0) -> dict[str, int]:
     """Write events and jobs of a finished run with some failures into the tables."""
     from cloudphot.events import Event, EventStore, Job, JobState, job_id_for
     from cloudphot.events.model import event_id_for_object
-    from cloudphot.storage import open_tables
+    from cloudphot.platform import open_platform
 
     rng = random.Random(seed)
-    store = EventStore(open_tables(settings))
+    store = EventStore(open_platform(settings).tables)
     t0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
     def at(s: float) -> str:
@@ -261,13 +261,13 @@ def run(n_jobs: int = 20_000, repeat: int = 3, profile: bool = False) -> dict:
     from cloudphot.commands.monitor import cmd_tree
     from cloudphot.monitor.tree import build_tree
     from cloudphot.monitor.web import MonitorApp
-    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.platform import open_platform
     from cloudphot.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(home=Path(tmp) / "ws", backend="local", env={})
         t = time.perf_counter()
-        rt = LocalRuntime(settings)
+        rt = open_platform(settings)
         counts = synthesise(settings, n_jobs)
         synth_s = time.perf_counter() - t
         rows: list[tuple[str, float, str]] = []

@@ -1,6 +1,6 @@
 """Lambda entry point: Emit ``field.ready`` when every exposure the manifest names is registered."""
 
 from cloudphot.pipeline.fields import check_field
-from cloudphot.pipeline.handler import make_handler
+from cloudphot.platform import make_handler
 
 handler = make_handler(check_field, metric="FieldChecks")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from cloudphot.aws.dispatch import dispatch_stream_record
+from cloudphot.platform import current_platform
 
 logger = Logger(service="cloudphot")
 tracer = Tracer(service="cloudphot")
@@ -19,7 +20,10 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
-    started = dispatch_stream_record(record.raw_event)
+    platform = current_platform()
+    started = dispatch_stream_record(
+        record.raw_event, svc=platform.services, starter=platform.starter
+    )
     metrics.add_metric("JobsStarted", MetricUnit.Count, len(started))
 
 

@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools import Logger
 
-from cloudphot.monitor.aws_executions import monitor_app_from_env
-from cloudphot.monitor.web import api_gateway_response
+from cloudphot.monitor.web import MonitorApp, api_gateway_response
+from cloudphot.platform import current_platform
 
 logger = Logger(service="cloudphot")
 _app = None  # built once per container, on the first request
@@ -13,5 +13,5 @@ _app = None  # built once per container, on the first request
 def handler(event: dict, context) -> dict:
     global _app
     if _app is None:
-        _app = monitor_app_from_env()
+        _app = MonitorApp(current_platform())
     return api_gateway_response(_app, event)

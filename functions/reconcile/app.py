@@ -1,6 +1,6 @@
 """Lambda entry point: hourly, store the event of every raw upload whose notification was lost."""
 
-from cloudphot.pipeline.handler import make_handler
 from cloudphot.pipeline.scheduled import reconcile_step
+from cloudphot.platform import make_handler
 
 handler = make_handler(reconcile_step, metric="ReconcileRuns")

@@ -1,6 +1,6 @@
 """Lambda entry point: The worker's result (written next to the products) as the field.reduced payload."""
 
-from cloudphot.pipeline.handler import make_handler
 from cloudphot.pipeline.reduce import summarize_field
+from cloudphot.platform import make_handler
 
 handler = make_handler(summarize_field, metric="FieldsSummarized")

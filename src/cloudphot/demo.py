@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .platform import Platform
 
 __all__ = ["DemoResult", "chaos_policy", "run_demo"]
 
@@ -86,7 +89,7 @@ def run_demo(
     fresh: bool = False,
     progress: Callable[[str, Any], None] | None = None,
 ) -> DemoResult:
-    from .runtime.local import LocalRuntime
+    from .platform import open_platform
     from .simulate.field import simulate_field
 
     say = progress or (lambda stage, info=None: None)
@@ -111,22 +114,24 @@ def run_demo(
     )
     bad = _corrupt_copy(sim.exposures[0], sim_dir / "broken" / "jbad00zzq_flc.fits")
 
-    rt = LocalRuntime(settings, interruptions=chaos_policy(chaos) if chaos else None)
+    platform = open_platform(settings, interruptions=chaos_policy(chaos) if chaos else None)
+    platform.require_local("demo", must_exist=False)
     try:
-        rt.register()  # the packaged task registry, refreshed
+        platform.runner.register()  # the packaged task registry, refreshed
         t1 = time.monotonic()
         say("upload", len(uploads) + 2)
+        raw = settings.bucket("raw")
         for p in uploads:
-            rt.objects.put_file(settings.bucket("raw"), p.name, p)
-        rt.objects.put_file(settings.bucket("raw"), f"manifests/{manifest.name}", manifest)
-        rt.objects.put_file(settings.bucket("raw"), bad.name, bad)
+            platform.objects.put_file(raw, p.name, p)  # each write notifies, as on S3
+        platform.objects.put_file(raw, f"manifests/{manifest.name}", manifest)
+        platform.objects.put_file(raw, bad.name, bad)
         stages["upload"] = time.monotonic() - t1
         t2 = time.monotonic()
-        summary = rt.run(progress=lambda job: say("job", job))
+        summary = platform.run(progress=lambda job: say("job", job))
         stages["pipeline"] = time.monotonic() - t2
         from .commands.pipeline import status_report
 
-        report = status_report(rt)
+        report = status_report(platform)
         result = DemoResult(
             field_id=sim.field_id,
             workspace=home,
@@ -135,28 +140,27 @@ def run_demo(
             jobs=report["jobs"],
             rejected=report["rejected"],
             interruptions=len(report["interruptions"]),
-            worker_cpu_seconds=rt.ecs.cpu_seconds,
+            worker_cpu_seconds=summary.worker_cpu_seconds,
             lost_cpu_seconds=sum(i["cpu_seconds_lost"] for i in report["interruptions"]),
         )
-        del summary
-        _measure(result, rt, sim)
+        _measure(result, platform, sim)
     finally:
-        rt.close()
+        platform.close()
     result.seconds = time.monotonic() - t0
     return result
 
 
-def _measure(result: DemoResult, rt, sim) -> None:
+def _measure(result: DemoResult, platform: Platform, sim) -> None:
     from astropy.table import Table
 
     from .products import keys
     from .verify import compare_to_truth
 
-    bucket = rt.settings.bucket("products")
+    bucket = platform.settings.bucket("products")
     cat_key, meas_key = keys.field_catalog(sim.field_id), keys.field_measurements(sim.field_id)
-    if not rt.objects.exists(bucket, cat_key):
+    if not platform.objects.exists(bucket, cat_key):
         return
-    root = rt.settings.buckets_dir / bucket
+    root = platform.settings.buckets_dir / bucket
     catalog = Table.read(root / cat_key)
     measurements = Table.read(root / meas_key)
     result.catalog_rows = len(catalog)
@@ -168,24 +172,24 @@ def _measure(result: DemoResult, rt, sim) -> None:
     result.accuracy = compare_to_truth(
         catalog, measurements, sim.truth, sim.exposures_truth, sim.filters, field_id=sim.field_id
     )
-    _query_database(result, rt, sim)
+    _query_database(result, platform, sim)
 
 
-def _query_database(result: DemoResult, rt, sim) -> None:
+def _query_database(result: DemoResult, platform: Platform, sim) -> None:
     """Ask the published survey catalog what a user would: how big, and the Cepheids' periods."""
     from .catalog.api import Catalog
     from .catalog.lightcurve import find_period
     from .errors import CloudphotError
 
     try:
-        cat = Catalog(rt.settings)
+        cat = Catalog(platform)
         versions = cat.versions()
     except CloudphotError:
         return
     if not versions:
         return
     result.catalog_version = versions[-1]
-    survey = rt.settings.survey
+    survey = platform.settings.survey
     result.catalog_objects = int(cat.query(f"SELECT count(*) AS n FROM {survey}.phot_mod")["n"][0])
     result.catalog_measurements = int(
         cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0]

@@ -14,6 +14,7 @@ split that matters is by *what to do about it*:
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceeded",
     "CloudphotError",
     "ConditionFailed",
     "ConfigError",
@@ -30,6 +31,7 @@ __all__ = [
     "StorageError",
     "Throttled",
     "TransientError",
+    "describe_error",
 ]
 
 
@@ -109,3 +111,33 @@ class ConditionFailed(StorageError):
 
 class QueryRefused(DataError):
     """A catalog query was refused before it ran (not read-only, not allowed, too big)."""
+
+
+class BudgetExceeded(CloudphotError):
+    """A run would cost (or has cost) more than the budget it was given."""
+
+
+def describe_error(error: str | None, cause: str | None) -> str:
+    """A one-line reason from a Step Functions error name and cause.
+
+    The Lambda ``errorMessage`` inside a cause JSON when there is one, the stop code
+    and exit code of an ECS task description, else the cause as it is. The CLI and
+    the web monitor both say why a job failed with it.
+    """
+    import json
+
+    if cause:
+        try:
+            doc = json.loads(cause)
+            if isinstance(doc, dict):
+                if "errorMessage" in doc:
+                    return f"{error}: {doc['errorMessage']}"
+                if "Containers" in doc:  # ECS task description
+                    c = (doc.get("Containers") or [{}])[0]
+                    return (
+                        f"{error}: {doc.get('StopCode')} ({doc.get('StoppedReason')}), "
+                        f"exit code {c.get('ExitCode')} {c.get('Reason') or ''}"
+                    ).strip()
+        except (json.JSONDecodeError, TypeError):
+            pass
+    return f"{error}: {cause}" if cause else str(error or "")

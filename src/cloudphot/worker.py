@@ -7,7 +7,8 @@ and the state machine's error classification can parse, how it ended:
 Input
     ``CLOUDPHOT_REQUEST`` (a JSON object) or ``CLOUDPHOT_REQUEST_FILE`` (a file
     holding one), or ``CLOUDPHOT_REQUEST_BUCKET`` + ``CLOUDPHOT_REQUEST_KEY`` (an
-    object in the configured object store: what the state machines pass, since
+    object in the platform's object store, opened with the ``open_objects`` the entry
+    point passes: what the state machines pass, since
     ECS container overrides are capped at 8 KiB), or the command-line options ``--request JSON`` /
     ``--request-file PATH`` / ``--job-id ID`` (the command line wins).
     ``CLOUDPHOT_JOB_ID`` names the job; it is added to the request as
@@ -54,7 +55,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import CloudphotError, DataError, OutOfMemory, SpotInterrupted, TransientError
+from .errors import (
+    CloudphotError,
+    ConfigError,
+    DataError,
+    OutOfMemory,
+    SpotInterrupted,
+    TransientError,
+)
+from .settings import Settings
+from .storage import ObjectStore
+
+#: the object store of a settings' platform (``lambda s: open_platform(s).objects``)
+ObjectsOpener = Callable[[Settings], ObjectStore]
 
 __all__ = [
     "ERROR_PREFIX",
@@ -66,6 +79,7 @@ __all__ = [
     "EXIT_TRANSIENT",
     "RESULT_PREFIX",
     "STOP_GRACE_S",
+    "ObjectsOpener",
     "check_stop",
     "error_name_for",
     "exit_code_for",
@@ -133,7 +147,10 @@ def _load_json_object(text: str, source: str) -> dict:
 
 
 def read_request(
-    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    open_objects: ObjectsOpener | None = None,
 ) -> dict:
     """The job request from the command line, else the environment (see module docstring)."""
     env = os.environ if environ is None else environ
@@ -158,7 +175,7 @@ def read_request(
         request = _read_file(env["CLOUDPHOT_REQUEST_FILE"], "CLOUDPHOT_REQUEST_FILE")
     elif env.get("CLOUDPHOT_REQUEST_KEY"):
         request = _read_object(
-            env.get("CLOUDPHOT_REQUEST_BUCKET", ""), env["CLOUDPHOT_REQUEST_KEY"], env
+            env.get("CLOUDPHOT_REQUEST_BUCKET", ""), env["CLOUDPHOT_REQUEST_KEY"], env, open_objects
         )
     else:
         raise DataError(
@@ -171,15 +188,20 @@ def read_request(
     return request
 
 
-def _read_object(bucket: str, key: str, env: Mapping[str, str]) -> dict:
+def _read_object(
+    bucket: str, key: str, env: Mapping[str, str], open_objects: ObjectsOpener | None
+) -> dict:
     from .errors import ObjectNotFound
-    from .settings import Settings
-    from .storage import open_object_store
 
+    if open_objects is None:
+        raise ConfigError(
+            "the job request is in the object store (CLOUDPHOT_REQUEST_KEY) but this "
+            "worker's entry point gave run_worker no open_objects to read it with"
+        )
     settings = Settings.from_env(env=dict(env))
     bucket = bucket or settings.bucket("products")
     try:
-        raw = open_object_store(settings).get_bytes(bucket, key)
+        raw = open_objects(settings).get_bytes(bucket, key)
     except ObjectNotFound as exc:
         raise DataError(f"job request s3://{bucket}/{key} does not exist") from exc
     return _load_json_object(raw.decode("utf-8", "replace"), f"s3://{bucket}/{key}")
@@ -251,13 +273,16 @@ def run_worker(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
     stop_grace_s: float = STOP_GRACE_S,
+    open_objects: ObjectsOpener | None = None,
 ) -> int:
     """Run one job with the worker protocol and return the process exit code.
 
     Typical entry point::
 
         if __name__ == "__main__":
-            sys.exit(run_worker(photometry_job, argv=sys.argv[1:]))
+            platform = current_platform()
+            job = partial(photometry_job, settings=platform.settings, store=platform.objects)
+            sys.exit(run_worker(job, argv=sys.argv[1:], open_objects=lambda s: platform.objects))
 
     ``main`` gets the request dict and returns a JSON-serialisable dict. Must be
     called from the main thread (it installs the SIGTERM handler).
@@ -269,7 +294,7 @@ def run_worker(
     restore = _install_sigterm(stop_grace_s)
     try:
         try:
-            request = read_request(argv, environ)
+            request = read_request(argv, environ, open_objects=open_objects)
             check_stop("startup")
             result = main(request)
             _wait_for_exit.set()  # from here a SIGTERM no longer interrupts: the job is done

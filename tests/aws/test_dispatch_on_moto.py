@@ -31,23 +31,17 @@ def _stream_record(event_item: dict, name="INSERT") -> dict:
 
 def test_stream_insert_starts_one_execution_named_by_the_job(aws):
     from cloudphot.aws.dispatch import StepFunctionsStarter, dispatch_stream_record
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
+    from cloudphot.aws.s3_objects import S3ObjectStore
     from cloudphot.events import load_registry
     from cloudphot.events.notifications import object_created_event
     from cloudphot.pipeline.services import Services
     from cloudphot.settings import Settings
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
-    from cloudphot.storage.s3_objects import S3ObjectStore
+    from moto_stack import create_from_template
 
-    try:
-        from cloudphot.aws.moto_resources import create_from_template
-
-        names = create_from_template(region="us-east-1")
-        table_names = {
-            k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")
-        }
-        sm_arn = names["IngestExposureStateMachine"]
-    except ImportError:  # pragma: no cover - before the template builder existed
-        pytest.skip("cloudphot.aws.moto_resources not available")
+    names = create_from_template(region="us-east-1")
+    table_names = {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
+    sm_arn = names["IngestExposureStateMachine"]
     settings = Settings(backend="aws", tables=table_names)
     svc = Services(
         settings, S3ObjectStore(region="us-east-1"), DynamoDBTables(table_names, region="us-east-1")
@@ -102,8 +96,8 @@ def test_execution_status_changes_move_jobs_forward_only(tmp_path):
     from cloudphot.events import EventStore, Job, JobState
     from cloudphot.pipeline.services import Services
     from cloudphot.pipeline.steps import record_execution_status
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
     from cloudphot.settings import Settings
-    from cloudphot.storage.sqlite_tables import SQLiteTables
 
     tables = SQLiteTables(tmp_path / "t.sqlite")
     svc = Services(Settings(), None, tables)

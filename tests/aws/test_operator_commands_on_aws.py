@@ -4,12 +4,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from cloudphot.events import Event, Job, JobState
+
 moto = pytest.importorskip("moto")
 
 
 @pytest.fixture
 def deployed(monkeypatch):
-    from cloudphot.aws.moto_resources import create_from_template
+    from moto_stack import create_from_template
 
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -52,11 +54,9 @@ def _cloudformation(outputs: dict):
 
 
 def test_retry_on_aws_starts_a_new_execution_named_after_the_job(deployed):
-    from cloudphot.aws.dispatch import StepFunctionsStarter
-    from cloudphot.aws.stack import AwsPipeline, settings_from_stack
-    from cloudphot.events import Event, Job, JobState
+    from cloudphot.aws.platform import AwsPlatform
+    from cloudphot.aws.stack import settings_from_stack
     from cloudphot.events.retry import reset_for_retry
-    from cloudphot.storage import open_object_store, open_tables
 
     settings, arns = settings_from_stack(
         "cloudphot", region="us-east-1", client=_cloudformation(deployed)
@@ -64,21 +64,45 @@ def test_retry_on_aws_starts_a_new_execution_named_after_the_job(deployed):
     assert settings.table("events") == deployed["EventsTableName"]
     assert arns["IngestExposureStateMachine"] == deployed["IngestExposureStateMachineArn"]
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    pipeline = AwsPipeline(
-        settings,
-        open_object_store(settings),
-        open_tables(settings),
-        StepFunctionsStarter(arns, client=sfn),
+    platform = AwsPlatform(settings, arns, sfn_client=sfn)
+    store = platform.store
+    job = _failed_job(store, settings)
+    assert [j.job_id for j in reset_for_retry(store, event_id="obj-1")] == [job.job_id]
+    summary = platform.run()
+    assert summary.jobs == {"STARTED": 1}
+    rerun = store.job(job.job_id)
+    assert rerun.state is JobState.RUNNING and rerun.attempts == 2
+    assert _execution_names(sfn, arns) == [f"{job.job_id}-r1"]
+
+
+def test_cli_retry_on_aws_starts_the_rerun(deployed, monkeypatch, capsys):
+    """``cloudphot retry`` with CLOUDPHOT_BACKEND=aws: the stack's outputs name the tables,
+    the reset job starts as a new execution (it used to crash on a budget keyword)."""
+    from cloudphot import cli
+    from cloudphot.aws import stack
+    from cloudphot.aws.platform import AwsPlatform
+
+    monkeypatch.setattr(stack, "stack_outputs", lambda name, client=None: deployed)
+    monkeypatch.setenv("CLOUDPHOT_BACKEND", "aws")
+    platform = AwsPlatform.from_stack()
+    job = _failed_job(platform.store, platform.settings)
+    assert cli.main(["retry", "obj-1"]) == 0, capsys.readouterr().err
+    assert platform.store.job(job.job_id).state is JobState.RUNNING
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    assert _execution_names(sfn, platform.arns) == [f"{job.job_id}-r1"]
+    assert "ran 1 job(s)" in capsys.readouterr().out
+
+
+def _failed_job(store, settings) -> Job:
+    store.record(
+        Event(
+            "obj-1",
+            "object.created",
+            "bad_flc.fits",
+            source="s3",
+            payload={"bucket": settings.bucket("raw"), "key": "bad_flc.fits", "etag": "e"},
+        )
     )
-    store = pipeline.store
-    event = Event(
-        "obj-1",
-        "object.created",
-        "bad_flc.fits",
-        source="s3",
-        payload={"bucket": settings.bucket("raw"), "key": "bad_flc.fits", "etag": "e"},
-    )
-    store.record(event)
     job = Job(
         job_id="ingest_exposure-0123456789abcdef",
         event_id="obj-1",
@@ -90,18 +114,12 @@ def test_retry_on_aws_starts_a_new_execution_named_after_the_job(deployed):
         error="InvalidExposure",
     )
     store.create_job(job)
-    assert [j.job_id for j in reset_for_retry(store, event_id="obj-1")] == [job.job_id]
-    summary = pipeline.run()
-    assert summary.jobs == {"STARTED": 1}
-    rerun = store.job(job.job_id)
-    assert rerun.state is JobState.RUNNING and rerun.attempts == 2
-    names = [
-        e["name"]
-        for e in sfn.list_executions(stateMachineArn=arns["IngestExposureStateMachine"])[
-            "executions"
-        ]
-    ]
-    assert names == [f"{job.job_id}-r1"]
+    return job
+
+
+def _execution_names(sfn, arns) -> list[str]:
+    page = sfn.list_executions(stateMachineArn=arns["IngestExposureStateMachine"])
+    return [e["name"] for e in page["executions"]]
 
 
 def test_a_stack_that_is_not_cloudphot_is_named_in_the_error(deployed):

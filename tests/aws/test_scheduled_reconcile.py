@@ -38,17 +38,17 @@ def aws(monkeypatch):
     }.items():
         monkeypatch.setenv(key, value)
     with moto.mock_aws():
-        from cloudphot.aws.moto_resources import create_from_template
+        from moto_stack import create_from_template
 
         yield create_from_template(region=REGION)
 
 
 @pytest.fixture
 def svc(aws):
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
+    from cloudphot.aws.s3_objects import S3ObjectStore
     from cloudphot.pipeline.services import Services
     from cloudphot.settings import Settings
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
-    from cloudphot.storage.s3_objects import S3ObjectStore
 
     tables = {k: aws[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
     settings = Settings(
@@ -131,14 +131,14 @@ def test_versioned_notifications_are_recognised(aws, svc):
 
 def test_the_deployed_handler_runs_the_step(aws, svc, project_root, monkeypatch):
     """functions/reconcile/app.py as Lambda calls it, with the template's environment."""
-    from cloudphot.pipeline import services as services_module
+    from cloudphot.platform import handler as handler_module
     from cloudphot.settings import BUCKET_ENV, TABLE_ENV
 
     monkeypatch.setenv("CLOUDPHOT_BACKEND", "aws")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     for logical, var in {**BUCKET_ENV, **TABLE_ENV}.items():
         monkeypatch.setenv(var, svc.settings.buckets.get(logical) or svc.settings.tables[logical])
-    monkeypatch.setattr(services_module, "_cache", {})  # no Services left from other tests
+    monkeypatch.setattr(handler_module, "_cache", {})  # no platform left from other tests
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=aws["RawBucket"], Key="d_flc.fits", Body=b"d"
     )

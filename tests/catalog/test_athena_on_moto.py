@@ -38,7 +38,7 @@ REGION = "us-east-1"
 @pytest.fixture
 def deployed(monkeypatch):
     """The stack's buckets, Glue tables and Athena workgroup in moto, from template.yaml."""
-    from cloudphot.aws.moto_resources import create_from_template
+    from moto_stack import create_from_template
 
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",

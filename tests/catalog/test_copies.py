@@ -15,7 +15,7 @@ from cloudphot.catalog.hats import FOOTER_READ_BYTES, read_parquet_footer, write
 from cloudphot.catalog.schema import PHOT_MEAS, PHOT_MOD, arrow_schema
 from cloudphot.catalog.synthetic import FieldSpec, write_field
 from cloudphot.errors import DataError
-from cloudphot.storage.local_objects import LocalObjectStore
+from cloudphot.runtime.local_objects import LocalObjectStore
 
 from .conftest import make_workspace
 

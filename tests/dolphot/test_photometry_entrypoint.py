@@ -22,7 +22,7 @@ from astropy.table import Table
 from cloudphot.dolphot.job import parse_request, photometry_job
 from cloudphot.errors import DataError
 from cloudphot.products import MEASUREMENT_COLUMNS, field_catalog_columns, keys
-from cloudphot.storage import open_object_store
+from cloudphot.runtime.local_objects import LocalObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "ecs_tasks" / "photometry" / "entrypoint.py"
@@ -31,7 +31,7 @@ ENTRYPOINT = ROOT / "ecs_tasks" / "photometry" / "entrypoint.py"
 @pytest.fixture
 def field(local_settings, hst_image):
     """Two ACS exposures uploaded to the local raw bucket."""
-    store = open_object_store(local_settings)
+    store = LocalObjectStore(local_settings.buckets_dir)
     exposures = []
     for root in ("jaaa01aaq", "jaaa01abq"):
         path = hst_image(f"{root}_flc.fits", "ACS", "WFC")
@@ -78,7 +78,7 @@ def test_entrypoint_runs_dolphot_and_uploads_products(local_settings, fake_dolph
         "key": keys.field_measurements("M31-B01-F01"),
     }
 
-    store = open_object_store(local_settings)
+    store = LocalObjectStore(local_settings.buckets_dir)
     with store.local_path("products", keys.field_measurements("M31-B01-F01")) as p:
         meas = Table.read(p, format="parquet")
     assert meas.colnames == list(MEASUREMENT_COLUMNS)
@@ -124,14 +124,14 @@ def test_sigterm_during_dolphot_stops_with_143(local_settings, fake_dolphot, fie
     assert json.loads(line.removeprefix("CLOUDPHOT_ERROR "))["error"] == "SpotInterrupted"
     with pytest.raises(ProcessLookupError):  # DOLPHOT's process group went down with it
         os.kill(int(pidfile.read_text()), 0)
-    store = open_object_store(local_settings)
+    store = LocalObjectStore(local_settings.buckets_dir)
     assert not store.exists("products", keys.field_measurements("M31-B01-F01"))
 
 
 def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field, monkeypatch):
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
     events: list[dict] = []
-    store = open_object_store(local_settings, on_created=events.append)
+    store = LocalObjectStore(local_settings.buckets_dir, on_created=events.append)
     result = photometry_job(
         {**field, "products_bucket": "science", "options": {}}, settings=local_settings, store=store
     )
@@ -152,7 +152,7 @@ def test_rerun_with_the_same_inputs_reuses_the_products(
 ):
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
     events: list[dict] = []
-    store = open_object_store(local_settings, on_created=events.append)
+    store = LocalObjectStore(local_settings.buckets_dir, on_created=events.append)
     request = {**field, "products_bucket": "science", "options": {}}
     first = photometry_job(request, settings=local_settings, store=store)
     n_writes = len(events)
@@ -258,7 +258,7 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
         return Reduction()
 
     monkeypatch.setattr(photometry, "reduce_field", reduce_field)
-    store = open_object_store(local_settings)
+    store = LocalObjectStore(local_settings.buckets_dir)
     request = {**field, "options": {"photometry": {"snr_min": 5.0}}}
     result = photometry_job(request, settings=local_settings, store=store)
     assert result["engine"] == "builtin" and result["n_measurements"] == 3
@@ -280,7 +280,7 @@ def test_measurements_carry_their_provenance(local_settings, fake_dolphot, field
     from cloudphot import __version__
 
     monkeypatch.setenv("DOLPHOT_BIN", str(fake_dolphot.bin_dir))
-    store = open_object_store(local_settings)
+    store = LocalObjectStore(local_settings.buckets_dir)
     options = {"dolphot": {"SecondPass": 3}}
     photometry_job(
         {**field, "job_id": "reduce_field-0123456789abcdef", "options": options},

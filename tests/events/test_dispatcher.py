@@ -24,7 +24,7 @@ class RecordingStarter:
 
 @pytest.fixture
 def store(tmp_path):
-    from cloudphot.storage.sqlite_tables import SQLiteTables
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
 
     return EventStore(SQLiteTables(tmp_path / "t.sqlite"))
 

@@ -28,7 +28,7 @@ def test_packaged_registry_routes_raw_fits_uploads_to_ingest():
 
 
 def test_registry_round_trips_through_tables(tmp_path):
-    from cloudphot.storage.sqlite_tables import SQLiteTables
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
 
     tables = SQLiteTables(tmp_path / "t.sqlite")
     reg = load_registry()

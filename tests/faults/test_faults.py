@@ -130,7 +130,7 @@ def test_duplicate_notifications_never_start_a_job_twice(tiny_field, clean_catal
     raw = rt.settings.bucket("raw")
     for info in list(rt.objects.list(raw)):  # every notification delivered twice more
         for _ in range(2):
-            rt._on_object_created(s3_object_created_event(info))
+            rt.notify_object_created(s3_object_created_event(info))
     upload_field(rt, tiny_field, order="manifest_first", seed=9)  # and the whole upload again
     rt.run()
     assert_same_catalog(field_catalog(rt, tiny_field.field_id), clean_catalog)
@@ -176,7 +176,7 @@ def test_arrival_order_does_not_matter(tiny_field, clean_catalog, tmp_path, orde
 def test_object_write_failing_halfway_leaves_no_partial_product(
     tiny_field, clean_catalog, tmp_path, monkeypatch
 ):
-    from cloudphot.storage.local_objects import LocalObjectStore
+    from cloudphot.runtime.local_objects import LocalObjectStore
 
     rt = make_runtime(tmp_path)
     real_put = LocalObjectStore.put_file

@@ -8,9 +8,9 @@ moto = pytest.importorskip("moto")
 
 
 def test_dispatch_survives_throttled_dynamodb_writes(monkeypatch):
-    from cloudphot.aws.moto_resources import create_from_template
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
     from cloudphot.events import Dispatcher, Event, EventStore, JobState, load_registry
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
+    from moto_stack import create_from_template
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

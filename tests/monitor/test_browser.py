@@ -45,11 +45,11 @@ FLAGS = (
 
 
 def _workspace(base: Path):
-    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.runtime.platform import LocalPlatform
     from cloudphot.settings import Settings
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    rt = LocalRuntime(
+    rt = LocalPlatform(
         Settings.from_env(home=base / "ws", backend="local", env={}), sleep=lambda s: None
     )
     src = base / "in"
@@ -62,7 +62,7 @@ def _workspace(base: Path):
     ]
     bad = src / "jbrwbadq_flc.fits"
     bad.write_bytes(good[0].read_bytes()[:30000])
-    rt.upload([*good, bad])
+    rt.runner.upload([*good, bad])
     rt.run()
     return rt, good, bad
 

@@ -26,8 +26,8 @@ MACHINE = "IngestExposureStateMachine"
 @pytest.fixture
 def deployed(monkeypatch):
     """moto resources from template.yaml and the environment template.yaml gives the Lambda."""
-    from cloudphot.aws.moto_resources import create_from_template
     from cloudphot.settings import BUCKET_ENV, TABLE_ENV
+    from moto_stack import create_from_template
 
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -52,8 +52,18 @@ def deployed(monkeypatch):
         )
 
 
+def _platform(deployed):
+    """What functions/monitor/app.py builds from the Lambda's environment."""
+    from cloudphot.platform import open_platform
+    from cloudphot.settings import Settings
+
+    return open_platform(
+        Settings.from_env(env=deployed.env), env=deployed.env, sfn_client=deployed.sfn
+    )
+
+
 def _executions(deployed):
-    from cloudphot.monitor.aws_executions import StepFunctionsExecutions
+    from cloudphot.aws.executions import StepFunctionsExecutions
 
     arns = {k: v for k, v in deployed.names.items() if k.endswith("StateMachine")}
     return StepFunctionsExecutions(deployed.sfn, arns=arns)
@@ -115,7 +125,7 @@ def test_definition_comes_from_step_functions(deployed):
 
 
 def test_list_and_history_follow_pagination():
-    from cloudphot.monitor.aws_executions import StepFunctionsExecutions
+    from cloudphot.aws.executions import StepFunctionsExecutions
 
     client = boto3.client(
         "stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
@@ -169,7 +179,8 @@ def test_list_and_history_follow_pagination():
 
 
 def test_log_group_link_from_the_logging_configuration():
-    from cloudphot.monitor.aws_executions import StepFunctionsExecutions, log_group_url
+    from cloudphot.aws.executions import StepFunctionsExecutions
+    from cloudphot.aws.links import log_group_url
 
     client = boto3.client(
         "stepfunctions", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
@@ -231,11 +242,12 @@ def _failed_job(store, settings):
 
 
 def test_job_page_status_graph_and_retry_on_aws(deployed):
+    from cloudphot.aws.platform import AwsPlatform
     from cloudphot.events import JobState
-    from cloudphot.monitor.aws_executions import AwsMonitorRuntime, monitor_app_from_env
+    from cloudphot.monitor.web import MonitorApp
 
-    app = monitor_app_from_env(deployed.env, sfn_client=deployed.sfn)
-    assert isinstance(app.rt, AwsMonitorRuntime)
+    app = MonitorApp(_platform(deployed))
+    assert isinstance(app.rt, AwsPlatform)
     _failed_job(app.rt.store, app.rt.settings)
     arn = _start(deployed)
 
@@ -262,22 +274,24 @@ def test_job_page_status_graph_and_retry_on_aws(deployed):
     assert app.rt.executions.find(f"{JOB_ID}-r1") is not None  # started before the answer
 
 
-def test_links_only_on_aws(deployed):
-    """The same job served by a runtime whose backend is local: no console links."""
-    import dataclasses
-
-    from cloudphot.monitor.aws_executions import monitor_app_from_env
+def test_links_only_on_aws(deployed, local_settings):
+    """The same job on a platform without a console (local): no links, none asked for."""
     from cloudphot.monitor.web import MonitorApp
+    from cloudphot.runtime.platform import LocalPlatform
 
-    rt = monitor_app_from_env(deployed.env, sfn_client=deployed.sfn).rt
+    rt = _platform(deployed)
     _failed_job(rt.store, rt.settings)
-    _start(deployed)
+    arn = _start(deployed)
+    assert set(rt.links(arn, MACHINE)) == {"execution"}  # moto's machines log nowhere
+    assert LocalPlatform(local_settings).links(arn, MACHINE) == {}
     local = types.SimpleNamespace(
         store=rt.store,
         executions=rt.executions,
         targets=rt.targets,
-        settings=dataclasses.replace(rt.settings, backend="local"),
-        links=lambda *a: pytest.fail("links asked for locally"),
+        settings=rt.settings,
+        links=LocalPlatform(local_settings).links,
+        change_stamp=lambda: None,
+        run_inline=False,
     )
     status, _, body = MonitorApp(local, run_in_background=lambda: None).handle(
         "GET", f"/api/jobs/{JOB_ID}"
@@ -293,7 +307,9 @@ def test_lambda_handler_serves_an_http_api_event(deployed, monkeypatch):
     spec = importlib.util.spec_from_file_location("cloudphot_monitor_lambda", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _failed_job(module.monitor_app_from_env().rt.store, module.monitor_app_from_env().rt.settings)
+    from cloudphot.platform import current_platform
+
+    _failed_job(current_platform().store, current_platform().settings)
     context = types.SimpleNamespace(
         function_name="MonitorFunction",
         memory_limit_in_mb=256,

@@ -21,11 +21,11 @@ from cloudphot.monitor.web import MonitorApp, make_server
 
 def make_workspace(base: Path):
     """A local runtime after a real run with one failed ingest; returns (runtime, good, bad)."""
-    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.runtime.platform import LocalPlatform
     from cloudphot.settings import Settings
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    rt = LocalRuntime(
+    rt = LocalPlatform(
         Settings.from_env(home=base / "ws", backend="local", env={}), sleep=lambda s: None
     )
     src = base / "in"
@@ -39,7 +39,7 @@ def make_workspace(base: Path):
     data = good[0].read_bytes()
     bad = src / "jwebbadq_flc.fits"
     bad.write_bytes(data[: len(data) // 2])
-    rt.upload([*good, bad])
+    rt.runner.upload([*good, bad])
     rt.run()
     return rt, good, bad
 

@@ -7,7 +7,7 @@ from cloudphot.runtime.dynamodb import DynamoDBIntegration, DynamoDBTaskError
 
 @pytest.fixture
 def ddb(tmp_path):
-    from cloudphot.storage.sqlite_tables import SQLiteTables
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
 
     tables = SQLiteTables(tmp_path / "t.sqlite")
     return DynamoDBIntegration(tables, {"events-prod": "events", "jobs-prod": "jobs"}), tables

@@ -85,7 +85,7 @@ def test_duplicate_uploads_and_notifications_never_start_a_job_twice(runtime, ex
     note = runtime.objects.head("raw", exposures[0].name)
     from cloudphot.storage import s3_object_created_event
 
-    runtime._on_object_created(s3_object_created_event(note))  # a replayed notification
+    runtime.notify_object_created(s3_object_created_event(note))  # a replayed notification
     summary = runtime.run()
     assert summary.jobs == {}
     assert runtime.lambdas.invocations["IngestExposureFunction"] == 2

@@ -82,7 +82,7 @@ def test_reconcile_finds_uploads_whose_notification_was_lost(runtime, good):
     assert event.payload["reconciled"] is True
     assert reconcile_raw_bucket(svc) == []  # idempotent
     late = s3_object_created_event(runtime.objects.head(runtime.settings.bucket("raw"), good.name))
-    runtime._on_object_created(late)
+    runtime.notify_object_created(late)
     summary = runtime.run()
     assert summary.jobs["SUCCEEDED"] >= 1
     assert len([j for j in runtime.store.jobs() if j.task == "ingest_exposure"]) == 1

@@ -13,11 +13,11 @@ from .conftest import LIMITS
 
 
 def test_monitor_routes_answer_beside_tap(tmp_path, demo_catalog):
-    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.platform import open_platform
     from cloudphot.settings import Settings
 
     settings = Settings.from_env(home=tmp_path / "ws", env={})
-    rt = LocalRuntime(settings)
+    rt = open_platform(settings)
     try:
         _, cat, _ = demo_catalog
         app = local_app(demo_catalog[0], cat.store, monitor=MonitorApp(rt), limits=LIMITS)

@@ -79,7 +79,7 @@ def moto(aws_env) -> Iterator[None]:
 def s3_store(moto):
     import boto3
 
-    from cloudphot.storage.s3_objects import S3ObjectStore
+    from cloudphot.aws.s3_objects import S3ObjectStore
 
     client = boto3.client("s3", region_name="us-east-1")
     for bucket in BUCKETS:
@@ -89,7 +89,7 @@ def s3_store(moto):
 
 @pytest.fixture
 def local_store(tmp_path):
-    from cloudphot.storage.local_objects import LocalObjectStore
+    from cloudphot.runtime.local_objects import LocalObjectStore
 
     return LocalObjectStore(tmp_path / "buckets")
 
@@ -104,7 +104,7 @@ def object_store(request):
 def dynamodb_tables(moto):
     import boto3
 
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
 
     client = boto3.client("dynamodb", region_name="us-east-1")
     create_moto_tables(client, TABLE_NAMES)
@@ -113,7 +113,7 @@ def dynamodb_tables(moto):
 
 @pytest.fixture
 def sqlite_tables(tmp_path):
-    from cloudphot.storage.sqlite_tables import SQLiteTables
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
 
     tables = SQLiteTables(tmp_path / "tables.sqlite", TABLE_NAMES)
     yield tables

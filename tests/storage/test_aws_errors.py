@@ -8,6 +8,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from cloudphot.aws.dynamodb_tables import DynamoDBTables, from_dynamodb, to_dynamodb
+from cloudphot.aws.s3_objects import S3ObjectStore
 from cloudphot.errors import (
     ConditionFailed,
     ItemNotFound,
@@ -16,8 +18,6 @@ from cloudphot.errors import (
     Throttled,
     TransientError,
 )
-from cloudphot.storage.dynamodb_tables import DynamoDBTables, from_dynamodb, to_dynamodb
-from cloudphot.storage.s3_objects import S3ObjectStore
 
 NAMES = {"jobs": "prod-jobs", "events": "prod-events"}
 GET = {"TableName": "prod-jobs", "Key": {"job_id": {"S": "j1"}}, "ConsistentRead": True}
@@ -418,7 +418,7 @@ def test_s3_copy_above_the_copy_object_limit_is_a_multipart_copy(s3_store, monke
     """Objects over 5 GiB: the managed multipart copy, with content type and metadata."""
     import os
 
-    from cloudphot.storage import s3_objects
+    from cloudphot.aws import s3_objects
 
     monkeypatch.setattr(s3_objects, "_COPY_OBJECT_MAX", 6 << 20)
     monkeypatch.setattr(s3_objects, "_COPY_PART", 5 << 20)

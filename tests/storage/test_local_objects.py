@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from cloudphot.errors import ObjectNotFound, StorageError
-from cloudphot.storage.local_objects import LocalObjectStore
+from cloudphot.runtime.local_objects import LocalObjectStore
 
 RAW = "raw-bucket"
 
@@ -247,7 +247,7 @@ def test_different_keys_from_several_processes(tmp_path):
     import sys
 
     code = (
-        "import sys; from cloudphot.storage.local_objects import LocalObjectStore\n"
+        "import sys; from cloudphot.runtime.local_objects import LocalObjectStore\n"
         "s = LocalObjectStore(sys.argv[1])\n"
         "for i in range(20): s.put_bytes('raw-bucket', f'p{sys.argv[2]}/same/{i}', b'x' * i)\n"
         "for i in range(20): s.put_bytes('raw-bucket', 'shared', sys.argv[2].encode() * 1000)\n"

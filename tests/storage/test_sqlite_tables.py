@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from cloudphot.errors import ConditionFailed, StorageError, Throttled
-from cloudphot.storage import sqlite_tables
-from cloudphot.storage.sqlite_tables import SQLiteTables
+from cloudphot.runtime import sqlite_tables
+from cloudphot.runtime.sqlite_tables import SQLiteTables
 from cloudphot.storage.tables import TABLE_SCHEMAS
 
 
@@ -143,7 +143,7 @@ def test_several_processes_share_one_file(tmp_path):
     code = (
         "import sys\n"
         "from cloudphot.errors import ConditionFailed\n"
-        "from cloudphot.storage.sqlite_tables import SQLiteTables\n"
+        "from cloudphot.runtime.sqlite_tables import SQLiteTables\n"
         "t = SQLiteTables(sys.argv[1])\n"
         "won = 0\n"
         "for i in range(50):\n"

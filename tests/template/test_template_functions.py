@@ -16,9 +16,9 @@ import textwrap
 import pytest
 from _template_helpers import references
 
-from cloudphot.aws.moto_resources import physical_names
 from cloudphot.settings import BUCKET_ENV, TABLE_ENV, Settings
 from cloudphot.template import functions, load_template
+from moto_stack import physical_names
 
 _FUNCTIONS = sorted(functions(load_template()))
 
@@ -92,7 +92,7 @@ def test_handler_imports(template, project_root, function):
 
 
 def _resolved_env(template: dict, variables: dict) -> dict[str, str]:
-    """The function's environment with Refs resolved to the names moto_resources would use."""
+    """The function's environment with Refs resolved to the names moto_stack would use."""
     names = physical_names(template)
     out = {}
     for key, value in variables.items():

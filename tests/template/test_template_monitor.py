@@ -138,10 +138,11 @@ def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
     import boto3
     from botocore.client import BaseClient
 
-    from cloudphot.aws.moto_resources import create_from_template
     from cloudphot.events import Event, Job, JobState
-    from cloudphot.monitor.aws_executions import monitor_app_from_env
-    from cloudphot.settings import BUCKET_ENV, TABLE_ENV
+    from cloudphot.monitor.web import MonitorApp
+    from cloudphot.platform import open_platform
+    from cloudphot.settings import BUCKET_ENV, TABLE_ENV, Settings
+    from moto_stack import create_from_template
 
     allowed = set().union(*STATEMENTS.values())
     for var, value in {
@@ -161,7 +162,7 @@ def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
         env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
         env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        app = monitor_app_from_env(env, sfn_client=sfn)
+        app = MonitorApp(open_platform(Settings.from_env(env=env), env=env, sfn_client=sfn))
         job_id = "ingest_exposure-00000000000000aa"
         app.rt.store.record(
             Event(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from cloudphot.aws.moto_resources import create_from_template, physical_names
 from cloudphot.errors import ConfigError
 from cloudphot.storage.tables import TABLE_SCHEMAS
 from cloudphot.template import state_machines
+from moto_stack import create_from_template, physical_names
 
 moto = pytest.importorskip("moto")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+import threading
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigError, InvalidEvent, Throttled, TransientError
-from ..events import Event, Job, Registry, load_registry
-from ..pipeline.services import Services, services
+from ..events import Event, Job, JobStarter, Registry, load_registry
+from ..pipeline.services import Services
 from ..pipeline.steps import dispatch_events
 
 __all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
@@ -78,18 +78,28 @@ class StepFunctionsStarter:
             raise TransientError(f"StartExecution {execution_name}: {code}: {exc}") from exc
 
 
-@lru_cache(maxsize=1)
-def _registry(svc_key: int) -> Registry:
-    svc = services()
-    registry = Registry.from_tables(svc.tables)
-    if len(registry) == 0:  # first run after deploy: register the packaged tasks
-        registry = load_registry()
-        registry.save(svc.tables)
-    return registry
+_registries: dict[int, Registry] = {}
+_registries_lock = threading.Lock()
+
+
+def _registry(svc: Services) -> Registry:
+    """The task registry, read once per tables client (a warm container keeps it)."""
+    with _registries_lock:
+        if id(svc.tables) not in _registries:
+            registry = Registry.from_tables(svc.tables)
+            if len(registry) == 0:  # first run after deploy: register the packaged tasks
+                registry = load_registry()
+                registry.save(svc.tables)
+            _registries[id(svc.tables)] = registry
+        return _registries[id(svc.tables)]
 
 
 def dispatch_stream_record(
-    record: dict, *, svc: Services | None = None, starter=None, registry: Registry | None = None
+    record: dict,
+    *,
+    svc: Services,
+    starter: JobStarter | None = None,
+    registry: Registry | None = None,
 ) -> list[str]:
     """Dispatch the event in one DynamoDB stream record (INSERTs only)."""
     if record.get("eventName") != "INSERT":
@@ -100,7 +110,6 @@ def dispatch_stream_record(
     deser = TypeDeserializer()
     item = {k: deser.deserialize(v) for k, v in image.items()}
     event = Event.from_item(item)
-    svc = svc or services()
-    registry = registry or _registry(id(svc))
+    registry = registry or _registry(svc)
     starter = starter or StepFunctionsStarter(state_machine_arns())
     return dispatch_events([event], svc, registry, starter)

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigError, TransientError
-from ..events import EventStore, Job, JobState
+from ..events import EventStore, Job, JobState, Registry, load_registry
+from ..events.dispatcher import JobStarter
+from ..platform.base import PipelineRunner, RunSummary
 from ..settings import ATHENA_WORKGROUP_ENV, BUCKET_ENV, TABLE_ENV, Settings
-from .dispatch import StepFunctionsStarter
+from ..storage import ObjectInfo, ObjectStore, Tables
+from ..storage.objects import put_paths
 
 __all__ = ["AwsPipeline", "deployed_settings", "settings_from_stack", "stack_outputs"]
 
@@ -79,28 +83,36 @@ def deployed_settings(
     return settings, arns
 
 
-@dataclass
-class AwsPipeline:
-    """What the operator commands need of a deployed pipeline (the local runtime's twin)."""
+class AwsPipeline(PipelineRunner):
+    """The deployed pipeline's runner, seen from outside: events are dispatched by the
+    stream-triggered Lambda, so all there is to run is the jobs a retry put back to
+    PENDING, each started as a new execution."""
 
-    settings: Settings
-    objects: object
-    tables: object
-    starter: StepFunctionsStarter
-    started: list[str] = field(default_factory=list)
+    def __init__(
+        self, settings: Settings, objects: ObjectStore, tables: Tables, starter: JobStarter
+    ):
+        self.settings, self.objects, self.tables, self.starter = settings, objects, tables, starter
+        self.started: list[str] = []
 
     @property
     def store(self) -> EventStore:
         return EventStore(self.tables)
 
-    def run(self, *, progress: Callable[[Job], None] | None = None):
+    def run(
+        self,
+        *,
+        progress: Callable[[Job], None] | None = None,
+        budget_usd: float | None = None,
+    ) -> RunSummary:
         """Start every PENDING job (reruns queued by ``retry``) as a new execution.
 
-        Events are dispatched by the stream-triggered Lambda on AWS, so only jobs
-        put back to PENDING need starting here. Returns when they have started.
+        Returns when they have started.
         """
-        from ..runtime.local import RunSummary
-
+        if budget_usd is not None:
+            raise ConfigError(
+                "a run budget is kept by the local runtime only; on AWS set an AWS Budgets "
+                "alarm on the stack's cost allocation tag"
+            )
         t0 = time.monotonic()
         summary = RunSummary()
         for job in self.store.jobs(JobState.PENDING):
@@ -113,12 +125,24 @@ class AwsPipeline:
                 attempts=job.attempts + 1,
                 attempt=job.attempts + 1,
             )
-            self.started.append(execution)
+            if execution:
+                self.started.append(execution)
             summary.jobs["STARTED"] = summary.jobs.get("STARTED", 0) + 1
             if progress:
                 progress(job)
         summary.seconds = time.monotonic() - t0
         return summary
 
-    def close(self) -> None:
-        pass
+    def register(self, path: str | Path | None = None) -> Registry:
+        """Load a registry file (default: the packaged tasks.toml) into the stack's tasks table."""
+        registry = load_registry(path)
+        registry.save(self.tables)
+        return registry
+
+    def ensure_registry(self) -> Registry:
+        registry = Registry.from_tables(self.tables)
+        return registry if len(registry) else self.register()
+
+    def upload(self, paths: Iterable[str | Path], *, prefix: str = "") -> list[ObjectInfo]:
+        """Put files into the raw bucket; S3's notification then starts the pipeline."""
+        return put_paths(self.objects, self.settings.bucket("raw"), paths, prefix=prefix)

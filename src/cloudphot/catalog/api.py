@@ -7,9 +7,10 @@
 >>> cat.lightcurve(objid)
 
 Every call goes through the same checked, rewritten, read-only SQL path as
-``cloudphot query`` (:mod:`.query`), so the Python API is no back door. With
-``backend="aws"`` settings (``CLOUDPHOT_BACKEND=aws``) the queries run on Athena
-over the deployed Glue tables (:mod:`cloudphot.aws.athena`) instead of DuckDB.
+``cloudphot query`` (:mod:`.query`), so the Python API is no back door. The
+platform's query engine runs it: DuckDB over the workspace's Parquet locally, and
+with ``backend="aws"`` settings (``CLOUDPHOT_BACKEND=aws``) Athena over the deployed
+Glue tables (:mod:`cloudphot.aws.athena`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import pyarrow as pa
 from astropy.table import MaskedColumn, Table
 
 from ..errors import ConfigError, DataError
+from ..platform import Platform, QueryEngine, open_platform
 from ..settings import Settings
 from ..storage.objects import ObjectStore
 from .build import BuildResult, build_catalog, latest_version, read_manifest
-from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, QueryEngine
+from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+from .query import QueryEngine as DuckDBQueryEngine
 from .schema import PHOT_MEAS, PHOT_MOD
 
 __all__ = ["Catalog", "arrow_to_astropy"]
@@ -68,63 +71,48 @@ def arrow_to_astropy(table: pa.Table) -> Table:
 
 
 class Catalog:
-    """One survey's photometry database in a workspace (or a Settings)."""
+    """One survey's photometry database in a workspace, a Settings or a Platform.
+
+    ``store``: read and write through this object store instead of the platform's.
+    """
 
     def __init__(
         self,
-        workdir_or_settings: str | os.PathLike | Settings | None = None,
+        workdir_or_settings: str | os.PathLike | Settings | Platform | None = None,
         *,
         store: ObjectStore | None = None,
         version: int | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ):
-        if isinstance(workdir_or_settings, Settings):
-            self.settings = workdir_or_settings
+        if isinstance(workdir_or_settings, Platform):
+            self.platform = workdir_or_settings
+        elif isinstance(workdir_or_settings, Settings):
+            self.platform = open_platform(workdir_or_settings)
         else:
-            self.settings = Settings.from_env(home=workdir_or_settings)
-        if store is None:
-            from ..storage.factory import open_object_store
-
-            store = open_object_store(self.settings)
-        self.store = store
+            self.platform = open_platform(Settings.from_env(home=workdir_or_settings))
+        self.settings = self.platform.settings
+        self.store = store if store is not None else self.platform.objects
         self.bucket = self.settings.bucket("products")
         self.survey = self.settings.survey
         self.version = version
         self.max_rows, self.timeout_s = max_rows, timeout_s
-        self._engine = None
+        self._engine: QueryEngine | None = None
 
     # ------------------------------------------------------------------ plumbing
     @property
-    def engine(self):
-        """DuckDB over the local partitions, or on AWS Athena over the Glue tables.
+    def engine(self) -> QueryEngine:
+        """The platform's engine: DuckDB over the local partitions, Athena on AWS.
 
         Both have ``run(sql) -> QueryResult``, ``version`` and ``close()``.
         """
         if self._engine is None:
-            if self.settings.backend == "aws":
-                # the adapter (boto3) is imported only when the catalog is on AWS
-                from ..aws.athena import AthenaQueryEngine
-
-                self._engine = AthenaQueryEngine(
-                    self.store,
-                    self.bucket,
-                    self.survey,
-                    workgroup=self.settings.athena_workgroup,
-                    region=self.settings.region,
-                    version=self.version,
-                    max_rows=self.max_rows,
-                    timeout_s=self.timeout_s,
-                )
-            else:
-                self._engine = QueryEngine(
-                    self.store,
-                    self.bucket,
-                    self.survey,
-                    version=self.version,
-                    max_rows=self.max_rows,
-                    timeout_s=self.timeout_s,
-                )
+            self._engine = self.platform.query_engine(
+                objects=self.store,
+                version=self.version,
+                max_rows=self.max_rows,
+                timeout_s=self.timeout_s,
+            )
         return self._engine
 
     def build(
@@ -224,7 +212,8 @@ class Catalog:
 
         Local backend only: it reads the partition files directly.
         """
-        if self.settings.backend == "aws":
+        engine = self.engine
+        if not isinstance(engine, DuckDBQueryEngine):
             prefix = self.manifest()["tables"]["phot_mod"].get("prefix", "")
             raise ConfigError(
                 "crossmatch reads the catalog's partition files directly and runs only on the "
@@ -259,7 +248,7 @@ class Catalog:
                 "udec": np.repeat(dec, 9)[keep],
             }
         )
-        files = self.engine.files("phot_mod")
+        files = engine.files("phot_mod")
         shift = 2 * (29 - order)
         con = duckdb.connect(config={"threads": 2})
         try:

@@ -54,16 +54,13 @@ def parse_angle_deg(text: str, *, ra: bool) -> float:
 
 
 def _catalog(args):
+    from ..platform import open_platform
     from .api import Catalog
 
     settings = Settings.from_env(home=getattr(args, "workdir", None))
-    if settings.backend == "aws":
-        # the deployed stack (CLOUDPHOT_STACK) names the bucket and the Athena workgroup
-        from ..aws.stack import deployed_settings
-
-        settings, _ = deployed_settings()
+    # on AWS the deployed stack (CLOUDPHOT_STACK) names the bucket and the Athena workgroup
     return Catalog(
-        settings,
+        open_platform(settings, from_stack=True),
         version=getattr(args, "catalog_version", None),
         max_rows=getattr(args, "max_rows", 100_000),
         timeout_s=getattr(args, "timeout", 60.0),

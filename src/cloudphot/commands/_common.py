@@ -1,18 +1,30 @@
-"""Helpers shared by the CLI command modules."""
+"""Helpers shared by the CLI command modules: every command sees only the platform."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigError
+from ..errors import describe_error
+from ..platform import Platform, open_platform
 from ..settings import Settings
 
-__all__ = ["STATE_STYLE", "console", "open_runtime", "settings_from_args"]
+__all__ = [
+    "STATE_STYLE",
+    "console",
+    "describe_error",
+    "open_local",
+    "open_platform_for",
+    "settings_from_args",
+    "short",
+    "workdir_flag",
+]
 
 STATE_STYLE = {
     "SUCCEEDED": "green",
     "FAILED": "bold red",
     "RUNNING": "yellow",
+    "STARTED": "yellow",  # an execution the AWS runner started
     "PENDING": "cyan",
     "ABORTED": "magenta",
     "TIMED_OUT": "bold red",
@@ -23,40 +35,20 @@ def settings_from_args(args) -> Settings:
     return Settings.from_env(home=getattr(args, "workdir", None))
 
 
-def open_pipeline(args, **kwargs):
-    """The local runtime, or with CLOUDPHOT_BACKEND=aws the deployed stack (CLOUDPHOT_STACK)."""
+def open_platform_for(args, **options: Any) -> Platform:
+    """The workspace's platform, or with CLOUDPHOT_BACKEND=aws the deployed stack
+    (CLOUDPHOT_STACK names it; its outputs name the buckets and tables)."""
+    return open_platform(settings_from_args(args), from_stack=True, **options)
+
+
+def open_local(args, *, must_exist: bool = True, **options: Any) -> Platform:
+    """The platform of a command that drives the local runtime; refused elsewhere.
+
+    ``options`` go to the local runner (``max_workers``...), once the platform is local.
+    """
     settings = settings_from_args(args)
-    if settings.backend != "aws":
-        return open_runtime(args, **kwargs)
-    from ..aws.dispatch import StepFunctionsStarter
-    from ..aws.stack import AwsPipeline, deployed_settings
-    from ..storage import open_object_store, open_tables
-
-    stack_settings, arns = deployed_settings()
-    return AwsPipeline(
-        stack_settings,
-        open_object_store(stack_settings),
-        open_tables(stack_settings),
-        StepFunctionsStarter(arns),
-    )
-
-
-def open_runtime(args, *, must_exist: bool = True, **kwargs):
-    from ..runtime.local import LocalRuntime
-
-    settings = settings_from_args(args)
-    if settings.backend != "local":
-        raise ConfigError(
-            f"'cloudphot {args.command}' drives the local runtime; with "
-            "CLOUDPHOT_BACKEND=aws the deployed pipeline runs by itself "
-            "(watch it in the Step Functions console)"
-        )
-    if must_exist and not settings.tables_path.exists():
-        raise ConfigError(
-            f"no workspace at {settings.home}; run 'cloudphot init' first "
-            "(or pass --workdir / set CLOUDPHOT_HOME)"
-        )
-    return LocalRuntime(settings, **kwargs)
+    open_platform(settings).require_local(args.command, must_exist=must_exist)  # opens nothing
+    return open_platform(settings, **options)
 
 
 def console(stderr: bool = False):
@@ -70,27 +62,6 @@ def short(text: str | None, n: int = 160) -> str:
         return ""
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def describe_error(error: str | None, cause: str | None) -> str:
-    """A one-line reason: the Lambda errorMessage inside a cause JSON when there is one."""
-    import json
-
-    if cause:
-        try:
-            doc = json.loads(cause)
-            if isinstance(doc, dict):
-                if "errorMessage" in doc:
-                    return f"{error}: {doc['errorMessage']}"
-                if "Containers" in doc:  # ECS task description
-                    c = (doc.get("Containers") or [{}])[0]
-                    return (
-                        f"{error}: {doc.get('StopCode')} ({doc.get('StoppedReason')}), "
-                        f"exit code {c.get('ExitCode')} {c.get('Reason') or ''}"
-                    ).strip()
-        except (json.JSONDecodeError, TypeError):
-            pass
-    return f"{error}: {cause}" if cause else str(error or "")
 
 
 def workdir_flag(args) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_runtime, settings_from_args
+from ._common import console, open_local, settings_from_args
 
 __all__ = ["add_commands"]
 
@@ -47,11 +47,11 @@ def cmd_cost(args) -> int:
     prices = load_prices(args.prices)
     ledger = None
     if not (args.estimate and not settings_from_args(args).tables_path.exists()):
-        rt = open_runtime(args)  # an estimate without a workspace uses the a priori model
+        platform = open_local(args)  # an estimate without a workspace uses the a priori model
         try:
-            ledger = workspace_ledger(rt, prices)
+            ledger = workspace_ledger(platform, prices)
         finally:
-            rt.close()
+            platform.close()
     if args.estimate:
         est = estimate_run(args.estimate, ledger, prices)
         amount, doc = est.usd, est.to_dict()

@@ -35,10 +35,6 @@ def cmd_demo(args) -> int:
 
     out = console()
     settings = settings_from_args(args)
-    if settings.backend != "local":
-        from ..errors import ConfigError
-
-        raise ConfigError("the demo runs locally; unset CLOUDPHOT_BACKEND")
     jobs_done: dict[str, int] = {}
 
     def progress(stage, info):
@@ -52,7 +48,7 @@ def cmd_demo(args) -> int:
             out.print("[bold]3/3[/] running the pipeline: ingest → check_field → reduce_field")
         elif stage == "job":
             jobs_done[info.task] = jobs_done.get(info.task, 0) + 1
-            style = STATE_STYLE.get(info.state.value, "")
+            style = STATE_STYLE.get(info.state.value, "default")
             out.print(f"   [{style}]{info.state.value:<9}[/] {info.task:<22} {info.job_id}")
 
     r = run_demo(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import STATE_STYLE, console, describe_error, open_pipeline, short
+from ._common import STATE_STYLE, console, describe_error, open_platform_for, short
 
 __all__ = ["add_commands"]
 
@@ -20,9 +20,9 @@ def add_commands(sub) -> None:
 def cmd_tree(args) -> int:
     from ..monitor.tree import build_tree, filter_tree
 
-    rt = open_pipeline(args)
+    platform = open_platform_for(args)
     roots = filter_tree(
-        build_tree(rt.store.events(), rt.store.jobs()),
+        build_tree(platform.store.events(), platform.store.jobs()),
         failed=args.failed,
         subject=args.subject,
         since=args.since,
@@ -34,8 +34,7 @@ def cmd_tree(args) -> int:
         return 0
     from rich.tree import Tree
 
-    where = rt.settings.home if rt.settings.backend == "local" else "deployed stack"
-    top = Tree(f"[bold]{where}[/]: {len(roots)} root event(s)")
+    top = Tree(f"[bold]{platform.where}[/]: {len(roots)} root event(s)")
     collapsed: dict[str, int] = {}
     for r in roots:
         if (
@@ -56,7 +55,7 @@ def _add(parent, node, expand_all: bool) -> None:
     if node.kind == "event":
         branch = parent.add(f"[bold]{node.label}[/] {node.subject} [dim]{node.id}[/]")
     else:
-        style = STATE_STYLE.get(node.state, "")
+        style = STATE_STYLE.get(node.state, "default")
         d = node.detail
         dur = f" {d['duration_s']:.1f}s" if d.get("duration_s") is not None else ""
         text = (

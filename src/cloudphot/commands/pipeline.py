@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ..platform import Platform
 from ._common import (
     STATE_STYLE,
     console,
     describe_error,
-    open_pipeline,
-    open_runtime,
-    settings_from_args,
+    open_local,
+    open_platform_for,
     short,
     workdir_flag,
 )
@@ -71,11 +71,9 @@ def add_commands(sub) -> None:
 
 
 def cmd_init(args) -> int:
-    from ..runtime.local import LocalRuntime
-
-    settings = settings_from_args(args)
-    rt = LocalRuntime(settings)
-    registry = rt.register()
+    platform = open_local(args, must_exist=False)
+    settings = platform.settings
+    registry = platform.runner.register()
     for logical in settings.buckets:
         (settings.buckets_dir / settings.bucket(logical)).mkdir(parents=True, exist_ok=True)
     out = console()
@@ -88,8 +86,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_register(args) -> int:
-    rt = open_runtime(args, must_exist=False)
-    registry = rt.register(args.registry)
+    registry = open_local(args, must_exist=False).runner.register(args.registry)
     out = console()
     for t in registry:
         out.print(f"[bold]{t.name}[/bold] <- {t.trigger} -> {t.executor.kind} {t.executor.name}")
@@ -97,23 +94,22 @@ def cmd_register(args) -> int:
 
 
 def cmd_upload(args) -> int:
-    rt = open_runtime(args, must_exist=False)
-    rt.ensure_registry()
-    infos = rt.upload([Path(p) for p in args.paths], prefix=args.prefix)
+    platform = open_local(args, must_exist=False)
+    platform.runner.ensure_registry()
+    infos = platform.runner.upload([Path(p) for p in args.paths], prefix=args.prefix)
     out = console()
     out.print(f"uploaded {len(infos)} object(s) to the raw bucket")
     if args.no_run:
         out.print(f"queued; run 'cloudphot{workdir_flag(args)} run' to process them")
         return 0
-    return _drain(rt, args)
+    return _drain(platform, args)
 
 
 def cmd_run(args) -> int:
-    rt = open_runtime(args, max_workers=args.workers)
-    return _drain(rt, args)
+    return _drain(open_local(args, max_workers=args.workers), args)
 
 
-def _drain(rt, args) -> int:
+def _drain(platform: Platform, args) -> int:
     from tqdm import tqdm
 
     bar = tqdm(desc="jobs", unit="job", leave=False, disable=None)
@@ -122,11 +118,12 @@ def _drain(rt, args) -> int:
         bar.update(1)
         bar.set_postfix_str(f"{job.task}: {job.state.value}")
 
-    summary = rt.run(progress=progress, budget_usd=getattr(args, "budget", None))
+    summary = platform.run(progress=progress, budget_usd=getattr(args, "budget", None))
     bar.close()
     out = console()
     parts = [
-        f"[{STATE_STYLE.get(k, '')}]{v} {k.lower()}[/]" for k, v in sorted(summary.jobs.items())
+        f"[{STATE_STYLE.get(k, 'default')}]{v} {k.lower()}[/]"
+        for k, v in sorted(summary.jobs.items())
     ]
     out.print(
         f"ran {sum(summary.jobs.values())} job(s) in {summary.seconds:.1f} s"
@@ -139,10 +136,10 @@ def _drain(rt, args) -> int:
     return 0
 
 
-def status_report(rt) -> dict:
-    events = list(rt.store.events())
-    jobs = rt.store.jobs()
-    exposures = list(rt.tables.scan("exposures"))
+def status_report(platform: Platform) -> dict:
+    events = list(platform.store.events())
+    jobs = platform.store.jobs()
+    exposures = list(platform.tables.scan("exposures"))
     by_event = {e.event_id: e for e in events}
     failed = []
     for j in jobs:
@@ -178,11 +175,7 @@ def status_report(rt) -> dict:
                     }
                 )
     return {
-        "workspace": (
-            str(rt.settings.home)
-            if rt.settings.backend == "local"
-            else f"AWS: events table {rt.settings.table('events')}"
-        ),
+        "workspace": platform.where,
         "events": dict(Counter(e.type for e in events)),
         "undispatched_events": sum(1 for e in events if not e.dispatched_at),
         "jobs": dict(Counter(j.state.value for j in jobs)),
@@ -203,8 +196,7 @@ def _rejection_reason(payload: dict) -> str:
 
 
 def cmd_status(args) -> int:
-    rt = open_pipeline(args)
-    report = status_report(rt)
+    report = status_report(open_platform_for(args))
     if args.json:
         from ..cli import print_json
 
@@ -224,7 +216,7 @@ def cmd_status(args) -> int:
     t.add_column("state")
     t.add_column("count", justify="right")
     for k, v in sorted(report["jobs"].items()):
-        t.add_row(f"[{STATE_STYLE.get(k, '')}]{k}[/]", str(v))
+        t.add_row(f"[{STATE_STYLE.get(k, 'default')}]{k}[/]", str(v))
     out.print(t)
     ex = report["exposures"]
     out.print(
@@ -259,8 +251,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_executions(args) -> int:
-    rt = open_runtime(args)
-    records = rt.executions.list(status=args.status, limit=args.limit)
+    records = open_local(args).executions.list(status=args.status, limit=args.limit)
     if args.json:
         from ..cli import print_json
 
@@ -275,7 +266,7 @@ def cmd_executions(args) -> int:
         t.add_row(
             r.name,
             r.state_machine.removesuffix("StateMachine"),
-            f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]",
+            f"[{STATE_STYLE.get(r.status, 'default')}]{r.status}[/]",
             r.start_date.replace("T", " ")[:19],
             _duration(r.start_date, r.stop_date),
         )
@@ -299,8 +290,8 @@ def _duration(start: str, stop: str | None) -> str:
 
 
 def cmd_history(args) -> int:
-    rt = open_runtime(args)
-    rec = rt.executions.find(args.execution)
+    executions = open_local(args).executions
+    rec = executions.find(args.execution)
     if rec is None:
         from ..errors import ConfigError
 
@@ -308,7 +299,7 @@ def cmd_history(args) -> int:
             f"no execution named {args.execution!r}; list them with "
             f"'cloudphot{workdir_flag(args)} executions'"
         )
-    events = rt.executions.history(rec.arn)
+    events = executions.history(rec.arn)
     if args.json:
         from ..cli import print_json
 
@@ -319,7 +310,7 @@ def cmd_history(args) -> int:
     out = console()
     out.print(
         f"[bold]{rec.name}[/bold] ({rec.state_machine}): "
-        f"[{STATE_STYLE.get(rec.status, '')}]{rec.status}[/]"
+        f"[{STATE_STYLE.get(rec.status, 'default')}]{rec.status}[/]"
     )
     t = Table(show_edge=False)
     for col in ("id", "type", "step", "time", "details"):

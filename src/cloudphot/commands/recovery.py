@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_pipeline, open_runtime, workdir_flag
+from ._common import console, open_local, open_platform_for, workdir_flag
 
 __all__ = ["add_commands"]
 
@@ -53,9 +53,9 @@ def cmd_retry(args) -> int:
             "give either an EVENT_ID or --failed "
             f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')"
         )
-    rt = open_pipeline(args)
+    platform = open_platform_for(args)
     jobs = reset_for_retry(
-        rt.store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
+        platform.store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
     )
     out = console()
     if not jobs:
@@ -66,16 +66,16 @@ def cmd_retry(args) -> int:
         return 0
     from .pipeline import _drain
 
-    return _drain(rt, args)
+    return _drain(platform, args)
 
 
 def cmd_replay(args) -> int:
     from ..events.replay import parse_settings, replay
 
-    rt = open_runtime(args)
+    platform = open_local(args)
     jobs = replay(
-        rt.store,
-        rt.ensure_registry(),
+        platform.store,
+        platform.runner.ensure_registry(),
         args.event_id,
         parse_settings(args.settings),
         task=args.task,
@@ -90,20 +90,19 @@ def cmd_replay(args) -> int:
     if not args.no_run:
         from .pipeline import _drain
 
-        _drain(rt, args)
+        _drain(platform, args)
     from ..pipeline.branches import compare_branch
 
-    for line in compare_branch(rt, jobs):
+    for line in compare_branch(platform.services, jobs):
         out.print(line)
     return 0
 
 
 def cmd_reconcile(args) -> int:
     from ..pipeline.reconcile import reconcile_raw_bucket
-    from ..pipeline.services import Services
 
-    rt = open_pipeline(args)
-    events = reconcile_raw_bucket(Services(rt.settings, rt.objects, rt.tables))
+    platform = open_platform_for(args)
+    events = reconcile_raw_bucket(platform.services)
     out = console()
     out.print(
         f"{len(events)} object(s) had no event; emitted: "
@@ -112,5 +111,5 @@ def cmd_reconcile(args) -> int:
     if events and not args.no_run:
         from .pipeline import _drain
 
-        return _drain(rt, args)
+        return _drain(platform, args)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import open_runtime
+from ._common import open_local
 
 __all__ = ["add_commands"]
 
@@ -65,10 +65,10 @@ def cmd_serve(args) -> int:
         default_maxrec=args.sync_max_rows,
         engines=args.engines,
     )
-    rt = open_runtime(args)
-    monitor = MonitorApp(rt)
+    platform = open_local(args)
+    monitor = MonitorApp(platform)
     monitor.log_requests = args.log_requests
-    app = local_app(rt.settings, rt.objects, monitor=monitor, limits=limits)
+    app = local_app(platform.settings, platform.objects, monitor=monitor, limits=limits)
     try:
         serve(
             app,
@@ -76,7 +76,7 @@ def cmd_serve(args) -> int:
             args.port,
             log_requests=args.log_requests,
             ready=lambda url: print(
-                f"cloudphot for {rt.settings.home} at {url}\n"
+                f"cloudphot for {platform.where} at {url}\n"
                 f"  TAP: {url}tap  (TOPCAT: File > Table Access > TAP; pyvo.dal.TAPService)\n"
                 f"  monitor: {url}  (Ctrl-C to stop)",
                 flush=True,
@@ -86,7 +86,7 @@ def cmd_serve(args) -> int:
         pass
     finally:
         monitor.wait_idle(timeout=5)
-        rt.close()
+        platform.close()
     return 0
 
 

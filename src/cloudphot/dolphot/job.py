@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import DataError, NoStars
 from ..products import keys
 from ..settings import Settings
+from ..storage import ObjectStore
 from ..worker import check_stop, stop_requested
 
 __all__ = ["ENGINES", "images_meta_from_fits", "parse_request", "photometry_job"]
@@ -218,7 +219,7 @@ def _run_builtin_engine(
 
 
 def photometry_job(
-    request: Mapping[str, Any], *, settings: Settings | None = None, store=None
+    request: Mapping[str, Any], *, store: ObjectStore, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Photometer one field and upload its products; return where they are.
 
@@ -232,10 +233,6 @@ def photometry_job(
     """
     req = parse_request(request)
     settings = settings or Settings.from_env()
-    if store is None:
-        from ..storage import open_object_store
-
-        store = open_object_store(settings)
     field_id, options = req["field_id"], req["options"]
     bucket = req["products_bucket"] or settings.bucket("products")
     engine = options.get("engine", "auto")

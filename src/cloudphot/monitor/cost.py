@@ -44,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import CloudphotError, ConfigError
+from ..errors import BudgetExceeded, ConfigError
 from ..events import Event, Job
 
 __all__ = [
@@ -92,10 +92,6 @@ DEFAULT_PRICES: dict[str, float] = {
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts")
 _SPOT = ("FARGATE_SPOT",)
-
-
-class BudgetExceeded(CloudphotError):
-    """A run would cost (or has cost) more than the budget it was given."""
 
 
 # ------------------------------------------------------------------------ prices

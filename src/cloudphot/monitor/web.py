@@ -8,8 +8,9 @@ these four parts). :func:`serve` puts them behind the standard library's
 
 The retry route changes state. Locally the server binds to 127.0.0.1 and the
 workspace owner is the only user; on AWS the route must sit behind
-authentication: ``MonitorApi`` in template.yaml (``functions/monitor/``, runtime from
-:mod:`.aws_executions`) requires IAM-signed (SigV4) requests for every route.
+authentication: ``MonitorApi`` in template.yaml (``functions/monitor/``, over
+:class:`~cloudphot.aws.platform.AwsPlatform`) requires IAM-signed (SigV4) requests
+for every route.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import CloudphotError, ConfigError, ItemNotFound
+from ..errors import CloudphotError, ConfigError, ItemNotFound, describe_error
 from ..events import Event, Job, JobState
 from ..events.model import utcnow
+from ..platform.base import Platform
 from .graph import execution_graph, state_status, to_svg
 from .tree import Node, build_tree, filter_tree, rerun_command
 
@@ -120,11 +122,11 @@ def _all_succeeded(node: Node) -> bool:
 
 
 class MonitorApp:
-    """The monitor's routes over one workspace's runtime (tables, executions, targets)."""
+    """The monitor's routes over one platform (tables, executions, definitions, runner)."""
 
-    def __init__(self, runtime, *, run_in_background: Callable[[], Any] | None = None):
-        self.rt = runtime
-        self._run = run_in_background or runtime.run
+    def __init__(self, platform: Platform, *, run_in_background: Callable[[], Any] | None = None):
+        self.rt = platform
+        self._run = run_in_background or platform.run
         self._run_lock = threading.Lock()
         self._run_thread: threading.Thread | None = None
         self._run_again = False
@@ -271,18 +273,8 @@ class MonitorApp:
     def _tables_stamp(self) -> tuple | None:
         """Size and mtime of the local SQLite tables (and WAL): unchanged means the tree
         is too, so a page polling an idle 20,000-job workspace costs nothing. None
-        (no caching) for other backends."""
-        path = getattr(self.rt.settings, "tables_path", None)
-        if self.rt.settings.backend != "local" or path is None:
-            return None
-        stamp = []
-        for p in (path, path.with_name(path.name + "-wal")):
-            try:
-                st = p.stat()
-                stamp.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                stamp.append(None)
-        return tuple(stamp)
+        (no caching) where the platform cannot tell cheaply (DynamoDB)."""
+        return self.rt.change_stamp()
 
     def _job_or_404(self, job_id: str) -> Job:
         try:
@@ -300,7 +292,6 @@ class MonitorApp:
         attempts = self._attempts(job)
         current = attempts[-1] if attempts else None
         history = self.rt.executions.history(current["arn"]) if current else []
-        from ..commands._common import describe_error
         from .cost import job_cost, load_prices, objects_touched
 
         workers = []
@@ -319,11 +310,12 @@ class MonitorApp:
             retryable=job.state in (JobState.FAILED, JobState.ABORTED),
             objects=objects_touched(event, job, history, self.rt.settings.bucket("raw")),
         )
-        if self.rt.settings.backend == "aws" and hasattr(self.rt, "links"):
-            # console links (execution, state machine log group); only a deployed stack has them
-            doc["links"] = self.rt.links(
-                current["arn"] if current else None, current["state_machine"] if current else None
-            )
+        # console links (execution, state machine log group); only a deployed stack has them
+        links = self.rt.links(
+            current["arn"] if current else None, current["state_machine"] if current else None
+        )
+        if links:
+            doc["links"] = links
         if job.state in (JobState.FAILED, JobState.ABORTED):
             doc.update(reason=describe_error(job.error, job.cause), rerun=rerun_command(job, event))
         try:
@@ -421,7 +413,7 @@ class MonitorApp:
             raise HttpError(409, f"job {job_id} was changed by someone else meanwhile")
         self.start_run()
         doc = {"reset": [j.job_id for j in reset], "running": True, "rerun": rerun_command(job)}
-        if getattr(self.rt, "run_inline", False):
+        if self.rt.run_inline:
             doc.update(running=False, run=self.last_run)
         return _json(202, doc)
 
@@ -430,7 +422,7 @@ class MonitorApp:
 
         A runtime with ``run_inline`` (the deployed stack behind Lambda, which freezes
         after answering) is drained before the response instead."""
-        if getattr(self.rt, "run_inline", False):
+        if self.rt.run_inline:
             self._drain()
             return
         with self._run_lock:

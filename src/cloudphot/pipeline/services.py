@@ -1,6 +1,8 @@
-"""The storage a step talks to, built once per process (per Lambda container) from settings.
+"""The storage a step talks to: settings, object store, tables.
 
-Locally, the runtime calls handlers in-process and pins its own settings with
+Every step is ``step(event, svc: Services)``; :func:`cloudphot.platform.services`
+builds one per process (per Lambda container) from the platform. Locally, the
+runtime calls handlers in-process and pins its own settings with
 :func:`use_settings`, so several workspaces can coexist in one process (tests).
 """
 
@@ -8,21 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..events.store import EventStore
 from ..settings import Settings
-from ..storage import ObjectStore, Tables, open_object_store, open_tables
+from ..storage import ObjectStore, Tables
 
-__all__ = ["Services", "services", "use_settings"]
+__all__ = ["Services", "pinned_settings", "use_settings"]
 
 _pinned: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
     "cloudphot_settings", default=None
 )
-_cache: dict[tuple, Services] = {}
-_lock = threading.Lock()
 
 
 @dataclass
@@ -39,13 +38,9 @@ class Services:
         return {physical: logical for logical, physical in self.settings.buckets.items()}
 
 
-def services(settings: Settings | None = None) -> Services:
-    settings = settings or _pinned.get() or Settings.from_env()
-    key = tuple(sorted(settings.as_env().items()))
-    with _lock:
-        if key not in _cache:
-            _cache[key] = Services(settings, open_object_store(settings), open_tables(settings))
-        return _cache[key]
+def pinned_settings() -> Settings | None:
+    """The settings :func:`use_settings` pinned in this context, if any."""
+    return _pinned.get()
 
 
 @contextlib.contextmanager

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExecutionRecord", "ExecutionStore"]
+from ..platform.base import ExecutionRecord
+
+__all__ = ["ExecutionStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -22,21 +23,6 @@ CREATE TABLE IF NOT EXISTS history (
     arn TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, timestamp TEXT NOT NULL,
     event TEXT NOT NULL, PRIMARY KEY (arn, id));
 """
-
-
-@dataclass
-class ExecutionRecord:
-    arn: str
-    name: str
-    state_machine: str
-    status: str
-    start_date: str
-    stop_date: str | None
-    input: Any
-    output: Any
-    error: str | None
-    cause: str | None
-    job_id: str | None
 
 
 class ExecutionStore:

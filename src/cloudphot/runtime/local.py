@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,21 @@ from ..asl import StateMachine
 from ..errors import ConditionFailed, ConfigError
 from ..events import Dispatcher, EventStore, Job, JobState, Registry, load_registry
 from ..events.model import utcnow
+from ..platform.base import PipelineRunner, RunSummary
 from ..settings import Settings
-from ..storage import ObjectInfo, open_object_store, open_tables
+from ..storage import ObjectInfo
+from ..storage.objects import put_paths
 from ..template import find_project_root
 from .dynamodb import DynamoDBIntegration
 from .ecs import InterruptionPolicy, LocalEcs
 from .executions import ExecutionStore
 from .lambdas import LocalLambdas
+from .local_objects import LocalObjectStore
 from .resources import LocalResources
+from .sqlite_tables import SQLiteTables
 from .targets import LocalTargets
 
-__all__ = ["LocalRuntime", "RunSummary"]
+__all__ = ["LocalRuntime", "QueueStarter"]
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon locally
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines in the terminal
@@ -42,25 +45,16 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cloudphot")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
-class _QueueStarter:
+class QueueStarter:
     """Local JobStarter: jobs stay PENDING; the runtime's loop is the queue."""
 
     def start(self, job: Job) -> None:
         return None
 
 
-@dataclass
-class RunSummary:
-    dispatched_events: int = 0
-    jobs: dict[str, int] = field(default_factory=dict)  # final state -> count, for jobs run now
-    seconds: float = 0.0
-    held_by_budget: str | None = None  # why pending jobs were not started
+class LocalRuntime(PipelineRunner):
+    """The local pipeline runner: dispatches events and runs jobs through the ASL files."""
 
-    def count(self, state: str) -> int:
-        return self.jobs.get(state, 0)
-
-
-class LocalRuntime:
     def __init__(
         self,
         settings: Settings,
@@ -70,15 +64,14 @@ class LocalRuntime:
         interruptions: InterruptionPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        if settings.backend != "local":
-            raise ConfigError("the local runtime needs CLOUDPHOT_BACKEND=local")
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.root = project_root or find_project_root()
         self.targets = LocalTargets.load(self.root, settings)
-        self.tables = open_tables(settings)
+        self.tables = SQLiteTables(settings.tables_path, settings.tables)
         self.store = EventStore(self.tables)
-        self.objects = open_object_store(settings, on_created=self._on_object_created)
+        # the raw bucket's writes notify, as S3 does through EventBridge
+        self.objects = LocalObjectStore(settings.buckets_dir, on_created=self.notify_object_created)
         self.executions = ExecutionStore(settings.runtime_path)
         self.lambdas = LocalLambdas(self.targets, settings)
         self.ecs = LocalEcs(
@@ -139,22 +132,10 @@ class LocalRuntime:
     # uploads ----------------------------------------------------------------------
     def upload(self, paths: Iterable[str | Path], *, prefix: str = "") -> list[ObjectInfo]:
         """Put files (or every file under directories) into the raw bucket."""
-        bucket = self.settings.bucket("raw")
-        infos = []
-        for p in paths:
-            p = Path(p)
-            if p.is_dir():
-                files = sorted(f for f in p.rglob("*") if f.is_file())
-                pairs = [(f, f.relative_to(p).as_posix()) for f in files]
-            elif p.is_file():
-                pairs = [(p, p.name)]
-            else:
-                raise ConfigError(f"{p}: no such file or directory")
-            for f, rel in pairs:
-                infos.append(self.objects.put_file(bucket, prefix + rel, f))
-        return infos
+        return put_paths(self.objects, self.settings.bucket("raw"), paths, prefix=prefix)
 
-    def _on_object_created(self, notification: dict) -> None:
+    def notify_object_created(self, notification: dict) -> None:
+        """Deliver an S3 "Object Created" notification to OnObject, in-process."""
         self.lambdas.invoke("OnObjectFunction", notification)
 
     # draining ------------------------------------------------------------------------
@@ -179,7 +160,7 @@ class LocalRuntime:
         return recovered
 
     def dispatch_pending_events(self) -> int:
-        dispatcher = Dispatcher(self.store, self.registry, _QueueStarter())
+        dispatcher = Dispatcher(self.store, self.registry, QueueStarter())
         events = self.store.undispatched()
         for event in events:
             dispatcher.dispatch(event)
@@ -207,7 +188,7 @@ class LocalRuntime:
         """
         if budget_usd is None and os.environ.get("CLOUDPHOT_BUDGET_USD"):
             budget_usd = float(os.environ["CLOUDPHOT_BUDGET_USD"])
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), self.ecs.cpu_seconds
         summary = RunSummary()
         self.recover()
         with ThreadPoolExecutor(
@@ -234,6 +215,7 @@ class LocalRuntime:
                     if progress:
                         progress(job)
         summary.seconds = time.monotonic() - t0
+        summary.worker_cpu_seconds = self.ecs.cpu_seconds - cpu0
         return summary
 
     def execute_job(self, job: Job) -> Job | None:

@@ -59,9 +59,9 @@ def local_app(
     from .uws import AsyncJobs, LocalRunner
 
     if exposures is None:
-        from ..storage.factory import open_tables
+        from ..platform import open_platform
 
-        tables = open_tables(settings)
+        tables = open_platform(settings).tables
 
         def exposures():
             return tables.scan("exposures")

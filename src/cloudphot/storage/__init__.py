@@ -1,10 +1,10 @@
-"""Storage ports (object store, pipeline tables) and their local and AWS adapters.
+"""Storage ports: the object store and the pipeline tables.
 
-The domain talks only to :class:`ObjectStore` and :class:`Tables`; ``open_storage``
-picks the adapters for a :class:`~cloudphot.settings.Settings`.
+The domain talks only to :class:`ObjectStore` and :class:`Tables`. Their adapters
+live with their platforms: folders and SQLite in :mod:`cloudphot.runtime`, S3 and
+DynamoDB in :mod:`cloudphot.aws`; :func:`cloudphot.platform.open_platform` picks them.
 """
 
-from .factory import open_object_store, open_tables
 from .objects import ObjectInfo, ObjectStore, s3_object_created_event
 from .tables import TABLE_SCHEMAS, Tables, TableSchema
 
@@ -14,7 +14,5 @@ __all__ = [
     "ObjectStore",
     "TableSchema",
     "Tables",
-    "open_object_store",
-    "open_tables",
     "s3_object_created_event",
 ]

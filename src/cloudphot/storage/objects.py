@@ -10,16 +10,19 @@ from __future__ import annotations
 import contextlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from ..errors import ConfigError
 
 __all__ = [
     "ObjectCreatedListener",
     "ObjectInfo",
     "ObjectStore",
     "check_range",
+    "put_paths",
     "s3_object_created_event",
 ]
 
@@ -182,3 +185,20 @@ def s3_object_created_event(
             "reason": reason,
         },
     }
+
+
+def put_paths(
+    store: ObjectStore, bucket: str, paths: Iterable[str | Path], *, prefix: str = ""
+) -> list[ObjectInfo]:
+    """Put files, or every file under directories (keys relative to them), into ``bucket``."""
+    infos = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            pairs = [(f, f.relative_to(p).as_posix()) for f in files]
+        elif p.is_file():
+            pairs = [(p, p.name)]
+        else:
+            raise ConfigError(f"{p}: no such file or directory")
+        infos += [store.put_file(bucket, prefix + rel, f) for f, rel in pairs]
+    return infos

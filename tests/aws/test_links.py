@@ -4,7 +4,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from cloudphot.monitor.aws_links import console_host, execution_console_url, log_stream_url
+from cloudphot.aws.links import console_host, execution_console_url, log_stream_url
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:cloudphot-ReduceFieldStateMachine:job-1"
 

@@ -1,16 +1,42 @@
 """Every Lambda function has the same anatomy: Powertools logging, tracing and metrics
-around one library step. ``functions/<name>/app.py`` is two lines that call this."""
+around one library step, handed the platform's :class:`~cloudphot.pipeline.services.Services`.
+``functions/<name>/app.py`` is two lines that call :func:`make_handler`."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from .services import Services, services
+from ..pipeline.services import Services, pinned_settings
+from ..settings import Settings
+from .base import Platform
+from .factory import open_platform
 
-__all__ = ["make_handler"]
+__all__ = ["current_platform", "make_handler", "services"]
 
 Step = Callable[[Any, Services], Any]
+
+_cache: dict[tuple, Platform] = {}
+_lock = threading.Lock()
+
+
+def current_platform(settings: Settings | None = None) -> Platform:
+    """This process's platform for ``settings`` (default: pinned, else the environment).
+
+    Built once per settings and kept, so a warm Lambda container reuses its clients.
+    """
+    settings = settings or pinned_settings() or Settings.from_env()
+    key = tuple(sorted(settings.as_env().items()))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = open_platform(settings)
+        return _cache[key]
+
+
+def services(settings: Settings | None = None) -> Services:
+    """What a step is handed: this process's platform's settings, object store and tables."""
+    return current_platform(settings).services
 
 
 def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:

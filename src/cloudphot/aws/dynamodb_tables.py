@@ -31,8 +31,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled, TransientError
-from ._items import check_item, check_key, check_query, check_update, same_value
-from .tables import TABLE_SCHEMAS, Tables
+from ..storage.items import check_item, check_key, check_query, check_update, same_value
+from ..storage.tables import TABLE_SCHEMAS, Tables
 
 __all__ = ["DynamoDBTables", "from_dynamodb", "to_dynamodb"]
 

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ObjectNotFound, StorageError
-from .objects import (
+from ..storage.objects import (
     ObjectCreatedListener,
     ObjectInfo,
     ObjectStore,

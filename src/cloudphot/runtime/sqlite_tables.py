@@ -28,8 +28,15 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled
-from ._items import check_item, check_key, check_query, check_update, index_values, same_value
-from .tables import TABLE_SCHEMAS, Tables
+from ..storage.items import (
+    check_item,
+    check_key,
+    check_query,
+    check_update,
+    index_values,
+    same_value,
+)
+from ..storage.tables import TABLE_SCHEMAS, Tables
 
 __all__ = ["SQLiteTables"]
 

@@ -1,11 +1,10 @@
-"""The web monitor over a deployed stack: executions from Step Functions itself.
+"""The execution history of a deployed stack, read from Step Functions itself.
 
-:class:`StepFunctionsExecutions` answers what :class:`~cloudphot.monitor.web.MonitorApp`
-asks of the local :class:`~cloudphot.runtime.executions.ExecutionStore`
-(``list``, ``find``, ``history``) with ListExecutions, DescribeExecution and
-GetExecutionHistory. :class:`AwsMonitorRuntime` gives MonitorApp the rest of a
-runtime (store, settings, state machine definitions, a ``run`` that starts the
-jobs a retry put back to PENDING) from an :class:`~cloudphot.aws.stack.AwsPipeline`.
+:class:`StepFunctionsExecutions` answers what the local
+:class:`~cloudphot.runtime.executions.ExecutionStore` answers (``list``, ``find``,
+``history``: the :class:`~cloudphot.platform.base.ExecutionHistory` port) with
+ListExecutions, DescribeExecution and GetExecutionHistory, and reads the state
+machine definitions and log groups the monitor shows.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigError, TransientError
-from ..runtime.executions import ExecutionRecord
-from .aws_links import _console_escape, console_host, execution_console_url
+from ..platform.base import ExecutionRecord
 
-__all__ = ["AwsMonitorRuntime", "StepFunctionsExecutions", "log_group_url", "monitor_app_from_env"]
+__all__ = ["StepFunctionsDefinitions", "StepFunctionsExecutions"]
 
 _RETRY_SUFFIX = re.compile(r"-r\d+$")
 
@@ -45,20 +43,6 @@ def _json_or_none(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def log_group_url(log_group_arn_or_name: str, region: str) -> str:
-    """CloudWatch Logs console page of one log group (name or ARN, ``:*`` suffix allowed)."""
-    name = log_group_arn_or_name
-    if name.startswith("arn:"):
-        name = name.split(":log-group:", 1)[-1]
-    name = name.removesuffix(":*")
-    if not name:
-        raise ValueError("log group must not be empty")
-    return (
-        f"https://{console_host(region)}/cloudwatch/home?region={region}"
-        f"#logsV2:log-groups/log-group/{_console_escape(name)}"
-    )
 
 
 class StepFunctionsExecutions:
@@ -187,89 +171,17 @@ class StepFunctionsExecutions:
         return None
 
 
-class _Targets:
-    """What MonitorApp reads of the local runtime's targets: definitions and a template."""
+class StepFunctionsDefinitions:
+    """The :class:`~cloudphot.platform.base.Definitions` port of a deployed stack:
+    definitions as Step Functions holds them (read once each), and a template when
+    one is at hand (the cost model reads its function and task sizes)."""
 
     def __init__(self, executions: StepFunctionsExecutions, template: dict | None = None):
         self._executions = executions
-        self.template = template or {}
+        self.template: dict = template or {}
         self._definitions: dict[str, dict] = {}
 
     def state_machine_definition(self, logical_id: str) -> dict:
         if logical_id not in self._definitions:
             self._definitions[logical_id] = self._executions.state_machine_definition(logical_id)
         return self._definitions[logical_id]
-
-
-class AwsMonitorRuntime:
-    """A deployed pipeline shaped like the local runtime, as far as MonitorApp needs it.
-
-    ``run_inline``: a retry starts its executions before the response (a Lambda is
-    frozen after it answers, so a background thread would not run).
-    """
-
-    run_inline = True
-
-    def __init__(self, pipeline, executions: StepFunctionsExecutions, template: dict | None = None):
-        self.pipeline = pipeline
-        self.executions = executions
-        self.targets = _Targets(executions, template)
-
-    @property
-    def settings(self):
-        return self.pipeline.settings
-
-    @property
-    def store(self):
-        return self.pipeline.store
-
-    @property
-    def tables(self):
-        return self.pipeline.tables
-
-    @property
-    def objects(self):
-        return self.pipeline.objects
-
-    def run(self, **kwargs):
-        return self.pipeline.run(**kwargs)
-
-    def links(self, execution_arn: str | None, state_machine: str | None) -> dict[str, str]:
-        """Console links for a job's current execution and its state machine's log group."""
-        out: dict[str, str] = {}
-        if execution_arn:
-            try:
-                out["execution"] = execution_console_url(execution_arn)
-            except ValueError:
-                pass
-        if state_machine:
-            try:
-                group = self.executions.log_group(state_machine)
-            except (TransientError, ConfigError):
-                group = None
-            if group:
-                out["log_group"] = log_group_url(group, self.settings.region)
-        return out
-
-
-def monitor_app_from_env(env: dict | None = None, *, sfn_client=None):
-    """The MonitorApp of the deployed stack this Lambda belongs to (names from env)."""
-    from ..aws.dispatch import StepFunctionsStarter, state_machine_arns
-    from ..aws.stack import AwsPipeline
-    from ..settings import Settings
-    from ..storage import open_object_store, open_tables
-    from .web import MonitorApp
-
-    settings = Settings.from_env(env=env) if env is not None else Settings.from_env()
-    if settings.backend != "aws":
-        raise ConfigError("the monitor Lambda needs CLOUDPHOT_BACKEND=aws")
-    arns = state_machine_arns(env)
-    client = sfn_client or boto3.client("stepfunctions", region_name=settings.region)
-    pipeline = AwsPipeline(
-        settings,
-        open_object_store(settings),
-        open_tables(settings),
-        StepFunctionsStarter(arns, client=client),
-    )
-    runtime = AwsMonitorRuntime(pipeline, StepFunctionsExecutions(client, arns=arns))
-    return MonitorApp(runtime)

@@ -1,4 +1,4 @@
-"""Create the template's stateful resources inside a moto mock, from ``template.yaml`` itself.
+"""Test helper: the template's stateful resources inside a moto mock, from ``template.yaml`` itself.
 
 Tests that exercise the AWS adapters (DynamoDB tables, S3 object store, Step
 Functions starter) build their moto resources here, so the keys, indexes,
@@ -39,8 +39,8 @@ from typing import Any
 
 import boto3
 
-from ..errors import ConfigError
-from ..template import find_project_root, load_template, resources_of_type, state_machines
+from cloudphot.errors import ConfigError
+from cloudphot.template import find_project_root, load_template, resources_of_type, state_machines
 
 __all__ = ["create_from_template", "physical_names"]
 

@@ -1,4 +1,4 @@
-"""AWS console links for what the monitor shows: an execution, a log stream.
+"""AWS console links for what the monitor shows: an execution, a log group, a log stream.
 
 Both are pure string functions (no AWS calls), so the web monitor can render
 links for any region and partition without credentials.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-__all__ = ["console_host", "execution_console_url", "log_stream_url"]
+__all__ = ["console_host", "execution_console_url", "log_group_url", "log_stream_url"]
 
 #: what JavaScript's encodeURIComponent leaves alone beyond quote()'s own safe set;
 #: the console escapes with it, so a URL built here is the one the console would show
@@ -67,4 +67,18 @@ def log_stream_url(log_group: str, log_stream: str, region: str) -> str:
         f"https://{console_host(region)}/cloudwatch/home?region={region}"
         f"#logsV2:log-groups/log-group/{_console_escape(log_group)}"
         f"/log-events/{_console_escape(log_stream)}"
+    )
+
+
+def log_group_url(log_group_arn_or_name: str, region: str) -> str:
+    """CloudWatch Logs console page of one log group (name or ARN, ``:*`` suffix allowed)."""
+    name = log_group_arn_or_name
+    if name.startswith("arn:"):
+        name = name.split(":log-group:", 1)[-1]
+    name = name.removesuffix(":*")
+    if not name:
+        raise ValueError("log group must not be empty")
+    return (
+        f"https://{console_host(region)}/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{_console_escape(name)}"
     )

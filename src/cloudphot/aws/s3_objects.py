@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ObjectNotFound, StorageError, Throttled, TransientError
-from .objects import ObjectInfo, ObjectStore, check_range
+from ..storage.objects import ObjectInfo, ObjectStore, check_range
 
 __all__ = ["S3ObjectStore"]
 

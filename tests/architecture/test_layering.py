@@ -1,0 +1,187 @@
+"""The library's layers, checked on its import graph (docs/architecture.md explains them).
+
+A module may import modules of its own layer or of layers below it, never above;
+``runtime`` (local) and ``aws`` are siblings that never import each other; and only
+the platform factory reads which backend cloudphot runs on. Every import counts,
+including ones inside functions and under ``TYPE_CHECKING``: a lazy import is
+still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+#: top to bottom; a module belongs to the longest prefix listed
+LAYERS: list[tuple[str, ...]] = [
+    # entry points: the CLI, the demo, the VO services, the catalog's Python API and CLI
+    ("cloudphot.cli", "cloudphot.commands", "cloudphot.demo", "cloudphot.service")
+    + ("cloudphot.catalog.api", "cloudphot.catalog.commands", "cloudphot.catalog"),
+    # composition: the factory and what Lambda handlers are built from
+    ("cloudphot.platform", "cloudphot.platform.factory", "cloudphot.platform.handler"),
+    # the two implementations of the platform
+    ("cloudphot.runtime", "cloudphot.aws"),
+    # views over the platform interface: tree, graph, cost model, web app
+    ("cloudphot.monitor",),
+    # the interface itself
+    ("cloudphot.platform.base",),
+    # pipeline steps (what handlers and workers run)
+    ("cloudphot.pipeline", "cloudphot.dolphot", "cloudphot.catalog.steps"),
+    # domain
+    (
+        "cloudphot.catalog.athena_sql",
+        "cloudphot.catalog.build",
+        "cloudphot.catalog.fits_export",
+        "cloudphot.catalog.hats",
+        "cloudphot.catalog.ids",
+        "cloudphot.catalog.lightcurve",
+        "cloudphot.catalog.maps",
+        "cloudphot.catalog.query",
+        "cloudphot.catalog.schema",
+        "cloudphot.catalog.synthetic",
+        "cloudphot.catalog._plots",
+        "cloudphot.catalog._postgres",
+        "cloudphot.photometry",
+        "cloudphot.simulate",
+        "cloudphot.verify",
+        "cloudphot.events",
+        "cloudphot.worker",
+    ),
+    ("cloudphot.fits", "cloudphot.psf", "cloudphot.asl"),
+    # ports
+    ("cloudphot.storage",),
+    # foundation
+    ("cloudphot.errors", "cloudphot.settings", "cloudphot.products", "cloudphot.template")
+    + ("cloudphot",),
+]
+
+#: packages that must not import each other (the two platform implementations)
+SIBLINGS = [("cloudphot.runtime", "cloudphot.aws")]
+
+
+def _rank(module: str) -> tuple[int, str]:
+    best: tuple[int, str] | None = None
+    for i, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                best is None or len(prefix) > len(best[1])
+            ):
+                best = (i, prefix)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted((SRC / "cloudphot").rglob("*.py")):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(module: str, path: Path) -> list[tuple[int, str]]:
+    """(line, imported module) for every cloudphot import in ``path``."""
+    is_pkg = path.name == "__init__.py"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base if is_pkg else base[:-1]
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            # "from pkg import name" may import a submodule: count it as that module
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                found.append((node.lineno, sub if sub in MODULES else target))
+    return [(line, t) for line, t in found if t == "cloudphot" or t.startswith("cloudphot.")]
+
+
+MODULES = _modules()
+
+
+def test_no_module_imports_a_layer_above_it():
+    upward = []
+    for module, path in MODULES.items():
+        here, _ = _rank(module)
+        for line, target in _imports(module, path):
+            there, prefix = _rank(target)
+            if there < here:
+                upward.append(f"{path.relative_to(SRC)}:{line}: {module} -> {target} ({prefix})")
+    assert not upward, "imports of a layer above:\n" + "\n".join(upward)
+
+
+@pytest.mark.parametrize(("a", "b"), SIBLINGS)
+def test_the_platform_implementations_do_not_import_each_other(a, b):
+    crossing = [
+        f"{path.relative_to(SRC)}:{line}: {module} -> {target}"
+        for module, path in MODULES.items()
+        for line, target in _imports(module, path)
+        for x, y in ((a, b), (b, a))
+        if (module == x or module.startswith(x + "."))
+        and (target == y or target.startswith(y + "."))
+    ]
+    assert not crossing, "\n".join(crossing)
+
+
+def test_only_the_platform_factory_reads_the_backend():
+    """``settings.backend`` is read in one place; settings.py defines and serialises it."""
+    readers = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "backend":
+                readers.append((module, node.lineno))
+            elif isinstance(node, ast.Constant) and node.value == "CLOUDPHOT_BACKEND":
+                readers.append((module, node.lineno))
+    modules = {m for m, _ in readers}
+    assert modules <= {"cloudphot.platform.factory", "cloudphot.settings"}, readers
+    assert [n for m, n in readers if m == "cloudphot.platform.factory"], "the factory reads it"
+
+
+def test_the_layer_table_names_only_existing_modules():
+    listed = {p for layer in LAYERS for p in layer}
+    missing = {p for p in listed if not any(m == p or m.startswith(p + ".") for m in MODULES)}
+    assert not missing, missing
+
+
+#: entry points that see only the platform, never an implementation
+FRONTS = ("cloudphot.cli", "cloudphot.commands", "cloudphot.demo", "cloudphot.monitor")
+FRONTS += ("cloudphot.service",)
+FRONTS += ("cloudphot.catalog.api", "cloudphot.catalog.commands")
+#: the dispatch Lambda reads DynamoDB stream records: that wire format is AWS's own
+SHELL_EXCEPTIONS = {("functions/dispatch/app.py", "cloudphot.aws.dispatch")}
+
+
+def _shells() -> dict[str, Path]:
+    root = SRC.parent
+    files = sorted(root.glob("functions/*/app.py")) + sorted(root.glob("ecs_tasks/*/*.py"))
+    return {str(f.relative_to(root)): f for f in files}
+
+
+def test_commands_monitor_and_handlers_see_only_the_platform():
+    seen = []
+    fronts = {
+        m: p for m, p in MODULES.items() if any(m == f or m.startswith(f + ".") for f in FRONTS)
+    }
+    for module, path in fronts.items():
+        seen += [(str(path.relative_to(SRC)), line, t) for line, t in _imports(module, path)]
+    for rel, path in _shells().items():
+        seen += [(rel, line, t) for line, t in _imports("__main__", path)]
+    leaks = [
+        f"{where}:{line}: {target}"
+        for where, line, target in seen
+        if target.startswith(("cloudphot.runtime", "cloudphot.aws"))
+        and (where, target) not in SHELL_EXCEPTIONS
+    ]
+    assert not leaks, "\n".join(leaks)
