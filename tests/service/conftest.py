@@ -27,7 +27,7 @@ def demo_catalog(tmp_path_factory):
         settings.bucket("products"),
         n_fields_ra=2,
         density_per_arcsec2=0.05,
-        epochs_per_filter=12,
+        epochs_per_filter=30,
         cepheid_fraction=0.03,
         extra_fields=(FieldSpec("b16_f01", PAPER_RA, PAPER_DEC, 40.0),),
         pinned=((PAPER_RA + 0.05 / 3600, PAPER_DEC),),
