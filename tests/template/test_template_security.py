@@ -90,6 +90,14 @@ def problems(template: dict, *, managed_allowed: frozenset[str] = frozenset()) -
     for where, statement in policy_statements(template):
         if isinstance(statement, str) and statement in managed_allowed:
             continue
+        # the template's own managed policies: their statements are checked here too
+        if (
+            isinstance(statement, dict)
+            and set(statement) == {"Ref"}
+            and template["Resources"].get(statement["Ref"], {}).get("Type")
+            == "AWS::IAM::ManagedPolicy"
+        ):
+            continue
         if not isinstance(statement, dict) or "Effect" not in statement:
             if isinstance(statement, dict) and set(statement) <= POLICY_TEMPLATES_ALLOWED:
                 continue

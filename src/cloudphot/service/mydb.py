@@ -11,6 +11,7 @@ policy allows only ``service/mydb/${aws:PrincipalTag/cloudphot-user}/*`` (templa
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -46,9 +47,12 @@ class MyDb:
         *,
         max_tables: int = 100,
         max_bytes: int = 256 * 1024 * 1024,
+        store_for: Callable[[str], ObjectStore] | None = None,
     ):
         self.objects, self.bucket = objects, bucket
         self.max_tables, self.max_bytes = max_tables, max_bytes
+        #: the store to reach one user's tables through (AWS: a session tagged with them)
+        self._store_for = store_for or (lambda user: objects)
 
     def _key(self, user: str, name: str) -> str:
         if not user or not USER_NAME.match(user):
@@ -64,7 +68,7 @@ class MyDb:
         self._key(user, "x")  # checks the user
         return sorted(
             info.key[len(prefix) : -len(".parquet")]
-            for info in self.objects.list(self.bucket, prefix)
+            for info in self._store_for(user).list(self.bucket, prefix)
             if info.key.endswith(".parquet") and "/" not in info.key[len(prefix) :]
         )
 
@@ -72,8 +76,8 @@ class MyDb:
         out = []
         for name in self.names(user):
             key = self._key(user, name)
-            info = self.objects.head(self.bucket, key)
-            meta = self._meta(key)
+            info = self._store_for(user).head(self.bucket, key)
+            meta = self._meta(user, key)
             out.append(
                 MyTable(
                     name, meta.num_rows, meta.num_columns, info.size, info.last_modified.isoformat()
@@ -81,26 +85,28 @@ class MyDb:
             )
         return out
 
-    def _meta(self, key: str):
+    def _meta(self, user: str, key: str):
         """The Parquet footer, by two ranged reads (the rows are not read)."""
-        n = int.from_bytes(self.objects.get_range(self.bucket, key, -8)[:4], "little")
-        footer = self.objects.get_range(self.bucket, key, -(n + 8))
+        store = self._store_for(user)
+        n = int.from_bytes(store.get_range(self.bucket, key, -8)[:4], "little")
+        footer = store.get_range(self.bucket, key, -(n + 8))
         # the reader finds the footer from the file's end: the leading magic is all it needs
         return pq.read_metadata(io.BytesIO(b"PAR1" + footer))
 
     def save(self, user: str, name: str, table: pa.Table, *, replace: bool = False) -> MyTable:
         key = self._key(user, name)
         table = check_table(table, name)
-        if self.objects.exists(self.bucket, key) and not replace:
+        store = self._store_for(user)
+        if store.exists(self.bucket, key) and not replace:
             raise QueryRefused(f"you already have a table mydb.{name}; drop it first")
-        if not self.objects.exists(self.bucket, key) and len(self.names(user)) >= self.max_tables:
+        if not store.exists(self.bucket, key) and len(self.names(user)) >= self.max_tables:
             raise QueryRefused(f"you have {self.max_tables} tables, the most allowed; drop some")
         buf = io.BytesIO()
         pq.write_table(table, buf)
         data = buf.getvalue()
         if len(data) > self.max_bytes:
             raise DataError(f"mydb.{name} would be {len(data)} bytes; at most {self.max_bytes}")
-        info = self.objects.put_bytes(
+        info = store.put_bytes(
             self.bucket, key, data, content_type="application/vnd.apache.parquet"
         )
         return MyTable(
@@ -113,17 +119,17 @@ class MyDb:
 
     def load(self, user: str, name: str) -> pa.Table:
         try:
-            return pq.read_table(
-                io.BytesIO(self.objects.get_bytes(self.bucket, self._key(user, name)))
-            )
+            data = self._store_for(user).get_bytes(self.bucket, self._key(user, name))
+            return pq.read_table(io.BytesIO(data))
         except ObjectNotFound:
             raise QueryRefused(f"you have no table mydb.{name} (see /tap/mydb)") from None
 
     def drop(self, user: str, name: str) -> None:
         key = self._key(user, name)
-        if not self.objects.exists(self.bucket, key):
+        store = self._store_for(user)
+        if not store.exists(self.bucket, key):
             raise QueryRefused(f"you have no table mydb.{name}")
-        self.objects.delete(self.bucket, key)
+        store.delete(self.bucket, key)
 
     def tables_for(self, user: str | None, names: set[str]) -> dict[str, pa.Table]:
         """The asking user's tables a query names (``mydb.x`` keys)."""
@@ -139,7 +145,7 @@ class MyDb:
     def table_meta(self, user: str) -> list[TableMeta]:
         out = []
         for name in self.names(user):
-            schema = self._meta(self._key(user, name)).schema.to_arrow_schema()
+            schema = self._meta(user, self._key(user, name)).schema.to_arrow_schema()
             cols = []
             for f in schema:
                 dt, size = votable_datatype(f.type)

@@ -220,6 +220,21 @@ class SideEngine:
         self._con.close()
 
 
+def _run_parameters(engine) -> frozenset[str]:
+    """Keyword arguments the engine's ``run`` takes (Athena's takes none of ours)."""
+    import inspect
+
+    cls = type(engine)
+    cached = _RUN_PARAMS.get(cls)
+    if cached is None:
+        cached = frozenset(inspect.signature(engine.run).parameters)
+        _RUN_PARAMS[cls] = cached
+    return cached
+
+
+_RUN_PARAMS: dict[type, frozenset[str]] = {}
+
+
 def _view(name: str) -> str:
     return "__side__" + name.replace(".", "__")
 
@@ -283,8 +298,14 @@ class QueryService:
             kwargs: dict[str, Any] = {"timeout_s": timeout, "max_rows": rows}
             if supplied:
                 kwargs["tables"] = supplied
+            accepted = _run_parameters(eng)
+            if supplied and "tables" not in accepted:
+                raise QueryRefused(
+                    "joins of uploaded or personal tables with the catalog run on the local "
+                    "service only; on AWS query them on their own, or download and join locally"
+                )
             try:
-                res = eng.run(sql, **kwargs)
+                res = eng.run(sql, **{k: v for k, v in kwargs.items() if k in accepted})
             except QueryTimeout as exc:
                 if mode == "sync":
                     raise QueryTimeout(

@@ -247,22 +247,69 @@ class AsyncJobs:
         return ids
 
     # ------------------------------------------------------------------ execution
-    def run_job(self, job_id: str) -> TapJob:
-        """Execute one QUEUED job to COMPLETED or ERROR (ABORTED if aborted meanwhile)."""
+    def start(self, job_id: str) -> TapJob | None:
+        """QUEUED -> EXECUTING; None when the job was aborted or deleted before it started."""
         try:
             job = self.store.update(
                 job_id, {"phase": "EXECUTING", "started": now_iso()}, expect="QUEUED"
             )
         except (ConditionFailed, NoSuchJob):
-            return self.store.get(job_id)  # aborted or deleted before it started
+            return None
         self._notify()
+        return job
+
+    def job_params(self, job: TapJob) -> tuple[Params, dict[str, pa.Table]]:
+        """The job's request parameters and its uploaded tables."""
+        p = Params({k.upper(): [v] for k, v in job.parameters.items()})
+        tables = {
+            name: pq.read_table(io.BytesIO(self.objects.get_bytes(self.bucket, key)))
+            for name, key in job.uploads.items()
+        }
+        return p, tables
+
+    def complete(self, job: TapJob, result) -> TapJob:
+        """Store the result in the job's format; EXECUTING -> COMPLETED (an abort wins)."""
+        fmt = query_args(Params({k.upper(): [v] for k, v in job.parameters.items()}))[3]
+        body = formats.serialize(result.table, fmt, result.meta, overflow=result.overflow)
+        key = f"{PREFIX}/{job.job_id}/result"
+        self.objects.put_bytes(self.bucket, key, body, content_type=fmt.mime)
+        info = {
+            "key": key,
+            "mime": fmt.mime,
+            "size": len(body),
+            "rows": result.table.num_rows,
+            "overflow": result.overflow,
+        }
+        return self._finish(job, {"phase": "COMPLETED", "ended": now_iso(), "result": info})
+
+    def fail(self, job: TapJob, exc: BaseException | str) -> TapJob:
+        """EXECUTING -> ERROR with a message the user can act on (never a traceback)."""
+        if isinstance(exc, str):
+            msg = exc
+        elif isinstance(exc, (QueryRefused, DataError)):
+            msg = str(exc)
+        else:
+            log.error("async job %s failed", job.job_id, exc_info=exc)
+            msg = f"internal error ({type(exc).__name__}); the service log has details"
+        return self._finish(job, {"phase": "ERROR", "ended": now_iso(), "error": msg})
+
+    def _finish(self, job: TapJob, changes: dict) -> TapJob:
         try:
-            p = Params({k.upper(): [v] for k, v in job.parameters.items()})
-            fmt = query_args(p)[3]
-            tables = {
-                name: pq.read_table(io.BytesIO(self.objects.get_bytes(self.bucket, key)))
-                for name, key in job.uploads.items()
-            }
+            job = self.store.update(job.job_id, changes, expect="EXECUTING")
+        except ConditionFailed:
+            job = self.store.get(job.job_id)  # aborted while running: stays ABORTED
+        except NoSuchJob:
+            return job
+        self._notify()
+        return job
+
+    def run_job(self, job_id: str) -> TapJob:
+        """Execute one QUEUED job to COMPLETED or ERROR (ABORTED if aborted meanwhile)."""
+        job = self.start(job_id)
+        if job is None:
+            return self.store.get(job_id)
+        try:
+            p, tables = self.job_params(job)
             result = run_tap(
                 self.queries,
                 self.mydb,
@@ -274,37 +321,14 @@ class AsyncJobs:
                 timeout_s=job.execution_duration,
                 on_engine=lambda eng: self._running.__setitem__(job_id, eng),
             )
-            body = formats.serialize(result.table, fmt, result.meta, overflow=result.overflow)
-            key = f"{PREFIX}/{job_id}/result"
-            self.objects.put_bytes(self.bucket, key, body, content_type=fmt.mime)
-            changes = {
-                "phase": "COMPLETED",
-                "ended": now_iso(),
-                "result": {
-                    "key": key,
-                    "mime": fmt.mime,
-                    "size": len(body),
-                    "rows": result.table.num_rows,
-                    "overflow": result.overflow,
-                },
-            }
         except Exception as exc:
-            if not isinstance(exc, (QueryRefused, DataError)):
-                log.exception("async job %s failed", job_id)
-                msg = f"internal error ({type(exc).__name__}); the service log has details"
-            else:
-                msg = str(exc)
-            changes = {"phase": "ERROR", "ended": now_iso(), "error": msg}
+            return self.fail(job, exc)
         finally:
             self._running.pop(job_id, None)
         try:
-            job = self.store.update(job_id, changes, expect="EXECUTING")
-        except ConditionFailed:
-            job = self.store.get(job_id)  # aborted while running: stays ABORTED
-        except NoSuchJob:
-            return job
-        self._notify()
-        return job
+            return self.complete(job, result)
+        except Exception as exc:
+            return self.fail(job, exc)
 
     # ------------------------------------------------------------------ waiting
     def _notify(self) -> None:
