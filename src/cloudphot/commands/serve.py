@@ -68,7 +68,9 @@ def cmd_serve(args) -> int:
     platform = open_local(args)
     monitor = MonitorApp(platform)
     monitor.log_requests = args.log_requests
-    app = local_app(platform.settings, platform.objects, monitor=monitor, limits=limits)
+    app = local_app(
+        platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
+    )
     try:
         serve(
             app,

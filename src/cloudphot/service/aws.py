@@ -204,7 +204,7 @@ class TaggedStores:
         self._lock = threading.Lock()
 
     def __call__(self, user: str):
-        from ..storage.s3_objects import S3ObjectStore
+        from ..aws.s3_objects import S3ObjectStore
 
         with self._lock:
             hit = self._cache.get(user)
@@ -270,8 +270,8 @@ def _env(name: str) -> str:
 
 def _parts_from_env():
     """The service's parts over the deployed stack (built once per container)."""
+    from ..platform import open_platform
     from ..settings import Settings
-    from ..storage.factory import open_object_store, open_tables
     from .app import ServiceParts, build_query_service
     from .dal import ImageIndex
     from .images import images_from_exposures
@@ -282,7 +282,8 @@ def _parts_from_env():
 
     settings = Settings.from_env(backend="aws")
     region = settings.region
-    store = PresigningStore(open_object_store(settings), region=region)
+    platform = open_platform(settings)
+    store = PresigningStore(platform.objects, region=region)
     limits = Limits(
         sync_timeout_s=float(os.environ.get("TAP_SYNC_TIMEOUT_S", "25")),
         async_timeout_s=float(os.environ.get("TAP_ASYNC_TIMEOUT_S", str(12 * 3600))),
@@ -296,7 +297,7 @@ def _parts_from_env():
     # the HTTP function starts and stops jobs; the job function only runs their steps
     arn = os.environ.get("TAP_JOB_STATE_MACHINE_ARN", "")
     jobs.runner = StepFunctionsRunner(arn, jobs_store, region=region) if arn else None
-    tables = open_tables(settings)
+    tables = platform.tables
     mydb = MyDb(
         store,
         settings.bucket("products"),

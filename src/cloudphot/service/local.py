@@ -45,11 +45,12 @@ def local_app(
     monitor=None,
     limits: Limits | None = None,
     exposures: Callable[[], Iterable[dict]] | None = None,
+    platform=None,
 ):
     """The ASGI app of ``cloudphot serve`` (``monitor``: a MonitorApp, or None).
 
-    ``exposures`` lists the exposures table's items for SIA (default: the workspace's
-    exposures table).
+    ``exposures`` lists the exposures table's items for SIA (default: the exposures
+    table of ``platform``, itself by default the one ``settings`` name).
     """
     from .accounts import UserStore, user_of
     from .dal import ImageIndex
