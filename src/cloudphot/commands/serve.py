@@ -68,8 +68,13 @@ def cmd_serve(args) -> int:
     platform = open_local(args)
     monitor = MonitorApp(platform)
     monitor.log_requests = args.log_requests
-    app = local_app(
-        platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
+    from ..service.door import LOOPBACK_HOSTS, Door
+
+    app = Door(
+        local_app(
+            platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
+        ),
+        LOOPBACK_HOSTS | {args.host.lower()},
     )
     try:
         serve(
