@@ -13,9 +13,10 @@ match (run as a strict xfail, so fixing it is noticed); see docs/asl-conformance
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
-__all__ = ["ANY", "AREAS", "AWS_CASES", "AwsCase"]
+__all__ = ["ANY", "AREAS", "AWS_CASES", "AwsCase", "Matches"]
 
 
 class _Any:
@@ -30,6 +31,26 @@ class _Any:
 
 ANY: Any = _Any()
 
+
+class Matches:
+    """Equal to any string the regular expression matches in full (a uuid, a random
+    number's rendering) where the recording shows only the value's kind."""
+
+    __hash__ = object.__hash__
+
+    def __init__(self, pattern: str, kind: type = str):
+        self.pattern = re.compile(pattern)
+        self.kind = kind
+
+    def __eq__(self, other):
+        if not isinstance(other, self.kind) or isinstance(other, bool):
+            return False
+        return self.pattern.fullmatch(str(other)) is not None
+
+    def __repr__(self):
+        return f"Matches({self.pattern.pattern!r})"
+
+
 AREAS = (
     "limits",
     "errors",
@@ -38,6 +59,7 @@ AREAS = (
     "context",
     "validation",
     "jsonata",
+    "jsonata-functions",
     "variables",
     "distributed-map",
 )
@@ -61,6 +83,8 @@ class AwsCase:
     invalid: dict | None = None  # a definition AWS refuses at CreateStateMachine
     objects: dict = dataclasses.field(default_factory=dict)  # (bucket, key) -> bytes
     known_difference: str | None = None
+    # variables the history shows assigned: [(state name, {name: value}), ...] in any order
+    assigned: list | None = None
 
 
 def _one(state: dict) -> dict:

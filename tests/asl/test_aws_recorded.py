@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 
 import pytest
 
 from cloudphot.asl import AslDefinitionError, StateMachine, TaskFailed
 
-from .aws_cases import AREAS, AWS_CASES, AwsCase
+from .aws_cases import AREAS, AwsCase
+from .aws_cases import AWS_CASES as _BASE_CASES
+from .aws_cases_variables import VARIABLE_CASES
+
+AWS_CASES = _BASE_CASES + VARIABLE_CASES
 
 
 class _RecordedResults:
@@ -45,6 +50,8 @@ class _RecordedResults:
 
     def invoke(self, resource, parameters, ctx):
         value = self.results[resource]
+        if value == "ECHO":  # the recorded functions return their input
+            return parameters
         if value == "SLEEP":
             ctx.cancelled.wait(30)
             return None
@@ -86,7 +93,20 @@ def test_matches_aws(case: AwsCase, fake_sleep):
     )
     got = {"status": r.status, "output": r.output, "error": r.error, "cause": r.cause}
     want = {"status": case.status, "output": case.output, "error": case.error, "cause": case.cause}
+    if case.assigned is not None:
+        got["assigned"] = _assigned(r.history)
+        want["assigned"] = sorted(case.assigned, key=repr)
     assert got == want
+
+
+def _assigned(history: list[dict]) -> list:
+    """(state, {variable: value}) for every StateExited event that assigned variables."""
+    out = []
+    for e in history:
+        d = e.get("stateExitedEventDetails") or {}
+        if "assignedVariables" in d:
+            out.append((d["name"], {k: json.loads(v) for k, v in d["assignedVariables"].items()}))
+    return sorted(out, key=repr)
 
 
 def area_counts() -> dict[str, tuple[int, int]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import AslDefinitionError, StatesError
 from .paths import NotFound, PathError, compile_path
+from .variables import path_document
 
 __all__ = [
     "COMPARISON_OPERATORS",
@@ -144,7 +145,7 @@ def validate_choice_rule(rule: Any, where: str, top: bool = False) -> None:
 
 def _read(path_text: str, data: Any, context: Any) -> Any:
     p = compile_path(path_text)
-    return p.read(context if p.context else data)
+    return p.read(path_document(p, data, context))
 
 
 def evaluate_choice_rule(rule: dict, data: Any, context: dict | None = None) -> bool:

@@ -163,21 +163,28 @@ def result_writer_files(
     return files, manifest_key
 
 
-def read_items(access: ObjectAccess | None, reader: dict, params: dict, max_items: int) -> list:
-    """Run an ItemReader: ListObjectsV2 entries, or the parsed items of one object."""
+def read_items(
+    access: ObjectAccess | None,
+    reader: dict,
+    params: dict,
+    max_items: int,
+    field: str = "Parameters",
+) -> list:
+    """Run an ItemReader: ListObjectsV2 entries, or the parsed items of one object
+    (``field`` names where Bucket and Key come from: Parameters or, JSONata, Arguments)."""
     if access is None:
         raise _reader_error("No object store is configured for the ItemReader.")
     resource = reader.get("Resource")
-    bucket = params.get("Bucket")
+    bucket = params.get("Bucket") if isinstance(params, dict) else None
     if not isinstance(bucket, str) or not bucket:
-        raise _reader_error("The ItemReader needs Parameters.Bucket.")
+        raise _reader_error(f"The ItemReader needs {field}.Bucket.")
     try:
         if resource == _LIST:
             items = access.s3_list_objects(bucket, str(params.get("Prefix", "")))
         elif resource == _GET:
             key = params.get("Key")
             if not isinstance(key, str) or not key:
-                raise _reader_error("The ItemReader needs Parameters.Key for s3:getObject.")
+                raise _reader_error(f"The ItemReader needs {field}.Key for s3:getObject.")
             items = parse_items(access.s3_get_object(bucket, key), reader.get("ReaderConfig", {}))
         else:
             raise _reader_error(f"Unsupported ItemReader resource {resource!r}.")

@@ -51,6 +51,7 @@ class StatesError(Exception):
         # States.DataLimitExceeded from a connector's result is caught by States.ALL on
         # AWS (recorded); over-size state input/output is not (developer guide)
         self.catchable_by_all = False
+        self.location: str | None = None  # the field a JSONata query failed in
         super().__init__(f"{error}: {cause}")
 
 

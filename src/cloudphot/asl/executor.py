@@ -27,8 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cloudphot.errors import DataError
 
-from .choice import _evaluate as _evaluate_rule
-from .choice import parse_timestamp
+from .dataflow import JsonataFlow, JsonPathFlow
 from .distributed import (
     MAX_CHILD_THREADS,
     ChildExecutions,
@@ -46,7 +45,7 @@ from .errors import (
     TaskFailed,
 )
 from .history import History, Lane
-from .intrinsics import compile_intrinsic, is_intrinsic
+from .jsonata_eval import QUERY_ERROR
 from .limits import (
     HISTORY_LIMIT_EVENTS,
     PAYLOAD_LIMIT_BYTES,
@@ -54,8 +53,8 @@ from .limits import (
     check_payload,
     payload_bytes,
 )
-from .paths import NotFound, ResultPathMismatch, compile_path, set_reference_path
-from .validate import load_definition, validate_machine
+from .validate import load_definition, state_language, validate_machine
+from .variables import Context, Scope
 
 __all__ = ["ExecutionResult", "ResourceInvoker", "StateMachine", "TaskContext"]
 
@@ -125,15 +124,27 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 class _Scope:
-    """Cancellation node: the root watches stop_event and the execution deadline."""
+    """Cancellation node (the root watches stop_event and the execution deadline),
+    carrying the variable scope of the machine that runs under it: a Map iteration
+    or Parallel branch gets a node of its own with a variable scope inside its
+    state's; a plain child node shares its parent's variables."""
 
-    __slots__ = ("deadline", "event", "parent", "stop_event")
+    __slots__ = ("deadline", "event", "parent", "stop_event", "variables")
 
-    def __init__(self, parent: _Scope | None = None, stop_event=None, deadline=None):
+    def __init__(
+        self,
+        parent: _Scope | None = None,
+        stop_event=None,
+        deadline=None,
+        variables: Scope | None = None,
+    ):
         self.parent = parent
         self.event = threading.Event()
         self.stop_event = stop_event
         self.deadline = deadline
+        if variables is None:
+            variables = parent.variables if parent is not None else Scope()
+        self.variables = variables
 
     def reason(self) -> str | None:
         scope = self
@@ -207,6 +218,7 @@ class StateMachine:
                 "processors hundreds of levels inside each other); flatten the definition "
                 "or split it into child state machines"
             ) from None
+        self.language = self.definition.get("QueryLanguage", "JSONPath")
         self.cancel_grace_seconds = float(cancel_grace_seconds)
         self.strict_spec = bool(strict_spec)
         self.history_limit = history_limit
@@ -373,7 +385,12 @@ def _drive(run: _Run, machine: dict, data: Any, root: _Scope, timeout, start) ->
 
 
 class _Run:
-    """State of one execution; methods are the state handlers."""
+    """State of one execution; methods are the state handlers.
+
+    What a state's fields mean is the business of its query language's flow
+    (:mod:`cloudphot.asl.dataflow`); this class runs states, invokes tasks, runs
+    branches and iterations, retries, catches and records the history.
+    """
 
     def __init__(
         self,
@@ -394,11 +411,26 @@ class _Run:
         self.sleep = sleep
         self.ctx_base = ctx_base
         self.root = root
+        self.flows = {
+            "JSONPath": JsonPathFlow(sm.strict_spec),
+            "JSONata": JsonataFlow(sm.strict_spec),
+        }
 
     # ----------------------------------------------------------- helpers
-    def context(self, state_name: str, entered: str, retry: int | None, map_item) -> dict:
+    def flow(self, state: dict):
+        return self.flows[state_language(state, self.sm.language)]
+
+    def context(
+        self,
+        state_name: str,
+        entered: str,
+        retry: int | None,
+        map_item,
+        variables: Scope,
+        event_id: int | None = None,
+    ) -> Context:
         """The context object; ``$$.State.RetryCount`` exists in Task states only (AWS)."""
-        ctx = dict(self.ctx_base)
+        ctx = Context(self.ctx_base, variables=variables, entered_event_id=event_id)
         ctx["State"] = {"EnteredTime": entered, "Name": state_name}
         if retry is not None:
             ctx["State"]["RetryCount"] = retry
@@ -423,71 +455,9 @@ class _Run:
             self.sleep(seconds)
             scope.check()
 
-    def input_path(self, state: dict, data: Any, ctx: dict) -> Any:
-        if "InputPath" not in state:
-            return data
-        return self._select(state["InputPath"], data, ctx)
-
-    def output_path(self, state: dict, data: Any, ctx: dict) -> Any:
-        if "OutputPath" not in state:
-            return data
-        return self._select(state["OutputPath"], data, ctx)
-
-    @staticmethod
-    def _select(path_text, data, ctx):
-        if path_text is None:
-            return {}
-        p = compile_path(path_text)
-        doc = ctx if p.context else data
-        try:
-            return p.read(doc)
-        except NotFound:
-            raise StatesError("States.Runtime", _not_found_cause(p, doc)) from None
-
-    def payload(self, template: Any, data: Any, ctx: dict, field: str) -> Any:
-        """Evaluate a Parameters / ResultSelector / ItemSelector template."""
-        if isinstance(template, dict):
-            out = {}
-            for k, v in template.items():
-                if k.endswith(".$") and isinstance(v, str):
-                    key = k[:-2]
-                    if is_intrinsic(v):
-                        out[key] = compile_intrinsic(v)(data, ctx, self.sm.strict_spec)
-                    else:
-                        p = compile_path(v)
-                        doc = ctx if p.context else data
-                        try:
-                            out[key] = p.read(doc)
-                        except NotFound:
-                            raise SpecRuntimeError(
-                                "States.ParameterPathFailure",
-                                f"The JSONPath '{v}' specified for the field '{k}' could not be "
-                                f"found in the input '{_dumps(doc)}'",
-                            ) from None
-                else:
-                    out[k] = self.payload(v, data, ctx, field)
-            return out
-        if isinstance(template, list):
-            return [self.payload(v, data, ctx, field) for v in template]
-        return template
-
-    @staticmethod
-    def result_path(state_or_catcher: dict, raw_input: Any, result: Any) -> Any:
-        if "ResultPath" not in state_or_catcher:
-            return result
-        rp = state_or_catcher["ResultPath"]
-        if rp is None:
-            return raw_input
-        try:
-            return set_reference_path(raw_input, compile_path(rp), result)
-        except ResultPathMismatch:
-            raise StatesError(
-                "States.ResultPathMatchFailure",
-                f'Unable to apply ResultPath "{rp}" to input "{_dumps(raw_input)}"',
-            ) from None
-
     # ----------------------------------------------------------- the loop
     def run_machine(self, machine: dict, data: Any, scope: _Scope, lane: Lane, map_item) -> Any:
+        variables = scope.variables
         states = machine["States"]
         name = machine["StartAt"]
         while True:
@@ -500,132 +470,81 @@ class _Run:
                 f"{typ}StateEntered",
                 {"name": name, "input": _dumps(data), "inputDetails": {"truncated": False}},
             )
+            ctx = self.context(name, _iso(entered), None, map_item, variables, event["id"])
             try:
-                output, nxt = self.run_state(
-                    name, state, data, scope, lane, map_item, _iso(entered)
+                output, nxt, assigned = self.run_state(
+                    name, state, data, scope, lane, map_item, (_iso(entered), event["id"])
                 )
                 out_text = _dumps(output)
                 check_payload(output, name, text=out_text)
+                texts = variables.assign(assigned, name) if assigned is not None else None
             except StatesError as err:
                 if err.state is None:
-                    err.state, err.entered_event_id = name, event["id"]
-                    if isinstance(err, SpecRuntimeError) and not self.sm.strict_spec:
-                        err.error = "States.Runtime"
+                    self._locate(lane, err, name, event["id"])
                 catcher = _find_catcher(state.get("Catch", ()), err)
                 if catcher is None:
                     raise
                 error_output = {"Error": err.error, "Cause": err.cause}
-                output = self.result_path(catcher, data, error_output)
+                output, assigned = self.flow(state).catch(catcher, data, error_output, ctx)
+                texts = variables.assign(assigned, name) if assigned is not None else None
                 nxt = catcher["Next"]
                 out_text = _dumps(output)
             if typ not in ("Fail",):
-                self.history.add(
-                    lane,
-                    f"{typ}StateExited",
-                    {"name": name, "output": out_text, "outputDetails": {"truncated": False}},
-                )
+                details = {"name": name, "output": out_text, "outputDetails": {"truncated": False}}
+                if texts is not None:
+                    details["assignedVariables"] = texts
+                    details["assignedVariablesDetails"] = {"truncated": False}
+                self.history.add(lane, f"{typ}StateExited", details)
             if nxt is None:
                 return output
             data, name = output, nxt
 
+    def _locate(self, lane: Lane, err: StatesError, name: str, event_id: int) -> None:
+        """Tie an error to the state it happened in (once): AWS's names for spec
+        errors; a failed JSONata query gets its ``EvaluationFailed`` event."""
+        err.state, err.entered_event_id = name, event_id
+        if isinstance(err, SpecRuntimeError) and not self.sm.strict_spec:
+            err.error = "States.Runtime"
+        if err.error == QUERY_ERROR:
+            self._evaluation_failed(lane, err)
+
+    def _evaluation_failed(self, lane: Lane, err: StatesError) -> None:
+        """A JSONata state's query failed: AWS prefixes the cause like a runtime
+        error's and records an ``EvaluationFailed`` event (recorded)."""
+        err.cause = (
+            f"An error occurred while executing the state '{err.state}' "
+            f"(entered at the event id #{err.entered_event_id}). {err.cause}"
+        )
+        details = {"error": err.error, "cause": err.cause, "state": err.state}
+        if err.location:
+            details["location"] = err.location
+        self.history.add(lane, "EvaluationFailed", details)
+
     def run_state(self, name, state, data, scope, lane, map_item, entered):
+        """(output, next state, values to assign) of one state; ``entered`` is the
+        entered time and event id."""
         typ = state["Type"]
         if typ in ("Task", "Parallel", "Map"):
             return self.with_retry(name, state, data, scope, lane, map_item, entered)
-        ctx = self.context(name, entered, None, map_item)
+        flow = self.flow(state)
+        ctx = self.context(name, entered[0], None, map_item, scope.variables, entered[1])
         nxt = state.get("Next")
         if typ == "Pass":
-            eff = self.input_path(state, data, ctx)
-            if "Parameters" in state:
-                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
-                check_payload(eff, name)
-            result = state.get("Result", eff)
-            out = self.result_path(state, data, result)
-            return self.output_path(state, out, ctx), nxt
+            output, assigned = flow.pass_state(state, data, ctx, partial(check_payload, who=name))
+            return output, nxt, assigned
         if typ == "Choice":
-            eff = self.input_path(state, data, ctx)
-            for rule in state["Choices"]:
-                if _evaluate_rule(rule, eff, ctx):
-                    return self.output_path(state, eff, ctx), rule["Next"]
-            if "Default" in state:
-                return self.output_path(state, eff, ctx), state["Default"]
-            raise SpecRuntimeError(
-                "States.NoChoiceMatched",
-                f"No Choice Rule matched the input of state '{name}' and it has no Default",
-            )
+            return flow.choice(name, state, data, ctx)
         if typ == "Wait":
-            eff = self.input_path(state, data, ctx)
-            self.wait(self.wait_seconds(state, eff, ctx), scope)
-            return self.output_path(state, eff, ctx), nxt
+            eff, output, assigned = flow.passthrough(state, data, ctx)
+            self.wait(flow.wait_seconds(state, eff, ctx), scope)
+            return output, nxt, assigned
         if typ == "Succeed":
-            eff = self.input_path(state, data, ctx)
-            return self.output_path(state, eff, ctx), None
+            _eff, output, _ = flow.passthrough(state, data, ctx)
+            return output, None, None
         if typ == "Fail":
-            error = self.fail_field(state, "Error", data, ctx)
-            cause = self.fail_field(state, "Cause", data, ctx)
+            error, cause = flow.fail(state, data, ctx)
             raise StatesError(error, cause)
         raise AssertionError(typ)  # validated at construction
-
-    def fail_field(self, state, field, data, ctx):
-        if field in state:
-            return state[field]
-        text = state.get(field + "Path")
-        if text is None:
-            return None
-        if is_intrinsic(text):
-            value = compile_intrinsic(text)(data, ctx, self.sm.strict_spec)
-        else:
-            p = compile_path(text)
-            try:
-                value = p.read(ctx if p.context else data)
-            except NotFound:
-                raise StatesError(
-                    "States.Runtime",
-                    f"The JSONPath '{text}' specified for the field '{field}Path' could not "
-                    f"be found in the input '{_dumps(ctx if p.context else data)}'",
-                ) from None
-        if not isinstance(value, str):
-            raise StatesError(
-                "States.Runtime",
-                f"The {field}Path '{text}' must resolve to a string, got {_dumps(value)}",
-            )
-        return value
-
-    def wait_seconds(self, state, eff, ctx) -> float:
-        if "Seconds" in state:
-            return float(state["Seconds"])
-        if "Timestamp" in state:
-            return (parse_timestamp(state["Timestamp"]) - _dt.datetime.now(_dt.UTC)).total_seconds()
-        field = "SecondsPath" if "SecondsPath" in state else "TimestampPath"
-        p = compile_path(state[field])
-        try:
-            value = p.read(ctx if p.context else eff)
-        except NotFound:
-            raise StatesError(
-                "States.Runtime",
-                f"The {field} parameter does not reference an input value: {state[field]}",
-            ) from None
-        shown = f"{state[field]} == {value if isinstance(value, str) else _dumps(value)}"
-        if field == "SecondsPath":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise StatesError(
-                    "States.Runtime",
-                    f"The SecondsPath parameter cannot be parsed as a long value: {shown}",
-                )
-            if value < 0:
-                raise StatesError(
-                    "States.Runtime",
-                    f"The SecondsPath parameter references a negative value: {shown}",
-                )
-            return float(value)
-        ts = parse_timestamp(value) if isinstance(value, str) else None
-        if ts is None:
-            raise StatesError(
-                "States.Runtime",
-                f"The TimestampPath parameter does not reference a valid ISO-8601 "
-                f"extended offset date-time format string: {shown}",
-            )
-        return (ts - _dt.datetime.now(_dt.UTC)).total_seconds()
 
     # ----------------------------------------------------------- retry
     def with_retry(self, name, state, data, scope, lane, map_item, entered):
@@ -633,9 +552,11 @@ class _Run:
         counts = [0] * len(retriers)
         retry = 0
         while True:
-            ctx = self.context(name, entered, retry if state["Type"] == "Task" else None, map_item)
+            retry_count = retry if state["Type"] == "Task" else None
+            ctx = self.context(name, entered[0], retry_count, map_item, scope.variables, entered[1])
             try:
-                return self.attempt(name, state, data, scope, lane, ctx), state.get("Next")
+                output, assigned = self.attempt(name, state, data, scope, lane, ctx)
+                return output, state.get("Next"), assigned
             except StatesError as err:
                 idx = _find_retrier(retriers, err)
                 if idx is None:
@@ -653,31 +574,29 @@ class _Run:
                 self.wait(delay, scope)
 
     def attempt(self, name, state, data, scope, lane, ctx):
+        """One try of a Task, Parallel or Map: (output, values to assign)."""
         typ = state["Type"]
-        eff = self.input_path(state, data, ctx)
+        flow = self.flow(state)
+        eff = flow.state_input(state, data, ctx)
         if typ == "Task":
-            if "Parameters" in state:
-                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
-                check_payload(eff, name)
-            result = self.invoke(name, state, eff, scope, lane, ctx)
+            params = flow.arguments(state, eff, ctx, name)
+            check_payload(params, name)
+            result = self.invoke(name, state, params, data, scope, lane, ctx)
         elif typ == "Parallel":
-            if "Parameters" in state:
-                eff = self.payload(state["Parameters"], eff, ctx, "Parameters")
-                check_payload(eff, name)
-            result = self.parallel(name, state, eff, scope, lane)
+            params = flow.arguments(state, eff, ctx, name)
+            check_payload(params, name)
+            result = self.parallel(name, state, params, scope, lane, ctx.variables)
         else:
             result = self.map(name, state, eff, scope, lane, ctx)
-        if "ResultSelector" in state:
-            result = self.payload(state["ResultSelector"], result, ctx, "ResultSelector")
-        out = self.result_path(state, data, result)
-        return self.output_path(state, out, ctx)
+        return flow.finish(state, data, eff, result, ctx)
 
     # ----------------------------------------------------------- Task
-    def invoke(self, name, state, params, scope: _Scope, lane, ctx):
+    def invoke(self, name, state, params, data, scope: _Scope, lane, ctx):
         resource = state["Resource"]
         rtype, rname, region = _resource_parts(resource)
-        timeout = self.path_number(state, "TimeoutSeconds", params, ctx)
-        heartbeat = self.path_number(state, "HeartbeatSeconds", params, ctx)
+        flow = self.flow(state)
+        timeout = flow.task_number(state, "TimeoutSeconds", params, data, ctx)
+        heartbeat = flow.task_number(state, "HeartbeatSeconds", params, data, ctx)
         details = {
             "resourceType": rtype,
             "resource": rname,
@@ -698,7 +617,7 @@ class _Run:
             heartbeat_seconds=heartbeat,
             deadline=deadline,
             cancelled=threading.Event(),
-            context_object=ctx,
+            context_object=dict(ctx),
         )
         self.history.add(lane, "TaskStarted", {"resourceType": rtype, "resource": rname})
         if self.invoker is None:
@@ -779,22 +698,9 @@ class _Run:
         )
         raise err or StatesError(error, cause)
 
-    def path_number(self, state, field, data, ctx) -> float | None:
-        if field in state:
-            return float(state[field])
-        if field + "Path" not in state:
-            return None
-        text = state[field + "Path"]
-        value = self._select(text, data, ctx)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise StatesError(
-                "States.Runtime",
-                f"The {field}Path '{text}' must reference a positive integer, got {_dumps(value)}",
-            )
-        return float(value)
-
     # ----------------------------------------------------------- Parallel
-    def parallel(self, name, state, data, scope: _Scope, lane: Lane):
+    def parallel(self, name, state, data, scope: _Scope, lane: Lane, variables: Scope):
+        """Each branch in a variable scope of its own inside the Parallel's."""
         self.history.add(lane, "ParallelStateStarted", None)
         child = _Scope(scope)
         branches = state["Branches"]
@@ -805,7 +711,8 @@ class _Run:
 
         def run_branch(i):
             try:
-                results[i] = self.run_machine(branches[i], data, child, Lane(lane.last), None)
+                own = _Scope(child, variables=Scope(variables))
+                results[i] = self.run_machine(branches[i], data, own, Lane(lane.last), None)
             except StatesError as err:
                 with lock:
                     failures.append((i, err))
@@ -836,27 +743,31 @@ class _Run:
         proc = state.get("ItemProcessor") or state["Iterator"]
         if (proc.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
             return self.distributed_map(name, state, eff, scope, lane, ctx, proc)
-        items = self._map_items(state, eff, ctx)
-        selector_field = "ItemSelector" if "ItemSelector" in state else "Parameters"
-        selector = state.get(selector_field)
-        max_conc, tol_count, tol_pct = self._map_limits(state, eff, ctx)
+        flow = self.flow(state)
+        variables = ctx.variables
+        try:
+            items = flow.map_items(state, eff, ctx)
+            max_conc, tol_count, tol_pct = self._map_limits(flow, state, eff, ctx)
+        except StatesError as err:  # recorded: EvaluationFailed, then MapStateFailed
+            self._locate(lane, err, name, ctx.entered_event_id)
+            self.history.add(lane, "MapStateFailed", None)
+            raise
         n = len(items)
         self.history.add(lane, "MapStateStarted", {"length": n})
         child = _Scope(scope)
         results: list[Any] = [None] * n
         failures: list[tuple[int, StatesError]] = []
         lock = threading.Lock()
+        entered = ctx["State"]["EnteredTime"]
 
         def run_item(i: int) -> None:
             ilane = Lane(lane.last)
             self.history.add(ilane, "MapIterationStarted", {"name": name, "index": i})
-            item_ctx = self.context(name, ctx["State"]["EnteredTime"], None, (i, items[i]))
+            item_ctx = self.context(name, entered, None, (i, items[i]), variables)
             try:
-                if selector is not None:
-                    item = self.payload(selector, eff, item_ctx, selector_field)
-                else:
-                    item = items[i]
-                results[i] = self.run_machine(proc, item, child, ilane, (i, items[i]))
+                item = flow.item_input(state, eff, items[i], item_ctx)
+                own = _Scope(child, variables=Scope(variables))
+                results[i] = self.run_machine(proc, item, own, ilane, (i, items[i]))
                 self.history.add(ilane, "MapIterationSucceeded", {"name": name, "index": i})
             except StatesError as err:
                 self.history.add(ilane, "MapIterationFailed", {"name": name, "index": i})
@@ -875,7 +786,7 @@ class _Run:
             if tol_count is not None or tol_pct is not None:
                 err = _threshold_error()
             else:
-                err = failures[0][1]
+                err = min(failures, key=lambda f: f[0])[1]
             self.history.add(lane, "MapStateFailed", None)
             raise err
         if scope.reason():
@@ -884,25 +795,14 @@ class _Run:
         self.history.add(lane, "MapStateSucceeded", None)
         return results
 
-    def _map_items(self, state, eff, ctx) -> list:
-        items = self._select(state.get("ItemsPath", "$"), eff, ctx)
-        if not isinstance(items, list):
-            raise StatesError(
-                "States.Runtime", f"Map state input must be an array but was: {_dumps(items)}"
-            )
-        return items
-
-    def _map_limits(self, state, eff, ctx):
-        """(MaxConcurrency, ToleratedFailureCount, ToleratedFailurePercentage), paths read."""
-        max_conc = state.get("MaxConcurrency", 0)
-        if "MaxConcurrencyPath" in state:
-            max_conc = self._int_from_path(state, "MaxConcurrencyPath", eff, ctx)
-        tol_count = state.get("ToleratedFailureCount")
-        if "ToleratedFailureCountPath" in state:
-            tol_count = self._int_from_path(state, "ToleratedFailureCountPath", eff, ctx)
-        tol_pct = state.get("ToleratedFailurePercentage")
-        if "ToleratedFailurePercentagePath" in state:
-            tol_pct = self._int_from_path(state, "ToleratedFailurePercentagePath", eff, ctx)
+    @staticmethod
+    def _map_limits(flow, state, eff, ctx):
+        """(MaxConcurrency, ToleratedFailureCount, ToleratedFailurePercentage) with AWS's checks."""
+        max_conc = flow.count(state, "MaxConcurrency", eff, ctx, 0)
+        tol_count = flow.count(state, "ToleratedFailureCount", eff, ctx)
+        tol_pct = flow.count(state, "ToleratedFailurePercentage", eff, ctx)
+        if max_conc is not None and max_conc < 0:
+            raise StatesError("States.Runtime", "MaxConcurrency cannot be negative.")
         if tol_count is not None and tol_count < 0:
             raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
         if tol_pct is not None and not 0 <= tol_pct <= 100:
@@ -913,16 +813,14 @@ class _Run:
 
     # ----------------------------------------------------------- Distributed Map
     def distributed_map(self, name, state, eff, scope: _Scope, lane: Lane, ctx, proc):
-        """Items (from ItemReader or ItemsPath) run as child executions; see distributed.py."""
+        """Items (from ItemReader or ItemsPath/Items) run as child executions; see distributed.py."""
+        flow = self.flow(state)
         reader = state.get("ItemReader")
-        items = None if reader else self._map_items(state, eff, ctx)
-        max_conc, tol_count, tol_pct = self._map_limits(state, eff, ctx)
+        items = None if reader else flow.map_items(state, eff, ctx)
+        max_conc, tol_count, tol_pct = self._map_limits(flow, state, eff, ctx)
         max_items = 0
         if reader is not None:
-            config = reader.get("ReaderConfig") or {}
-            max_items = config.get("MaxItems", 0)
-            if "MaxItemsPath" in config:
-                max_items = self._int_from_path(config, "MaxItemsPath", eff, ctx)
+            max_items = flow.count(reader.get("ReaderConfig") or {}, "MaxItems", eff, ctx, 0)
         self.history.add(lane, "MapStateStarted", {"length": 0 if reader else len(items)})
         sm_arn = self.ctx_base["StateMachine"]["Id"]
         run_arn = new_map_run_arn(sm_arn, state.get("Label"))
@@ -931,10 +829,10 @@ class _Run:
             if reader is not None:
                 if max_items < 0:
                     raise StatesError("States.ItemReaderFailed", "field MaxItems must be positive")
-                params = self.payload(reader.get("Parameters", {}), eff, ctx, "Parameters")
+                params = flow.io_arguments(reader, eff, ctx, "Parameters")
                 access = self.invoker if isinstance(self.invoker, ObjectAccess) else None
-                items = read_items(access, reader, params, max_items)
-            inputs = self._child_inputs(name, state, eff, ctx, items)
+                items = read_items(access, reader, params, max_items, flow.io_field())
+            inputs = self._child_inputs(flow, name, state, eff, ctx, items)
             outputs, rows, nfail = self._run_children(
                 name, proc, inputs, run_arn, scope, max_conc, tol_count, tol_pct
             )
@@ -943,7 +841,7 @@ class _Run:
                 raise _threshold_error((first.get("Error"), first.get("Cause")))
             result: Any = outputs
             if "ResultWriter" in state:
-                result = self._write_results(state["ResultWriter"], eff, ctx, run_arn, rows)
+                result = self._write_results(flow, state["ResultWriter"], eff, ctx, run_arn, rows)
         except StatesError as err:
             details = {"error": err.error}
             if err.cause:
@@ -959,32 +857,30 @@ class _Run:
         self.history.add(lane, "MapStateSucceeded", None)
         return result
 
-    def _child_inputs(self, name, state, eff, ctx, items) -> list:
-        selector = state.get("ItemSelector", state.get("Parameters"))
-        field = "ItemSelector" if "ItemSelector" in state else "Parameters"
-        inputs = []
-        for i, item in enumerate(items):
-            if selector is None:
-                inputs.append(item)
-            else:
-                ictx = self.context(name, ctx["State"]["EnteredTime"], None, (i, item))
-                inputs.append(self.payload(selector, eff, ictx, field))
+    def _child_inputs(self, flow, name, state, eff, ctx, items) -> list:
+        entered = ctx["State"]["EnteredTime"]
+        inputs = [
+            flow.item_input(
+                state, eff, item, self.context(name, entered, None, (i, item), ctx.variables)
+            )
+            for i, item in enumerate(items)
+        ]
         batcher = state.get("ItemBatcher")
         if batcher is None:
             return inputs
         batch_input = None
         if "BatchInput" in batcher:
-            batch_input = self.payload(batcher["BatchInput"], eff, ctx, "BatchInput")
+            batch_input = flow.io_arguments(batcher, eff, ctx, "BatchInput")
         limits = {}
         for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
-            if field in batcher:
-                limits[field] = batcher[field]
-            elif field + "Path" in batcher:
-                limits[field] = self._int_from_path(batcher, field + "Path", eff, ctx)
+            value = flow.count(batcher, field, eff, ctx)
+            if value is not None:
+                limits[field] = value
         return batch_items(inputs, limits, batch_input)
 
     def _run_children(self, name, proc, inputs, run_arn, scope, max_conc, tol_count, tol_pct):
-        """Each input as a child execution with its own history; returns outputs in
+        """Each input as a child execution with its own history (and no outer
+        variables: a Distributed Map's children cannot read them); returns outputs in
         order, ResultWriter rows, and the number of failed children."""
         machine = {"StartAt": proc["StartAt"], "States": proc["States"]}
         n = len(inputs)
@@ -1018,7 +914,8 @@ class _Run:
             hist = History(sink, self.sm.history_limit)
             run = _Run(self.sm, cid, self.invoker, hist, self.sleep, ctx_base, child_scope)
             run.children = self.children
-            res = _drive(run, machine, inputs[i], _Scope(child_scope), None, start)
+            own = _Scope(child_scope, variables=Scope())  # no outer variables in children
+            res = _drive(run, machine, inputs[i], own, None, start)
             if self.children is not None:
                 self.children.child_finished(arn, res.status, res.output, res.error, res.cause)
             row = {
@@ -1050,14 +947,14 @@ class _Run:
         rows.sort(key=lambda r: r["StartDate"])
         return outputs, rows, failed[0]
 
-    def _write_results(self, writer: dict, eff, ctx, run_arn: str, rows: list[dict]) -> dict:
-        params = self.payload(writer.get("Parameters", {}), eff, ctx, "Parameters")
+    def _write_results(self, flow, writer: dict, eff, ctx, run_arn: str, rows: list[dict]) -> dict:
+        params = flow.io_arguments(writer, eff, ctx, "Parameters")
         access = self.invoker if isinstance(self.invoker, ObjectAccess) else None
-        bucket = params.get("Bucket")
+        bucket = params.get("Bucket") if isinstance(params, dict) else None
         if access is None or not isinstance(bucket, str) or not bucket:
             raise StatesError(
                 "States.ResultWriterFailed",
-                "ResultWriter needs Parameters.Bucket and an object store to write to",
+                f"ResultWriter needs {flow.io_field()}.Bucket and an object store to write to",
             )
         files, manifest = result_writer_files(bucket, str(params.get("Prefix", "")), run_arn, rows)
         try:
@@ -1066,23 +963,6 @@ class _Run:
         except Exception as exc:
             raise StatesError("States.ResultWriterFailed", f"{type(exc).__name__}: {exc}") from None
         return {"MapRunArn": run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest}}
-
-    def _int_from_path(self, state, field, eff, ctx):
-        """An integer (a float for the percentage) read from a ``...Path`` field, as AWS
-        checks it; the sign is checked by the caller with AWS's own wording."""
-        value = self._select(state[field], eff, ctx)
-        want_float = field == "ToleratedFailurePercentagePath"
-        ok = isinstance(value, (int, float) if want_float else int) and not isinstance(value, bool)
-        if not ok:
-            shown = value if isinstance(value, str) else _dumps(value)
-            raise StatesError(
-                "States.Runtime",
-                f'The {field} field refers to value "{shown}" which is not a valid '
-                f"{'float' if want_float else 'integer'}: {state[field]}",
-            )
-        if field == "MaxConcurrencyPath" and value < 0:
-            raise StatesError("States.Runtime", "MaxConcurrency cannot be negative.")
-        return value
 
 
 def _over_threshold(nfail: int, n: int, tol_count, tol_pct) -> bool:
@@ -1132,39 +1012,6 @@ def _pool(n: int, workers: int, run_one: Callable[[int], None], scope: _Scope, n
         _run_all([worker] * workers, name)
     if crashes:
         raise crashes[0]
-
-
-def _not_found_cause(p, doc) -> str:
-    """AWS's (Jayway JsonPath's) words: a missing leaf has "No results", a missing
-    intermediate property is a "Missing property" at the prefix that failed."""
-    node, depth = doc, 0
-    for kind, arg in p.segments:
-        ok = (kind == "key" and isinstance(node, dict) and arg in node) or (
-            kind == "index" and isinstance(node, list) and -len(node) <= arg < len(node)
-        )
-        if not ok:
-            break
-        node, depth = node[arg], depth + 1
-    if depth < len(p.segments) - 1:
-        prefix = "$" + "".join(
-            f"['{a}']" if k == "key" else f"[{a}]" for k, a in p.segments[: depth + 1]
-        )
-        return f"Invalid path '{p.text}' : Missing property in path {prefix}"
-    return f"Invalid path '{p.text}' : No results for path: {_bracket(p.text)}"
-
-
-def _bracket(path_text: str) -> str:
-    """Render ``$.a.b`` as ``$['a']['b']`` the way the error causes do."""
-    p = compile_path(path_text)
-    out = "$"
-    for seg in p.segments:
-        if seg[0] == "key":
-            out += f"['{seg[1]}']"
-        elif seg[0] == "index":
-            out += f"[{seg[1]}]"
-        else:
-            return path_text
-    return out
 
 
 def _matches(error_equals: list, err: StatesError) -> bool:

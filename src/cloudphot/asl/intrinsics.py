@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import SpecRuntimeError, StatesError
 from .paths import NotFound, PathError, compile_path
+from .variables import path_document
 
 __all__ = ["FUNCTIONS", "IntrinsicSyntaxError", "compile_intrinsic", "is_intrinsic"]
 
@@ -201,7 +202,7 @@ def _eval(node, data, ctx, strict=False):
     if isinstance(node, _Lit):
         return node.value
     if isinstance(node, _Path):
-        doc = ctx if node.path.context else data
+        doc = path_document(node.path, data, ctx)
         try:
             return node.path.read(doc)
         except NotFound:

@@ -61,12 +61,15 @@ def is_path(value: Any) -> bool:
 class CompiledPath:
     """A parsed path: ``segments`` plus whether it is definite and/or a reference path."""
 
-    __slots__ = ("context", "definite", "reference", "segments", "text")
+    __slots__ = ("context", "definite", "reference", "segments", "text", "variable")
 
-    def __init__(self, text: str, segments: list[tuple], context: bool):
+    def __init__(
+        self, text: str, segments: list[tuple], context: bool, variable: str | None = None
+    ):
         self.text = text
         self.segments = segments
         self.context = context
+        self.variable = variable  # ``$name...`` reads the workflow variable ``name``
         self.reference = all(s[0] in ("key", "index") for s in segments)
         self.definite = self.reference
 
@@ -308,13 +311,27 @@ _COMPARE = {
 }
 
 
+def _variable_name(text: str) -> str | None:
+    """The ``name`` of a variable path ``$name``, ``$name.a`` or ``$name[0]`` (else None)."""
+    end = 1
+    while end < len(text) and text[end] not in ".[":
+        end += 1
+    name = text[1:end]
+    return name if name.isidentifier() else None
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_path(text: str) -> CompiledPath:
-    """Parse ``text`` (``$...`` or ``$$...``) once; raise PathError when malformed."""
+    """Parse ``text`` (``$...``, ``$$...`` or a variable ``$name...``) once; raise
+    PathError when malformed."""
     if not isinstance(text, str) or not text.startswith("$"):
         raise PathError(f"path must start with '$': {text!r}")
     context = text.startswith("$$")
-    body = text[2:] if context else text[1:]
+    variable = None if context or len(text) < 2 else _variable_name(text)
+    if variable is not None:
+        body = text[1 + len(variable) :]
+    else:
+        body = text[2:] if context else text[1:]
     segs: list[tuple] = []
     i = 0
     n = len(body)
@@ -414,7 +431,7 @@ def compile_path(text: str) -> CompiledPath:
             raise PathError(
                 f"unexpected {ch!r} at position {i + (2 if context else 1)} in path {text!r}"
             )
-    return CompiledPath(text, segs, context)
+    return CompiledPath(text, segs, context, variable)
 
 
 def read_path(text: str, document: Any) -> Any:
