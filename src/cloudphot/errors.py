@@ -19,11 +19,13 @@ __all__ = [
     "ConditionFailed",
     "ConfigError",
     "DataError",
+    "DuplicateExposure",
     "InvalidEvent",
     "InvalidExposure",
     "InvalidTaskRegistry",
     "ItemNotFound",
     "NoStars",
+    "NoUsableExposures",
     "ObjectNotFound",
     "OutOfMemory",
     "QueryRefused",
@@ -61,6 +63,10 @@ class InvalidExposure(DataError):
         super().__init__(f"{source}: {reason}")
 
 
+class DuplicateExposure(InvalidExposure):
+    """A second object claims an exposure id another object already registered."""
+
+
 class InvalidEvent(DataError):
     """An event or notification is malformed."""
 
@@ -71,6 +77,10 @@ class InvalidTaskRegistry(ConfigError):
 
 class NoStars(DataError):
     """Photometry found no stars where some were required."""
+
+
+class NoUsableExposures(DataError):
+    """Every exposure of a field was excluded (each with its own reason)."""
 
 
 class TransientError(CloudphotError):

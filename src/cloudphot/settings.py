@@ -30,6 +30,7 @@ TABLE_ENV = {
     "events": "EVENTS_TABLE",
     "jobs": "JOBS_TABLE",
     "exposures": "EXPOSURES_TABLE",
+    "dead_letters": "DEAD_LETTERS_TABLE",
 }
 
 #: environment variable naming the Athena workgroup of catalog queries

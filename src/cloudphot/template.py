@@ -22,6 +22,7 @@ __all__ = [
     "load_template",
     "resources_of_type",
     "state_machines",
+    "table_logical_id",
 ]
 
 _SHORT_TAGS = ("Ref", "Condition")
@@ -100,6 +101,12 @@ def _load(path: str, mtime: float) -> dict:
 def load_template(path: str | Path | None = None) -> dict:
     path = Path(path) if path else find_project_root() / "template.yaml"
     return _load(str(path), path.stat().st_mtime)
+
+
+def table_logical_id(table: str) -> str:
+    """The template's logical id of a logical table: ``dead_letters`` -> ``DeadLettersTable``
+    (its stack output is the same plus ``Name``)."""
+    return "".join(part.title() for part in table.split("_")) + "Table"
 
 
 def resources_of_type(template: dict, *types: str) -> dict[str, dict]:

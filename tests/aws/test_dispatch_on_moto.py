@@ -36,11 +36,12 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
     from cloudphot.events import load_registry
     from cloudphot.events.notifications import object_created_event
     from cloudphot.pipeline.services import Services
-    from cloudphot.settings import Settings
+    from cloudphot.settings import TABLE_ENV, Settings
+    from cloudphot.template import table_logical_id
     from moto_stack import create_from_template
 
     names = create_from_template(region="us-east-1")
-    table_names = {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
+    table_names = {k: names[table_logical_id(k)] for k in TABLE_ENV}
     sm_arn = names["IngestExposureStateMachine"]
     settings = Settings(backend="aws", tables=table_names)
     svc = Services(
@@ -72,6 +73,60 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
         )
         == []
     )
+
+
+def test_a_poison_stream_record_goes_to_the_dead_letter_table_and_the_shard_moves_on(aws):
+    """A record whose event cannot be dispatched returns normally (so the batch is not
+    retried forever) after writing it to DeadLettersTable; transient errors still raise."""
+    from cloudphot.aws.moto_resources import create_from_template
+    from cloudphot.storage.dynamodb_tables import DynamoDBTables
+    from cloudphot.storage.s3_objects import S3ObjectStore
+
+    from cloudphot.aws.dispatch import StepFunctionsStarter, dispatch_stream_record
+    from cloudphot.errors import Throttled
+    from cloudphot.events import load_registry
+    from cloudphot.pipeline.services import Services
+    from cloudphot.settings import TABLE_ENV, Settings
+    from cloudphot.template import table_logical_id
+
+    names = create_from_template(region="us-east-1")
+    table_names = {k: names[table_logical_id(k)] for k in TABLE_ENV}
+    settings = Settings(backend="aws", tables=table_names)
+    svc = Services(
+        settings, S3ObjectStore(region="us-east-1"), DynamoDBTables(table_names, region="us-east-1")
+    )
+    poison = {
+        "event_id": "obj-poison",
+        "type": "object.created",
+        "subject": "?",
+        "payload": json.dumps({"bucket": "raw", "bucket_role": "raw"}),  # no key
+        "source": "s3",
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    svc.tables.put("events", poison)
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    starter = StepFunctionsStarter({}, client=sfn)
+    started = dispatch_stream_record(
+        _stream_record(poison), svc=svc, starter=starter, registry=load_registry()
+    )
+    assert started == []
+    (letter,) = svc.store.dead_letters()
+    assert letter["event_id"] == "obj-poison" and "$.payload.key" in letter["cause"]
+    assert svc.tables.get("events", "obj-poison")["dispatched_at"]
+
+    class Throttling:
+        def start(self, job):
+            raise Throttled("StartExecution: ThrottlingException")
+
+    good = {**poison, "event_id": "obj-good", "payload": json.dumps(
+        {"bucket": "raw", "bucket_role": "raw", "key": "j1_flc.fits", "etag": "e"}
+    )}  # fmt: skip
+    svc.tables.put("events", good)
+    with pytest.raises(Throttled):
+        dispatch_stream_record(
+            _stream_record(good), svc=svc, starter=Throttling(), registry=load_registry()
+        )
+    assert [d["event_id"] for d in svc.store.dead_letters()] == ["obj-poison"]
 
 
 def test_starter_reports_a_missing_state_machine_mapping_as_config_error(aws):

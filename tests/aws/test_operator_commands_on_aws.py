@@ -11,6 +11,8 @@ moto = pytest.importorskip("moto")
 
 @pytest.fixture
 def deployed(monkeypatch):
+    from cloudphot.settings import TABLE_ENV
+    from cloudphot.template import table_logical_id
     from moto_stack import create_from_template
 
     for var, value in {
@@ -26,7 +28,7 @@ def deployed(monkeypatch):
             "ProductsBucketName": names["ProductsBucket"],
         }
         outputs.update(
-            {f"{t}TableName": names[f"{t}Table"] for t in ("Tasks", "Events", "Jobs", "Exposures")}
+            {f"{table_logical_id(t)}Name": names[table_logical_id(t)] for t in TABLE_ENV}
         )
         outputs.update({f"{sm}Arn": names[sm] for sm in names if sm.endswith("StateMachine")})
         yield outputs

@@ -48,9 +48,10 @@ def svc(aws):
     from cloudphot.aws.dynamodb_tables import DynamoDBTables
     from cloudphot.aws.s3_objects import S3ObjectStore
     from cloudphot.pipeline.services import Services
-    from cloudphot.settings import Settings
+    from cloudphot.settings import TABLE_ENV, Settings
+    from cloudphot.template import table_logical_id
 
-    tables = {k: aws[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")}
+    tables = {k: aws[table_logical_id(k)] for k in TABLE_ENV}
     settings = Settings(
         backend="aws",
         region=REGION,

@@ -45,33 +45,34 @@ def test_event_from_notification_is_deterministic_and_typed():
     assert c.event_id != a.event_id  # new content of the same key is a new event
 
 
+def _created(obj: dict, bucket="raw") -> dict:
+    return {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": bucket}, "object": obj},
+    }
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [
         ([], "JSON object"),
         ({"detail-type": "Object Deleted", "source": "aws.s3"}, "not an S3 Object Created"),
-        ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "lacks detail"),
-        (
-            {
-                "detail-type": "Object Created",
-                "source": "aws.s3",
-                "detail": {"bucket": {"name": "raw"}, "object": {"key": "", "size": 1}},
-            },
-            "empty",
-        ),
-        (
-            {
-                "detail-type": "Object Created",
-                "source": "aws.s3",
-                "detail": {"bucket": {"name": "raw"}, "object": {"key": "k", "size": -5}},
-            },
-            "byte count",
-        ),
+        ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "detail.bucket"),
+        (_created({"key": "", "size": 1}), r"detail.object.key must be a non-empty string"),
+        (_created({"key": "k", "size": -5}), "byte count"),
+        (_created({"key": "k", "size": True}), "byte count"),
+        (_created({"key": "k", "etag": 12345}), r"detail.object.etag must be a string, got 12345"),
+        (_created({"key": "k\udc80.fits"}), r"detail.object.key is not valid Unicode"),
+        (_created({"key": "k\x00.fits"}), r"detail.object.key contains a NUL"),
+        (_created({"key": "é" * 600}), r"is 1200 bytes of UTF-8: S3 keys are at most 1024"),
+        (_created({"key": "k.fits"}, bucket="elsewhere"), r"bucket 'elsewhere' is not one of"),
+        (_created({"key": ["k"]}), r"detail.object.key must be a non-empty string"),
     ],
 )
 def test_malformed_notifications_are_refused(bad, match):
     with pytest.raises(InvalidEvent, match=match):
-        object_created_event(bad, {})
+        object_created_event(bad, {"raw": "raw"})
 
 
 def test_dispatch_starts_one_job_per_matching_task_and_marks_the_event(store):

@@ -10,6 +10,8 @@ moto = pytest.importorskip("moto")
 def test_dispatch_survives_throttled_dynamodb_writes(monkeypatch):
     from cloudphot.aws.dynamodb_tables import DynamoDBTables
     from cloudphot.events import Dispatcher, Event, EventStore, JobState, load_registry
+    from cloudphot.settings import TABLE_ENV
+    from cloudphot.template import table_logical_id
     from moto_stack import create_from_template
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -37,7 +39,7 @@ def test_dispatch_survives_throttled_dynamodb_writes(monkeypatch):
             client.meta.events.register(f"before-call.dynamodb.{op}", throttle)
         sleeps: list[float] = []
         tables = DynamoDBTables(
-            {k: names[f"{k.title()}Table"] for k in ("tasks", "events", "jobs", "exposures")},
+            {k: names[table_logical_id(k)] for k in TABLE_ENV},
             client=client,
             sleep=sleeps.append,
         )

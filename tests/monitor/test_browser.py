@@ -113,7 +113,7 @@ def _shot(driver, tmp_path: Path, name: str) -> Path:
 
 
 def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
-    base, _app, rt, good, bad = served
+    base, _app, rt, _good, bad = served
     wait = WebDriverWait(browser, 30)
     browser.get(base + "/")
 
@@ -158,7 +158,10 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     _shot(browser, tmp_path, "monitor-job-failed.png")
 
     # replace the broken upload, press retry: the page shows the new, successful attempt
-    rt.objects.put_file(rt.settings.bucket("raw"), bad.name, good[1])
+    from cloudphot.simulate.exposure import synthetic_exposure
+
+    fixed = synthetic_exposure(tmp_path / bad.name, rootname="jbrwbadq", shape=(64, 64), nstars=8)
+    rt.objects.put_file(rt.settings.bucket("raw"), bad.name, fixed)
     browser.find_element(By.ID, "retry").click()
     WebDriverWait(browser, 90).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, '#job-head[data-state="SUCCEEDED"]'))

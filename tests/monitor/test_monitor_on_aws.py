@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cloudphot.template import find_project_root
+from cloudphot.template import find_project_root, table_logical_id
 
 moto = pytest.importorskip("moto")
 
@@ -46,7 +46,7 @@ def deployed(monkeypatch):
             ),
         }
         env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
-        env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
+        env.update({var: names[table_logical_id(n)] for n, var in TABLE_ENV.items()})
         yield types.SimpleNamespace(
             names=names, env=env, sfn=boto3.client("stepfunctions", region_name="us-east-1")
         )

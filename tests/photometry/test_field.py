@@ -160,8 +160,16 @@ def test_mismatched_shapes(tmp_path):
         reduce_field([p], psfs=PSFS)
 
 
-@pytest.mark.parametrize("value,what", [(np.nan, "all NaN"), (0.0, "all zero")])
-def test_all_nan_or_zero_image(tmp_path, value, what):
+@pytest.mark.parametrize(
+    "value,what",
+    [
+        (np.nan, r"no finite pixel \(\d+ NaN, 0 \+Inf, 0 -Inf\)"),
+        (np.inf, r"no finite pixel \(0 NaN, \d+ \+Inf, 0 -Inf\)"),
+        (-np.inf, r"no finite pixel \(0 NaN, 0 \+Inf, \d+ -Inf\)"),
+        (0.0, "all zero"),
+    ],
+)
+def test_all_nan_inf_or_zero_image(tmp_path, value, what):
     p = _one(tmp_path)
 
     def blank(h):
@@ -169,6 +177,13 @@ def test_all_nan_or_zero_image(tmp_path, value, what):
 
     _edit(p, blank)
     with pytest.raises(InvalidExposure, match=what):
+        preprocess_exposure(p, fwhm_pix=2.2)
+
+
+def test_negative_err_refused(tmp_path):
+    p = _one(tmp_path)
+    _edit(p, lambda h: setattr(h["ERR", 1], "data", -np.abs(h["ERR", 1].data) - 1))
+    with pytest.raises(InvalidExposure, match=r"ERR is negative in \d+ pixel\(s\)"):
         preprocess_exposure(p, fwhm_pix=2.2)
 
 

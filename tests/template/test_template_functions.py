@@ -17,7 +17,7 @@ import pytest
 from _template_helpers import references
 
 from cloudphot.settings import BUCKET_ENV, TABLE_ENV, Settings
-from cloudphot.template import functions, load_template
+from cloudphot.template import functions, load_template, table_logical_id
 from moto_stack import physical_names
 
 _FUNCTIONS = sorted(functions(load_template()))
@@ -119,7 +119,7 @@ def test_environment_covers_settings(template, function):
     for logical in BUCKET_ENV:
         assert settings.bucket(logical) == names[logical.title() + "Bucket"]["Ref"], logical
     for logical in TABLE_ENV:
-        assert settings.table(logical) == names[logical.title() + "Table"]["Ref"], logical
+        assert settings.table(logical) == names[table_logical_id(logical)]["Ref"], logical
 
 
 def test_photometry_task_environment_covers_settings(template, resources):
@@ -132,7 +132,7 @@ def test_photometry_task_environment_covers_settings(template, resources):
     for logical in BUCKET_ENV:
         assert settings.bucket(logical) == names[logical.title() + "Bucket"]["Ref"], logical
     for logical in TABLE_ENV:
-        assert settings.table(logical) == names[logical.title() + "Table"]["Ref"], logical
+        assert settings.table(logical) == names[table_logical_id(logical)]["Ref"], logical
 
 
 def test_globals(template):

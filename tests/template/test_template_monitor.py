@@ -14,10 +14,11 @@ import json
 import pytest
 from _template_helpers import references
 
-from cloudphot.template import state_machines
+from cloudphot.template import state_machines, table_logical_id
 
 STATEMENTS = {
     "ReadTasksAndEvents": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"},
+    "ReadDeadLetters": {"dynamodb:Scan"},  # shown in the tree and status
     "ReadAndRetryJobs": {
         "dynamodb:GetItem",
         "dynamodb:Query",
@@ -160,7 +161,7 @@ def test_every_call_the_monitor_makes_is_allowed(resources, monkeypatch):
             "STATE_MACHINE_ARNS": json.dumps(arns),
         }
         env.update({var: names[f"{n.title()}Bucket"] for n, var in BUCKET_ENV.items()})
-        env.update({var: names[f"{n.title()}Table"] for n, var in TABLE_ENV.items()})
+        env.update({var: names[table_logical_id(n)] for n, var in TABLE_ENV.items()})
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         app = MonitorApp(open_platform(Settings.from_env(env=env), env=env, sfn_client=sfn))
         job_id = "ingest_exposure-00000000000000aa"

@@ -12,7 +12,7 @@ import pytest
 
 from cloudphot.errors import ConfigError
 from cloudphot.storage.tables import TABLE_SCHEMAS
-from cloudphot.template import state_machines
+from cloudphot.template import state_machines, table_logical_id
 from moto_stack import create_from_template, physical_names
 
 moto = pytest.importorskip("moto")
@@ -40,7 +40,7 @@ def test_tables_match_schemas(aws):
     session, physical = aws
     ddb = session.client("dynamodb")
     for name, schema in TABLE_SCHEMAS.items():
-        table = ddb.describe_table(TableName=physical[name.title() + "Table"])["Table"]
+        table = ddb.describe_table(TableName=physical[table_logical_id(name)])["Table"]
         assert table["KeySchema"] == [{"AttributeName": schema.key, "KeyType": "HASH"}]
         indexes = {
             g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]

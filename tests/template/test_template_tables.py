@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 
 from cloudphot.storage.tables import TABLE_SCHEMAS
-from cloudphot.template import resources_of_type
+from cloudphot.template import resources_of_type, table_logical_id
 
 #: attributes that are not strings (DynamoDB type per table and attribute)
 NUMERIC = {("exposures", "mjd")}
 
 
 def logical_id(table: str) -> str:
-    return table.title() + "Table"
+    return table_logical_id(table)
 
 
 def test_every_schema_has_a_table_and_no_more(template):

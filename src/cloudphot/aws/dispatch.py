@@ -11,9 +11,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigError, InvalidEvent, Throttled, TransientError
-from ..events import Event, Job, JobStarter, Registry, load_registry
+from ..events import Dispatcher, Job, JobStarter, Registry, load_registry
 from ..pipeline.services import Services
-from ..pipeline.steps import dispatch_events
 
 __all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
 
@@ -108,8 +107,12 @@ def dispatch_stream_record(
     if not image:
         raise InvalidEvent("stream record has no NewImage; set StreamViewType NEW_IMAGE")
     deser = TypeDeserializer()
-    item = {k: deser.deserialize(v) for k, v in image.items()}
-    event = Event.from_item(item)
+    try:
+        item = {k: deser.deserialize(v) for k, v in image.items()}
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidEvent(f"stream record's NewImage is not DynamoDB JSON: {exc}") from None
     registry = registry or _registry(svc)
     starter = starter or StepFunctionsStarter(state_machine_arns())
-    return dispatch_events([event], svc, registry, starter)
+    # a poison event goes to the dead-letter table and the shard moves on; transient
+    # errors raise, so the stream retries, bisects and finally uses its SQS queue
+    return [j.job_id for j in Dispatcher(svc.store, registry, starter).dispatch_item(item)]

@@ -26,6 +26,7 @@ from ..platform.base import PipelineRunner, RunSummary
 from ..settings import ATHENA_WORKGROUP_ENV, BUCKET_ENV, TABLE_ENV, Settings
 from ..storage import ObjectInfo, ObjectStore, Tables
 from ..storage.objects import put_paths
+from ..template import table_logical_id
 
 __all__ = ["AwsPipeline", "deployed_settings", "settings_from_stack", "stack_outputs"]
 
@@ -51,7 +52,7 @@ def settings_from_stack(
     """Settings for the stack's buckets and tables, and its state machine ARNs by logical id."""
     outputs = stack_outputs(stack_name, client=client)
     missing = [f"{n.title()}BucketName" for n in BUCKET_ENV] + [
-        f"{n.title()}TableName" for n in TABLE_ENV
+        f"{table_logical_id(n)}Name" for n in TABLE_ENV
     ]
     missing = [k for k in missing if k not in outputs]
     if missing:
@@ -60,7 +61,7 @@ def settings_from_stack(
         backend="aws",
         region=region or boto3.session.Session().region_name or "us-east-1",
         buckets={n: outputs[f"{n.title()}BucketName"] for n in BUCKET_ENV},
-        tables={n: outputs[f"{n.title()}TableName"] for n in TABLE_ENV},
+        tables={n: outputs[f"{table_logical_id(n)}Name"] for n in TABLE_ENV},
         survey=outputs.get("CatalogDatabaseName", "phat_v2"),
         athena_workgroup=outputs.get("AthenaWorkGroupName"),
     )
@@ -97,6 +98,20 @@ class AwsPipeline(PipelineRunner):
     @property
     def store(self) -> EventStore:
         return EventStore(self.tables)
+
+    def dispatch_events(self, event_ids: list[str]) -> list[Job]:
+        """Dispatch these events now (dead letters taken back: the stream, which only
+        sees inserts, will not deliver them again). Duplicates are harmless: job ids
+        are deterministic and each start is claimed."""
+        from ..events import Dispatcher
+
+        dispatcher = Dispatcher(self.store, self.ensure_registry(), self.starter)
+        jobs = []
+        for event_id in event_ids:
+            item = self.tables.get("events", event_id)
+            if item is not None:
+                jobs += dispatcher.dispatch_item(item)
+        return jobs
 
     def run(
         self,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import validate
 from ..errors import InvalidEvent
+from ..validate import mapping
 from .build import build_catalog
 from .fits_export import export_fits
 
@@ -18,18 +20,20 @@ __all__ = ["build_catalog_step", "export_fits_step", "handle"]
 
 def _field_ids(request: dict) -> list[str] | None:
     """field ids from a field.reduced event payload, a direct request, or None (all fields)."""
-    payload = request.get("event", {}).get("payload", request)
+    payload = request
+    if "event" in request:
+        payload = mapping(mapping(request["event"], "event").get("payload"), "event.payload")
     if "field_ids" in payload:
         ids = payload["field_ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-            raise InvalidEvent("field_ids must be a list of field id strings")
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and validate.FIELD_ID_RE.match(i) for i in ids
+        ):
+            raise InvalidEvent(f"field_ids must be a list of field ids, got {ids!r:.200}")
         return ids
     fid = payload.get("field_id")
     if fid is None:
         return None
-    if not isinstance(fid, str) or not fid or "/" in fid:
-        raise InvalidEvent(f"field_id {fid!r} is not a field id")
-    return [fid]
+    return [validate.field_id(payload, where="event.payload")]
 
 
 def build_catalog_step(request: dict, svc: Any) -> dict:
@@ -50,6 +54,8 @@ def build_catalog_step(request: dict, svc: Any) -> dict:
 def export_fits_step(request: dict, svc: Any) -> dict:
     """Archive FITS tables (HLSP names) of a version (default latest)."""
     version = request.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise InvalidEvent(f"version must be a catalog version number, got {version!r}")
     keys = export_fits(
         svc.objects,
         svc.settings.bucket("products"),
@@ -61,6 +67,7 @@ def export_fits_step(request: dict, svc: Any) -> dict:
 
 def handle(request: dict, svc: Any) -> dict:
     """One Lambda, two actions: ``{"action": "build" | "export_fits", ...}`` (default build)."""
+    request = mapping(request, "request")
     action = request.get("action", "build")
     if action == "build":
         return build_catalog_step(request, svc)

@@ -138,4 +138,9 @@ def cmd_demo(args) -> int:
         f"next: cloudphot{' --workdir ' + args.workdir if args.workdir else ''} status | "
         "executions | history JOB_ID"
     )
+    # the truncated upload is rejected on purpose; any other failure is a real one
+    unexpected = r.jobs.get("FAILED", 0) + r.jobs.get("ABORTED", 0) - len(r.rejected)
+    if unexpected > 0:
+        out.print(f"[bold red]{unexpected} job(s) failed besides the intended rejection[/]")
+        return 1
     return 0

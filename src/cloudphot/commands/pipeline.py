@@ -37,6 +37,7 @@ def add_commands(sub) -> None:
         action="store_true",
         help="only upload and record events; drain later with 'cloudphot run'",
     )
+    expect_rejections_flag(p)
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
@@ -50,6 +51,7 @@ def add_commands(sub) -> None:
         metavar="USD",
         help="start no new jobs once the workspace's AWS-equivalent cost reaches this",
     )
+    expect_rejections_flag(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="events and jobs by state, exposures registered, failures")
@@ -129,11 +131,50 @@ def _drain(platform: Platform, args) -> int:
         f"ran {sum(summary.jobs.values())} job(s) in {summary.seconds:.1f} s"
         + (": " + ", ".join(parts) if parts else "")
     )
-    if summary.count("FAILED"):
-        out.print(f"see failures with 'cloudphot{workdir_flag(args)} status'")
     if summary.held_by_budget:
         out.print(f"[bold yellow]{summary.held_by_budget}[/]")
-    return 0
+    return exit_status(summary, args, out)
+
+
+#: errors of ingest jobs that end in an exposure.rejected event (the Catch of
+#: ReadExposure and ClaimedMeanwhile in statemachines/ingest_exposure.asl.json)
+REJECTION_ERRORS = frozenset({"InvalidExposure", "DuplicateExposure", "ObjectNotFound"})
+
+
+def expect_rejections_flag(parser) -> None:
+    parser.add_argument(
+        "--expect-rejections",
+        action="store_true",
+        help="rejected uploads (exposure.rejected) do not make the exit status non-zero",
+    )
+
+
+def is_rejection(failure: dict) -> bool:
+    return failure.get("task") == "ingest_exposure" and failure.get("error") in REJECTION_ERRORS
+
+
+def exit_status(summary, args, out) -> int:
+    """1 when a job this run ran failed or an event was set aside, saying how many; 0
+    otherwise. With ``--expect-rejections`` rejected uploads do not count."""
+    failed = list(getattr(summary, "failed", []))
+    rejected = [f for f in failed if is_rejection(f)]
+    if getattr(args, "expect_rejections", False):
+        failed = [f for f in failed if not is_rejection(f)]
+        rejected = []
+    letters = list(getattr(summary, "dead_letters", []))
+    if not failed and not letters:
+        return 0
+    parts = []
+    if failed:
+        parts.append(
+            f"{len(failed)} job(s) failed"
+            + (f", {len(rejected)} of them rejected upload(s)" if rejected else "")
+        )
+    if letters:
+        parts.append(f"{len(letters)} event(s) set aside as dead letters")
+    hint = " (pass --expect-rejections if rejected uploads are expected)" if rejected else ""
+    out.print(f"[bold red]{'; '.join(parts)}[/]: see 'cloudphot{workdir_flag(args)} status'{hint}")
+    return 1
 
 
 def status_report(platform: Platform) -> dict:
@@ -186,6 +227,7 @@ def status_report(platform: Platform) -> dict:
         },
         "rejected": rejected,
         "failed_jobs": failed,
+        "dead_letters": platform.store.dead_letters(),
         "interruptions": interruptions,
     }
 
@@ -236,6 +278,12 @@ def cmd_status(args) -> int:
             f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
             f"{short(f['reason'], 300)}\n   rerun: cloudphot{workdir_flag(args)} retry "
             f"{f['event_id']} --task {f['task']}"
+        )
+    for d in report["dead_letters"]:
+        out.print(
+            f"[bold red]DEAD LETTER[/] {d['type'] or 'event'} {d['event_id']} ({d['subject']}): "
+            f"{d['error']}: {short(d['cause'], 300)} (set aside {d['attempts']}x, last {d['at']})"
+            f"\n   take it back: cloudphot{workdir_flag(args)} retry {d['event_id']}"
         )
     if report["interruptions"]:
         lost = sum(i["cpu_seconds_lost"] for i in report["interruptions"])

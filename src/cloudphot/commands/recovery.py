@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._common import console, open_local, open_platform_for, workdir_flag
+from .pipeline import expect_rejections_flag
 
 __all__ = ["add_commands"]
 
@@ -15,7 +16,13 @@ def add_commands(sub) -> None:
     p.add_argument("--task", help="only this task's job")
     p.add_argument("--force", action="store_true", help="rerun succeeded jobs too")
     p.add_argument("--failed", action="store_true", help="rerun every failed or aborted job")
+    p.add_argument(
+        "--dead-letters",
+        action="store_true",
+        help="take back every event the dispatcher set aside (see 'cloudphot status')",
+    )
     p.add_argument("--no-run", action="store_true", help="only queue the reruns")
+    expect_rejections_flag(p)
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser(
@@ -35,12 +42,14 @@ def add_commands(sub) -> None:
     p.add_argument("--task", help="only this task")
     p.add_argument("--branch", help="branch name (default: derived from the settings)")
     p.add_argument("--no-run", action="store_true")
+    expect_rejections_flag(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
         "reconcile", help="emit events for raw-bucket objects whose notification was lost"
     )
     p.add_argument("--no-run", action="store_true")
+    expect_rejections_flag(p)
     p.set_defaults(func=cmd_reconcile)
 
 
@@ -48,25 +57,47 @@ def cmd_retry(args) -> int:
     from ..errors import ConfigError
     from ..events.retry import reset_for_retry
 
-    if bool(args.event_id) == bool(args.failed):
+    if sum(map(bool, (args.event_id, args.failed, args.dead_letters))) != 1:
         raise ConfigError(
-            "give either an EVENT_ID or --failed "
-            f"(failed jobs and their events: 'cloudphot{workdir_flag(args)} status')"
+            "give one of EVENT_ID, --failed or --dead-letters "
+            f"(failed jobs, dead letters and their events: 'cloudphot{workdir_flag(args)} status')"
         )
     platform = open_platform_for(args)
-    jobs = reset_for_retry(
-        platform.store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
-    )
+    store = platform.store
     out = console()
-    if not jobs:
-        out.print("nothing to rerun (jobs that succeeded are rerun only with --force)")
+    if args.dead_letters:
+        taken = [d["event_id"] for d in store.dead_letters() if store.take_back(d["event_id"])]
+    else:
+        taken = [args.event_id] if args.event_id and store.take_back(args.event_id) else []
+    jobs, still = [], []
+    if taken:
+        out.print(f"took back {len(taken)} dead-lettered event(s): {', '.join(taken)}")
+        platform.runner.dispatch_events(taken)
+        still = [d["event_id"] for d in store.dead_letters() if d["event_id"] in taken]
+        if still:
+            out.print(
+                f"[bold red]{len(still)} set aside again[/] (see 'cloudphot{workdir_flag(args)} "
+                "status' for the error): " + ", ".join(still)
+            )
+    elif not args.dead_letters:
+        jobs = reset_for_retry(
+            store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
+        )
+    if not jobs and not taken:
+        out.print(
+            "nothing to rerun (jobs that succeeded are rerun only with --force)"
+            if not args.dead_letters
+            else "no dead letters"
+        )
         return 0
-    out.print(f"queued {len(jobs)} job(s) for rerun: {', '.join(j.job_id for j in jobs)}")
+    if jobs:
+        out.print(f"queued {len(jobs)} job(s) for rerun: {', '.join(j.job_id for j in jobs)}")
+    status = 1 if still else 0  # set aside again: the exit status says so
     if args.no_run:
-        return 0
+        return status
     from .pipeline import _drain
 
-    return _drain(platform, args)
+    return max(status, _drain(platform, args))
 
 
 def cmd_replay(args) -> int:
@@ -87,15 +118,16 @@ def cmd_replay(args) -> int:
         f"branch [bold]{branch}[/]: {', '.join(j.job_id for j in jobs)} "
         f"(products under branches/{branch}/)"
     )
+    status = 0
     if not args.no_run:
         from .pipeline import _drain
 
-        _drain(platform, args)
+        status = _drain(platform, args)
     from ..pipeline.branches import compare_branch
 
     for line in compare_branch(platform.services, jobs):
         out.print(line)
-    return 0
+    return status
 
 
 def cmd_reconcile(args) -> int:

@@ -19,6 +19,14 @@ def add_commands(sub) -> None:
         help="address to bind (default 127.0.0.1; the retry button changes state, "
         "so do not expose it without authentication)",
     )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (default: the bound address, "
+        "localhost, 127.0.0.1 and ::1 only; a guard against DNS rebinding)",
+    )
     p.add_argument("--log-requests", action="store_true", help="print one line per request")
     p.add_argument(
         "--sync-timeout", type=float, default=600.0, help="seconds a sync query may run (600)"
@@ -66,7 +74,7 @@ def cmd_serve(args) -> int:
         engines=args.engines,
     )
     platform = open_local(args)
-    monitor = MonitorApp(platform)
+    monitor = MonitorApp(platform).guard(args.host, tuple(args.allow_host))
     monitor.log_requests = args.log_requests
     from ..service.door import LOOPBACK_HOSTS, Door
 

@@ -4,6 +4,12 @@ On AWS it runs in the dispatch Lambda (DynamoDB stream of the events table) with
 Step Functions starter; locally the runtime calls it with a starter that leaves
 jobs PENDING for its own queue. Job ids are deterministic and written
 conditionally, so a replayed stream record or duplicate event never starts a job twice.
+
+An event whose dispatch fails for a reason a retry cannot fix (a payload that is
+not JSON, a task condition it cannot be evaluated on) is a *poison event*: it is
+set aside in the dead-letter table with its error (:meth:`Dispatcher.dispatch_item`)
+and everything after it proceeds, as AWS's retry, bisect and dead-letter queue do
+on the stream. ``cloudphot retry EVENT_ID`` takes it back.
 """
 
 from __future__ import annotations
@@ -13,12 +19,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ..errors import ConditionFailed
+from ..errors import CloudphotError, ConditionFailed, TransientError
 from .model import Event, Job, JobState, job_id_for, utcnow
 from .registry import Registry, Task
 from .store import EventStore
 
-__all__ = ["Dispatcher", "JobStarter", "execution_input"]
+__all__ = ["Dispatcher", "JobStarter", "error_name", "execution_input"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +48,40 @@ def execution_input(job_id: str, task: Task, event: Event) -> dict:
     }
 
 
+def error_name(exc: BaseException) -> str:
+    """The name an error is reported under: Step Functions' for ASL errors, else the class."""
+    if isinstance(exc, CloudphotError):
+        return exc.error_name
+    name = getattr(exc, "error", None)
+    return name if isinstance(name, str) and name else type(exc).__name__
+
+
 class Dispatcher:
     def __init__(self, store: EventStore, registry: Registry, starter: JobStarter):
         self.store, self.registry, self.starter = store, registry, starter
+
+    def dispatch_item(self, item: dict) -> list[Job]:
+        """Dispatch one stored event item; a poison event is set aside, never raised.
+
+        Transient errors (throttling) propagate: retrying them is the caller's (the
+        stream's, the runtime's) job. Any other failure, including one of ours, is
+        recorded in the dead-letter table with its error name and message.
+        """
+        try:
+            return self.dispatch(Event.from_item(item))
+        except TransientError:
+            raise
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or str(exc) or repr(exc)
+            letter = self.store.set_aside(item, error_name(exc), str(cause))
+            log.warning(
+                "event %s set aside (dead letter, attempt %d): %s: %s",
+                letter["event_id"],
+                letter["attempts"],
+                letter["error"],
+                letter["cause"][:300],
+            )
+            return []
 
     def _claim_start(self, job_id: str) -> bool:
         item = self.store.tables.get("jobs", job_id) or {}

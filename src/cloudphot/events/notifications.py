@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidEvent
+from ..validate import mapping, s3_key, text
 from .model import Event, event_id_for_object
 
 __all__ = ["object_created_event"]
@@ -14,7 +15,9 @@ def object_created_event(notification: dict[str, Any], bucket_roles: dict[str, s
     """Turn an EventBridge S3 notification into an ``object.created`` event.
 
     ``bucket_roles`` maps physical bucket names to their role ("raw", "products"),
-    so task conditions do not depend on deployment-specific bucket names.
+    so task conditions do not depend on deployment-specific bucket names; a
+    notification for any other bucket is refused, as are keys S3 cannot have
+    (over 1,024 UTF-8 bytes, NUL, lone surrogates) and non-string ETags.
     """
     if not isinstance(notification, dict):
         raise InvalidEvent(
@@ -28,26 +31,31 @@ def object_created_event(notification: dict[str, Any], bucket_roles: dict[str, s
             "not an S3 Object Created notification: detail-type="
             f"{notification.get('detail-type')!r}, source={notification.get('source')!r}"
         )
-    detail = notification.get("detail")
-    try:
-        bucket = detail["bucket"]["name"]
-        obj = detail["object"]
-        key, size = obj["key"], obj.get("size", 0)
-        etag = obj.get("etag") or ""
-    except (KeyError, TypeError) as exc:
-        raise InvalidEvent(f"S3 notification lacks detail field {exc!s}") from None
-    if not isinstance(key, str) or not key or not isinstance(bucket, str) or not bucket:
-        raise InvalidEvent(f"S3 notification has an empty bucket or key: {bucket!r}/{key!r}")
-    if not isinstance(size, int) or size < 0:
+    detail = mapping(notification.get("detail"), "S3 notification detail")
+    bucket = text(mapping(detail.get("bucket"), "detail.bucket"), "name", "detail.bucket")
+    obj = mapping(detail.get("object"), "detail.object")
+    key = s3_key(obj, "key", "detail.object")
+    etag = text(obj, "etag", "detail.object", optional=True, empty=True, max_len=200) or ""
+    version = text(obj, "version-id", "detail.object", optional=True, max_len=1024)
+    size = obj.get("size", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidEvent(f"S3 notification for {key!r}: size {size!r} is not a byte count")
-    version = obj.get("version-id")
+    if bucket not in bucket_roles:
+        known = ", ".join(f"{role}: {name}" for name, role in sorted(bucket_roles.items()))
+        raise InvalidEvent(
+            f"S3 notification for s3://{bucket}/{key}: bucket {bucket!r} is not one of this "
+            f"stack's ({known or 'none configured'}); only its own buckets' uploads are events"
+        )
+    notified = notification.get("time")
+    if notified is not None and not isinstance(notified, str):
+        raise InvalidEvent(f"S3 notification time must be a string, got {notified!r}")
     payload = {
         "bucket": bucket,
         "key": key,
         "size": size,
         "etag": etag,
-        "bucket_role": bucket_roles.get(bucket, "unknown"),
-        "notified_at": notification.get("time"),
+        "bucket_role": bucket_roles[bucket],
+        "notified_at": notified,
     }
     if version:
         payload["version_id"] = version

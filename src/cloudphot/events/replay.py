@@ -12,18 +12,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from typing import Any
 
 from ..errors import ConfigError
+from ..validate import BRANCH_RE
 from .dispatcher import execution_input
 from .model import Job, job_id_for
 from .registry import Registry
 from .store import EventStore
 
 __all__ = ["BRANCH_RE", "parse_settings", "replay"]
-
-BRANCH_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ConditionFailed, ItemNotFound
+from ..errors import ConditionFailed, InvalidEvent, ItemNotFound
 from ..storage.tables import Tables
 from .model import Event, Job, JobState, utcnow
 
 __all__ = ["EventStore"]
+
+log = logging.getLogger(__name__)
 
 
 class EventStore:
@@ -36,17 +39,62 @@ class EventStore:
         return Event.from_item(item)
 
     def events(self) -> Iterator[Event]:
+        """Every event that parses; one that does not is skipped here (views must not
+        fail on it) and shows in :meth:`dead_letters` once the dispatcher sets it aside."""
         for item in self.tables.scan("events"):
-            yield Event.from_item(item)
+            try:
+                yield Event.from_item(item)
+            except InvalidEvent as exc:
+                log.warning("unreadable event item skipped: %s", exc)
 
-    def undispatched(self) -> list[Event]:
+    def undispatched(self) -> list[dict[str, Any]]:
+        """Stored items of the events not dispatched yet, oldest first.
+
+        Raw items, not :class:`Event`: one that does not parse must be set aside by
+        the dispatcher, not stop every other event from being read.
+        """
         return sorted(
-            (e for e in self.events() if not e.dispatched_at),
-            key=lambda e: (e.created_at, e.event_id),
+            (i for i in self.tables.scan("events") if not i.get("dispatched_at")),
+            key=lambda i: (str(i.get("created_at") or ""), str(i.get("event_id"))),
         )
 
     def mark_dispatched(self, event_id: str) -> None:
         self.tables.update("events", event_id, {"dispatched_at": utcnow()})
+
+    # dead letters ---------------------------------------------------------------
+    def set_aside(self, item: dict[str, Any], error: str, cause: str) -> dict[str, Any]:
+        """Put an event its dispatch failed on into the dead-letter table, and mark it
+        handled so the events after it proceed. Setting it aside again counts attempts."""
+        event_id = str(item.get("event_id"))
+        now = utcnow()
+        attempts = _count(item.get("dead_letter_attempts")) + 1  # kept on the event
+        letter = {
+            "event_id": event_id,
+            "type": str(item.get("type", "")),
+            "subject": str(item.get("subject", "")),
+            "error": error,
+            "cause": cause[:4000],
+            "at": now,
+            "attempts": attempts,
+        }
+        self.tables.put("dead_letters", letter)
+        self.tables.update(
+            "events",
+            event_id,
+            {"dispatched_at": now, "dead_letter_at": now, "dead_letter_attempts": attempts},
+        )
+        return letter
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return sorted(self.tables.scan("dead_letters"), key=lambda d: (d["at"], d["event_id"]))
+
+    def take_back(self, event_id: str) -> bool:
+        """Return a dead-lettered event to the dispatcher's queue; False if it is not one."""
+        if self.tables.get("dead_letters", event_id) is None:
+            return False
+        self.tables.update("events", event_id, {"dispatched_at": None, "dead_letter_at": None})
+        self.tables.delete("dead_letters", event_id)
+        return True
 
     # jobs ---------------------------------------------------------------------
     def create_job(self, job: Job) -> bool:
@@ -103,3 +151,7 @@ class EventStore:
             "jobs", job_id, changes, expect={"state": expect.value} if expect else None
         )
         return Job.from_item(item)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

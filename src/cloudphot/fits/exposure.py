@@ -43,17 +43,49 @@ from astropy.wcs import WCS
 from cloudphot.errors import InvalidExposure
 from cloudphot.fits.header_scan import HduInfo, read_header_bytes, scan_fits
 from cloudphot.fits.zeropoints import ab_minus_vega, zeropoints
+from cloudphot.validate import EXPOSURE_ID_RE
 
 __all__ = [
+    "EXPOSURE_ID_RE",
+    "MAX_EXPTIME",
     "SUPPORTED",
     "ChipMetadata",
     "ExposureMetadata",
     "field_id_from_target",
     "read_exposure",
+    "without_lookup_distortions",
 ]
 
 #: instrument -> detectors cloudphot reduces
 SUPPORTED: dict[str, tuple[str, ...]] = {"ACS": ("WFC",), "WFC3": ("UVIS", "IR")}
+#: longest exposure (s) accepted: HST's orbit is 95 minutes; a day is generous
+MAX_EXPTIME = 86400.0
+#: keywords of the primary header this reader takes values from
+_PRIMARY_READ = (
+    "INSTRUME",
+    "DETECTOR",
+    "OBSTYPE",
+    "FILTER",
+    "FILTER1",
+    "FILTER2",
+    "EXPTIME",
+    "EXPSTART",
+    "EXPEND",
+    "DATE-OBS",
+    "TARGNAME",
+    "PROPOSID",
+    "RA_TARG",
+    "DEC_TARG",
+    "ROOTNAME",
+    "PHOTFLAM",
+    "PHOTPLAM",
+)
+#: keywords of a SCI header this reader takes values from (besides the WCS)
+_SCI_READ = ("SIZAXIS1", "SIZAXIS2", "PHOTFLAM", "PHOTPLAM", "CCDCHIP")
+#: plausible PHOTFLAM (erg s-1 cm-2 A-1 per e-/s) and PHOTPLAM (A) of ACS/WFC and WFC3
+#: filters, broad bands to the narrowest; outside them a zeropoint would be nonsense
+_PHOTFLAM_RANGE = (1e-22, 1e-14)
+_PHOTPLAM_RANGE = (1500.0, 20000.0)
 #: nominal pixel scales (arcsec/pixel), to flag a WCS whose scale is far off
 _NOMINAL_SCALE = {("ACS", "WFC"): 0.05, ("WFC3", "UVIS"): 0.0396, ("WFC3", "IR"): 0.128}
 #: keywords of lookup-table distortions, which astropy can only apply with their data HDUs
@@ -61,6 +93,15 @@ _LOOKUP_KEY = re.compile(
     r"^(CPDIS\d|CPERR\d|DP\d(\..*)?|D2IMDIS\d|D2IMERR\d|D2IM\d(\..*)?|"
     r"D2IMEXT|NPOLEXT|CQDIS\d|DQ\d(\..*)?)$"
 )
+#: keywords of the primary (unlettered) celestial WCS, SIP included
+_WCS_KEY = re.compile(
+    r"^((CTYPE|CUNIT|CRVAL|CRPIX|CDELT|CROTA)[12]|(CD|PC)[12]_[12]|WCSAXES|LONPOLE|LATPOLE|"
+    r"EQUINOX|RADESYS|(A|B|AP|BP)_(ORDER|\d_\d|DMAX))$"
+)
+_WCS_TEXT = re.compile(r"^(CTYPE\d|CUNIT\d|RADESYS)$")
+_WCS_ORDER = re.compile(r"^((A|B|AP|BP)_ORDER|WCSAXES)$")
+#: cells per side of the pixel grid the footprint check maps through the WCS
+_FOOTPRINT_GRID = 4
 
 
 @dataclass
@@ -190,17 +231,31 @@ def _header(path: Path, info: HduInfo, ctx: _Ctx) -> fits.Header:
     return hdr
 
 
-def _value(hdr: fits.Header, key: str, ctx: _Ctx) -> Any:
+def _value(hdr: fits.Header, key: str, ctx: _Ctx, where: str = "") -> Any:
     """Header value, turning astropy's lazy card-parsing errors into InvalidExposure."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             v = hdr.get(key)
-        except (ValueError, VerifyError) as exc:
-            raise ctx.fail(f"keyword {key} cannot be parsed: {exc}") from None
+        except (ValueError, VerifyError):
+            raw = _raw_value(hdr, key)
+            place = f" in the {where}" if where else ""
+            raise ctx.fail(
+                f"keyword {key}{place} cannot be parsed: {raw!r} is not a FITS number, "
+                "string or logical"
+            ) from None
     for w in caught:
         ctx.note(f"{key}: {w.message}")
     return v
+
+
+def _raw_value(hdr: fits.Header, key: str) -> str:
+    """The value field of a card astropy cannot parse, as written (for error messages)."""
+    try:
+        image = hdr.cards[key]._image or ""
+    except (KeyError, IndexError, AttributeError):
+        return "?"
+    return image[10:].split("/", 1)[0].strip()
 
 
 def _bad(ctx: _Ctx, reason: str, strict: bool) -> None:
@@ -213,7 +268,7 @@ def _bad(ctx: _Ctx, reason: str, strict: bool) -> None:
 def _text(
     hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
 ) -> str | None:
-    v = _value(hdr, key, ctx)
+    v = _value(hdr, key, ctx, where)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
             raise ctx.fail(f"missing keyword {key} in the {where}")
@@ -226,7 +281,7 @@ def _text(
 def _number(
     hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
 ) -> float | None:
-    v = _value(hdr, key, ctx)
+    v = _value(hdr, key, ctx, where)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
             raise ctx.fail(f"missing keyword {key} in the {where}")
@@ -267,25 +322,64 @@ def _filter(prim: fits.Header, instrument: str, ctx: _Ctx) -> str:
     return name
 
 
-def _sky_wcs(hdr: fits.Header, label: str, ctx: _Ctx) -> WCS:
+def _check_wcs_keywords(hdr: fits.Header, info: HduInfo, label: str, ctx: _Ctx) -> None:
+    """Types and values of the primary WCS's keywords, before astropy sees them.
+
+    wcslib "fixes" what it cannot parse (``CRVAL1 = NaN`` became 0 degrees) and
+    astropy crashes on some types (``CTYPE1 = -1``), so both are refused here, as
+    is any WCS keyword written twice (which card wins differs between readers).
+    """
+    keys = [k for k in hdr if _WCS_KEY.match(k)]
+    twice = sorted(k for k in info.duplicates if _WCS_KEY.match(k))
+    if twice:
+        raise ctx.fail(f"{label} gives the WCS keyword {twice[0]} twice: which one holds?")
+    for key in keys:
+        v = _value(hdr, key, ctx, label)
+        if _WCS_TEXT.match(key):
+            if not isinstance(v, str):
+                raise ctx.fail(f"{key} in {label} must be a string, got {v!r}")
+        elif _WCS_ORDER.match(key):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9:
+                raise ctx.fail(
+                    f"{key} in {label} is {v!r}: a SIP polynomial order is an integer 0-9 "
+                    "(HST distortion solutions use 4 or 5)"
+                )
+        else:
+            _number(hdr, key, label, ctx)
+
+
+def without_lookup_distortions(hdr: fits.Header) -> fits.Header:
+    """A copy of a chip header without its lookup-table distortion keywords.
+
+    astropy applies NPOL/D2IM only with their data HDUs at hand (and raises
+    without them); they are < 0.1 pixel, so the footprint and the engine's
+    alignment do without them.
+    """
     h = hdr.copy(strip=True)
-    for key in [k for k in h if _LOOKUP_KEY.match(k)]:
-        h.remove(key, remove_all=True)
+    for key in {k for k in h if _LOOKUP_KEY.match(k)}:
+        h.remove(key, ignore_missing=True, remove_all=True)
+    return h
+
+
+def _sky_wcs(hdr: fits.Header, info: HduInfo, label: str, ctx: _Ctx) -> WCS:
+    h = without_lookup_distortions(hdr)
     for key in ("CTYPE1", "CTYPE2"):
         if key not in h:
             raise ctx.fail(f"{label} has no WCS: missing keyword {key}")
+    _check_wcs_keywords(h, info, label, ctx)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             w = WCS(h, naxis=2)
-        except (ValueError, TypeError, KeyError, MemoryError) as exc:
+        except Exception as exc:  # wcslib and astropy on hostile headers: name it, never crash
             text = str(exc)
             if "singular" in text.lower():
                 raise ctx.fail(f"{label} WCS has a singular CD/PC matrix") from None
             lines = [
                 ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("ERROR")
             ]
-            raise ctx.fail(f"{label} WCS cannot be built: {lines[0] if lines else text}") from None
+            first = lines[0] if lines else text or type(exc).__name__
+            raise ctx.fail(f"{label} WCS cannot be built: {first}") from None
     for warn in caught:
         ctx.note(f"{label} WCS: {' '.join(str(warn.message).split())}")
     if not w.has_celestial:
@@ -294,25 +388,98 @@ def _sky_wcs(hdr: fits.Header, label: str, ctx: _Ctx) -> WCS:
             f"CTYPE2={h.get('CTYPE2')!r})"
         )
     m = w.wcs.get_pc() * w.wcs.get_cdelt()[:, None]
-    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) == 0:
+    # singular relative to the matrix's own size: a CD with proportional rows has a
+    # determinant of rounding noise, not exactly 0
+    size = float(np.prod(np.abs(m).sum(axis=1))) if np.all(np.isfinite(m)) else 0.0
+    if size == 0 or abs(np.linalg.det(m)) <= 1e-6 * size:
         raise ctx.fail(f"{label} WCS has a singular CD/PC matrix")
     return w
 
 
-def _footprint(w: WCS, shape: tuple[int, int], label: str, ctx: _Ctx) -> list[list[float]]:
+def _check_scale(w: WCS, label: str, nominal: float, ctx: _Ctx) -> float:
+    """The WCS's linear pixel scale (arcsec/pix); refused when far from the detector's."""
+    scale = float(np.sqrt(abs(np.linalg.det(w.celestial.pixel_scale_matrix)))) * 3600.0
+    ratio = scale / nominal
+    if not 0.5 < ratio < 2.0:
+        raise ctx.fail(
+            f'{label} WCS pixel scale is {scale:.3g}"/pix, not the detector\'s {nominal}"/pix '
+            "(more than a factor 2 off): its footprint would be wrong"
+        )
+    if not 0.8 < ratio < 1.25:
+        ctx.note(
+            f'{label} WCS pixel scale {scale:.4f}"/pix differs from the nominal {nominal}"/pix'
+        )
+    return scale
+
+
+def _footprint(
+    w: WCS, shape: tuple[int, int], scale: float, label: str, ctx: _Ctx
+) -> list[list[float]]:
+    """The chip's corners on the sky, after checking the distortion maps it sanely.
+
+    A grid of pixel positions (edges included) goes through the full WCS (SIP
+    included); each grid cell must keep its orientation and an area within a
+    factor 2 of what the linear scale says, so a distortion polynomial that folds
+    or collapses the chip (SIP order 99 made a footprint of one point) is refused.
+    """
     ny, nx = shape
-    corners = np.array([[-0.5, -0.5], [nx - 0.5, -0.5], [nx - 0.5, ny - 0.5], [-0.5, ny - 0.5]])
+    n = _FOOTPRINT_GRID
+    gx, gy = np.meshgrid(np.linspace(-0.5, nx - 0.5, n + 1), np.linspace(-0.5, ny - 0.5, n + 1))
+    pix = np.column_stack([gx.ravel(), gy.ravel()])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            sky = w.all_pix2world(corners, 0)
-        except (ValueError, TypeError) as exc:
-            raise ctx.fail(f"{label} WCS cannot map the chip corners to the sky: {exc}") from None
+            sky = w.all_pix2world(pix, 0)
+        except Exception as exc:  # wcslib on hostile distortions: name it, never crash
+            raise ctx.fail(f"{label} WCS cannot map the chip to the sky: {exc}") from None
     for warn in caught:
         ctx.note(f"{label} WCS: {warn.message}")
     if not np.all(np.isfinite(sky)) or np.any(np.abs(sky[:, 1]) > 90):
-        raise ctx.fail(f"{label} WCS gives invalid sky coordinates at the chip corners")
-    return [[float(ra % 360.0), float(dec)] for ra, dec in sky]
+        raise ctx.fail(f"{label} WCS gives invalid sky coordinates on the chip")
+    xy = _tangent_plane(sky)
+    if xy is None:
+        raise ctx.fail(f"{label} WCS spreads the chip over more than a hemisphere")
+    xy = xy.reshape(n + 1, n + 1, 2)
+    cells = _cell_areas(xy)  # square degrees, signed
+    nominal = (nx / n) * (ny / n) * (scale / 3600.0) ** 2
+    ratio = np.abs(cells) / nominal
+    if not (np.all(cells > 0) or np.all(cells < 0)) or not np.all((ratio > 0.5) & (ratio < 2)):
+        worst = float(ratio.min() if ratio.min() < 1 / ratio.max() else ratio.max())
+        raise ctx.fail(
+            f"{label} WCS distortion folds or stretches the chip (a part of it maps to "
+            f"{worst:.3g} times its nominal area on the sky): check the SIP coefficients"
+        )
+    corners = [0, n, (n + 1) * (n + 1) - 1, n * (n + 1)]  # (0,0) (nx,0) (nx,ny) (0,ny)
+    return [[float(sky[i, 0] % 360.0), float(sky[i, 1])] for i in corners]
+
+
+def _tangent_plane(sky: np.ndarray) -> np.ndarray | None:
+    """Gnomonic projection (deg) about the points' mean direction; None past 60 degrees."""
+    ra, dec = np.radians(sky[:, 0]), np.radians(sky[:, 1])
+    v = np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    c = v.mean(axis=0)
+    norm = np.linalg.norm(c)
+    if norm == 0:
+        return None
+    c /= norm
+    e1 = np.cross([0.0, 0.0, 1.0], c)
+    e1 = e1 / np.linalg.norm(e1) if np.linalg.norm(e1) > 1e-12 else np.array([1.0, 0.0, 0.0])
+    e2 = np.cross(c, e1)
+    dot = v @ c
+    if np.any(dot < 0.5):
+        return None
+    return np.degrees(np.column_stack([(v @ e1) / dot, (v @ e2) / dot]))
+
+
+def _cell_areas(xy: np.ndarray) -> np.ndarray:
+    """Signed areas of the quadrilaterals of a (n+1, n+1, 2) grid (shoelace)."""
+    a, b = xy[:-1, :-1], xy[:-1, 1:]
+    c, d = xy[1:, 1:], xy[1:, :-1]
+
+    def cross(p, q):
+        return p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]
+
+    return 0.5 * (cross(a, b) + cross(b, c) + cross(c, d) + cross(d, a))
 
 
 def _centre(polys: list[list[list[float]]]) -> tuple[float, float]:
@@ -330,13 +497,76 @@ def _centre(polys: list[list[list[float]]]) -> tuple[float, float]:
     return ra, dec
 
 
-def _exposure_id(prim: fits.Header, path: Path, ctx: _Ctx) -> str:
-    root = _value(prim, "ROOTNAME", ctx)
+def _exposure_id(prim: fits.Header, name: str, ctx: _Ctx) -> str:
+    """ROOTNAME (else the file name's stem), checked like any input: it becomes a table
+    key and a segment of product keys, so ``../../x`` must never get through."""
+    root = _value(prim, "ROOTNAME", ctx, "primary header")
     if isinstance(root, str) and root.strip():
-        return root.strip().lower()
-    stem = path.name.split(".")[0].split("_")[0].lower()
-    ctx.note(f"no ROOTNAME in the primary header: exposure id {stem!r} taken from the file name")
-    return stem
+        eid, origin = root.strip().lower(), f"ROOTNAME {root.strip()!r}"
+    else:
+        eid = name.split(".")[0].split("_")[0].lower()
+        origin = f"the file name {name!r} (no ROOTNAME in the primary header)"
+        if EXPOSURE_ID_RE.match(eid):
+            ctx.note(
+                f"no ROOTNAME in the primary header: exposure id {eid!r} taken from the file name"
+            )
+    if not EXPOSURE_ID_RE.match(eid):
+        raise ctx.fail(
+            f"{origin} is not an exposure id: use 1-64 lower-case letters, digits, '_' or '-' "
+            "(HST rootnames are 9 characters, e.g. jbt122x8q)"
+        )
+    return eid
+
+
+def _field_id(target: str | None, ctx: _Ctx) -> str:
+    fid = field_id_from_target(target)
+    if len(fid) > 64:
+        raise ctx.fail(f"TARGNAME {target!r} gives a field id of {len(fid)} characters; at most 64")
+    return fid
+
+
+def _check_duplicates(info: HduInfo, keys: tuple[str, ...], where: str, ctx: _Ctx) -> None:
+    """Refuse a keyword cloudphot reads that is written twice (which value holds?)."""
+    twice = sorted(set(keys) & info.duplicates)
+    if twice:
+        raise ctx.fail(
+            f"{twice[0]} is given twice in the {where}: remove one so its value is unambiguous"
+        )
+
+
+def _check_scaling(info: HduInfo, label: str, ctx: _Ctx) -> None:
+    """BSCALE/BZERO of an image cloudphot reads pixels from.
+
+    Floating-point images (every calibrated HST SCI and ERR) are stored unscaled; an
+    integer image may be scaled (BZERO = 32768 is unsigned 16-bit) as long as every
+    value stays finite and non-degenerate.
+    """
+    if info.bscale is None and info.bzero is None:
+        return
+    values = {}
+    for key, v, default in (("BSCALE", info.bscale, 1.0), ("BZERO", info.bzero, 0.0)):
+        if v is None:
+            values[key] = default
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ctx.fail(f"{key} of {label} is {v!r}: it must be a finite number")
+        values[key] = float(v)
+    bscale, bzero = values["BSCALE"], values["BZERO"]
+    if bscale == 0:
+        raise ctx.fail(f"BSCALE of {label} is 0: every pixel would read as BZERO")
+    if info.bitpix < 0:
+        if (bscale, bzero) != (1.0, 0.0):
+            raise ctx.fail(
+                f"{label} is a floating-point image with BSCALE={bscale:g}, BZERO={bzero:g}: "
+                "calibrated exposures store floats unscaled"
+            )
+        return
+    largest = abs(bzero) + abs(bscale) * 2.0 ** (info.bitpix - 1)
+    if largest > 2.0**64:
+        raise ctx.fail(
+            f"{label} has BSCALE={bscale:g}, BZERO={bzero:g}: its {info.bitpix}-bit values "
+            f"would reach {largest:.3g}, beyond any detector's range"
+        )
 
 
 # --- the check ----------------------------------------------------------------
@@ -364,6 +594,7 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
             ctx.note(f"{h.label}: {n}")
     prim = _header(path, hdus[0], ctx)
     where = "primary header"
+    _check_duplicates(hdus[0], _PRIMARY_READ, where, ctx)
 
     instrument = _text(prim, "INSTRUME", where, ctx).upper()
     if instrument not in SUPPORTED:
@@ -395,6 +626,11 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
         raise ctx.fail("EXPTIME is 0: a zero-length exposure has no photometry")
     if exptime < 0:
         raise ctx.fail(f"EXPTIME is {exptime:g}: an exposure time cannot be negative")
+    if exptime > MAX_EXPTIME:
+        raise ctx.fail(
+            f"EXPTIME is {exptime:g} s: longer than a day, not one HST exposure "
+            f"(at most {MAX_EXPTIME:g} s)"
+        )
     mjd_start = _number(prim, "EXPSTART", where, ctx)
     if not 40000.0 <= mjd_start <= 100000.0:  # HST launched at MJD 48005
         raise ctx.fail(f"EXPSTART is {mjd_start:g}: not a plausible MJD for an HST exposure")
@@ -404,6 +640,16 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
         ctx.note("no EXPEND: taken as EXPSTART + EXPTIME")
     elif mjd_end < mjd_start:
         raise ctx.fail(f"EXPEND ({mjd_end}) is before EXPSTART ({mjd_start})")
+    elapsed = (mjd_end - mjd_start) * 86400.0
+    if elapsed > MAX_EXPTIME:
+        raise ctx.fail(
+            f"EXPEND - EXPSTART is {elapsed:.0f} s: longer than a day, not one HST exposure"
+        )
+    # EXPEND is written to 1e-5 day (0.9 s); an exposure cannot outlast its own span
+    if exptime > elapsed + 2.0 + 0.01 * exptime:
+        raise ctx.fail(
+            f"EXPTIME ({exptime:g} s) is longer than EXPEND - EXPSTART ({elapsed:.1f} s)"
+        )
     date_obs = _text(prim, "DATE-OBS", where, ctx, required=False, strict=False)
     if date_obs is None or not re.match(r"^\d{4}-\d{2}-\d{2}", date_obs):
         derived = (datetime(1858, 11, 17) + timedelta(days=mjd_start)).strftime("%Y-%m-%d")
@@ -423,12 +669,19 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
     )
     ra_targ = _number(prim, "RA_TARG", where, ctx, required=False, strict=False)
     dec_targ = _number(prim, "DEC_TARG", where, ctx, required=False, strict=False)
+    if ra_targ is not None and not 0.0 <= ra_targ <= 360.0:
+        ctx.note(f"RA_TARG is {ra_targ:g}, not an RA in degrees: ignored")
+        ra_targ = None
+    if dec_targ is not None and not -90.0 <= dec_targ <= 90.0:
+        ctx.note(f"DEC_TARG is {dec_targ:g}, not a declination in degrees: ignored")
+        dec_targ = None
 
     chips, has_pixels = _chips(path, hdus, prim, instrument, detector, filt, ctx)
     pra, pdec = _centre([c.footprint for c in chips])
+    image = path.name if source is None else Path(source).name
     return ExposureMetadata(
-        exposure_id=_exposure_id(prim, path, ctx),
-        image=path.name if source is None else Path(source).name,
+        exposure_id=_exposure_id(prim, image, ctx),
+        image=image,
         instrument=instrument,
         detector=detector,
         filter=filt,
@@ -438,7 +691,7 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
         mjd_mid=0.5 * (mjd_start + mjd_end),
         date_obs=date_obs,
         target=target,
-        field_id=field_id_from_target(target),
+        field_id=_field_id(target, ctx),
         proposal_id=proposal_id,
         ra_targ=ra_targ,
         dec_targ=dec_targ,
@@ -482,7 +735,15 @@ def _chips(
                     f"missing {ext},{v} extension ({instrument}/{detector} "
                     f"exposures have SCI, ERR and DQ per chip)"
                 )
+        for ext in ("SCI", "ERR", "DQ"):
+            other = by_name[(ext, v)]
+            if other.xtension != "IMAGE":
+                raise ctx.fail(
+                    f"{ext},{v} is a {other.xtension} extension: a chip's {ext} must be an IMAGE"
+                )
+            _check_scaling(other, f"{ext},{v}", ctx)
         hdr = _header(path, info, ctx)
+        _check_duplicates(info, _SCI_READ, label, ctx)
         has = info.data_bytes > 0
         if has:
             if len(info.shape) != 2:
@@ -516,14 +777,9 @@ def _chips(
                 "SIZAXIS1/SIZAXIS2"
             )
         pixels.append(has)
-        w = _sky_wcs(hdr, label, ctx)
-        scale = float(np.sqrt(abs(np.linalg.det(w.celestial.pixel_scale_matrix)))) * 3600.0
-        nominal = _NOMINAL_SCALE[(instrument, detector)]
-        if not 0.8 < scale / nominal < 1.25:
-            ctx.note(
-                f'{label} WCS pixel scale {scale:.4f}"/pix differs from the nominal {nominal}"/pix'
-            )
-        poly = _footprint(w, shape, label, ctx)
+        w = _sky_wcs(hdr, info, label, ctx)
+        scale = _check_scale(w, label, _NOMINAL_SCALE[(instrument, detector)], ctx)
+        poly = _footprint(w, shape, scale, label, ctx)
         photflam = _number(hdr, "PHOTFLAM", label, ctx, required=False)
         photplam = _number(hdr, "PHOTPLAM", label, ctx, required=False)
         if photflam is None:
@@ -537,8 +793,18 @@ def _chips(
             )
         if photflam <= 0:
             raise ctx.fail(f"PHOTFLAM of {label} is {photflam:g}: it must be positive")
+        if not _PHOTFLAM_RANGE[0] <= photflam <= _PHOTFLAM_RANGE[1]:
+            raise ctx.fail(
+                f"PHOTFLAM of {label} is {photflam:g} erg/s/cm2/A per e-/s: not an HST "
+                f"inverse sensitivity (between {_PHOTFLAM_RANGE[0]:g} and {_PHOTFLAM_RANGE[1]:g})"
+            )
         if photplam is not None and photplam <= 0:
             raise ctx.fail(f"PHOTPLAM of {label} is {photplam:g}: it must be positive")
+        if photplam is not None and not _PHOTPLAM_RANGE[0] <= photplam <= _PHOTPLAM_RANGE[1]:
+            raise ctx.fail(
+                f"PHOTPLAM of {label} is {photplam:g} A: not a pivot wavelength of an "
+                f"ACS/WFC3 filter (between {_PHOTPLAM_RANGE[0]:g} and {_PHOTPLAM_RANGE[1]:g} A)"
+            )
         if photplam is None:
             ctx.note(f"{label}: no PHOTPLAM: zpt_ab and zpt_vega are None")
         zp = zeropoints(instrument, detector, filt, photflam, photplam)

@@ -11,7 +11,13 @@ keyword, anything a FITS library could choke on:
 - BITPIX/NAXIS/NAXISn/PCOUNT/GCOUNT missing, not integers, or out of range;
 - data larger than ``max_pixels`` elements, and tile-compressed images whose
   ``ZNAXISn`` product would decompress beyond ``max_pixels`` (decompression bombs);
-- truncation: the file is shorter than the headers and data it declares.
+- truncation: the file is shorter than the headers and data it declares;
+- a structural keyword (BITPIX, NAXISn, BSCALE, ...) given twice: readers disagree
+  on which card wins (this scan keeps the first, astropy may raise), so the file
+  means two different things.
+
+Every other keyword written more than once is listed in :attr:`HduInfo.duplicates`,
+so the metadata reader can refuse duplicates of what it reads.
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ _MAX_NAXIS = 999
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
 _PNG = b"\x89PNG\r\n\x1a\n"
+#: keywords that decide how the bytes are read; a second card for one is refused
+_STRUCTURAL = re.compile(
+    r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d{0,3}|PCOUNT|GCOUNT|GROUPS|EXTEND|EXTNAME|EXTVER|"
+    r"BSCALE|BZERO|BLANK|ZIMAGE|ZBITPIX|ZNAXIS\d{0,3}|ZCMPTYPE|ZTILE\d{1,3}|THEAP|TFIELDS|"
+    r"TFORM\d{1,3}|TSCAL\d{1,3}|TZERO\d{1,3})$"
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,11 @@ class HduInfo:
     gcount: int = 1
     zshape: tuple[int, ...] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: keywords (value cards) written more than once in this header
+    duplicates: frozenset[str] = frozenset()
+    #: BSCALE and BZERO as written (None when absent; text when not a number)
+    bscale: str | int | float | bool | None = None
+    bzero: str | int | float | bool | None = None
 
     @property
     def label(self) -> str:
@@ -124,9 +141,11 @@ def _fail(source: str, reason: str) -> InvalidExposure:
 
 def _read_header(
     f: BinaryIO, start: int, file_size: int, index: int, max_bytes: int, source: str
-) -> tuple[dict[str, object], int]:
-    """Parse one header from ``start``: first occurrence of each keyword, and its size."""
+) -> tuple[dict[str, object], int, set[str]]:
+    """Parse one header from ``start``: first occurrence of each keyword, its size, and
+    the keywords written more than once."""
     cards: dict[str, object] = {}
+    duplicates: set[str] = set()
     pos = start
     where = "primary header" if index == 0 else f"header of HDU {index}"
     while True:
@@ -168,15 +187,24 @@ def _read_header(
             card = text[k : k + _CARD]
             key = card[:8].rstrip()
             if key == "END":
-                return cards, pos - start
+                return cards, pos - start, duplicates
             if key in ("SIMPLE", "XTENSION") and (pos - BLOCK + k) != start:
                 raise _fail(
                     source,
                     f"the {where} has no END card before the next HDU starts "
                     f"({key} at byte {pos - BLOCK + k})",
                 )
-            if card[8:10] == "= " and key and key not in cards:
-                cards[key] = parse_card_value(card[10:])
+            if card[8:10] == "= " and key:
+                if key not in cards:
+                    cards[key] = parse_card_value(card[10:])
+                    continue
+                if _STRUCTURAL.match(key):
+                    raise _fail(
+                        source,
+                        f"{key} is given twice in the {where}: readers disagree on which "
+                        "card wins, so the file's layout is ambiguous",
+                    )
+                duplicates.add(key)
 
 
 def _require_int(cards: dict, key: str, where: str, source: str, lo: int, hi: int) -> int:
@@ -291,9 +319,11 @@ def _scan_open(
                     f"bytes after HDU {index - 1} at offset {pos} are not a "
                     f"FITS extension (start with {shown!r}, not 'XTENSION=')",
                 )
-        cards, hbytes = _read_header(f, pos, size, index, max_bytes_header, source)
-        hdus.append(_check_hdu(cards, index, pos, hbytes, max_pixels, source))
-        info = hdus[-1]
+        cards, hbytes, dups = _read_header(f, pos, size, index, max_bytes_header, source)
+        info = replace(
+            _check_hdu(cards, index, pos, hbytes, max_pixels, source), duplicates=frozenset(dups)
+        )
+        hdus.append(info)
         pos = info.data_offset + _padded(info.data_bytes)
         if pos > size:
             if info.data_offset + info.data_bytes > size:
@@ -337,7 +367,10 @@ def _check_hdu(
     extname = cards.get("EXTNAME")
     extname = extname.strip().upper() if isinstance(extname, str) else None
     extver = cards.get("EXTVER")
-    extver = extver if isinstance(extver, int) and not isinstance(extver, bool) else None
+    if extver is not None and (
+        isinstance(extver, bool) or not isinstance(extver, int) or extver < 1
+    ):
+        raise _fail(source, f"EXTVER in the {where} must be a positive integer, got {extver!r}")
     label = where if extname is None else f"{where} ({extname},{extver or 1})"
     bitpix = _require_int(cards, "BITPIX", label, source, -64, 64)
     if bitpix not in _VALID_BITPIX:
@@ -404,6 +437,8 @@ def _check_hdu(
         pcount=pcount,
         gcount=gcount,
         zshape=zshape,
+        bscale=cards.get("BSCALE"),
+        bzero=cards.get("BZERO"),
     )
 
 

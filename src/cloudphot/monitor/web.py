@@ -7,17 +7,31 @@ these four parts). :func:`serve` puts them behind the standard library's
 ``ThreadingHTTPServer`` for ``cloudphot serve``.
 
 The retry route changes state. Locally the server binds to 127.0.0.1 and the
-workspace owner is the only user; on AWS the route must sit behind
-authentication: ``MonitorApi`` in template.yaml (``functions/monitor/``, over
+workspace owner is the only user, but any web page the owner visits can send
+requests to 127.0.0.1, so a guarded app (:meth:`MonitorApp.guard`, what ``cloudphot
+serve`` uses) answers only the Host names it serves (DNS rebinding: a page of
+evil.example whose name now resolves to 127.0.0.1 would otherwise read the tree), and
+takes a state-changing request only from its own origin with the session's token,
+which reaches the page in ``index.html`` and goes back in ``X-Cloudphot-Token`` (a
+cross-origin ``POST`` with ``Content-Type: text/plain`` needs no preflight, so the
+token is what stops it). Calls without headers are in-process (tests, the Lambda
+handler) and not checked. On AWS the routes sit behind authentication:
+``MonitorApi`` in template.yaml (``functions/monitor/``, over
 :class:`~cloudphot.aws.platform.AwsPlatform`) requires IAM-signed (SigV4) requests
 for every route.
+
+Reads that scan every event and job (``/api/tree``, ``/api/status``) are cached per
+change of the tables and computed once for any number of concurrent requests
+(:class:`SingleFlight`), so a burst of polling pages costs one scan.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import mimetypes
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,9 +50,11 @@ from .tree import Node, build_tree, filter_tree, rerun_command
 
 __all__ = [
     "STATIC_DIR",
+    "TOKEN_HEADER",
     "HttpError",
     "MonitorApp",
     "Response",
+    "SingleFlight",
     "api_gateway_response",
     "make_server",
     "serve",
@@ -49,6 +65,22 @@ Response = tuple[int, dict[str, str], bytes]
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 LOG_TAIL_BYTES = 16_000
 MAX_BODY = 64 * 1024
+#: the header carrying the session token on state-changing requests
+TOKEN_HEADER = "x-cloudphot-token"
+#: names every local monitor answers to, besides the one it was bound to
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: connections the HTTP server queues before accepting (the standard library's is 5)
+LISTEN_BACKLOG = 1024
+#: headers a static file is served with: no framing (the retry button), no sniffing
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
 
 
 class HttpError(Exception):
@@ -107,6 +139,57 @@ def _parse_query(query: str | Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): (v[-1] if isinstance(v, list) else str(v)) for k, v in query.items()}
 
 
+def _hostname(host: str) -> str:
+    """``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:8765`` -> ``::1`` (lower case)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class SingleFlight:
+    """Concurrent identical reads share one computation.
+
+    A request takes the result of a computation that *started after it arrived*
+    (so it never sees older data than it would have computed itself), waiting for
+    one under way if needed; 200 concurrent requests cost at most two scans.
+    """
+
+    def __init__(self, max_keys: int = 64):
+        self._cond = threading.Condition()
+        self._slots: dict[Any, dict[str, Any]] = {}
+        self._max_keys = max_keys
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        arrived = time.monotonic()
+        with self._cond:
+            while True:
+                slot = self._slots.get(key)
+                if slot is None:
+                    if len(self._slots) >= self._max_keys:
+                        for k in [k for k, v in self._slots.items() if not v["busy"]]:
+                            del self._slots[k]
+                    slot = self._slots[key] = {"busy": False, "started": None, "value": None}
+                if slot["started"] is not None and slot["started"] >= arrived:
+                    return slot["value"]
+                if not slot["busy"]:
+                    slot["busy"] = True
+                    break
+                self._cond.wait()
+        started = time.monotonic()
+        try:
+            value = compute()
+        except BaseException:
+            with self._cond:
+                slot["busy"] = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            slot.update(busy=False, started=started, value=value)
+            self._cond.notify_all()
+        return value
+
+
 def _matches(node: Node, needle: str) -> bool:
     return any(
         needle in (n.subject or "").lower()
@@ -132,6 +215,21 @@ class MonitorApp:
         self._run_again = False
         self.last_run: dict[str, Any] = {}
         self._tree_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
+        self._reads = SingleFlight()
+        #: set by :meth:`guard`: the session token and the Host names answered
+        self.session_token: str | None = None
+        self.allowed_hosts: frozenset[str] | None = None
+
+    def guard(self, host: str = "127.0.0.1", extra_hosts: tuple[str, ...] = ()) -> MonitorApp:
+        """Serve over HTTP safely: answer only ``host``, the loopback names and
+        ``extra_hosts``; state-changing requests need this session's token and the
+        page's own origin. Returns self."""
+        names = set(LOCAL_HOSTS) | {_hostname(h) for h in extra_hosts if h}
+        if host and host not in ("0.0.0.0", "::", ""):
+            names.add(_hostname(host))
+        self.allowed_hosts = frozenset(names)
+        self.session_token = secrets.token_urlsafe(32)
+        return self
 
     # ------------------------------------------------------------------ dispatch
     def handle(
@@ -140,9 +238,16 @@ class MonitorApp:
         path: str,
         query: str | Mapping[str, Any] | None = None,
         body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """Answer one request; never raises (errors become JSON with a message)."""
+        """Answer one request; never raises (errors become JSON with a message).
+
+        ``headers`` (names in any case) come from an HTTP adapter; without them the
+        call is in-process and the door checks of a guarded app are skipped.
+        """
         try:
+            if headers is not None:
+                self._check_door(method.upper(), {k.lower(): v for k, v in headers.items()})
             return self._route(method.upper(), path, _parse_query(query), body)
         except HttpError as exc:
             return _json(exc.status, {"error": exc.message, "status": exc.status})
@@ -152,6 +257,39 @@ class MonitorApp:
             return _json(500, {"error": f"{type(exc).__name__}: {exc}", "status": 500})
         except Exception as exc:
             return _json(500, {"error": f"internal error ({type(exc).__name__})", "status": 500})
+
+    def _check_door(self, method: str, headers: dict[str, str]) -> None:
+        """Host names served (DNS rebinding) and, for a POST, origin and token (CSRF)."""
+        if self.allowed_hosts is None:
+            return
+        host = headers.get("host", "")
+        if _hostname(host) not in self.allowed_hosts:
+            raise HttpError(
+                421,
+                f"this monitor answers for {', '.join(sorted(self.allowed_hosts))}, not "
+                f"{host or 'a request without Host'!r} (DNS rebinding protection); serve "
+                "another name with 'cloudphot serve --allow-host NAME'",
+            )
+        if method in ("GET", "HEAD"):
+            return
+        site = headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            raise HttpError(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
+        for name in ("origin", "referer"):
+            origin = headers.get(name)
+            if origin is None:
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
+                raise HttpError(403, f"cross-origin request refused ({name.title()}: {origin})")
+            break
+        token = headers.get(TOKEN_HEADER, "")
+        if not self.session_token or not hmac.compare_digest(token, self.session_token):
+            raise HttpError(
+                403,
+                "state-changing requests need this session's token in X-Cloudphot-Token "
+                "(the monitor page sends it; it is printed nowhere else)",
+            )
 
     def _route(self, method: str, path: str, q: dict[str, str], body) -> Response:
         path = unquote(path) if "%" in path else path
@@ -204,18 +342,23 @@ class MonitorApp:
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
-        return (
-            200,
-            {
-                "Content-Type": ctype,
-                "Cache-Control": "no-cache",
-                "X-Content-Type-Options": "nosniff",
-            },
-            target.read_bytes(),
-        )
+        data = target.read_bytes()
+        headers = {"Content-Type": ctype, "Cache-Control": "no-cache", **STATIC_HEADERS}
+        if rel == "index.html" and self.session_token:
+            # the page's copy of the session token, sent back on retry
+            meta = f'<meta name="cloudphot-token" content="{self.session_token}">'
+            data = data.replace(
+                b'<meta charset="utf-8">', b'<meta charset="utf-8">' + meta.encode()
+            )
+            headers["Cache-Control"] = "no-store"
+        return 200, headers, data
 
     # ------------------------------------------------------------------ reads
     def status(self) -> dict[str, Any]:
+        doc = self._cached(("status",), self._status_scan)
+        return {**doc, "runner": {"running": self.running, **self.last_run}, "now": utcnow()}
+
+    def _status_scan(self) -> dict[str, Any]:
         jobs = self.rt.store.jobs()
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
@@ -227,9 +370,26 @@ class MonitorApp:
             "events": events,
             "counts": counts,
             "failed": counts["FAILED"] + counts["ABORTED"],
-            "runner": {"running": self.running, **self.last_run},
-            "now": utcnow(),
+            "dead_letters": self.rt.store.dead_letters(),
         }
+
+    def _cached(self, key: tuple, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``compute()`` once per change of the tables, and once for concurrent callers."""
+        stamp = self._tables_stamp()
+        cached = self._tree_cache.get(key)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        doc = self._reads.get(key, compute)
+        # trust the stamp only once the files have been quiet for a second: file times
+        # tick coarsely, so a write right after this read could leave them unchanged
+        quiet = stamp is not None and all(
+            st is None or time.time_ns() - st[0] > 1_000_000_000 for st in stamp
+        )
+        if quiet:
+            if len(self._tree_cache) > 32:
+                self._tree_cache.clear()
+            self._tree_cache[key] = (stamp, doc)
+        return doc
 
     @property
     def running(self) -> bool:
@@ -243,32 +403,22 @@ class MonitorApp:
         subject = q.get("subject") or None
         needle = q.get("q", "").strip().lower()
         limit = _int(q, "limit", 500, 1, 100_000)
-        key = (failed, expand, since, subject, needle, limit)
-        stamp = self._tables_stamp()
-        cached = self._tree_cache.get(key)
-        if stamp is not None and cached is not None and cached[0] == stamp:
-            return cached[1]
-        events, jobs = list(self.rt.store.events()), self.rt.store.jobs()
-        doc = tree_payload(
-            events,
-            jobs,
-            failed=failed,
-            subject=subject,
-            since=since,
-            needle=needle,
-            expand=expand,
-            limit=limit,
-        )
-        # trust the stamp only once the files have been quiet for a second: file times
-        # tick coarsely, so a write right after this read could leave them unchanged
-        quiet = stamp is not None and all(
-            st is None or time.time_ns() - st[0] > 1_000_000_000 for st in stamp
-        )
-        if quiet:
-            if len(self._tree_cache) > 32:
-                self._tree_cache.clear()
-            self._tree_cache[key] = (stamp, doc)
-        return doc
+
+        def scan() -> dict[str, Any]:
+            doc = tree_payload(
+                list(self.rt.store.events()),
+                self.rt.store.jobs(),
+                failed=failed,
+                subject=subject,
+                since=since,
+                needle=needle,
+                expand=expand,
+                limit=limit,
+            )
+            doc["dead_letters"] = self.rt.store.dead_letters()
+            return doc
+
+        return self._cached(("tree", failed, expand, since, subject, needle, limit), scan)
 
     def _tables_stamp(self) -> tuple | None:
         """Size and mtime of the local SQLite tables (and WAL): unchanged means the tree
@@ -545,7 +695,9 @@ def _handler_class(app: MonitorApp):
                 status, headers, body = _json(413, {"error": "request body too large"})
             else:
                 data = self.rfile.read(length) if length else b""
-                status, headers, body = app.handle(method, split.path, split.query, data)
+                status, headers, body = app.handle(
+                    method, split.path, split.query, data, headers=dict(self.headers.items())
+                )
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -571,11 +723,18 @@ def _handler_class(app: MonitorApp):
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG  # a burst of polling pages must not be refused
+
+
 def make_server(app: MonitorApp, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
-    """A bound server (port 0: a free one, see ``server.server_address``)."""
-    server = ThreadingHTTPServer((host, port), _handler_class(app))
-    server.daemon_threads = True
-    return server
+    """A bound server (port 0: a free one, see ``server.server_address``).
+
+    An app not yet guarded is guarded for ``host`` (see :meth:`MonitorApp.guard`)."""
+    if app.allowed_hosts is None:
+        app.guard(host)
+    return _Server((host, port), _handler_class(app))
 
 
 def serve(

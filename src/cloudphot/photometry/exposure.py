@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 from astropy.wcs import WCS, FITSFixedWarning
 from numpy.typing import NDArray
 
@@ -136,8 +137,11 @@ def _wcs(header: fits.Header, hdul: fits.HDUList) -> WCS:
         warnings.simplefilter("ignore", FITSFixedWarning)
         # Only the FITS WCS + SIP; lookup-table distortions (D2IM/CPDIS) are not
         # modelled by the engine (their effect on relative alignment is absorbed
-        # by the fitted shift for small dithers).
-        return WCS(header, fobj=None, relax=True)
+        # by the fitted shift for small dithers), and astropy raises on their
+        # keywords without the data HDUs, so they are stripped.
+        from cloudphot.fits.exposure import without_lookup_distortions
+
+        return WCS(without_lookup_distortions(header), fobj=None, relax=True)
 
 
 def load_exposure(path: str | Path) -> Exposure:
@@ -166,83 +170,110 @@ def load_exposure(path: str | Path) -> Exposure:
     except (OSError, ValueError) as exc:
         raise InvalidExposure(name, f"cannot be read as FITS: {exc}") from exc
     with hdul:
-        h0 = hdul[0].header
-        exptime = float(h0.get("EXPTIME", 0.0) or 0.0)
-        if not exptime > 0:
-            raise InvalidExposure(name, f"EXPTIME is {exptime} s; need > 0")
-        instrument = str(h0.get("INSTRUME", "")).strip().upper()
-        detector = str(h0.get("DETECTOR", "")).strip().upper()
-        filt = _filter_name(h0)
-        if not filt:
-            raise InvalidExposure(name, "no FILTER/FILTER1/FILTER2 keyword")
-        target = str(h0.get("TARGNAME", "")).strip().upper()
-        rootname = str(h0.get("ROOTNAME", name.split("_")[0])).strip().lower()
-        start = h0.get("EXPSTART")
-        end = h0.get("EXPEND")
-        if start is None:
-            raise InvalidExposure(name, "no EXPSTART keyword")
-        mjd = (
-            (float(start) + float(end)) / 2
-            if end is not None
-            else float(start) + exptime / 172800.0
-        )
-
-        extvers = sorted(
-            {
-                int(hdu.header.get("EXTVER", 1))
-                for hdu in hdul[1:]
-                if str(hdu.header.get("EXTNAME", "")).upper() == "SCI"
-            }
-        )
-        if not extvers:
-            raise InvalidExposure(name, "no SCI extension")
-        chips = []
-        for ev in extvers:
-            for ext in ("ERR", "DQ"):
-                if (ext, ev) not in hdul:
-                    raise InvalidExposure(name, f"missing {ext} extension for chip EXTVER={ev}")
-            hs = hdul["SCI", ev].header
-            sci = np.asarray(hdul["SCI", ev].data, dtype=np.float32)
-            err = np.asarray(hdul["ERR", ev].data, dtype=np.float32)
-            dq = np.asarray(hdul["DQ", ev].data)
-            if sci.ndim != 2:
-                raise InvalidExposure(name, f"SCI,{ev} is not a 2-d image")
-            if err.shape != sci.shape or dq.shape != sci.shape:
-                raise InvalidExposure(
-                    name,
-                    f"chip {ev}: SCI {sci.shape}, ERR {err.shape} and DQ {dq.shape} shapes differ",
-                )
-            finite = np.isfinite(sci)
-            if not finite.any():
-                raise InvalidExposure(name, f"chip {ev}: SCI is all NaN")
-            if not np.any(sci[finite] != 0):
-                raise InvalidExposure(name, f"chip {ev}: SCI is all zero")
-            bunit = str(hs.get("BUNIT", h0.get("BUNIT", "ELECTRONS"))).upper()
-            if "/S" in bunit:
-                sci = sci * np.float32(exptime)
-                err = err * np.float32(exptime)
-            wcs = _wcs(hs, hdul)
-            if not wcs.has_celestial:
-                raise InvalidExposure(name, f"chip {ev}: no celestial WCS")
-            photflam = float(hs.get("PHOTFLAM", h0.get("PHOTFLAM", 0.0)) or 0.0)
-            photplam = float(hs.get("PHOTPLAM", h0.get("PHOTPLAM", 0.0)) or 0.0)
-            if not (photflam > 0 and photplam > 0):
-                raise InvalidExposure(name, f"chip {ev}: PHOTFLAM/PHOTPLAM missing or not positive")
-            chips.append(
-                Chip(
-                    ev,
-                    sci,
-                    err,
-                    dq.astype(np.int32),
-                    wcs,
-                    vega_zeropoint(photflam, photplam, filt),
-                    photflam,
-                    photplam,
-                )
-            )
-    exp = Exposure(path, rootname, instrument, detector, filt, target, exptime, mjd, chips)
+        try:
+            exp = _read_hdus(hdul, path)
+        except InvalidExposure:
+            raise
+        except (VerifyError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # a header astropy cannot interpret: named, never a crash (ingest refuses
+            # these first; this is the net under the photometry that reads pixels)
+            raise InvalidExposure(
+                name, f"cannot be read for photometry ({type(exc).__name__}: {exc})"
+            ) from exc
     _delegate_zeropoints(exp)
     return exp
+
+
+def _read_hdus(hdul: fits.HDUList, path: Path) -> Exposure:
+    name = path.name
+    h0 = hdul[0].header
+    exptime = float(h0.get("EXPTIME", 0.0) or 0.0)
+    if not exptime > 0:
+        raise InvalidExposure(name, f"EXPTIME is {exptime} s; need > 0")
+    instrument = str(h0.get("INSTRUME", "")).strip().upper()
+    detector = str(h0.get("DETECTOR", "")).strip().upper()
+    filt = _filter_name(h0)
+    if not filt:
+        raise InvalidExposure(name, "no FILTER/FILTER1/FILTER2 keyword")
+    target = str(h0.get("TARGNAME", "")).strip().upper()
+    rootname = str(h0.get("ROOTNAME", name.split("_")[0])).strip().lower()
+    start = h0.get("EXPSTART")
+    end = h0.get("EXPEND")
+    if start is None:
+        raise InvalidExposure(name, "no EXPSTART keyword")
+    mjd = (float(start) + float(end)) / 2 if end is not None else float(start) + exptime / 172800.0
+
+    extvers = sorted(
+        {
+            int(hdu.header.get("EXTVER", 1))
+            for hdu in hdul[1:]
+            if str(hdu.header.get("EXTNAME", "")).upper() == "SCI"
+        }
+    )
+    if not extvers:
+        raise InvalidExposure(name, "no SCI extension")
+    chips = []
+    for ev in extvers:
+        for ext in ("ERR", "DQ"):
+            if (ext, ev) not in hdul:
+                raise InvalidExposure(name, f"missing {ext} extension for chip EXTVER={ev}")
+        hs = hdul["SCI", ev].header
+        sci = np.asarray(hdul["SCI", ev].data, dtype=np.float32)
+        err = np.asarray(hdul["ERR", ev].data, dtype=np.float32)
+        dq = np.asarray(hdul["DQ", ev].data)
+        if sci.ndim != 2:
+            raise InvalidExposure(name, f"SCI,{ev} is not a 2-d image")
+        if err.shape != sci.shape or dq.shape != sci.shape:
+            raise InvalidExposure(
+                name,
+                f"chip {ev}: SCI {sci.shape}, ERR {err.shape} and DQ {dq.shape} shapes differ",
+            )
+        finite = np.isfinite(sci)
+        if not finite.any():
+            raise InvalidExposure(
+                name,
+                f"chip {ev}: SCI has no finite pixel ({int(np.isnan(sci).sum())} NaN, "
+                f"{int(np.isposinf(sci).sum())} +Inf, {int(np.isneginf(sci).sum())} -Inf)",
+            )
+        _check_err(err, finite, name, ev)
+        if not np.any(sci[finite] != 0):
+            raise InvalidExposure(name, f"chip {ev}: SCI is all zero")
+        bunit = str(hs.get("BUNIT", h0.get("BUNIT", "ELECTRONS"))).upper()
+        if "/S" in bunit:
+            sci = sci * np.float32(exptime)
+            err = err * np.float32(exptime)
+        wcs = _wcs(hs, hdul)
+        if not wcs.has_celestial:
+            raise InvalidExposure(name, f"chip {ev}: no celestial WCS")
+        photflam = float(hs.get("PHOTFLAM", h0.get("PHOTFLAM", 0.0)) or 0.0)
+        photplam = float(hs.get("PHOTPLAM", h0.get("PHOTPLAM", 0.0)) or 0.0)
+        if not (photflam > 0 and photplam > 0):
+            raise InvalidExposure(name, f"chip {ev}: PHOTFLAM/PHOTPLAM missing or not positive")
+        chips.append(
+            Chip(
+                ev,
+                sci,
+                err,
+                dq.astype(np.int32),
+                wcs,
+                vega_zeropoint(photflam, photplam, filt),
+                photflam,
+                photplam,
+            )
+        )
+    return Exposure(path, rootname, instrument, detector, filt, target, exptime, mjd, chips)
+
+
+def _check_err(err: np.ndarray, finite_sci: np.ndarray, name: str, ev: int) -> None:
+    """ERR is a standard deviation: a negative value where SCI is finite means the
+    array is corrupt (and any weight taken from it silently wrong)."""
+    negative = finite_sci & (err < 0)
+    if negative.any():
+        raise InvalidExposure(
+            name,
+            f"chip {ev}: ERR is negative in {int(negative.sum())} pixel(s) "
+            f"(min {float(err[negative].min()):g}): an uncertainty cannot be negative",
+        )
 
 
 def _delegate_zeropoints(exp: Exposure) -> None:

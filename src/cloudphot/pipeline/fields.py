@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
+from .. import validate
 from ..errors import InvalidEvent, ObjectNotFound
 from ..events import Event
 from ..products import keys
+from ..validate import FIELD_ID_RE, mapping, s3_key, text
 from .services import Services
 
 __all__ = ["FIELD_ID_RE", "check_field", "field_ready_event", "manifest_key", "read_manifest"]
 
-FIELD_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 MANIFEST_PREFIX = "manifests/"
 
 
@@ -139,15 +139,17 @@ def check_field(request: dict, svc: Services) -> dict:
     ``exposure.registered`` (payload has ``field_id``) or the manifest's
     ``object.created`` (payload has ``key``).
     """
-    event = (request or {}).get("event") or {}
-    payload = event.get("payload") or {}
-    if event.get("type") == "exposure.registered":
-        field_id, manifest = payload.get("field_id"), None
-        if not isinstance(field_id, str) or not field_id:
-            raise InvalidEvent("exposure.registered event without field_id")
+    request = mapping(request, "request")
+    event = mapping(request.get("event"), "event")
+    payload = mapping(event.get("payload"), "event.payload")
+    kind = text(event, "type", "event")
+    text(request, "job_id", "request", optional=True)
+    if kind == "exposure.registered":
+        field_id = validate.field_id(payload, where="event.payload")
         manifest = read_manifest(svc, field_id)
-    elif event.get("type") == "object.created":
-        key = payload.get("key", "")
+    elif kind == "object.created":
+        key = s3_key(payload, "key", "event.payload")
+        text(payload, "bucket", "event.payload")
         stem = (
             key[len(MANIFEST_PREFIX) :].removesuffix(".json")
             if key.startswith(MANIFEST_PREFIX)
@@ -162,7 +164,7 @@ def check_field(request: dict, svc: Services) -> dict:
                 f"manifest {key} names field {field_id!r}; upload it as {manifest_key(field_id)}"
             )
     else:
-        raise InvalidEvent(f"check_field cannot handle a {event.get('type')!r} event")
+        raise InvalidEvent(f"check_field cannot handle a {kind!r} event")
     if manifest is None:
         return {
             "field_id": field_id,

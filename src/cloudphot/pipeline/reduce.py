@@ -7,11 +7,14 @@ inputs, and a step whose product already exists returns it without redoing work.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
-from ..errors import InvalidEvent, ObjectNotFound
+from .. import validate
+from ..errors import InvalidEvent, InvalidExposure, NoUsableExposures, ObjectNotFound
 from ..products import keys
+from ..validate import integer, mapping, s3_key, text
 from .services import Services
 from .steps import require
 
@@ -34,15 +37,21 @@ MEMORY_CAP_MIB = 30720  # Fargate's maximum with 4 vCPU
 
 
 def preprocess_step(request: dict, svc: Services) -> dict:
-    """Masks (DQ, saturation, cosmic rays) and sky of one exposure, as a product."""
-    from ..photometry.options import PhotometryOptions
+    """Masks (DQ, saturation, cosmic rays) and sky of one exposure, as a product.
+
+    An exposure whose pixels are unusable (no finite pixel, negative ERR...) does not
+    fail the field: its reason is written where the product would be (an exclusion
+    record, found by the same deterministic key rule), the field is reduced without it.
+    """
     from ..photometry.preprocess import preprocess_exposure
 
-    require(request, "field_id")
-    exp = request.get("exposure")
-    require(exp, "exposure_id", "bucket", "key")
+    request = mapping(request, "request")
+    validate.field_id(request)
+    exp = _exposure(mapping(request.get("exposure"), "exposure"), "exposure")
+    options = mapping(request.get("options"), "options", optional=True)
+    branch = validate.branch_name(options)
     bucket = svc.settings.bucket("products")
-    key = _prep_key(exp, (request.get("options") or {}).get("branch"))
+    key = _prep_key(exp, branch)
     out = {
         "exposure_id": exp["exposure_id"],
         "image": Path(exp["key"]).name,
@@ -50,20 +59,59 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     }
     if svc.objects.exists(bucket, key):
         return {**out, "reused": True}
-    options = PhotometryOptions(**((request.get("options") or {}).get("photometry") or {}))
-    with (
-        svc.objects.local_path(exp["bucket"], exp["key"]) as path,
-        tempfile.TemporaryDirectory(prefix="cloudphot-prep-") as tmp,
-    ):
-        result = preprocess_exposure(path, options=options, output=Path(tmp) / "prep.fits")
-        svc.objects.put_file(bucket, key, result.path)
+    photometry = _photometry_options(options)
+    try:
+        with (
+            svc.objects.local_path(exp["bucket"], exp["key"]) as path,
+            tempfile.TemporaryDirectory(prefix="cloudphot-prep-") as tmp,
+        ):
+            result = preprocess_exposure(path, options=photometry, output=Path(tmp) / "prep.fits")
+            svc.objects.put_file(bucket, key, result.path)
+    except InvalidExposure as exc:
+        excluded = {"exposure_id": exp["exposure_id"], "error": exc.error_name, "reason": str(exc)}
+        svc.objects.put_bytes(
+            bucket,
+            _excluded_key(exp, branch),
+            json.dumps(excluded, sort_keys=True).encode(),
+            content_type="application/json",
+        )
+        return {**out, "prep": None, "excluded": excluded}
     return {**out, "reused": False, "stats": result.stats}
+
+
+def _photometry_options(options: dict):
+    """The engine's tunables from ``options.photometry``; unknown or mistyped ones are
+    an InvalidEvent naming them (not a TypeError from the dataclass)."""
+    from ..photometry.options import PhotometryOptions
+
+    given = mapping(options.get("photometry"), "options.photometry", optional=True)
+    try:
+        return PhotometryOptions(**given)
+    except TypeError as exc:
+        raise InvalidEvent(f"options.photometry: {exc}") from None
+
+
+def _exposure(e: dict, where: str) -> dict:
+    """One exposure of a field as the steps get it (ids and keys become product keys)."""
+    validate.exposure_id(e, where=where)
+    require(e, "bucket", where=where)
+    s3_key(e, "key", where)
+    text(e, "etag", where, optional=True, empty=True, max_len=200)
+    return e
+
+
+def _etag_segment(exp: dict) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", str(exp.get("etag") or ""))[:12] or "noetag"
 
 
 def _prep_key(exp: dict, branch: str | None) -> str:
     """Where an exposure's preprocessed product lives (one rule for writer and readers)."""
-    etag = str(exp.get("etag") or "noetag")[:12]
-    return keys.exposure_product(exp["exposure_id"], f"prep-{etag}.fits", branch)
+    return keys.exposure_product(exp["exposure_id"], f"prep-{_etag_segment(exp)}.fits", branch)
+
+
+def _excluded_key(exp: dict, branch: str | None) -> str:
+    """Where the reason an exposure was excluded lives, instead of its product."""
+    return keys.exposure_product(exp["exposure_id"], f"excluded-{_etag_segment(exp)}.json", branch)
 
 
 def read_exposure_list(request: dict, svc: Services) -> list[dict]:
@@ -72,11 +120,12 @@ def read_exposure_list(request: dict, svc: Services) -> list[dict]:
     reduce_field passes the list by reference (a field's list would grow its state
     toward Step Functions' 256 KiB limit); an inline ``exposures`` list is still read.
     """
+    request = mapping(request, "request")
     if "exposures" in request:
         exposures = request["exposures"]
     else:
         ref = request.get("exposure_list")
-        require(ref, "bucket", "key")
+        require(ref, "bucket", "key", where="exposure_list")
         try:
             exposures = json.loads(svc.objects.get_bytes(ref["bucket"], ref["key"]))
         except ObjectNotFound:
@@ -91,7 +140,7 @@ def read_exposure_list(request: dict, svc: Services) -> list[dict]:
     if not isinstance(exposures, list) or not exposures:
         raise InvalidEvent("the field's exposures must be a non-empty list")
     for e in exposures:
-        require(e, "exposure_id", "bucket", "key")
+        _exposure(mapping(e, "exposures[]"), "exposures[]")
     return exposures
 
 
@@ -101,44 +150,61 @@ def plan_photometry(request: dict, svc: Services) -> dict:
 
     The preprocessed products are found by their deterministic keys, checked to exist,
     rather than passed in the execution's state (which would grow with the field)."""
-    require(request, "job_id", "field_id")
+    require(request, "job_id")
+    validate.field_id(request)
     exposures = read_exposure_list(request, svc)
-    options = dict(request.get("options") or {})
+    options = dict(mapping(request.get("options"), "options", optional=True))
+    branch = validate.branch_name(options)
+    limits = mapping(options.get("retry_limits"), "options.retry_limits", optional=True)
+    for name in limits:
+        integer(limits, name, "options.retry_limits", lo=0, hi=100)
+    memory = integer(options, "memory_mib", "options", default=16384, lo=512, hi=MEMORY_CAP_MIB)
     bucket = svc.settings.bucket("products")
-    prepared = {}
+    prepared, kept, excluded = {}, [], []
     for e in exposures:
-        prep = {"bucket": bucket, "key": _prep_key(e, options.get("branch"))}
-        if not svc.objects.exists(prep["bucket"], prep["key"]):
+        prep = {"bucket": bucket, "key": _prep_key(e, branch)}
+        if svc.objects.exists(prep["bucket"], prep["key"]):
+            prepared[Path(e["key"]).name] = prep
+            kept.append(e)
+            continue
+        try:
+            excluded.append(json.loads(svc.objects.get_bytes(bucket, _excluded_key(e, branch))))
+        except ObjectNotFound:
             raise InvalidEvent(
                 f"exposure {e['exposure_id']}: its preprocessed product s3://{bucket}/"
                 f"{prep['key']} is missing; did PreprocessExposures run?"
-            )
-        prepared[Path(e["key"]).name] = prep
+            ) from None
+    if not kept:
+        reasons = "; ".join(x.get("reason", "?") for x in excluded)
+        raise NoUsableExposures(
+            f"field {request['field_id']}: every exposure was excluded ({reasons[:1500]})"
+        )
     worker_request = {
         "job_id": request["job_id"],
         "field_id": request["field_id"],
         "exposures": [
-            {"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")} for e in exposures
+            {"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")} for e in kept
         ],
+        "excluded": excluded,
         "preprocessed": prepared,
         "options": options,
         "products_bucket": svc.settings.bucket("products"),
-        "branch": options.get("branch"),
+        "branch": branch,
     }
-    key = keys.field_product(request["field_id"], "request.json", options.get("branch"))
+    key = keys.field_product(request["field_id"], "request.json", branch)
     svc.objects.put_bytes(
         bucket,
         key,
         json.dumps(worker_request, indent=1, sort_keys=True).encode(),
         content_type="application/json",
     )
-    limits = {**RETRY_LIMITS, **(options.get("retry_limits") or {})}
     return {
         "request": {"bucket": bucket, "key": key},
-        "capacity_provider": "FARGATE" if options.get("on_demand") else "FARGATE_SPOT",
-        "memory_mib": int(options.get("memory_mib", 16384)),
+        "capacity_provider": "FARGATE" if options.get("on_demand") is True else "FARGATE_SPOT",
+        "memory_mib": memory,
         "attempts": {"spot": 0, "transient": 0, "memory": 0},
-        "limits": limits,
+        "limits": {**RETRY_LIMITS, **limits},
+        "excluded": len(excluded),
     }
 
 
@@ -191,15 +257,20 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
     to on-demand capacity; out-of-memory reruns double the memory up to a cap;
     transient errors back off; data errors are not retried, they are surfaced.
     """
-    err = request.get("error") or {}
-    plan = request.get("plan") or {}
-    attempts = dict(plan.get("attempts") or {"spot": 0, "transient": 0, "memory": 0})
-    limits = {**RETRY_LIMITS, **(plan.get("limits") or {})}
+    request = mapping(request, "request")
+    err = mapping(request.get("error"), "error", optional=True)
+    plan = mapping(request.get("plan"), "plan")
+    counted = mapping(plan.get("attempts"), "plan.attempts", optional=True)
+    attempts = {k: integer(counted, k, "plan.attempts", default=0, lo=0) for k in RETRY_LIMITS}
+    attempts.pop("spot_fallback")
+    given = mapping(plan.get("limits"), "plan.limits", optional=True)
+    limits = {k: integer(given, k, "plan.limits", default=v, lo=0) for k, v in RETRY_LIMITS.items()}
     klass, name, reason = _worker_failure_class(
-        str(err.get("Error", "")), str(err.get("Cause", ""))
+        text(err, "Error", "error", optional=True, empty=True, max_len=1000) or "",
+        text(err, "Cause", "error", optional=True, empty=True, max_len=262_144) or "",
     )
-    capacity = plan.get("capacity_provider", "FARGATE_SPOT")
-    memory = int(plan.get("memory_mib", 16384))
+    capacity = text(plan, "capacity_provider", "plan", optional=True) or "FARGATE_SPOT"
+    memory = integer(plan, "memory_mib", "plan", default=16384, lo=1)
     retry, wait = False, 0
     if klass in attempts:
         attempts[klass] += 1
@@ -224,19 +295,37 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
 
 def summarize_field(request: dict, svc: Services) -> dict:
     """The worker's result (written next to the products) as the field.reduced payload."""
-    require(request, "field_id")
+    request = mapping(request, "request")
+    validate.field_id(request)
+    branch = validate.branch_name(mapping(request.get("options"), "options", optional=True))
     bucket = svc.settings.bucket("products")
-    branch = (request.get("options") or {}).get("branch")
-    key = keys.field_product(request["field_id"], "result.json", branch)
-    try:
-        result = json.loads(svc.objects.get_bytes(bucket, key))
-    except ObjectNotFound:
-        raise InvalidEvent(
-            f"the photometry worker left no s3://{bucket}/{key}; did it finish?"
-        ) from None
-    result["n_exposures"] = len(read_exposure_list(request, svc))
+    result = _product_json(
+        svc, bucket, keys.field_product(request["field_id"], "result.json", branch)
+    )
+    plan = _product_json(
+        svc, bucket, keys.field_product(request["field_id"], "request.json", branch)
+    )
+    excluded = plan.get("excluded") or [] if isinstance(plan, dict) else []
+    result["n_exposures"] = len(read_exposure_list(request, svc)) - len(excluded)
+    if excluded:
+        result["excluded"] = excluded[:100]  # the whole list is in request.json
+        result["n_excluded"] = len(excluded)
     if "exposure_list" in request:
         result["exposure_list"] = request["exposure_list"]
     if branch:
         result["branch"] = branch
     return result
+
+
+def _product_json(svc: Services, bucket: str, key: str) -> dict:
+    try:
+        doc = json.loads(svc.objects.get_bytes(bucket, key))
+    except ObjectNotFound:
+        raise InvalidEvent(
+            f"the photometry worker left no s3://{bucket}/{key}; did it finish?"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"s3://{bucket}/{key} is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent(f"s3://{bucket}/{key} is not a JSON object")
+    return doc

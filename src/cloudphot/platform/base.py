@@ -71,6 +71,10 @@ class RunSummary:
     held_by_budget: str | None = None  # why pending jobs were not started
     #: CPU seconds of the ECS workers this run started (local runner only)
     worker_cpu_seconds: float = 0.0
+    #: jobs run now that ended FAILED or ABORTED: {"job_id", "task", "error"}
+    failed: list[dict[str, str | None]] = field(default_factory=list)
+    #: events set aside (dead-lettered) during this run
+    dead_letters: list[str] = field(default_factory=list)
 
     def count(self, state: str) -> int:
         return self.jobs.get(state, 0)
@@ -118,6 +122,11 @@ class PipelineRunner(ABC):
         budget_usd: float | None = None,
     ) -> RunSummary:
         """Work off what is queued; return what was done."""
+
+    @abstractmethod
+    def dispatch_events(self, event_ids: list[str]) -> list[Job]:
+        """Dispatch these stored events now (dead letters taken back); a poison one is
+        set aside again. Returns the jobs created."""
 
     @abstractmethod
     def register(self, path: str | Path | None = None) -> Registry:

@@ -3,13 +3,19 @@
 Supports what cloudphot's state machines use: putItem/getItem/updateItem/deleteItem
 with typed AttributeValues, ``#name``/``:value`` placeholders, condition
 expressions made of ``attribute_exists``/``attribute_not_exists``/``=`` joined
-by AND, and update expressions with SET and ADD. Anything else is refused with a
-clear error rather than guessed at.
+by AND (and, for putItem, alternatives of those joined by OR, without
+parentheses), and update expressions with SET and ADD. Anything else is refused
+with a clear error rather than guessed at.
+
+A putItem whose condition is more than ``attribute_not_exists(key)`` is checked
+and written under one lock: atomic among the runtime's threads (the state
+machines of one ``cloudphot run``), as DynamoDB's own conditional writes are.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +62,7 @@ class DynamoDBIntegration:
     def __init__(self, tables: Tables, physical_to_logical: dict[str, str]):
         self.tables = tables
         self.names = physical_to_logical
+        self._put_lock = threading.Lock()
 
     def call(self, action: str, params: dict) -> dict:
         if not isinstance(params, dict):
@@ -114,16 +121,24 @@ class DynamoDBIntegration:
         names = params.get("ExpressionAttributeNames") or {}
         values = self._decode(params.get("ExpressionAttributeValues") or {})
         key = str(item[keyattr])
-        if cond:
-            clauses = self._parse_condition(cond, names, values)
-            if clauses == [("not_exists", keyattr)]:
-                try:
-                    self.tables.put(table, item, if_absent=True)
-                except ConditionFailed:
-                    raise self._check_failed() from None
-                return {}
-            self._evaluate(table, key, clauses)
-        self.tables.put(table, item)
+        if not cond:
+            self.tables.put(table, item)
+            return {}
+        alternatives = [
+            self._parse_condition(part, names, values)
+            for part in re.split(r"\s+OR\s+", cond.strip(), flags=re.IGNORECASE)
+        ]
+        if alternatives == [[("not_exists", keyattr)]]:
+            try:
+                self.tables.put(table, item, if_absent=True)
+            except ConditionFailed:
+                raise self._check_failed() from None
+            return {}
+        with self._put_lock:
+            current = self.tables.get(table, key) or {}
+            if not any(self._holds(current, clauses) for clauses in alternatives):
+                raise self._check_failed()
+            self.tables.put(table, item)
         return {}
 
     def _update(self, table: str, params: dict) -> dict:
@@ -163,16 +178,22 @@ class DynamoDBIntegration:
             "DynamoDB.ConditionalCheckFailedException", "The conditional request failed"
         )
 
-    def _evaluate(self, table: str, key: str, clauses: list) -> None:
-        current = self.tables.get(table, key) or {}
+    @staticmethod
+    def _holds(current: dict, clauses: list) -> bool:
+        """Whether ``current`` (the item, {} when absent) satisfies every clause."""
         for kind, attr, *rest in clauses:
             ok = {
                 "exists": attr in current,
                 "not_exists": attr not in current,
-                "equals": current.get(attr) == (rest[0] if rest else None),
+                "equals": attr in current and current.get(attr) == (rest[0] if rest else None),
             }[kind]
             if not ok:
-                raise self._check_failed()
+                return False
+        return True
+
+    def _evaluate(self, table: str, key: str, clauses: list) -> None:
+        if not self._holds(self.tables.get(table, key) or {}, clauses):
+            raise self._check_failed()
 
     @staticmethod
     def _name(token: str, names: dict) -> str:

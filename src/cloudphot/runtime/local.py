@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..asl import StateMachine
-from ..errors import ConditionFailed, ConfigError
+from ..errors import ConditionFailed, ConfigError, TransientError
 from ..events import Dispatcher, EventStore, Job, JobState, Registry, load_registry
+from ..events.dispatcher import error_name
 from ..events.model import utcnow
 from ..platform.base import PipelineRunner, RunSummary
 from ..settings import Settings
@@ -38,6 +39,9 @@ from .sqlite_tables import SQLiteTables
 from .targets import LocalTargets
 
 __all__ = ["LocalRuntime", "QueueStarter"]
+
+#: tries of an event whose dispatch meets a transient error before it is set aside
+DISPATCH_ATTEMPTS = 3
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon locally
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines in the terminal
@@ -160,11 +164,34 @@ class LocalRuntime(PipelineRunner):
         return recovered
 
     def dispatch_pending_events(self) -> int:
+        """Dispatch every undispatched event; a poison one is set aside, the rest proceed.
+
+        A transient error (the tables file locked past its timeout) is retried with
+        backoff, then the event is set aside like any other that cannot be dispatched.
+        """
         dispatcher = Dispatcher(self.store, self.registry, QueueStarter())
-        events = self.store.undispatched()
-        for event in events:
-            dispatcher.dispatch(event)
-        return len(events)
+        items = self.store.undispatched()
+        for item in items:
+            for attempt in range(DISPATCH_ATTEMPTS):
+                try:
+                    dispatcher.dispatch_item(item)
+                    break
+                except TransientError as exc:
+                    if attempt + 1 == DISPATCH_ATTEMPTS:
+                        self.store.set_aside(item, error_name(exc), str(exc))
+                    else:
+                        self.sleep(2.0**attempt)
+        return len(items)
+
+    def dispatch_events(self, event_ids: list[str]) -> list[Job]:
+        """Dispatch these events now (e.g. dead letters taken back); their jobs queue."""
+        dispatcher = Dispatcher(self.store, self.registry, QueueStarter())
+        jobs = []
+        for event_id in event_ids:
+            item = self.tables.get("events", event_id)
+            if item is not None:
+                jobs += dispatcher.dispatch_item(item)
+        return jobs
 
     def spent_usd(self) -> float:
         """What the workspace's jobs so far would have cost on AWS (monitor.cost's ledger)."""
@@ -189,6 +216,7 @@ class LocalRuntime(PipelineRunner):
         if budget_usd is None and os.environ.get("CLOUDPHOT_BUDGET_USD"):
             budget_usd = float(os.environ["CLOUDPHOT_BUDGET_USD"])
         t0, cpu0 = time.monotonic(), self.ecs.cpu_seconds
+        started_at = utcnow()
         summary = RunSummary()
         self.recover()
         with ThreadPoolExecutor(
@@ -212,8 +240,15 @@ class LocalRuntime(PipelineRunner):
                     if job is None:
                         continue
                     summary.jobs[job.state.value] = summary.jobs.get(job.state.value, 0) + 1
+                    if job.state in (JobState.FAILED, JobState.ABORTED):
+                        summary.failed.append(
+                            {"job_id": job.job_id, "task": job.task, "error": job.error}
+                        )
                     if progress:
                         progress(job)
+        summary.dead_letters = [
+            d["event_id"] for d in self.store.dead_letters() if d["at"] >= started_at
+        ]
         summary.seconds = time.monotonic() - t0
         summary.worker_cpu_seconds = self.ecs.cpu_seconds - cpu0
         return summary

@@ -13,7 +13,16 @@ __all__ = ["check_item", "check_key", "check_query", "check_update", "index_valu
 
 def _check_value(table: str, key: Any, path: str, value: Any) -> Any:
     """Return ``value`` as plain JSON types (tuples become lists) or raise StorageError."""
-    if value is None or isinstance(value, (bool, str, int)):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StorageError(
+                f"table {table!r}, item {key!r}: attribute {path} is not valid Unicode (a lone "
+                "surrogate); neither SQLite nor DynamoDB can store it"
+            ) from None
+        return value
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -63,6 +72,7 @@ def check_key(table: str, schema: TableSchema, key: Any) -> str:
         raise StorageError(
             f"table {table!r}: key attribute {schema.key!r} must be a non-empty str, got {key!r}"
         )
+    _check_value(table, key, schema.key, key)  # valid Unicode
     return key
 
 

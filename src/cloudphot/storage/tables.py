@@ -42,6 +42,9 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     ),
     # registered exposures (metadata extracted at ingest)
     "exposures": TableSchema(key="exposure_id", indexes={"by_field": ("field_id", "mjd")}),
+    # events set aside because dispatching them failed (poison events), with the error;
+    # ``cloudphot retry EVENT_ID`` takes one back
+    "dead_letters": TableSchema(key="event_id"),
 }
 
 

@@ -25,8 +25,13 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// the session token the server put in the page; state-changing requests send it back
+const TOKEN = (document.querySelector('meta[name="cloudphot-token"]') || {}).content || "";
+
 async function api(path, opts) {
-  const r = await fetch(path, Object.assign({ headers: { "Accept": "application/json" } }, opts || {}));
+  const headers = { "Accept": "application/json" };
+  if (opts && opts.method === "POST") headers["X-Cloudphot-Token"] = TOKEN;
+  const r = await fetch(path, Object.assign({ headers, credentials: "same-origin" }, opts || {}));
   const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
   if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
   return body;
@@ -140,6 +145,7 @@ function treePage() {
     h("div", { class: "toolbar" }, input, h("label", {}, failed, " failures only"),
       h("label", {}, all, " expand succeeded"), h("span", { id: "tree-summary", class: "dim" })),
     h("div", { id: "tree-error" }),
+    h("div", { id: "dead-letters" }),
     h("div", { class: "card" }, h("ul", { class: "tree", id: "tree" })));
   lastTreeKey = "";
 }
@@ -151,6 +157,7 @@ async function loadTree() {
   if (view.all) q.set("all", "1");
   const data = await api(`/api/tree?${q}`);
   renderCounts(data.counts);
+  renderDeadLetters(data.dead_letters || []);
   const key = JSON.stringify([data.roots, data.collapsed, data.omitted, view.all, view.filter]);
   if (key === lastTreeKey) return;
   lastTreeKey = key;
@@ -167,6 +174,18 @@ async function loadTree() {
   tree.replaceChildren(...items);
   document.getElementById("tree-summary").textContent =
     `${data.events} event(s), ${data.jobs} job(s); ${data.matched_roots} root(s) shown or folded`;
+}
+
+// events the dispatcher set aside: they block nothing, but nothing ran for them either
+function renderDeadLetters(letters) {
+  const box = document.getElementById("dead-letters");
+  if (!box) return;
+  box.replaceChildren(...(letters.length ? [h("div", { class: "card" },
+    h("h2", {}, `${letters.length} dead letter(s): events set aside, nothing ran for them`),
+    ...letters.map(d => h("div", { class: "failure", "data-dead-letter": d.event_id },
+      h("div", { class: "reason" }, `${d.type || "event"} ${d.event_id} (${d.subject}): ${d.error}: ${describeCause(d.cause)}`),
+      h("div", { class: "rerun" }, `set aside ${d.attempts}x, last ${d.at}; take it back: `,
+        h("code", {}, `cloudphot retry ${d.event_id}`)))))] : []));
 }
 
 // ------------------------------------------------------------------- job page
