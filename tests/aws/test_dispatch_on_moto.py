@@ -78,16 +78,15 @@ def test_stream_insert_starts_one_execution_named_by_the_job(aws):
 def test_a_poison_stream_record_goes_to_the_dead_letter_table_and_the_shard_moves_on(aws):
     """A record whose event cannot be dispatched returns normally (so the batch is not
     retried forever) after writing it to DeadLettersTable; transient errors still raise."""
-    from cloudphot.aws.moto_resources import create_from_template
-    from cloudphot.storage.dynamodb_tables import DynamoDBTables
-    from cloudphot.storage.s3_objects import S3ObjectStore
-
     from cloudphot.aws.dispatch import StepFunctionsStarter, dispatch_stream_record
+    from cloudphot.aws.dynamodb_tables import DynamoDBTables
+    from cloudphot.aws.s3_objects import S3ObjectStore
     from cloudphot.errors import Throttled
     from cloudphot.events import load_registry
     from cloudphot.pipeline.services import Services
     from cloudphot.settings import TABLE_ENV, Settings
     from cloudphot.template import table_logical_id
+    from moto_stack import create_from_template
 
     names = create_from_template(region="us-east-1")
     table_names = {k: names[table_logical_id(k)] for k in TABLE_ENV}
