@@ -132,12 +132,12 @@ def test_the_page_itself_can_retry(served):
 
 def _busy_workspace(home, n: int):
     """A workspace whose every tree or status read scans ``n`` events and ``n`` jobs."""
-    from cloudphot.events import Event, EventStore, Job
-    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.events import Event, Job
+    from cloudphot.runtime.platform import LocalPlatform
     from cloudphot.settings import Settings
 
-    rt = LocalRuntime(Settings.from_env(home=home, backend="local", env={}))
-    store = EventStore(rt.tables)
+    rt = LocalPlatform(Settings.from_env(home=home, backend="local", env={}))
+    store = rt.store
     for i in range(n):
         event = Event(
             event_id=f"obj-{i:08d}",
