@@ -224,7 +224,7 @@ def test_paper_cone_prunes_to_the_local_engines_partitions(built):
     _, cat, _, _ = built
     sql, _ = _plan(built, PAPER["cone"])
     local_sql, _ = cat.engine.to_duckdb(PAPER["cone"])
-    used = [p for p, f in cat.engine._files["phot_meas"].items() if f in local_sql]
+    used = [p for (_, p), f in cat.engine.partition_files("phot_meas").items() if f in local_sql]
     (source,) = _sources(sqlglot.parse_one(sql, read="trino"))
     assert _filters(source)["dir"] == sorted({hats_dir(p) for p in used}) and used
     all_dirs = {hats_dir(int(p)) for p in cat.manifest()["tables"]["phot_meas"]["partitions"]}
@@ -239,7 +239,7 @@ def test_objid_lookup_prunes_partitions(built):
     oid = int(far["objid"][0])
     sql, _ = _plan(built, f"SELECT * FROM phat_v2.phot_meas WHERE objid = {oid}")
     expect = cat.engine.files("phot_meas", IdPixels(frozenset([oid >> ids.OBJID_SERIAL_BITS])))
-    parts = [p for p, f in cat.engine._files["phot_meas"].items() if f in expect]
+    parts = [p for (_, p), f in cat.engine.partition_files("phot_meas").items() if f in expect]
     (source,) = _sources(sqlglot.parse_one(sql, read="trino"))
     assert _filters(source)["dir"] == sorted({hats_dir(p) for p in parts})
 

@@ -16,19 +16,26 @@ REFUSED = {
     "DELETE FROM phat_v2.phot_mod": "DELETE is not allowed",
     "SELECT 1; DROP TABLE phat_v2.phot_mod": "2 statements",
     "SELECT 1; SELECT 2": "2 statements",
-    "SELECT * FROM read_csv('/etc/passwd')": "table functions",
-    "SELECT * FROM read_parquet('/tmp/x.parquet')": "table functions",
-    "SELECT * FROM read_csv_auto('s3://bucket/x.csv')": "table functions",
+    "SELECT * FROM read_csv('/etc/passwd')": "table function read_csv() is not allowed",
+    "SELECT * FROM read_parquet('/tmp/x.parquet')": "table function",
+    "SELECT * FROM read_csv_auto('s3://bucket/x.csv')": "table function",
     "SELECT * FROM 'https://example.com/x.parquet'": "not in the catalog",
-    "SELECT * FROM glob('/etc/*')": "could not parse",
+    "SELECT * FROM glob('/etc/*')": "table function glob() is not allowed",
     "SELECT read_text('/etc/passwd')": "allow-list",
     "SELECT getenv('HOME')": "allow-list",
     "SELECT current_setting('threads')": "allow-list",
     "SELECT pg_read_file('/etc/passwd')": "allow-list",
     "COPY phat_v2.phot_mod TO '/tmp/out.csv'": "COPY is not allowed",
-    "ATTACH '/tmp/other.db' AS other": "could not parse",
-    "INSTALL httpfs": "only SELECT",
-    "LOAD httpfs": "only SELECT",
+    "ATTACH '/tmp/other.db' AS other": "ATTACH is not allowed: no other database",
+    "INSTALL httpfs": "INSTALL is not allowed: extensions cannot be installed",
+    "FORCE INSTALL httpfs": "FORCE INSTALL is not allowed",
+    "LOAD httpfs": "LOAD is not allowed: extensions cannot be loaded",
+    "DETACH other": "DETACH is not allowed",
+    "EXPORT DATABASE '/tmp/x'": "EXPORT is not allowed: queries cannot write files",
+    "CALL pragma_version()": "CALL is not allowed",
+    "VALUES (1)": "VALUES is not allowed",
+    "SELECT 'abc": "could not read it",
+    "SELECT version()": "function version() is not on the allow-list",
     "PRAGMA database_list": "PRAGMA is not allowed",
     "SET threads = 64": "SET is not allowed",
     "SELECT * INTO newtable FROM phat_v2.phot_mod": "INTO",
@@ -333,3 +340,156 @@ def test_objid_pruning_never_loses_a_measurement(tmp_path, order):
             o: len(cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid = {o}")) for o in want
         }
         assert got == want
+
+
+# ---------------------------------------------------------------- issue 15 items 3-5
+@pytest.mark.parametrize(
+    "sql,names",
+    [
+        ("SELECT objid, objid FROM phat_v2.phot_mod LIMIT 3", ["objid", "objid_1"]),
+        (
+            "SELECT a.objid, b.objid, a.ra FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+            "WHERE a.objid = b.objid LIMIT 3",
+            ["objid", "objid_1", "ra"],
+        ),
+        (
+            "SELECT objid, objid AS objid_1, objid FROM phat_v2.phot_mod LIMIT 3",
+            ["objid", "objid_1", "objid_2"],
+        ),
+    ],
+)
+def test_duplicate_column_names_get_suffixes(built, sql, names):
+    """astropy's 'Duplicate column names' ended these queries with a traceback (15.3)."""
+    _, cat, _, _ = built
+    t = cat.query(sql)
+    assert t.colnames == names and len(t) == 3
+    assert (t[names[0]] == t[names[1]]).all()
+
+
+def test_join_using_gives_unique_names(built, tmp_path):
+    _, cat, _, _ = built
+    t = cat.query("SELECT * FROM phat_v2.phot_mod a JOIN phat_v2.phot_meas b USING (objid) LIMIT 5")
+    assert len(set(t.colnames)) == len(t.colnames) and "ra_1" in t.colnames and len(t) == 5
+    t.write(tmp_path / "j.fits")  # FITS and VOTable need distinct names too
+    t.write(tmp_path / "j.vot", format="votable")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "(" * 50 + "1" + ")" * 50 + " FROM phat_v2.phot_mod",  # 108 characters
+        "SELECT * FROM " + "(SELECT * FROM " * 300 + "phat_v2.phot_mod" + ") AS t" * 300,
+        "SELECT " + "NOT " * 2000 + "true",
+        "SELECT " + "CASE WHEN true THEN " * 400 + "1" + " END" * 400,
+    ],
+)
+def test_deep_nesting_is_refused_not_a_recursion_error(built, sql):
+    _, cat, _, _ = built
+    with pytest.raises(QueryRefused, match="nests") as info:
+        cat.query(sql)
+    assert "flatten it" in str(info.value)
+
+
+def test_nesting_up_to_the_limit_runs_from_a_deep_stack(built):
+    from cloudphot.catalog.query import MAX_NESTING
+
+    _, cat, _, _ = built
+    # a q3c cone (rewritten into nested functions) inside MAX_NESTING parentheses,
+    # called with 300 frames already on the stack (a web server's, say)
+    sql = (
+        "SELECT count(*) AS n FROM phat_v2.phot_mod WHERE "
+        + "(" * (MAX_NESTING - 2)
+        + "q3c_radial_query(ra, dec, 10.692, 41.276, 20/3600.)"
+        + ")" * (MAX_NESTING - 2)
+    )
+
+    def deep(k):
+        return deep(k - 1) if k else cat.query(sql)
+
+    assert int(deep(300)["n"][0]) == len(cat.cone(10.692, 41.276, 20))
+
+
+@pytest.mark.parametrize(
+    "cone,why",
+    [
+        ("11, 41, 0/0", "radius is nan deg, NaN"),
+        ("11, 41, 'NaN'::float8", "radius is nan deg, NaN"),
+        ("11, 41, CAST('Infinity' AS DOUBLE)", "infinite"),
+        ("11, 41, 1e400", "infinite"),
+        ("11, 41, -0.001", "negative"),
+        ("11, 41, 3600", "arcseconds? divide by 3600"),
+        ("11, 95, 0.1", "Dec is 95.0 deg, outside the sphere"),
+        ("11, -90.0001, 0.1", "outside the sphere"),
+        ("0/0, 41, 0.1", "RA is nan"),
+    ],
+)
+def test_invalid_cones_are_refused(built, cone, why):
+    """A NaN radius returned the whole table (15.4); PostgreSQL raises."""
+    _, cat, _, _ = built
+    ra0, dec0, r = (s.strip() for s in cone.split(","))
+    for sql in (
+        f"SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {cone})",
+        f"SELECT objid FROM phat_v2.phot_mod WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+        f"CIRCLE('ICRS', {cone}))",
+    ):
+        with pytest.raises(QueryRefused, match="query refused") as info:
+            cat.query(sql)
+        assert why in str(info.value)
+    if dec0 == "41" and ra0 == "11":  # q3c_join has a radius only
+        with pytest.raises(QueryRefused) as info:
+            cat.query(
+                "SELECT a.objid FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+                f"WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, {r})"
+            )
+        assert why in str(info.value)
+
+
+def test_invalid_cones_from_columns_fail_at_run_time(built):
+    from cloudphot.catalog.query import QueryFailed
+
+    _, cat, _, _ = built
+    for sql in (
+        "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11, 41, ra - ra - 1)",
+        "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, ra, dec + 100, 0.1)",
+        "SELECT a.objid FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+        "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, a.ra / 0 - a.ra / 0)",
+    ):
+        with pytest.raises(QueryFailed, match="not on the sphere"):
+            cat.query(sql)
+    # and valid per-row cones still run
+    t = cat.query(
+        "SELECT count(*) AS n FROM phat_v2.phot_mod a, phat_v2.phot_mod b "
+        "WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, 0 * a.ra + 1/3600.)"
+    )
+    assert int(t["n"][0]) >= len(cat.query("SELECT objid FROM phat_v2.phot_mod"))
+
+
+def test_api_cone_refuses_invalid_input(built):
+    _, cat, _, _ = built
+    for args in ((10.0, 41.0, float("nan")), (10.0, 91.0, 1.0), (float("inf"), 41.0, 1.0)):
+        with pytest.raises(QueryRefused):
+            cat.cone(*args)
+
+
+def test_string_literals_are_values_not_urls(built):
+    """Any literal containing http:// was refused as a URL (15.5)."""
+    _, cat, _, _ = built
+    t = cat.query("SELECT 'see http://example.com/x' AS note, count(*) AS n FROM phat_v2.phot_mod")
+    assert t["note"][0] == "see http://example.com/x"
+    t = cat.query("SELECT count(*) AS n FROM phat_v2.phot_meas WHERE image LIKE 'http://%'")
+    assert int(t["n"][0]) == 0
+    with pytest.raises(QueryRefused, match="not in the catalog"):
+        cat.query("SELECT * FROM 'http://example.com/x.parquet'")
+
+
+def test_refusals_name_what_was_refused(built):
+    _, cat, _, _ = built
+    for sql, word in (
+        ("INSTALL httpfs", "INSTALL"),
+        ("DETACH db", "DETACH"),
+        ("SHOW TABLES", "SHOW"),
+    ):
+        with pytest.raises(QueryRefused) as info:
+            cat.query(sql)
+        msg = str(info.value)
+        assert f"{word} is not allowed" in msg and "ALIAS" not in msg and "COLUMN" not in msg

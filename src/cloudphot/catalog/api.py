@@ -16,19 +16,22 @@ Glue tables (:mod:`cloudphot.aws.athena`).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-from astropy.table import MaskedColumn, Table
 
 from ..errors import ConfigError, DataError
 from ..platform import Platform, QueryEngine, open_platform
 from ..settings import Settings
 from ..storage.objects import ObjectStore
 from .build import BuildResult, build_catalog, latest_version, read_manifest
-from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, check_cone, unique_names
 from .query import QueryEngine as DuckDBQueryEngine
 from .schema import PHOT_MEAS, PHOT_MOD
+
+if TYPE_CHECKING:  # astropy is imported when a Table is made (a slow import, see .commands)
+    from astropy.table import Table
 
 __all__ = ["Catalog", "arrow_to_astropy"]
 
@@ -41,7 +44,10 @@ def arrow_to_astropy(table: pa.Table) -> Table:
 
     Built in one ``Table(...)`` call (units and descriptions passed together):
     setting them column by column costs more than the query for small results.
+    Repeated column names (a self-join) get suffixes (:func:`~.query.unique_names`).
     """
+    from astropy.table import MaskedColumn, Table
+
     cols, units, descs = [], [], []
     for name, col in zip(table.column_names, table.columns):
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -67,7 +73,8 @@ def arrow_to_astropy(table: pa.Table) -> Table:
         descs.append(_DOCS.get(name))
     if not cols:
         return Table()
-    return Table(cols, names=table.column_names, units=units, descriptions=descs, copy=False)
+    names = unique_names(table.column_names)
+    return Table(cols, names=names, units=units, descriptions=descs, copy=False)
 
 
 class Catalog:
@@ -172,16 +179,30 @@ class Catalog:
         columns: str = "*",
     ) -> Table:
         """Objects (or measurements) within ``radius_arcsec``, nearest first, with ``dist_arcsec``."""
+        return self.query(
+            self.cone_sql(ra_deg, dec_deg, radius_arcsec, table=table, columns=columns)
+        )
+
+    def cone_sql(
+        self,
+        ra_deg: float,
+        dec_deg: float,
+        radius_arcsec: float,
+        *,
+        table: str = "phot_mod",
+        columns: str = "*",
+    ) -> str:
+        """The query :meth:`cone` runs (DataError for a centre or radius off the sphere)."""
         if table not in ("phot_mod", "phot_meas"):
             raise DataError(f"cone searches run on phot_mod or phot_meas, not {table!r}")
         r = float(radius_arcsec) / 3600.0
         ra, dec = float(ra_deg), float(dec_deg)
-        sql = (
+        check_cone("cone", ra, dec, r, "")
+        return (
             f"SELECT {columns}, q3c_dist(ra, dec, {ra!r}, {dec!r}) * 3600 AS dist_arcsec "
             f"FROM {self.survey}.{table} WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, {r!r}) "
             f"ORDER BY dist_arcsec"
         )
-        return self.query(sql)
 
     def nearest_objid(self, ra_deg: float, dec_deg: float, radius_arcsec: float = 1.0) -> int:
         t = self.cone(ra_deg, dec_deg, radius_arcsec, columns="objid")

@@ -37,7 +37,15 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from ..errors import QueryRefused
-from .query import DEFAULT_MAX_ROWS, TABLES, Rewritten, check_and_rewrite, partitions_touched
+from .query import (
+    DEFAULT_MAX_ROWS,
+    LEGACY_FILING_SLACK_ARCSEC,
+    TABLES,
+    Cone,
+    Rewritten,
+    check_and_rewrite,
+    partitions_touched,
+)
 from .schema import PHOT_MEAS, PHOT_MOD
 
 __all__ = ["DIALECT", "PARTITION_KEYS", "athena_sql", "glue_source", "hats_dir"]
@@ -121,6 +129,9 @@ def _to_trino(node: exp.Expression) -> exp.Expression:
         )
     if isinstance(node, exp.IsInf):
         return exp.Anonymous(this="IS_INFINITE", expressions=[node.this.copy()])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "error":
+        # the run-time refusal of a row's invalid cone (query._row_guarded): Trino's fail()
+        return exp.Anonymous(this="FAIL", expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
         return exp.Anonymous(this="IS_FINITE", expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.RegexpILike):
@@ -193,6 +204,8 @@ def athena_sql(
     order = int(manifest["partition_order"])
     rw = check_and_rewrite(sql, survey, max_rows=max_rows)
     available = {t: [int(p) for p in manifest["tables"][t]["partitions"]] for t in TABLES}
+    # rows a format-1 build filed off their position (issue 15.2): as the local engine
+    legacy = int(manifest.get("format", 1)) < 2
 
     def swap(node):
         if isinstance(node, exp.Table) and id(node) in rw.tables:
@@ -204,7 +217,14 @@ def athena_sql(
             parts = (
                 available[table]
                 if restriction is None
-                else partitions_touched(available[table], order, restriction)
+                else partitions_touched(
+                    available[table],
+                    order,
+                    restriction,
+                    slack_arcsec=LEGACY_FILING_SLACK_ARCSEC
+                    if legacy and table == "phot_mod" and isinstance(restriction, Cone)
+                    else 0.0,
+                )
             )
             return exp.Subquery(
                 this=glue_source(database, table, version, order, parts),

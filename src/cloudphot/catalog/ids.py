@@ -1,6 +1,9 @@
 """Spatial identifiers of the photometry database.
 
-All HEALPix work goes through astropy-healpix (one small module, as HATS/LSDB do).
+Positions become HEALPix indices through astropy-healpix (as HATS/LSDB do); the covers
+that queries prune with are :mod:`.covers` (conservative at the poles, and no astropy
+import on the query path).
+
 HTM is written here (``htm9``) because no maintained, pip-installable HTM library
 exists for Python 3.11 (esutil's HTM needs a C++ build and is not on the image);
 the algorithm is the published one (Kunszt, Szalay & Thakar 2001; the SDSS
@@ -23,9 +26,9 @@ Identifiers
 
 from __future__ import annotations
 
-import astropy.units as u
 import numpy as np
-from astropy_healpix import HEALPix
+
+from .covers import cone_ranges29
 
 __all__ = [
     "HATS_ORDER",
@@ -48,29 +51,36 @@ OBJID_SERIAL_BITS = 35
 #: order of the HATS spatial index column ``_healpix_29``
 HATS_ORDER = 29
 
-_HP: dict[tuple[int, str], HEALPix] = {}
+_HP: dict = {}
 
 
-def _healpix(order: int, scheme: str = "nested") -> HEALPix:
+def _healpix(order: int, scheme: str = "nested"):
+    """astropy-healpix's HEALPix at ``order`` (imported on first use: astropy is slow to
+    import, and the query path needs none of it, see :mod:`.covers`)."""
     key = (order, scheme)
     if key not in _HP:
+        from astropy_healpix import HEALPix
+
         _HP[key] = HEALPix(nside=2**order, order=scheme)
     return _HP[key]
 
 
-def healpix_nest(ra_deg, dec_deg, order: int) -> np.ndarray:
-    """NESTED HEALPix index at ``order`` (NSIDE = 2**order) of ICRS positions in degrees."""
+def _lonlat_to_healpix(hp, ra_deg, dec_deg) -> np.ndarray:
+    import astropy.units as u
+
     ra = np.asarray(ra_deg, dtype=float)
     dec = np.asarray(dec_deg, dtype=float)
-    return np.asarray(_healpix(order).lonlat_to_healpix(ra * u.deg, dec * u.deg), dtype=np.int64)
+    return np.asarray(hp.lonlat_to_healpix(ra * u.deg, dec * u.deg), dtype=np.int64)
+
+
+def healpix_nest(ra_deg, dec_deg, order: int) -> np.ndarray:
+    """NESTED HEALPix index at ``order`` (NSIDE = 2**order) of ICRS positions in degrees."""
+    return _lonlat_to_healpix(_healpix(order), ra_deg, dec_deg)
 
 
 def pix256_ring(ra_deg, dec_deg) -> np.ndarray:
     """HEALPix NSIDE 256 RING index (Data Lab ``pix256``)."""
-    ra = np.asarray(ra_deg, dtype=float)
-    dec = np.asarray(dec_deg, dtype=float)
-    hp = _healpix(8, "ring")
-    return np.asarray(hp.lonlat_to_healpix(ra * u.deg, dec * u.deg), dtype=np.int64)
+    return _lonlat_to_healpix(_healpix(8, "ring"), ra_deg, dec_deg)
 
 
 def pix4096_nest(ra_deg, dec_deg) -> np.ndarray:
@@ -200,41 +210,3 @@ def htm_id(ra_deg, dec_deg, level: int) -> np.ndarray:
 def htm9(ra_deg, dec_deg) -> np.ndarray:
     """HTM level-9 id (Data Lab ``htm9``)."""
     return htm_id(ra_deg, dec_deg, 9)
-
-
-def cone_ranges29(
-    ra_deg: float, dec_deg: float, radius_deg: float, max_ranges: int = 64
-) -> list[tuple[int, int]]:
-    """Inclusive ``_healpix_29`` ranges covering a cone (a superset; exact distance follows).
-
-    The cover is computed at the deepest order whose pixels are not much smaller
-    than the radius (so the cone touches a handful of pixels), then consecutive
-    NESTED pixels are merged, and the closest ranges are merged again until at
-    most ``max_ranges`` remain (fewer, wider ranges keep the SQL short).
-    """
-    radius_deg = float(radius_deg)
-    order = 29
-    # pixel size at order k is ~ 58.6 deg / 2**k; pick pixels ~ the radius
-    if radius_deg > 0:
-        order = int(np.clip(np.floor(np.log2(58.6 / radius_deg)), 0, 29))
-    hp = _healpix(order)
-    pix = np.unique(
-        np.asarray(
-            hp.cone_search_lonlat(ra_deg * u.deg, dec_deg * u.deg, max(radius_deg, 1e-9) * u.deg),
-            dtype=np.int64,
-        )
-    )
-    shift = 2 * (29 - order)
-    ranges: list[list[int]] = []
-    for p in pix:
-        lo, hi = int(p) << shift, ((int(p) + 1) << shift) - 1
-        if ranges and lo == ranges[-1][1] + 1:
-            ranges[-1][1] = hi
-        else:
-            ranges.append([lo, hi])
-    while len(ranges) > max_ranges:
-        gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
-        i = int(np.argmin(gaps))
-        ranges[i][1] = ranges[i + 1][1]
-        del ranges[i + 1]
-    return [(lo, hi) for lo, hi in ranges]

@@ -30,11 +30,13 @@ The pipeline for one query string:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import operator
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +48,7 @@ from sqlglot import exp
 
 from ..errors import ConfigError, DataError, QueryRefused
 from ..storage.objects import ObjectStore
-from . import ids
+from . import covers, ids
 from .build import read_manifest
 from .schema import PHOT_MEAS, PHOT_MOD
 
@@ -60,10 +62,15 @@ __all__ = [
     "QueryEngine",
     "QueryFailed",
     "QueryResult",
+    "QueryStream",
     "QueryTimeout",
     "Rewritten",
     "check_and_rewrite",
+    "check_cone",
+    "manifest_partitions",
     "partitions_touched",
+    "restriction_ranges",
+    "unique_names",
 ]
 
 TABLES = ("phot_mod", "phot_meas")
@@ -244,6 +251,7 @@ for _name, _why in {
         _REFUSED_NODES[getattr(exp, _name)] = (
             f"{_why} is not allowed: the catalog is read-only and accepts only SELECT queries"
         )
+_REFUSED_TYPES = tuple(_REFUSED_NODES)
 
 
 @dataclass
@@ -307,23 +315,43 @@ def _refuse(msg: str, sql: str) -> QueryRefused:
 
 
 # ---------------------------------------------------------------- constant evaluation
+def _div(a: float, b: float) -> float:
+    """IEEE division: 0/0 is NaN and x/0 infinite, so such radii are seen and refused."""
+    if b == 0:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+    return a / b
+
+
 _BINOPS = {
     exp.Add: operator.add,
     exp.Sub: operator.sub,
     exp.Mul: operator.mul,
-    exp.Div: operator.truediv,
+    exp.Div: _div,
 }
 
 
 def _const(node: exp.Expression) -> float | None:
-    """Value of a numeric constant expression (literals, + - * /, parentheses, unary minus)."""
-    if isinstance(node, exp.Literal) and not node.is_string:
-        return float(node.this)
+    """Value of a numeric constant expression, or None when it is not one.
+
+    Literals, + - * / (IEEE: 0/0 is NaN), parentheses, unary minus, and casts of
+    strings to numbers (``'NaN'::float8``, ``CAST('Infinity' AS DOUBLE)``).
+    """
+    if isinstance(node, exp.Literal):
+        if not node.is_string:
+            return float(node.this)
+        return None
     if isinstance(node, exp.Paren):
         return _const(node.this)
     if isinstance(node, exp.Neg):
         v = _const(node.this)
         return None if v is None else -v
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(*exp.DataType.NUMERIC_TYPES):
+        if isinstance(node.this, exp.Literal) and node.this.is_string:
+            try:
+                return float(node.this.this)
+            except ValueError:
+                return None
+        return _const(node.this)
     for cls, op in _BINOPS.items():
         if isinstance(node, cls):
             a, b = _const(node.this), _const(node.expression)
@@ -331,8 +359,8 @@ def _const(node: exp.Expression) -> float | None:
                 return None
             try:
                 return op(a, b)
-            except ZeroDivisionError:
-                return None
+            except OverflowError:
+                return math.inf
     return None
 
 
@@ -369,7 +397,7 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
     """Index ranges on ``_healpix_29`` (same table qualifier as ``ra``) AND exact distance."""
     qual = ra_col.table
     hp = exp.column("_healpix_29", table=qual) if qual else exp.column("_healpix_29")
-    ranges = ids.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
+    ranges = covers.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
 
     def between(lo, hi):
         return exp.Between(
@@ -405,25 +433,167 @@ def _point_args(node: exp.Expression, what: str, sql: str) -> list[exp.Expressio
     return args
 
 
-def _radial(
-    node: exp.Expression, args: list[exp.Expression], sql: str, cones: list
-) -> exp.Expression:
+def check_cone(what: str, ra0: float | None, dec0: float | None, r: float | None, sql: str):
+    """Refuse a cone whose constant centre or radius is not on the sphere (None: not a constant).
+
+    PostgreSQL raises for 0/0; DuckDB's NaN compares above every number, so a NaN radius
+    would select every row, and a NaN or out-of-range centre would select garbage.
+    """
+    if ra0 is not None and not math.isfinite(ra0):
+        raise _refuse(f"{what}: the centre's RA is {ra0}; a cone needs a finite RA in degrees", sql)
+    if dec0 is not None and not -90 <= dec0 <= 90:
+        raise _refuse(
+            f"{what}: the centre's Dec is {dec0} deg, outside the sphere (-90 to 90 degrees)", sql
+        )
+    if r is not None and not 0 <= r <= 180:
+        why = (
+            "NaN (0/0?)"
+            if math.isnan(r)
+            else "negative"
+            if r < 0
+            else "infinite"
+            if math.isinf(r)
+            else "above 180 degrees (arcseconds? divide by 3600)"
+        )
+        raise _refuse(
+            f"{what}: the radius is {r} deg, {why}; a cone's radius is an angle from 0 to "
+            f"180 degrees",
+            sql,
+        )
+
+
+_ROW_GUARD = (
+    "CASE WHEN {bad} THEN error('{what}: a row''s cone centre or radius is not on the sphere "
+    "(RA not finite, Dec outside -90..90, or radius NaN, negative, infinite or above 180 "
+    "degrees)') ELSE {test} END"
+)
+
+
+def _row_guarded(test, what: str, ra0, dec0, r, consts) -> exp.Expression:
+    """``test``, raising at run time for rows whose non-constant centre or radius is not valid."""
+    bad = []
+    if consts[0] is None:
+        bad.append(f"NOT isfinite(CAST(({ra0.sql(dialect='duckdb')}) AS DOUBLE))")
+    if consts[1] is None:
+        bad.append(f"NOT (({dec0.sql(dialect='duckdb')}) BETWEEN -90 AND 90)")
+    if r is not None and consts[2] is None:
+        bad.append(f"NOT (({r.sql(dialect='duckdb')}) BETWEEN 0 AND 180)")
+    if not bad:
+        return test
+    guard = _ROW_GUARD.format(bad=" OR ".join(bad), what=what, test="__test__")
+    tree = sqlglot.parse_one(guard, read="duckdb")
+    next(c for c in tree.find_all(exp.Column) if c.name == "__test__").replace(test)
+    return exp.paren(tree)
+
+
+def _radial(what: str, args: list[exp.Expression], sql: str, cones: list) -> exp.Expression:
     """Replacement for a cone test on (ra, dec) around a centre with a radius (degrees)."""
     ra, dec, ra0, dec0, r = args
     c = [_const(x) for x in (ra0, dec0, r)]
+    check_cone(what, *c, sql)
     if None not in c and _column(ra, "ra") and _column(dec, "dec"):
-        if not (-90 <= c[1] <= 90) or c[2] < 0 or c[2] > 180:
-            raise _refuse(f"cone centre dec={c[1]} or radius={c[2]} deg is out of range", sql)
         cone = Cone(c[0] % 360, c[1], c[2])
         pred = _cone_predicate(ra, dec, cone)
         cones.append((ra.table, cone, pred))
         return pred
     # centre or columns not constant/indexed: exact distance only (still correct)
-    return exp.paren(exp.LTE(this=_dist_deg(ra, dec, ra0, dec0), expression=r.copy()))
+    radius = exp.Literal.number(repr(c[2])) if c[2] is not None else r.copy()
+    test = exp.paren(exp.LTE(this=_dist_deg(ra, dec, ra0, dec0), expression=radius))
+    return _row_guarded(test, what, ra0, dec0, r, c)
 
 
 # ---------------------------------------------------------------- check + rewrite
 _TOP = re.compile(r"^\s*SELECT\s+(ALL\s+|DISTINCT\s+)?TOP\s+\d+\s", re.IGNORECASE)
+
+
+#: deepest parenthesis nesting accepted: sqlglot parses recursively (~22 Python frames a
+#: level), and a query must stay well inside the interpreter's limit from any caller
+MAX_NESTING = 20
+#: first keywords of the statements a query may be (SELECT, WITH ..., DuckDB's FROM-first)
+_STARTS = frozenset({"SELECT", "WITH", "FROM", "TABLE", "L_PAREN"})
+#: why a statement that is not a query is refused, by its first keyword
+_COMMANDS = {
+    "INSTALL": "extensions cannot be installed (the engine has no network or file access)",
+    "LOAD": "extensions cannot be loaded (the engine has no network or file access)",
+    "FORCE": "extensions cannot be installed (the engine has no network or file access)",
+    "ATTACH": "no other database can be attached (the engine reads only the catalog)",
+    "DETACH": "no database can be detached (the engine reads only the catalog)",
+    "COPY": "queries cannot write or read files (the catalog is read-only)",
+    "EXPORT": "queries cannot write files (the catalog is read-only)",
+    "IMPORT": "queries cannot read files (the engine reads only the catalog)",
+    "SET": "the engine's settings are fixed",
+    "RESET": "the engine's settings are fixed",
+    "PRAGMA": "the engine's settings are fixed",
+    "CALL": "procedures and table functions cannot be called",
+    "EXPLAIN": "query plans name the engine's internal files",
+    "VALUES": "a VALUES list is not a query of the catalog; SELECT from its tables",
+    **{
+        w: "the catalog is read-only"
+        for w in (
+            "INSERT UPDATE DELETE MERGE UPSERT REPLACE CREATE DROP ALTER TRUNCATE RENAME "
+            "COMMENT GRANT REVOKE VACUUM ANALYZE CHECKPOINT BEGIN START COMMIT ROLLBACK "
+            "ABORT END USE PREPARE EXECUTE DEALLOCATE"
+        ).split()
+    },
+}
+#: why any other statement is refused
+_NOT_A_QUERY = "it is not a query of the catalog's tables"
+
+
+def _tokens(sql: str, dialect: str) -> list:
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        return Dialect.get_or_raise(dialect).tokenize(sql)
+    except sqlglot.errors.TokenError as exc:
+        raise _refuse(f"could not read it: {str(exc).splitlines()[0]}", sql) from None
+
+
+def _prescan(tokens: list, sql: str, survey: str) -> None:
+    """Refusals decided on the tokens alone: what the statement is, and how deeply it nests.
+
+    Before parsing, so that a command is refused by its own name (sqlglot reads
+    ``INSTALL httpfs`` as a column with an alias) and a deeply nested query never
+    reaches the recursive parser.
+    """
+    if not tokens:
+        raise _refuse("the query is empty (only comments)", sql)
+    first = tokens[0]
+    if first.token_type.name not in _STARTS:
+        word = first.text.upper()
+        if word == "FORCE" and len(tokens) > 1:
+            word = f"FORCE {tokens[1].text.upper()}"
+        why = _COMMANDS.get(word.split()[0], _NOT_A_QUERY)
+        raise _refuse(
+            f"{word} is not allowed: {why}; send one read-only SELECT query "
+            f"(SELECT, WITH ... SELECT, or a UNION of them)",
+            sql,
+        )
+    depth = deepest = 0
+    for i, tok in enumerate(tokens):
+        name = tok.token_type.name
+        if name == "L_PAREN":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif name == "R_PAREN":
+            depth -= 1
+        elif (
+            name in ("FROM", "JOIN")
+            and i + 2 < len(tokens)
+            and tokens[i + 2].token_type.name == "L_PAREN"
+            and tokens[i + 1].token_type.name not in ("L_PAREN", "SELECT", "WITH", "VALUES")
+        ):
+            raise _refuse(
+                f"table function {tokens[i + 1].text}() is not allowed (no file, network or "
+                f"system access): query {survey}.phot_mod or {survey}.phot_meas",
+                sql,
+            )
+    if deepest > MAX_NESTING:
+        raise _refuse(
+            f"the query nests parentheses {deepest} deep, more than the {MAX_NESTING} "
+            f"accepted; flatten it (a WITH clause instead of nested subqueries)",
+            sql,
+        )
 
 
 def check_and_rewrite(
@@ -439,6 +609,26 @@ def check_and_rewrite(
     ``mydb.mine``) allowed besides the catalog's: tables the caller supplies itself
     (see :meth:`QueryEngine.run`), recorded in ``Rewritten.extra``.
     """
+    try:
+        return _check_and_rewrite(sql, survey, max_rows, extra_tables)
+    except RecursionError:
+        raise _refuse(
+            "the query nests expressions too deeply to be read (long chains of nested CASE, "
+            "NOT or function calls); flatten it, e.g. with a WITH clause",
+            sql,
+        ) from None
+
+
+def _function_name(node: exp.Func, dialect: str) -> str:
+    """The function as the user spelled it (``version``, not sqlglot's CURRENT_VERSION)."""
+    if isinstance(node, exp.Anonymous):
+        return node.name
+    return node.sql(dialect=dialect).split("(")[0].strip().lower() or type(node).__name__
+
+
+def _check_and_rewrite(
+    sql: str, survey: str, max_rows: int, extra_tables: frozenset[str]
+) -> Rewritten:
     if not sql or not sql.strip():
         raise _refuse("the query is empty", sql)
     if len(sql) > MAX_SQL_CHARS:
@@ -446,60 +636,58 @@ def check_and_rewrite(
     # ADQL's SELECT TOP n is T-SQL syntax: such queries are read with sqlglot's T-SQL
     # dialect (TOP becomes LIMIT); everything else as PostgreSQL, as Data Lab users write it
     dialect = "tsql" if _TOP.match(sql) else "postgres"
+    tokens = _tokens(sql, dialect)
+    _prescan(tokens, sql, survey)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        parsed = sqlglot.Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
+        statements = [s for s in parsed if s is not None]
     except sqlglot.errors.ParseError as exc:
         first = str(exc).splitlines()[0]
-        raise _refuse(
-            f"could not parse it as a SELECT query ({first}); ATTACH, INSTALL, "
-            f"LOAD and other commands are not accepted",
-            sql,
-        ) from None
+        raise _refuse(f"could not parse it as a SELECT query ({first})", sql) from None
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements given; send exactly one SELECT", sql)
     tree = statements[0]
-    for cls, why in _REFUSED_NODES.items():
-        if isinstance(tree, cls) or tree.find(cls) is not None:
+    # one walk of the tree collects everything the checks below look at
+    tables, funcs, cte_names = [], [], set()
+    for node in tree.walk():
+        why = _REFUSED_NODES.get(type(node))
+        if why is None and isinstance(node, _REFUSED_TYPES):
+            why = next(w for c, w in _REFUSED_NODES.items() if isinstance(node, c))
+        if why is not None:
             raise _refuse(why, sql)
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.Func):
+            funcs.append(node)
+        elif isinstance(node, exp.CTE):
+            cte_names.add(node.alias_or_name.lower())
     if not isinstance(tree, exp.Query):
         raise _refuse(
-            f"{type(tree).__name__.upper()} is not allowed: only SELECT queries "
-            f"(read-only) are accepted",
-            sql,
+            f"{tokens[0].text.upper()} is not allowed: send one read-only SELECT query", sql
         )
-    cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     result = Rewritten(expression=tree)
-    for node in list(tree.walk()):
-        if isinstance(node, exp.Table):
-            qualified = _qualified(node)
-            if qualified in extra_tables:
-                node.meta["extra"] = qualified  # swapped for the supplied table by the engine
-                continue
-            _check_table(node, survey, cte_names, sql)
-        elif isinstance(node, exp.Func):
-            name = type(node).__name__
-            if name == "Anonymous":
-                if node.name.lower() not in ALLOWED_ANONYMOUS:
-                    raise _refuse(
-                        f"function {node.name}() is not on the allow-list "
-                        f"(no file, network or system functions)",
-                        sql,
-                    )
-            elif name not in ALLOWED_FUNCTIONS:
-                raise _refuse(
-                    f"function {node.sql_name() if hasattr(node, 'sql_name') else name}"
-                    f"() is not on the allow-list (no file, network or system "
-                    f"functions)",
-                    sql,
-                )
-        elif isinstance(node, exp.Literal) and node.is_string and "://" in node.this:
-            raise _refuse("URLs are not accepted in queries (no network access)", sql)
+    for node in tables:
+        qualified = _qualified(node)
+        if qualified in extra_tables:
+            node.meta["extra"] = qualified  # swapped for the supplied table by the engine
+            continue
+        _check_table(node, survey, cte_names, sql)
+    for node in funcs:
+        name = type(node).__name__
+        if (name == "Anonymous" and node.name.lower() not in ALLOWED_ANONYMOUS) or (
+            name != "Anonymous" and name not in ALLOWED_FUNCTIONS
+        ):
+            raise _refuse(
+                f"function {_function_name(node, dialect)}() is not on the allow-list "
+                f"(no file, network or system functions)",
+                sql,
+            )
     # row limit on the outermost query
     limit = tree.args.get("limit")
     if limit is not None:
         n = _const(limit.expression) if limit.expression is not None else None
-        if n is None:
-            raise _refuse("LIMIT must be a number", sql)
+        if n is None or not 0 <= n < math.inf:
+            raise _refuse("LIMIT must be a number of rows (0 or more)", sql)
         if n > max_rows:
             raise _refuse(
                 f"LIMIT {int(n)} exceeds the per-query row limit of {max_rows} rows; "
@@ -586,7 +774,7 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
             if fname == "q3c_radial_query":
                 if len(args) != 5:
                     raise _refuse("q3c_radial_query takes (ra, dec, ra0, dec0, radius_deg)", sql)
-                return _radial(node, args, sql, cones)
+                return _radial("q3c_radial_query", args, sql, cones)
             if fname == "q3c_dist":
                 if len(args) != 4:
                     raise _refuse("q3c_dist takes (ra1, dec1, ra2, dec2)", sql)
@@ -597,18 +785,21 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                 ra1, dec1, ra2, dec2, r = args
                 # a constant radius is evaluated with real division, as q3c_radial_query's
                 # is: 1/3600 must not become 0 on engines with integer division (Athena)
-                if (rv := _const(r)) is not None:
-                    r = exp.Literal.number(repr(rv))
-                rs = r.sql(dialect="duckdb")
+                rv = _const(r)
+                check_cone("q3c_join", None, None, rv, sql)
+                radius = exp.Literal.number(repr(rv)) if rv is not None else r
+                rs = radius.sql(dialect="duckdb")
                 d1, d2 = dec1.sql(dialect="duckdb"), dec2.sql(dialect="duckdb")
                 band = sqlglot.parse_one(
                     f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})", read="duckdb"
                 )
-                return exp.paren(
+                test = exp.paren(
                     exp.and_(
-                        band, exp.LTE(this=_dist_deg(ra1, dec1, ra2, dec2), expression=r.copy())
+                        band,
+                        exp.LTE(this=_dist_deg(ra1, dec1, ra2, dec2), expression=radius.copy()),
                     )
                 )
+                return _row_guarded(test, "q3c_join", None, None, r, (0.0, 0.0, rv))
             if fname == "distance":
                 if len(args) != 2:
                     raise _refuse("DISTANCE takes two POINTs", sql)
@@ -628,7 +819,7 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                             "CIRCLE('ICRS', ra0, dec0, radius_deg)) = 1",
                             sql,
                         )
-                    test = _radial(node, [p[0], p[1], c[0], c[1], c[2]], sql, cones)
+                    test = _radial("CONTAINS(POINT, CIRCLE)", [p[0], p[1], *c], sql, cones)
                     return test if _const(b) == 1 else exp.not_(test)
         return node
 
@@ -704,55 +895,127 @@ def _is_catalog_table(t: exp.Table, cte_names: set[str]) -> bool:
 
 
 # ---------------------------------------------------------------- partition pruning
-def partitions_touched(available, order: int, restriction: Cone | IdPixels | None) -> list[int]:
-    """HATS partitions (HEALPix pixels at ``order``) a cone or objid list can have rows in.
+#: how far an object's rows may lie from the position its objid encodes (where it was
+#: first seen): each field row joins an object within the build's match radius
+#: (0.15") of the object's mean position, so the mean moves a fraction of that per
+#: field; 2" is over ten match radii
+OBJID_DRIFT_ARCSEC = 2.0
+#: manifests before format 2 (a fixed partition order) filed an object under its
+#: unweighted mean position but stored (and indexed) the weighted one, so an object on
+#: a partition edge could sit in the neighbouring file (issue 15.2); cones read the
+#: partitions within this much more of their edge on such catalogs
+LEGACY_FILING_SLACK_ARCSEC = 2.0
+
+
+def restriction_ranges(
+    restriction: Cone | IdPixels, *, slack_arcsec: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inclusive ``_healpix_29`` ranges (lo, hi) holding every row a restriction can select.
+
+    A cone's conservative cover (:mod:`.covers`), widened by ``slack_arcsec``; for the
+    :class:`IdPixels` of an objid list, the pixels within :data:`OBJID_DRIFT_ARCSEC`
+    of the level-12 pixels the ids encode.
+    """
+    if isinstance(restriction, IdPixels):
+        pix = np.fromiter(restriction.pix4096, np.int64)
+        pix = pix[(pix >= 0) & (pix < 12 * 4**12)]
+        cover = covers.pixels_cover(pix, 12, OBJID_DRIFT_ARCSEC / 3600, 12)
+        return covers.pixel_ranges29(cover, 12)
+    r = restriction.radius_deg + slack_arcsec / 3600
+    order = covers.cover_order(r)
+    cover = covers.cone_cover(restriction.ra_deg, restriction.dec_deg, r, order)
+    return covers.pixel_ranges29(cover, order)
+
+
+def partitions_touched(
+    available, order, restriction: Cone | IdPixels | None, *, slack_arcsec: float = 0.0
+) -> list[int]:
+    """HATS partitions a cone or objid list can have rows in (conservative; exact cut follows).
 
     Parameters
     ----------
     available
         Pixel numbers of the partitions that exist (an iterable of int).
     order
-        HEALPix order of the partitions.
+        HEALPix order of the partitions: one int, or one per pixel of ``available``
+        (HATS catalogs partitioned adaptively mix orders).
     restriction
         ``None`` (every partition), a :class:`Cone`, or the :class:`IdPixels` of an
-        objid list (the partitions under their level-12 pixels and those pixels'
-        neighbours, for rows that lie across a pixel edge).
+        objid list.
+    slack_arcsec
+        Widen a cone by this much (rows filed a little off their position, see
+        :data:`LEGACY_FILING_SLACK_ARCSEC`).
 
     Returns
     -------
     list of int
         The touched partitions among ``available``, sorted.
     """
-    have = {int(p) for p in available}
+    have = np.asarray(sorted({int(p) for p in available}), np.int64)
     if restriction is None:
-        return sorted(have)
-    hp = ids._healpix(order)
-    if isinstance(restriction, IdPixels):
-        # an object's rows lie within a fraction of an arcsecond of its first position,
-        # which is in its objid's level-12 pixel (51"): that pixel and its 8 level-12
-        # neighbours hold them all, and for most pixels those share one partition
-        p12 = np.asarray(sorted(restriction.pix4096), np.int64)
-        near = np.asarray(ids._healpix(12).neighbours(p12)).ravel()
-        p12 = np.unique(np.concatenate([p12, near[near >= 0]]))
-        if order <= 12:
-            want = {int(p) for p in p12 >> 2 * (12 - order)}
-        else:  # partitions finer than the objid pixel: all of its children
-            k = 4 ** (order - 12)
-            want = {int(p) * k + i for p in p12 for i in range(k)}
-        return sorted(want & have)
-    import astropy.units as u
+        return have.tolist()
+    lo, hi = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
+    orders = np.broadcast_to(np.asarray(order, np.int64), have.shape)
+    return have[covers.ranges_touch(lo, hi, orders, have)].tolist()
 
-    pix = np.asarray(
-        hp.cone_search_lonlat(
-            restriction.ra_deg * u.deg,
-            restriction.dec_deg * u.deg,
-            max(restriction.radius_deg, 1e-9) * u.deg,
-        )
-    )
-    return sorted({int(x) for x in pix} & have)
+
+def manifest_partitions(manifest: dict, table: str) -> list[tuple[int, int, dict]]:
+    """``(order, pixel, entry)`` of every partition of ``table`` in a version's manifest.
+
+    Format 2 manifests name each partition's order and pixel (adaptive, mixed-order
+    partitioning); format 1 keyed partitions by pixel at the one ``partition_order``.
+    """
+    legacy = manifest.get("partition_order")
+    out = []
+    for pid, e in manifest["tables"][table]["partitions"].items():
+        if "order" in e:
+            out.append((int(e["order"]), int(e["pixel"]), e))
+        else:
+            out.append((int(legacy), int(pid), e))
+    return out
+
+
+class _PartitionFiles:
+    """The partition files of one table, and which of them a restriction can touch."""
+
+    def __init__(self, parts: list[tuple[int, int, str]]):
+        parts = sorted(parts, key=lambda t: t[1] << 2 * (29 - t[0]))
+        self.orders = np.array([k for k, _, _ in parts], np.int64)
+        self.pixels = np.array([p for _, p, _ in parts], np.int64)
+        self.paths = [f for _, _, f in parts]
+
+    def select(self, restriction, slack_arcsec: float) -> list[str]:
+        if restriction is None:
+            return list(self.paths)
+        lo, hi = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
+        hit = covers.ranges_touch(lo, hi, self.orders, self.pixels)
+        return [self.paths[i] for i in np.flatnonzero(hit)]
 
 
 # ---------------------------------------------------------------- execution
+def unique_names(names: list[str]) -> list[str]:
+    """Column names made unique as DuckDB's and pandas' clients do: ``objid, objid_1, ...``.
+
+    A self-join or ``SELECT objid, objid`` gives two columns of one name; astropy
+    Tables, FITS and VOTable need distinct ones. The first keeps its name, each repeat
+    takes the first ``_N`` suffix no other column has.
+    """
+    taken = set(names)
+    if len(taken) == len(names):
+        return list(names)
+    out, seen = [], set()
+    for name in names:
+        if name in seen:
+            k = 1
+            while f"{name}_{k}" in taken:
+                k += 1
+            name = f"{name}_{k}"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
+
+
 @dataclass
 class QueryResult:
     table: pa.Table
@@ -794,15 +1057,22 @@ class QueryEngine:
         self.manifest = read_manifest(store, bucket, survey, version)
         self.version = int(self.manifest["version"])
         self.max_rows, self.timeout_s = int(max_rows), float(timeout_s)
-        self.order = int(self.manifest["partition_order"])
+        #: the fixed partition order of a format-1 catalog (None when orders are mixed)
+        self.order = self.manifest.get("partition_order")
         self.root = Path(store.path_of(bucket, "catalogs")).resolve()
-        self._files: dict[str, dict[int, str]] = {}
-        for table in TABLES:
-            parts = self.manifest["tables"][table]["partitions"]
-            self._files[table] = {
-                int(p): str(Path(store.path_of(bucket, e["key"])).resolve())
-                for p, e in parts.items()
-            }
+        self._parts = {
+            table: _PartitionFiles(
+                [
+                    (k, p, str(Path(store.path_of(bucket, e["key"])).resolve()))
+                    for k, p, e in manifest_partitions(self.manifest, table)
+                ]
+            )
+            for table in TABLES
+        }
+        legacy = int(self.manifest.get("format", 1)) < 2
+        self._cone_slack = {
+            t: LEGACY_FILING_SLACK_ARCSEC if legacy and t == "phot_mod" else 0.0 for t in TABLES
+        }
         self._con = self._connect(threads, memory_limit)
         #: query string -> (DuckDB SQL, Rewritten): only queries that passed the checks
         #: are stored, and one engine serves one catalog version, so a hit is exactly
@@ -835,10 +1105,15 @@ class QueryEngine:
     def close(self) -> None:
         self._con.close()
 
+    def partition_files(self, table: str) -> dict[tuple[int, int], str]:
+        """``(order, pixel) -> path`` of every partition of ``table`` in this version."""
+        parts = self._parts[table]
+        return dict(zip(zip(parts.orders.tolist(), parts.pixels.tolist()), parts.paths))
+
     def files(self, table: str, cone: Cone | IdPixels | None = None) -> list[str]:
         """Partition files of ``table``, narrowed to those a cone or objids touch (HATS-style)."""
-        files = self._files[table]
-        return [files[p] for p in partitions_touched(files, self.order, cone)]
+        slack = self._cone_slack[table] if isinstance(cone, Cone) else 0.0
+        return self._parts[table].select(cone, slack)
 
     def _source(self, table: str, cone: Cone | None) -> str:
         files = self.files(table, cone)
@@ -904,15 +1179,46 @@ class QueryEngine:
         tables); they are visible to this query only. ``timeout_s`` and ``max_rows``
         (at most the engine's) override the engine's limits for this query.
         """
+        with self.stream(sql, tables=tables, timeout_s=timeout_s, max_rows=max_rows) as result:
+            table = pa.Table.from_batches(list(result), schema=result.schema)
+        return QueryResult(
+            table=table, truncated=result.truncated, sql=result.sql, version=self.version
+        )
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        sql: str,
+        *,
+        tables: Mapping[str, pa.Table] | None = None,
+        timeout_s: float | None = None,
+        max_rows: int | None = None,
+        batch_rows: int = 8192,
+    ) -> Iterator[QueryStream]:
+        """The result of ``sql`` as Arrow record batches, while DuckDB produces them.
+
+        ``with engine.stream(sql) as s: for batch in s: ...``: the CLI prints a large
+        page as it comes instead of holding it (and an astropy Table of it). The
+        connection stays with this query until the block ends. Arguments as :meth:`run`.
+        """
         tables = dict(tables or {})
         duck_sql, _ = self.to_duckdb(sql, frozenset(tables))
         rows = self.max_rows if max_rows is None else min(int(max_rows), self.max_rows)
+        timeout_s = timeout_s or self.timeout_s
         with self._run_lock:
             for name, table in tables.items():
                 self._con.register(_extra_name(name), table)
+            timer = threading.Timer(timeout_s, self._con.interrupt)
+            timer.start()
+            reader = None
             try:
-                return self._execute(duck_sql, timeout_s or self.timeout_s, rows)
+                with self._translated(timer, timeout_s):
+                    reader = self._con.sql(duck_sql).to_arrow_reader(batch_rows)
+                yield QueryStream(self, reader, duck_sql, timer, timeout_s, rows)
             finally:
+                timer.cancel()
+                if reader is not None:
+                    reader.close()  # an open result would block the next registration
                 for name in tables:
                     self._con.unregister(_extra_name(name))
 
@@ -920,20 +1226,12 @@ class QueryEngine:
         """Stop the query running now, if any (it raises QueryTimeout): UWS ABORT."""
         self._con.interrupt()
 
-    def _execute(self, duck_sql: str, timeout_s: float, max_rows: int) -> QueryResult:
-        con = self._con
-        timer = threading.Timer(timeout_s, con.interrupt)
-        timer.start()
+    @staticmethod
+    @contextlib.contextmanager
+    def _translated(timer: threading.Timer, timeout_s: float):
+        """DuckDB's errors as cloudphot's: a timeout, or the engine's own message."""
         try:
-            reader = con.sql(duck_sql).to_arrow_reader(8192)
-            batches, n = [], 0
-            for batch in reader:
-                batches.append(batch)
-                n += batch.num_rows
-                if n > max_rows:
-                    break
-            schema = reader.schema
-            reader.close()  # an open result would block the next query's table registration
+            yield
         except duckdb.InterruptException:
             raise QueryTimeout(
                 f"query refused: it ran longer than the {timeout_s:g} s "
@@ -947,10 +1245,37 @@ class QueryEngine:
                     f"per-query timeout and was stopped"
                 ) from None
             raise QueryFailed(f"query failed: {str(exc).splitlines()[0]}") from None
-        finally:
-            timer.cancel()
-        table = pa.Table.from_batches(batches, schema=schema)
-        truncated = table.num_rows > max_rows
-        if truncated:
-            table = table.slice(0, max_rows)
-        return QueryResult(table=table, truncated=truncated, sql=duck_sql, version=self.version)
+
+
+class QueryStream:
+    """Record batches of one running query, at most ``max_rows`` rows.
+
+    ``schema`` has unique column names (:func:`unique_names`); after the batches are
+    exhausted, ``truncated`` says whether the row limit cut the result.
+    """
+
+    def __init__(self, engine, reader, sql: str, timer, timeout_s: float, max_rows: int):
+        self._reader, self._timer, self._timeout_s = reader, timer, timeout_s
+        self._translated = engine._translated
+        self.sql, self.max_rows = sql, max_rows
+        self.schema = reader.schema
+        names = unique_names(self.schema.names)
+        if names != self.schema.names:
+            self.schema = pa.schema([f.with_name(n) for f, n in zip(self.schema, names)])
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        left = self.max_rows
+        with self._translated(self._timer, self._timeout_s):
+            for batch in self._reader:
+                if batch.num_rows > left:
+                    self.truncated = True
+                    batch = batch.slice(0, left)
+                left -= batch.num_rows
+                if batch.num_rows:
+                    yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+                if self.truncated or left == 0:
+                    # one more row means the limit cut the result
+                    if not self.truncated and next(iter(self._reader), None) is not None:
+                        self.truncated = True
+                    return
