@@ -30,9 +30,20 @@ _PLUGINS = (
     "cloudphot.simulate.commands",
     "cloudphot.catalog.commands",
 )
+#: commands whose one-shot start-up matters, and the plugin that has them: ``cloudphot
+#: query`` imports that plugin alone instead of every one (and what each imports)
+_ONE_PLUGIN = dict.fromkeys(("query", "cone", "lightcurve", "map", "catalog"), _PLUGINS[-1])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named on the command line, if one is (before any help or version flag)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--workdir", "-w")
+    _, rest = pre.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    return rest[0] if rest and not rest[0].startswith("-") else None
+
+
+def build_parser(plugins: Sequence[str] = _PLUGINS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloudphot",
         description="Resolved-star photometry of HST-style surveys, on serverless AWS or locally.",
@@ -45,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="workspace directory (default: $CLOUDPHOT_HOME or ./cloudphot-work)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _PLUGINS:
+    for name in plugins:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -62,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # photutils silences this astropy warning itself with warnings.catch_warnings(), which
     # is not thread-safe before Python 3.14; the local runtime preprocesses in threads.
     warnings.filterwarnings("ignore", message="Input data contains invalid values")
-    parser = build_parser()
+    one = _ONE_PLUGIN.get(_command_of(argv) or "")
+    parser = build_parser((one,) if one else _PLUGINS)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -8,11 +8,10 @@ sets ``func`` to a callable ``(args) -> exit code`` (0 ok, 2 refused or bad inpu
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
-
-import astropy.units as u
-from astropy.coordinates import Angle
 
 from ..errors import CloudphotError, DataError
 from ..settings import Settings
@@ -20,37 +19,75 @@ from ..settings import Settings
 __all__ = ["add_commands", "main", "parse_angle_deg", "parse_radius_arcsec"]
 
 FORMATS = ("table", "csv", "votable", "fits")
+#: arcseconds per unit of the radius spellings read without astropy (a one-shot command
+#: should not pay astropy's import for "2arcsec"); anything else goes to astropy.units
+_RADIUS_UNITS = {
+    "": 3600.0,
+    "deg": 3600.0,
+    "d": 3600.0,
+    "arcmin": 60.0,
+    "amin": 60.0,
+    "'": 60.0,
+    "arcsec": 1.0,
+    "asec": 1.0,
+    '"': 1.0,
+    "mas": 1e-3,
+}
+_NUMBER_UNIT = re.compile(
+    r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf(?:inity)?)\s*(\S*)\s*",
+    re.IGNORECASE,
+)
 
 
 def parse_radius_arcsec(text: str) -> float:
     """'2arcsec', '1 arcmin', '0.01deg' or a bare number in degrees (astropy conventions)."""
-    try:
-        q = u.Quantity(text)
-    except (TypeError, ValueError) as exc:
+    m = _NUMBER_UNIT.fullmatch(text)
+    if m and m.group(2).lower() in _RADIUS_UNITS:
+        r = float(m.group(1)) * _RADIUS_UNITS[m.group(2).lower()]
+    else:
+        import astropy.units as u
+
+        try:
+            q = u.Quantity(text)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"radius {text!r} is not a number with an angle unit (e.g. 2arcsec, 1arcmin, "
+                f"0.01deg)"
+            ) from exc
+        if q.unit == u.dimensionless_unscaled:
+            q = q.value * u.deg
+        try:
+            r = float(q.to_value(u.arcsec))
+        except u.UnitConversionError as exc:
+            raise DataError(f"radius {text!r} is not an angle") from exc
+    if not 0 < r <= 180 * 3600:
         raise DataError(
-            f"radius {text!r} is not a number with an angle unit (e.g. 2arcsec, 1arcmin, 0.01deg)"
-        ) from exc
-    if q.unit == u.dimensionless_unscaled:
-        q = q.value * u.deg
-    try:
-        r = q.to_value(u.arcsec)
-    except u.UnitConversionError as exc:
-        raise DataError(f"radius {text!r} is not an angle") from exc
-    if not r > 0:
-        raise DataError(f"radius {text!r} must be positive")
-    return float(r)
+            f"radius {text!r} must be a positive, finite angle of at most 180 degrees "
+            f"(it is {r} arcsec)"
+        )
+    return r
 
 
 def parse_angle_deg(text: str, *, ra: bool) -> float:
     """Degrees from '10.68', '10.68d', '0h42m44s' (RA) or '41d16m09s' (astropy Angle)."""
+    what = "RA" if ra else "Dec"
     try:
-        a = Angle(float(text), unit=u.deg)
+        deg = float(text)
     except ValueError:
+        import astropy.units as u
+        from astropy.coordinates import Angle
+
         try:
-            a = Angle(text)
+            deg = float(Angle(text).deg)
         except (ValueError, u.UnitsError) as exc:
-            raise DataError(f"{'RA' if ra else 'Dec'} {text!r} is not an angle") from exc
-    return float(a.wrap_at(360 * u.deg).deg if ra else a.deg)
+            raise DataError(f"{what} {text!r} is not an angle") from exc
+    if not math.isfinite(deg):
+        raise DataError(f"{what} {text!r} is not a finite angle")
+    if ra:
+        return deg % 360.0
+    if not -90 <= deg <= 90:
+        raise DataError(f"Dec {text!r} is outside the sphere (-90 to 90 degrees)")
+    return deg
 
 
 def _catalog(args):
@@ -67,25 +104,38 @@ def _catalog(args):
     )
 
 
-def _write(table, args) -> None:
+def _emit(cat, sql: str, args) -> None:
+    """Run ``sql`` and write its rows: streamed as text or CSV, whole for VOTable/FITS."""
+    from . import output
+
     fmt, out = args.format, args.output
-    if fmt in ("votable", "fits") and not out:
-        raise DataError(f"--format {fmt} needs -o FILE")
-    if out:
-        astropy_fmt = {
-            "table": "ascii.fixed_width_two_line",
-            "csv": "ascii.csv",
-            "votable": "votable",
-            "fits": "fits",
-        }[fmt]
-        table.write(out, format=astropy_fmt, overwrite=True)
-        print(f"{len(table)} rows -> {out}", file=sys.stderr)
-    elif fmt == "csv":
-        table.write(sys.stdout, format="ascii.csv")
+    if fmt in ("votable", "fits"):
+        if not out:
+            raise DataError(f"--format {fmt} needs -o FILE")
+        table = cat.query(sql)
+        table.write(out, format=fmt, overwrite=True)
+        n, truncated = len(table), table.meta.get("TRUNC")
     else:
-        table.pprint(max_lines=-1, max_width=-1)
-    if table.meta.get("TRUNC"):
-        print(f"warning: result truncated at the row limit ({len(table)} rows)", file=sys.stderr)
+        sink = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+        writer = output.write_csv if fmt == "csv" else output.write_text_table
+        try:
+            if cat.settings.backend == "aws":  # Athena hands back whole pages
+                res = cat.engine.run(sql)
+                n = writer(res.table.schema, res.table.to_batches(), sink)
+                truncated = res.truncated
+            else:
+                with cat.engine.stream(sql) as stream:
+                    n = writer(stream.schema, stream, sink)
+                    truncated = stream.truncated
+        finally:
+            if out:
+                sink.close()
+            else:
+                sink.flush()
+    if out:
+        print(f"{n} rows -> {out}", file=sys.stderr)
+    if truncated:
+        print(f"warning: result truncated at the row limit ({n} rows)", file=sys.stderr)
 
 
 def _guard(func):
@@ -105,7 +155,7 @@ def _guard(func):
 def cmd_query(args) -> int:
     """Run one read-only SQL query."""
     with _catalog(args) as cat:
-        _write(cat.query(args.sql), args)
+        _emit(cat, args.sql, args)
     return 0
 
 
@@ -116,7 +166,7 @@ def cmd_cone(args) -> int:
     dec = parse_angle_deg(args.dec, ra=False)
     r = parse_radius_arcsec(args.radius)
     with _catalog(args) as cat:
-        _write(cat.cone(ra, dec, r, table=args.table), args)
+        _emit(cat, cat.cone_sql(ra, dec, r, table=args.table), args)
     return 0
 
 
