@@ -39,7 +39,7 @@ __all__ = [
     "cone_ranges29",
     "cover_order",
     "max_pixrad",
-    "pixel_ranges29",
+    "merged_ranges29",
     "pixel_xyz",
     "pixels_cover",
     "ranges_touch",
@@ -171,17 +171,20 @@ def pixels_cover(pix, pix_order: int, margin_deg: float, order: int) -> np.ndarr
     return _descend(pixel_xyz(pix_order, pix), radius, int(order))
 
 
-def pixel_ranges29(pix, order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inclusive ``_healpix_29`` ranges (lo, hi) of NESTED pixels at ``order``, merged."""
+def merged_ranges29(order: int, pix) -> np.ndarray:
+    """Half-open ``_healpix_29`` ranges ``(n, 2)`` of NESTED pixels at ``order``, merged.
+
+    A pixel ``p`` covers ``[p << s, (p + 1) << s)`` with ``s = 2 * (29 - order)``, as
+    :func:`cloudphot.catalog.partitioning.pixel_ranges29` (unmerged) has it.
+    """
     pix = np.unique(np.asarray(pix, dtype=np.int64))
     shift = 2 * (MAX_ORDER - int(order))
     if len(pix) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    # consecutive pixels make one range
-    breaks = np.flatnonzero(np.diff(pix) != 1) + 1
+        return np.empty((0, 2), np.int64)
+    breaks = np.flatnonzero(np.diff(pix) != 1) + 1  # consecutive pixels make one range
     first = pix[np.r_[0, breaks]]
     last = pix[np.r_[breaks - 1, len(pix) - 1]]
-    return first << shift, ((last + 1) << shift) - 1
+    return np.stack([first << shift, (last + 1) << shift], axis=1)
 
 
 def cone_ranges29(
@@ -194,8 +197,8 @@ def cone_ranges29(
     (fewer, wider ranges keep the SQL short; wider is still a superset).
     """
     order = cover_order(radius_deg)
-    lo, hi = pixel_ranges29(cone_cover(ra_deg, dec_deg, radius_deg, order), order)
-    ranges = [[int(a), int(b)] for a, b in zip(lo, hi)]
+    half_open = merged_ranges29(order, cone_cover(ra_deg, dec_deg, radius_deg, order))
+    ranges = [[int(a), int(b) - 1] for a, b in half_open]
     while len(ranges) > max_ranges:
         gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
         i = int(np.argmin(gaps))
@@ -204,21 +207,21 @@ def cone_ranges29(
     return [(lo, hi) for lo, hi in ranges]
 
 
-def ranges_touch(lo: np.ndarray, hi: np.ndarray, orders, pix) -> np.ndarray:
-    """Which pixels (``orders[i]``, ``pix[i]``; mixed orders allowed) overlap the ranges.
+def ranges_touch(ranges29, orders, pix) -> np.ndarray:
+    """Which pixels (``orders[i]``, ``pix[i]``; mixed orders allowed) meet the ranges.
 
-    ``lo``/``hi`` are sorted, disjoint inclusive ``_healpix_29`` ranges (as
-    :func:`pixel_ranges29` returns); a pixel covers ``[p << s, (p + 1) << s)`` with
-    ``s = 2 * (29 - order)``.
+    ``ranges29`` are sorted, disjoint, half-open ``_healpix_29`` ranges ``(n, 2)``, as
+    :func:`merged_ranges29` returns them.
     """
+    r = np.asarray(ranges29, dtype=np.int64).reshape(-1, 2)
     orders = np.asarray(orders, dtype=np.int64)
     pix = np.asarray(pix, dtype=np.int64)
-    if len(lo) == 0 or len(pix) == 0:
+    if len(r) == 0 or len(pix) == 0:
         return np.zeros(len(pix), bool)
     shift = 2 * (MAX_ORDER - orders)
-    plo, phi = pix << shift, ((pix + 1) << shift) - 1
-    i = np.searchsorted(hi, plo)  # first range ending at or after the pixel's start
-    ok = i < len(lo)
+    plo, phi = pix << shift, (pix + 1) << shift
+    i = np.searchsorted(r[:, 1], plo, side="right")  # first range ending after the start
+    ok = i < len(r)
     out = np.zeros(len(pix), bool)
-    out[ok] = lo[i[ok]] <= phi[ok]
+    out[ok] = r[i[ok], 0] < phi[ok]
     return out

@@ -907,10 +907,8 @@ OBJID_DRIFT_ARCSEC = 2.0
 LEGACY_FILING_SLACK_ARCSEC = 2.0
 
 
-def restriction_ranges(
-    restriction: Cone | IdPixels, *, slack_arcsec: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inclusive ``_healpix_29`` ranges (lo, hi) holding every row a restriction can select.
+def restriction_ranges(restriction: Cone | IdPixels, *, slack_arcsec: float = 0.0) -> np.ndarray:
+    """Half-open ``_healpix_29`` ranges ``(n, 2)`` holding every row a restriction can select.
 
     A cone's conservative cover (:mod:`.covers`), widened by ``slack_arcsec``; for the
     :class:`IdPixels` of an objid list, the pixels within :data:`OBJID_DRIFT_ARCSEC`
@@ -920,11 +918,11 @@ def restriction_ranges(
         pix = np.fromiter(restriction.pix4096, np.int64)
         pix = pix[(pix >= 0) & (pix < 12 * 4**12)]
         cover = covers.pixels_cover(pix, 12, OBJID_DRIFT_ARCSEC / 3600, 12)
-        return covers.pixel_ranges29(cover, 12)
+        return covers.merged_ranges29(12, cover)
     r = restriction.radius_deg + slack_arcsec / 3600
     order = covers.cover_order(r)
     cover = covers.cone_cover(restriction.ra_deg, restriction.dec_deg, r, order)
-    return covers.pixel_ranges29(cover, order)
+    return covers.merged_ranges29(order, cover)
 
 
 def partitions_touched(
@@ -954,9 +952,9 @@ def partitions_touched(
     have = np.asarray(sorted({int(p) for p in available}), np.int64)
     if restriction is None:
         return have.tolist()
-    lo, hi = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
+    ranges = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
     orders = np.broadcast_to(np.asarray(order, np.int64), have.shape)
-    return have[covers.ranges_touch(lo, hi, orders, have)].tolist()
+    return have[covers.ranges_touch(ranges, orders, have)].tolist()
 
 
 def manifest_partitions(manifest: dict, table: str) -> list[tuple[int, int, dict]]:
@@ -987,8 +985,8 @@ class _PartitionFiles:
     def select(self, restriction, slack_arcsec: float) -> list[str]:
         if restriction is None:
             return list(self.paths)
-        lo, hi = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
-        hit = covers.ranges_touch(lo, hi, self.orders, self.pixels)
+        ranges = restriction_ranges(restriction, slack_arcsec=slack_arcsec)
+        hit = covers.ranges_touch(ranges, self.orders, self.pixels)
         return [self.paths[i] for i in np.flatnonzero(hit)]
 
 
