@@ -1,31 +1,41 @@
-"""Photometry database benchmark: cloudphot (Parquet/HATS + DuckDB) vs PostgreSQL 15 + Q3C.
+"""Photometry database benchmark on two survey shapes: cloudphot (HATS/Parquet + DuckDB)
+against PostgreSQL 15 + Q3C on the same rows, in the same run.
 
-One command, same data, one run::
+    PYTHONPATH=src python benchmarks/catalog_bench.py --objects 1000000            # both shapes
+    PYTHONPATH=src python benchmarks/catalog_bench.py --shapes sparse --objects 200000
 
-    PYTHONPATH=src python benchmarks/catalog_bench.py                 # defaults: 10M objects, 100M measurements
-    PYTHONPATH=src python benchmarks/catalog_bench.py --objects 200000 --epochs 10   # reduced
+Shapes (each its own workspace, catalog and PostgreSQL schema):
 
-Steps: generate PHAT-like M31 field products (PHAT density, ACS-sized fields,
-streamed per field and per exposure so memory stays bounded); ingest = cloudphot
-catalog build vs PostgreSQL load + Q3C index + CLUSTER + ANALYZE (as Data Lab
-serves phat_v2); cone searches at 1", 10", 1' and 10' (median over random centres
-inside the footprint, warm caches, SELECT * on phot_mod); the seed paper's
-GROUP BY pix4096; light curves of 1,000 objects (one batched query, plus the
-median single-object latency); a 1" cross-match of N positions (cloudphot:
-Catalog.crossmatch; PostgreSQL: q3c_join against an uploaded, Q3C-indexed table).
-Prints a Markdown section for benchmarks/RESULTS.md. Wall-clock numbers are
-only meaningful relative to each other on the same machine.
+``dense``   the PHAT-like M31 field of :mod:`cloudphot.catalog.synthetic` (ACS-sized fields
+            at PHAT's mean 18 stars/arcsec^2): few partitions, each full;
+``sparse``  the independent multi-region sky of ``benchmarks/sparse_sky.py`` (an M31
+            patch, the RA = 0/360 wrap, both polar caps, stars on HEALPix edges,
+            duplicates, NaN magnitudes): many partitions with few rows each.
+
+Per shape: ingest (cloudphot catalog build vs PostgreSQL COPY + Q3C index + CLUSTER +
+ANALYZE, indexes on objid, mjd and filter as a user expects), then every query warm and
+*interleaved* (cloudphot and PostgreSQL alternate, each repeat in the other order), the
+median over the centres or objects: cones of 1", 10", 1' and 10' (SELECT *, five columns
+where a cone holds over a million rows), the paper's GROUP BY pix4096, one light curve
+by objid (through ``Catalog.query`` and ``Catalog.lightcurve``), 1000 light curves in
+one query, an MJD-and-filter lookup, a 1" cross-match; and one-shot commands
+(``cloudphot query`` vs ``psql -c``, a new process each). Times on the cloudphot side
+include parsing, checking, rewriting and the astropy Table; PostgreSQL's are psycopg
+round trips returning tuples. Prints a Markdown section for benchmarks/RESULTS.md with
+every ratio (cloudphot / PostgreSQL: below 1 is a win) and ``uptime`` loads.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import platform
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,93 +46,84 @@ import numpy as np
 from cloudphot.catalog.api import Catalog
 from cloudphot.catalog.synthetic import (
     FIELD_SIZE_ARCSEC,
-    M31_DEC_DEG,
     PHAT_DENSITY_PER_ARCSEC2,
     make_survey,
 )
 from cloudphot.settings import Settings
 
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-#: cones expected to hold more objects than this select five columns, not all 94
-WIDE_CONE_ROWS = 1_000_000
-
-
-def _progress(who: str, step: str, times: dict[str, float]) -> None:
-    print(f"# {who} {step}: {times[step] * 1000:.1f} ms", file=sys.stderr, flush=True)
-
-
-def run_one(conn, sql: str):
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchone()[0]
+#: cones holding more objects than this select five columns, not all 94
+WIDE_CONE_ROWS = 100_000
+NARROW = "objid, ra, dec, f475w_vega, f814w_vega"
+RADII = {'1"': 1.0, '10"': 10.0, "1'": 60.0, "10'": 600.0}
+#: the issue's targets, cloudphot / PostgreSQL (the library: Catalog in one process)
+TARGETS = {
+    "cone 1'": 0.5,
+    "cone 10'": 0.5,
+    "GROUP BY pix4096": 0.5,
+    "ingest": 1.0,
+    'cone 1"': 3.0,
+    "1 light curve (SQL)": 3.0,
+    "1 light curve (Catalog.lightcurve)": 3.0,
+}
+Q2 = (
+    "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
+    "FROM phat_v2.phot_mod GROUP BY pix4096"
+)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--objects", type=int, default=10_000_000, help="approximate object count")
-    ap.add_argument("--epochs", type=int, default=10, help="measurements per object (2 filters)")
-    ap.add_argument(
-        "--density",
-        type=float,
-        default=PHAT_DENSITY_PER_ARCSEC2,
-        help="stars per arcsec^2 (PHAT average ~18)",
-    )
-    ap.add_argument("--field-size", type=float, default=FIELD_SIZE_ARCSEC, help="arcsec")
-    ap.add_argument("--cones", type=int, default=15, help="random centres per radius")
-    ap.add_argument("--lightcurves", type=int, default=1000)
-    ap.add_argument("--xmatch", type=int, default=1_000_000, help="positions to cross-match")
-    ap.add_argument("--workdir", default=None, help="keep the workspace here (default: temp)")
-    ap.add_argument("--no-postgres", action="store_true")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument(
-        "--build-batch",
-        type=int,
-        default=None,
-        help="fields per catalog version (default: all at once up to 1M objects, "
-        "else 2 fields per version to bound memory)",
-    )
-    ap.add_argument(
-        "--row-group-rows",
-        type=int,
-        default=None,
-        help="rows per Parquet row group (default: the catalog build's)",
-    )
-    ap.add_argument(
-        "--partition-order",
-        type=int,
-        default=None,
-        help="HEALPix order of the catalog partitions (default: the build's)",
-    )
-    args = ap.parse_args(argv)
-    # a SIGTERM (timeout, Ctrl-C from a supervisor) unwinds the with-blocks, so the
-    # temporary PostgreSQL server is stopped rather than orphaned
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+def _load_sparse_sky():
+    path = Path(__file__).resolve().parent / "sparse_sky.py"
+    spec = importlib.util.spec_from_file_location("sparse_sky", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("sparse_sky", mod)
+    spec.loader.exec_module(mod)
+    return mod
 
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _log(msg: str) -> None:
+    print(f"# [{time.strftime('%H:%M:%S')} load {_load()}] {msg}", file=sys.stderr, flush=True)
+
+
+def _timed(fn, item) -> float:
+    t0 = time.perf_counter()
+    fn(item)
+    return time.perf_counter() - t0
+
+
+def interleaved(ours, theirs, items, repeats: int = 1) -> tuple[float, float]:
+    """Median seconds of ``ours(item)`` and ``theirs(item)``, alternating which goes first."""
+    a, b = [], []
+    ours(items[0])  # warm both
+    theirs(items[0])
+    for r in range(repeats):
+        for i, item in enumerate(items):
+            if (i + r) % 2:
+                b.append(_timed(theirs, item))
+                a.append(_timed(ours, item))
+            else:
+                a.append(_timed(ours, item))
+                b.append(_timed(theirs, item))
+    return statistics.median(a), statistics.median(b)
+
+
+def generate(shape: str, cat: Catalog, settings: Settings, args) -> dict:
+    if shape == "sparse":
+        res = _load_sparse_sky().write_sparse_sky(
+            cat.store,
+            settings.bucket("products"),
+            n_objects=args.objects,
+            epochs=max(1, args.epochs // 2),
+            seed=args.seed,
+        )
+        return {"fields": len(res["fields"]), "field_rows": res["stars"]}
     per_field = args.density * args.field_size**2
-    if args.build_batch is None:
-        args.build_batch = 0 if args.objects <= 1_000_000 else 2
     nfields = max(1, math.ceil(args.objects / per_field))
     nx = math.ceil(math.sqrt(nfields))
     ny = math.ceil(nfields / nx)
-    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="cloudphot-bench-"))
-    settings = Settings.from_env(home=tmp, env={})
-    cat = Catalog(settings, max_rows=100_000_000, timeout_s=3600)
-    res: dict[str, object] = {}
-    print(
-        f'# workspace {tmp}; {nx}x{ny} fields of {args.field_size}" at {args.density}/arcsec^2',
-        file=sys.stderr,
-    )
-
-    t0 = time.perf_counter()
     survey = make_survey(
         cat.store,
         settings.bucket("products"),
@@ -135,242 +136,327 @@ def main(argv: list[str] | None = None) -> int:
         cepheid_fraction=0.0005,
         seed=args.seed,
     )
-    res["generate_s"] = time.perf_counter() - t0
-    print(
-        f"# generated {survey.n_field_rows} field rows, {survey.n_measurements} measurements "
-        f"in {res['generate_s']:.1f} s",
-        file=sys.stderr,
-    )
+    return {"fields": len(survey.fields), "field_rows": survey.n_field_rows}
 
-    # the build holds the rows of the partitions it touches in memory: at the default
-    # size, publish in batches of fields (each batch is a version; only the partitions it
-    # touches are rewritten) so memory stays at a few fields' worth
-    ids_all = [f.field_id for f in survey.fields]
-    batch = args.build_batch or len(ids_all)
-    build_s = 0.0
+
+def build(cat: Catalog, args) -> tuple[float, object]:
+    ids_all = sorted({i.key.split("/")[1] for i in cat.store.list(cat.bucket, "fields/")})
+    batch = args.build_batch or (len(ids_all) if args.objects <= 1_000_000 else 2)
+    seconds, res = 0.0, None
+    opts = {"row_group_rows": args.row_group_rows, "partition_order": args.partition_order}
     for i in range(0, len(ids_all), batch):
-        opts = {"row_group_rows": args.row_group_rows, "partition_order": args.partition_order}
-        build = cat.build(ids_all[: i + batch], **{k: v for k, v in opts.items() if v})
-        build_s += build.seconds
-    res["build_s"] = build_s
-    res["versions"] = build.version
-    res["objects"] = build.n_objects
-    res["measurements"] = build.n_measurements
-    print(f"# cloudphot build {build_s:.1f} s ({build.version} versions)", file=sys.stderr)
+        res = cat.build(ids_all[: i + batch], **{k: v for k, v in opts.items() if v})
+        seconds += res.seconds
+    return seconds, res
 
-    files_mod = cat.engine.files("phot_mod")
-    files_meas = cat.engine.files("phot_meas")
+
+def run_shape(shape: str, root: Path, args) -> dict:
+    """Everything for one shape; returns {"rows": [...], "meta": {...}}."""
+    ws = root / shape
+    settings = Settings.from_env(home=ws, env={})
+    cat = Catalog(settings, max_rows=100_000_000, timeout_s=3600)
+    meta: dict[str, object] = {"load_start": _load()}
+    t0 = time.perf_counter()
+    meta.update(generate(shape, cat, settings, args))
+    meta["generate_s"] = time.perf_counter() - t0
+    _log(f"{shape}: generated {meta['field_rows']} field rows in {meta['generate_s']:.0f} s")
+    build_s, res = build(cat, args)
+    manifest = cat.manifest()
+    meta.update(
+        objects=res.n_objects,
+        measurements=res.n_measurements,
+        versions=res.version,
+        partitions=len(manifest["tables"]["phot_mod"]["partitions"]),
+        meas_partitions=len(manifest["tables"]["phot_meas"]["partitions"]),
+    )
+    _log(
+        f"{shape}: built {res.n_objects} objects, {meta['partitions']} partitions in {build_s:.0f} s"
+    )
+    files_mod, files_meas = cat.engine.files("phot_mod"), cat.engine.files("phot_meas")
+    meta["bytes"] = sum(os.path.getsize(f) for f in files_mod + files_meas)
+
     rng = np.random.default_rng(args.seed)
-    # centres: random objects (so cones are inside the footprint)
     sample = cat.query(
-        f"SELECT objid, ra, dec FROM phat_v2.phot_mod WHERE random_id < "
-        f"{min(100.0, 100.0 * 5000 / max(build.n_objects, 1))!r}"
+        "SELECT objid, ra, dec FROM phat_v2.phot_mod WHERE random_id < "
+        f"{min(100.0, 100.0 * 20000 / max(res.n_objects, 1))!r}"
     )
-    centres = [
-        (float(sample["ra"][i]), float(sample["dec"][i]))
-        for i in rng.integers(0, len(sample), args.cones)
-    ]
-    radii = {'1"': 1.0, '10"': 10.0, "1'": 60.0, "10'": 600.0}
-    # SELECT * (all 94 columns) unless a cone holds more than WIDE_CONE_ROWS objects at this
-    # density (a 10' cone at PHAT density is ~20M rows: no client holds that many wide rows,
-    # and Data Lab's own cone service caps results); those select the usual five columns
-    area_deg2 = nx * ny * (args.field_size / 3600) ** 2
-    expected = {
-        label: min(1.0, math.pi * (r / 3600) ** 2 / area_deg2) * args.objects
-        for label, r in radii.items()
-    }
-    narrow = "objid, ra, dec, f475w_vega, f814w_vega"
-    cone_cols = {label: "*" if n <= WIDE_CONE_ROWS else narrow for label, n in expected.items()}
-    cone_sql = (
-        "SELECT {cols} FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {ra!r}, "
-        "{dec!r}, {r!r})"
-    )
-    q2 = (
-        "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
-        "FROM phat_v2.phot_mod GROUP BY pix4096"
-    )
+    pick = rng.integers(0, len(sample), args.cones)
+    centres = [(float(sample["ra"][i]), float(sample["dec"][i])) for i in pick]
     lc_ids = [
         int(x)
         for x in rng.choice(
             np.asarray(sample["objid"]), min(args.lightcurves, len(sample)), replace=False
         )
     ]
+    mjds = cat.query("SELECT DISTINCT mjd, filter FROM phat_v2.phot_meas ORDER BY mjd")
+    epoch_pick = rng.integers(0, len(mjds), min(args.cones, len(mjds)))
+    epoch_items = [(float(mjds["mjd"][i]), str(mjds["filter"][i])) for i in epoch_pick]
+
+    cone_sql = "SELECT {cols} FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, {r!r})"
+    # SELECT * unless the cones hold more than WIDE_CONE_ROWS rows (counted at a few
+    # centres): no client holds millions of 94-column rows, Data Lab's cone service caps them
+    cols = {}
+    for label, r in RADII.items():
+        n = max(
+            int(
+                cat.query(cone_sql.format(cols="count(*) AS n", ra=c[0], dec=c[1], r=r / 3600))[
+                    "n"
+                ][0]
+            )
+            for c in centres[:3]
+        )
+        cols[label] = "*" if n <= WIDE_CONE_ROWS else NARROW
+    lc_sql = (
+        "SELECT objid, mjd, filter, vega, err FROM phat_v2.phot_meas WHERE objid = {o} ORDER BY mjd"
+    )
     lc_batch = (
         "SELECT objid, mjd, filter, vega, err FROM phat_v2.phot_meas WHERE objid IN ("
         + ",".join(map(str, lc_ids))
         + ") ORDER BY objid, mjd"
     )
-    lc_one = (
-        "SELECT objid, mjd, filter, vega, err FROM phat_v2.phot_meas WHERE objid = {o} ORDER BY mjd"
+    epoch_sql = (
+        "SELECT count(*) AS n, avg(vega) AS v FROM phat_v2.phot_meas "
+        "WHERE mjd BETWEEN {lo!r} AND {hi!r} AND filter = '{f}'"
     )
-    # cross-match positions: real objects jittered by 0.3", plus as many random misses
     allpos = cat.query(
         "SELECT ra, dec FROM phat_v2.phot_mod WHERE random_id < "
-        f"{min(100.0, 100.0 * args.xmatch / max(build.n_objects, 1))!r}"
+        f"{min(100.0, 100.0 * args.xmatch / max(res.n_objects, 1))!r}"
     )
     n_x = min(args.xmatch, len(allpos))
-    cosd = math.cos(math.radians(M31_DEC_DEG))
-    xra = np.asarray(allpos["ra"])[:n_x] + rng.normal(0, 0.3, n_x) / 3600 / cosd
-    xdec = np.asarray(allpos["dec"])[:n_x] + rng.normal(0, 0.3, n_x) / 3600
-    res["xmatch_n"] = n_x
+    cosd = np.cos(np.radians(np.clip(np.asarray(allpos["dec"])[:n_x], -89.999, 89.999)))
+    xra = (np.asarray(allpos["ra"])[:n_x] + rng.normal(0, 0.3, n_x) / 3600 / cosd) % 360
+    xdec = np.clip(np.asarray(allpos["dec"])[:n_x] + rng.normal(0, 0.3, n_x) / 3600, -90, 90)
 
-    ours: dict[str, float] = {}
-    counts: dict[str, float] = {}
-    for label, r in radii.items():
-        sql_at = cone_sql.format(
-            cols=cone_cols[label], ra=centres[0][0], dec=centres[0][1], r=r / 3600
+    rows: list[tuple[str, float, float | None, object, object]] = []
+    if args.no_postgres:
+        _log("PostgreSQL skipped")
+        return {"rows": rows, "meta": meta}
+    from cloudphot.catalog._postgres import TempPostgres, q3c_available
+
+    if not q3c_available():
+        _log("PostgreSQL + q3c not installed: skipping the peer")
+        return {"rows": rows, "meta": meta}
+    with TempPostgres(shared_buffers="512MB") as pg:
+        conn = pg.connect()
+        t_mod = pg.load_table(conn, "phat_v2", "phot_mod", files_mod)
+        t_meas = pg.load_table(
+            conn, "phat_v2", "phot_meas", files_meas, extra_indexes=("mjd", "filter")
         )
-        cat.query(sql_at)  # warm
-        times, ns = [], []
-        for ra, dec in centres:
-            t0 = time.perf_counter()
-            n = len(cat.query(cone_sql.format(cols=cone_cols[label], ra=ra, dec=dec, r=r / 3600)))
-            times.append(time.perf_counter() - t0)
-            ns.append(n)
-        ours[f"cone {label}"] = statistics.median(times)
-        counts[f"cone {label}"] = statistics.median(ns)
-        _progress("cloudphot", f"cone {label}", ours)
-    cat.query(q2)
-    ours["GROUP BY pix4096"] = _median_time(lambda: cat.query(q2), 3)
-    counts["GROUP BY pix4096"] = len(cat.query(q2))
-    ours["1000 light curves (one query)"] = _median_time(lambda: cat.query(lc_batch), 3)
-    counts["1000 light curves (one query)"] = len(cat.query(lc_batch))
-    ours["1 light curve"] = statistics.median(
-        [_median_time(lambda o=o: cat.query(lc_one.format(o=o)), 1) for o in lc_ids[:30]]
-    )
-    t0 = time.perf_counter()
-    xm = cat.crossmatch(xra, xdec, 1.0)
-    ours[f'1" cross-match of {n_x} positions'] = time.perf_counter() - t0
-    counts[f'1" cross-match of {n_x} positions'] = len(xm)
-    for k in list(ours)[len(radii) :]:
-        _progress("cloudphot", k, ours)
-    res["bytes"] = sum(os.path.getsize(f) for f in files_mod + files_meas)
+        rows.append(("ingest", build_s, t_mod + t_meas, res.n_objects, None))
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_total_relation_size('phat_v2.phot_mod') "
+                "+ pg_total_relation_size('phat_v2.phot_meas')"
+            )
+            meta["pg_bytes"] = cur.fetchone()[0]
+        _log(f"{shape}: PostgreSQL ingest {t_mod + t_meas:.0f} s")
 
-    theirs: dict[str, float] = {}
-    their_counts: dict[str, float] = {}
-    if not args.no_postgres:
-        from cloudphot.catalog._postgres import TempPostgres, q3c_available
+        def pg_rows(sql):
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall()
 
-        if not q3c_available():
-            print("# PostgreSQL + q3c not installed: skipping the peer", file=sys.stderr)
-        else:
-            with TempPostgres(shared_buffers="512MB") as pg:
-                conn = pg.connect()
-                t_mod = pg.load_table(conn, "phat_v2", "phot_mod", files_mod)
-                t_meas = pg.load_table(conn, "phat_v2", "phot_meas", files_meas)
-                res["pg_ingest_s"] = t_mod + t_meas
-                res["pg_bytes"] = run_one(
-                    conn,
-                    "SELECT pg_total_relation_size('phat_v2.phot_mod') "
-                    "+ pg_total_relation_size('phat_v2.phot_meas')",
-                )
-                print(f"# postgres ingest {t_mod + t_meas:.1f} s", file=sys.stderr)
+        def pair(label, ours_fn, theirs_fn, items, count_ours=None, count_theirs=None, repeats=1):
+            a, b = interleaved(ours_fn, theirs_fn, items, repeats)
+            n_o = count_ours(items[0]) if count_ours else None
+            n_t = count_theirs(items[0]) if count_theirs else None
+            rows.append((label, a, b, n_o, n_t))
+            _log(f"{shape}: {label}: {a * 1e3:.1f} ms vs {b * 1e3:.1f} ms ({a / b:.2f})")
 
-                def run(sql):
-                    with conn.cursor() as cur:
-                        cur.execute(sql)
-                        return cur.fetchall()
+        for label, r in RADII.items():
+            sql_of = lambda c, r=r, label=label: cone_sql.format(
+                cols=cols[label], ra=c[0], dec=c[1], r=r / 3600
+            )
+            pair(
+                f"cone {label}" + ("" if cols[label] == "*" else " (5 columns)"),
+                lambda c, f=sql_of: cat.query(f(c)),
+                lambda c, f=sql_of: pg_rows(f(c)),
+                centres,
+                lambda c, f=sql_of: len(cat.query(f(c))),
+                lambda c, f=sql_of: len(pg_rows(f(c))),
+            )
+        pair(
+            "GROUP BY pix4096",
+            lambda _: cat.query(Q2),
+            lambda _: pg_rows(Q2),
+            [0],
+            lambda _: len(cat.query(Q2)),
+            lambda _: len(pg_rows(Q2)),
+            repeats=3,
+        )
+        lcs = lc_ids[: args.cones * 2]
+        pair(
+            "1 light curve (SQL)",
+            lambda o: cat.query(lc_sql.format(o=o)),
+            lambda o: pg_rows(lc_sql.format(o=o)),
+            lcs,
+            lambda o: len(cat.query(lc_sql.format(o=o))),
+            lambda o: len(pg_rows(lc_sql.format(o=o))),
+        )
+        pair(
+            "1 light curve (Catalog.lightcurve)",
+            lambda o: cat.lightcurve(o),
+            lambda o: pg_rows(
+                f"SELECT objid, mjd, filter, vega, err, snr, flag, exptime, image, ra, dec "
+                f"FROM phat_v2.phot_meas WHERE objid = {o} ORDER BY mjd"
+            ),
+            lcs,
+        )
+        pair(
+            f"{len(lc_ids)} light curves (one query)",
+            lambda _: cat.query(lc_batch),
+            lambda _: pg_rows(lc_batch),
+            [0],
+            lambda _: len(cat.query(lc_batch)),
+            lambda _: len(pg_rows(lc_batch)),
+            repeats=3,
+        )
+        e_sql = lambda e: epoch_sql.format(lo=e[0] - 0.01, hi=e[0] + 0.01, f=e[1])
+        pair(
+            "MJD window + filter (count, avg)",
+            lambda e: cat.query(e_sql(e)),
+            lambda e: pg_rows(e_sql(e)),
+            epoch_items,
+            lambda e: int(cat.query(e_sql(e))["n"][0]),
+            lambda e: pg_rows(e_sql(e))[0][0],
+        )
+        # cross-match: cloudphot's Catalog.crossmatch vs an uploaded, Q3C-indexed table
+        t0 = time.perf_counter()
+        xm = cat.crossmatch(xra, xdec, 1.0)
+        ours_x = time.perf_counter() - t0
+        with conn.cursor() as cur:
+            cur.execute("CREATE UNLOGGED TABLE upload (idx integer, ra float8, dec float8)")
+            with cur.copy("COPY upload FROM STDIN") as cp:
+                for i in range(n_x):
+                    cp.write_row((i, float(xra[i]), float(xdec[i])))
+            cur.execute("CREATE INDEX ON upload (q3c_ang2ipix(ra, dec))")
+            cur.execute("ANALYZE upload")
+        xsql = (
+            "SELECT DISTINCT ON (u.idx) u.idx, m.objid FROM upload u JOIN phat_v2.phot_mod m "
+            "ON q3c_join(u.ra, u.dec, m.ra, m.dec, 1/3600.) "
+            "ORDER BY u.idx, q3c_dist(u.ra, u.dec, m.ra, m.dec)"
+        )
+        t0 = time.perf_counter()
+        nx_pg = len(pg_rows(xsql))
+        rows.append(
+            (f'1" cross-match of {n_x} positions', ours_x, time.perf_counter() - t0, len(xm), nx_pg)
+        )
+        # one-shot commands: a new process each, as a user at a shell
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        psql = str(Path(pg.bindir) / "psql")
+        cloudphot = [sys.executable, "-m", "cloudphot.cli", "--workdir", str(ws), "query"]
 
-                for label, r in radii.items():
-                    run(
-                        cone_sql.format(
-                            cols=cone_cols[label], ra=centres[0][0], dec=centres[0][1], r=r / 3600
-                        )
-                    )
-                    times, ns = [], []
-                    for ra, dec in centres:
-                        t0 = time.perf_counter()
-                        ns.append(
-                            len(
-                                run(
-                                    cone_sql.format(
-                                        cols=cone_cols[label], ra=ra, dec=dec, r=r / 3600
-                                    )
-                                )
-                            )
-                        )
-                        times.append(time.perf_counter() - t0)
-                    theirs[f"cone {label}"] = statistics.median(times)
-                    their_counts[f"cone {label}"] = statistics.median(ns)
-                    _progress("postgres", f"cone {label}", theirs)
-                run(q2)
-                theirs["GROUP BY pix4096"] = _median_time(lambda: run(q2), 3)
-                their_counts["GROUP BY pix4096"] = len(run(q2))
-                theirs["1000 light curves (one query)"] = _median_time(lambda: run(lc_batch), 3)
-                their_counts["1000 light curves (one query)"] = len(run(lc_batch))
-                theirs["1 light curve"] = statistics.median(
-                    [_median_time(lambda o=o: run(lc_one.format(o=o)), 1) for o in lc_ids[:30]]
-                )
-                # upload the positions as Data Lab's xmatch does, then q3c_join
-                t0 = time.perf_counter()
-                with conn.cursor() as cur:
-                    cur.execute(
-                        "CREATE UNLOGGED TABLE upload (idx integer, ra double precision, "
-                        "dec double precision)"
-                    )
-                    with cur.copy("COPY upload FROM STDIN") as cp:
-                        for i in range(n_x):
-                            cp.write_row((i, float(xra[i]), float(xdec[i])))
-                    cur.execute("CREATE INDEX ON upload (q3c_ang2ipix(ra, dec))")
-                    cur.execute("ANALYZE upload")
-                res["pg_xmatch_upload_s"] = time.perf_counter() - t0
-                xsql = (
-                    "SELECT DISTINCT ON (u.idx) u.idx, m.objid FROM upload u JOIN phat_v2.phot_mod m "
-                    "ON q3c_join(u.ra, u.dec, m.ra, m.dec, 1/3600.) "
-                    "ORDER BY u.idx, q3c_dist(u.ra, u.dec, m.ra, m.dec)"
-                )
-                t0 = time.perf_counter()
-                their_counts[f'1" cross-match of {n_x} positions'] = len(run(xsql))
-                theirs[f'1" cross-match of {n_x} positions'] = time.perf_counter() - t0
-                for k in list(theirs)[len(radii) :]:
-                    _progress("postgres", k, theirs)
-                conn.close()
+        def one_shot(cmd):
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
 
-    # ---------------------------------------------------------------- report
-    cpu = platform.processor() or platform.machine()
+        q1 = lambda c: cone_sql.format(cols="*", ra=c[0], dec=c[1], r=1 / 3600)
+        pair(
+            'one-shot 1" cone (cloudphot query vs psql -c)',
+            lambda c: one_shot([*cloudphot, q1(c), "--format", "csv"]),
+            lambda c: one_shot(
+                [psql, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-At", "-c", q1(c)]
+            ),
+            centres[: args.one_shot],
+        )
+        big = "SELECT * FROM phat_v2.phot_mod LIMIT 100000"
+        pair(
+            "one-shot 100,000-row page, 94 columns (text table)",
+            lambda _: one_shot([*cloudphot, big]),
+            lambda _: one_shot(
+                [psql, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-c", big]
+            ),
+            [0],
+        )
+        conn.close()
+    meta["load_end"] = _load()
+    cat.close()
+    return {"rows": rows, "meta": meta}
+
+
+def report(shape: str, out: dict, args) -> str:
+    meta, rows = out["meta"], out["rows"]
     lines = [
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
-        f"({os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}); "
-        f"command: `PYTHONPATH=src python benchmarks/catalog_bench.py "
-        f"{' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"#### Shape `{shape}`: {meta['objects']:,} objects, {meta['measurements']:,} "
+        f"measurements, {meta['partitions']} phot_mod / {meta['meas_partitions']} phot_meas "
+        f"partitions ({meta['fields']} fields; load averages {meta['load_start']} at the start, "
+        f"{meta.get('load_end', '?')} at the end)",
         "",
-        f"Data: {res['objects']:,} objects, {res['measurements']:,} measurements "
-        f"({nx * ny} fields at {args.density}/arcsec^2), generated in {res['generate_s']:.1f} s.",
-        "",
-        "| step | cloudphot | PostgreSQL 15 + Q3C | ratio (PG / cloudphot) | rows (ours / PG) |",
-        "|---|---|---|---|---|",
+        "| step | cloudphot | PostgreSQL 15 + Q3C | cloudphot / PG | target | rows (ours / PG) |",
+        "|---|---|---|---|---|---|",
     ]
-    pg_ing = res.get("pg_ingest_s")
-    build_s = float(res["build_s"])
-    pg_txt = f"{pg_ing:.2f} s" if pg_ing else "n/a"
-    ratio_txt = f"{pg_ing / build_s:.2f}" if pg_ing else ""
-    lines.append(
-        f"| ingest (build / load+index+cluster) | {build_s:.2f} s | {pg_txt} | {ratio_txt} | |"
-    )
-    for k, v in ours.items():
-        o = theirs.get(k)
-        label = k.removeprefix("cone ")
-        shown = k + (f" ({narrow})" if cone_cols.get(label, "*") != "*" else "")
-        lines.append(
-            f"| {shown} | {v * 1000:.1f} ms | {f'{o * 1000:.1f} ms' if o else 'n/a'} | "
-            f"{f'{o / v:.2f}' if o else ''} | {counts.get(k, '')} / "
-            f"{their_counts.get(k, '')} |"
+    for label, ours, theirs, n_o, n_t in rows:
+        unit = (
+            (lambda s: f"{s:.1f} s")
+            if label == "ingest" or "cross-match" in label
+            else (lambda s: f"{s * 1e3:.1f} ms")
         )
-    ours_gib = res["bytes"] / 2**30
-    pg_gib = res["pg_bytes"] / 2**30 if res.get("pg_bytes") else None
-    lines.append(
-        f"| storage (tables + indexes) | {ours_gib:.2f} GiB | "
-        + (f"{pg_gib:.2f} GiB | {pg_gib / ours_gib:.2f} | |" if pg_gib else "n/a | | |")
-    )
-    if "pg_xmatch_upload_s" in res:
-        lines.append(
-            f"\nPostgreSQL cross-match upload (COPY + Q3C index) took a further "
-            f"{res['pg_xmatch_upload_s']:.2f} s, not counted above."
+        ratio = ours / theirs if theirs else float("nan")
+        key = label.split(" (5 columns)")[0]
+        target = TARGETS.get(key)
+        verdict = (
+            ""
+            if target is None
+            else (f"<= {target:g}: " + ("met" if ratio <= target else "**missed**"))
         )
-    print("\n".join(lines))
-    if not args.workdir:
-        cat.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        counts = "" if n_o is None and n_t is None else f"{n_o} / {n_t}"
+        lines.append(
+            f"| {label} | {unit(ours)} | {unit(theirs)} | {ratio:.2f} | {verdict} | {counts} |"
+        )
+    gib = meta["bytes"] / 2**30
+    pg = meta.get("pg_bytes")
+    lines.append(
+        f"| storage (tables + indexes) | {gib:.2f} GiB | "
+        + (f"{pg / 2**30:.2f} GiB | {gib / (pg / 2**30):.2f} | | |" if pg else "n/a | | | |")
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", default="dense,sparse", help="comma-separated: dense, sparse")
+    ap.add_argument("--objects", type=int, default=1_000_000, help="approximate objects per shape")
+    ap.add_argument("--epochs", type=int, default=10, help="measurements per object (2 filters)")
+    ap.add_argument(
+        "--density",
+        type=float,
+        default=PHAT_DENSITY_PER_ARCSEC2,
+        help="dense shape: stars/arcsec^2",
+    )
+    ap.add_argument(
+        "--field-size", type=float, default=FIELD_SIZE_ARCSEC, help="dense shape: arcsec"
+    )
+    ap.add_argument("--cones", type=int, default=15, help="random centres (and objids) per query")
+    ap.add_argument("--one-shot", type=int, default=7, help="one-shot command runs")
+    ap.add_argument("--lightcurves", type=int, default=1000)
+    ap.add_argument("--xmatch", type=int, default=100_000, help="positions to cross-match")
+    ap.add_argument("--workdir", default=None, help="keep the workspaces here (default: temp)")
+    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--build-batch", type=int, default=None, help="fields per catalog version")
+    ap.add_argument("--row-group-rows", type=int, default=None)
+    ap.add_argument("--partition-order", type=int, default=None)
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="cloudphot-bench-"))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sections = []
+    try:
+        for shape in args.shapes.split(","):
+            out = run_shape(shape.strip(), root, args)
+            sections.append(report(shape.strip(), out, args))
+            print(sections[-1] + "\n", flush=True)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+    import duckdb
+
+    head = (
+        f"Run {started} on {platform.node()} ({os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}), Python {platform.python_version()}, "
+        f"DuckDB {duckdb.__version__}; command: `PYTHONPATH=src python benchmarks/catalog_bench.py "
+        f"{' '.join(argv if argv is not None else sys.argv[1:])}`"
+    )
+    print(head + "\n\n" + "\n\n".join(sections))
     return 0
 
 

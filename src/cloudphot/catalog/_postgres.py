@@ -136,8 +136,13 @@ class TempPostgres:
             host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
         )
 
-    def load_table(self, conn, schema: str, table: str, files: list[str]) -> float:
-        """Create ``schema.table`` from Parquet files, Q3C-index and cluster it; return seconds."""
+    def load_table(
+        self, conn, schema: str, table: str, files: list[str], extra_indexes: tuple[str, ...] = ()
+    ) -> float:
+        """Create ``schema.table`` from Parquet files, Q3C-index and cluster it; return seconds.
+
+        ``objid`` gets a B-tree index, and so does each column of ``extra_indexes``.
+        """
         t0 = time.perf_counter()
         arrow_schema = pq.read_schema(files[0])
         cols = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in arrow_schema)
@@ -164,7 +169,8 @@ class TempPostgres:
             con.close()
             cur.execute(f"CREATE INDEX {table}_q3c ON {schema}.{table} (q3c_ang2ipix(ra, dec))")
             cur.execute(f"CLUSTER {schema}.{table} USING {table}_q3c")
-            if "objid" in arrow_schema.names:
-                cur.execute(f"CREATE INDEX {table}_objid ON {schema}.{table} (objid)")
+            for col in ("objid", *extra_indexes):
+                if col in arrow_schema.names:
+                    cur.execute(f"CREATE INDEX {table}_{col} ON {schema}.{table} ({col})")
             cur.execute(f"ANALYZE {schema}.{table}")
         return time.perf_counter() - t0
