@@ -119,7 +119,7 @@ def _emit(cat, sql: str, args) -> None:
         sink = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
         writer = output.write_csv if fmt == "csv" else output.write_text_table
         try:
-            if cat.settings.backend == "aws":  # Athena hands back whole pages
+            if not hasattr(cat.engine, "stream"):  # Athena hands back whole pages
                 res = cat.engine.run(sql)
                 n = writer(res.table.schema, res.table.to_batches(), sink)
                 truncated = res.truncated

@@ -10,15 +10,18 @@ executions, so a handler, a worker or a catalog query opens no more than it need
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..platform.base import Definitions, ExecutionHistory, Platform, QueryEngine
 from ..settings import Settings
 from ..storage import ObjectStore
-from .local import LocalRuntime, QueueStarter
 from .local_objects import LocalObjectStore
 from .sqlite_tables import SQLiteTables
+
+if TYPE_CHECKING:  # imported when something runs: .local imports boto3 (DynamoDB types),
+    # half a second that a one-shot catalog query should not pay
+    from .local import LocalRuntime, QueueStarter
 
 __all__ = ["LocalPlatform"]
 
@@ -45,10 +48,14 @@ class LocalPlatform(Platform):
 
     @cached_property
     def runner(self) -> LocalRuntime:
+        from .local import LocalRuntime
+
         return LocalRuntime(self.settings, **self._runner_options)
 
     @property
     def starter(self) -> QueueStarter:
+        from .local import QueueStarter
+
         return QueueStarter()
 
     @property
