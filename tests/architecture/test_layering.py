@@ -35,11 +35,13 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "cloudphot.catalog.athena_sql",
         "cloudphot.catalog.build",
+        "cloudphot.catalog.covers",
         "cloudphot.catalog.fits_export",
         "cloudphot.catalog.hats",
         "cloudphot.catalog.ids",
         "cloudphot.catalog.lightcurve",
         "cloudphot.catalog.maps",
+        "cloudphot.catalog.output",
         "cloudphot.catalog.query",
         "cloudphot.catalog.schema",
         "cloudphot.catalog.synthetic",

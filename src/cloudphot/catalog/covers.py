@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "EPS_RAD",
     "MAX_ORDER",
+    "capped",
     "cone_cover",
     "cone_ranges29",
     "cover_order",
@@ -103,6 +104,21 @@ def pixel_xyz(order: int, pix) -> np.ndarray:
     return np.stack([sth * np.cos(phi), sth * np.sin(phi), z], axis=-1)
 
 
+#: orders whose pixel centres are tabulated on first use (12 * 4**6 = 49,152 pixels, 1.2 MB):
+#: the descent's first levels become lookups
+_TABLE_ORDER = 6
+_TABLES: dict[int, np.ndarray] = {}
+
+
+def _centres(order: int, pix: np.ndarray) -> np.ndarray:
+    if order > _TABLE_ORDER:
+        return pixel_xyz(order, pix)
+    table = _TABLES.get(order)
+    if table is None:
+        table = _TABLES[order] = pixel_xyz(order, np.arange(12 << (2 * order)))
+    return table[pix]
+
+
 def _xyz(ra_deg, dec_deg) -> np.ndarray:
     ra = np.radians(np.asarray(ra_deg, dtype=float))
     dec = np.radians(np.asarray(dec_deg, dtype=float))
@@ -136,7 +152,7 @@ def _descend(centres: np.ndarray, radius_rad: float, order: int) -> np.ndarray:
     while True:
         lim = target + (_PIXRAD[k] if k < order else 0.0) + EPS_RAD
         if lim < math.pi:
-            d = np.linalg.norm(centres[cone] - pixel_xyz(k, pix), axis=1)
+            d = np.linalg.norm(centres[cone] - _centres(k, pix), axis=1)
             keep = d <= _chord(lim)
             cone, pix = cone[keep], pix[keep]
         if k == order:
@@ -192,13 +208,18 @@ def cone_ranges29(
 ) -> list[tuple[int, int]]:
     """Inclusive ``_healpix_29`` ranges covering a cone (a superset; exact distance follows).
 
-    The cover is computed at :func:`cover_order`, consecutive NESTED pixels merge into
-    one range, and then the closest ranges merge until at most ``max_ranges`` remain
-    (fewer, wider ranges keep the SQL short; wider is still a superset).
+    The cover is computed at :func:`cover_order`; see :func:`capped` for the merging.
     """
     order = cover_order(radius_deg)
-    half_open = merged_ranges29(order, cone_cover(ra_deg, dec_deg, radius_deg, order))
-    ranges = [[int(a), int(b) - 1] for a, b in half_open]
+    return capped(
+        merged_ranges29(order, cone_cover(ra_deg, dec_deg, radius_deg, order)), max_ranges
+    )
+
+
+def capped(ranges29, max_ranges: int = 64) -> list[tuple[int, int]]:
+    """Half-open ranges as inclusive ``(lo, hi)`` pairs, the closest merged until at most
+    ``max_ranges`` remain (fewer, wider ranges keep the SQL short; wider is still a superset)."""
+    ranges = [[int(a), int(b) - 1] for a, b in np.asarray(ranges29).reshape(-1, 2)]
     while len(ranges) > max_ranges:
         gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
         i = int(np.argmin(gaps))

@@ -35,6 +35,7 @@ import math
 import operator
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -259,6 +260,18 @@ class Cone:
     ra_deg: float
     dec_deg: float
     radius_deg: float
+    #: conservative covers by slack (arcsec): one per query, for its SQL and its partitions
+    _covers: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def ranges(self, slack_arcsec: float = 0.0) -> np.ndarray:
+        """Half-open ``_healpix_29`` ranges ``(n, 2)`` of the cone widened by ``slack_arcsec``."""
+        hit = self._covers.get(slack_arcsec)
+        if hit is None:
+            r = self.radius_deg + slack_arcsec / 3600
+            order = covers.cover_order(r)
+            pix = covers.cone_cover(self.ra_deg, self.dec_deg, r, order)
+            hit = self._covers[slack_arcsec] = covers.merged_ranges29(order, pix)
+        return hit
 
 
 @dataclass
@@ -397,13 +410,16 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
     """Index ranges on ``_healpix_29`` (same table qualifier as ``ra``) AND exact distance."""
     qual = ra_col.table
     hp = exp.column("_healpix_29", table=qual) if qual else exp.column("_healpix_29")
-    ranges = covers.cone_ranges29(cone.ra_deg, cone.dec_deg, cone.radius_deg)
+    ranges = covers.capped(cone.ranges())
 
     def between(lo, hi):
         return exp.Between(
             this=hp.copy(), low=exp.Literal.number(int(lo)), high=exp.Literal.number(int(hi))
         )
 
+    # the ranges alone (no enclosing BETWEEN): DuckDB pushes an OR of ranges on one column
+    # into the Parquet scan, and the enclosing range let through ~15x the rows (NESTED
+    # order puts a cone's pixels far apart)
     ors = between(*ranges[0])
     for lo, hi in ranges[1:]:
         ors = exp.Or(this=ors, expression=between(lo, hi))
@@ -414,7 +430,7 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
         exp.Literal.number(repr(cone.dec_deg)),
     )
     cond = exp.And(
-        this=exp.And(this=between(ranges[0][0], ranges[-1][1]), expression=exp.Paren(this=ors)),
+        this=exp.Paren(this=ors),
         expression=exp.LTE(this=dist, expression=exp.Literal.number(repr(cone.radius_deg))),
     )
     return exp.Paren(this=cond)
@@ -823,7 +839,7 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                     return test if _const(b) == 1 else exp.not_(test)
         return node
 
-    new = tree.transform(transform)
+    new = tree.transform(transform, copy=False)  # the tree is this call's own parse
     leftovers = [
         n
         for n in new.walk()
@@ -919,10 +935,7 @@ def restriction_ranges(restriction: Cone | IdPixels, *, slack_arcsec: float = 0.
         pix = pix[(pix >= 0) & (pix < 12 * 4**12)]
         cover = covers.pixels_cover(pix, 12, OBJID_DRIFT_ARCSEC / 3600, 12)
         return covers.merged_ranges29(12, cover)
-    r = restriction.radius_deg + slack_arcsec / 3600
-    order = covers.cover_order(r)
-    cover = covers.cone_cover(restriction.ra_deg, restriction.dec_deg, r, order)
-    return covers.merged_ranges29(order, cover)
+    return restriction.ranges(slack_arcsec)
 
 
 def partitions_touched(
@@ -1143,6 +1156,11 @@ class QueryEngine:
 
     def _plan(self, sql: str, extra: frozenset[str] = frozenset()) -> tuple[str, Rewritten]:
         rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows, extra_tables=extra)
+        # catalog tables become placeholders, replaced in the generated text by their
+        # read_parquet subqueries: parsing and regenerating a list of hundreds of files
+        # through sqlglot was most of a small query's planning time
+        token = uuid.uuid4().hex
+        sources: dict[str, str] = {}
 
         def swap(node):
             if isinstance(node, exp.Table) and node.meta.get("extra"):
@@ -1152,15 +1170,18 @@ class QueryEngine:
                 )
             if isinstance(node, exp.Table) and id(node) in rw.tables:
                 table, cone = rw.tables[id(node)]
-                sub = sqlglot.parse_one(self._source(table, cone), read="duckdb")
-                return exp.Subquery(
-                    this=sub.unnest() if isinstance(sub, exp.Paren) else sub,
+                name = f"__src_{len(sources)}_{token}"
+                sources[f'"{name}"'] = self._source(table, cone)
+                return exp.Table(
+                    this=exp.to_identifier(name, quoted=True),
                     alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
                 )
             return node
 
-        out = rw.expression.transform(swap, copy=False)
-        return out.sql(dialect="duckdb"), rw
+        text = rw.expression.transform(swap, copy=False).sql(dialect="duckdb")
+        for name, source in sources.items():
+            text = text.replace(name, source)
+        return text, rw
 
     def run(
         self,
