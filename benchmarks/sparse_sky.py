@@ -320,8 +320,8 @@ def write_sparse_sky(
 
 
 def main(argv=None) -> int:
+    from cloudphot.platform import open_platform
     from cloudphot.settings import Settings
-    from cloudphot.storage.factory import open_object_store
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workdir")
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
     settings = Settings.from_env(home=args.workdir, env={})
-    store = open_object_store(settings)
+    store = open_platform(settings).objects
     res = write_sparse_sky(
         store,
         settings.bucket("products"),
