@@ -649,6 +649,12 @@ def _outputs(deployed) -> dict[str, str]:
     out.update(
         {f"{t}TableName": deployed[f"{t}Table"] for t in ("Tasks", "Events", "Jobs", "Exposures")}
     )
+    # every table the settings name must be an output (dead letters came with issue 14)
+    from cloudphot.aws.stack import TABLE_ENV, table_logical_id
+
+    for name in TABLE_ENV:
+        key = f"{table_logical_id(name)}Name"
+        out.setdefault(key, deployed.get(f"{table_logical_id(name)}", f"cloudphot-{name}"))
     return out
 
 
