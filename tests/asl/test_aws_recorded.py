@@ -17,9 +17,10 @@ from cloudphot.asl import AslDefinitionError, StateMachine, TaskFailed
 
 from .aws_cases import AREAS, AwsCase
 from .aws_cases import AWS_CASES as _BASE_CASES
+from .aws_cases_jsonata import JSONATA_CASES
 from .aws_cases_variables import VARIABLE_CASES
 
-AWS_CASES = _BASE_CASES + VARIABLE_CASES
+AWS_CASES = _BASE_CASES + VARIABLE_CASES + JSONATA_CASES
 
 
 class _RecordedResults:

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 QUERY_ERROR = "States.QueryEvaluationError"
+EVALUATION_TIMEOUT_MS = 10_000
 _HASHES = {
     "MD5": "md5",
     "SHA-1": "sha1",
@@ -67,6 +68,7 @@ _SAFE_INT = 2**53
 def _lib():
     """(jsonata module, JException class, Utils class), imported once on first use."""
     import jsonata
+    import jsonata.timebox
     from jsonata import jexception
     from jsonata.utils import Utils
 
@@ -227,9 +229,11 @@ def _query_error(body: str, field: str, what: str) -> StatesError:
     return err
 
 
-def evaluate(text: str, field: str, bindings: dict[str, Any]) -> Any:
+def evaluate(text: str, field: str, bindings: dict[str, Any], document: Any = None) -> Any:
     """Evaluate one ``{% ... %}`` string; ``bindings`` maps variable names (without
-    ``$``) to JSON values, ``states`` among them.
+    ``$``) to JSON values, ``states`` among them. ``document`` is the context ``$``
+    (Step Functions gives none: expressions read ``$states.input``; the tests of
+    the JSONata documentation's examples give one).
 
     Raises StatesError ``States.QueryEvaluationError`` with AWS's wording when the
     expression fails, returns nothing, or returns something that is not JSON.
@@ -238,12 +242,17 @@ def evaluate(text: str, field: str, bindings: dict[str, Any]) -> Any:
     body = expression_body(text)
     compiled = compile_expression(body)
     inst = copy.copy(compiled)  # its own timestamp and evaluation state
-    frame = {name: _to_jsonata(v) for name, v in bindings.items()}
-    frame["eval"] = None  # not available on AWS: calling it is T1006, as for any unbound name
+    frame = inst.create_frame(inst.environment)
+    for name, v in bindings.items():
+        frame.bind(name, _to_jsonata(v))
+    frame.bind("eval", None)  # not available on AWS: calling it is T1006, as for any unbound name
+    # a runaway expression (JSONata optimises tail calls, so endless recursion loops
+    # forever) must not hang the execution: ours, AWS's own limit is not documented
+    _lib()[0].timebox.Timebox(frame, EVALUATION_TIMEOUT_MS, None)
     previous = getattr(jsonata.Jsonata.CURRENT, "jsonata", None)
     jsonata.Jsonata.CURRENT.jsonata = inst
     try:
-        result = inst.evaluate(None, frame)
+        result = inst.evaluate(document, frame)
     except jexception as exc:
         raise _query_error(
             body, field, f"threw an error during evaluation. {exc.error}: {exc}"
