@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cloudphot.aws.s3_objects import S3ObjectStore
 from cloudphot.errors import ConditionFailed
 from cloudphot.service.aws import (
     DynamoJobStore,
@@ -108,7 +109,7 @@ def test_personal_tables_go_through_a_session_tagged_with_the_user(resources):
         return real(**kw)
 
     sts.assume_role = spy
-    stores = TaggedStores(role, sts=sts, region=REGION)
+    stores = TaggedStores(role, lambda c: S3ObjectStore(client=c), sts=sts, region=REGION)
     s1, s2 = stores("alice"), stores("alice")
     assert s1 is s2 and len(calls) == 1  # cached
     assert calls[0]["Tags"] == [{"Key": "cloudphot-user", "Value": "alice"}]

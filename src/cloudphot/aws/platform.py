@@ -80,6 +80,9 @@ class AwsPlatform(Platform):
     def _open_objects(self) -> S3ObjectStore:
         return S3ObjectStore(client=self._clients["s3"], region=self.settings.region)
 
+    def object_store_over(self, client: Any) -> S3ObjectStore:
+        return S3ObjectStore(client=client, region=self.settings.region)
+
     def _open_tables(self) -> DynamoDBTables:
         return DynamoDBTables(
             self.settings.tables, client=self._clients["dynamodb"], region=self.settings.region

@@ -219,6 +219,13 @@ class Platform(ABC):
         """The catalog's SQL engine over one version (default: the latest), reading the
         catalog through ``objects`` (default: this platform's object store)."""
 
+    def object_store_over(self, client: Any) -> ObjectStore:
+        """An object store over another client of this platform's kind (e.g. an S3 client
+        with a user's assumed-role credentials); only the AWS platform has such clients."""
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{type(self).__name__} has no object-store clients to wrap")
+
     # readers -----------------------------------------------------------------------
     @property
     @abstractmethod

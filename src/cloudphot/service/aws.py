@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -195,8 +196,19 @@ class TaggedStores:
     """``store_for(user)``: S3 through ``role_arn`` assumed with the session tag
     ``cloudphot-user=<user>`` (cached until shortly before the credentials expire)."""
 
-    def __init__(self, role_arn: str, *, sts=None, region: str | None = None, s3_factory=None):
+    def __init__(
+        self,
+        role_arn: str,
+        store_over: Callable[[Any], Any],
+        *,
+        sts=None,
+        region: str | None = None,
+        s3_factory=None,
+    ):
+        """``store_over(client)``: an object store over an S3 client (the platform's
+        :meth:`~cloudphot.platform.Platform.object_store_over`)."""
         self.role_arn = role_arn
+        self._store_over = store_over
         self._sts = sts or boto3.client("sts", region_name=region)
         self._region = region
         self._s3_factory = s3_factory or (lambda **kw: boto3.client("s3", region_name=region, **kw))
@@ -204,8 +216,6 @@ class TaggedStores:
         self._lock = threading.Lock()
 
     def __call__(self, user: str):
-        from ..aws.s3_objects import S3ObjectStore
-
         with self._lock:
             hit = self._cache.get(user)
             if hit is not None and hit[0] > time.time() + 300:
@@ -221,7 +231,7 @@ class TaggedStores:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
-        store = S3ObjectStore(client=client, region=self._region)
+        store = self._store_over(client)
         with self._lock:
             self._cache[user] = (time.time() + 3600, store)
         return store
@@ -301,7 +311,7 @@ def _parts_from_env():
     mydb = MyDb(
         store,
         settings.bucket("products"),
-        store_for=TaggedStores(_env("MYDB_ROLE_ARN"), region=region),
+        store_for=TaggedStores(_env("MYDB_ROLE_ARN"), platform.object_store_over, region=region),
     )
     return ServiceParts(
         queries=queries,
