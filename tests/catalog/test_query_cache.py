@@ -82,7 +82,12 @@ def test_distance_template_is_never_shared_between_queries():
     ).sql()
     assert "10.5" in a and "41.1" in a and "11.25" not in a
     assert "11.25" in b and "10.5" not in b
-    assert "__ra1__" in query_mod._DIST_TEMPLATE.sql() and "__" not in a + b
+    # arguments that are not plain columns or numbers fill the parsed template tree
+    c = query_mod.check_and_rewrite(
+        "SELECT q3c_dist(m.ra + 0, m.dec, 12.75, 43.5) AS d FROM phat_v2.phot_mod AS m", "phat_v2"
+    ).sql()
+    assert "12.75" in c and "m.ra + 0" in c
+    assert "__ra1__" in query_mod._dist_template().sql() and "__" not in a + b + c
 
 
 def test_partitions_store_floats_byte_stream_split(built):

@@ -379,12 +379,15 @@ def _const(node: exp.Expression) -> float | None:
 
 
 # ---------------------------------------------------------------- SQL builders
-_DIST_TEMPLATE = sqlglot.parse_one(
-    "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "
-    "cos(radians(__dec1__)) * cos(radians(__dec2__)) * "
-    "power(sin(radians((__ra2__) - (__ra1__)) / 2), 2)))))",
-    read="duckdb",
-)
+@functools.cache
+def _dist_template() -> exp.Expression:
+    """The distance as a tree, parsed once on first use (for arguments that are not plain)."""
+    return sqlglot.parse_one(
+        "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "
+        "cos(radians(__dec1__)) * cos(radians(__dec2__)) * "
+        "power(sin(radians((__ra2__) - (__ra1__)) / 2), 2)))))",
+        read="duckdb",
+    )
 
 
 _DIST_TEXT = (
@@ -420,7 +423,7 @@ def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
             return fill_args[node.name].copy()
         return node
 
-    return _DIST_TEMPLATE.copy().transform(fill, copy=False)
+    return _dist_template().copy().transform(fill, copy=False)
 
 
 def _column(node: exp.Expression, name: str) -> bool:
