@@ -35,6 +35,15 @@ def test_simulate_command_writes_a_field_and_prints_a_summary(tmp_path, capsys):
     assert "sim-tiny-s5" in text and "8 exposures" in text and "Cepheids" in text
     assert (out / "truth.fits").is_file()
     assert len(list(out.glob("*_flc.fits"))) == 8
+    assert "PSF: mismatched" in text  # the default: a PSF the engine does not know
+
+
+def test_simulate_command_matched_psf_switch(tmp_path, capsys):
+    args = _parser().parse_args(
+        ["simulate", str(tmp_path / "m"), "--preset", "tiny", "--psf", "matched", "--no-progress"]
+    )
+    assert args.func(args) == 0
+    assert "PSF: matched" in capsys.readouterr().out
 
 
 def test_simulate_command_reports_bad_filters_as_exit_code(tmp_path, capsys):
@@ -52,6 +61,7 @@ def test_simulate_command_reports_bad_filters_as_exit_code(tmp_path, capsys):
         ["simulate", "x", "--crowding", "0"],
         ["simulate", "x", "--crowding", "many"],
         ["simulate", "x", "--seed", "-3"],
+        ["simulate", "x", "--psf", "exact"],
         ["simulate"],
     ],
 )

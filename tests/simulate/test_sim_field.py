@@ -11,7 +11,14 @@ from astropy.wcs import WCS
 from cloudphot.fits.zeropoints import zeropoints
 from cloudphot.psf import psf_for
 from cloudphot.simulate.detector import DQ_BAD_DETECTOR, DQ_HOT, DQ_SATURATED
-from cloudphot.simulate.field import FULL_WELL, read_truth, simulate_field
+from cloudphot.simulate.exposure import ExposureSpec
+from cloudphot.simulate.field import (
+    FULL_WELL,
+    read_truth,
+    simulate_field,
+    true_psf_image,
+    true_psf_stamp,
+)
 from cloudphot.simulate.presets import get_preset
 from cloudphot.simulate.stars import variable_mags
 
@@ -19,6 +26,11 @@ from cloudphot.simulate.stars import variable_mags
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     return simulate_field(tmp_path_factory.mktemp("tiny"), preset="tiny", seed=3)
+
+
+@pytest.fixture(scope="module")
+def sim_matched(tmp_path_factory):
+    return simulate_field(tmp_path_factory.mktemp("tinym"), preset="tiny", seed=3, psf="matched")
 
 
 def _filter(primary: fits.Header) -> str:
@@ -68,8 +80,33 @@ def test_truth_file_round_trips(sim):
     assert sim.truth["is_variable"].sum() == get_preset("tiny").n_cepheids
 
 
-def test_injected_counts_follow_header_zeropoints(sim):
+class _Drawer:
+    """Stars of one exposure drawn with the true PSF or the library PSF."""
+
+    def __init__(self, sim, psf_model, filt, shape, terms, x, y, f):
+        self.sim, self.true, self.terms = sim, psf_model == "true", terms
+        self.spec = ExposureSpec(filter=filt, chip_shape=shape, nchips=1)
+        self.psf = psf_for("ACS", "WFC", filt)
+        self.x, self.y, self.f = x, y, f
+
+    def render(self, i):
+        x, y, f = self.x[i], self.y[i], self.f[i]
+        if self.true:
+            return true_psf_image(self.spec, 1, x, y, f, self.terms, self.sim.psf)
+        return self.psf.render(self.spec.shape, x, y, f)
+
+    def stamp(self, i, ix, iy):
+        if self.true:
+            return true_psf_stamp(self.spec, 1, self.x[i], self.y[i], self.terms, self.sim.psf, 19)
+        return self.psf.stamp(self.x[i] - ix, self.y[i] - iy, 19)
+
+
+def _psf_photometry_ratios(sim, psf_model: str) -> np.ndarray:
+    """Measured / injected flux of bright unsaturated stars, neighbours' truth light
+    removed, measured with the true PSF (``"true"``) or the library PSF (``"library"``)."""
     et = sim.exposures_truth
+    pt = sim.psf_truth if sim.psf_truth is not None else []
+    terms = {str(r["exposure_id"]): {k: float(r[k]) for k in r.colnames[1:]} for r in pt}
     ratios = []
     for path in sim.exposures[:4]:
         with fits.open(path) as hdul:
@@ -82,12 +119,12 @@ def test_injected_counts_follow_header_zeropoints(sim):
         np.testing.assert_allclose(
             rows["flux_e"], 10 ** (-0.4 * (rows["mag"] - zpt)) * ph["EXPTIME"], rtol=1e-6
         )
-        # photometry of bright unsaturated stars, their neighbours' truth light removed
-        psf = psf_for("ACS", "WFC", filt)
         x, y, f = np.asarray(rows["x"]), np.asarray(rows["y"]), np.asarray(rows["flux_e"])
+        draw = _Drawer(sim, psf_model, filt, sci.shape, terms.get(ph["ROOTNAME"]), x, y, f)
+        render, stamp = draw.render, draw.stamp
         fg = sim.truth[sim.truth["component"] == "fg"]
         fgx, fgy = WCS(sh).all_world2pix(fg["ra"], fg["dec"], 0)
-        everyone = psf.render(sci.shape, x, y, f)
+        everyone = render(np.arange(len(x)))
         nstart = len(ratios)
         for i in np.argsort(-f):
             ix, iy = round(float(x[i])), round(float(y[i]))
@@ -98,23 +135,37 @@ def test_injected_counts_follow_header_zeropoints(sim):
             box = dq[iy - 19 : iy + 20, ix - 19 : ix + 20]
             if (box & DQ_SATURATED).any() or np.any(np.hypot(fgx - x[i], fgy - y[i]) < 40):
                 continue  # saturated stars bleed charge that no PSF model describes
-            model = everyone - psf.render(sci.shape, x[i : i + 1], y[i : i + 1], f[i : i + 1])
+            model = everyone - render(np.array([i]))
             cut = (sci - model)[iy - 19 : iy + 20, ix - 19 : ix + 20]
             r = np.hypot(*(np.indices(cut.shape) - 19))
             sky = np.median(cut[(r > 14) & (r < 19) & (box == 0)])
-            stamp = psf.stamp(x[i] - ix, y[i] - iy, 19)
+            st = stamp(i, ix, iy)
             # PSF-weighted flux over unflagged pixels, clipping cosmic-ray hits (> 5 sigma)
             use = (r <= 8) & (box == 0)
             for _ in range(3):
-                var = f[i] * stamp + sky + 4.2**2
-                flux = np.sum(((cut - sky) * stamp / var)[use]) / np.sum((stamp**2 / var)[use])
-                use &= np.abs(cut - sky - flux * stamp) < 5 * np.sqrt(var)
+                var = f[i] * st + sky + 4.2**2
+                flux = np.sum(((cut - sky) * st / var)[use]) / np.sum((st**2 / var)[use])
+                use &= np.abs(cut - sky - flux * st) < 5 * np.sqrt(var)
             ratios.append(flux / f[i])
             if len(ratios) - nstart == 5:
                 break
+    return np.array(ratios)
+
+
+@pytest.mark.parametrize("mode", ["mismatched", "matched"])
+def test_injected_counts_follow_header_zeropoints(sim, sim_matched, mode):
+    ratios = _psf_photometry_ratios(sim if mode == "mismatched" else sim_matched, "true")
     assert len(ratios) >= 8
     assert np.median(ratios) == pytest.approx(1.0, abs=0.015)
-    assert np.all(np.abs(np.array(ratios) - 1) < 0.06)
+    assert np.all(np.abs(ratios - 1) < 0.06)
+
+
+def test_mismatched_stars_are_not_drawn_with_the_library_psf(sim, sim_matched):
+    # the engine's library PSF measures the matched field right and the mismatched one
+    # wrong: that is the inverse crime the mismatched mode removes
+    assert np.median(_psf_photometry_ratios(sim_matched, "library")) == pytest.approx(1, abs=0.015)
+    wrong = _psf_photometry_ratios(sim, "library")
+    assert abs(np.median(wrong) - 1) > 0.015 or np.std(wrong) > 0.02
 
 
 def test_header_wcs_differs_from_truth_by_a_small_pointing_error(sim):

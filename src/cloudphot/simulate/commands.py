@@ -65,6 +65,16 @@ def add_commands(subparsers) -> None:
         metavar="FILTER",
         help="subset of the preset's filters (default: all)",
     )
+    p.add_argument(
+        "--psf",
+        choices=["mismatched", "matched"],
+        default=None,
+        help=(
+            "draw stars with a PSF the engine does not know, varying over the chip and "
+            "between exposures, plus CTE trails (mismatched, the default), or with the "
+            "library PSF the engine fits (matched: unit tests only)"
+        ),
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_simulate)
 
@@ -81,6 +91,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             crowding=args.crowding,
             filters=args.filters,
+            psf=getattr(args, "psf", None),
             progress=not getattr(args, "no_progress", False),
         )
     except ValueError as exc:
@@ -91,7 +102,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     ceph = sim.cepheids
     print(
         f"field {sim.field_id}: {len(sim.exposures)} exposures in {args.outdir} "
-        f"({elapsed:.1f} s, PSF: {sim.psf_source})"
+        f"({elapsed:.1f} s, PSF: {sim.psf} from {sim.psf_source})"
     )
     if len(mjd):
         print(

@@ -1,4 +1,5 @@
-"""Detector effects of a CCD exposure: noise, saturation and bleeding, cosmic rays, bad pixels.
+"""Detector effects of a CCD exposure: noise, saturation and bleeding, cosmic rays, bad
+pixels, charge-transfer trails.
 
 All images are in electrons (float64), shape ``(ny, nx)``. DQ bit values follow the
 ACS/WFC3 definitions (ACS Data Handbook, Table 2.5):
@@ -25,6 +26,7 @@ __all__ = [
     "DQ_SATURATED",
     "DetectorDefects",
     "add_cosmic_rays",
+    "add_cte_trails",
     "add_hot_pixels",
     "add_noise",
     "make_defects",
@@ -186,6 +188,56 @@ def saturate(image: np.ndarray, full_well: float, *, bleed: bool = True) -> np.n
                     i += direction
     np.minimum(image, full_well, out=image)
     return image >= full_well * (1 - 1e-9)
+
+
+def add_cte_trails(
+    image: np.ndarray,
+    *,
+    readout_at_top: bool,
+    first_row_transfers: float = 0.0,
+    strength: float = 0.02,
+    tau_pix: float = 3.0,
+    full_chip_rows: float = 2048.0,
+) -> np.ndarray:
+    """Charge-transfer-efficiency trails along the parallel (column) readout, in place.
+
+    Radiation-damaged CCDs (ACS/WFC, WFC3/UVIS) lose a fraction of each pixel's charge
+    to traps during readout and release it over the following pixels: a trail on the
+    side away from the amplifier, and a flux loss that grows with the number of
+    transfers and is larger for faint signals. The model: a pixel holding ``S``
+    electrons after ``n`` transfers loses ``strength * (n / full_chip_rows) *
+    sqrt(100 / max(S, 1))`` of it (capped at 30 %), released with an exponential
+    delay of ``tau_pix`` pixels. ``strength`` 0.02 is the residual left in ``flc``
+    files after the pipeline's pixel-based correction (~1 % for faint stars far from
+    the amplifier); the uncorrected ``flt`` effect is several times larger.
+
+    Parameters
+    ----------
+    image : ndarray, (ny, nx), electrons
+    readout_at_top : bool
+        The amplifier is beyond the last row (trails towards lower rows) instead of
+        before row 0 (trails towards higher rows).
+    first_row_transfers : float
+        Transfers of the row nearest the amplifier (a sub-array far from it).
+    """
+    if strength < 0 or tau_pix <= 0:
+        raise ValueError("strength must be >= 0 and tau_pix > 0")
+    if strength == 0:
+        return image
+    work = image[::-1] if readout_at_top else image  # row 0 nearest the amplifier
+    ny = work.shape[0]
+    transfers = (first_row_transfers + np.arange(1, ny + 1, dtype=float))[:, None]
+    frac = strength * (transfers / full_chip_rows) * np.sqrt(100.0 / np.maximum(work, 1.0))
+    lost = np.clip(frac, 0.0, 0.3) * np.clip(work, 0.0, None)
+    a = np.exp(-1.0 / tau_pix)
+    work -= lost
+    # release into the rows read after: r[n] = a r[n-1] + (1 - a) lost[n-1]
+    trap = np.zeros(work.shape[1])
+    for n in range(1, ny):
+        trap *= a
+        trap += (1.0 - a) * lost[n - 1]
+        work[n] += trap
+    return image
 
 
 def add_noise(expected: np.ndarray, readnoise: float, rng: np.random.Generator) -> np.ndarray:

@@ -3,9 +3,15 @@
 :func:`simulate_field` draws an M31-like stellar population (:mod:`.stars`) over the
 footprint of all exposures, then for every exposure renders the stars through the
 *true* WCS (header WCS plus an unrecorded pointing error of ~0.1-0.5 pixel) with the
-camera's PSF (:func:`cloudphot.psf.psf_for`), adds sky, hot pixels, cosmic rays,
-Poisson and read noise, saturates and bleeds at the full well, and writes a real
-``*_flc.fits`` (``*_flt.fits`` for WFC3/IR) with :func:`.exposure.write_exposure`.
+*true* PSF, adds sky, hot pixels, cosmic rays, Poisson noise, saturates and bleeds at
+the full well, trails charge in the CCD readout (CTE), adds read noise, and writes a
+real ``*_flc.fits`` (``*_flt.fits`` for WFC3/IR) with :func:`.exposure.write_exposure`.
+
+The true PSF (``psf="mismatched"``, the default of every preset) is one the engine
+does not know: the library PSF (:func:`cloudphot.psf.psf_for`) with a residual
+pattern, varying across the detector and between exposures (:mod:`.psfvar`).
+``psf="matched"`` draws every star with the library PSF itself and adds no CTE: only
+for unit tests of the engine's mechanics, never for an accuracy figure.
 
 Fluxes follow the header zeropoints exactly: a star of Vega magnitude ``m`` gives
 ``10**(-0.4 (m - zpt_vega)) * EXPTIME`` electrons, with ``zpt_vega`` from
@@ -21,6 +27,9 @@ Outputs in ``outdir``: the exposures and ``truth.fits`` with two tables:
 ``EXPOSURES_TRUTH`` (one row per star per exposure that it falls on)
     exposure_id, filter, mjd (mid-exposure), star_id, x, y (true 0-based chip pixel),
     chip (EXTVER), flux_e (expected total electrons), mag (Vega mag at that time).
+``PSF_TRUTH`` (one row per exposure; mismatched mode)
+    exposure_id, breathing, jitter, jitter_angle: the exposure's terms of the true PSF
+    (:func:`.psfvar.exposure_psf_terms`), so that :func:`true_psf_stamp` can redraw it.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ from cloudphot.psf import psf_for
 
 from . import detector as det
 from .exposure import ExposureSpec, chip_wcs, detector_info, write_exposure
-from .presets import Preset, get_preset
+from .presets import PSF_MODES, Preset, get_preset
+from .psfvar import PSFVariation, exposure_psf_terms, psf_basis, psf_coefficients
 from .stars import (
     DISTANCE_MODULUS,
     FILTERS,
@@ -50,7 +60,16 @@ from .stars import (
     vega_zeropoint,
 )
 
-__all__ = ["FIELD_CENTRE", "FULL_WELL", "SimulatedField", "read_truth", "simulate_field"]
+__all__ = [
+    "FIELD_CENTRE",
+    "FULL_WELL",
+    "SimulatedField",
+    "read_psf_truth",
+    "read_truth",
+    "simulate_field",
+    "true_psf_image",
+    "true_psf_stamp",
+]
 
 #: full well (electrons) per (instrument, detector)
 FULL_WELL: dict[tuple[str, str], float] = {
@@ -82,7 +101,7 @@ class SimulatedField:
     exposures_truth : astropy.table.Table
         One row per star per exposure.
     psf_source : str
-        ``"tinytim"``, ``"analytic"`` or ``"mixed"``.
+        ``"tinytim"``, ``"analytic"`` or ``"mixed"``: the library the true PSF derives from.
     preset : str
     seed : int
     crowding : float
@@ -99,6 +118,8 @@ class SimulatedField:
     seed: int
     crowding: float
     filters: list[str] = field(default_factory=list)
+    psf: str = "mismatched"
+    psf_truth: Table | None = None
 
     @property
     def cepheids(self) -> Table:
@@ -305,6 +326,62 @@ def _draw_stars(
     return out
 
 
+def _detector_uv(spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray):
+    """Position in the whole detector, scaled to [-1, 1]: u along x, v along the chip stack."""
+    ny, nx = spec.shape
+    n = spec.n_chips
+    u = 2.0 * x / max(nx - 1, 1) - 1.0
+    v = 2.0 * ((ext - 1) * ny + y) / max(n * ny - 1, 1) - 1.0
+    return u, v
+
+
+def _readout(spec: ExposureSpec, ext: int) -> tuple[bool, float]:
+    """(amplifier beyond the last row?, transfers before row 0) of a CCD chip.
+
+    ACS/WFC and WFC3/UVIS read SCI,1 (the lower chip) at its bottom edge and SCI,2 at its
+    top edge; a sub-array is taken as centred on its chip.
+    """
+    full_ny = spec.info.chip_shape[0]
+    return ext % 2 == 0, max(0.0, (full_ny - spec.shape[0]) / 2.0)
+
+
+def true_psf_stamp(
+    spec: ExposureSpec, ext: int, x: float, y: float, terms: dict | None, mode: str, radius: int
+) -> np.ndarray:
+    """The true PSF the simulator drew a star with at chip pixel (x, y): a unit-flux
+    ``(2r+1, 2r+1)`` stamp centred on the pixel nearest (x, y)."""
+    basis = psf_basis(
+        spec.instrument.upper(), spec.detector.upper(), spec.filter.upper(), mode, PSFVariation()
+    )
+    ix, iy = int(np.round(x)), int(np.round(y))
+    if mode == "mismatched":
+        u, v = _detector_uv(spec, ext, np.array([x]), np.array([y]))
+        w = psf_coefficients(u, v, terms)
+    else:
+        w = np.ones((1, 1))
+    return basis.stamps(np.array([x - ix]), np.array([y - iy]), w, radius)[0]
+
+
+def true_psf_image(
+    spec: ExposureSpec,
+    ext: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    terms: dict | None,
+    mode: str,
+) -> np.ndarray:
+    """Noiseless image (electrons) of stars drawn with the true PSF on chip ``ext``."""
+    basis = psf_basis(
+        spec.instrument.upper(), spec.detector.upper(), spec.filter.upper(), mode, PSFVariation()
+    )
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    weights = (
+        psf_coefficients(*_detector_uv(spec, ext, x, y), terms) if mode == "mismatched" else None
+    )
+    return basis.render(np.zeros(spec.shape), x, y, np.asarray(flux, float), weights)
+
+
 def _render_exposure(
     spec: ExposureSpec,
     plan,
@@ -314,11 +391,12 @@ def _render_exposure(
     defects: list,
     preset: Preset,
     rng: np.random.Generator,
+    terms: dict,
 ):
     """SCI/ERR/DQ per chip and the per-exposure truth rows of one exposure."""
     inst, detn, filt = spec.instrument.upper(), spec.detector.upper(), spec.filter.upper()
     info = detector_info(inst, detn)
-    psf = psf_for(inst, detn, filt)
+    basis = psf_basis(inst, detn, filt, preset.psf, PSFVariation())
     zpt = vega_zeropoint(inst, detn, filt)
     mjd = spec.expstart + 0.5 * spec.exptime / 86400.0
     mags = variable_mags(
@@ -333,7 +411,8 @@ def _render_exposure(
     rn = float(np.mean(info.readnoise))
     full_well = FULL_WELL[(inst, detn)]
     ny, nx = spec.shape
-    margin = psf.radius + 1
+    margin = basis.radius + 1
+    ccd = detn != "IR"
     sci, err, dq, rows = [], [], [], []
     for ext in range(1, spec.n_chips + 1):
         w = chip_wcs(spec, ext, true=True)
@@ -342,13 +421,25 @@ def _render_exposure(
             (x > -margin) & (x < nx - 1 + margin) & (y > -margin) & (y < ny - 1 + margin)
         )
         expected = np.full((ny, nx), plan.sky_rate * spec.exptime)
-        psf.render((ny, nx), x[near], y[near], flux[near], out=expected)
+        weights = None
+        if preset.psf == "mismatched":
+            weights = psf_coefficients(*_detector_uv(spec, ext, x[near], y[near]), terms)
+        basis.render(expected, x[near], y[near], flux[near], weights)
         charge = rng.poisson(expected).astype(float)
         defect = defects[ext - 1]
         det.add_hot_pixels(charge, defect, spec.exptime, rng)
-        if detn != "IR":  # IR up-the-ramp fitting removes cosmic rays from flt files
+        if ccd:  # IR up-the-ramp fitting removes cosmic rays from flt files
             det.add_cosmic_rays(charge, spec.exptime, rng, rate=preset.cr_rate)
-        saturated = det.saturate(charge, full_well, bleed=detn != "IR")
+        saturated = det.saturate(charge, full_well, bleed=ccd)
+        if ccd and preset.psf == "mismatched" and preset.cte_strength > 0:
+            at_top, first = _readout(spec, ext)
+            det.add_cte_trails(
+                charge,
+                readout_at_top=at_top,
+                first_row_transfers=first,
+                strength=preset.cte_strength,
+                full_chip_rows=float(info.chip_shape[0]),
+            )
         counts = charge + rng.normal(0.0, rn, charge.shape)
         det.spoil_bad_pixels(counts, defect, rng)
         e = np.sqrt(np.clip(counts, 0, None) + rn**2)
@@ -365,7 +456,7 @@ def _render_exposure(
         if preset.truth_faint_mag is not None:
             on = on[mags[on] < preset.truth_faint_mag]
         rows.append((ext, on, x[on], y[on]))
-    return sci, err, dq, rows, mjd, mags, flux, psf.source
+    return sci, err, dq, rows, mjd, mags, flux
 
 
 def _exposures_truth(parts: list[dict]) -> Table:
@@ -395,6 +486,14 @@ def read_truth(path: str | os.PathLike) -> tuple[Table, Table]:
     return Table.read(path, hdu="TRUTH"), Table.read(path, hdu="EXPOSURES_TRUTH")
 
 
+def read_psf_truth(path: str | os.PathLike) -> Table | None:
+    """The ``PSF_TRUTH`` table of ``truth.fits`` (None for a matched-PSF field)."""
+    with fits.open(path) as hdul:
+        if "PSF_TRUTH" not in hdul:
+            return None
+    return Table.read(path, hdu="PSF_TRUTH")
+
+
 def simulate_field(
     outdir: str | os.PathLike,
     *,
@@ -402,6 +501,7 @@ def simulate_field(
     seed: int = 0,
     crowding: float = 1.0,
     filters=None,
+    psf: str | None = None,
     progress: bool = False,
 ) -> SimulatedField:
     """Simulate one crowded field and write its exposures and truth to ``outdir``.
@@ -419,6 +519,10 @@ def simulate_field(
         Multiplies the preset's stellar surface density (> 0).
     filters : sequence of str, optional
         Subset of the preset's filters (default all).
+    psf : {"mismatched", "matched"}, optional
+        How stars are drawn (default: the preset's, ``mismatched``): with a true PSF
+        the engine does not know, plus CTE trails, or with the library PSF the engine
+        fits and no CTE (unit tests only).
     progress : bool
         Show a tqdm progress bar over exposures.
 
@@ -427,6 +531,10 @@ def simulate_field(
     SimulatedField
     """
     p = get_preset(preset)
+    if psf is not None:
+        if psf not in PSF_MODES:
+            raise ValueError(f"psf must be one of {', '.join(PSF_MODES)}, got {psf!r}")
+        p = p.with_psf(psf)
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
@@ -450,7 +558,7 @@ def simulate_field(
     outdir.mkdir(parents=True, exist_ok=True)
 
     root = np.random.default_rng(seed)
-    plan_rng, star_rng, defect_rng, pix_seed = root.spawn(4)
+    plan_rng, star_rng, defect_rng, pix_seed, psf_rng = root.spawn(5)
     # plan and populate the whole preset, so that a filter subset is the same field:
     # same epochs, pointings, stars, defects and pixels, only fewer exposures written
     all_specs = _plan_exposures(full, plan_rng, seed)
@@ -459,9 +567,12 @@ def simulate_field(
         if f not in names:
             del truth[f"{f.lower()}_vega"]
     pix_rngs_all = pix_seed.spawn(len(all_specs))
+    variation = PSFVariation()
+    psf_terms_all = [exposure_psf_terms(psf_rng, variation) for _ in all_specs]
     keep = [i for i, s in enumerate(all_specs) if s.filter.upper() in names]
     specs = [all_specs[i] for i in keep]
     pix_rngs = [pix_rngs_all[i] for i in keep]
+    psf_terms = [psf_terms_all[i] for i in keep]
     truth.meta.update(
         {
             "PRESET": p.name,
@@ -470,6 +581,8 @@ def simulate_field(
             "PHASEREF": PHASE_REF_MJD,
             "DISTMOD": DISTANCE_MODULUS,
             "FILTERS": ",".join(names),
+            "PSFMODE": p.psf,
+            "CTE": p.cte_strength if p.psf == "mismatched" else 0.0,
         }
     )
     from ..fits.exposure import field_id_from_target
@@ -489,18 +602,16 @@ def simulate_field(
     sky_dec = np.asarray(truth["dec"], dtype=float)
     paths: list[Path] = []
     parts: list[dict] = []
-    sources: set[str] = set()
-    iterator = zip(specs, pix_rngs)
+    iterator = zip(specs, pix_rngs, psf_terms)
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(iterator, total=len(specs), desc=f"simulate {p.name}", unit="exp")
-    for spec, rng in iterator:
+    for spec, rng, terms in iterator:
         key = (spec.instrument.upper(), spec.detector.upper())
-        sci, err, dq, rows, mjd, mags, flux, source = _render_exposure(
-            spec, plans[spec.filter.upper()], truth, sky_ra, sky_dec, defects[key], p, rng
+        sci, err, dq, rows, mjd, mags, flux = _render_exposure(
+            spec, plans[spec.filter.upper()], truth, sky_ra, sky_dec, defects[key], p, rng, terms
         )
-        sources.add(source)
         paths.append(write_exposure(outdir, spec, sci, err, dq))
         for ext, on, x, y in rows:
             parts.append(
@@ -518,8 +629,19 @@ def simulate_field(
             )
     exposures_truth = _exposures_truth(parts)
     exposures_truth.meta["FIELD_ID"] = field_id
+    sources = {psf_for(s.instrument, s.detector, s.filter).source for s in specs}
     psf_source = sources.pop() if len(sources) == 1 else "mixed"
     truth.meta["PSFSRC"] = psf_source
+    psf_truth = None
+    if p.psf == "mismatched":
+        psf_truth = Table(
+            rows=[
+                (s.rootname.lower(), t["breathing"], t["jitter"], t["jitter_angle"])
+                for s, t in zip(specs, psf_terms)
+            ],
+            names=["exposure_id", "breathing", "jitter", "jitter_angle"],
+            dtype=["U32", "f8", "f8", "f8"],
+        )
 
     truth_path = outdir / "truth.fits"
     tmp = outdir / ".truth.fits.tmp"
@@ -527,7 +649,12 @@ def simulate_field(
     t1.name = "TRUTH"
     t2 = fits.table_to_hdu(exposures_truth)
     t2.name = "EXPOSURES_TRUTH"
-    fits.HDUList([fits.PrimaryHDU(), t1, t2]).writeto(tmp, overwrite=True)
+    hdus = [fits.PrimaryHDU(), t1, t2]
+    if psf_truth is not None:
+        t3 = fits.table_to_hdu(psf_truth)
+        t3.name = "PSF_TRUTH"
+        hdus.append(t3)
+    fits.HDUList(hdus).writeto(tmp, overwrite=True)
     os.replace(tmp, truth_path)
     return SimulatedField(
         field_id=field_id,
@@ -540,4 +667,6 @@ def simulate_field(
         seed=seed,
         crowding=crowding,
         filters=names,
+        psf=p.psf,
+        psf_truth=psf_truth,
     )

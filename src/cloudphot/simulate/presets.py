@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["PRESETS", "FilterPlan", "Preset", "get_preset"]
+__all__ = ["PRESETS", "PSF_MODES", "FilterPlan", "Preset", "get_preset"]
+
+#: how the simulator draws stars: a PSF the engine does not know, or the library PSF
+PSF_MODES = ("mismatched", "matched")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,14 @@ class Preset:
     truth_faint_mag : float or None
         Per-exposure truth is kept for stars brighter than this (mag in the exposure's
         filter); None keeps every star.
+    psf : {"mismatched", "matched"}
+        ``mismatched`` (every preset's default): stars are drawn with a true PSF the
+        engine does not know (:mod:`.psfvar`: a residual pattern, focal-plane and
+        exposure-to-exposure variation) and the CCDs get charge-transfer trails;
+        ``matched``: stars are drawn with the library PSF the engine fits, no CTE
+        (unit tests of the engine's mechanics; never an accuracy figure).
+    cte_strength : float
+        Residual CTE of the CCDs in ``mismatched`` mode (:func:`.detector.add_cte_trails`).
     """
 
     name: str
@@ -70,6 +81,8 @@ class Preset:
     n_foreground: int
     cr_rate: float = 3.5e-6
     truth_faint_mag: float | None = None
+    psf: str = "mismatched"
+    cte_strength: float = 0.02
 
     def with_filters(self, names) -> Preset:
         """The preset restricted to (or reordered as) the named filters."""
@@ -84,6 +97,12 @@ class Preset:
         if len(set(names)) != len(names):
             raise ValueError(f"filters repeated: {names}")
         return replace(self, filters=tuple(by_name[n] for n in names))
+
+    def with_psf(self, psf: str) -> Preset:
+        """The preset with PSF mode ``psf`` ("matched" or "mismatched")."""
+        if psf not in PSF_MODES:
+            raise ValueError(f"psf must be one of {', '.join(PSF_MODES)}, got {psf!r}")
+        return replace(self, psf=psf)
 
 
 _F475W = FilterPlan("ACS", "WFC", "F475W", 400.0, 0.06)
