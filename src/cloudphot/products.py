@@ -119,3 +119,18 @@ class keys:
     @staticmethod
     def survey_catalog(survey: str, version: int) -> str:
         return f"catalogs/{survey}/v{version:04d}/"
+
+    #: prefix of every checkpoint (the products bucket expires it: template.yaml)
+    CHECKPOINTS = "checkpoints/"
+
+    @staticmethod
+    def field_checkpoint(
+        field_id: str, fingerprint: str, stage: str, branch: str | None = None
+    ) -> str:
+        """A photometry stage's saved state: a retried worker resumes after it."""
+        return f"{keys.CHECKPOINTS}{keys._root(branch)}fields/{field_id}/{fingerprint}/{stage}"
+
+    @staticmethod
+    def catalog_build(survey: str, job_id: str, name: str) -> str:
+        """A catalog build job's request and result (outside the catalog's own tree)."""
+        return f"catalog-builds/{survey}/{job_id}/{name}"

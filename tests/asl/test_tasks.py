@@ -209,6 +209,25 @@ def test_timeout_does_not_wait_forever_for_a_stuck_invoker():
     assert r.error == "States.Timeout" and time.monotonic() - t0 < 3.0
 
 
+def test_timeout_seconds_path_reads_the_state_input_not_the_parameters():
+    """A plan in the input can time a task whose Parameters do not carry the value."""
+    release = threading.Event()
+
+    class Stuck:
+        def invoke(self, resource, parameters, ctx):
+            assert "t" not in parameters
+            release.wait(30)
+
+    sm = StateMachine(
+        task_machine(TimeoutSecondsPath="$.plan.t", Parameters={"FunctionName": "f"}),
+        cancel_grace_seconds=0.2,
+    )
+    t0 = time.monotonic()
+    r = sm.execute({"plan": {"t": 1}}, invoker=Stuck())
+    release.set()
+    assert r.error == "States.Timeout" and time.monotonic() - t0 < 3.0
+
+
 def test_timeout_is_task_failed_wildcard_exception(fake_sleep):
     class Never:
         def invoke(self, resource, parameters, ctx):

@@ -144,7 +144,12 @@ def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field,
         keys.field_catalog("M31-B01-F01"),
         keys.field_product("M31-B01-F01", "result.json"),
     ]
-    assert len(written) == 5
+    products = [k for k in written if not k.startswith(keys.CHECKPOINTS)]
+    assert len(products) == 5
+    # before them, the stage checkpoints a retried task would resume from
+    stages = [k.rsplit("/", 1)[1] for k in written if k.startswith(keys.CHECKPOINTS)]
+    assert stages == ["prep-jaaa01aaq_flc.tar", "prep-jaaa01abq_flc.tar", "dolphot.tar"]
+    assert result["checkpoints"] == {"resumed": [], "saved": 3}
 
 
 def test_rerun_with_the_same_inputs_reuses_the_products(
@@ -248,12 +253,14 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
         )
         catalog = Table({name: np.zeros(2) for name in field_catalog_columns(["F814W"])})
 
-    def reduce_field(exposures, *, workdir, options, field_id):
+    def reduce_field(exposures, *, workdir, options, field_id, preprocessed, checkpoint):
         seen.update(
             names=sorted(Path(p).name for p in exposures),
             options=options,
             field_id=field_id,
             all_exist=all(Path(p).is_file() for p in exposures),
+            preprocessed=preprocessed,
+            checkpoint=checkpoint,
         )
         return Reduction()
 
@@ -264,6 +271,7 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
     assert result["engine"] == "builtin" and result["n_measurements"] == 3
     assert seen["names"] == ["jaaa01aaq_flc.fits", "jaaa01abq_flc.fits"] and seen["all_exist"]
     assert seen["options"] == PhotometryOptions(snr_min=5.0) and seen["field_id"] == "M31-B01-F01"
+    assert seen["preprocessed"] == {} and seen["checkpoint"].bucket == "products"
     assert store.exists("products", keys.field_product("M31-B01-F01", "measurements.fits"))
     with pytest.raises(DataError, match="request.options.photometry"):
         photometry_job(

@@ -96,7 +96,7 @@ def test_the_checks_are_not_vacuous(template, metrics):
 def test_spot_interruptions_come_from_a_metric_filter_that_matches_a_reclaim(resources, metrics):
     """The dashboard's SpotInterruptions metric is produced by a filter on the reduce_field
     execution log, and that filter's pattern matches what the classifier calls a Spot reclaim."""
-    from cloudphot.pipeline.reduce import _worker_failure_class
+    from cloudphot.pipeline.reduce import describe_worker_failure
 
     shown = [row for row in metrics if row[:2] == ["cloudphot", "SpotInterruptions"]]
     assert shown
@@ -128,7 +128,7 @@ def test_spot_interruptions_come_from_a_metric_filter_that_matches_a_reclaim(res
         }
     )
     assert re.search(regex, cause)
-    assert _worker_failure_class("States.TaskFailed", cause)[0] == "spot"
+    assert describe_worker_failure("States.TaskFailed", cause)[0] == "spot"
     other = json.dumps({"StopCode": "EssentialContainerExited", "Containers": [{"ExitCode": 3}]})
     assert not re.search(regex, other)
 

@@ -249,7 +249,7 @@ class JsonPathFlow:
         return _seconds_until(ts)
 
     def task_number(self, state, field, params, data, ctx) -> float | None:
-        """TimeoutSeconds / HeartbeatSeconds, or their ``...Path`` read from the parameters."""
+        """TimeoutSeconds / HeartbeatSeconds, or their ``...Path`` read from the state input."""
         if field in state:
             return float(state[field])
         if field + "Path" not in state:

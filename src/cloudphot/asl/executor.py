@@ -581,7 +581,9 @@ class _Run:
         if typ == "Task":
             params = flow.arguments(state, eff, ctx, name)
             check_payload(params, name)
-            result = self.invoke(name, state, params, data, scope, lane, ctx)
+            # TimeoutSecondsPath/HeartbeatSecondsPath select from the state input, not
+            # from the Parameters built from it (the Step Functions developer guide)
+            result = self.invoke(name, state, params, data, scope, lane, ctx, timing=eff)
         elif typ == "Parallel":
             params = flow.arguments(state, eff, ctx, name)
             check_payload(params, name)
@@ -591,12 +593,13 @@ class _Run:
         return flow.finish(state, data, eff, result, ctx)
 
     # ----------------------------------------------------------- Task
-    def invoke(self, name, state, params, data, scope: _Scope, lane, ctx):
+    def invoke(self, name, state, params, data, scope: _Scope, lane, ctx, *, timing=None):
         resource = state["Resource"]
         rtype, rname, region = _resource_parts(resource)
         flow = self.flow(state)
-        timeout = flow.task_number(state, "TimeoutSeconds", params, data, ctx)
-        heartbeat = flow.task_number(state, "HeartbeatSeconds", params, data, ctx)
+        timing = params if timing is None else timing
+        timeout = flow.task_number(state, "TimeoutSeconds", timing, data, ctx)
+        heartbeat = flow.task_number(state, "HeartbeatSeconds", timing, data, ctx)
         details = {
             "resourceType": rtype,
             "resource": rname,

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import Checkpoints
 from ..errors import DataError, NoStars
 from ..products import keys
 from ..settings import Settings
@@ -168,7 +169,12 @@ def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
 
 
 def _run_dolphot_engine(
-    inputs: list[Path], workdir: Path, field_id: str, options: Mapping[str, Any]
+    inputs: list[Path],
+    workdir: Path,
+    field_id: str,
+    options: Mapping[str, Any],
+    prepared: Mapping[str, Path],
+    checkpoint: Checkpoints,
 ):
     from .parse import phot_to_catalog, phot_to_measurements, read_phot
     from .runner import run_dolphot
@@ -180,6 +186,7 @@ def _run_dolphot_engine(
         options=options.get("dolphot") or {},
         timeout=options.get("dolphot_timeout_s"),
         stop_event=stop_requested,
+        checkpoint=checkpoint,
     )
     table = read_phot(phot)
     by_root = {p.name[: -len(".fits")]: p for p in inputs}
@@ -208,12 +215,23 @@ def _photometry_options(options: Mapping[str, Any]):
 
 
 def _run_builtin_engine(
-    inputs: list[Path], workdir: Path, field_id: str, options: Mapping[str, Any]
+    inputs: list[Path],
+    workdir: Path,
+    field_id: str,
+    options: Mapping[str, Any],
+    prepared: Mapping[str, Path],
+    checkpoint: Checkpoints,
 ):
     from ..photometry import reduce_field  # the built-in photutils engine
 
     reduction = reduce_field(
-        inputs, workdir=workdir, options=_photometry_options(options), field_id=field_id
+        inputs,
+        workdir=workdir,
+        options=_photometry_options(options),
+        field_id=field_id,
+        # the Lambda Map's masks and sky: the worker does not redo the prep stage
+        preprocessed=prepared,
+        checkpoint=checkpoint,
     )
     return reduction.measurements, reduction.catalog
 
@@ -267,14 +285,21 @@ def photometry_job(
             dest.parent.mkdir(parents=True, exist_ok=True)
             prepared[image] = Path(store.download(obj["bucket"], obj["key"], dest))
         check_stop("photometry")
-        if engine == "dolphot":
-            measurements, catalog = _run_dolphot_engine(
-                inputs, tmpdir / "dolphot", field_id, options
-            )
-        else:
-            measurements, catalog = _run_builtin_engine(
-                inputs, tmpdir / "builtin", field_id, options
-            )
+        from .. import __version__
+
+        # stage results of this request (inputs, options) and this cloudphot version: a
+        # retried task resumes after the last stage an interrupted one finished
+        checkpoint = Checkpoints(
+            store,
+            bucket,
+            lambda stage: keys.field_checkpoint(
+                field_id, f"{fingerprint}-{__version__}", f"{engine}/{stage}", branch
+            ),
+        )
+        run = _run_dolphot_engine if engine == "dolphot" else _run_builtin_engine
+        measurements, catalog = run(
+            inputs, tmpdir / engine, field_id, options, prepared, checkpoint
+        )
         if len(catalog) == 0:
             raise NoStars(f"field {field_id}: no stars found in {len(inputs)} exposures")
         check_stop("upload of the products")
@@ -288,8 +313,6 @@ def photometry_job(
         out = tmpdir / "out"
         out.mkdir()
         # what measured these rows: the catalog carries it into every phot_meas row
-        from .. import __version__
-
         provenance = {
             "job_id": req.get("job_id") or "",
             "pipeline_version": __version__,
@@ -315,6 +338,8 @@ def photometry_job(
         "products": written,
         "fingerprint": fingerprint,
         "job_id": req.get("job_id"),
+        # stages an interrupted attempt had finished (resumed) and this one saved
+        "checkpoints": {"resumed": checkpoint.resumed, "saved": len(checkpoint.saved)},
     }
     # written last: its presence (with this fingerprint) means the products are complete
     store.put_bytes(

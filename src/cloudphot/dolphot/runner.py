@@ -244,6 +244,7 @@ def run_dolphot(
     timeout: float | None = None,
     stop_event: threading.Event | None = None,
     output_name: str = "field.phot",
+    checkpoint=None,
 ) -> Path:
     """Preprocess each image and run DOLPHOT on all of them; return the photometry file.
 
@@ -271,6 +272,10 @@ def run_dolphot(
     output_name : str
         DOLPHOT's output name; ``<workdir>/<output_name>`` is returned, its legend
         is ``<output_name>.columns``.
+    checkpoint : cloudphot.checkpoints.Checkpoints, optional
+        Saves each image's prepared chips and sky files (``prep-<image>``) and
+        DOLPHOT's output files (``dolphot``) as they are finished, and restores
+        those of an interrupted run instead of redoing them.
     """
     if not images:
         raise DataError("run_dolphot needs at least one image")
@@ -284,6 +289,8 @@ def run_dolphot(
             f"DOLPHOT programs not found in {where}: {', '.join(missing)}; "
             "install DOLPHOT 2.0 with its ACS and WFC3 modules or set DOLPHOT_BIN"
         )
+    if checkpoint is not None and checkpoint.restore_files("dolphot", workdir):
+        return workdir / output_name  # finished before the interruption
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     steps = _Steps(workdir, programs, deadline, stop_event)  # type: ignore[arg-type]
 
@@ -295,6 +302,10 @@ def run_dolphot(
     def prepare(path: Path) -> list[str]:
         det = detectors[path]
         root = path.name[: -len(".fits")]
+        if checkpoint is not None and checkpoint.restore_files(f"prep-{root}", workdir):
+            chips = _chips(workdir, root)
+            if chips:
+                return chips
         steps.run(_MASK_PROGRAM[det], [path.name], path.name)
         steps.run("splitgroups", [path.name], path.name)
         chips = _chips(workdir, root)
@@ -307,6 +318,8 @@ def run_dolphot(
             )
         for chip in chips:
             steps.run("calcsky", [chip, *CALCSKY_ARGS[det]], chip)
+        if checkpoint is not None:  # the chips and their sky images (<chip>.sky.fits)
+            checkpoint.save_files(f"prep-{root}", sorted(workdir.glob(f"{root}.chip*.fits")))
         return chips
 
     ref_params = None
@@ -335,4 +348,6 @@ def run_dolphot(
                 log,
                 _tail(log),
             )
+    if checkpoint is not None:  # <out>, <out>.columns, .info, .apcor, .psfs, .warnings
+        checkpoint.save_files("dolphot", sorted(workdir.glob(f"{output_name}*")))
     return out

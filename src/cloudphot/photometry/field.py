@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from astropy.io import fits
@@ -53,9 +54,17 @@ from .psfphot import fit_chip, wing_image
 from .reference import Reference, build_reference
 from .sky import estimate_sky
 
-__all__ = ["FieldReduction", "psf_for_exposure", "reduce_field"]
+__all__ = ["FieldReduction", "StageStore", "psf_for_exposure", "reduce_field"]
 
 Progress = Callable[[str, int, int], None]
+
+
+class StageStore(Protocol):
+    """Saved stage results of one reduction (``reduce_field(checkpoint=...)``)."""
+
+    def load_arrays(self, stage: str) -> dict[str, np.ndarray] | None: ...
+
+    def save_arrays(self, stage: str, arrays: Mapping[str, object]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -142,6 +151,7 @@ def reduce_field(
     psfs: Mapping[str, PSFLike] | None = None,
     field_id: str | None = None,
     preprocessed: Mapping[str, str | Path] | None = None,
+    checkpoint: StageStore | None = None,
 ) -> FieldReduction:
     """Reduce all exposures of one field into measurements and a field catalog.
 
@@ -164,6 +174,12 @@ def reduce_field(
     preprocessed : mapping of exposure file name -> product path, optional
         Products of :func:`preprocess_exposure` already computed (e.g. by the
         Map of Lambda steps).
+    checkpoint : StageStore, optional
+        Where to save each stage's result (alignment, the star list after
+        detection and after every recentering pass, each chip's photometry) and
+        to find those of an earlier, interrupted run with the same inputs: a
+        rerun resumes after the last saved stage (e.g.
+        :class:`cloudphot.checkpoints.Checkpoints`).
 
     Raises
     ------
@@ -265,61 +281,30 @@ def reduce_field(
 
     # ---- align -----------------------------------------------------------
     t0 = time.perf_counter()
-    ref_idx = next(i for i, e in enumerate(exps) if e is ref_exp)
-    rra, rdec = [], []
-    for k, c, img, rms, bad, _sat in chips:
-        if k == ref_idx:
-            x, y, _ = bright_star_positions(
-                img, rms, bad, grids[ref_exp.filter], nstars=opt.align_nstars
-            )
-            a, d = c.wcs.all_pix2world(x, y, 0)
-            rra.append(a)
-            rdec.append(d)
-    ref_ra, ref_dec = np.concatenate(rra), np.concatenate(rdec)
-    if len(ref_ra) < 5:
-        raise NoStars(
-            f"field {fid}: only {len(ref_ra)} bright stars on {ref_exp.path.name} to align on"
-        )
-    als: list[Alignment] = []
-    for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
-        e = exps[k]
-        if k == ref_idx:
-            al = Alignment(0.0, 0.0, 0.0, len(ref_ra), 0.0, c.wcs)
-        else:
-            al = align_chip(
-                img,
-                rms,
-                bad,
+    chip_ids = [f"{exps[k].rootname}[{c.extver}]" for k, c, *_ in chips]
+    saved = checkpoint.load_arrays("align") if checkpoint is not None else None
+    if saved is None or list(saved["chip"]) != chip_ids:
+        fitted = _align(chips, exps, ref_exp, grids, opt, fid, report)
+        saved = {"chip": chip_ids, **{a: [getattr(al, a) for al in fitted] for a in _ALIGNED}}
+        if checkpoint is not None:
+            checkpoint.save_arrays("align", saved)
+    # fresh or resumed, the aligned WCS are built from the same numbers: identical results
+    als = [
+        Alignment(
+            float(dx),
+            float(dy),
+            float(rot),
+            int(nm),
+            float(rms),
+            apply_offset(
                 c.wcs,
-                grids[e.filter],
-                ref_ra,
-                ref_dec,
-                mode=opt.align_mode,
-                nstars=opt.align_nstars,
-                match_pix=opt.align_match_pix,
-                name=f"{e.path.name}[SCI,{c.extver}]",
-            )
-        als.append(al)
-        report("align", n + 1, len(chips))
-    if opt.align_frame == "mean":
-        # one offset per exposure (mean over its chips), then the mean over exposures
-        per_exp: dict[int, list[Alignment]] = {}
-        for (k, *_), al in zip(chips, als):
-            per_exp.setdefault(k, []).append(al)
-        mdx = float(np.mean([np.mean([a.dx for a in v]) for v in per_exp.values()]))
-        mdy = float(np.mean([np.mean([a.dy for a in v]) for v in per_exp.values()]))
-        mrot = float(np.mean([np.mean([a.rot_deg for a in v]) for v in per_exp.values()]))
-        for n, ((_k, c, *_), al) in enumerate(zip(chips, als)):
-            ny, nx = c.shape
-            t = np.array([al.dx - mdx, al.dy - mdy])
-            als[n] = Alignment(
-                t[0],
-                t[1],
-                al.rot_deg - mrot,
-                al.nmatch,
-                al.rms_pix,
-                apply_offset(c.wcs, t, np.radians(al.rot_deg - mrot), ((nx - 1) / 2, (ny - 1) / 2)),
-            )
+                np.array([dx, dy]),
+                np.radians(rot),
+                ((c.shape[1] - 1) / 2, (c.shape[0] - 1) / 2),
+            ),
+        )
+        for (_k, c, *_), dx, dy, rot, nm, rms in zip(chips, *(saved[a] for a in _ALIGNED))
+    ]
     wcs_aligned = [al.wcs for al in als]
     arows = [
         (exps[k].rootname, c.extver, al.dx, al.dy, al.rot_deg, al.nmatch, al.rms_pix)
@@ -345,29 +330,38 @@ def reduce_field(
     rsky, rrms = estimate_sky(
         ref.image, nodata, box_pix=opt.sky_box_pix, fwhm_pix=models[deep].fwhm_pix
     )
-    found = detect_stars(
-        np.where(nodata, 0.0, ref.image - rsky),
-        rrms,
-        float(models[deep].fwhm_pix),
-        threshold_sigma=opt.detect_threshold_sigma,
-        mask=nodata,
-        min_separation_pix=opt.detect_min_separation_pix,
-    )
-    if len(found) == 0:
-        raise NoStars(
-            f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
-            f"reference image ({len(sel)} chips)"
+    # star lists saved after detection, each recentering pass and the residual pass:
+    # resume after the last one saved
+    star_stages = ["stars-detect"] + [
+        f"stars-recenter{i + 1}" for i in range(opt.recenter_iterations)
+    ]
+    star_stages += ["stars-residual"] if opt.detect_residual_pass else []
+    done, xr, yr = _last_star_list(checkpoint, star_stages)
+    if done < 0:
+        found = detect_stars(
+            np.where(nodata, 0.0, ref.image - rsky),
+            rrms,
+            float(models[deep].fwhm_pix),
+            threshold_sigma=opt.detect_threshold_sigma,
+            mask=nodata,
+            min_separation_pix=opt.detect_min_separation_pix,
         )
-    xr = np.asarray(found["x"], float)
-    yr = np.asarray(found["y"], float)
-    # saturated stars: centroids of saturated regions replace the detections around them
-    sx, sy, srad = saturated_stars(ref.saturated, float(models[deep].fwhm_pix))
-    if len(sx):
-        near = np.zeros(len(xr), bool)
-        for a, b, rad in zip(sx, sy, srad):
-            near |= np.hypot(xr - a, yr - b) < rad
-        xr = np.concatenate([sx, xr[~near]])
-        yr = np.concatenate([sy, yr[~near]])
+        if len(found) == 0:
+            raise NoStars(
+                f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
+                f"reference image ({len(sel)} chips)"
+            )
+        xr = np.asarray(found["x"], float)
+        yr = np.asarray(found["y"], float)
+        # saturated stars: centroids of saturated regions replace the detections around them
+        sx, sy, srad = saturated_stars(ref.saturated, float(models[deep].fwhm_pix))
+        if len(sx):
+            near = np.zeros(len(xr), bool)
+            for a, b, rad in zip(sx, sy, srad):
+                near |= np.hypot(xr - a, yr - b) < rad
+            xr = np.concatenate([sx, xr[~near]])
+            yr = np.concatenate([sy, yr[~near]])
+        _save_star_list(checkpoint, star_stages[0], xr, yr)
     timings["detect"] = time.perf_counter() - t0
     if workdir is not None:
         hdr = ref.wcs.to_header()
@@ -449,10 +443,13 @@ def reduce_field(
         return xr, yr
 
     for it in range(opt.recenter_iterations):
+        if done >= it + 1:
+            continue
         xr, yr = recenter(xr, yr, f"recenter{it + 1}")
+        _save_star_list(checkpoint, star_stages[it + 1], xr, yr)
     timings["recenter"] = time.perf_counter() - t0
 
-    if opt.detect_residual_pass:
+    if opt.detect_residual_pass and done < len(star_stages) - 1:
         t0 = time.perf_counter()
         ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
         resid = []
@@ -487,6 +484,7 @@ def reduce_field(
                 xr = np.concatenate([xr, x2[new]])
                 yr = np.concatenate([yr, y2[new]])
                 xr, yr = recenter(xr, yr, "recenter-residual")
+        _save_star_list(checkpoint, star_stages[-1], xr, yr)
         timings["detect_residual"] = time.perf_counter() - t0
 
     # stars that converged onto each other are one star (keep the earlier, brighter one)
@@ -505,6 +503,13 @@ def reduce_field(
     for n, (k, c, img, rms, bad, sat) in enumerate(chips):
         e = exps[k]
         g = grids[e.filter]
+        saved = checkpoint.load_arrays(f"photometry-chip{n}") if checkpoint is not None else None
+        if saved is not None:  # this chip was photometered before the interruption
+            for name, parts in cols.items():
+                parts.append(saved[name])
+            zpts.append(saved["_zpt"])
+            report("photometry", n + 1, len(chips))
+            continue
         x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
         idx = np.flatnonzero(on_chip(c, x, y, g.radius))
         if len(idx) == 0:
@@ -552,6 +557,10 @@ def reduce_field(
         for name, parts in cols.items():
             parts.append(np.asarray(vals[name]))
         zpts.append(np.full(m, c.zpt_vega))
+        if checkpoint is not None:
+            checkpoint.save_arrays(
+                f"photometry-chip{n}", {**{k: v[-1] for k, v in cols.items()}, "_zpt": zpts[-1]}
+            )
         report("photometry", n + 1, len(chips))
     meas = Table()
     for name, (dtype, unit, desc) in products.MEASUREMENT_COLUMNS.items():
@@ -593,3 +602,84 @@ def reduce_field(
     assert cat.colnames == products.field_catalog_columns(filters)
     timings["combine"] = time.perf_counter() - t0
     return FieldReduction(fid, filters, meas, cat, ref, alignment, timings)
+
+
+def _last_star_list(
+    checkpoint: StageStore | None, stages: list[str]
+) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """(index in ``stages``, x, y) of the last star list saved, or (-1, None, None)."""
+    if checkpoint is not None:
+        for i in range(len(stages) - 1, -1, -1):
+            saved = checkpoint.load_arrays(stages[i])
+            if saved is not None:
+                return i, saved["x"], saved["y"]
+    return -1, None, None
+
+
+def _save_star_list(checkpoint: StageStore | None, stage: str, x, y) -> None:
+    if checkpoint is not None:
+        checkpoint.save_arrays(stage, {"x": x, "y": y})
+
+
+#: what a saved alignment holds per chip (with the chip's WCS it rebuilds an Alignment)
+_ALIGNED = ("dx", "dy", "rot_deg", "nmatch", "rms_pix")
+
+
+def _align(chips, exps, ref_exp, grids, opt, fid, report) -> list[Alignment]:
+    """Align every chip to the reference exposure's bright stars (the ``align`` stage)."""
+    ref_idx = next(i for i, e in enumerate(exps) if e is ref_exp)
+    rra, rdec = [], []
+    for k, c, img, rms, bad, _sat in chips:
+        if k == ref_idx:
+            x, y, _ = bright_star_positions(
+                img, rms, bad, grids[ref_exp.filter], nstars=opt.align_nstars
+            )
+            a, d = c.wcs.all_pix2world(x, y, 0)
+            rra.append(a)
+            rdec.append(d)
+    ref_ra, ref_dec = np.concatenate(rra), np.concatenate(rdec)
+    if len(ref_ra) < 5:
+        raise NoStars(
+            f"field {fid}: only {len(ref_ra)} bright stars on {ref_exp.path.name} to align on"
+        )
+    als: list[Alignment] = []
+    for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
+        e = exps[k]
+        if k == ref_idx:
+            al = Alignment(0.0, 0.0, 0.0, len(ref_ra), 0.0, c.wcs)
+        else:
+            al = align_chip(
+                img,
+                rms,
+                bad,
+                c.wcs,
+                grids[e.filter],
+                ref_ra,
+                ref_dec,
+                mode=opt.align_mode,
+                nstars=opt.align_nstars,
+                match_pix=opt.align_match_pix,
+                name=f"{e.path.name}[SCI,{c.extver}]",
+            )
+        als.append(al)
+        report("align", n + 1, len(chips))
+    if opt.align_frame == "mean":
+        # one offset per exposure (mean over its chips), then the mean over exposures
+        per_exp: dict[int, list[Alignment]] = {}
+        for (k, *_), al in zip(chips, als):
+            per_exp.setdefault(k, []).append(al)
+        mdx = float(np.mean([np.mean([a.dx for a in v]) for v in per_exp.values()]))
+        mdy = float(np.mean([np.mean([a.dy for a in v]) for v in per_exp.values()]))
+        mrot = float(np.mean([np.mean([a.rot_deg for a in v]) for v in per_exp.values()]))
+        for n, ((_k, c, *_), al) in enumerate(zip(chips, als)):
+            ny, nx = c.shape
+            t = np.array([al.dx - mdx, al.dy - mdy])
+            als[n] = Alignment(
+                t[0],
+                t[1],
+                al.rot_deg - mrot,
+                al.nmatch,
+                al.rms_pix,
+                apply_offset(c.wcs, t, np.radians(al.rot_deg - mrot), ((nx - 1) / 2, (ny - 1) / 2)),
+            )
+    return als

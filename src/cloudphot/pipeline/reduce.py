@@ -15,12 +15,14 @@ from .. import validate
 from ..errors import InvalidEvent, InvalidExposure, NoUsableExposures, ObjectNotFound
 from ..products import keys
 from ..validate import integer, mapping, s3_key, text
+from . import sizing
 from .services import Services
 from .steps import require
 
 __all__ = [
     "RETRY_LIMITS",
     "classify_worker_failure",
+    "describe_worker_failure",
     "plan_photometry",
     "preprocess_step",
     "summarize_field",
@@ -30,10 +32,14 @@ __all__ = [
 RETRY_LIMITS = {
     "spot": 6,  # Spot reclaims tolerated in total (they do not use the others' budgets)
     "spot_fallback": 2,  # after this many reclaims, run on on-demand capacity
-    "transient": 3,  # throttling, service errors, lost connections
-    "memory": 2,  # out-of-memory reruns, each with twice the memory
+    "capacity": 6,  # RunTask found no capacity (Spot shortage, an AZ out of Fargate)
+    "capacity_fallback": 2,  # after this many shortages on Spot, run on on-demand capacity
+    "quota": 48,  # the account's Fargate vCPU quota is full: wait for other tasks to end
+    "transient": 3,  # throttling, service errors, lost connections, timeouts
+    "memory": 3,  # out-of-memory reruns along the Fargate sizes (2x memory each)
 }
-MEMORY_CAP_MIB = 30720  # Fargate's maximum with 4 vCPU
+#: every budgeted class, as the plan's attempt counters
+_CLASSES = ("spot", "capacity", "quota", "transient", "memory")
 
 
 def preprocess_step(request: dict, svc: Services) -> dict:
@@ -146,10 +152,18 @@ def read_exposure_list(request: dict, svc: Services) -> list[dict]:
 
 def plan_photometry(request: dict, svc: Services) -> dict:
     """Write the worker's request to the products bucket (container overrides are capped
-    at 8 KiB, a field's exposure list is not) and choose the first capacity.
+    at 8 KiB, a field's exposure list is not); choose capacity, task size and timeout.
 
     The preprocessed products are found by their deterministic keys, checked to exist,
-    rather than passed in the execution's state (which would grow with the field)."""
+    rather than passed in the execution's state (which would grow with the field).
+    The size is the smallest Fargate task holding the field's estimated memory
+    (:func:`.sizing.estimate_field`, from the registered chips' pixel counts) on
+    as few vCPUs as allow it, since the engine runs on one core; ``options.cpu`` /
+    ``options.memory_mib`` override it and must be a Fargate size (ConfigError
+    otherwise, before anything is submitted). The attempt timeout scales with the
+    estimate: a crowded field is not cut off by a constant, and a cut-off attempt
+    resumes from its checkpoints.
+    """
     require(request, "job_id")
     validate.field_id(request)
     exposures = read_exposure_list(request, svc)
@@ -158,7 +172,6 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     limits = mapping(options.get("retry_limits"), "options.retry_limits", optional=True)
     for name in limits:
         integer(limits, name, "options.retry_limits", lo=0, hi=100)
-    memory = integer(options, "memory_mib", "options", default=16384, lo=512, hi=MEMORY_CAP_MIB)
     bucket = svc.settings.bucket("products")
     prepared, kept, excluded = {}, [], []
     for e in exposures:
@@ -179,6 +192,8 @@ def plan_photometry(request: dict, svc: Services) -> dict:
         raise NoUsableExposures(
             f"field {request['field_id']}: every exposure was excluded ({reasons[:1500]})"
         )
+    estimate = sizing.estimate_field(_field_pixels(svc, request["field_id"], kept))
+    size = _task_size(options, estimate)
     worker_request = {
         "job_id": request["job_id"],
         "field_id": request["field_id"],
@@ -201,20 +216,57 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     return {
         "request": {"bucket": bucket, "key": key},
         "capacity_provider": "FARGATE" if options.get("on_demand") is True else "FARGATE_SPOT",
-        "memory_mib": memory,
-        "attempts": {"spot": 0, "transient": 0, "memory": 0},
+        **size.as_dict(),
+        "estimate": estimate.as_dict(),
+        "timeout_seconds": sizing.attempt_timeout_s(estimate),
+        "attempts": dict.fromkeys(_CLASSES, 0),
         "limits": {**RETRY_LIMITS, **limits},
         "excluded": len(excluded),
     }
 
 
-def _worker_failure_class(error: str, cause: str) -> tuple[str, str, str]:
-    """(class, error name, reason) of a failed photometry task.
+#: pixels of an exposure whose chips are not on record (ACS/WFC: two 4096x2048 chips)
+_DEFAULT_EXPOSURE_PIXELS = 2 * 4096 * 2048
 
-    ``ecs:runTask.sync`` reports every container failure as ``States.TaskFailed``
-    with the DescribeTasks JSON as cause; the class comes from the task's
-    StopCode and the container's exit code (worker protocol: 3 data error,
-    75 transient, 137 out of memory, 143 SIGTERM).
+
+def _field_pixels(svc: Services, field_id: str, exposures: list[dict]) -> int:
+    """Chip pixels of the field's exposures, from their registered records."""
+    wanted = {e.get("exposure_id") for e in exposures}
+    pixels = {}
+    for item in svc.tables.query("exposures", "by_field", field_id):
+        record = json.loads(item["record"]) if isinstance(item.get("record"), str) else item
+        if record.get("exposure_id") in wanted:
+            pixels[record["exposure_id"]] = sum(
+                int(c["shape"][0]) * int(c["shape"][1])
+                for c in record.get("chips") or []
+                if len(c.get("shape") or []) == 2
+            )
+    return sum(pixels.get(e, 0) or _DEFAULT_EXPOSURE_PIXELS for e in wanted)
+
+
+def _task_size(options: dict, estimate: sizing.FieldEstimate) -> sizing.TaskSize:
+    cpu, memory = options.get("cpu"), options.get("memory_mib")
+    if cpu is not None or memory is not None:
+        return sizing.validate_size(cpu, memory, where="options")
+    return sizing.fit_size(estimate.memory_mib)
+
+
+#: RunTask ``Failures`` reasons and ECS API messages that mean "no capacity now"
+_CAPACITY = ("capacity is unavailable", "insufficient capacity", "resource:cpu", "resource:memory")
+#: ... and that mean the account's quota (vCPUs, concurrent tasks) is full
+_QUOTA = ("reached the limit", "limit on the number of", "exceeded the limit", "quota")
+
+
+def describe_worker_failure(error: str, cause: str) -> tuple[str, str, str]:
+    """(class, error name, reason) of a failed ECS worker task.
+
+    ``ecs:runTask.sync`` reports a container failure as ``States.TaskFailed``
+    with the DescribeTasks JSON as cause: the class comes from the task's
+    StopCode and the container's exit code (worker protocol: 3 data error, 75
+    transient, 137 out of memory, 143 SIGTERM). A RunTask call whose response
+    has ``Failures`` (no task started) fails as ``AmazonECS.Unknown``; an API
+    error as ``ECS.<Exception>``: their reasons say capacity, quota, a size
+    Fargate does not offer (configuration), or a transient problem.
     """
     if error == "States.Timeout":
         return "transient", "WorkerTimedOut", "the photometry task exceeded its timeout"
@@ -224,6 +276,18 @@ def _worker_failure_class(error: str, cause: str) -> tuple[str, str, str]:
         task = {}
     if not isinstance(task, dict):
         task = {}
+    failures = task.get("Failures") or task.get("failures")
+    if error == "AmazonECS.Unknown" or (error.startswith("ECS.") and not task.get("Containers")):
+        reasons = [str(f.get("Reason", "")) for f in failures or [] if isinstance(f, dict)]
+        text = "; ".join(reasons) or cause[:500] or error
+        low = text.lower()
+        if any(k in low for k in _CAPACITY):
+            return "capacity", "CapacityUnavailable", text
+        if any(k in low for k in _QUOTA):
+            return "quota", "QuotaExceeded", text
+        if error == "ECS.InvalidParameterException" or "no fargate configuration" in low:
+            return "config", "InvalidTaskSize" if "fargate" in low else "ConfigError", text
+        return "transient", "TransientError", text
     container = (task.get("Containers") or [{}])[0] or {}
     code = container.get("ExitCode")
     reason = container.get("Reason") or task.get("StoppedReason") or cause[:500]
@@ -236,8 +300,6 @@ def _worker_failure_class(error: str, cause: str) -> tuple[str, str, str]:
         return "transient", "TransientError", str(reason)
     if code == 3:
         return "data", _named(reason, "DataError"), str(reason)
-    if error.startswith("ECS."):  # RunTask/DescribeTasks API errors: throttling, no capacity
-        return "transient", "TransientError", str(reason)
     return "unknown", _named(reason, "WorkerFailed"), str(reason)
 
 
@@ -253,24 +315,28 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
     """Decide what a failed photometry task costs and whether it runs again.
 
     Each failure class spends its own budget: a Spot reclaim never uses up the
-    budget for real failures, and after ``spot_fallback`` reclaims the task moves
-    to on-demand capacity; out-of-memory reruns double the memory up to a cap;
-    transient errors back off; data errors are not retried, they are surfaced.
+    budget for real failures, and after ``spot_fallback`` reclaims (or
+    ``capacity_fallback`` Spot shortages) the task moves to on-demand capacity;
+    out-of-memory reruns move up the Fargate sizes (:func:`.sizing.escalate`) to
+    16 vCPU / 120 GiB; a full vCPU quota waits; transient errors back off;
+    configuration and data errors are not retried, they are surfaced.
     """
     request = mapping(request, "request")
     err = mapping(request.get("error"), "error", optional=True)
     plan = mapping(request.get("plan"), "plan")
     counted = mapping(plan.get("attempts"), "plan.attempts", optional=True)
-    attempts = {k: integer(counted, k, "plan.attempts", default=0, lo=0) for k in RETRY_LIMITS}
-    attempts.pop("spot_fallback")
+    attempts = {k: integer(counted, k, "plan.attempts", default=0, lo=0) for k in _CLASSES}
     given = mapping(plan.get("limits"), "plan.limits", optional=True)
     limits = {k: integer(given, k, "plan.limits", default=v, lo=0) for k, v in RETRY_LIMITS.items()}
-    klass, name, reason = _worker_failure_class(
+    klass, name, reason = describe_worker_failure(
         text(err, "Error", "error", optional=True, empty=True, max_len=1000) or "",
         text(err, "Cause", "error", optional=True, empty=True, max_len=262_144) or "",
     )
     capacity = text(plan, "capacity_provider", "plan", optional=True) or "FARGATE_SPOT"
-    memory = integer(plan, "memory_mib", "plan", default=16384, lo=1)
+    size = sizing.TaskSize(
+        integer(plan, "cpu", "plan", default=4096, lo=1),
+        integer(plan, "memory_mib", "plan", default=16384, lo=1),
+    )
     retry, wait = False, 0
     if klass in attempts:
         attempts[klass] += 1
@@ -278,15 +344,27 @@ def classify_worker_failure(request: dict, svc: Services | None = None) -> dict:
         wait = min(60, 2 ** attempts[klass])
     if klass == "spot" and attempts["spot"] >= limits["spot_fallback"]:
         capacity = "FARGATE"
+    if klass == "capacity":
+        wait = min(300, 15 * attempts["capacity"])
+        if capacity == "FARGATE_SPOT" and attempts["capacity"] >= limits["capacity_fallback"]:
+            capacity = "FARGATE"
+    if klass == "quota":
+        wait = min(600, 60 * attempts["quota"])
     if klass == "memory":
-        if memory >= MEMORY_CAP_MIB:
+        bigger = sizing.escalate(size)
+        if bigger is None:
             retry = False
-        memory = min(MEMORY_CAP_MIB, memory * 2)
+            reason = (
+                f"{reason} (already at Fargate's largest task, "
+                f"{size.vcpu:g} vCPU / {size.memory_gib:g} GiB)"
+            )
+        else:
+            size = bigger
     return {
         **plan,
         "attempts": attempts,
         "capacity_provider": capacity,
-        "memory_mib": memory,
+        **size.as_dict(),
         "last_failure": {"class": klass, "error": name, "reason": reason[:2000]},
         "retry": retry,
         "wait_seconds": wait,
