@@ -95,7 +95,7 @@ def test_file_name_without_rootname_must_be_an_id(acs, tmp_path):
         ("CRPIX2", "'centre'", r"CRPIX2 in the SCI,1 must be a number, got 'centre'"),
         ("CTYPE1", "-1", r"CTYPE1 in SCI,1 must be a string, got -1"),
         ("CDELT1", "1E400", r"CDELT1 in the SCI,1 (is inf|cannot be parsed)"),
-        ("A_ORDER", "99", r"A_ORDER in SCI,1 is 99: a SIP polynomial order is an integer 0-9"),
+        ("A_ORDER", "99", r"A_ORDER in SCI,1 is 99: a SIP polynomial order .* is an integer 0-9"),
     ],
 )
 def test_wcs_values(acs, key, value, match):

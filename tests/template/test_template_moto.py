@@ -80,7 +80,7 @@ def test_buckets_and_queues(aws):
     session, physical = aws
     s3 = session.client("s3")
     assert s3.get_bucket_versioning(Bucket=physical["RawBucket"])["Status"] == "Enabled"
-    assert "Status" not in s3.get_bucket_versioning(Bucket=physical["ProductsBucket"])
+    assert s3.get_bucket_versioning(Bucket=physical["ProductsBucket"])["Status"] == "Enabled"
     rules = s3.get_bucket_encryption(Bucket=physical["RawBucket"])[
         "ServerSideEncryptionConfiguration"
     ]["Rules"]

@@ -10,6 +10,9 @@ SQS destinations) are generated at deploy time and are not in this file.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from _template_helpers import references
 
@@ -33,6 +36,7 @@ RESOURCE_STAR_ALLOWED = {
 }
 #: SAM policy templates allowed in Policies (each is scoped to one named resource)
 POLICY_TEMPLATES_ALLOWED = {"LambdaInvokePolicy"}
+ROOT = Path(__file__).resolve().parents[2]
 PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}
 #: AWS-managed resources a policy may name although the template does not create them
 MANAGED_RESOURCES = (
@@ -47,6 +51,9 @@ MANAGED_RESOURCES = (
     # whose ARN its own policy cannot reference (a circular dependency)
     ":stateMachine:ReduceFieldStateMachine-*",
     ":execution:ReduceFieldStateMachine-*",
+    # every revision of PhotometryTaskDefinition's family (kept registered by its
+    # UpdateReplacePolicy): a retry runs the revision its job recorded
+    ":task-definition/${AWS::StackName}-photometry:*",
 )
 
 
@@ -219,8 +226,105 @@ def test_buckets_are_private_encrypted_and_announce_objects(resources, bucket):
     assert any(r.get("AbortIncompleteMultipartUpload") and r["Status"] == "Enabled" for r in rules)
 
 
-def test_raw_bucket_is_versioned(resources):
-    assert resources["RawBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+@pytest.mark.parametrize("bucket,days", [("RawBucket", 90), ("ProductsBucket", 30)])
+def test_buckets_are_versioned_and_old_versions_expire(resources, bucket, days):
+    props = resources[bucket]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    expiring = [
+        r for r in props["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r
+    ]
+    assert [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in expiring] == [days]
+    assert all(r["Status"] == "Enabled" and "Prefix" not in r for r in expiring)
+
+
+def _s3_grants(statements: list[dict], action: str, effect: str) -> list[str]:
+    """The object ARN patterns (as ${Bucket.Arn}/... text) a role's statements give ``action``."""
+    out = []
+    for st in statements:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        if st["Effect"] != effect or action not in actions:
+            continue
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        out += [r["Fn::Sub"] for r in resources if isinstance(r, dict) and "Fn::Sub" in r]
+    return out
+
+
+def _may(statements: list[dict], action: str, arn: str) -> bool:
+    """IAM's answer for one S3 object (explicit deny wins; * matches across '/')."""
+    from fnmatch import fnmatchcase
+
+    def hit(effect):
+        return any(fnmatchcase(arn, p) for p in _s3_grants(statements, action, effect))
+
+    return hit("Allow") and not hit("Deny")
+
+
+def test_the_photometry_worker_writes_only_field_products(resources):
+    """It parses untrusted FITS: it may write a field's products and checkpoints, never a
+    published catalog, an exposure's preprocessed product or its own request."""
+    (policy,) = resources["PhotometryTaskRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    products = "${ProductsBucket.Arn}/"
+    for key, allowed in [
+        ("fields/m31-b15-f09/catalog.parquet", True),
+        ("fields/m31-b15-f09/result.json", True),
+        ("branches/strict/fields/m31-b15-f09/catalog.parquet", True),
+        ("checkpoints/m31-b15-f09/align.json", True),
+        ("fields/m31-b15-f09/request.json", False),
+        ("branches/strict/fields/m31-b15-f09/request.json", False),
+        ("catalogs/phat_v2/v0001/phot_mod/dataset/Norder=10/Dir=0/Npix=1.parquet", False),
+        ("catalogs/phat_v2/LATEST", False),
+        ("exposures/jcp001aaq/prep-0123.fits", False),
+        ("athena-results/x.csv", False),
+    ]:
+        assert _may(statements, "s3:PutObject", products + key) is allowed, key
+    assert _may(statements, "s3:GetObject", products + "exposures/jcp001aaq/prep-0123.fits")
+    assert not _s3_grants(statements, "s3:DeleteObject", "Allow")
+
+
+def test_reruns_can_run_the_task_definition_revision_their_job_recorded(resources):
+    task = resources["PhotometryTaskDefinition"]
+    assert task["UpdateReplacePolicy"] == "Retain"  # CloudFormation would deregister it
+    plan = json.loads((ROOT / "statemachines/reduce_field.asl.json").read_text())["States"]
+    assert plan["RunPhotometry"]["Parameters"]["TaskDefinition.$"] == (
+        "$.photometry.plan.task_definition"
+    )
+    assert plan["PlanPhotometry"]["Parameters"]["Payload"]["task_definition"] == (
+        "${PhotometryTaskDefinitionArn}"
+    )
+
+
+def test_job_status_changes_are_never_lost(resources):
+    config = resources["JobStatusFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["JobStatusDeadLetterQueue", "Arn"]},
+    }
+
+
+@pytest.mark.parametrize("api", ["MonitorApi", "TapApi"])
+def test_http_apis_are_throttled_and_log_access(resources, api):
+    props = resources[api]["Properties"]
+    route = props["DefaultRouteSettings"]
+    assert 0 < route["ThrottlingRateLimit"] <= route["ThrottlingBurstLimit"]
+    logs = props["AccessLogSettings"]
+    group = logs["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert "$context.identity.sourceIp" in logs["Format"] and "$context.status" in logs["Format"]
+
+
+def test_every_log_group_expires(template):
+    """Lambda's own log groups keep logs forever: functions log to FunctionLogs instead."""
+    groups = {
+        lid: r for lid, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    assert all(
+        g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values()
+    )
+    assert template["Globals"]["Function"]["LoggingConfig"] == {"LogGroup": {"Ref": "FunctionLogs"}}
+    for lid, res in template["Resources"].items():
+        if res["Type"] == "AWS::Serverless::Function":
+            assert "LoggingConfig" not in res["Properties"], f"{lid} overrides the log group"
 
 
 @pytest.mark.parametrize("bucket", ["RawBucket", "ProductsBucket"])

@@ -105,13 +105,9 @@ class AwsPipeline(PipelineRunner):
         are deterministic and each start is claimed."""
         from ..events import Dispatcher
 
-        dispatcher = Dispatcher(self.store, self.ensure_registry(), self.starter)
-        jobs = []
-        for event_id in event_ids:
-            item = self.tables.get("events", event_id)
-            if item is not None:
-                jobs += dispatcher.dispatch_item(item)
-        return jobs
+        return Dispatcher(self.store, self.ensure_registry(), self.starter).dispatch_stored(
+            event_ids
+        )
 
     def run(
         self,

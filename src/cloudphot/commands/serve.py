@@ -82,7 +82,7 @@ def cmd_serve(args) -> int:
         local_app(
             platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
         ),
-        LOOPBACK_HOSTS | {args.host.lower()},
+        LOOPBACK_HOSTS | {args.host.lower(), *(h.lower() for h in args.allow_host)},
     )
     try:
         serve(

@@ -60,6 +60,15 @@ class Dispatcher:
     def __init__(self, store: EventStore, registry: Registry, starter: JobStarter):
         self.store, self.registry, self.starter = store, registry, starter
 
+    def dispatch_stored(self, event_ids: list[str]) -> list[Job]:
+        """Dispatch these stored events now (dead letters taken back); returns their jobs."""
+        jobs = []
+        for event_id in event_ids:
+            item = self.store.tables.get("events", event_id)
+            if item is not None:
+                jobs += self.dispatch_item(item)
+        return jobs
+
     def dispatch_item(self, item: dict) -> list[Job]:
         """Dispatch one stored event item; a poison event is set aside, never raised.
 

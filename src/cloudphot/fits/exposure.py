@@ -340,10 +340,12 @@ def _check_wcs_keywords(hdr: fits.Header, info: HduInfo, label: str, ctx: _Ctx) 
                 raise ctx.fail(f"{key} in {label} must be a string, got {v!r}")
         elif _WCS_ORDER.match(key):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9:
-                raise ctx.fail(
-                    f"{key} in {label} is {v!r}: a SIP polynomial order is an integer 0-9 "
-                    "(HST distortion solutions use 4 or 5)"
+                what = (
+                    "the number of WCS axes"
+                    if key == "WCSAXES"
+                    else "a SIP polynomial order (HST distortion solutions use 4 or 5)"
                 )
+                raise ctx.fail(f"{key} in {label} is {v!r}: {what} is an integer 0-9")
         else:
             _number(hdr, key, label, ctx)
 

@@ -194,9 +194,14 @@ def plan_photometry(request: dict, svc: Services) -> dict:
         )
     estimate = sizing.estimate_field(_field_pixels(svc, request["field_id"], kept))
     size = _task_size(options, estimate)
+    key = keys.field_product(request["field_id"], "request.json", branch)
+    task_definition = _recorded_task_definition(svc, bucket, request, branch) or text(
+        request, "task_definition", "request", optional=True
+    )
     worker_request = {
         "job_id": request["job_id"],
         "field_id": request["field_id"],
+        "task_definition": task_definition,
         "exposures": [
             {"bucket": e["bucket"], "key": e["key"], "etag": e.get("etag", "")} for e in kept
         ],
@@ -206,7 +211,6 @@ def plan_photometry(request: dict, svc: Services) -> dict:
         "products_bucket": svc.settings.bucket("products"),
         "branch": branch,
     }
-    key = keys.field_product(request["field_id"], "request.json", branch)
     svc.objects.put_bytes(
         bucket,
         key,
@@ -222,7 +226,35 @@ def plan_photometry(request: dict, svc: Services) -> dict:
         "attempts": dict.fromkeys(_CLASSES, 0),
         "limits": {**RETRY_LIMITS, **limits},
         "excluded": len(excluded),
+        "task_definition": task_definition,
     }
+
+
+def _recorded_task_definition(
+    svc: Services, bucket: str, request: dict, branch: str | None
+) -> str | None:
+    """The worker task definition revision (with a digest-named image: the image) this
+    job ran first.
+
+    A retry of the job reads it from its own request.json; a replay as a branch from
+    the request of the reduction it replays. So reruns run the image the job recorded,
+    not whatever a deploy since has made current (the template keeps old revisions
+    registered for this: UpdateReplacePolicy Retain).
+    """
+    own = keys.field_product(request["field_id"], "request.json", branch)
+    candidates = [(own, request["job_id"])]
+    if branch:
+        candidates.append((keys.field_product(request["field_id"], "request.json"), None))
+    for key, job_id in candidates:
+        try:
+            doc = json.loads(svc.objects.get_bytes(bucket, key))
+        except (ObjectNotFound, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and (job_id is None or doc.get("job_id") == job_id):
+            recorded = doc.get("task_definition")
+            if isinstance(recorded, str) and recorded:
+                return recorded
+    return None
 
 
 #: pixels of an exposure whose chips are not on record (ACS/WFC: two 4096x2048 chips)

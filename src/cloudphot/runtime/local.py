@@ -185,13 +185,7 @@ class LocalRuntime(PipelineRunner):
 
     def dispatch_events(self, event_ids: list[str]) -> list[Job]:
         """Dispatch these events now (e.g. dead letters taken back); their jobs queue."""
-        dispatcher = Dispatcher(self.store, self.registry, QueueStarter())
-        jobs = []
-        for event_id in event_ids:
-            item = self.tables.get("events", event_id)
-            if item is not None:
-                jobs += dispatcher.dispatch_item(item)
-        return jobs
+        return Dispatcher(self.store, self.registry, QueueStarter()).dispatch_stored(event_ids)
 
     def spent_usd(self) -> float:
         """What the workspace's jobs so far would have cost on AWS (monitor.cost's ledger)."""
