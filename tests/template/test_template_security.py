@@ -280,6 +280,8 @@ def test_the_photometry_worker_writes_only_field_products(resources):
         assert _may(statements, "s3:PutObject", products + key) is allowed, key
     assert _may(statements, "s3:GetObject", products + "exposures/jcp001aaq/prep-0123.fits")
     assert not _s3_grants(statements, "s3:DeleteObject", "Allow")
+    # it reads its request from S3 and reports through its exit; no table is its to write
+    assert not any("dynamodb:" in str(st["Action"]) for st in statements)
 
 
 def test_reruns_can_run_the_task_definition_revision_their_job_recorded(resources):
