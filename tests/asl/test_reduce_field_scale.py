@@ -36,7 +36,9 @@ class Services(Bucket):
             plan = {
                 "request": {"bucket": "products", "key": "fields/f/request.json"},
                 "capacity_provider": "FARGATE_SPOT",
+                "cpu": 2048,
                 "memory_mib": 16384,
+                "timeout_seconds": 3600,
                 "attempts": {"spot": 0, "transient": 0, "memory": 0},
                 "limits": {},
             }

@@ -600,13 +600,17 @@ def _prescan(tokens: list, sql: str, survey: str) -> None:
             f"(SELECT, WITH ... SELECT, or a UNION of them)",
             sql,
         )
-    depth = deepest = 0
+    # parentheses and CASE ... END open a level, a run of NOTs nests one per NOT: counted
+    # here, so the refusal does not depend on how much stack the caller has left
+    depth = deepest = nots = 0
     for i, tok in enumerate(tokens):
         name = tok.token_type.name
-        if name == "L_PAREN":
+        nots = nots + 1 if name == "NOT" else 0
+        deepest = max(deepest, depth + nots)
+        if name in ("L_PAREN", "CASE"):
             depth += 1
             deepest = max(deepest, depth)
-        elif name == "R_PAREN":
+        elif name in ("R_PAREN", "END"):
             depth -= 1
         elif (
             name in ("FROM", "JOIN")
@@ -621,8 +625,8 @@ def _prescan(tokens: list, sql: str, survey: str) -> None:
             )
     if deepest > MAX_NESTING:
         raise _refuse(
-            f"the query nests parentheses {deepest} deep, more than the {MAX_NESTING} "
-            f"accepted; flatten it (a WITH clause instead of nested subqueries)",
+            f"the query nests parentheses, CASE or NOT {deepest} deep, more than the "
+            f"{MAX_NESTING} accepted; flatten it (a WITH clause instead of nested subqueries)",
             sql,
         )
 

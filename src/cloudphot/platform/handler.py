@@ -46,23 +46,31 @@ def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:
     propagate unchanged so Step Functions sees their class name as the error name
     (``InvalidExposure``...).
     """
-    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools import Logger, Tracer
     from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+        AmazonCloudWatchEMFProvider,
+    )
 
     logger = Logger(service="cloudphot")
     tracer = Tracer(service="cloudphot")
-    metrics = Metrics(namespace="cloudphot", service="cloudphot")
 
     @logger.inject_lambda_context(log_event=False)
     @tracer.capture_lambda_handler
-    @metrics.log_metrics(raise_on_empty_metrics=False)
     def handler(event: dict, context) -> Any:
+        # One metric set per call: Powertools' ``Metrics`` shares one set per process,
+        # and the local runtime runs Lambdas in threads, where one call's flush
+        # emptied another's (its "No application metrics" warning became an error).
+        metrics = AmazonCloudWatchEMFProvider(namespace="cloudphot", service="cloudphot")
         # counted first, so a failing step still publishes a metric (and the
         # invocations-versus-successes ratio shows failures on a dashboard)
         metrics.add_metric(f"{metric}Invocations", MetricUnit.Count, 1)
-        result = step(event, services())
-        metrics.add_metric(metric, MetricUnit.Count, 1)
-        return result
+        try:
+            result = step(event, services())
+            metrics.add_metric(metric, MetricUnit.Count, 1)
+            return result
+        finally:
+            metrics.flush_metrics()
 
     handler.__doc__ = step.__doc__
     handler.step = step  # type: ignore[attr-defined]

@@ -75,6 +75,7 @@ class LocalRuntime(PipelineRunner):
         self.tables = SQLiteTables(settings.tables_path, settings.tables)
         self.store = EventStore(self.tables)
         # the raw bucket's writes notify, as S3 does through EventBridge
+        self._object_created_routes = self.targets.object_created_routes()
         self.objects = LocalObjectStore(settings.buckets_dir, on_created=self.notify_object_created)
         self.executions = ExecutionStore(settings.runtime_path)
         self.lambdas = LocalLambdas(self.targets, settings)
@@ -139,8 +140,11 @@ class LocalRuntime(PipelineRunner):
         return put_paths(self.objects, self.settings.bucket("raw"), paths, prefix=prefix)
 
     def notify_object_created(self, notification: dict) -> None:
-        """Deliver an S3 "Object Created" notification to OnObject, in-process."""
-        self.lambdas.invoke("OnObjectFunction", notification)
+        """Deliver an S3 "Object Created" notification, in-process, to the functions the
+        template's EventBridge rules route that bucket's events to (OnObject for raw)."""
+        bucket = ((notification.get("detail") or {}).get("bucket") or {}).get("name")
+        for function in self._object_created_routes.get(bucket, ()):
+            self.lambdas.invoke(function, notification)
 
     # draining ------------------------------------------------------------------------
     def recover(self) -> list[str]:

@@ -52,6 +52,30 @@ class LocalTargets:
                 return self.settings.buckets[logical]
         return None
 
+    def object_created_routes(self) -> dict[str, list[str]]:
+        """Physical bucket -> the functions its "Object Created" events reach, as the
+        template's EventBridge rules route them (a bucket with EventBridge on but no rule
+        for it notifies nobody, on AWS and here)."""
+        routes: dict[str, list[str]] = {}
+        for logical_id, res in resources_of_type(
+            self.template, "AWS::Serverless::Function"
+        ).items():
+            for event in (res.get("Properties", {}).get("Events") or {}).values():
+                pattern = (event.get("Properties") or {}).get("Pattern") or {}
+                if event.get("Type") != "EventBridgeRule" or "aws.s3" not in pattern.get(
+                    "source", []
+                ):
+                    continue
+                if "Object Created" not in pattern.get("detail-type", []):
+                    continue
+                names = ((pattern.get("detail") or {}).get("bucket") or {}).get("name") or []
+                for name in names:
+                    ref = name.get("Ref") if isinstance(name, dict) else None
+                    bucket = self.bucket_for_logical_id(ref) if ref else None
+                    if bucket is not None:
+                        routes.setdefault(bucket, []).append(logical_id)
+        return routes
+
     def function_arn(self, logical_id: str) -> str:
         return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{logical_id}"
 
