@@ -8,7 +8,6 @@ state machines, and compares what came out with what went in.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .manifests import manifest_document, manifest_key, write_manifest
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -65,13 +65,6 @@ def chaos_policy(
     return policy
 
 
-def _write_manifest(path: Path, field_id: str, exposures: list[Path]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ids = [p.name.split("_")[0].lower() for p in exposures]
-    path.write_text(json.dumps({"field_id": field_id, "exposures": ids}, indent=1))
-    return path
-
-
 def _corrupt_copy(src: Path, dst: Path) -> Path:
     """A truncated exposure (a transfer cut short), to show how a bad file is handled."""
     data = src.read_bytes()
@@ -109,8 +102,9 @@ def run_demo(
 
     uploads = sorted(sim.exposures)
     random.Random(seed).shuffle(uploads)  # arrival order does not matter
-    manifest = _write_manifest(
-        sim_dir / "manifests" / f"{sim.field_id}.json", sim.field_id, sim.exposures
+    manifest = write_manifest(
+        sim_dir / manifest_key(sim.field_id),
+        manifest_document(sim.field_id, [p.name.split("_")[0] for p in sim.exposures]),
     )
     bad = _corrupt_copy(sim.exposures[0], sim_dir / "broken" / "jbad00zzq_flc.fits")
 

@@ -19,7 +19,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 #: top to bottom; a module belongs to the longest prefix listed
 LAYERS: list[tuple[str, ...]] = [
     # entry points: the CLI, the demo, the VO services, the catalog's Python API and CLI
-    ("cloudphot.cli", "cloudphot.commands", "cloudphot.demo", "cloudphot.service")
+    ("cloudphot.cli", "cloudphot.__main__", "cloudphot.commands", "cloudphot.demo")
+    + ("cloudphot.service",)
     + ("cloudphot.catalog.api", "cloudphot.catalog.commands", "cloudphot.catalog"),
     # composition: the factory and what Lambda handlers are built from
     ("cloudphot.platform", "cloudphot.platform.factory", "cloudphot.platform.handler"),

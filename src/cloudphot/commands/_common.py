@@ -17,6 +17,7 @@ __all__ = [
     "open_platform_for",
     "settings_from_args",
     "short",
+    "since_time",
     "workdir_flag",
 ]
 
@@ -52,9 +53,16 @@ def open_local(args, *, must_exist: bool = True, **options: Any) -> Platform:
 
 
 def console(stderr: bool = False):
+    """Rich output for people: lines are never wrapped by us (a command in a message stays
+    one line to copy; the terminal wraps it), and into a pipe or a file tables keep their
+    natural width instead of being cut to 80 columns."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    wide = None if stream.isatty() else 10_000
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=wide)
 
 
 def short(text: str | None, n: int = 160) -> str:
@@ -66,3 +74,38 @@ def short(text: str | None, n: int = 160) -> str:
 
 def workdir_flag(args) -> str:
     return f" --workdir {Path(args.workdir)}" if getattr(args, "workdir", None) else ""
+
+
+_AGE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "w": 604800}
+
+
+def since_time(text: str) -> str:
+    """``--since``: an ISO date/time, ``today``, ``yesterday`` or an age (``2h``, ``30min``,
+    ``3d ago``) as the ISO UTC time the tables' ``created_at`` compare with; argparse
+    reports anything else with the forms it takes."""
+    import argparse
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    def iso(when: datetime) -> str:  # the tables' format (events.model.utcnow)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    raw = text.strip().lower()
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if raw in ("today", "yesterday"):
+        when = midnight - timedelta(days=1 if raw == "yesterday" else 0)
+        return iso(when)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+?)s?(?:\s+ago)?", raw)
+    if m and m.group(2) in _AGE_UNITS:
+        return iso(now - timedelta(seconds=float(m.group(1)) * _AGE_UNITS[m.group(2)]))
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: give an ISO date or time (2026-12-03, 2026-12-03T14:00Z), "
+            "today, yesterday, or an age such as 2h, 30min, 3d"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return iso(when.astimezone(UTC))

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ._common import STATE_STYLE, console, describe_error, open_platform_for, short
+from ._common import (
+    STATE_STYLE,
+    console,
+    describe_error,
+    open_platform_for,
+    short,
+    since_time,
+    workdir_flag,
+)
 
 __all__ = ["add_commands"]
 
@@ -11,7 +19,13 @@ def add_commands(sub) -> None:
     p = sub.add_parser("tree", help="the event -> job -> event tree; failures stand out")
     p.add_argument("--failed", action="store_true", help="only subtrees with a failure")
     p.add_argument("--subject", help="only subtrees touching this exposure/field/object")
-    p.add_argument("--since", help="only roots created at or after this ISO time")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=since_time,
+        help="only roots created at or after WHEN: an ISO date or time (2026-12-03, "
+        "2026-12-03T14:00), today, yesterday, or an age such as 2h, 30min, 3d",
+    )
     p.add_argument("--all", action="store_true", help="expand succeeded subtrees too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tree)
@@ -47,7 +61,19 @@ def cmd_tree(args) -> int:
         _add(top, r, args.all)
     for label, n in sorted(collapsed.items()):
         top.add(f"[green]✓ {n} {label} subtree(s), all succeeded[/] (--all to expand)")
-    console().print(top)
+    out = console()
+    if not roots and args.since:
+        top.add(f"[dim]nothing since {args.since}[/]")
+    out.print(top)
+    from ..monitor.fields import field_progress
+    from .pipeline import print_fields
+
+    fields = [
+        fp.to_dict()
+        for fp in field_progress(platform, cli=f"cloudphot{workdir_flag(args)}")
+        if fp.waiting and (not args.subject or args.subject in fp.field_id)
+    ]
+    print_fields(fields, out)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Pipeline commands: init, register, upload, run, status, executions, history."""
+"""Pipeline commands: init, register, upload, manifest, run, status, executions, history."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ __all__ = ["add_commands"]
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("init", help="create a local workspace (buckets, tables, task registry)")
+    p = sub.add_parser(
+        "init",
+        help="create a local workspace (buckets, tables, task registry)",
+        description=(
+            "Create a local workspace: a folder per bucket (raw, products), the tables "
+            "(tables.sqlite) and the task registry. Where: --workdir, else $CLOUDPHOT_HOME, "
+            "else ./cloudphot-work. 'upload' creates one too when there is none."
+        ),
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("register", help="load the task registry into the tasks table")
@@ -28,10 +36,34 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_register)
 
     p = sub.add_parser(
-        "upload", help="put exposures into the raw bucket (this triggers the pipeline)"
+        "upload",
+        help="put exposures and field manifests into the raw bucket (this triggers the pipeline)",
+        description=(
+            "Put files into the raw bucket; each upload is an event that triggers the registered "
+            "tasks, and the work is drained before the command returns. Exposures "
+            "(*_flc.fits, *_flt.fits) are validated and registered. A field is reduced once "
+            "its manifest, manifests/<field_id>.json, lists exposures that are all registered: "
+            "upload the manifest with them (a .json file goes to manifests/<field_id>.json), "
+            "or build it from the registered exposures with 'cloudphot manifest FIELD'. From a "
+            "folder only exposures and manifests/*.json are taken (keys relative to it); "
+            "other files are skipped and named (--all takes every file)."
+        ),
     )
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    p.add_argument("--prefix", default="", help="key prefix in the raw bucket")
+    p.add_argument(
+        "paths", nargs="+", metavar="FILE|DIR", help="exposures, manifests, or folders of them"
+    )
+    p.add_argument(
+        "--prefix",
+        default="",
+        metavar="FOLDER",
+        help="folder in the raw bucket to put the files in ('a' and 'a/' both mean a/NAME)",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_files",
+        help="from folders, upload every file, not only exposures and manifests",
+    )
     p.add_argument(
         "--no-run",
         action="store_true",
@@ -39,6 +71,32 @@ def add_commands(sub) -> None:
     )
     expect_rejections_flag(p)
     p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser(
+        "manifest",
+        help="build a field's manifest from its registered exposures and upload it",
+        description=(
+            "Write manifests/FIELD.json into the raw bucket listing every registered exposure "
+            "of FIELD (an exposure's field is its TARGNAME, normalised; 'cloudphot status' "
+            "lists them); its arrival starts the field's reduction, which this command then "
+            "drains, as upload does."
+        ),
+    )
+    p.add_argument("field_id", metavar="FIELD", help="field id, e.g. m31-b15-f09")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="only write the manifest to FILE (to edit, then upload); nothing is uploaded",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a manifest already uploaded for the field (default: refuse)",
+    )
+    p.add_argument("--no-run", action="store_true", help="only upload; drain with 'cloudphot run'")
+    expect_rejections_flag(p)
+    p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
     p.add_argument(
@@ -96,13 +154,103 @@ def cmd_register(args) -> int:
 
 
 def cmd_upload(args) -> int:
-    platform = open_local(args, must_exist=False)
-    platform.runner.ensure_registry()
-    infos = platform.runner.upload([Path(p) for p in args.paths], prefix=args.prefix)
+    from ..uploads import plan_uploads
+
+    plan = plan_uploads(
+        [Path(p) for p in args.paths], prefix=args.prefix, everything=args.all_files
+    )
     out = console()
-    out.print(f"uploaded {len(infos)} object(s) to the raw bucket")
+    if plan.skipped:
+        names = ", ".join(p.name for p in plan.skipped[:5])
+        more = f" and {len(plan.skipped) - 5} more" if len(plan.skipped) > 5 else ""
+        out.print(
+            f"skipped {len(plan.skipped)} file(s) that are neither exposures (*_flc.fits, "
+            f"*_flt.fits) nor manifests (manifests/*.json): {names}{more} (--all uploads them)"
+        )
+    if not plan.pairs:
+        from ..errors import ConfigError
+
+        raise ConfigError("nothing to upload: no exposure or manifest among the paths given")
+    platform = open_local(args, must_exist=False)
+    registry = platform.runner.ensure_registry()
+    raw = platform.settings.bucket("raw")
+    infos = [platform.objects.put_file(raw, key, path) for path, key in plan.pairs]
+    out.print(
+        f"uploaded {len(infos)} object(s) to the raw bucket"
+        + (f", {len(plan.manifests)} of them manifest(s)" if plan.manifests else "")
+    )
+    _warn_untriggered(platform, registry, infos, out)
     if args.no_run:
         out.print(f"queued; run 'cloudphot{workdir_flag(args)} run' to process them")
+        return 0
+    return _drain(platform, args)
+
+
+def _warn_untriggered(platform: Platform, registry, infos, out) -> None:
+    """Name every upload that no registered task reacts to: it would sit there unseen."""
+    from ..errors import ItemNotFound
+    from ..events.model import event_id_for_object
+
+    idle = []
+    for info in infos:
+        try:
+            event = platform.store.event(
+                event_id_for_object(info.bucket, info.key, info.etag, info.version_id)
+            )
+        except ItemNotFound:
+            continue
+        if not registry.triggered_by(event):
+            idle.append(info.key)
+    for key in idle:
+        out.print(
+            f"[bold yellow]warning:[/] {key} matches no registered task, so nothing will "
+            "process it (exposures: *.fits; field manifests: manifests/<field_id>.json)"
+        )
+
+
+def cmd_manifest(args) -> int:
+    from ..errors import ConfigError
+    from ..manifests import manifest_document, manifest_key, write_manifest
+    from ..monitor.fields import registered_by_field
+
+    platform = open_local(args)
+    fid = args.field_id.strip().lower()
+    registered = registered_by_field(platform)
+    ids = sorted(registered.get(fid, ()))
+    if not ids:
+        known = sorted(registered)
+        raise ConfigError(
+            f"no registered exposure belongs to field {fid!r}; "
+            + (
+                f"fields with registered exposures: {', '.join(known)}"
+                if known
+                else f"upload exposures first: cloudphot{workdir_flag(args)} upload FILES"
+            )
+        )
+    doc = manifest_document(fid, ids)
+    out = console()
+    if args.output:
+        path = write_manifest(args.output, doc)
+        out.print(
+            f"wrote {path}: field {fid}, {len(ids)} exposure(s); upload it with "
+            f"'cloudphot{workdir_flag(args)} upload {path}'"
+        )
+        return 0
+    raw, key = platform.settings.bucket("raw"), manifest_key(fid)
+    if platform.objects.exists(raw, key) and not args.replace:
+        raise ConfigError(
+            f"field {fid} already has a manifest (s3://{raw}/{key}); --replace overwrites it "
+            "with one listing the registered exposures"
+        )
+    import json
+
+    platform.runner.ensure_registry()
+    platform.objects.put_bytes(
+        raw, key, (json.dumps(doc, indent=1) + "\n").encode(), content_type="application/json"
+    )
+    out.print(f"uploaded {key}: field {fid}, {len(ids)} registered exposure(s)")
+    if args.no_run:
+        out.print(f"queued; run 'cloudphot{workdir_flag(args)} run' to process it")
         return 0
     return _drain(platform, args)
 
@@ -133,7 +281,45 @@ def _drain(platform: Platform, args) -> int:
     )
     if summary.held_by_budget:
         out.print(f"[bold yellow]{summary.held_by_budget}[/]")
+    from ..monitor.fields import field_progress
+
+    fields = [fp.to_dict() for fp in field_progress(platform, cli=_cli(args))]
+    print_fields(fields, out, only_news=True)
     return exit_status(summary, args, out)
+
+
+def _cli(args) -> str:
+    return f"cloudphot{workdir_flag(args)}"
+
+
+def print_fields(fields: list[dict], out, *, only_news: bool = False) -> None:
+    """One line per field (``FieldProgress.to_dict()``): its stage and what moves it on.
+
+    ``only_news``: after a run, fields that wait for something and fields in the
+    catalog only; a failure is reported by the run's own summary."""
+    from ..manifests import manifest_key
+
+    for fp in fields:
+        if only_news and not (fp["waiting"] or fp["stage"] == "in catalog"):
+            continue
+        what = f"{fp['registered']} exposure(s) registered"
+        name = f"field [bold]{fp['field_id']}[/]"
+        if fp["stage"] == "in catalog":
+            stars = f"{fp['stars']} stars, " if fp["stars"] is not None else ""
+            out.print(
+                f"{name}: [green]in the catalog[/] ({stars}{fp['catalog']}); query it: {fp['next']}"
+            )
+        elif fp["waiting"]:
+            stage = fp["stage"]
+            if stage != "waiting for exposures":
+                stage += f" [bold]{fp['manifest'] or manifest_key(fp['field_id'])}[/]"
+            out.print(f"{name}: {what}, [cyan]{stage}[/]\n   next: {fp['next']}")
+        else:
+            style = "bold red" if "failed" in fp["stage"] else "yellow"
+            out.print(
+                f"{name}: {what}, [{style}]{fp['stage']}[/]"
+                + (f"; {fp['next']}" if fp["next"] else "")
+            )
 
 
 #: errors of ingest jobs that end in an exposure.rejected event (the Catch of
@@ -177,7 +363,9 @@ def exit_status(summary, args, out) -> int:
     return 1
 
 
-def status_report(platform: Platform) -> dict:
+def status_report(platform: Platform, *, cli: str = "cloudphot") -> dict:
+    from ..monitor.fields import field_progress
+
     events = list(platform.store.events())
     jobs = platform.store.jobs()
     exposures = list(platform.tables.scan("exposures"))
@@ -225,6 +413,7 @@ def status_report(platform: Platform) -> dict:
             "by_filter": dict(Counter(x.get("filter") for x in exposures)),
             "fields": sorted({x.get("field_id") for x in exposures}),
         },
+        "fields": [fp.to_dict() for fp in field_progress(platform, cli=cli)],
         "rejected": rejected,
         "failed_jobs": failed,
         "dead_letters": platform.store.dead_letters(),
@@ -238,7 +427,7 @@ def _rejection_reason(payload: dict) -> str:
 
 
 def cmd_status(args) -> int:
-    report = status_report(open_platform_for(args))
+    report = status_report(open_platform_for(args), cli=_cli(args))
     if args.json:
         from ..cli import print_json
 
@@ -271,6 +460,7 @@ def cmd_status(args) -> int:
             f"[cyan]{report['undispatched_events']} event(s) waiting: run "
             f"'cloudphot{workdir_flag(args)} run'[/]"
         )
+    print_fields(report["fields"], out)
     for r in report["rejected"]:
         out.print(f"[bold red]rejected[/] {r['subject']}: {short(r['reason'], 300)}")
     for f in report["failed_jobs"]:

@@ -45,6 +45,7 @@ from ..errors import CloudphotError, ConfigError, ItemNotFound, describe_error
 from ..events import Event, Job, JobState
 from ..events.model import utcnow
 from ..platform.base import Platform
+from .fields import field_progress
 from .graph import execution_graph, state_status, to_svg
 from .tree import Node, build_tree, filter_tree, rerun_command
 
@@ -416,6 +417,7 @@ class MonitorApp:
                 limit=limit,
             )
             doc["dead_letters"] = self.rt.store.dead_letters()
+            doc["fields"] = [fp.to_dict() for fp in field_progress(self.rt)]
             return doc
 
         return self._cached(("tree", failed, expand, since, subject, needle, limit), scan)

@@ -26,17 +26,12 @@ from typing import Any
 from .. import validate
 from ..errors import InvalidEvent, ObjectNotFound
 from ..events import Event
+from ..manifests import MANIFEST_PREFIX, manifest_key, parse_manifest
 from ..products import keys
 from ..validate import FIELD_ID_RE, mapping, s3_key, text
 from .services import Services
 
 __all__ = ["FIELD_ID_RE", "check_field", "field_ready_event", "manifest_key", "read_manifest"]
-
-MANIFEST_PREFIX = "manifests/"
-
-
-def manifest_key(field_id: str) -> str:
-    return f"{MANIFEST_PREFIX}{field_id}.json"
 
 
 def read_manifest(
@@ -49,35 +44,7 @@ def read_manifest(
         raw = svc.objects.get_bytes(bucket, key)
     except ObjectNotFound:
         return None
-    where = f"s3://{bucket}/{key}"
-    if len(raw) > 1_000_000:
-        raise InvalidEvent(f"{where}: a manifest over 1 MB is not a manifest")
-    try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"{where}: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise InvalidEvent(f"{where}: must be a JSON object")
-    fid = doc.get("field_id")
-    if not isinstance(fid, str) or not FIELD_ID_RE.match(fid):
-        raise InvalidEvent(
-            f"{where}: field_id {fid!r} is not a field id (lower-case letters, digits, '._+-')"
-        )
-    exps = doc.get("exposures")
-    if not isinstance(exps, list) or not exps or not all(isinstance(e, str) and e for e in exps):
-        raise InvalidEvent(f"{where}: exposures must be a non-empty list of exposure ids")
-    if len(set(exps)) != len(exps):
-        raise InvalidEvent(f"{where}: exposures lists an exposure twice")
-    options = doc.get("options", {})
-    if not isinstance(options, dict):
-        raise InvalidEvent(f"{where}: options must be an object")
-    return {
-        "field_id": fid,
-        "exposures": [e.lower() for e in exps],
-        "options": options,
-        "bucket": bucket,
-        "key": key,
-    }
+    return {**parse_manifest(raw, f"s3://{bucket}/{key}"), "bucket": bucket, "key": key}
 
 
 def field_ready_event(
@@ -170,7 +137,10 @@ def check_field(request: dict, svc: Services) -> dict:
             "field_id": field_id,
             "ready": False,
             "waiting_for": "manifest",
-            "hint": f"upload {manifest_key(field_id)} listing the field's exposures",
+            "hint": (
+                f"upload {manifest_key(field_id)} listing the field's exposures, or build it "
+                f"from the registered ones: cloudphot manifest {field_id}"
+            ),
         }
     registered = {
         x["exposure_id"]: json.loads(x["record"]) if isinstance(x.get("record"), str) else x

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["add_commands", "run_simulate"]
 
@@ -39,11 +40,13 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser(
         "simulate",
-        help="write a synthetic crowded field (flc exposures + truth.fits)",
+        help="write a synthetic crowded field (flc exposures, its manifest, truth.fits)",
         description=(
             "Simulate an M31-like crowded field: dithered multi-epoch ACS/WFC exposures "
             "with sky, noise, cosmic rays, saturation, hot pixels and Cepheids of known "
-            "period, plus truth.fits with the injected stars."
+            "period, the field's manifest (manifests/<field>.json, listing the exposures) and "
+            "truth.fits with the injected stars. 'cloudphot upload OUTDIR' then uploads the "
+            "exposures and the manifest (not the truth), which reduces the field."
         ),
     )
     p.add_argument("outdir", metavar="OUTDIR", help="directory to write into (created)")
@@ -116,4 +119,12 @@ def run_simulate(args: argparse.Namespace) -> int:
         + " d"
     )
     print(f"  truth: {sim.truth_path}")
+    from ..manifests import manifest_document, manifest_key, write_manifest
+
+    ids = [p.name.split("_")[0] for p in sim.exposures]
+    manifest = write_manifest(
+        Path(args.outdir) / manifest_key(sim.field_id), manifest_document(sim.field_id, ids)
+    )
+    print(f"  manifest: {manifest}")
+    print(f"next: cloudphot upload {args.outdir}   (the exposures and the manifest)")
     return 0

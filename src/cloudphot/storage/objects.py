@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..uploads import join_key
 
 __all__ = [
     "ObjectCreatedListener",
@@ -190,7 +191,8 @@ def s3_object_created_event(
 def put_paths(
     store: ObjectStore, bucket: str, paths: Iterable[str | Path], *, prefix: str = ""
 ) -> list[ObjectInfo]:
-    """Put files, or every file under directories (keys relative to them), into ``bucket``."""
+    """Put files, or every file under directories (keys relative to them), into ``bucket``;
+    ``prefix`` is a folder (``a`` and ``a/`` both give ``a/<name>``)."""
     infos = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -200,5 +202,5 @@ def put_paths(
             pairs = [(p, p.name)]
         else:
             raise ConfigError(f"{p}: no such file or directory")
-        infos += [store.put_file(bucket, prefix + rel, f) for f, rel in pairs]
+        infos += [store.put_file(bucket, join_key(prefix, rel), f) for f, rel in pairs]
     return infos

@@ -145,6 +145,7 @@ function treePage() {
     h("div", { class: "toolbar" }, input, h("label", {}, failed, " failures only"),
       h("label", {}, all, " expand succeeded"), h("span", { id: "tree-summary", class: "dim" })),
     h("div", { id: "tree-error" }),
+    h("div", { id: "fields" }),
     h("div", { id: "dead-letters" }),
     h("div", { class: "card" }, h("ul", { class: "tree", id: "tree" })));
   lastTreeKey = "";
@@ -158,7 +159,7 @@ async function loadTree() {
   const data = await api(`/api/tree?${q}`);
   renderCounts(data.counts);
   renderDeadLetters(data.dead_letters || []);
-  const key = JSON.stringify([data.roots, data.collapsed, data.omitted, view.all, view.filter]);
+  const key = JSON.stringify([data.roots, data.collapsed, data.omitted, data.fields, view.all, view.filter]);
   if (key === lastTreeKey) return;
   lastTreeKey = key;
   const tree = document.getElementById("tree");
@@ -172,6 +173,7 @@ async function loadTree() {
   if (data.omitted) items.push(h("li", { class: "dim" }, `… ${data.omitted} more root(s); narrow the filter to see them`));
   if (!items.length) items.push(h("li", { class: "dim" }, view.filter ? `nothing matches “${view.filter}”` : "no events yet: upload exposures to the raw bucket"));
   tree.replaceChildren(...items);
+  renderFields(data.fields || []);
   document.getElementById("tree-summary").textContent =
     `${data.events} event(s), ${data.jobs} job(s); ${data.matched_roots} root(s) shown or folded`;
 }
@@ -186,6 +188,22 @@ function renderDeadLetters(letters) {
       h("div", { class: "reason" }, `${d.type || "event"} ${d.event_id} (${d.subject}): ${d.error}: ${describeCause(d.cause)}`),
       h("div", { class: "rerun" }, `set aside ${d.attempts}x, last ${d.at}; take it back: `,
         h("code", {}, `cloudphot retry ${d.event_id}`)))))] : []));
+}
+
+// Fields: where each stands; the ones waiting for the user say what to do next.
+function renderFields(fields) {
+  const box = document.getElementById("fields");
+  if (!box) return;
+  if (!fields.length) { box.replaceChildren(); return; }
+  box.replaceChildren(h("div", { class: "card" }, h("h2", {}, "Fields"), h("table", {},
+    h("tr", {}, h("th", {}, "field"), h("th", { class: "num" }, "exposures"), h("th", {}, "stage"), h("th", {}, "next")),
+    fields.map(f => h("tr", { class: "field", "data-field": f.field_id, "data-stage": f.stage },
+      h("td", {}, h("b", {}, f.field_id)), h("td", { class: "num" }, f.registered),
+      h("td", { class: f.waiting ? "waiting" : (f.stage.includes("failed") ? "bad" : "") },
+        f.stage + (f.stage === "waiting for manifest" ? ` ${f.manifest || "manifests/" + f.field_id + ".json"}` : "")
+        + (f.stage === "in catalog" && f.catalog ? ` ${f.catalog}` : "")
+        + (f.stars !== null && f.stars !== undefined ? ` (${f.stars} stars)` : "")),
+      h("td", {}, f.next ? h("code", {}, f.next) : ""))))));
 }
 
 // ------------------------------------------------------------------- job page
