@@ -38,7 +38,7 @@ from cloudphot.pipeline.fields import FIELD_ID_RE
 from cloudphot.simulate.exposure import synthetic_exposure
 from fits_cards import add_card, remove_card, set_card
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a bounded budget in CI
 
 EXAMPLES = int(os.environ.get("CLOUDPHOT_FUZZ_EXAMPLES", "120"))
 REAL = (

@@ -56,8 +56,7 @@ def add_commands(sub) -> None:
 
 def cmd_serve(args) -> int:
     from ..errors import ConfigError
-    from ..monitor.web import MonitorApp
-    from ..service.local import local_app, serve
+    from ..service.local import guarded_app, serve
     from ..service.queries import Limits
 
     if not 0 <= args.port <= 65535:
@@ -74,16 +73,8 @@ def cmd_serve(args) -> int:
         engines=args.engines,
     )
     platform = open_local(args)
-    monitor = MonitorApp(platform).guard(args.host, tuple(args.allow_host))
+    app, monitor = guarded_app(platform, host=args.host, allow_hosts=args.allow_host, limits=limits)
     monitor.log_requests = args.log_requests
-    from ..service.door import LOOPBACK_HOSTS, Door
-
-    app = Door(
-        local_app(
-            platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
-        ),
-        LOOPBACK_HOSTS | {args.host.lower(), *(h.lower() for h in args.allow_host)},
-    )
     try:
         serve(
             app,

@@ -18,21 +18,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["LOOPBACK_HOSTS", "Door"]
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _host(value: str) -> str:
+    """``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:8765`` -> ``::1`` (lower case), as
+    the monitor's own check reads it: one allow-list means the same to both."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value.split("]")[0] + "]"
+        return value[1 : value.find("]")] if "]" in value else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 class Door:
     def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] = LOOPBACK_HOSTS):
         self.app = app
-        self.allowed = frozenset(h.lower() for h in allowed_hosts)
+        self.allowed = frozenset(_host(h) for h in allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +48,10 @@ class Door:
             )
             return
         if scope["method"] not in _SAFE:
+            site = headers.get("sec-fetch-site")
+            if site is not None and site not in ("same-origin", "none"):
+                await _refuse(send, 403, f"cross-site request refused (Sec-Fetch-Site: {site})")
+                return
             origin = headers.get("origin") or headers.get("referer")
             if origin and origin != "null":
                 parts = urlsplit(origin)

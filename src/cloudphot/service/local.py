@@ -10,7 +10,7 @@ from ..storage.objects import ObjectStore
 from .app import ServiceParts, build_query_service, create_app
 from .queries import Limits
 
-__all__ = ["BackgroundServer", "catalog_engine_factory", "local_app", "serve"]
+__all__ = ["BackgroundServer", "catalog_engine_factory", "guarded_app", "local_app", "serve"]
 
 
 def catalog_engine_factory(
@@ -91,6 +91,31 @@ def local_app(
             monitor=monitor,
         )
     )
+
+
+def guarded_app(
+    platform,
+    *,
+    host: str = "127.0.0.1",
+    allow_hosts: Iterable[str] = (),
+    limits: Limits | None = None,
+    monitor=None,
+):
+    """``cloudphot serve``'s whole app behind one door: (ASGI app, its MonitorApp).
+
+    The monitor (``monitor``, default a new one over ``platform``) is guarded for
+    ``host`` and ``allow_hosts`` (session token, same-origin retries), and the
+    :class:`~cloudphot.service.door.Door` in front of everything answers the same
+    Host names, so TAP and the monitor refuse and admit alike.
+    """
+    from ..monitor.web import MonitorApp
+    from .door import Door
+
+    monitor = (monitor or MonitorApp(platform)).guard(host, tuple(allow_hosts))
+    app = local_app(
+        platform.settings, platform.objects, monitor=monitor, limits=limits, platform=platform
+    )
+    return Door(app, monitor.allowed_hosts), monitor
 
 
 def serve(
