@@ -39,6 +39,7 @@ class Services(Bucket):
                 "cpu": 2048,
                 "memory_mib": 16384,
                 "timeout_seconds": 3600,
+                "task_definition": "arn:aws:ecs:us-east-1:123456789012:task-definition/phot:3",
                 "attempts": {"spot": 0, "transient": 0, "memory": 0},
                 "limits": {},
             }
