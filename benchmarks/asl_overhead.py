@@ -28,7 +28,16 @@ sys.path.insert(0, str(_ROOT / "tests" / "asl"))
 
 from cloudphot.asl import StateMachine
 
-__all__ = ["chain_definition", "main", "map_definition", "run_chain_benchmark", "run_map_benchmark"]
+__all__ = [
+    "chain_definition",
+    "jsonata_chain_definition",
+    "jsonata_map_definition",
+    "main",
+    "map_definition",
+    "run_chain_benchmark",
+    "run_language_benchmark",
+    "run_map_benchmark",
+]
 
 
 def map_definition(max_concurrency: int = 0) -> dict:
@@ -63,6 +72,89 @@ def chain_definition(n_states: int = 100) -> dict:
             st["End"] = True
         states[f"S{i}"] = st
     return {"StartAt": "S0", "States": states}
+
+
+def jsonata_map_definition(max_concurrency: int = 0) -> dict:
+    """``map_definition`` written in JSONata (ItemSelector and Output expressions)."""
+    return {
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "MaxConcurrency": max_concurrency,
+                "End": True,
+                "ItemSelector": {
+                    "i": "{% $states.context.Map.Item.Index %}",
+                    "v": "{% $states.context.Map.Item.Value %}",
+                },
+                "ItemProcessor": {
+                    "StartAt": "P",
+                    "States": {
+                        "P": {
+                            "Type": "Pass",
+                            "Output": "{% $merge([$states.input, {'seen': true}]) %}",
+                            "End": True,
+                        }
+                    },
+                },
+            }
+        },
+    }
+
+
+def jsonata_chain_definition(n_states: int = 100) -> dict:
+    """``chain_definition`` written in JSONata: each state adds a field and a variable."""
+    states = {}
+    for i in range(n_states):
+        st: dict[str, Any] = {
+            "Type": "Pass",
+            "Output": "{% $merge([$states.input, {'s" + str(i % 10) + "': " + str(i) + "}]) %}",
+            "Assign": {f"v{i % 10}": i},
+        }
+        if i + 1 < n_states:
+            st["Next"] = f"S{i + 1}"
+        else:
+            st["End"] = True
+        states[f"S{i}"] = st
+    return {"QueryLanguage": "JSONata", "StartAt": "S0", "States": states}
+
+
+def run_language_benchmark(n_items: int = 1000, n_states: int = 100, rounds: int = 3) -> list[dict]:
+    """The same work in JSONPath and in JSONata states, interleaved round by round
+    (best of ``rounds`` each); the JSONPath interpreter is the peer."""
+    pairs = [
+        (
+            f"Map of {n_items} Pass",
+            map_definition(0),
+            jsonata_map_definition(0),
+            list(range(n_items)),
+        ),
+        (
+            f"Chain of {n_states} Pass",
+            chain_definition(n_states),
+            jsonata_chain_definition(n_states),
+            {"job": "bench"},
+        ),
+    ]
+    rows = []
+    for label, jsonpath, jsonata, data in pairs:
+        best = {"JSONPath": float("inf"), "JSONata": float("inf")}
+        transitions = 0
+        for _ in range(rounds):
+            for lang, definition in (("JSONPath", jsonpath), ("JSONata", jsonata)):
+                seconds, transitions = _time_cloudphot(definition, data, 1)
+                best[lang] = min(best[lang], seconds)
+        rows.append(
+            {
+                "benchmark": label,
+                "transitions": transitions,
+                "jsonpath_transitions_per_s": transitions / best["JSONPath"],
+                "jsonata_transitions_per_s": transitions / best["JSONata"],
+                "jsonata_cost": best["JSONata"] / best["JSONPath"],
+            }
+        )
+    return rows
 
 
 def _time_cloudphot(definition: dict, data: Any, repeats: int) -> tuple[float, int]:
@@ -179,7 +271,23 @@ def main(argv: list[str] | None = None) -> int:
         default=100,
         help="Map size for moto (0 = same as --items; moto 5.2 fails at 1000)",
     )
+    ap.add_argument(
+        "--languages",
+        action="store_true",
+        help="compare JSONata states with the same work in JSONPath states instead of moto",
+    )
     args = ap.parse_args(argv)
+    if args.languages:
+        print(
+            "| benchmark | transitions | JSONPath tr/s | JSONata tr/s | JSONata time / JSONPath |"
+        )
+        print("|---|---|---|---|---|")
+        for r in run_language_benchmark(args.items, args.states):
+            print(
+                f"| {r['benchmark']} | {r['transitions']} | {r['jsonpath_transitions_per_s']:,.0f} "
+                f"| {r['jsonata_transitions_per_s']:,.0f} | {r['jsonata_cost']:.1f}x |"
+            )
+        return 0
     moto_items = args.moto_items or None
     rows = [
         run_map_benchmark(args.items, moto_items=moto_items),

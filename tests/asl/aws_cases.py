@@ -16,7 +16,17 @@ import dataclasses
 import re
 from typing import Any
 
-__all__ = ["ANY", "AREAS", "AWS_CASES", "AwsCase", "Matches"]
+__all__ = [
+    "ANY",
+    "AREAS",
+    "AWS_CASES",
+    "AwsCase",
+    "Matches",
+    "chain",
+    "distributed_map",
+    "json_reader",
+    "pass_state",
+]
 
 
 class _Any:
@@ -85,6 +95,55 @@ class AwsCase:
     known_difference: str | None = None
     # variables the history shows assigned: [(state name, {name: value}), ...] in any order
     assigned: list | None = None
+
+
+def chain(*states: tuple[str, dict], **top) -> dict:
+    """A machine of ``(name, state)`` in order: each gets Next to the following one
+    and the last End (unless it says otherwise)."""
+    out = {}
+    for i, (name, st) in enumerate(states):
+        st = dict(st)
+        if st["Type"] not in ("Choice", "Succeed", "Fail") and not {"Next", "End"} & set(st):
+            if i + 1 < len(states):
+                st["Next"] = states[i + 1][0]
+            else:
+                st["End"] = True
+        out[name] = st
+    return {"StartAt": states[0][0], "States": out, **top}
+
+
+def pass_state(**fields) -> dict:
+    return {"Type": "Pass", **fields}
+
+
+def distributed_map(**fields) -> dict:
+    """A Distributed Map (MaxConcurrency 1) whose children run one Pass state."""
+    return {
+        "Type": "Map",
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "PassItem",
+            "States": {"PassItem": {"Type": "Pass", "End": True}},
+        },
+        **fields,
+    }
+
+
+def json_reader(jsonata: bool = False, **config) -> dict:
+    """An s3:getObject ItemReader of JSON taking Bucket and Key from the state input."""
+    reader = {
+        "ReaderConfig": {"InputType": "JSON", **config},
+        "Resource": "arn:aws:states:::s3:getObject",
+    }
+    if jsonata:
+        reader["Arguments"] = {
+            "Bucket": "{% $states.input.Bucket %}",
+            "Key": "{% $states.input.Key %}",
+        }
+    else:
+        reader["Parameters"] = {"Bucket.$": "$.Bucket", "Key.$": "$.Key"}
+    return reader
 
 
 def _one(state: dict) -> dict:

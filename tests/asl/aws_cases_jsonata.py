@@ -10,7 +10,10 @@ echoes the Task's parameters (``"ECHO"``).
 
 from __future__ import annotations
 
-from .aws_cases import ANY, DG, REC, AwsCase, Matches
+from .aws_cases import ANY, DG, REC, AwsCase, Matches, chain, distributed_map, json_reader
+from .aws_cases import pass_state as _pass
+
+_machine = chain
 
 __all__ = ["JSONATA_CASES"]
 
@@ -37,26 +40,36 @@ def _rt(state: str, event: int, text: str) -> str:
     return _RT.format(s=state, e=event) + text
 
 
-def _machine(*states: tuple[str, dict], **top) -> dict:
-    """States in order; each gets Next to the following one, the last End."""
-    out = {}
-    for i, (name, st) in enumerate(states):
-        st = dict(st)
-        if st["Type"] not in ("Choice", "Succeed", "Fail") and not {"Next", "End"} & set(st):
-            if i + 1 < len(states):
-                st["Next"] = states[i + 1][0]
-            else:
-                st["End"] = True
-        out[name] = st
-    return {"StartAt": states[0][0], "States": out, **top}
-
-
 def _ja(*states: tuple[str, dict]) -> dict:
     return _machine(*states, QueryLanguage="JSONata")
 
 
-def _pass(**fields) -> dict:
-    return {"Type": "Pass", **fields}
+def _catching_map(fallback_output: dict, retry: bool = False) -> dict:
+    """A Map whose iterations run a failing Task that catches into a Fallback state."""
+    task = {
+        **_TASK,
+        "Catch": [_CATCH_TO_FALLBACK],
+        "Next": "Finish",
+    }
+    if retry:
+        task["Retry"] = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    processor = _machine(
+        ("ProcessItem", task),
+        ("Fallback", _pass(Output=fallback_output, End=True)),
+        ("Finish", _pass()),
+    )
+    processor["ProcessorConfig"] = {"Mode": "INLINE"}
+    return _ja(
+        (
+            "ProcessItems",
+            {
+                "Type": "Map",
+                "Items": "{% $states.input.items %}",
+                "MaxConcurrency": 1,
+                "ItemProcessor": processor,
+            },
+        )
+    )
 
 
 def _output(value) -> dict:
@@ -104,6 +117,11 @@ _LITERALS = {
 }
 _FAILURE = ("Exception", '{"errorMessage":"Some exception was raised.","errorType":"Exception"}')
 _ERROR_OUTPUT = {"Error": _FAILURE[0], "Cause": _FAILURE[1]}
+_CATCH_TO_FALLBACK = {
+    "ErrorEquals": ["States.ALL"],
+    "Output": {"stateInput": "{% $states.input %}", "stateError": "{% $states.errorOutput %}"},
+    "Next": "Fallback",
+}
 _TASK = {
     "Type": "Task",
     "Resource": LAMBDA,
@@ -121,30 +139,11 @@ _FIRST_TWO = [
 
 
 def _dmap(reader: dict, **fields) -> dict:
-    return _ja(
-        (
-            "MapState",
-            {
-                "Type": "Map",
-                "MaxConcurrency": 1,
-                "ItemReader": reader,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                    "StartAt": "PassItem",
-                    "States": {"PassItem": {"Type": "Pass", "End": True}},
-                },
-                **fields,
-            },
-        )
-    )
+    return _ja(("MapState", distributed_map(ItemReader=reader, **fields)))
 
 
 def _reader(**config) -> dict:
-    return {
-        "ReaderConfig": {"InputType": "JSON", **config},
-        "Resource": "arn:aws:states:::s3:getObject",
-        "Arguments": {"Bucket": "{% $states.input.Bucket %}", "Key": "{% $states.input.Key %}"},
-    }
+    return json_reader(jsonata=True, **config)
 
 
 _OBJECTS = {("bucket-name", "file.json"): _JSON_ITEMS}
@@ -722,16 +721,7 @@ JSONATA_CASES: list[AwsCase] = [
                 "Task",
                 {
                     **_TASK,
-                    "Catch": [
-                        {
-                            "ErrorEquals": ["States.ALL"],
-                            "Output": {
-                                "stateInput": "{% $states.input %}",
-                                "stateError": "{% $states.errorOutput %}",
-                            },
-                            "Next": "Fallback",
-                        }
-                    ],
+                    "Catch": [_CATCH_TO_FALLBACK],
                     "Output": {
                         "stateInput": "{% $states.input %}",
                         "stateResult": "{% $states.result %}",
@@ -756,16 +746,7 @@ JSONATA_CASES: list[AwsCase] = [
                 {
                     **_TASK,
                     "QueryLanguage": "JSONata",
-                    "Catch": [
-                        {
-                            "ErrorEquals": ["States.ALL"],
-                            "Output": {
-                                "stateInput": "{% $states.input %}",
-                                "stateError": "{% $states.errorOutput %}",
-                            },
-                            "Next": "Fallback",
-                        }
-                    ],
+                    "Catch": [_CATCH_TO_FALLBACK],
                     "Next": "Finish",
                 },
             ),
@@ -850,16 +831,7 @@ JSONATA_CASES: list[AwsCase] = [
                     "Retry": [
                         {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}
                     ],
-                    "Catch": [
-                        {
-                            "ErrorEquals": ["States.ALL"],
-                            "Output": {
-                                "stateInput": "{% $states.input %}",
-                                "stateError": "{% $states.errorOutput %}",
-                            },
-                            "Next": "Fallback",
-                        }
-                    ],
+                    "Catch": [_CATCH_TO_FALLBACK],
                     "Next": "Finish",
                 },
             ),
@@ -874,40 +846,7 @@ JSONATA_CASES: list[AwsCase] = [
         "map_iteration_catch_output",
         "jsonata",
         _ERR + "test_map_catch_error[MAP_CATCH_ERROR_OUTPUT]",
-        _ja(
-            (
-                "ProcessItems",
-                {
-                    "Type": "Map",
-                    "Items": "{% $states.input.items %}",
-                    "MaxConcurrency": 1,
-                    "ItemProcessor": {
-                        "ProcessorConfig": {"Mode": "INLINE"},
-                        **_machine(
-                            (
-                                "ProcessItem",
-                                {
-                                    **_TASK,
-                                    "Catch": [
-                                        {
-                                            "ErrorEquals": ["States.ALL"],
-                                            "Output": {
-                                                "stateInput": "{% $states.input %}",
-                                                "stateError": "{% $states.errorOutput %}",
-                                            },
-                                            "Next": "Fallback",
-                                        }
-                                    ],
-                                    "Next": "Finish",
-                                },
-                            ),
-                            ("Fallback", _pass(Output={"result": "{% $states.input %}"}, End=True)),
-                            ("Finish", _pass()),
-                        ),
-                    },
-                },
-            )
-        ),
+        _catching_map({"result": "{% $states.input %}"}),
         {"items": [1, 2, 3]},
         output=[{"result": {"stateInput": i, "stateError": _ERROR_OUTPUT}} for i in (1, 2, 3)],
         results={LAMBDA: _FAILURE},
@@ -916,47 +855,7 @@ JSONATA_CASES: list[AwsCase] = [
         "map_iteration_undefined_variable_fails_the_map",
         "jsonata",
         _ERR + "test_map_catch_error[MAP_CATCH_ERROR_OUTPUT_WITH_RETRY]",
-        _ja(
-            (
-                "ProcessItems",
-                {
-                    "Type": "Map",
-                    "Items": "{% $states.input.items %}",
-                    "MaxConcurrency": 1,
-                    "ItemProcessor": {
-                        "ProcessorConfig": {"Mode": "INLINE"},
-                        **_machine(
-                            (
-                                "ProcessItem",
-                                {
-                                    **_TASK,
-                                    "Retry": [
-                                        {
-                                            "ErrorEquals": ["States.ALL"],
-                                            "IntervalSeconds": 1,
-                                            "MaxAttempts": 1,
-                                        }
-                                    ],
-                                    "Catch": [
-                                        {
-                                            "ErrorEquals": ["States.ALL"],
-                                            "Output": {
-                                                "stateInput": "{% $states.input %}",
-                                                "stateError": "{% $states.errorOutput %}",
-                                            },
-                                            "Next": "Fallback",
-                                        }
-                                    ],
-                                    "Next": "Finish",
-                                },
-                            ),
-                            ("Fallback", _pass(Output={"error": "{% $stateError %}"}, End=True)),
-                            ("Finish", _pass()),
-                        ),
-                    },
-                },
-            )
-        ),
+        _catching_map({"error": "{% $stateError %}"}, retry=True),
         {"items": [1, 2, 3]},
         status="FAILED",
         output=None,
@@ -986,16 +885,7 @@ JSONATA_CASES: list[AwsCase] = [
                             )
                         )
                     ],
-                    "Catch": [
-                        {
-                            "ErrorEquals": ["States.ALL"],
-                            "Output": {
-                                "stateInput": "{% $states.input %}",
-                                "stateError": "{% $states.errorOutput %}",
-                            },
-                            "Next": "Fallback",
-                        }
-                    ],
+                    "Catch": [_CATCH_TO_FALLBACK],
                     "Next": "Finish",
                 },
             ),

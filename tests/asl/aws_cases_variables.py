@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 
-from .aws_cases import ANY, DG, REC, AwsCase
+from .aws_cases import ANY, DG, REC, AwsCase, chain, distributed_map, json_reader, pass_state
+
+_machine, _pass, _distributed, _reader = chain, pass_state, distributed_map, json_reader
 
 __all__ = ["VARIABLE_CASES"]
 
@@ -23,49 +25,10 @@ _IN = {"input_value": "input_value_literal"}
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
 
-def _machine(*states: tuple[str, dict], **top) -> dict:
-    """States in order; each gets Next to the following one, the last End."""
-    out = {}
-    for i, (name, st) in enumerate(states):
-        st = dict(st)
-        if st["Type"] not in ("Choice", "Succeed", "Fail") and not {"Next", "End"} & set(st):
-            if i + 1 < len(states):
-                st["Next"] = states[i + 1][0]
-            else:
-                st["End"] = True
-        out[name] = st
-    return {"StartAt": states[0][0], "States": out, **top}
-
-
-def _pass(**fields) -> dict:
-    return {"Type": "Pass", **fields}
-
-
 def _inline(*states: tuple[str, dict]) -> dict:
     proc = _machine(*states)
     proc["ProcessorConfig"] = {"Mode": "INLINE"}
     return proc
-
-
-def _distributed(**fields) -> dict:
-    return {
-        "Type": "Map",
-        "MaxConcurrency": 1,
-        "ItemProcessor": {
-            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-            "StartAt": "HandleItem",
-            "States": {"HandleItem": {"Type": "Pass", "End": True}},
-        },
-        **fields,
-    }
-
-
-def _reader(**config) -> dict:
-    return {
-        "ReaderConfig": {"InputType": "JSON", **config},
-        "Resource": "arn:aws:states:::s3:getObject",
-        "Parameters": {"Bucket.$": "$.Bucket", "Key.$": "$.Key"},
-    }
 
 
 _S3_IN = {"Bucket": "bucket-name", "Key": "file.json"}

@@ -4,6 +4,8 @@ Recorded behaviour is in ``aws_cases_jsonata.py``."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cloudphot.asl import AslDefinitionError, StateMachine
@@ -254,3 +256,61 @@ def test_an_output_over_256_kib_is_data_limit_exceeded():
 def test_definitions_mixing_the_languages_wrongly_are_refused(machine):
     with pytest.raises(AslDefinitionError):
         StateMachine(machine)
+
+
+def test_distributed_map_in_jsonata_items_selector_and_result_writer():
+    """A JSONata Distributed Map: Items and ItemSelector are evaluated in the parent,
+    ResultWriter takes Arguments (developer guide, Map state in JSONata)."""
+    proc = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+        "StartAt": "C",
+        "States": {"C": {"Type": "Pass", "Output": "{% $states.input.v * 10 %}", "End": True}},
+    }
+    m = _ja(
+        ("Init", {"Type": "Pass", "Assign": {"factor": 2}}),
+        (
+            "M",
+            {
+                "Type": "Map",
+                "Items": "{% $states.input.xs %}",
+                "ItemSelector": {"v": "{% $states.context.Map.Item.Value * $factor %}"},
+                "ItemProcessor": proc,
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Arguments": {"Bucket": "{% $states.input.bucket %}", "Prefix": "out"},
+                },
+                "Output": "{% $states.result.ResultWriterDetails %}",
+            },
+        ),
+    )
+    store = _RecordedResults({})
+    r = StateMachine(m).execute({"xs": [1, 2, 3], "bucket": "b"}, invoker=store)
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output["Bucket"] == "b" and r.output["Key"].endswith("manifest.json")
+    rows = json.loads(
+        next(v for (b, k), v in store.objects.items() if k.endswith("SUCCEEDED_0.json"))
+    )
+    assert sorted(json.loads(row["Output"]) for row in rows) == [20, 40, 60]
+
+
+def test_jsonata_item_reader_needs_arguments_not_parameters():
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "Parameters": {"Bucket": "b", "Key": "k"},
+    }
+    m = _ja(
+        (
+            "M",
+            {
+                "Type": "Map",
+                "ItemReader": reader,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
+            },
+        )
+    )
+    with pytest.raises(AslDefinitionError, match="Arguments"):
+        StateMachine(m)

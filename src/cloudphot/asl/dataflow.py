@@ -136,7 +136,7 @@ class JsonPathFlow:
         """What Task/Parallel/Map work from: the input after InputPath."""
         return self.input_path(state, data, ctx)
 
-    def arguments(self, state: dict, eff: Any, ctx: dict, who: str) -> Any:
+    def arguments(self, state: dict, eff: Any, ctx: dict) -> Any:
         """A Task's or Parallel's input: Parameters applied, or the effective input."""
         if "Parameters" not in state:
             return eff
@@ -347,7 +347,7 @@ class JsonataFlow:
     def state_input(self, state: dict, data: Any, ctx: dict) -> Any:
         return data
 
-    def arguments(self, state: dict, eff: Any, ctx: dict, who: str) -> Any:
+    def arguments(self, state: dict, eff: Any, ctx: dict) -> Any:
         if "Arguments" not in state:
             return eff
         return evaluate_template(state["Arguments"], "Arguments", self.bindings(ctx, input=eff))

@@ -470,7 +470,6 @@ class _Run:
                 f"{typ}StateEntered",
                 {"name": name, "input": _dumps(data), "inputDetails": {"truncated": False}},
             )
-            ctx = self.context(name, _iso(entered), None, map_item, variables, event["id"])
             try:
                 output, nxt, assigned = self.run_state(
                     name, state, data, scope, lane, map_item, (_iso(entered), event["id"])
@@ -485,6 +484,7 @@ class _Run:
                 if catcher is None:
                     raise
                 error_output = {"Error": err.error, "Cause": err.cause}
+                ctx = self.context(name, _iso(entered), None, map_item, variables, event["id"])
                 output, assigned = self.flow(state).catch(catcher, data, error_output, ctx)
                 texts = variables.assign(assigned, name) if assigned is not None else None
                 nxt = catcher["Next"]
@@ -579,13 +579,13 @@ class _Run:
         flow = self.flow(state)
         eff = flow.state_input(state, data, ctx)
         if typ == "Task":
-            params = flow.arguments(state, eff, ctx, name)
+            params = flow.arguments(state, eff, ctx)
             check_payload(params, name)
             # TimeoutSecondsPath/HeartbeatSecondsPath select from the state input, not
             # from the Parameters built from it (the Step Functions developer guide)
             result = self.invoke(name, state, params, data, scope, lane, ctx, timing=eff)
         elif typ == "Parallel":
-            params = flow.arguments(state, eff, ctx, name)
+            params = flow.arguments(state, eff, ctx)
             check_payload(params, name)
             result = self.parallel(name, state, params, scope, lane, ctx.variables)
         else:
