@@ -101,7 +101,15 @@ def cmd_retry(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    from ..errors import ConfigError, InvalidEvent
     from ..events.replay import parse_settings, replay
+    from ..pipeline.options import check_task_options
+
+    def check(task: str, options: dict) -> None:
+        try:
+            check_task_options(task, options, where=f"--set ({task})")
+        except InvalidEvent as exc:
+            raise ConfigError(f"nothing replayed: {exc}") from None
 
     platform = open_local(args)
     jobs = replay(
@@ -111,6 +119,7 @@ def cmd_replay(args) -> int:
         parse_settings(args.settings),
         task=args.task,
         branch=args.branch,
+        check=check,
     )
     out = console()
     branch = jobs[0].branch

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
@@ -65,8 +66,12 @@ def replay(
     *,
     task: str | None = None,
     branch: str | None = None,
+    check: Callable[[str, dict], None] | None = None,
 ) -> list[Job]:
-    """Create (PENDING) the branch jobs for ``event_id``; replaying twice is a no-op."""
+    """Create (PENDING) the branch jobs for ``event_id``; replaying twice is a no-op.
+
+    ``check(task, options)`` sees each task's changed options before any job is
+    stored, so an unknown or mistyped option is refused then, not when the job runs."""
     event = store.event(event_id)
     tasks = [t for t in registry.triggered_by(event) if task in (None, t.name)]
     if not tasks:
@@ -88,11 +93,15 @@ def replay(
         )
     if not BRANCH_RE.match(branch):
         raise ConfigError(f"branch {branch!r}: use lower-case letters, digits, '.', '_', '-'")
+    merged = {t.name: _merge(t.options, settings) for t in tasks}
+    if check is not None:
+        for t in tasks:
+            check(t.name, merged[t.name])
     jobs = []
     for t in tasks:
         job_id = job_id_for(event.event_id, t.name, branch)
         inp = execution_input(job_id, t, event)
-        inp["options"] = {**_merge(t.options, settings), "branch": branch}
+        inp["options"] = {**merged[t.name], "branch": branch}
         inp["replay_of"] = job_id_for(event.event_id, t.name)
         job = Job(
             job_id=job_id,

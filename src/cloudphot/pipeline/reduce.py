@@ -16,6 +16,7 @@ from ..errors import InvalidEvent, InvalidExposure, NoUsableExposures, ObjectNot
 from ..products import keys
 from ..validate import integer, mapping, s3_key, text
 from . import sizing
+from .options import check_photometry_options, check_reduce_options
 from .services import Services
 from .steps import require
 
@@ -91,10 +92,8 @@ def _photometry_options(options: dict):
     from ..photometry.options import PhotometryOptions
 
     given = mapping(options.get("photometry"), "options.photometry", optional=True)
-    try:
-        return PhotometryOptions(**given)
-    except TypeError as exc:
-        raise InvalidEvent(f"options.photometry: {exc}") from None
+    check_photometry_options(given)
+    return PhotometryOptions(**given)
 
 
 def _exposure(e: dict, where: str) -> dict:
@@ -168,10 +167,9 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     validate.field_id(request)
     exposures = read_exposure_list(request, svc)
     options = dict(mapping(request.get("options"), "options", optional=True))
+    check_reduce_options(options)
     branch = validate.branch_name(options)
     limits = mapping(options.get("retry_limits"), "options.retry_limits", optional=True)
-    for name in limits:
-        integer(limits, name, "options.retry_limits", lo=0, hi=100)
     bucket = svc.settings.bucket("products")
     prepared, kept, excluded = {}, [], []
     for e in exposures:

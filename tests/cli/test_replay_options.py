@@ -1,0 +1,66 @@
+"""Issue 18 item 4: ``replay --set`` is checked against the options' schema before anything
+is stored; the message names the option and lists the valid ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import no_traceback
+
+READY = "field.ready-cli-field-0123456789abcdef"
+
+
+@pytest.fixture
+def ready_event(cli, ws):
+    """A workspace holding one dispatched field.ready (what replay branches from)."""
+    from cloudphot.events import Event
+    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.settings import Settings
+
+    assert cli("init").rc == 0
+    rt = LocalRuntime(Settings.from_env(home=ws, backend="local", env={}))
+    rt.register()
+    event = Event(
+        event_id=READY,
+        type="field.ready",
+        subject="cli-field",
+        source="test",
+        payload={"field_id": "cli-field", "n_exposures": 0, "options": {}},
+    )
+    assert rt.store.record(event)
+    rt.store.mark_dispatched(READY)
+    yield rt
+    rt.close()
+
+
+def _no_jobs(rt) -> None:
+    assert rt.store.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("photometry.detect_threshold_sigmaa=5", "unknown option(s) detect_threshold_sigmaa"),
+        ("photometry.detect_threshold_sigma=abc", "detect_threshold_sigma: 'abc' is not a number"),
+        ("photometry.recenter_iterations=1.5", "recenter_iterations: 1.5 is not an integer"),
+        ("photometry.align_mode=affine", "align_mode must be 'shift' or 'shift+rotation'"),
+        ("engine=magic", "engine: 'magic' is not one of auto, dolphot, builtin"),
+        ("photometri.snr_min=3", "unknown option 'photometri'; reduce_field's options are"),
+    ],
+)
+def test_a_bad_option_is_refused_before_anything_is_stored(cli, ready_event, setting, message):
+    ran = cli("replay", READY, "--set", setting, "--no-run")
+    assert ran.rc == 2, ran
+    assert "nothing replayed" in ran.err and message in ran.err, ran
+    if "unknown option(s)" in message:
+        assert "detect_threshold_sigma, detect_residual_pass" in ran.err  # the valid names
+    no_traceback(ran)
+    _no_jobs(ready_event)
+
+
+def test_a_good_option_makes_a_branch(cli, ready_event):
+    ran = cli("replay", READY, "--set", "photometry.detect_threshold_sigma=6", "--no-run")
+    assert ran.rc == 0, ran
+    assert "branch b-" in ran.out
+    (job,) = ready_event.store.jobs()
+    assert job.input["options"]["photometry"] == {"detect_threshold_sigma": 6}
