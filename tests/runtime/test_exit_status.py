@@ -94,3 +94,36 @@ def test_rejection_errors_are_what_the_ingest_state_machine_rejects(project_root
     }
     caught.add(states["ClaimedMeanwhile"]["Parameters"]["Error"])
     assert caught == REJECTION_ERRORS
+
+
+def test_an_upload_whose_event_cannot_be_recorded_names_the_cause(
+    tmp_path, files, capsys, monkeypatch
+):
+    """A read-only tables file (the issue's attack): the upload used to end in a
+    traceback of LambdaError; now it exits 2 naming the object, the table and the way
+    back, and once the tables are writable, reconcile records the missing event."""
+    import sqlite3
+
+    from cloudphot.runtime.sqlite_tables import SQLiteTables
+
+    good, _bad = files
+    home = tmp_path / "ws"
+    assert _cli(capsys, home, "init")[0] == 0
+    real = SQLiteTables._write
+
+    def read_only(self, conn, table, item, *, replace):
+        if table == "events":
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real(self, conn, table, item, replace=replace)
+
+    monkeypatch.setattr(SQLiteTables, "_write", read_only)
+    code = main(["--workdir", str(home), "upload", str(good)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert f"s3://raw/{good.name} is stored, but OnObjectFunction could not record its event" in err
+    assert "StorageError: cannot put into table 'events'" in err and "readonly database" in err
+    assert "'cloudphot reconcile'" in err and "Traceback" not in err
+    monkeypatch.undo()
+    assert _cli(capsys, home, "reconcile")[0] == 0
+    assert _cli(capsys, home, "run")[0] == 0
+    assert [r["exposure_id"] for r in _platform(home).tables.scan("exposures")] == ["jexit01q"]

@@ -10,6 +10,7 @@ workspace's tables, so a killed runtime resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -19,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .. import errors
 from ..asl import StateMachine
-from ..errors import ConditionFailed, ConfigError, TransientError
+from ..errors import CloudphotError, ConditionFailed, ConfigError, StorageError, TransientError
 from ..events import Dispatcher, EventStore, Job, JobState, Registry, load_registry
 from ..events.dispatcher import error_name
 from ..events.model import utcnow
@@ -32,7 +34,7 @@ from ..template import find_project_root
 from .dynamodb import DynamoDBIntegration
 from .ecs import InterruptionPolicy, LocalEcs
 from .executions import ExecutionStore
-from .lambdas import LocalLambdas
+from .lambdas import LambdaError, LocalLambdas
 from .local_objects import LocalObjectStore
 from .resources import LocalResources
 from .sqlite_tables import SQLiteTables
@@ -142,9 +144,18 @@ class LocalRuntime(PipelineRunner):
     def notify_object_created(self, notification: dict) -> None:
         """Deliver an S3 "Object Created" notification, in-process, to the functions the
         template's EventBridge rules route that bucket's events to (OnObject for raw)."""
-        bucket = ((notification.get("detail") or {}).get("bucket") or {}).get("name")
+        detail = notification.get("detail") or {}
+        bucket = (detail.get("bucket") or {}).get("name")
         for function in self._object_created_routes.get(bucket, ()):
-            self.lambdas.invoke(function, notification)
+            try:
+                self.lambdas.invoke(function, notification)
+            except LambdaError as exc:
+                key = (detail.get("object") or {}).get("key")
+                raise _named(exc)(
+                    f"s3://{bucket}/{key} is stored, but {function} could not record its "
+                    f"event: {_message(exc)}; once that is fixed, 'cloudphot reconcile' "
+                    "records the events of stored objects that have none"
+                ) from None
 
     # draining ------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -383,3 +394,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _named(exc: LambdaError) -> type[CloudphotError]:
+    """The cloudphot error a handler raised (by its reported name), else StorageError:
+    what the handler could not do outside a state machine surfaces as that error."""
+    cls = getattr(errors, exc.error, None)
+    if isinstance(cls, type) and issubclass(cls, CloudphotError):
+        return cls
+    return StorageError
+
+
+def _message(exc: LambdaError) -> str:
+    try:
+        return f"{exc.error}: {json.loads(exc.cause)['errorMessage']}"
+    except (ValueError, TypeError, KeyError):
+        return f"{exc.error}: {exc.cause}"
