@@ -16,7 +16,7 @@ from _template_helpers import references
 
 from cloudphot.catalog.build import DEFAULT_PARTITION_ORDER, CatalogLayout
 from cloudphot.catalog.hats import partition_key
-from cloudphot.catalog.schema import PHOT_MEAS, PHOT_MOD
+from cloudphot.catalog.schema import PHOT_MEAS, PHOT_MOD, PHOT_PM, PHOT_VAR, PHOT_VISIT
 from cloudphot.settings import Settings
 
 #: Arrow type of schema.py -> Glue/Hive type Athena reads that Parquet type as
@@ -29,7 +29,13 @@ GLUE_TYPES = {
     pa.bool_(): "boolean",
     pa.string(): "string",
 }
-TABLES = {"PhotModGlueTable": ("phot_mod", PHOT_MOD), "PhotMeasGlueTable": ("phot_meas", PHOT_MEAS)}
+TABLES = {
+    "PhotModGlueTable": ("phot_mod", PHOT_MOD),
+    "PhotMeasGlueTable": ("phot_meas", PHOT_MEAS),
+    "PhotVisitGlueTable": ("phot_visit", PHOT_VISIT),
+    "PhotPmGlueTable": ("phot_pm", PHOT_PM),
+    "PhotVarGlueTable": ("phot_var", PHOT_VAR),
+}
 BUCKET = "products-bucket"
 
 
@@ -265,8 +271,7 @@ def test_reader_policy_is_what_a_catalog_query_needs_and_no_more(resources):
     } == {
         frozenset(),
         frozenset({"CatalogDatabase"}),
-        frozenset({"CatalogDatabase", "PhotModGlueTable"}),
-        frozenset({"CatalogDatabase", "PhotMeasGlueTable"}),
+        *(frozenset({"CatalogDatabase", lid}) for lid in TABLES),
     }
 
 

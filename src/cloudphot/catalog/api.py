@@ -26,17 +26,18 @@ from ..platform import Platform, QueryEngine, open_platform
 from ..settings import Settings
 from ..storage.objects import ObjectStore
 from .build import BuildResult, build_catalog, latest_version, read_manifest
-from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, check_cone, unique_names
+from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, TABLES, check_cone, unique_names
 from .query import QueryEngine as DuckDBQueryEngine
-from .schema import PHOT_MEAS, PHOT_MOD
+from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
 
 if TYPE_CHECKING:  # astropy is imported when a Table is made (a slow import, see .commands)
     from astropy.table import Table
 
 __all__ = ["Catalog", "arrow_to_astropy"]
 
-_UNITS = {**{k: v[1] for k, v in PHOT_MEAS.items()}, **{k: v[1] for k, v in PHOT_MOD.items()}}
-_DOCS = {**{k: v[2] for k, v in PHOT_MEAS.items()}, **{k: v[2] for k, v in PHOT_MOD.items()}}
+_ALL_COLUMNS = [*DERIVED_TABLES.values(), PHOT_MEAS, PHOT_MOD]  # phot_mod's win
+_UNITS = {k: v[1] for cols in _ALL_COLUMNS for k, v in cols.items()}
+_DOCS = {k: v[2] for cols in _ALL_COLUMNS for k, v in cols.items()}
 
 
 _UNIT_OBJECTS: dict[str, object] = {}
@@ -208,8 +209,8 @@ class Catalog:
         columns: str = "*",
     ) -> str:
         """The query :meth:`cone` runs (DataError for a centre or radius off the sphere)."""
-        if table not in ("phot_mod", "phot_meas"):
-            raise DataError(f"cone searches run on phot_mod or phot_meas, not {table!r}")
+        if table not in TABLES:
+            raise DataError(f"cone searches run on {', '.join(TABLES)}, not {table!r}")
         r = float(radius_arcsec) / 3600.0
         ra, dec = float(ra_deg), float(dec_deg)
         check_cone("cone", ra, dec, r, "")

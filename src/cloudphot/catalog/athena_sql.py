@@ -46,7 +46,7 @@ from .query import (
     check_and_rewrite,
     partitions_touched,
 )
-from .schema import PHOT_MEAS, PHOT_MOD
+from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
 
 __all__ = ["DIALECT", "PARTITION_KEYS", "athena_sql", "glue_source", "hats_dir"]
 
@@ -54,7 +54,11 @@ __all__ = ["DIALECT", "PARTITION_KEYS", "athena_sql", "glue_source", "hats_dir"]
 DIALECT = "trino"
 #: partition keys of the Glue tables (template.yaml PartitionKeys), in order
 PARTITION_KEYS = ("version", "norder", "dir")
-_COLUMNS = {"phot_mod": tuple(PHOT_MOD), "phot_meas": tuple(PHOT_MEAS)}
+_COLUMNS = {
+    "phot_mod": tuple(PHOT_MOD),
+    "phot_meas": tuple(PHOT_MEAS),
+    **{t: tuple(cols) for t, cols in DERIVED_TABLES.items()},
+}
 
 
 def hats_dir(npix: int) -> int:
@@ -203,13 +207,22 @@ def athena_sql(
     version = int(manifest["version"])
     order = int(manifest["partition_order"])
     rw = check_and_rewrite(sql, survey, max_rows=max_rows)
-    available = {t: [int(p) for p in manifest["tables"][t]["partitions"]] for t in TABLES}
+    available = {
+        t: [int(p) for p in manifest["tables"][t]["partitions"]]
+        for t in TABLES
+        if t in manifest["tables"]
+    }
     # rows a format-1 build filed off their position (issue 15.2): as the local engine
     legacy = int(manifest.get("format", 1)) < 2
 
     def swap(node):
         if isinstance(node, exp.Table) and id(node) in rw.tables:
             table, restriction = rw.tables[id(node)]
+            if table not in available:
+                raise _refuse(
+                    f"catalog version {version} predates table {table}: rebuild the catalog "
+                    f"with this cloudphot to publish a version that has it"
+                )
             # every query names the HATS directories it may read, those of the
             # version's partitions when nothing narrows them: the projection would
             # otherwise enumerate every possible Dir of the order (1,259 at order 10)

@@ -32,6 +32,7 @@ How a build works
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -59,7 +60,16 @@ from .hats import (
     write_hats_metadata,
     write_sorted_parquet,
 )
-from .schema import COLOR_COLUMNS, IR_FILTERS, PHAT_FILTERS, PHOT_MEAS, PHOT_MOD, arrow_schema
+from .schema import (
+    COLOR_COLUMNS,
+    DERIVED_TABLES,
+    IR_FILTERS,
+    PHAT_FILTERS,
+    PHOT_MEAS,
+    PHOT_MOD,
+    arrow_schema,
+)
+from .visits import DEFAULT_PM_MIN_BASELINE_DAYS, derive_tables, visit_ids
 
 __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
@@ -125,6 +135,10 @@ class BuildResult:
     seconds: float = 0.0
     #: phot_mod partitions holding more than LARGE_PARTITION_OBJECTS objects (npix -> rows)
     large_partitions: dict[int, int] = field(default_factory=dict)
+    #: rows of phot_visit, phot_pm and phot_var
+    derived_rows: dict[str, int] = field(default_factory=dict)
+    #: the visits' frame ties: visits tied and not, median and largest residual rms (mas)
+    frame_tie: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -145,6 +159,8 @@ class BuildResult:
                 "n_measurements",
                 "seconds",
                 "large_partitions",
+                "derived_rows",
+                "frame_tie",
             )
         }
 
@@ -502,6 +518,15 @@ def _meas_table(meas: pa.Table, objid_of_star: np.ndarray, prov: dict) -> pa.Tab
     star = meas.column("star_id").to_numpy()
     ra = meas.column("ra").to_numpy()
     dec = meas.column("dec").to_numpy()
+    bad = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"field {meas.column('field_id')[i].as_py()}: {int(bad.sum())} measurements have "
+            f"no valid position (ra, dec), e.g. exposure {meas.column('exposure_id')[i].as_py()} "
+            f"star {int(star[i])}: ({ra[i]}, {dec[i]}); re-run the field's photometry "
+            f"(its measurements product is damaged)"
+        )
     brick, fnum = _brick_field(
         np.asarray(meas.column("field_id").to_pylist(), dtype=object)
         if n < 1_000_000
@@ -509,6 +534,7 @@ def _meas_table(meas: pa.Table, objid_of_star: np.ndarray, prov: dict) -> pa.Tab
     )
     vals = {
         "objid": objid_of_star[star],
+        "visit_id": visit_ids(meas.column("exposure_id").to_numpy(zero_copy_only=False)),
         "brick": brick,
         "field": fnum,
         "job_id": pa.array(np.full(n, prov.get("job_id", "")), pa.string()).dictionary_encode(),
@@ -552,6 +578,7 @@ def build_catalog(
     match_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
     row_group_rows: int = ROW_GROUP_ROWS,
     tmp_dir: str | Path | None = None,
+    pm_min_baseline_days: float = DEFAULT_PM_MIN_BASELINE_DAYS,
 ) -> BuildResult:
     """Publish a new catalog version containing ``field_ids`` (default: every field in the bucket).
 
@@ -559,6 +586,7 @@ def build_catalog(
     skipped, and with nothing new no version is written (the result's ``version``
     is then the latest one). ``partition_order`` sets a new survey's HATS partitioning
     (default :data:`DEFAULT_PARTITION_ORDER`); an existing survey keeps its own.
+    ``pm_min_baseline_days``: objects whose visits span less get no proper motion.
     """
     t0 = time.perf_counter()
     layout = CatalogLayout(survey)
@@ -765,11 +793,29 @@ def build_catalog(
                     "written_in": entry.get("written_in", version),
                 }
                 result.copied[table].append(p)
+        # ---- phot_visit, phot_pm, phot_var: derived from the whole version (see .visits)
+        derived = _write_derived(
+            store,
+            bucket,
+            vp,
+            tmp,
+            entries,
+            footers,
+            partition_order,
+            version,
+            row_group_rows,
+            pm_min_baseline_days,
+        )
+        result.derived_rows = {t: int(pq.read_metadata(f).num_rows) for t, f in derived.items()}
+        result.frame_tie = _frame_tie_summary(derived["phot_visit"])
         # ---- HATS metadata, manifest, and LATEST last (the success marker)
         for table, ctype, cols in (
             ("phot_mod", "object", PHOT_MOD),
             ("phot_meas", "source", PHOT_MEAS),
             ("phot_src", "source", None),
+            ("phot_visit", "source", DERIVED_TABLES["phot_visit"]),
+            ("phot_pm", "object", DERIVED_TABLES["phot_pm"]),
+            ("phot_var", "source", DERIVED_TABLES["phot_var"]),
         ):
             nrows = write_hats_metadata(
                 store,
@@ -815,6 +861,8 @@ def build_catalog(
         "match_radius_arcsec": match_radius_arcsec,
         "fields": fields_meta,
         "tables": manifest_tables,
+        "pm_min_baseline_days": pm_min_baseline_days,
+        "frame_tie": result.frame_tie,
     }
     store.put_bytes(
         bucket,
@@ -830,6 +878,73 @@ def build_catalog(
     )
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _write_derived(
+    store, bucket, vp, tmp, entries, footers, order, version, row_group_rows, min_baseline_days
+) -> dict[str, Path]:
+    """Derive phot_visit/phot_pm/phot_var from this version's phot_meas and phot_mod and
+    write them as HATS partitions at the survey's order (all rewritten: see .visits)."""
+    with contextlib.ExitStack() as stack:
+        local = {
+            t: [
+                str(stack.enter_context(store.local_path(bucket, e["key"])))
+                for _, e in sorted(entries[t].items(), key=lambda kv: int(kv[0]))
+            ]
+            for t in ("phot_meas", "phot_mod")
+        }
+        con = duckdb.connect()
+        try:
+            files = derive_tables(
+                con,
+                local["phot_meas"],
+                local["phot_mod"],
+                tmp / "derived",
+                min_baseline_days=min_baseline_days,
+            )
+        finally:
+            con.close()
+    for table, path in files.items():
+        entries[table], footers[table] = {}, {}
+        tbl = pq.read_table(path)
+        pix = tbl.column("_healpix_29").to_numpy() >> (2 * (29 - order))
+        starts = np.r_[0, np.flatnonzero(np.diff(pix)) + 1]
+        for a, b in zip(starts, np.r_[starts[1:], len(pix)]):
+            if a == b:
+                continue
+            p = int(pix[a])
+            part = tbl.slice(a, b - a)
+            local_path = tmp / "out" / table / f"{p}.parquet"
+            local_path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                part, local_path, row_group_size=row_group_rows, **parquet_options(part.schema)
+            )
+            key = vp + f"{table}/" + partition_key(order, p)
+            store.put_file(bucket, key, local_path)
+            footers[table][p] = pq.read_metadata(local_path)
+            entries[table][str(p)] = {"key": key, "nrows": part.num_rows, "written_in": version}
+    return files
+
+
+def _frame_tie_summary(visit_file: Path) -> dict[str, float]:
+    """How well the visits tied to the catalog's frame (reported in the manifest)."""
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE n > 0), count(*) FILTER (WHERE n = 0), "
+            "median(r), max(r) FROM (SELECT field_id, visit_id, filter, "
+            "max(tie_nstar) AS n, max(tie_rms) AS r FROM read_parquet(?) GROUP BY ALL)",
+            [str(visit_file)],
+        ).fetchone()
+    finally:
+        con.close()
+    tied, untied, med, mx = row
+    return {
+        "visits_tied": int(tied or 0),
+        "visits_untied": int(untied or 0),
+        "median_rms_mas": round(float(med), 3) if med is not None else None,
+        "max_rms_mas": round(float(mx), 3) if mx is not None else None,
+    }
 
 
 class _maybe_local:

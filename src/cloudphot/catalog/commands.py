@@ -285,7 +285,9 @@ def _common(p: argparse.ArgumentParser, *, output: bool = True) -> None:
 
 def add_commands(subparsers) -> None:
     """Register query, cone, lightcurve, map and catalog on the CLI's subparsers."""
-    p = subparsers.add_parser("query", help="read-only SQL on phot_mod/phot_meas")
+    p = subparsers.add_parser(
+        "query", help="read-only SQL on phot_mod/phot_meas/phot_visit/phot_pm/phot_var"
+    )
     p.add_argument("sql")
     _common(p)
     p.set_defaults(func=cmd_query)
@@ -294,7 +296,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("ra")
     p.add_argument("dec")
     p.add_argument("radius", help="with units (2arcsec, 1arcmin); a bare number is degrees")
-    p.add_argument("--table", choices=("phot_mod", "phot_meas"), default="phot_mod")
+    p.add_argument(
+        "--table",
+        choices=("phot_mod", "phot_meas", "phot_visit", "phot_pm", "phot_var"),
+        default="phot_mod",
+    )
     _common(p)
     p.set_defaults(func=cmd_cone)
 

@@ -52,7 +52,7 @@ from ..errors import ConfigError, DataError, QueryRefused
 from ..storage.objects import ObjectStore
 from . import covers, ids
 from .build import read_manifest
-from .schema import PHOT_MEAS, PHOT_MOD
+from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -75,7 +75,7 @@ __all__ = [
     "unique_names",
 ]
 
-TABLES = ("phot_mod", "phot_meas")
+TABLES = ("phot_mod", "phot_meas", *DERIVED_TABLES)
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_TIMEOUT_S = 60.0
 MAX_SQL_CHARS = 20_000
@@ -738,7 +738,7 @@ def _check_and_rewrite(
 #: floating-point columns of the catalog tables (AVG over them is rewritten, see below)
 _FLOAT_COLUMNS = frozenset(
     name
-    for cols in (PHOT_MOD, PHOT_MEAS)
+    for cols in (PHOT_MOD, PHOT_MEAS, *DERIVED_TABLES.values())
     for name, (typ, *_rest) in cols.items()
     if pa.types.is_floating(typ)
 )
@@ -793,7 +793,7 @@ def _check_table(node: exp.Table, survey: str, cte_names: set[str], sql: str) ->
     if name not in TABLES or (db is not None and db.name.lower() != survey.lower()):
         raise _refuse(
             f"table {node.sql()} is not in the catalog; the tables are "
-            f"{survey}.phot_mod and {survey}.phot_meas",
+            + ", ".join(f"{survey}.{t}" for t in TABLES),
             sql,
         )
 
@@ -1106,6 +1106,7 @@ class QueryEngine:
                 ]
             )
             for table in TABLES
+            if table in self.manifest["tables"]
         }
         legacy = int(self.manifest.get("format", 1)) < 2
         self._cone_slack = {
@@ -1154,6 +1155,12 @@ class QueryEngine:
         return self._parts[table].select(cone, slack)
 
     def _source(self, table: str, cone: Cone | None) -> str:
+        if table not in self._parts:
+            raise QueryRefused(
+                f"catalog version {self.version} of {self.survey} predates table {table}: "
+                f"run 'cloudphot catalog build' with this cloudphot to publish a version "
+                f"that has it"
+            )
         files = self.files(table, cone)
         if not files:  # keep the columns, return no rows
             files, tail = self.files(table)[:1], " LIMIT 0"

@@ -24,11 +24,15 @@ import pyarrow as pa
 __all__ = [
     "COLOR_COLUMNS",
     "DATALAB_PHOT_MOD_COLUMNS",
+    "DERIVED_TABLES",
     "IR_FILTERS",
     "PHAT_FILTERS",
     "PHOT_MEAS",
     "PHOT_MOD",
+    "PHOT_PM",
     "PHOT_SRC",
+    "PHOT_VAR",
+    "PHOT_VISIT",
     "arrow_schema",
     "markdown",
 ]
@@ -200,6 +204,12 @@ PHOT_MEAS: dict[str, tuple[pa.DataType, str, str]] = {
     "exptime": (_F4, "s", "exposure time"),
     "image": (_S, "", "image file name, e.g. j9ec41aiq_flc.fits"),
     "exposure_id": (_S, "", "exposure rootname"),
+    "visit_id": (
+        _S,
+        "",
+        "HST visit: program + visit of the rootname ('ipppssoot' -> 'pppss'); "
+        "the exposure id itself when it is not a 9-character rootname",
+    ),
     "brick": (_I2, "", "PHAT brick number parsed from field_id (0 otherwise)"),
     "field": (_I2, "", "PHAT field number parsed from field_id (0 otherwise)"),
     "field_id": (_S, "", "cloudphot field the measurement belongs to"),
@@ -212,6 +222,94 @@ PHOT_MEAS: dict[str, tuple[pa.DataType, str, str]] = {
     "task_options": (_S, "", "provenance: the photometry task options (JSON)"),
     "pix4096": (_I8, "", "HEALPix NSIDE 4096 NESTED index of this measurement's (ra, dec)"),
     "_healpix_29": (_I8, "", "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index"),
+}
+
+_VISIT_AXIS = "per axis, 1 sigma"
+
+PHOT_VISIT: dict[str, tuple[pa.DataType, str, str]] = {
+    "objid": (_I8, "", "object id in phot_mod"),
+    "ra": (_F8, "deg", "right ascension (ICRS) in the visit, S/N^2-weighted, frame-tied"),
+    "dec": (_F8, "deg", "declination (ICRS) in the visit, S/N^2-weighted, frame-tied"),
+    "pos_err": (_F4, "mas", f"uncertainty of the visit's position ({_VISIT_AXIS})"),
+    "filter": (_S, "", "filter name, e.g. F814W"),
+    "visit_id": (_S, "", "HST visit (program + visit of the rootnames, 'pppss')"),
+    "field_id": (_S, "", "cloudphot field the visit was measured in"),
+    "nexp": (_I4, "", "number of exposures (rows in phot_meas) combined"),
+    "mjd": (_F8, "d", "mean exposure mid-time of the visit, MJD (UTC)"),
+    "mjd_min": (_F8, "d", "first exposure mid-time of the visit, MJD (UTC)"),
+    "mjd_max": (_F8, "d", "last exposure mid-time of the visit, MJD (UTC)"),
+    "rate": (_F4, "ct/s", "inverse-variance mean count rate of the visit's exposures"),
+    "raterr": (_F4, "ct/s", "uncertainty of rate"),
+    "vega": (_F4, "mag", "inverse-variance mean Vega magnitude (99.999 when not detected)"),
+    "err": (_F4, "mag", "uncertainty of vega (9.999 when not detected)"),
+    "snr": (_F4, "", "signal to noise of rate (rate / raterr)"),
+    "chi": (_F4, "", "mean PSF-fit chi"),
+    "sharp": (_F4, "", "mean DOLPHOT sharpness"),
+    "round": (_F4, "", "mean DOLPHOT roundness"),
+    "crowd": (_F4, "mag", "mean DOLPHOT crowding"),
+    "flag": (_I2, "", "bitwise OR of the exposures' DOLPHOT flags"),
+    "tie_dra": (_F4, "mas", "frame-tie correction applied to ra (times cos dec)"),
+    "tie_ddec": (_F4, "mas", "frame-tie correction applied to dec"),
+    "tie_nstar": (_I4, "", "bright stars (S/N >= 20) the visit's frame tie used; 0: not tied"),
+    "tie_rms": (_F4, "mas", "rms residual of those stars after the tie (per axis)"),
+    "pix4096": (_I8, "", "HEALPix NSIDE 4096 NESTED index of (ra, dec)"),
+    "_healpix_29": (_I8, "", "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index"),
+}
+
+PHOT_VAR: dict[str, tuple[pa.DataType, str, str]] = {
+    "objid": (_I8, "", "object id in phot_mod"),
+    "ra": (_F8, "deg", "right ascension (ICRS) of the object (phot_mod)"),
+    "dec": (_F8, "deg", "declination (ICRS) of the object (phot_mod)"),
+    "filter": (_S, "", "filter name, e.g. F814W"),
+    "var_nepoch": (_I4, "", "usable single-exposure measurements (detected, flag <= 1)"),
+    "var_nvisit": (_I4, "", "distinct visits among them"),
+    "var_mjd_span": (_F8, "d", "time between the first and last of them"),
+    "var_mean": (_F4, "mag", "inverse-variance mean Vega magnitude of them"),
+    "var_chi2": (_F4, "", "reduced chi^2 of them against a constant (var_mean); ~1 if constant"),
+    "var_iqr": (_F4, "mag", "inter-quartile range of their magnitudes (robust to outliers)"),
+    "var_iqr_norm": (
+        _F4,
+        "",
+        "var_iqr / (1.349 x median err): a robust variability index, ~1 if constant",
+    ),
+    "var_amp": (_F4, "mag", "peak-to-peak range of their magnitudes"),
+    "var_period": (
+        _F4,
+        "d",
+        "Lomb-Scargle best period, 1-100 d (NULL unless var_nepoch >= 10 and var_chi2 >= 3)",
+    ),
+    "var_period_power": (_F4, "", "Lomb-Scargle power at var_period (0-1)"),
+    "pix4096": (_I8, "", "HEALPix NSIDE 4096 NESTED index of (ra, dec)"),
+    "_healpix_29": (_I8, "", "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index"),
+}
+
+PHOT_PM: dict[str, tuple[pa.DataType, str, str]] = {
+    "objid": (_I8, "", "object id in phot_mod"),
+    "ra": (_F8, "deg", "right ascension (ICRS) at pm_ref_epoch from the fit"),
+    "dec": (_F8, "deg", "declination (ICRS) at pm_ref_epoch from the fit"),
+    "pm_ra_cosdec": (_F4, "mas/yr", "proper motion in right ascension times cos(dec)"),
+    "pm_ra_cosdec_err": (_F4, "mas/yr", "uncertainty of pm_ra_cosdec (1 sigma)"),
+    "pm_dec": (_F4, "mas/yr", "proper motion in declination"),
+    "pm_dec_err": (_F4, "mas/yr", "uncertainty of pm_dec (1 sigma)"),
+    "pm_ref_epoch": (_F8, "d", "reference epoch of ra, dec: the fit's weighted mean MJD"),
+    "pm_nvisit": (_I4, "", "frame-tied phot_visit rows (visits x filters) fitted"),
+    "pm_baseline": (_F8, "d", "time between the first and last of them"),
+    "pm_chi2": (
+        _F4,
+        "",
+        "reduced chi^2 of the linear-motion fit (both axes); the errors are scaled by "
+        "its square root when it exceeds 1",
+    ),
+    "pix4096": (_I8, "", "HEALPix NSIDE 4096 NESTED index of (ra, dec)"),
+    "_healpix_29": (_I8, "", "HEALPix order 29 NESTED index of (ra, dec): HATS spatial index"),
+}
+
+#: the tables derived from phot_meas at each build (see :mod:`.visits`)
+DERIVED_TABLES = {"phot_visit": PHOT_VISIT, "phot_var": PHOT_VAR, "phot_pm": PHOT_PM}
+_DERIVED_TITLES = {
+    "phot_visit": "one row per object per visit per filter",
+    "phot_var": "variability: one row per object per filter",
+    "phot_pm": "proper motions: one row per object measured in visits far enough apart",
 }
 
 #: internal per-field contributions, kept so incremental builds can re-average objects
@@ -253,6 +351,16 @@ def markdown() -> str:
     ]
     for i, (n, (t, u, d)) in enumerate(PHOT_MEAS.items(), 1):
         out.append(f"| {i} | `{n}` | {t} | {u} | {d} |")
+    for table, cols in DERIVED_TABLES.items():
+        out += [
+            "",
+            f"## {table} ({_DERIVED_TITLES[table]})",
+            "",
+            "| # | column | type | unit | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for i, (n, (t, u, d)) in enumerate(cols.items(), 1):
+            out.append(f"| {i} | `{n}` | {t} | {u} | {d} |")
     out += [
         "",
         "## Conventions",
@@ -268,7 +376,16 @@ def markdown() -> str:
         "- Spatial columns: `htm9` (HTM level 9), `pix256` (HEALPix NSIDE 256 RING), "
         "`pix4096` (NSIDE 4096 NESTED), `_healpix_29` (order 29 NESTED, the HATS index; "
         "`pix4096 = _healpix_29 >> 34`).",
-        "- Storage: HATS catalogs `catalogs/<survey>/vNNNN/{phot_mod,phot_meas}/` in the "
+        "- Visits: `visit_id` is the program + visit of the HST rootname `ipppssoot` "
+        "(`pppss`); an exposure id that is not a 9-character rootname is its own visit. "
+        "phot_visit positions are tied per (field, visit, filter) to the phot_mod positions "
+        "of its stars with S/N >= 20 (clipped S/N^2-weighted mean shift); `pos_err` uses "
+        "the noise those stars show, c / (S/N). phot_pm fits the tied positions of every "
+        "filter against time where they span the build's `pm_min_baseline_days` "
+        "(default 180). phot_visit, phot_pm and phot_var are recomputed from the whole "
+        "version at every build.",
+        "- Storage: HATS catalogs "
+        "`catalogs/<survey>/vNNNN/{phot_mod,phot_meas,phot_visit,phot_pm,phot_var}/` in the "
         "products bucket, Parquet sorted by `_healpix_29` in row groups of 20,000 rows.",
         "- Queries: `q3c_radial_query`, `q3c_dist`, `q3c_join`, ADQL "
         "`CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ra0, dec0, r)) = 1` and "

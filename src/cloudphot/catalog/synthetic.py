@@ -309,7 +309,9 @@ def write_field(
                     rnd = np.abs(rng.normal(0, 0.1, n))
                     crowd = np.abs(rng.normal(0, 0.05, n))
                     flag = np.where(rng.random(n) < 0.01, 2, 0).astype(np.int16)
-                    root = f"{_INSTRUMENT[filt]}{zlib.crc32(f'{spec.field_id}/{filt}'.encode()) % 10**5:05d}{e:02d}q"
+                    # ipppssoot: one visit (ss) per epoch, as HST schedules them
+                    prog = zlib.crc32(f"{spec.field_id}/{filt}".encode()) % 10**3
+                    root = f"{_INSTRUMENT[filt]}{prog:03d}{e % 100:02d}{e // 100:02d}q"
                     dx, dy = rng.normal(0, 2, 2)
                     x = xref + dx
                     y = yref + dy

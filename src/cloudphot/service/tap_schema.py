@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-from ..catalog.schema import COLOR_COLUMNS, PHOT_MEAS, PHOT_MOD
+from ..catalog.schema import COLOR_COLUMNS, PHOT_MEAS, PHOT_MOD, PHOT_PM, PHOT_VAR, PHOT_VISIT
 
 __all__ = [
     "TAP_SCHEMA_TABLES",
@@ -89,6 +89,33 @@ _NAMED_UCD = {
     "round": "src.morph.param",
     "crowd": "phot.mag;instr.det.psf",
     "flag": "meta.code.qual",
+    # phot_visit, phot_pm, phot_var
+    "visit_id": "meta.id;obs.sequence",
+    "nexp": "meta.number;obs.exposure",
+    "mjd_min": "time.start;obs.exposure",
+    "mjd_max": "time.end;obs.exposure",
+    "pos_err": "stat.error;pos.eq",
+    "tie_dra": "pos.eq.ra;arith.diff",
+    "tie_ddec": "pos.eq.dec;arith.diff",
+    "tie_nstar": "meta.number;pos.frame",
+    "tie_rms": "stat.stdev;pos.eq",
+    "pm_ra_cosdec": "pos.pm;pos.eq.ra",
+    "pm_ra_cosdec_err": "stat.error;pos.pm;pos.eq.ra",
+    "pm_dec": "pos.pm;pos.eq.dec",
+    "pm_dec_err": "stat.error;pos.pm;pos.eq.dec",
+    "pm_ref_epoch": "time.epoch",
+    "pm_nvisit": "meta.number;obs",
+    "pm_baseline": "time.interval",
+    "pm_chi2": "stat.fit.chi2",
+    "var_nepoch": "meta.number;obs",
+    "var_nvisit": "meta.number;obs.sequence",
+    "var_mjd_span": "time.interval",
+    "var_mean": "phot.mag;stat.mean",
+    "var_chi2": "stat.fit.chi2;src.var",
+    "var_iqr": "src.var.index",
+    "var_amp": "src.var.amplitude",
+    "var_period": "time.period",
+    "var_period_power": "stat.value;time.period",
 }
 #: HST wide filters -> UCD band words
 _BAND = {
@@ -230,7 +257,7 @@ def _columns(cols: dict) -> tuple[ColumnMeta, ...]:
 
 @lru_cache(maxsize=8)
 def catalog_tables(survey: str) -> tuple[TableMeta, ...]:
-    """The survey's two tables as TAP publishes them."""
+    """The survey's tables as TAP publishes them."""
     return (
         TableMeta(
             survey,
@@ -245,6 +272,27 @@ def catalog_tables(survey: str) -> tuple[TableMeta, ...]:
             "One row per object per exposure: the single-exposure measurements (light "
             "curves), with MJD, filter, exposure time, image and quality metrics.",
             _columns(PHOT_MEAS),
+        ),
+        TableMeta(
+            survey,
+            f"{survey}.phot_visit",
+            "One row per object per visit per filter: the visit's exposures combined, "
+            "positions tied to the catalog's frame (the paper's per-visit measurements).",
+            _columns(PHOT_VISIT),
+        ),
+        TableMeta(
+            survey,
+            f"{survey}.phot_pm",
+            "One row per object measured in visits far enough apart: proper motion from "
+            "the frame-tied per-visit positions.",
+            _columns(PHOT_PM),
+        ),
+        TableMeta(
+            survey,
+            f"{survey}.phot_var",
+            "One row per object per filter: variability statistics of the single-exposure "
+            "measurements (reduced chi^2, IQR, Lomb-Scargle period).",
+            _columns(PHOT_VAR),
         ),
     )
 
@@ -411,7 +459,8 @@ def tap_schema_arrow(survey: str) -> dict[str, pa.Table]:
     """``tap_schema.<table>`` (lower-case) -> its rows as an Arrow table."""
     tables = all_tables(survey)
     schemas = {
-        survey: "the photometry database: objects (phot_mod) and measurements (phot_meas)",
+        survey: "the photometry database: objects (phot_mod), measurements (phot_meas), "
+        "visits (phot_visit), proper motions (phot_pm) and variability (phot_var)",
         "TAP_SCHEMA": "the tables and columns this TAP service publishes (TAP 1.1)",
     }
     rows: dict[str, list[dict]] = {t.name.split(".")[1]: [] for t in TAP_SCHEMA_TABLES}

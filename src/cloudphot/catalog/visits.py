@@ -1,0 +1,339 @@
+"""Visits, proper motions and variability: the tables a build derives from ``phot_meas``.
+
+``phot_visit``
+    One row per object x visit x filter x field: the visit's exposures combined
+    (magnitudes by inverse variance, positions by S/N^2), then **frame-tied**: each
+    (field, visit, filter)'s positions are shifted onto the catalog's own frame, the
+    ``phot_mod`` positions of its bright stars (S/N >= :data:`TIE_MIN_SNR`). The shift
+    is the S/N^2-weighted mean offset of those stars after clipping (median, then
+    3 sigma: moving stars and blends drop out); the same stars calibrate the visit's
+    astrometric noise, ``sigma = c / (S/N)``, with ``c`` from the median absolute
+    deviation of their offsets times their S/N, so ``pos_err`` is measured, not assumed.
+``phot_pm``
+    A weighted straight-line fit of the tied positions against time, per object, over
+    every filter's visits, where those span at least ``min_baseline_days`` (closed-form
+    sums in SQL; the reference epoch is the weighted mean epoch, where position and
+    motion are uncorrelated). The errors are scaled by the fit's reduced chi^2 when
+    that exceeds 1 (an error floor the 1/(S/N) model misses: PSF residuals, blends).
+``phot_var``
+    Per object and filter, over the single-exposure measurements: the reduced chi^2
+    against a constant, the inter-quartile range (in mag, and in units of the expected
+    noise: a robust index that one outlier cannot raise), the peak-to-peak range, and for
+    objects that vary (chi^2 >= :data:`PERIOD_MIN_CHI2`, 10+ epochs) the Lomb-Scargle
+    best period (:func:`best_period`, astropy).
+
+The tables are recomputed from the whole version's ``phot_meas`` at every build, in
+DuckDB (aggregations that spill to disk, not Python loops): the frame tie of a visit
+depends on every object of the visit and a motion on every visit of an object, so an
+incremental update would need the same reads. Only the period search runs per object,
+and only for the few objects that vary.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import DataError
+from . import ids
+from .schema import PHOT_PM, PHOT_VAR, PHOT_VISIT, arrow_schema
+
+__all__ = [
+    "DEFAULT_PM_MIN_BASELINE_DAYS",
+    "PERIOD_MIN_CHI2",
+    "TIE_MIN_SNR",
+    "TIE_MIN_STARS",
+    "best_period",
+    "derive_tables",
+    "visit_ids",
+]
+
+#: visits closer together than this give no proper motion (configurable per build)
+DEFAULT_PM_MIN_BASELINE_DAYS = 180.0
+#: stars at least this bright (in the visit) tie the visit's frame and calibrate its noise
+TIE_MIN_SNR = 20.0
+#: a visit with fewer tie stars is left untied (tie_nstar 0) and not used for motions
+TIE_MIN_STARS = 5
+#: objects below this reduced chi^2 are not searched for a period
+PERIOD_MIN_CHI2 = 3.0
+PERIOD_MIN_EPOCHS = 10
+_MAS = 3.6e6  # mas per degree
+_YEAR = 365.25
+#: an HST rootname: instrument, program (3), visit (2), exposure (2), transmission
+_ROOTNAME = re.compile(r"^[a-z0-9]([a-z0-9]{3})([a-z0-9]{2})[a-z0-9]{2}[a-z0-9_]$")
+#: usable single-exposure measurements for variability (as lightcurve.usable, plus flags)
+_USABLE = "vega < 90 AND err > 0 AND err < 1 AND isfinite(vega) AND isfinite(err) AND flag <= 1"
+
+
+def visit_ids(exposure_ids) -> np.ndarray:
+    """The HST visit (``pppss``: program + visit) of each rootname ``ipppssoot``.
+
+    An exposure id that is not a 9-character rootname (another observatory, a file
+    renamed by hand) is its own visit: exposures are never combined on a guess.
+    """
+    uniq, inv = np.unique(np.asarray(exposure_ids, dtype=object).astype(str), return_inverse=True)
+    out = np.empty(len(uniq), dtype=object)
+    for i, e in enumerate(uniq):
+        m = _ROOTNAME.match(e)
+        out[i] = m.group(1) + m.group(2) if m else e
+    return out[inv]
+
+
+def _read(files: list[str]) -> str:
+    lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{lst}], hive_partitioning = false)"
+
+
+def _visit_sql(meas: str, mod: str) -> str:
+    """phot_visit rows, tied; ``meas``/``mod`` are read_parquet() sources."""
+    dra = "(((v.ra - m.ra + 540) % 360) - 180) * cos(radians(m.dec)) * 3.6e6"
+    return f"""
+WITH raw AS (
+  SELECT objid, field_id, visit_id, filter,
+    count(*)::INTEGER AS nexp,
+    sum(w * mjd) / sum(w) AS mjd, min(mjd) AS mjd_min, max(mjd) AS mjd_max,
+    ref_ra + sum(w * (((ra - ref_ra + 540) % 360) - 180)) / sum(w) AS ra,
+    sum(w * dec) / sum(w) AS dec,
+    sum(w) AS s2,
+    sum(wr * rate) / sum(wr) AS rate, 1 / sqrt(sum(wr)) AS raterr,
+    coalesce(sum(wm * vega) / sum(wm), 99.999) AS vega,
+    coalesce(1 / sqrt(sum(wm)), 9.999) AS err,
+    avg(chi) AS chi, avg(sharp) AS sharp, avg("round") AS "round", avg(crowd) AS crowd,
+    bit_or(flag)::SMALLINT AS flag
+  FROM (SELECT *,
+      CASE WHEN snr > 0 AND isfinite(snr) THEN snr::DOUBLE * snr ELSE 1e-9 END AS w,
+      CASE WHEN raterr > 0 THEN 1 / (raterr::DOUBLE * raterr) END AS wr,
+      CASE WHEN vega < 90 AND err > 0 THEN 1 / (err::DOUBLE * err) END AS wm,
+      min(ra) OVER (PARTITION BY objid, field_id, visit_id, filter) AS ref_ra
+    FROM {meas})
+  GROUP BY objid, field_id, visit_id, filter, ref_ra
+), off AS (
+  SELECT v.*, sqrt(v.s2) AS sn, {dra} AS dx, (v.dec - m.dec) * 3.6e6 AS dy
+  FROM raw v JOIN (SELECT objid, ra, dec FROM {mod}) m USING (objid)
+), med AS (
+  SELECT field_id, visit_id, filter, median(dx) AS mx, median(dy) AS my
+  FROM off WHERE sn >= {TIE_MIN_SNR} GROUP BY ALL
+), scale AS (
+  SELECT o.field_id, o.visit_id, o.filter, any_value(mx) AS mx, any_value(my) AS my,
+    1.4826 * (median(abs(dx - mx) * sn) + median(abs(dy - my) * sn)) / 2 AS c
+  FROM off o JOIN med USING (field_id, visit_id, filter)
+  WHERE sn >= {TIE_MIN_SNR} GROUP BY ALL
+), tie AS (
+  SELECT o.field_id, o.visit_id, o.filter, any_value(c) AS c,
+    sum(s2 * dx) / sum(s2) AS tx, sum(s2 * dy) / sum(s2) AS ty, sum(s2) AS ts2,
+    count(*)::INTEGER AS n
+  FROM off o JOIN scale s USING (field_id, visit_id, filter)
+  WHERE sn >= {TIE_MIN_SNR} AND c > 0
+    AND abs(dx - mx) * sn <= 3 * c AND abs(dy - my) * sn <= 3 * c
+  GROUP BY ALL HAVING count(*) >= {TIE_MIN_STARS}
+), tied AS (
+  SELECT o.*, coalesce(-t.tx, 0) AS tie_dra, coalesce(-t.ty, 0) AS tie_ddec,
+    coalesce(t.n, 0) AS tie_nstar, t.c, t.ts2
+  FROM off o LEFT JOIN tie t USING (field_id, visit_id, filter)
+), resid AS (
+  SELECT field_id, visit_id, filter,
+    sqrt(avg(((dx + tie_dra) ^ 2 + (dy + tie_ddec) ^ 2) / 2)) AS tie_rms
+  FROM tied WHERE tie_nstar > 0 AND sn >= {TIE_MIN_SNR}
+    AND abs(dx + tie_dra) * sn <= 3 * c AND abs(dy + tie_ddec) * sn <= 3 * c
+  GROUP BY ALL
+)
+SELECT objid,
+  ra + tie_dra / 3.6e6 / cos(radians(dec)) AS ra, dec + tie_ddec / 3.6e6 AS dec,
+  CASE WHEN tie_nstar > 0 THEN sqrt(c * c / s2 + c * c / ts2) END AS pos_err,
+  filter, visit_id, field_id, nexp, mjd, mjd_min, mjd_max, rate, raterr, vega, err,
+  rate / raterr AS snr, chi, sharp, "round", crowd, flag, tie_dra, tie_ddec, tie_nstar,
+  tie_rms
+FROM tied LEFT JOIN resid USING (field_id, visit_id, filter)
+"""
+
+
+def _pm_sql(visit: str, mod: str, min_baseline_days: float) -> str:
+    """phot_pm rows: a weighted linear fit per object (closed-form sums)."""
+    dra = "(((v.ra - m.ra + 540) % 360) - 180) * cos(radians(m.dec)) * 3.6e6"
+    return f"""
+WITH p AS (
+  SELECT v.objid, m.ra AS ra0, m.dec AS dec0, v.mjd,
+    (v.mjd - 51544.5) / {_YEAR} AS t, {dra} AS x, (v.dec - m.dec) * 3.6e6 AS y,
+    1 / (v.pos_err::DOUBLE * v.pos_err) AS w
+  FROM {visit} v JOIN (SELECT objid, ra, dec FROM {mod}) m USING (objid)
+  WHERE v.tie_nstar > 0 AND v.pos_err > 0 AND isfinite(v.pos_err)
+), s AS (
+  SELECT objid, any_value(ra0) AS ra0, any_value(dec0) AS dec0, count(*) AS n,
+    count(DISTINCT mjd) AS nt, max(mjd) - min(mjd) AS baseline,
+    sum(w) AS sw, sum(w * t) AS st, sum(w * t * t) AS stt,
+    sum(w * x) AS sx, sum(w * t * x) AS stx, sum(w * x * x) AS sxx,
+    sum(w * y) AS sy, sum(w * t * y) AS sty, sum(w * y * y) AS syy
+  FROM p GROUP BY objid
+), f AS (
+  SELECT *, sw * stt - st * st AS d,
+    (sw * stx - st * sx) / (sw * stt - st * st) AS pmx,
+    (sw * sty - st * sy) / (sw * stt - st * st) AS pmy
+  FROM s WHERE nt >= 2 AND baseline >= {float(min_baseline_days)}
+)
+SELECT objid,
+  ra0 + (sx / sw) / 3.6e6 / cos(radians(dec0)) AS ra, dec0 + (sy / sw) / 3.6e6 AS dec,
+  pmx AS pm_ra_cosdec, sqrt(sw / d * greatest(chi2, 1)) AS pm_ra_cosdec_err,
+  pmy AS pm_dec, sqrt(sw / d * greatest(chi2, 1)) AS pm_dec_err,
+  51544.5 + {_YEAR} * st / sw AS pm_ref_epoch, n::INTEGER AS pm_nvisit,
+  baseline AS pm_baseline, chi2 AS pm_chi2
+FROM (SELECT *, CASE WHEN n > 2 THEN greatest(
+    (sxx - sx * sx / sw - pmx * pmx * d / sw) + (syy - sy * sy / sw - pmy * pmy * d / sw), 0
+  ) / (2 * n - 4) END AS chi2 FROM f WHERE d > 0)
+"""
+
+
+def _var_sql(meas: str, mod: str) -> str:
+    return f"""
+WITH u AS (SELECT * FROM {meas} WHERE {_USABLE}),
+s AS (
+  SELECT objid, filter, count(*) AS n, count(DISTINCT visit_id) AS nv,
+    max(mjd) - min(mjd) AS span,
+    sum(vega / (err::DOUBLE * err)) / sum(1 / (err::DOUBLE * err)) AS mean,
+    quantile_cont(vega, 0.75) - quantile_cont(vega, 0.25) AS iqr, median(err) AS merr,
+    max(vega) - min(vega) AS amp
+  FROM u GROUP BY objid, filter
+), c AS (
+  SELECT u.objid, u.filter, sum(((u.vega - s.mean) / u.err) ^ 2) AS chi2
+  FROM u JOIN s USING (objid, filter) GROUP BY u.objid, u.filter
+)
+SELECT objid, m.ra, m.dec, filter, n::INTEGER AS var_nepoch, nv::INTEGER AS var_nvisit,
+  span AS var_mjd_span, mean AS var_mean,
+  CASE WHEN n > 1 THEN chi2 / (n - 1) END AS var_chi2, iqr AS var_iqr,
+  CASE WHEN n > 3 THEN iqr / (1.349 * merr) END AS var_iqr_norm, amp AS var_amp
+FROM s JOIN c USING (objid, filter) JOIN (SELECT objid, ra, dec FROM {mod}) m USING (objid)
+"""
+
+
+def _finish(table: pa.Table, columns: dict) -> pa.Table:
+    """Add the spatial indexes, order the columns as the schema does, sort by _healpix_29."""
+    ra = table.column("ra").to_numpy(zero_copy_only=False).astype(float)
+    dec = table.column("dec").to_numpy(zero_copy_only=False).astype(float)
+    bad = ~(np.isfinite(ra) & np.isfinite(dec))
+    if bad.any():  # phot_meas and phot_mod hold only finite positions: a bug, not data
+        raise DataError(f"{int(bad.sum())} derived rows without a finite position")
+    extra = {
+        "pix4096": ids.pix4096_nest(ra % 360, dec),
+        "_healpix_29": ids.healpix29(ra % 360, dec),
+    }
+    schema = arrow_schema(columns)
+    arrays = []
+    for f in schema:
+        if f.name in extra:
+            arrays.append(pa.array(extra[f.name]).cast(f.type))
+        elif f.name == "ra":
+            arrays.append(pa.array(ra % 360).cast(f.type))
+        elif f.name in table.column_names:
+            arrays.append(table.column(f.name).cast(f.type))
+        else:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+    out = pa.Table.from_arrays(arrays, schema=schema)
+    return out.sort_by([("_healpix_29", "ascending"), ("objid", "ascending")])
+
+
+def best_period(
+    mjd: np.ndarray, mag: np.ndarray, err: np.ndarray, *, min_d: float = 1.0, max_d: float = 100.0
+) -> tuple[float, float]:
+    """(period in days, power) of the highest Lomb-Scargle peak of one filter's light curve.
+
+    astropy's fast (Press & Rybicki) one-term periodogram, 10 samples per peak: ~0.1 s
+    a star on this machine, where :func:`.lightcurve.find_period`'s two-term model takes
+    seconds (it stays the tool for one star's careful period). NaN when the baseline is
+    shorter than ``min_d``.
+    """
+    from astropy.timeseries import LombScargle
+
+    span = float(np.max(mjd) - np.min(mjd)) if len(mjd) else 0.0
+    max_d = min(max_d, span)
+    if max_d <= min_d:
+        return float("nan"), float("nan")
+    ls = LombScargle(mjd, mag, err)
+    freq, power = ls.autopower(
+        minimum_frequency=1 / max_d,
+        maximum_frequency=1 / min_d,
+        samples_per_peak=10,
+        method="fast",
+    )
+    k = int(np.argmax(power))
+    return float(1 / freq[k]), float(power[k])
+
+
+def _periods(con, meas: str, var: pa.Table) -> pa.Table:
+    """Add var_period / var_period_power for the objects that vary."""
+    n = var.num_rows
+    period = np.full(n, np.nan)
+    power = np.full(n, np.nan)
+    chi2 = var.column("var_chi2").to_numpy(zero_copy_only=False).astype(float)
+    nep = var.column("var_nepoch").to_numpy()
+    cand = np.flatnonzero((np.nan_to_num(chi2) >= PERIOD_MIN_CHI2) & (nep >= PERIOD_MIN_EPOCHS))
+    if len(cand):
+        objid = var.column("objid").to_numpy()[cand]
+        filt = np.asarray(var.column("filter").to_pylist(), dtype=object)[cand].astype(str)
+        con.register("_cand", pa.table({"objid": objid, "filter": filt}))
+        lc = con.sql(
+            f"SELECT objid, filter, mjd, vega, err FROM {meas} JOIN _cand USING (objid, filter) "
+            f"WHERE {_USABLE} ORDER BY objid, filter, mjd"
+        ).to_arrow_table()
+        con.unregister("_cand")
+        lo = lc.column("objid").to_numpy()
+        lf = np.asarray(lc.column("filter").to_pylist(), dtype=object).astype(str)
+        t, y, dy = (lc.column(c).to_numpy().astype(float) for c in ("mjd", "vega", "err"))
+        new = np.r_[True, (lo[1:] != lo[:-1]) | (lf[1:] != lf[:-1])]
+        starts = np.flatnonzero(new)
+        ends = np.r_[starts[1:], len(lo)]
+        where = {(int(lo[a]), lf[a]): (a, b) for a, b in zip(starts, ends)}
+        for i, o, f in zip(cand, objid, filt):
+            a, b = where.get((int(o), f), (0, 0))
+            if b - a >= PERIOD_MIN_EPOCHS:
+                period[i], power[i] = best_period(t[a:b], y[a:b], dy[a:b])
+    var = var.append_column("var_period", pa.array(period, pa.float32(), from_pandas=True))
+    return var.append_column("var_period_power", pa.array(power, pa.float32(), from_pandas=True))
+
+
+def derive_tables(
+    con,
+    meas_files: list[str],
+    mod_files: list[str],
+    out_dir: Path,
+    *,
+    min_baseline_days: float = DEFAULT_PM_MIN_BASELINE_DAYS,
+) -> dict[str, Path]:
+    """Write phot_visit, phot_pm and phot_var of one version to ``out_dir/<table>.parquet``.
+
+    ``con`` is a DuckDB connection; ``meas_files``/``mod_files`` the version's
+    phot_meas and phot_mod partition files. Returns table name -> file (rows sorted by
+    ``_healpix_29``), which the build splits into HATS partitions.
+    """
+    if not np.isfinite(min_baseline_days) or min_baseline_days < 0:
+        raise DataError(
+            f"the proper-motion baseline must be a number of days >= 0, got {min_baseline_days!r}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    empty = not meas_files or not mod_files
+    meas = _read(meas_files) if meas_files else None
+    mod = _read(mod_files) if mod_files else None
+
+    def put(name: str, table: pa.Table, cols: dict) -> pa.Table:
+        table = _finish(table, cols)
+        out[name] = out_dir / f"{name}.parquet"
+        pq.write_table(table, out[name])
+        return table
+
+    if empty:
+        for name, cols in (
+            ("phot_visit", PHOT_VISIT),
+            ("phot_pm", PHOT_PM),
+            ("phot_var", PHOT_VAR),
+        ):
+            put(name, arrow_schema(cols).empty_table(), cols)
+        return out
+    put("phot_visit", con.sql(_visit_sql(meas, mod)).to_arrow_table(), PHOT_VISIT)
+    visit = _read([str(out["phot_visit"])])
+    put("phot_pm", con.sql(_pm_sql(visit, mod, min_baseline_days)).to_arrow_table(), PHOT_PM)
+    var = con.sql(_var_sql(meas, mod)).to_arrow_table()
+    put("phot_var", _periods(con, meas, var), PHOT_VAR)
+    return out
