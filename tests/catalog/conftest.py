@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cloudphot.catalog import shapes
 from cloudphot.catalog.api import Catalog
 from cloudphot.catalog.synthetic import FieldSpec, make_survey
 from cloudphot.settings import Settings
@@ -35,3 +36,9 @@ def built(tmp_path_factory):
     result = cat.build()
     yield settings, cat, survey, result
     cat.close()
+
+
+@pytest.fixture(autouse=True)
+def _verify_shape_plans(monkeypatch):
+    """Every query these tests plan is planned the ordinary way too, and must agree."""
+    monkeypatch.setattr(shapes, "VERIFY", True)

@@ -223,7 +223,7 @@ def test_paper_queries_are_trino_with_the_version_filter(built, name):
 def test_paper_cone_prunes_to_the_local_engines_partitions(built):
     _, cat, _, _ = built
     sql, _ = _plan(built, PAPER["cone"])
-    local_sql, _ = cat.engine.to_duckdb(PAPER["cone"])
+    local_sql = cat.engine.to_duckdb(PAPER["cone"])
     used = [p for (_, p), f in cat.engine.partition_files("phot_meas").items() if f in local_sql]
     (source,) = _sources(sqlglot.parse_one(sql, read="trino"))
     assert _filters(source)["dir"] == sorted({hats_dir(p) for p in used}) and used

@@ -138,7 +138,7 @@ def test_incremental_versions(tmp_path):
                 "objid"
             ][0]
         )
-        duck, _ = v2.engine.to_duckdb(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")
+        duck = v2.engine.to_duckdb(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")
         assert not any(f"Npix={p}.parquet" in duck for p in old)
         assert len(v2.query(f"SELECT * FROM phat_v2.phot_mod WHERE objid = {oid}")) == 1
     # refresh: a re-reduced field replaces its old rows, objids of unchanged stars survive

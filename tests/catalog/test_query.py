@@ -143,7 +143,7 @@ def test_cone_on_measurements_and_distance_functions(built):
 
 def test_cone_prunes_partitions_and_uses_index_ranges(built):
     _, cat, _, _ = built
-    sql, _rw = cat.engine.to_duckdb(
+    sql = cat.engine.to_duckdb(
         "SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, 1/3600.)"
     )
     assert "_healpix_29 BETWEEN" in sql
@@ -154,7 +154,7 @@ def test_cone_prunes_partitions_and_uses_index_ranges(built):
     t = cat.query("SELECT * FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 200, -30, 0.01)")
     assert len(t) == 0 and "objid" in t.colnames
     # a cone inside an OR must not narrow partitions (it is not a restriction of the table)
-    sql, _ = cat.engine.to_duckdb(
+    sql = cat.engine.to_duckdb(
         "SELECT objid FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, 11.02203, 41.23451, "
         "1/3600.) OR objid = 5"
     )
@@ -236,7 +236,7 @@ def test_objid_lookup_prunes_partitions(built):
         f"SELECT * FROM phat_v2.phot_meas m WHERE m.objid IN ({oids[0]}, {oids[1]}) "
         f"AND m.filter = 'F814W'",
     ):
-        duck, _ = cat.engine.to_duckdb(sql)
+        duck = cat.engine.to_duckdb(sql)
         used = [f for f in cat.engine.files("phot_meas") if f in duck]
         assert set(used) <= set(expect) and used
         assert len(cat.query(sql)) > 0

@@ -1,5 +1,6 @@
 """The per-engine plan cache and the kept Parquet footers: faster, never looser."""
 
+import numpy as np
 import pytest
 
 from cloudphot.catalog import query as query_mod
@@ -19,10 +20,10 @@ def test_cached_plan_gives_identical_results(built):
     _, cat, _, _ = built
     eng = cat.engine
     first = cat.query(GROUP + " ORDER BY pix4096")
-    assert GROUP + " ORDER BY pix4096" in eng._plans
+    assert (GROUP + " ORDER BY pix4096", frozenset()) in eng._plans
     again = cat.query(GROUP + " ORDER BY pix4096")
     assert first.as_array().tolist() == again.as_array().tolist()
-    assert eng.to_duckdb(GROUP)[0] == eng._plan(GROUP)[0]
+    assert eng.to_duckdb(GROUP) == eng._plan(GROUP)[0]
 
 
 @pytest.mark.parametrize("sql", sorted(REFUSED))
@@ -31,7 +32,8 @@ def test_hostile_sql_is_never_cached_and_refused_every_time(built, sql):
     for _ in range(2):
         with pytest.raises(QueryRefused):
             cat.query(sql)
-    assert sql not in cat.engine._plans
+    assert (sql, frozenset()) not in cat.engine._plans
+    assert not any(sql == k for k, _ in cat.engine._plans)
 
 
 def test_cache_is_bounded(built, monkeypatch):
@@ -114,3 +116,100 @@ def test_concurrent_queries_on_one_engine_agree_with_serial_ones(built):
     with ThreadPoolExecutor(6) as pool:
         parallel = list(pool.map(lambda s: cat.query(s).as_array().tolist(), sqls))
     assert parallel == serial
+
+
+CONE = (
+    "SELECT objid, ra, dec FROM phat_v2.phot_mod WHERE q3c_radial_query(ra, dec, {}, {}, {}/3600)"
+)
+
+
+def _no_parsing(monkeypatch):
+    """Planning a query the ordinary way now fails the test (shape plans must serve it)."""
+
+    def fail(*a, **k):
+        raise AssertionError("the query was parsed again")
+
+    monkeypatch.setattr(query_mod.shapes, "VERIFY", False)
+    monkeypatch.setattr(query_mod, "_check_and_rewrite", fail)
+
+
+def _truth(cat, ra0, dec0, r_arcsec):
+    t = cat.query("SELECT objid, ra, dec FROM phat_v2.phot_mod")
+    a, d = np.radians(t["ra"]), np.radians(t["dec"])
+    a0, d0 = np.radians(ra0), np.radians(dec0)
+    h = np.sin((d - d0) / 2) ** 2 + np.cos(d) * np.cos(d0) * np.sin((a - a0) / 2) ** 2
+    sep = np.degrees(2 * np.arcsin(np.sqrt(np.minimum(1, h)))) * 3600
+    return sorted(int(o) for o in t["objid"][sep <= r_arcsec])
+
+
+def test_new_cone_centres_reuse_the_shape_plan_exactly(built, monkeypatch):
+    """One parse per query shape: the next centres and radii are parameters, re-checked."""
+    _, cat, _, _ = built
+    t = cat.query("SELECT ra, dec FROM phat_v2.phot_mod ORDER BY objid LIMIT 40")
+    cones = [(float(t["ra"][i]), float(t["dec"][i]), 1 + i % 7) for i in range(1, 40, 3)]
+    truth = [_truth(cat, *c) for c in cones]
+    cat.query(CONE.format(float(t["ra"][0]), float(t["dec"][0]), 2))
+    _no_parsing(monkeypatch)
+    for c, want in zip(cones, truth):
+        got = sorted(int(o) for o in cat.query(CONE.format(*c))["objid"])
+        assert got == want and got
+    # the shape's numbers are still checked: a NaN (0/0) or over-180-degree radius
+    # and a centre off the sphere are refused on a plan of the same shape
+    with pytest.raises(QueryRefused, match="NaN"):
+        cat.query(CONE.format(10.5, 41.2, 0).replace("/3600", "/0"))
+    with pytest.raises(QueryRefused, match="above 180"):
+        cat.query(CONE.format(10.5, 41.2, 900000))
+    with pytest.raises(QueryRefused, match="Dec"):
+        cat.query(CONE.format(10.5, 95.5, 1))
+
+
+def test_numbers_that_steer_a_plan_are_part_of_its_key(built, monkeypatch):
+    _, cat, _, _ = built
+    eng = cat.engine
+    small = "SELECT objid FROM phat_v2.phot_mod ORDER BY objid LIMIT {}"
+    assert len(cat.query(small.format(5))) == 5
+    assert len(cat.query(small.format(7))) == 7
+    with pytest.raises(QueryRefused, match="LIMIT"):
+        cat.query(small.format(eng.max_rows + 1))
+    inside = (
+        "SELECT objid FROM phat_v2.phot_mod WHERE "
+        "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {}, {}, 0.01)) = {}"
+    )
+    n = len(cat.query("SELECT objid FROM phat_v2.phot_mod"))
+    a = len(cat.query(inside.format(11.02203, 41.23451, 1)))
+    b = len(cat.query(inside.format(11.02203, 41.23451, 0)))
+    assert a > 0 and a + b == n
+
+
+def test_light_curves_of_new_objids_reuse_the_plan_and_prune(built, monkeypatch):
+    _, cat, _, _ = built
+    curve = "SELECT objid, mjd FROM phat_v2.phot_meas WHERE objid = {} ORDER BY mjd"
+    objids = [int(o) for o in cat.query("SELECT objid FROM phat_v2.phot_mod")["objid"]]
+    picks = objids[:: max(1, len(objids) // 12)]
+    want = {
+        o: len(cat.query(f"SELECT mjd FROM phat_v2.phot_meas WHERE objid + 0 = {o}")) for o in picks
+    }
+    cat.query(curve.format(picks[0]))
+    _no_parsing(monkeypatch)
+    files = cat.engine.files("phot_meas")
+    for o in picks:
+        got = cat.query(curve.format(o))
+        assert len(got) == want[o] > 0 and set(got["objid"]) == {o}
+        assert sum(f in cat.engine.to_duckdb(curve.format(o)) for f in files) < len(files)
+
+
+def test_one_deadline_thread_fires_only_what_is_due():
+    import threading
+    import time
+
+    fired = []
+    dl = query_mod._Deadlines()
+    cancelled = [dl.after(0.05, lambda i=i: fired.append(("x", i))) for i in range(50)]
+    for d in cancelled:
+        d.cancel()
+    done = threading.Event()
+    late = dl.after(0.3, done.set)
+    early = dl.after(0.1, lambda: fired.append("early"))
+    assert done.wait(5) and late.fired and early.fired
+    time.sleep(0.05)
+    assert fired == ["early"] and not any(d.fired for d in cancelled)

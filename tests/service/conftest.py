@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cloudphot.catalog import shapes
 from cloudphot.catalog.api import Catalog
 from cloudphot.catalog.synthetic import FieldSpec, make_survey
 from cloudphot.service.local import BackgroundServer, local_app
@@ -78,3 +79,9 @@ def _collect_client_sockets():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _verify_shape_plans(monkeypatch):
+    """Every query these tests plan is planned the ordinary way too, and must agree."""
+    monkeypatch.setattr(shapes, "VERIFY", True)

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
 import math
 import operator
 import re
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -50,7 +52,7 @@ from sqlglot import exp
 
 from ..errors import ConfigError, DataError, QueryRefused
 from ..storage.objects import ObjectStore
-from . import covers, ids
+from . import covers, ids, shapes
 from .build import read_manifest
 from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
 
@@ -71,6 +73,7 @@ __all__ = [
     "check_cone",
     "manifest_partitions",
     "partitions_touched",
+    "read_query",
     "restriction_ranges",
     "unique_names",
 ]
@@ -282,10 +285,27 @@ class IdPixels:
     pix4096: frozenset
 
 
-def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels] | None:
-    """(qualifier, pixels) when ``term`` pins objid to integer constants."""
+@dataclass(frozen=True)
+class _IdSpec:
+    """The objid literals of ``objid = n`` / ``IN (...)``: their pixels for each query."""
+
+    literals: tuple
+
+    def resolve(self, values=None) -> IdPixels:
+        return IdPixels(
+            frozenset(int(shapes.number(e, values)) >> ids.OBJID_SERIAL_BITS for e in self.literals)
+        )
+
+
+def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels | _IdSpec] | None:
+    """(qualifier, pixels) when ``term`` pins objid to integer constants.
+
+    While a shape is planned, the pixels are a spec evaluated per query. (Whether a
+    literal is all digits is part of the shape's key, so reading that is no read.)
+    """
     if isinstance(term, exp.Paren):
         term = term.this
+    found = None
     if isinstance(term, exp.EQ):
         for a, b in ((term.this, term.expression), (term.expression, term.this)):
             if (
@@ -294,8 +314,9 @@ def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels] | None:
                 and not b.is_string
                 and b.this.isdigit()
             ):
-                return a.table, IdPixels(frozenset([int(b.this) >> ids.OBJID_SERIAL_BITS]))
-    if (
+                found = a.table, (b,)
+                break
+    elif (
         isinstance(term, exp.In)
         and _column(term.this, "objid")
         and not term.args.get("query")
@@ -305,10 +326,11 @@ def _objid_pixels(term: exp.Expression) -> tuple[str, IdPixels] | None:
             for e in term.expressions
         )
     ):
-        return term.this.table, IdPixels(
-            frozenset(int(e.this) >> ids.OBJID_SERIAL_BITS for e in term.expressions)
-        )
-    return None
+        found = term.this.table, tuple(term.expressions)
+    if found is None:
+        return None
+    spec = _IdSpec(found[1])
+    return found[0], spec if shapes.current() is not None else spec.resolve()
 
 
 @dataclass
@@ -316,9 +338,12 @@ class Rewritten:
     """A checked query, rewritten for DuckDB, with the table references still symbolic."""
 
     expression: exp.Expression
-    #: id(table node) -> (table name, cone restriction or None)
-    tables: dict[int, tuple[str, Cone | None]] = field(default_factory=dict)
+    #: id(table node) -> (table name, cone or objid restriction or None; their specs
+    #: while a shape is planned)
+    tables: dict[int, tuple[str, Cone | IdPixels | None]] = field(default_factory=dict)
     limit: int | None = None
+    #: the shape's plan being made (:func:`check_and_rewrite` with a shape)
+    recording: shapes.Recording | None = None
 
     def sql(self) -> str:
         return self.expression.sql(dialect="duckdb")
@@ -344,20 +369,21 @@ _BINOPS = {
 }
 
 
-def _const(node: exp.Expression) -> float | None:
+def _const(node: exp.Expression, values=None) -> float | None:
     """Value of a numeric constant expression, or None when it is not one.
 
     Literals, + - * / (IEEE: 0/0 is NaN), parentheses, unary minus, and casts of
-    strings to numbers (``'NaN'::float8``, ``CAST('Infinity' AS DOUBLE)``).
+    strings to numbers (``'NaN'::float8``, ``CAST('Infinity' AS DOUBLE)``). ``values``:
+    a query's numbers, for the slots of its shape's plan (:func:`.shapes.number`).
     """
     if isinstance(node, exp.Literal):
         if not node.is_string:
-            return float(node.this)
+            return float(shapes.number(node, values))
         return None
     if isinstance(node, exp.Paren):
-        return _const(node.this)
+        return _const(node.this, values)
     if isinstance(node, exp.Neg):
-        v = _const(node.this)
+        v = _const(node.this, values)
         return None if v is None else -v
     if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(*exp.DataType.NUMERIC_TYPES):
         if isinstance(node.this, exp.Literal) and node.this.is_string:
@@ -365,10 +391,10 @@ def _const(node: exp.Expression) -> float | None:
                 return float(node.this.this)
             except ValueError:
                 return None
-        return _const(node.this)
+        return _const(node.this, values)
     for cls, op in _BINOPS.items():
         if isinstance(node, cls):
-            a, b = _const(node.this), _const(node.expression)
+            a, b = _const(node.this, values), _const(node.expression, values)
             if a is None or b is None:
                 return None
             try:
@@ -414,7 +440,7 @@ def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
     args = {"ra1": ra1, "dec1": dec1, "ra2": ra2, "dec2": dec2}
     if all(_simple(a) for a in args.values()):
         return exp.Var(
-            this=_DIST_TEXT.format(**{k: a.sql(dialect="duckdb") for k, a in args.items()})
+            this=_DIST_TEXT.format(**{k: a.sql(dialect=shapes.DUCKDB) for k, a in args.items()})
         )
     fill_args = {f"__{k}__": a for k, a in args.items()}
 
@@ -430,12 +456,12 @@ def _column(node: exp.Expression, name: str) -> bool:
     return isinstance(node, exp.Column) and node.name.lower() == name
 
 
-def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.Expression:
+def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> str:
     """Index ranges on ``_healpix_29`` (same table qualifier as ``ra``) AND exact distance.
 
     The ranges alone (no enclosing BETWEEN): DuckDB pushes an OR of ranges on one column
     into the Parquet scan, and an enclosing range let through ~15x the rows (NESTED
-    order puts a cone's pixels far apart). One ``Var`` of SQL text, as :func:`_dist_deg`.
+    order puts a cone's pixels far apart). SQL text, as :func:`_dist_deg`'s.
     """
     qual = ra_col.table
     hp = exp.column("_healpix_29", table=qual).sql(dialect="duckdb") if qual else "_healpix_29"
@@ -446,9 +472,26 @@ def _cone_predicate(ra_col: exp.Column, dec_col: exp.Column, cone: Cone) -> exp.
         exp.Literal.number(repr(cone.ra_deg)),
         exp.Literal.number(repr(cone.dec_deg)),
     )
-    return exp.Paren(
-        this=exp.Var(this=f"({ranges}) AND {dist.sql(dialect='duckdb')} <= {cone.radius_deg!r}")
-    )
+    return f"({ranges}) AND {dist.sql(dialect='duckdb')} <= {cone.radius_deg!r}"
+
+
+@dataclass(frozen=True)
+class _ConeSpec:
+    """A cone test on the ra/dec columns with constant centre and radius (trees).
+
+    While a shape is planned its predicate is a marker, computed for each query of the
+    shape from that query's numbers (and checked: a NaN radius is refused every time).
+    """
+
+    what: str
+    ra: exp.Column
+    dec: exp.Column
+    args: tuple
+
+    def resolve(self, values=None) -> Cone:
+        c = [_const(a, values) for a in self.args]
+        check_cone(self.what, *c, "")
+        return Cone(c[0] % 360, c[1], c[2])
 
 
 def _point_args(node: exp.Expression, what: str, sql: str) -> list[exp.Expression]:
@@ -500,34 +543,56 @@ _ROW_GUARD = (
 )
 
 
+@functools.cache
+def _guard_template(what: str, ra_bad: bool, dec_bad: bool, r_bad: bool) -> exp.Expression:
+    """The run-time guard as a tree with ``__ra0__``... placeholders, parsed once."""
+    bad = []
+    if ra_bad:
+        bad.append("NOT isfinite(CAST((__ra0__) AS DOUBLE))")
+    if dec_bad:
+        bad.append("NOT ((__dec0__) BETWEEN -90 AND 90)")
+    if r_bad:
+        bad.append("NOT ((__r__) BETWEEN 0 AND 180)")
+    return sqlglot.parse_one(
+        _ROW_GUARD.format(bad=" OR ".join(bad), what=what, test="__test__"), read="duckdb"
+    )
+
+
 def _row_guarded(test, what: str, ra0, dec0, r, consts) -> exp.Expression:
     """``test``, raising at run time for rows whose non-constant centre or radius is not valid."""
-    bad = []
-    if consts[0] is None:
-        bad.append(f"NOT isfinite(CAST(({ra0.sql(dialect='duckdb')}) AS DOUBLE))")
-    if consts[1] is None:
-        bad.append(f"NOT (({dec0.sql(dialect='duckdb')}) BETWEEN -90 AND 90)")
-    if r is not None and consts[2] is None:
-        bad.append(f"NOT (({r.sql(dialect='duckdb')}) BETWEEN 0 AND 180)")
-    if not bad:
+    flags = (consts[0] is None, consts[1] is None, r is not None and consts[2] is None)
+    if not any(flags):
         return test
-    guard = _ROW_GUARD.format(bad=" OR ".join(bad), what=what, test="__test__")
-    tree = sqlglot.parse_one(guard, read="duckdb")
-    next(c for c in tree.find_all(exp.Column) if c.name == "__test__").replace(test)
-    return exp.paren(tree)
+    parts = {"__ra0__": ra0, "__dec0__": dec0, "__r__": r, "__test__": test}
+
+    def fill(node):
+        if isinstance(node, exp.Column) and not node.table and node.name in parts:
+            return parts[node.name].copy()
+        return node
+
+    return exp.paren(_guard_template(what, *flags).copy().transform(fill, copy=False))
 
 
 def _radial(what: str, args: list[exp.Expression], sql: str, cones: list) -> exp.Expression:
     """Replacement for a cone test on (ra, dec) around a centre with a radius (degrees)."""
     ra, dec, ra0, dec0, r = args
-    c = [_const(x) for x in (ra0, dec0, r)]
+    rec = shapes.current()
+    # while a shape is planned, a constant cone is a parameter, not a read of its numbers
+    c = [_const(x, rec.shape.numbers if rec else None) for x in (ra0, dec0, r)]
     check_cone(what, *c, sql)
     if None not in c and _column(ra, "ra") and _column(dec, "dec"):
-        cone = Cone(c[0] % 360, c[1], c[2])
-        pred = _cone_predicate(ra, dec, cone)
-        cones.append((ra.table, cone, pred))
+        spec = _ConeSpec(what, ra, dec, (ra0, dec0, r))
+        if rec is None:
+            restriction = spec.resolve()
+            text = _cone_predicate(ra, dec, restriction)
+        else:
+            restriction, text = spec, shapes.marker("C", len(rec.cones))
+            rec.cones.append(spec)
+        pred = exp.Paren(this=exp.Var(this=text))
+        cones.append((ra.table, restriction, pred))
         return pred
     # centre or columns not constant/indexed: exact distance only (still correct)
+    c = [_const(x) for x in (ra0, dec0, r)]
     radius = exp.Literal.number(repr(c[2])) if c[2] is not None else r.copy()
     test = exp.paren(exp.LTE(this=_dist_deg(ra, dec, ra0, dec0), expression=radius))
     return _row_guarded(test, what, ra0, dec0, r, c)
@@ -637,15 +702,20 @@ def check_and_rewrite(
     *,
     max_rows: int = DEFAULT_MAX_ROWS,
     extra_tables: frozenset[str] = frozenset(),
+    tokens: tuple[str, list] | None = None,
+    shape: shapes.Shape | None = None,
 ) -> Rewritten:
     """Parse, allow-list check and rewrite ``sql``; raise QueryRefused with the reason.
 
     ``extra_tables`` are lower-case qualified names (``tap_schema.columns``,
     ``mydb.mine``) allowed besides the catalog's: tables the caller supplies itself
-    (see :meth:`QueryEngine.run`), recorded in ``Rewritten.extra``.
+    (see :meth:`QueryEngine.run`), recorded in ``Rewritten.extra``. ``tokens``: what
+    :func:`read_query` gave for ``sql``; with ``shape`` (of those tokens) the plan is
+    made for the shape, with markers (``Rewritten.recording``; see :mod:`.shapes`).
     """
     try:
-        return _check_and_rewrite(sql, survey, max_rows, extra_tables)
+        dialect, toks = tokens if tokens is not None else read_query(sql)
+        return _check_and_rewrite(sql, toks, dialect, survey, max_rows, extra_tables, shape)
     except RecursionError:
         raise _refuse(
             "the query nests expressions too deeply to be read (long chains of nested CASE, "
@@ -661,9 +731,8 @@ def _function_name(node: exp.Func, dialect: str) -> str:
     return node.sql(dialect=dialect).split("(")[0].strip().lower() or type(node).__name__
 
 
-def _check_and_rewrite(
-    sql: str, survey: str, max_rows: int, extra_tables: frozenset[str]
-) -> Rewritten:
+def read_query(sql: str) -> tuple[str, list]:
+    """(sqlglot dialect, tokens) of a query; refuses an empty, overlong or unreadable one."""
     if not sql or not sql.strip():
         raise _refuse("the query is empty", sql)
     if len(sql) > MAX_SQL_CHARS:
@@ -671,7 +740,18 @@ def _check_and_rewrite(
     # ADQL's SELECT TOP n is T-SQL syntax: such queries are read with sqlglot's T-SQL
     # dialect (TOP becomes LIMIT); everything else as PostgreSQL, as Data Lab users write it
     dialect = "tsql" if _TOP.match(sql) else "postgres"
-    tokens = _tokens(sql, dialect)
+    return dialect, _tokens(sql, dialect)
+
+
+def _check_and_rewrite(
+    sql: str,
+    tokens: list,
+    dialect: str,
+    survey: str,
+    max_rows: int,
+    extra_tables: frozenset[str],
+    shape: shapes.Shape | None,
+) -> Rewritten:
     _prescan(tokens, sql, survey)
     try:
         parsed = sqlglot.Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
@@ -682,6 +762,15 @@ def _check_and_rewrite(
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements given; send exactly one SELECT", sql)
     tree = statements[0]
+    if shape is None:
+        return _checked(tree, tokens, dialect, sql, survey, max_rows, extra_tables)
+    with shapes.Recording(shape, tree) as rec:
+        result = _checked(tree, tokens, dialect, sql, survey, max_rows, extra_tables)
+    result.recording = rec
+    return result
+
+
+def _checked(tree, tokens, dialect, sql, survey, max_rows, extra_tables) -> Rewritten:
     # one walk of the tree collects everything the checks below look at
     tables, funcs, cte_names = [], [], set()
     for node in tree.walk():
@@ -823,10 +912,11 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                 rv = _const(r)
                 check_cone("q3c_join", None, None, rv, sql)
                 radius = exp.Literal.number(repr(rv)) if rv is not None else r
-                rs = radius.sql(dialect="duckdb")
-                d1, d2 = dec1.sql(dialect="duckdb"), dec2.sql(dialect="duckdb")
-                band = sqlglot.parse_one(
-                    f"{d2} BETWEEN {d1} - ({rs}) AND {d1} + ({rs})", read="duckdb"
+                d1 = dec1.copy() if _simple(dec1) else exp.paren(dec1.copy())
+                band = exp.Between(
+                    this=dec2.copy(),
+                    low=exp.Sub(this=d1.copy(), expression=exp.paren(radius.copy())),
+                    high=exp.Add(this=d1, expression=exp.paren(radius.copy())),
                 )
                 test = exp.paren(
                     exp.and_(
@@ -885,7 +975,8 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
         terms = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
         tables = [t for t in sel.find_all(exp.Table) if t.parent_select is sel]
         for qual, cone, pred in cones:
-            if not any(t is pred for t in terms):
+            # flatten() unwraps parentheses: the term may be the predicate's inside
+            if not any(t is pred or t is pred.this for t in terms):
                 continue
             for t in tables:
                 if _is_catalog_table(t, cte_names) and (
@@ -1066,6 +1157,92 @@ class QueryResult:
     scanned_bytes: int | None = None
 
 
+class _Deadline:
+    """A call due at ``when`` (monotonic), unless cancelled first."""
+
+    __slots__ = ("cancelled", "fired", "fn", "when")
+
+    def __init__(self, when: float, fn):
+        self.when, self.fn, self.cancelled, self.fired = when, fn, False, False
+
+    def __lt__(self, other: _Deadline) -> bool:
+        return self.when < other.when
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Deadlines:
+    """One thread that interrupts queries past their timeout, for every engine.
+
+    A ``threading.Timer`` per query starts a thread per query, and ``start()`` waits
+    until it runs: 3 ms of a small query's time through the service on this loaded VM.
+    """
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._heap: list[_Deadline] = []
+        self._thread: threading.Thread | None = None
+
+    def after(self, seconds: float, fn) -> _Deadline:
+        d = _Deadline(time.monotonic() + float(seconds), fn)
+        with self._cv:
+            heapq.heappush(self._heap, d)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="cloudphot-query-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is d:
+                self._cv.notify()
+        return d
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                now = time.monotonic()
+                if not self._heap or self._heap[0].when > now:
+                    # cancelled deadlines are dropped when they come up, or every minute
+                    self._cv.wait(min(60.0, self._heap[0].when - now) if self._heap else 60.0)
+                    continue
+                due = heapq.heappop(self._heap)
+                due.fired = True
+            if not due.cancelled:
+                with contextlib.suppress(Exception):  # a closed connection has nothing to stop
+                    due.fn()
+
+
+_DEADLINES = _Deadlines()
+
+
+@dataclass
+class _ShapePlan:
+    """One shape's DuckDB SQL with markers, and how to fill them for one query."""
+
+    text: str
+    #: the specs of marker C0, C1...: cone predicates
+    cones: list[_ConeSpec]
+    #: (table, restriction or its spec) of marker S0, S1...: the tables' partition lists
+    sources: list[tuple[str, object]]
+
+    def sql(self, numbers: tuple[str, ...], engine: QueryEngine) -> str:
+        resolved: dict[int, Cone | IdPixels] = {}
+
+        def resolve(spec):
+            if not isinstance(spec, (_ConeSpec, _IdSpec)):
+                return spec
+            hit = resolved.get(id(spec))
+            if hit is None:
+                hit = resolved[id(spec)] = spec.resolve(numbers)
+            return hit
+
+        cones = [_cone_predicate(s.ra, s.dec, resolve(s)) for s in self.cones]
+        sources = [engine._source(table, resolve(spec)) for table, spec in self.sources]
+        return shapes.fill(self.text, {"L": numbers, "C": cones, "S": sources})
+
+
 class QueryEngine:
     """Queries one catalog version (default: the latest) of a survey through DuckDB.
 
@@ -1113,10 +1290,13 @@ class QueryEngine:
             t: LEGACY_FILING_SLACK_ARCSEC if legacy and t == "phot_mod" else 0.0 for t in TABLES
         }
         self._con = self._connect(threads, memory_limit)
-        #: query string -> (DuckDB SQL, Rewritten): only queries that passed the checks
-        #: are stored, and one engine serves one catalog version, so a hit is exactly
-        #: what :meth:`to_duckdb` would produce again
-        self._plans: OrderedDict[str, tuple[str, Rewritten]] = OrderedDict()
+        #: query string -> DuckDB SQL, and (shape, fixed numbers) -> the shape's plan:
+        #: only queries that passed the checks are stored, and one engine serves one
+        #: catalog version, so a hit is exactly what planning would produce again
+        self._plans: OrderedDict[tuple, str] = OrderedDict()
+        self._shapes: OrderedDict[tuple, _ShapePlan] = OrderedDict()
+        #: shape key -> the numbers its plans read (their values are part of the key)
+        self._fixed: dict[tuple, frozenset[int]] = {}
         self._plans_lock = threading.Lock()
         #: one query at a time on the shared connection (a DuckDB connection is not
         #: thread-safe, and a cursor would lose the Parquet footer cache setting)
@@ -1169,32 +1349,93 @@ class QueryEngine:
         lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         return f"(SELECT * FROM read_parquet([{lst}], hive_partitioning = false){tail})"
 
-    def to_duckdb(self, sql: str, extra: frozenset[str] = frozenset()) -> tuple[str, Rewritten]:
+    def to_duckdb(self, sql: str, extra: frozenset[str] = frozenset()) -> str:
         """The DuckDB SQL that :meth:`run` executes (useful for EXPLAIN and tests).
 
-        Checked, rewritten plans are cached per query string and set of supplied
-        tables (refused queries never are).
+        Plans are cached per query string and per *shape* (the query with its numbers
+        as parameters, :mod:`.shapes`), with the set of supplied tables; refused
+        queries never are. A new cone centre or objid of a known shape costs a
+        tokenization, its cover and its partition list, not a parse.
         """
-        key = (sql, extra) if extra else sql
+        key = (sql, extra)
         with self._plans_lock:
             hit = self._plans.get(key)
             if hit is not None:
                 self._plans.move_to_end(key)
                 return hit
-        plan = self._plan(sql, extra)
+        dialect, tokens = read_query(sql)
+        shape = shapes.shape_of(tokens, dialect, extra)
         with self._plans_lock:
-            self._plans[key] = plan
+            fixed = self._fixed.get(shape.key)
+            skey = None if fixed is None else (shape.key, shapes.fixed_subkey(fixed, shape.numbers))
+            plan = None if skey is None else self._shapes.get(skey)
+            if plan is not None:
+                self._shapes.move_to_end(skey)
+        if plan is None:
+            plan = self._shape_plan(sql, (dialect, tokens), shape, extra)
+        text = plan.sql(shape.numbers, self) if plan is not None else self._plan(sql, extra)[0]
+        if shapes.VERIFY:
+            expect = self._plan(sql, extra)[0]
+            if text != expect:
+                raise AssertionError(f"shape plan differs for {sql!r}:\n{text}\n{expect}")
+        with self._plans_lock:
+            self._plans[key] = text
             while len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
+        return text
+
+    def _shape_plan(self, sql: str, tokens, shape: shapes.Shape, extra) -> _ShapePlan | None:
+        """Plan ``shape`` (with ``sql``'s numbers) and keep it; None if it cannot be one.
+
+        A plan whose markers sqlglot cannot carry through (the text of a user's
+        subtree parsed again somewhere) is made the ordinary way instead: slower, but
+        never wrong. Refusals propagate: the checks are the same.
+        """
+        try:
+            rw = check_and_rewrite(
+                sql,
+                self.survey,
+                max_rows=self.max_rows,
+                extra_tables=extra,
+                tokens=tokens,
+                shape=shape,
+            )
+        except sqlglot.errors.SqlglotError:
+            return None
+        rec = rw.recording
+        sources: list[tuple[str, object]] = []
+        text = self._generate(rw, sources, lambda i: shapes.marker("S", i))
+        for i in range(len(sources)):  # the generator quoted them as table names
+            text = text.replace(f'"{shapes.marker("S", i)}"', shapes.marker("S", i))
+        plan = _ShapePlan(text, list(rec.cones), sources)
+        with self._plans_lock:
+            fixed = self._fixed.get(shape.key, frozenset()) | rec.fixed
+            self._fixed[shape.key] = fixed
+            while len(self._fixed) > 4 * PLAN_CACHE_SIZE:
+                self._fixed.pop(next(iter(self._fixed)))
+            self._shapes[(shape.key, shapes.fixed_subkey(fixed, shape.numbers))] = plan
+            while len(self._shapes) > PLAN_CACHE_SIZE:
+                self._shapes.popitem(last=False)
         return plan
 
     def _plan(self, sql: str, extra: frozenset[str] = frozenset()) -> tuple[str, Rewritten]:
+        """The ordinary plan of ``sql`` (no shape): the reference the shape plans match."""
         rw = check_and_rewrite(sql, self.survey, max_rows=self.max_rows, extra_tables=extra)
-        # catalog tables become placeholders, replaced in the generated text by their
-        # read_parquet subqueries: parsing and regenerating a list of hundreds of files
-        # through sqlglot was most of a small query's planning time
+        sources: list[tuple[str, object]] = []
         token = uuid.uuid4().hex
-        sources: dict[str, str] = {}
+        text = self._generate(rw, sources, lambda i: f"__src_{i}_{token}")
+        for i, (table, restriction) in enumerate(sources):
+            text = text.replace(f'"__src_{i}_{token}"', self._source(table, restriction))
+        return text, rw
+
+    @staticmethod
+    def _generate(rw: Rewritten, sources: list, name) -> str:
+        """``rw`` as DuckDB SQL with each catalog table a quoted ``name(i)`` (``sources[i]``).
+
+        Catalog tables become placeholders, replaced in the generated text by their
+        read_parquet subqueries: parsing and regenerating a list of hundreds of files
+        through sqlglot was most of a small query's planning time.
+        """
 
         def swap(node):
             if isinstance(node, exp.Table) and node.meta.get("extra"):
@@ -1203,19 +1444,15 @@ class QueryEngine:
                     alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
                 )
             if isinstance(node, exp.Table) and id(node) in rw.tables:
-                table, cone = rw.tables[id(node)]
-                name = f"__src_{len(sources)}_{token}"
-                sources[f'"{name}"'] = self._source(table, cone)
+                src = name(len(sources))
+                sources.append(rw.tables[id(node)])
                 return exp.Table(
-                    this=exp.to_identifier(name, quoted=True),
+                    this=exp.to_identifier(src, quoted=True),
                     alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
                 )
             return node
 
-        text = rw.expression.transform(swap, copy=False).sql(dialect="duckdb")
-        for name, source in sources.items():
-            text = text.replace(name, source)
-        return text, rw
+        return rw.expression.transform(swap, copy=False).sql(dialect=shapes.DUCKDB)
 
     def run(
         self,
@@ -1255,14 +1492,13 @@ class QueryEngine:
         connection stays with this query until the block ends. Arguments as :meth:`run`.
         """
         tables = dict(tables or {})
-        duck_sql, _ = self.to_duckdb(sql, frozenset(tables))
+        duck_sql = self.to_duckdb(sql, frozenset(tables))
         rows = self.max_rows if max_rows is None else min(int(max_rows), self.max_rows)
         timeout_s = timeout_s or self.timeout_s
         with self._run_lock:
             for name, table in tables.items():
                 self._con.register(_extra_name(name), table)
-            timer = threading.Timer(timeout_s, self._con.interrupt)
-            timer.start()
+            timer = _DEADLINES.after(timeout_s, self._con.interrupt)
             reader = None
             try:
                 with self._translated(timer, timeout_s):
@@ -1281,7 +1517,7 @@ class QueryEngine:
 
     @staticmethod
     @contextlib.contextmanager
-    def _translated(timer: threading.Timer, timeout_s: float):
+    def _translated(timer: _Deadline, timeout_s: float):
         """DuckDB's errors as cloudphot's: a timeout, or the engine's own message."""
         try:
             yield
@@ -1292,7 +1528,7 @@ class QueryEngine:
                 f"join condition or a cone restriction)"
             ) from None
         except duckdb.Error as exc:
-            if not timer.is_alive() and "interrupt" in str(exc).lower():
+            if timer.fired and "interrupt" in str(exc).lower():
                 raise QueryTimeout(
                     f"query refused: it ran longer than the {timeout_s:g} s "
                     f"per-query timeout and was stopped"

@@ -34,11 +34,15 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
+from ..catalog import shapes
 from ..errors import QueryRefused
 
 __all__ = [
@@ -73,7 +77,7 @@ def _fname(node: exp.Expression) -> str | None:
 def _const(node: exp.Expression) -> float | None:
     """Numeric value of a constant expression (literals, + - * /, parentheses, minus)."""
     if isinstance(node, exp.Literal) and not node.is_string:
-        return float(node.this)
+        return float(shapes.number(node))
     if isinstance(node, exp.Paren):
         return _const(node.this)
     if isinstance(node, exp.Neg):
@@ -170,7 +174,7 @@ def _region_predicate(point: exp.Expression, region: exp.Expression) -> exp.Expr
             ),
             expression=exp.Literal.number(1),
         )
-    ra, dec = (a.sql(dialect="postgres") for a in p)
+    ra, dec = (a.sql(dialect=shapes.POSTGRES) for a in p)
     if kind == "box":
         vals = _consts(_geom_args(region, "box"), "box")
         if len(vals) != 4:
@@ -295,10 +299,24 @@ def _check_leftover_geometry(tree: exp.Expression) -> None:
             )
 
 
-def _parse(query: str) -> exp.Expression:
-    dialect = "tsql" if _TOP.match(query) else "postgres"
+def _dialect(query: str) -> str:
+    return "tsql" if _TOP.match(query) else "postgres"
+
+
+def _tokens(query: str, dialect: str) -> list:
     try:
-        statements = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
+        return Dialect.get_or_raise(dialect).tokenize(query)
+    except sqlglot.errors.TokenError as exc:
+        raise _refuse(f"could not parse it as ADQL ({str(exc).splitlines()[0]})") from None
+
+
+def _parse(query: str, tokens: list | None = None) -> exp.Expression:
+    dialect = _dialect(query)
+    try:
+        if tokens is None:
+            tokens = _tokens(query, dialect)
+        parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, query)
+        statements = [s for s in parsed if s is not None]
     except sqlglot.errors.ParseError as exc:
         first = str(exc).splitlines()[0]
         raise _refuse(f"could not parse it as ADQL ({first})") from None
@@ -332,20 +350,60 @@ def to_checked_sql(query: str, lang: str, row_limit: int | None = None) -> str:
     ``lang`` is a TAP ``LANG`` value: ADQL (``ADQL``, ``ADQL-2.0``, ``ADQL-2.1``) is
     translated; the native dialect (``SQL``/``PostgreSQL``) is passed through, only
     capped. ``row_limit`` caps the outermost query (TAP's MAXREC plus one, so that an
-    overflow is seen without reading more). Cached: a TAP client repeats its queries.
+    overflow is seen without reading more). Cached: a TAP client repeats its queries,
+    and asks the same question of new places (new numbers, one shape: see
+    :mod:`cloudphot.catalog.shapes`).
     """
     if not query or not query.strip():
         raise _refuse("the query is empty (QUERY=...)")
     lang_l = lang.strip().lower()
     if lang_l not in ADQL_LANGS | SQL_LANGS:
         raise _refuse(f"LANG={lang!r} is not supported; use ADQL (2.0 or 2.1) or SQL (PostgreSQL)")
-    tree = _parse(query)
-    if lang_l in ADQL_LANGS:
+    adql = lang_l in ADQL_LANGS
+    dialect = _dialect(query)
+    tokens = _tokens(query, dialect)
+    shape = shapes.shape_of(tokens, dialect, adql, row_limit)
+    with _SHAPES_LOCK:
+        fixed = _FIXED.get(shape.key)
+        text = (
+            None
+            if fixed is None
+            else _SHAPES.get((shape.key, shapes.fixed_subkey(fixed, shape.numbers)))
+        )
+    if text is None:
+        tree = _parse(query, tokens)
+        try:
+            with shapes.Recording(shape, tree) as rec:
+                text = _checked(tree, adql, row_limit, shapes.POSTGRES)
+        except sqlglot.errors.SqlglotError:  # markers sqlglot cannot carry: no shape plan
+            return _checked(_parse(query, tokens), adql, row_limit, "postgres")
+        with _SHAPES_LOCK:
+            fixed = _FIXED[shape.key] = _FIXED.get(shape.key, frozenset()) | rec.fixed
+            _SHAPES[(shape.key, shapes.fixed_subkey(fixed, shape.numbers))] = text
+            while len(_SHAPES) > 512:
+                _SHAPES.popitem(last=False)
+            while len(_FIXED) > 2048:
+                _FIXED.pop(next(iter(_FIXED)))
+    out = shapes.fill(text, {"L": shape.numbers})
+    if shapes.VERIFY:
+        expect = _checked(_parse(query, tokens), adql, row_limit, "postgres")
+        if out != expect:
+            raise AssertionError(f"shape plan differs for {query!r}:\n{out}\n{expect}")
+    return out
+
+
+_SHAPES: OrderedDict[tuple, str] = OrderedDict()
+_FIXED: dict[tuple, frozenset[int]] = {}
+_SHAPES_LOCK = threading.Lock()
+
+
+def _checked(tree: exp.Expression, adql: bool, row_limit: int | None, dialect) -> str:
+    if adql:
         tree = tree.transform(_translate)
         _check_leftover_geometry(tree)
     if row_limit is not None:
         tree = apply_row_limit(tree, row_limit)
-    return tree.sql(dialect="postgres")
+    return tree.sql(dialect=dialect)
 
 
 _MYDB = re.compile(r'\bmydb\s*"?\s*\.\s*"?([A-Za-z][A-Za-z0-9_]*)', re.IGNORECASE)
