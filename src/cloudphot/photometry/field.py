@@ -12,6 +12,10 @@ Stages (timings recorded under these names):
 ``recenter``    joint flux + position fits of every chip; the position corrections
                 are averaged over all exposures in the reference frame (inverse
                 variance weights) and the star positions updated;
+``psf``         after the first recentering: the PSF of every exposure chip from
+                its bright isolated stars (:mod:`.psfsolve`: a correction to the
+                library PSF varying over the chip, pooled per filter and chip, then
+                per exposure, and an aperture correction), used from then on;
 ``detect_residual``  detection on the reference image of the residuals (faint
                 stars, close companions), then recentering again;
 ``photometry``  final simultaneous fixed-position PSF fit of every chip and the
@@ -50,7 +54,8 @@ from .exposure import Exposure, load_exposure
 from .options import PhotometryOptions
 from .preprocess import PreprocessResult, preprocess_exposure, read_preprocess
 from .psfgrid import PSFGrid, PSFLike
-from .psfphot import fit_chip, wing_image
+from .psfphot import fit_chip, wing_fluxes, wing_image
+from .psfsolve import ChipInput, ChipPSF, solve_field_psfs
 from .reference import Reference, build_reference
 from .sky import estimate_sky
 
@@ -375,21 +380,21 @@ def reduce_field(
     # ---- recentering passes --------------------------------------------------
     t0 = time.perf_counter()
 
-    def dewinged(n, img, rms, bad, x, y):
-        """The chip with the outer wings of its bright stars subtracted."""
+    cgrids: list[PSFGrid] = [grids[exps[ch[0]].filter] for ch in chips]
+    chip_psfs: list[ChipPSF | None] = [None] * len(chips)
+
+    def dewinged(n, img, rms, bad, x, y, with_fluxes=False):
+        """The chip with the outer wings of its bright stars subtracted (and the flux
+        each star's wing was subtracted with, when ``with_fluxes``)."""
         k, c = chips[n][0], chips[n][1]
-        g = grids[exps[k].filter]
+        g = cgrids[n]
         first = fit_chip(img, rms, bad, x, y, g)
-        wings = wing_image(
-            c.shape,
-            x,
-            y,
-            np.where(first.used, first.flux, 0.0),
-            models[exps[k].filter],
-            g.radius,
-            sky_rms=float(np.median(rms)),
-        )
-        return img - wings
+        flux = np.where(first.used, first.flux, 0.0)
+        model, sky_rms = models[exps[k].filter], float(np.median(rms))
+        wings = wing_image(c.shape, x, y, flux, model, g.radius, sky_rms=sky_rms)
+        if not with_fluxes:
+            return img - wings
+        return img - wings, wing_fluxes(flux, model, g.radius, 25, sky_rms=sky_rms)
 
     def on_chip(c, x, y, margin):
         ny, nx = c.shape
@@ -401,12 +406,21 @@ def reduce_field(
         )
 
     def recenter(xr, yr, label):
+        """One joint position update of every star from all exposures of all filters.
+
+        Each chip's fit gives, per star, the linear shift parameters ``a = flux * dx``
+        (chip pixels) and their variance; mapped into the reference frame (the local
+        Jacobian of chip -> reference pixels) they are combined over all exposures as
+        ``sum(f J a / var) / sum(f^2 / var)`` (f the exposure's flux, >= 0): the
+        inverse-variance mean of the per-exposure shifts, which stays stable for
+        stars far too faint to be centred on any single exposure.
+        """
         ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
-        swx = np.zeros(len(xr))
-        swy = np.zeros(len(xr))
-        sw = np.zeros(len(xr))
-        for n, (k, c, img, rms, bad, _sat) in enumerate(chips):
-            g = grids[exps[k].filter]
+        numx = np.zeros(len(xr))
+        numy = np.zeros(len(xr))
+        den = np.zeros(len(xr))
+        for n, (_k, c, img, rms, bad, _sat) in enumerate(chips):
+            g = cgrids[n]
             w = wcs_aligned[n]
             x, y = w.all_world2pix(ra, dec, 0)
             idx = np.flatnonzero(on_chip(c, x, y, g.radius))
@@ -420,34 +434,78 @@ def reduce_field(
                 y[idx],
                 g,
                 fit_positions=True,
+                position_snr_min=opt.recenter_snr_min,
             )
             ok = (
-                np.isfinite(fit.dx)
-                & np.isfinite(fit.poserr)
-                & (fit.poserr > 0)
+                np.isfinite(fit.shift_x)
+                & (fit.shift_var > 0)
+                & np.isfinite(fit.flux)
                 & ((fit.flag & 9) == 0)
             )
             j = idx[ok]
-            a2, d2 = w.all_pix2world(x[j] + fit.dx[ok], y[j] + fit.dy[ok], 0)
-            xn, yn = ref.wcs.world_to_pixel_values(a2, d2)
-            wt = 1.0 / np.maximum(fit.poserr[ok], 0.003) ** 2
-            np.add.at(swx, j, wt * (xn - xr[j]))
-            np.add.at(swy, j, wt * (yn - yr[j]))
-            np.add.at(sw, j, wt)
+            # Jacobian of chip -> reference pixels at each star
+            x0, y0 = x[j], y[j]
+            pts = [w.all_pix2world(x0 + ddx, y0 + ddy, 0) for ddx, ddy in ((0, 0), (1, 0), (0, 1))]
+            (u0, v0), (u1, v1), (u2, v2) = (ref.wcs.world_to_pixel_values(a, d) for a, d in pts)
+            j11, j21, j12, j22 = u1 - u0, v1 - v0, u2 - u0, v2 - v0
+            det = np.abs(j11 * j22 - j12 * j21)
+            f = np.clip(fit.flux[ok], 0.0, None)
+            var = fit.shift_var[ok] * det
+            ax, ay = fit.shift_x[ok], fit.shift_y[ok]
+            np.add.at(numx, j, f * (j11 * ax + j12 * ay) / var)
+            np.add.at(numy, j, f * (j21 * ax + j22 * ay) / var)
+            np.add.at(den, j, f * f / var)
             report(label, n + 1, len(chips))
-        has = sw > 0
+        has = den > 0
         xr = xr.copy()
         yr = yr.copy()
-        xr[has] += np.clip(swx[has] / sw[has], -1.0, 1.0)
-        yr[has] += np.clip(swy[has] / sw[has], -1.0, 1.0)
+        xr[has] += np.clip(numx[has] / den[has], -1.0, 1.0)
+        yr[has] += np.clip(numy[has] / den[has], -1.0, 1.0)
         return xr, yr
 
+    def solve_psfs(xr, yr):
+        """PSF from the data for every chip (:mod:`.psfsolve`), at the current positions."""
+        ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
+        inputs = []
+        for n, (k, c, img, rms, bad, sat) in enumerate(chips):
+            x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
+            idx = np.flatnonzero(on_chip(c, x, y, cgrids[n].radius))
+            image, wing_flux = dewinged(n, img, rms, bad, x[idx], y[idx], with_fluxes=True)
+            inputs.append(
+                ChipInput(
+                    group=(exps[k].filter, exps[k].camera, c.extver),
+                    image=image,
+                    wing_flux=wing_flux,
+                    rms=rms,
+                    bad=bad,
+                    saturated=sat,
+                    x=x[idx],
+                    y=y[idx],
+                )
+            )
+        base = {i.group: grids[i.group[0]] for i in inputs}
+        lib = {i.group: models[i.group[0]] for i in inputs}
+        return solve_field_psfs(
+            inputs,
+            base,
+            lib,
+            snr_min=opt.psf_star_snr,
+            per_exposure=opt.psf_per_exposure,
+            progress=lambda d, t: report("psf", d, t),
+        )
+
     for it in range(opt.recenter_iterations):
-        if done >= it + 1:
-            continue
-        xr, yr = recenter(xr, yr, f"recenter{it + 1}")
-        _save_star_list(checkpoint, star_stages[it + 1], xr, yr)
-    timings["recenter"] = time.perf_counter() - t0
+        if done < it + 1:
+            xr, yr = recenter(xr, yr, f"recenter{it + 1}")
+            _save_star_list(checkpoint, star_stages[it + 1], xr, yr)
+        if it == 0 and opt.psf_from_data:
+            # always at the first pass's positions, so a resumed run solves the same PSF
+            xp, yp = (xr, yr) if done < 1 else _star_list(checkpoint, star_stages[1])
+            t1 = time.perf_counter()
+            chip_psfs = solve_psfs(xp, yp)
+            cgrids = [cp.grid for cp in chip_psfs]
+            timings["psf"] = time.perf_counter() - t1
+    timings["recenter"] = time.perf_counter() - t0 - timings.get("psf", 0.0)
 
     if opt.detect_residual_pass and done < len(star_stages) - 1:
         t0 = time.perf_counter()
@@ -455,7 +513,7 @@ def reduce_field(
         resid = []
         for n in sel:
             k, c, img, rms, bad, sat = chips[n]
-            g = grids[deep]
+            g = cgrids[n]
             x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
             idx = np.flatnonzero(on_chip(c, x, y, g.radius))
             if len(idx):
@@ -502,7 +560,7 @@ def reduce_field(
     zpts: list[np.ndarray] = []
     for n, (k, c, img, rms, bad, sat) in enumerate(chips):
         e = exps[k]
-        g = grids[e.filter]
+        g = cgrids[n]
         saved = checkpoint.load_arrays(f"photometry-chip{n}") if checkpoint is not None else None
         if saved is not None:  # this chip was photometered before the interruption
             for name, parts in cols.items():
@@ -527,8 +585,9 @@ def reduce_field(
         rep = on_chip(c, x[idx], y[idx], 0.0) & fit.used
         j = idx[rep]
         m = len(j)
-        rate = fit.flux[rep] / e.exptime
-        raterr = fit.fluxerr[rep] / e.exptime
+        scale = chip_psfs[n].apcor(x[j], y[j]) if chip_psfs[n] is not None else 1.0
+        rate = fit.flux[rep] * scale / e.exptime
+        raterr = fit.fluxerr[rep] * scale / e.exptime
         vega, err = rate_to_mag(rate, raterr, c.zpt_vega)
         vals = {
             "field_id": [fid] * m,
@@ -614,6 +673,11 @@ def _last_star_list(
             if saved is not None:
                 return i, saved["x"], saved["y"]
     return -1, None, None
+
+
+def _star_list(checkpoint: StageStore, stage: str):
+    saved = checkpoint.load_arrays(stage)
+    return saved["x"], saved["y"]
 
 
 def _save_star_list(checkpoint: StageStore | None, stage: str, x, y) -> None:

@@ -60,11 +60,25 @@ class PhotometryOptions:
     recenter_iterations : int
         Passes of the joint flux + position solution used to refine the
         reference-frame positions before the final fixed-position fit.
+    recenter_snr_min : float
+        Per-exposure S/N from which a star's position is fitted on a chip; the
+        shifts of all exposures of all filters are combined (weighted by their
+        information), so stars far too faint to centre on one exposure still get
+        positions from all of them together.
     psf_source : str
         Passed to ``cloudphot.psf.psf_for(..., source=...)``: ``"auto"`` uses
         the library model of the instrument/filter. Building the PSF from the
         data (``photutils.psf.EPSFBuilder`` on isolated bright stars) is the
         documented alternative for real data whose PSF the library lacks.
+    psf_from_data : bool
+        Solve each exposure chip's PSF from its bright isolated stars (a correction
+        to the library PSF, varying over the chip, plus an aperture correction;
+        :mod:`cloudphot.photometry.psfsolve`). Off only to measure what it buys.
+    psf_per_exposure : bool
+        Besides the correction pooled over all exposures of a filter and chip, solve
+        one per exposure (focus breathing, jitter).
+    psf_star_snr : float
+        Minimum S/N (per exposure) of a PSF star.
     max_bad_fraction : float
         Flag 2 when more than this fraction of a star's fit pixels is bad.
     sharp_cut_acs, sharp_cut_uvis, sharp_cut_ir : float
@@ -96,7 +110,11 @@ class PhotometryOptions:
     detect_min_separation_pix: float = 1.5
     fit_radius_pix: float | None = None
     recenter_iterations: int = 2
+    recenter_snr_min: float = 2.0
     psf_source: str = "auto"
+    psf_from_data: bool = True
+    psf_per_exposure: bool = True
+    psf_star_snr: float = 30.0
     max_bad_fraction: float = 0.2
     sharp_cut_acs: float = 0.075
     sharp_cut_uvis: float = 0.15

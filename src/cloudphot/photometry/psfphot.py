@@ -53,7 +53,7 @@ from scipy.sparse.linalg import spsolve
 
 from .psfgrid import PSFGrid, PSFLike
 
-__all__ = ["ChipFit", "fit_chip", "wing_image"]
+__all__ = ["ChipFit", "fit_chip", "own_wing", "wing_fluxes", "wing_image"]
 
 
 @dataclass
@@ -62,7 +62,11 @@ class ChipFit:
 
     ``flux``/``fluxerr`` in electrons (infinite-aperture PSF flux); ``dx``, ``dy``
     position corrections (pixels) and their errors (NaN when positions were not
-    fitted); ``used`` is False for stars with no good pixels.
+    fitted); ``used`` is False for stars with no good pixels. ``shift_x``,
+    ``shift_y`` are the linear position parameters themselves (flux times shift,
+    electrons x pixels) and ``shift_var`` their variance: unlike ``dx = shift_x /
+    flux`` they stay well-behaved at low S/N, so many exposures of a faint star can
+    be combined into one position (:func:`cloudphot.photometry.field.reduce_field`).
     """
 
     flux: NDArray
@@ -77,6 +81,9 @@ class ChipFit:
     flag: NDArray
     used: NDArray
     model: NDArray | None = None
+    shift_x: NDArray | None = None
+    shift_y: NDArray | None = None
+    shift_var: NDArray | None = None
 
 
 def _solve(A: sp.csr_matrix, b: NDArray) -> tuple[NDArray, NDArray]:
@@ -211,6 +218,7 @@ def fit_chip(
     dx = np.full(n, np.nan)
     dy = np.full(n, np.nan)
     poserr = np.full(n, np.nan)
+    shift_x = shift_y = shift_var = None
     if fit_positions:
         snr0 = flux / np.sqrt(inv[:n])
         with_pos = used & (snr0 >= position_snr_min)
@@ -223,6 +231,9 @@ def fit_chip(
         dx[k] = np.clip(a / fk, -0.5, 0.5)
         dy[k] = np.clip(b / fk, -0.5, 0.5)
         poserr[k] = np.sqrt(0.5 * (inv[n : n + nk] + inv[n + nk :])) / np.abs(fk)
+        shift_x, shift_y, shift_var = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        shift_x[k], shift_y[k] = a, b
+        shift_var[k] = 0.5 * (inv[n : n + nk] + inv[n + nk :])
         mod = model_image(flux, sol[n:], with_pos)
         fluxerr = np.sqrt(inv[:n])
     else:
@@ -238,8 +249,9 @@ def fit_chip(
     wgt = np.where(good, 1.0 / var_st, 0.0)
     resid = np.where(good, data - mod[Yc, Xc], 0.0)
     fP = np.nan_to_num(flux)[:, None, None] * P
-    sw = np.sum(P * good, axis=(1, 2))
-    chi = np.sqrt(np.sum(P * good * resid**2 * wgt, axis=(1, 2)) / np.where(sw > 0, sw, np.nan))
+    Pw = np.clip(P, 0.0, None)  # a corrected PSF may dip below zero in its outskirts
+    sw = np.sum(Pw * good, axis=(1, 2))
+    chi = np.sqrt(np.sum(Pw * good * resid**2 * wgt, axis=(1, 2)) / np.where(sw > 0, sw, np.nan))
 
     s2 = grid.sigma2
     # templates relative to the star's own (sub-pixel) centre
@@ -303,6 +315,9 @@ def fit_chip(
         flag=flag,
         used=used,
         model=mod if return_model else None,
+        shift_x=shift_x,
+        shift_y=shift_y,
+        shift_var=shift_var,
     )
 
 
@@ -351,19 +366,11 @@ def wing_image(
     """
     ny, nx = shape
     out = np.zeros(shape)
-    flux = np.nan_to_num(np.asarray(flux, float))
-    if not len(flux):
-        return out
     R = int(max(wing_radius, fit_radius + 1))
-    ref = np.asarray(psf.stamp(0.0, 0.0, R), float)
-    edge = float(ref[R, R + fit_radius + 1])  # PSF just outside the stamp box
-    if edge <= 0:
-        return out
-    sel = np.flatnonzero(flux * edge > min_peak_rms * sky_rms)
-    for i in sel[np.argsort(-flux[sel])][:500]:
+    wf = wing_fluxes(flux, psf, fit_radius, R, sky_rms=sky_rms, min_peak_rms=min_peak_rms)
+    for i in np.flatnonzero(wf):
         ix, iy = int(np.floor(x[i] + 0.5)), int(np.floor(y[i] + 0.5))
-        st = flux[i] * np.asarray(psf.stamp(float(x[i] - ix), float(y[i] - iy), R), float)
-        st[R - fit_radius : R + fit_radius + 1, R - fit_radius : R + fit_radius + 1] = 0.0
+        st = wf[i] * own_wing(psf, float(x[i] - ix), float(y[i] - iy), fit_radius, R)
         x0, y0 = ix - R, iy - R
         xs0, ys0 = max(x0, 0), max(y0, 0)
         xs1, ys1 = min(x0 + 2 * R + 1, nx), min(y0 + 2 * R + 1, ny)
@@ -371,3 +378,37 @@ def wing_image(
             continue
         out[ys0:ys1, xs0:xs1] += st[ys0 - y0 : ys1 - y0, xs0 - x0 : xs1 - x0]
     return out
+
+
+def wing_fluxes(
+    flux: NDArray,
+    psf: PSFLike,
+    fit_radius: int,
+    wing_radius: int,
+    *,
+    sky_rms: float = 1.0,
+    min_peak_rms: float = 0.5,
+    max_stars: int = 500,
+) -> NDArray:
+    """The flux of each star whose wings :func:`wing_image` renders (0 for the others):
+    the ``max_stars`` brightest whose PSF just outside the stamp exceeds
+    ``min_peak_rms`` times the sky rms."""
+    flux = np.nan_to_num(np.asarray(flux, float))
+    out = np.zeros_like(flux)
+    R = int(max(wing_radius, fit_radius + 1))
+    edge = float(np.asarray(psf.stamp(0.0, 0.0, R), float)[R, R + fit_radius + 1])
+    if not len(flux) or edge <= 0:
+        return out
+    sel = np.flatnonzero(flux * edge > min_peak_rms * sky_rms)
+    sel = sel[np.argsort(-flux[sel])][:max_stars]
+    out[sel] = flux[sel]
+    return out
+
+
+def own_wing(psf: PSFLike, fx: float, fy: float, fit_radius: int, radius: int) -> NDArray:
+    """A unit-flux star's PSF out to ``radius`` with its fitting-stamp box zeroed: what
+    :func:`wing_image` subtracts of it (its centre pixel at ``(radius, radius)``)."""
+    st = np.asarray(psf.stamp(fx, fy, radius), float).copy()
+    r, f = radius, fit_radius
+    st[r - f : r + f + 1, r - f : r + f + 1] = 0.0
+    return st
