@@ -12,8 +12,8 @@ from cloudphot.photometry.psfsolve import (
     VaryingPSFGrid,
     blur_templates,
     correction_grids,
-    poly_terms,
     fit_apcor,
+    poly_terms,
     solve_field_psfs,
 )
 from cloudphot.psf import psf_for

@@ -55,7 +55,7 @@ from .options import PhotometryOptions
 from .preprocess import PreprocessResult, preprocess_exposure, read_preprocess
 from .psfgrid import PSFGrid, PSFLike
 from .psfphot import fit_chip, wing_fluxes, wing_image
-from .psfsolve import ChipInput, ChipPSF, solve_field_psfs
+from .psfsolve import ChipInput, ChipPSF, psfs_from_arrays, psfs_to_arrays, solve_field_psfs
 from .reference import Reference, build_reference
 from .sky import estimate_sky
 
@@ -502,7 +502,13 @@ def reduce_field(
             # always at the first pass's positions, so a resumed run solves the same PSF
             xp, yp = (xr, yr) if done < 1 else _star_list(checkpoint, star_stages[1])
             t1 = time.perf_counter()
-            chip_psfs = solve_psfs(xp, yp)
+            saved = checkpoint.load_arrays("psf") if checkpoint is not None else None
+            if saved is None:
+                chip_psfs = solve_psfs(xp, yp)
+                if checkpoint is not None:
+                    checkpoint.save_arrays("psf", psfs_to_arrays(chip_psfs))
+            else:
+                chip_psfs = psfs_from_arrays(saved, cgrids, [ch[1].shape for ch in chips])
             cgrids = [cp.grid for cp in chip_psfs]
             timings["psf"] = time.perf_counter() - t1
     timings["recenter"] = time.perf_counter() - t0 - timings.get("psf", 0.0)

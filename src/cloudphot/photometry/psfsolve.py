@@ -56,6 +56,8 @@ __all__ = [
     "order_for",
     "poly_terms",
     "psf_samples",
+    "psfs_from_arrays",
+    "psfs_to_arrays",
     "select_psf_stars",
     "solve_blur",
     "solve_correction",
@@ -774,4 +776,41 @@ def solve_field_psfs(
             if c.group == g:
                 cp.apcor_measured, cp.apcor_error, cp.apcor_n = value, err, nap
                 cp.apcor_value = value if err <= APCOR_MAX_ERROR else 1.0
+    return out
+
+
+_SAVED = (
+    "apcor_value",
+    "apcor_error",
+    "apcor_measured",
+    "apcor_n",
+    "nstars",
+    "order",
+    "pooled_order",
+)
+
+
+def psfs_to_arrays(psfs: list[ChipPSF]) -> dict[str, NDArray]:
+    """The solutions as plain arrays (a checkpoint): per chip its correction tables
+    (``corr<n>``, absent for a library grid) and the scalar fields."""
+    out: dict[str, NDArray] = {k: np.array([getattr(p, k) for p in psfs]) for k in _SAVED}
+    out["grid_order"] = np.array(
+        [p.grid.order if isinstance(p.grid, VaryingPSFGrid) else -1 for p in psfs]
+    )
+    for n, p in enumerate(psfs):
+        if isinstance(p.grid, VaryingPSFGrid):
+            out[f"corr{n}"] = p.grid.corrections
+    return out
+
+
+def psfs_from_arrays(
+    arrays: dict[str, NDArray], base: list[PSFGrid], shapes: list[tuple[int, int]]
+) -> list[ChipPSF]:
+    """Inverse of :func:`psfs_to_arrays`, given each chip's library grid and shape."""
+    out = []
+    for n, (g, shape) in enumerate(zip(base, shapes)):
+        order = int(arrays["grid_order"][n])
+        grid = g if order < 0 else VaryingPSFGrid(g, arrays[f"corr{n}"], order, shape)
+        vals = {k: arrays[k][n].item() for k in _SAVED}
+        out.append(ChipPSF(grid=grid, shape=tuple(shape), **vals))
     return out
