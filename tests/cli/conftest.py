@@ -101,3 +101,14 @@ def small_field(tmp_path):
             expstart=56000.0 + i,
         )
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sim(tmp_path_factory) -> tuple[Path, Ran]:
+    """``cloudphot simulate S --preset tiny`` once per session: (S, what it printed)."""
+    where = tmp_path_factory.mktemp("tiny-sim")
+    ran = run_cli(
+        ["simulate", where / "S", "--preset", "tiny", "--no-progress"], cwd=where, workdir=None
+    )
+    assert ran.rc == 0, ran
+    return where / "S", ran

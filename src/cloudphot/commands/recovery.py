@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_local, open_platform_for, workdir_flag
+from ._common import console, open_local, open_platform_for, refuse_read_only, workdir_flag
 from .pipeline import expect_rejections_flag
 
 __all__ = ["add_commands"]
@@ -63,6 +63,7 @@ def cmd_retry(args) -> int:
             f"(failed jobs, dead letters and their events: 'cloudphot{workdir_flag(args)} status')"
         )
     platform = open_platform_for(args)
+    refuse_read_only(platform, args)
     store = platform.store
     out = console()
     if args.dead_letters:
@@ -112,6 +113,7 @@ def cmd_replay(args) -> int:
             raise ConfigError(f"nothing replayed: {exc}") from None
 
     platform = open_local(args)
+    refuse_read_only(platform, args)
     jobs = replay(
         platform.store,
         platform.runner.ensure_registry(),
@@ -143,6 +145,7 @@ def cmd_reconcile(args) -> int:
     from ..pipeline.reconcile import reconcile_raw_bucket
 
     platform = open_platform_for(args)
+    refuse_read_only(platform, args)
     events = reconcile_raw_bucket(platform.services)
     out = console()
     out.print(

@@ -9,6 +9,7 @@ runtime injected a Spot reclaim). Exit codes follow the worker protocol in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -55,6 +56,25 @@ class LocalEcs:
         self.stats = {"started": 0, "interrupted": 0, "failed": 0}
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
+        self._live: dict[int, subprocess.Popen] = {}  # pid -> the task's process
+
+    def wait_stopped(self, timeout: float = STOP_GRACE_S + 1) -> int:
+        """After a stop was asked (Ctrl-C), wait for the running tasks to exit (each got
+        SIGTERM and checkpoints, as on a Spot reclaim), then kill what is left; how many
+        were running."""
+
+        def left() -> list[int]:  # the run_task loops reap their own process (wait4)
+            with self._lock:
+                return list(self._live)
+
+        n = len(left())
+        deadline = time.monotonic() + timeout
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in left():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        return n
 
     def run_task(
         self,
@@ -123,6 +143,8 @@ class LocalEcs:
                 cwd=str(self.targets.root),
                 start_new_session=True,
             )
+            with self._lock:
+                self._live[proc.pid] = proc
             started = time.monotonic()
             stop_code, reason = "EssentialContainerExited", "Essential container in task exited"
             sent_term_at: float | None = None
@@ -133,6 +155,8 @@ class LocalEcs:
                 if pid:
                     rc = os.waitstatus_to_exitcode(status)
                     proc.returncode = rc
+                    with self._lock:
+                        self._live.pop(proc.pid, None)
                     break
                 time.sleep(0.05)
                 now = time.monotonic()

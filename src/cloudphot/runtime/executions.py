@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..platform.base import ExecutionRecord
+from .sqlite_tables import connect_read_only, unwritable
 
 __all__ = ["ExecutionStore"]
 
@@ -28,12 +29,15 @@ CREATE TABLE IF NOT EXISTS history (
 class ExecutionStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, timeout=30, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if unwritable(path):  # a workspace to look at, not to change
+            self._db = connect_read_only(path)
+        else:
+            self._db = sqlite3.connect(
+                str(path), check_same_thread=False, timeout=30, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
