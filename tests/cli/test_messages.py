@@ -30,3 +30,13 @@ def test_tables_into_a_pipe_are_not_cut_to_the_terminal(cli, small_field):
     names = [j["name"] for j in json.loads(cli("executions", "--json").out)]
     assert names and all(n in ran.out for n in names), ran  # full names, not 'ingest_ex…'
     assert "…" not in ran.out
+
+
+def test_retry_and_replay_of_an_unknown_event_say_where_ids_are(cli):
+    assert cli("init").rc == 0
+    for command in (("retry", "nosuch-event"), ("replay", "nosuch-event", "--set", "engine=auto")):
+        ran = cli(*command)
+        assert ran.rc == 2, ran
+        assert "no event 'nosuch-event' in this workspace" in ran.err, ran
+        assert "table" not in ran.err and "{'event_id'" not in ran.err  # no internal key
+        no_traceback(ran)

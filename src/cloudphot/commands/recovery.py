@@ -81,9 +81,18 @@ def cmd_retry(args) -> int:
                 "status' for the error): " + ", ".join(still)
             )
     elif not args.dead_letters:
-        jobs = reset_for_retry(
-            store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
-        )
+        from ..errors import ItemNotFound
+
+        try:
+            jobs = reset_for_retry(
+                store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
+            )
+        except ItemNotFound:
+            raise ConfigError(
+                f"no event {args.event_id!r} in this workspace; the failed jobs and the "
+                f"command that reruns each: 'cloudphot{workdir_flag(args)} status' "
+                f"(or 'cloudphot{workdir_flag(args)} retry --failed')"
+            ) from None
     if not jobs and not taken:
         out.print(
             "nothing to rerun (jobs that succeeded are rerun only with --force)"
@@ -102,7 +111,7 @@ def cmd_retry(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from ..errors import ConfigError, InvalidEvent
+    from ..errors import ConfigError, InvalidEvent, ItemNotFound
     from ..events.replay import parse_settings, replay
     from ..pipeline.options import check_task_options
 
@@ -114,6 +123,13 @@ def cmd_replay(args) -> int:
 
     platform = open_local(args)
     refuse_read_only(platform, args)
+    try:
+        platform.store.event(args.event_id)
+    except ItemNotFound:
+        raise ConfigError(
+            f"no event {args.event_id!r} in this workspace; a field's field.ready event id "
+            f"is in 'cloudphot{workdir_flag(args)} tree --all'"
+        ) from None
     jobs = replay(
         platform.store,
         platform.runner.ensure_registry(),
