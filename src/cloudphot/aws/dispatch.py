@@ -13,16 +13,9 @@ from botocore.exceptions import ClientError
 from ..errors import ConfigError, InvalidEvent, Throttled, TransientError
 from ..events import Dispatcher, Job, JobStarter, Registry, load_registry
 from ..pipeline.services import Services
+from .codes import is_throttling
 
 __all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
-
-_THROTTLES = {
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "InternalServerError",
-    "ServiceQuotaExceededException",
-}
 
 
 def state_machine_arns(env: dict | None = None) -> dict[str, str]:
@@ -72,7 +65,7 @@ class StepFunctionsStarter:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ExecutionAlreadyExists":
                 return f"{arn.replace(':stateMachine:', ':execution:')}:{execution_name}"
-            if code in _THROTTLES:
+            if is_throttling("stepfunctions", code):
                 raise Throttled(f"StartExecution {execution_name}: {code}") from exc
             raise TransientError(f"StartExecution {execution_name}: {code}: {exc}") from exc
 

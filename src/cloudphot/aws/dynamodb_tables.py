@@ -33,21 +33,9 @@ from typing import Any
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled, TransientError
 from ..storage.items import check_item, check_key, check_query, check_update, same_value
 from ..storage.tables import TABLE_SCHEMAS, Tables
+from .codes import is_server_error, is_throttling
 
 __all__ = ["DynamoDBTables", "from_dynamodb", "to_dynamodb"]
-
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "Throttling",
-        "TooManyRequestsException",
-    }
-)
-SERVER_CODES = frozenset(
-    {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
-)
 
 
 def _to_wire(value: Any) -> Any:
@@ -142,13 +130,13 @@ class DynamoDBTables(Tables):
                 return method(**kwargs)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in THROTTLING_CODES:
+                if is_throttling("dynamodb", code):
                     if attempt == self.max_attempts:
                         raise Throttled(
                             f"{operation} on table {table!r}: still throttled ({code}) "
                             f"after {attempt} attempts"
                         ) from exc
-                elif code in SERVER_CODES:
+                elif is_server_error("dynamodb", code):
                     if not idempotent or attempt == self.max_attempts:
                         raise TransientError(
                             f"{operation} on table {table!r} failed ({code}) "

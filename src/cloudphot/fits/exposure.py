@@ -43,6 +43,7 @@ from astropy.wcs import WCS
 from cloudphot.errors import InvalidExposure
 from cloudphot.fits.header_scan import HduInfo, read_header_bytes, scan_fits
 from cloudphot.fits.zeropoints import ab_minus_vega, zeropoints
+from cloudphot.products import field_id_from_target
 from cloudphot.validate import EXPOSURE_ID_RE
 
 __all__ = [
@@ -187,17 +188,6 @@ class ExposureMetadata:
         rec["has_pixels"] = self.has_pixels
         rec["notes"] = list(self.notes)
         return rec
-
-
-def field_id_from_target(targname: str | None) -> str:
-    """Field id from TARGNAME: lower case, non-alphanumeric runs -> '-'; 'unknown' if empty.
-
-    ``M31-B15-F09`` -> ``m31-b15-f09``; ``NGC 1644`` -> ``ngc-1644``.
-    """
-    if not targname:
-        return "unknown"
-    fid = re.sub(r"[^a-z0-9]+", "-", str(targname).strip().lower()).strip("-")
-    return fid or "unknown"
 
 
 # --- helpers ------------------------------------------------------------------

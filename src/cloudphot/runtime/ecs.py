@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..worker import ERROR_PREFIX, RESULT_PREFIX
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
 __all__ = ["OVERRIDES_LIMIT_CHARS", "EcsTaskFailed", "InterruptionPolicy", "LocalEcs"]
@@ -178,9 +179,8 @@ class LocalEcs:
         with self._lock:
             self.cpu_seconds += cpu
         tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
-        error_line = next(
-            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_ERROR ")), ""
-        )
+        prefix = ERROR_PREFIX + " "
+        error_line = next((ln for ln in reversed(tail.splitlines()) if ln.startswith(prefix)), "")
         describe.update(
             {
                 "LastStatus": "STOPPED",
@@ -191,7 +191,7 @@ class LocalEcs:
                         "Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
                         "ExitCode": rc,
                         "LastStatus": "STOPPED",
-                        "Reason": error_line[len("CLOUDPHOT_ERROR ") :][:1000] or None,
+                        "Reason": error_line[len(prefix) :][:1000] or None,
                     }
                 ],
                 "CpuSeconds": round(cpu, 3),
@@ -205,11 +205,11 @@ class LocalEcs:
                 self.stats["failed"] += 1
             raise EcsTaskFailed("States.TaskFailed", json.dumps(describe))
         result_line = next(
-            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_RESULT ")), ""
+            (ln for ln in reversed(tail.splitlines()) if ln.startswith(RESULT_PREFIX + " ")), ""
         )
         if result_line:
             try:
-                describe["Result"] = json.loads(result_line[len("CLOUDPHOT_RESULT ") :])
+                describe["Result"] = json.loads(result_line[len(RESULT_PREFIX) + 1 :])
             except json.JSONDecodeError:
                 pass
         return describe
