@@ -85,7 +85,10 @@ def run_demo(
     from .platform import open_platform
     from .simulate.field import simulate_field
 
-    say = progress or (lambda stage, info=None: None)
+    def quiet(stage: str, info: Any = None) -> None:
+        return None
+
+    say = progress or quiet
     t0 = time.monotonic()
     stages: dict[str, float] = {}
     home = settings.home
@@ -189,7 +192,10 @@ def _query_database(result: DemoResult, platform: Platform, sim) -> None:
         cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0]
     )
     for row in sim.cepheids:
-        entry = {"star_id": int(row["star_id"]), "true_period_d": float(row["period_d"])}
+        entry: dict[str, Any] = {
+            "star_id": int(row["star_id"]),
+            "true_period_d": float(row["period_d"]),
+        }
         try:
             objid = cat.nearest_objid(float(row["ra"]), float(row["dec"]), radius_arcsec=0.2)
             found = find_period(cat.lightcurve(objid))

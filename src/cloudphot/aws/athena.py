@@ -261,7 +261,7 @@ class AthenaRunner:
                 "CLOUDPHOT_ATHENA_WORKGROUP"
             )
         self.workgroup, self.database = workgroup, database
-        self.client = client or boto3.client("athena", region_name=region)
+        self.client: Any = client or boto3.client("athena", region_name=region)
         self.poll_first_s, self.poll_max_s = float(poll_first_s), float(poll_max_s)
         self._sleep, self._clock = sleep, clock
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -39,7 +40,7 @@ class StepFunctionsStarter:
 
     def __init__(self, arns: dict[str, str], client=None):
         self.arns = arns
-        self.client = client or boto3.client("stepfunctions")
+        self.client: Any = client or boto3.client("stepfunctions")
 
     def start(self, job: Job) -> str:
         if job.executor.get("kind") != "state_machine":

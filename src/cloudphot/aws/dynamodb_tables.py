@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +60,7 @@ def _from_wire(value: Any) -> Any:
     return value
 
 
-def to_dynamodb(item: dict[str, Any]) -> dict[str, dict]:
+def to_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
     """A plain item as DynamoDB's typed JSON (``{"a": {"N": "1.5"}}``)."""
     from boto3.dynamodb.types import TypeSerializer
 
@@ -68,7 +68,7 @@ def to_dynamodb(item: dict[str, Any]) -> dict[str, dict]:
     return {k: ser.serialize(_to_wire(v)) for k, v in item.items()}
 
 
-def from_dynamodb(item: dict[str, dict]) -> dict[str, Any]:
+def from_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed JSON as a plain item (integral numbers as int)."""
     from boto3.dynamodb.types import TypeDeserializer
 
@@ -252,7 +252,7 @@ class DynamoDBTables(Tables):
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise self._error(exc, "update", physical) from exc
             old = exc.response.get("Item")
-            current = from_dynamodb(old) if old else self.get(table, key)
+            current = from_dynamodb(old) if isinstance(old, dict) and old else self.get(table, key)
             if current is None:
                 raise ItemNotFound(physical, {schema.key: key}) from exc
             raise ConditionFailed(_why(physical, key, current, expect)) from exc

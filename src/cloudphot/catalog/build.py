@@ -608,7 +608,9 @@ def build_catalog(
     todo: list[tuple[str, dict]] = []
     for fid in field_ids:
         try:
-            etags = {"catalog": store.head(bucket, keys.field_catalog(fid)).etag}
+            etags: dict[str, str | None] = {
+                "catalog": store.head(bucket, keys.field_catalog(fid)).etag
+            }
         except ObjectNotFound as exc:
             raise DataError(f"field {fid} has no products yet ({exc})") from exc
         try:  # optional: archival catalogs (e.g. published PHAT bricks) have no epochs
@@ -745,8 +747,8 @@ def build_catalog(
         meas_parts: dict[int, pq.FileMetaData] = {}
         for p in sorted(meas_dirty):
             sources = []
-            old = state.prev_partitions("phot_meas").get(str(p))
-            with _maybe_local(store, bucket, old["key"] if old else None) as oldpath:
+            prev_entry = state.prev_partitions("phot_meas").get(str(p))
+            with _maybe_local(store, bucket, prev_entry["key"] if prev_entry else None) as oldpath:
                 if oldpath is not None:
                     old_sql = f"SELECT * FROM read_parquet('{oldpath}')"
                     if meas_drop:  # (never "NOT IN (NULL)": that keeps no rows at all)

@@ -56,6 +56,7 @@ def cmd_cost(args) -> int:
         est = estimate_run(args.estimate, ledger, prices)
         amount, doc = est.usd, est.to_dict()
     else:
+        assert ledger is not None  # no estimate: the workspace was read above
         amount, doc = ledger.total, ledger.to_dict()
         if not args.jobs:
             doc.pop("jobs")

@@ -599,7 +599,7 @@ def cmd_history(args) -> int:
         t.add_column(col, no_wrap=col != "details")
     step = ""
     for ev in events:
-        details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
+        details: dict = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
         step = details.get("name", step if "Task" in ev["type"] or "Map" in ev["type"] else "")
         info = ""
         if "error" in details:

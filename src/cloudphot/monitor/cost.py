@@ -302,14 +302,16 @@ def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
         if typ not in ("TaskSucceeded", "TaskFailed", "TaskTimedOut"):
             continue
         # walk back along this lane to the TaskScheduled that started the call
-        start, cur = None, ev
+        start: dict | None = None
+        cur = ev
         for _ in range(8):
-            cur = by_id.get(int(cur.get("previousEventId") or 0))
-            if cur is None:
+            earlier = by_id.get(int(cur.get("previousEventId") or 0))
+            if earlier is None:
                 break
-            if cur.get("type") == "TaskScheduled":
-                start = cur
+            if earlier.get("type") == "TaskScheduled":
+                start = earlier
                 break
+            cur = earlier
         if start is None:
             continue
         t0, t1 = _ts(start.get("timestamp")), _ts(ev.get("timestamp"))
@@ -432,7 +434,7 @@ def job_cost(
     raw_bucket: str = "raw",
 ) -> JobCost:
     """One job's usage and price; ``history`` is one execution's or a list of attempts'."""
-    histories = (
+    histories: list[Any] = (
         history
         if history and isinstance(history, list) and isinstance(history[0], list)
         else [history]

@@ -107,7 +107,7 @@ class FieldReduction:
 def psf_for_exposure(exp: Exposure, source: str = "auto") -> PSFLike:
     """The library PSF of an exposure's instrument/detector/filter (``cloudphot.psf``)."""
     try:
-        from cloudphot.psf import psf_for  # type: ignore[import-not-found]
+        from cloudphot.psf import psf_for
     except ImportError as exc:
         raise ConfigError("cloudphot.psf is not available; pass psfs={filter: model}") from exc
     return psf_for(exp.instrument, exp.detector, exp.filter, source=source)
@@ -272,6 +272,7 @@ def reduce_field(
 
     chips = []  # (exposure index, Chip, image_e (sky-subtracted), rms, bad, saturated)
     for k, (e, p) in enumerate(zip(exps, preps)):
+        assert p is not None  # every exposure was preprocessed (or read from its cache) above
         bych = {c.extver: c for c in p.chips}
         for c in e.chips:
             pc = bych.get(c.extver)
@@ -359,6 +360,7 @@ def reduce_field(
         xr = np.asarray(found["x"], float)
         yr = np.asarray(found["y"], float)
         # saturated stars: centroids of saturated regions replace the detections around them
+        assert ref.saturated is not None  # built with the chips' saturation masks
         sx, sy, srad = saturated_stars(ref.saturated, float(models[deep].fwhm_pix))
         if len(sx):
             near = np.zeros(len(xr), bool)
@@ -596,14 +598,14 @@ def reduce_field(
         raterr = fit.fluxerr[rep] * scale / e.exptime
         vega, err = rate_to_mag(rate, raterr, c.zpt_vega)
         vals = {
-            "field_id": [fid] * m,
+            "field_id": [fid] * n_meas,
             "star_id": j + 1,
-            "exposure_id": [e.rootname] * m,
-            "image": [e.path.name] * m,
-            "chip": np.full(m, c.extver),
-            "filter": [e.filter] * m,
-            "mjd": np.full(m, e.mjd),
-            "exptime": np.full(m, e.exptime),
+            "exposure_id": [e.rootname] * n_meas,
+            "image": [e.path.name] * n_meas,
+            "chip": np.full(n_meas, c.extver),
+            "filter": [e.filter] * n_meas,
+            "mjd": np.full(n_meas, e.mjd),
+            "exptime": np.full(n_meas, e.exptime),
             "x": x[j],
             "y": y[j],
             "ra": ra[j],
@@ -621,7 +623,7 @@ def reduce_field(
         }
         for name, parts in cols.items():
             parts.append(np.asarray(vals[name]))
-        zpts.append(np.full(m, c.zpt_vega))
+        zpts.append(np.full(n_meas, c.zpt_vega))
         if checkpoint is not None:
             checkpoint.save_arrays(
                 f"photometry-chip{n}", {**{k: v[-1] for k, v in cols.items()}, "_zpt": zpts[-1]}

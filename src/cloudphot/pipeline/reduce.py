@@ -143,8 +143,7 @@ def read_exposure_list(request: dict, svc: Services) -> list[dict]:
     if "exposures" in request:
         exposures = request["exposures"]
     else:
-        ref = request.get("exposure_list")
-        require(ref, "bucket", "key", where="exposure_list")
+        ref = require(request.get("exposure_list"), "bucket", "key", where="exposure_list")
         try:
             exposures = json.loads(svc.objects.get_bytes(ref["bucket"], ref["key"]))
         except ObjectNotFound:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -118,7 +119,7 @@ class ExecutionStore:
             ).fetchone()
         return self._record(row) if row else None
 
-    def history(self, arn: str) -> list[dict]:
+    def history(self, arn: str) -> builtins.list[dict]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT event FROM history WHERE arn=? ORDER BY id", (arn,)

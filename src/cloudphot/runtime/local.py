@@ -282,7 +282,7 @@ class LocalRuntime(PipelineRunner):
         """Run one PENDING job to completion; None if another runner claimed it first."""
         attempt = job.attempts + 1
         name = job.job_id if attempt == 1 else f"{job.job_id}-r{attempt - 1}"
-        kind, target = job.executor.get("kind"), job.executor.get("name")
+        kind, target = job.executor.get("kind"), str(job.executor.get("name") or "")
         sm_arn = self.targets.state_machine_arn(target) if kind == "state_machine" else target
         exec_arn = self.targets.execution_arn(target, name)
         ran_on = {"runtime": "local", "host": socket.gethostname(), "pid": os.getpid()}

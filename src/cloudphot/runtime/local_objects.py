@@ -288,7 +288,7 @@ class LocalObjectStore(ObjectStore):
             )
         except _SourceFailed as failed:
             # the caller's stream broke: its own exception says more than ours would
-            raise failed.__cause__ from None
+            raise (failed.__cause__ or failed) from None
         except StorageError:
             raise
         except OSError as exc:

@@ -223,12 +223,12 @@ def _footprint_box(specs: list[ExposureSpec], plane: WCS, margin_arcsec: float):
             p = plane.all_world2pix(sky, 0)
             xs.append(p[:, 0])
             ys.append(p[:, 1])
-    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    all_x, all_y = np.concatenate(xs), np.concatenate(ys)
     return (
-        xs.min() - margin_arcsec,
-        xs.max() + margin_arcsec,
-        ys.min() - margin_arcsec,
-        ys.max() + margin_arcsec,
+        all_x.min() - margin_arcsec,
+        all_x.max() + margin_arcsec,
+        all_y.min() - margin_arcsec,
+        all_y.max() + margin_arcsec,
     )
 
 
