@@ -16,8 +16,6 @@ import pytest
 from cloudphot import errors
 
 ROOT = Path(__file__).resolve().parents[2]
-#: names Step Functions (States.*) or a service integration (Lambda.*, DynamoDB.*,
-#: Athena.*...) raise: they have a dot, cloudphot's class names never do
 
 
 def _clauses(node, where=""):
@@ -46,6 +44,8 @@ def test_every_error_name_the_state_machines_match_is_a_cloudphot_error():
             f"{f}{w}: {name}"
             for f, w, _, names in CLAUSES
             for name in names
+            # names Step Functions (States.*) or a service integration (Lambda.*,
+            # DynamoDB.*, Athena.*...) raise have a dot; cloudphot's classes never do
             if "." not in name
             and not (
                 isinstance(getattr(errors, name, None), type)
