@@ -413,7 +413,7 @@ def _const(node: exp.Expression, values=None) -> float | None:
 
 # ---------------------------------------------------------------- SQL builders
 @functools.cache
-def _dist_template() -> exp.Expression:
+def _dist_template() -> exp.Expr:
     """The distance as a tree, parsed once on first use (for arguments that are not plain)."""
     return sqlglot.parse_one(
         "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "

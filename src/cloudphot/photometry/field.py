@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from astropy.io import fits
@@ -288,7 +288,9 @@ def reduce_field(
     # ---- align -----------------------------------------------------------
     t0 = time.perf_counter()
     chip_ids = [f"{exps[k].rootname}[{c.extver}]" for k, c, *_ in chips]
-    saved = checkpoint.load_arrays("align") if checkpoint is not None else None
+    saved: dict[str, Any] | None = (
+        checkpoint.load_arrays("align") if checkpoint is not None else None
+    )
     if saved is None or list(saved["chip"]) != chip_ids:
         fitted = _align(chips, exps, ref_exp, grids, opt, fid, report)
         saved = {"chip": chip_ids, **{a: [getattr(al, a) for al in fitted] for a in _ALIGNED}}
@@ -554,9 +556,9 @@ def reduce_field(
         timings["detect_residual"] = time.perf_counter() - t0
 
     # stars that converged onto each other are one star (keep the earlier, brighter one)
-    pairs = cKDTree(np.c_[xr, yr]).query_pairs(0.5, output_type="ndarray")
+    pairs = np.asarray(cKDTree(np.c_[xr, yr]).query_pairs(0.5, output_type="ndarray"))
     if len(pairs):
-        drop = np.zeros(len(xr), bool)
+        drop = np.zeros(len(xr), dtype=np.bool_)
         drop[np.max(pairs, axis=1)] = True
         xr, yr = xr[~drop], yr[~drop]
 
@@ -673,14 +675,14 @@ def reduce_field(
 
 def _last_star_list(
     checkpoint: StageStore | None, stages: list[str]
-) -> tuple[int, np.ndarray | None, np.ndarray | None]:
-    """(index in ``stages``, x, y) of the last star list saved, or (-1, None, None)."""
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(index in ``stages``, x, y) of the last star list saved, or (-1, empty, empty)."""
     if checkpoint is not None:
         for i in range(len(stages) - 1, -1, -1):
             saved = checkpoint.load_arrays(stages[i])
             if saved is not None:
                 return i, saved["x"], saved["y"]
-    return -1, None, None
+    return -1, np.empty(0), np.empty(0)
 
 
 def _star_list(checkpoint: StageStore, stage: str):

@@ -71,5 +71,5 @@ async def read_params(
                     if isinstance(part, UploadFile):
                         p.files[k] = await part.read(max_file_bytes + 1)
                     else:
-                        p.values.setdefault(k.upper(), []).append(v)
+                        p.values.setdefault(k.upper(), []).append(part)
     return p

@@ -326,7 +326,9 @@ def _draw_stars(
     return out
 
 
-def _detector_uv(spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray):
+def _detector_uv(
+    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Position in the whole detector, scaled to [-1, 1]: u along x, v along the chip stack."""
     ny, nx = spec.shape
     n = spec.n_chips
@@ -355,8 +357,7 @@ def true_psf_stamp(
     )
     ix, iy = int(np.round(x)), int(np.round(y))
     if mode == "mismatched":
-        u, v = _detector_uv(spec, ext, np.array([x]), np.array([y]))
-        w = psf_coefficients(u, v, terms)
+        w = _true_weights(spec, ext, np.array([x]), np.array([y]), terms)
     else:
         w = np.ones((1, 1))
     return basis.stamps(np.array([x - ix]), np.array([y - iy]), w, radius)[0]
@@ -376,10 +377,19 @@ def true_psf_image(
         spec.instrument.upper(), spec.detector.upper(), spec.filter.upper(), mode, PSFVariation()
     )
     x, y = np.asarray(x, float), np.asarray(y, float)
-    weights = (
-        psf_coefficients(*_detector_uv(spec, ext, x, y), terms) if mode == "mismatched" else None
-    )
+    weights = _true_weights(spec, ext, x, y, terms) if mode == "mismatched" else None
     return basis.render(np.zeros(spec.shape), x, y, np.asarray(flux, float), weights)
+
+
+def _true_weights(
+    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray, terms: dict | None
+) -> np.ndarray:
+    if terms is None:
+        raise ValueError(
+            f"exposure {spec.rootname}: the mismatched PSF needs the exposure's PSF terms "
+            "(truth.fits PSF_TRUTH: breathing, jitter, jitter_angle); pass them as terms"
+        )
+    return psf_coefficients(*_detector_uv(spec, ext, x, y), terms)
 
 
 def _render_exposure(
