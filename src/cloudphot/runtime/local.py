@@ -147,7 +147,7 @@ class LocalRuntime(PipelineRunner):
         template's EventBridge rules route that bucket's events to (OnObject for raw)."""
         detail = notification.get("detail") or {}
         bucket = (detail.get("bucket") or {}).get("name")
-        for function in self._object_created_routes.get(bucket, ()):
+        for function in self._object_created_routes.get(str(bucket), ()):
             try:
                 self.lambdas.invoke(function, notification)
             except LambdaError as exc:
