@@ -138,7 +138,7 @@ class BuildResult:
     #: rows of phot_visit, phot_pm and phot_var
     derived_rows: dict[str, int] = field(default_factory=dict)
     #: the visits' frame ties: visits tied and not, median and largest residual rms (mas)
-    frame_tie: dict[str, float] = field(default_factory=dict)
+    frame_tie: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -928,7 +928,7 @@ def _write_derived(
     return files
 
 
-def _frame_tie_summary(visit_file: Path) -> dict[str, float]:
+def _frame_tie_summary(visit_file: Path) -> dict[str, float | None]:
     """How well the visits tied to the catalog's frame (reported in the manifest)."""
     con = duckdb.connect()
     try:
@@ -940,7 +940,7 @@ def _frame_tie_summary(visit_file: Path) -> dict[str, float]:
         ).fetchone()
     finally:
         con.close()
-    tied, untied, med, mx = row
+    tied, untied, med, mx = row or (0, 0, None, None)
     return {
         "visits_tied": int(tied or 0),
         "visits_untied": int(untied or 0),
