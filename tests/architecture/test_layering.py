@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
         "cloudphot.catalog.query",
         "cloudphot.catalog.schema",
         "cloudphot.catalog.synthetic",
+        "cloudphot.catalog.visits",
         "cloudphot.catalog._plots",
         "cloudphot.catalog._postgres",
         "cloudphot.photometry",
