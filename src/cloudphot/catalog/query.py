@@ -44,7 +44,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeGuard
 
 import duckdb
 import numpy as np
@@ -413,7 +412,7 @@ def _const(node: exp.Expression, values=None) -> float | None:
 
 # ---------------------------------------------------------------- SQL builders
 @functools.cache
-def _dist_template() -> exp.Expr:
+def _dist_template() -> exp.Expression:
     """The distance as a tree, parsed once on first use (for arguments that are not plain)."""
     return sqlglot.parse_one(
         "degrees(2 * asin(least(1.0, sqrt(power(sin(radians((__dec2__) - (__dec1__)) / 2), 2) + "
@@ -459,7 +458,7 @@ def _dist_deg(ra1, dec1, ra2, dec2) -> exp.Expression:
     return _dist_template().copy().transform(fill, copy=False)
 
 
-def _column(node: exp.Expr, name: str) -> TypeGuard[exp.Column]:
+def _column(node: exp.Expression, name: str) -> bool:
     return isinstance(node, exp.Column) and node.name.lower() == name
 
 
@@ -602,7 +601,7 @@ def _radial(what: str, args: list[exp.Expression], sql: str, cones: list) -> exp
     c = [_const(x) for x in (ra0, dec0, r)]
     radius = exp.Literal.number(repr(c[2])) if c[2] is not None else r.copy()
     test = exp.paren(exp.LTE(this=_dist_deg(ra, dec, ra0, dec0), expression=radius))
-    return _row_guarded(test, what, ra0, dec0, r, [c0, c1, c2])
+    return _row_guarded(test, what, ra0, dec0, r, c)
 
 
 # ---------------------------------------------------------------- check + rewrite
@@ -840,7 +839,7 @@ _FLOAT_COLUMNS = frozenset(
 )
 
 
-def _rewrite_float_averages(tree: exp.Expr) -> None:
+def _rewrite_float_averages(tree: exp.Expression) -> None:
     """``avg(c)`` of a floating-point catalog column becomes ``CAST(sum(c) AS DOUBLE) / count(c)``.
 
     DuckDB's avg of doubles sums with error compensation, which makes the seed paper's
@@ -951,8 +950,8 @@ def _rewrite_spatial(result: Rewritten, sql: str) -> None:
                             "CIRCLE('ICRS', ra0, dec0, radius_deg)) = 1",
                             sql,
                         )
-                    inside = _radial("CONTAINS(POINT, CIRCLE)", [p[0], p[1], *c], sql, cones)
-                    return inside if _const(b) == 1 else exp.not_(inside)
+                    test = _radial("CONTAINS(POINT, CIRCLE)", [p[0], p[1], *c], sql, cones)
+                    return test if _const(b) == 1 else exp.not_(test)
         return node
 
     new = tree.transform(transform, copy=False)  # the tree is this call's own parse
@@ -1106,11 +1105,6 @@ def manifest_partitions(manifest: dict, table: str) -> list[tuple[int, int, dict
     for pid, e in manifest["tables"][table]["partitions"].items():
         if "order" in e:
             out.append((int(e["order"]), int(e["pixel"]), e))
-        elif legacy is None:
-            raise DataError(
-                f"catalog manifest v{manifest.get('version')}: partition {pid} of {table} names "
-                "no order and the manifest no partition_order; rebuild the version"
-            )
         else:
             out.append((int(legacy), int(pid), e))
     return out
@@ -1348,7 +1342,7 @@ class QueryEngine:
         slack = self._cone_slack[table] if isinstance(cone, Cone) else 0.0
         return self._parts[table].select(cone, slack)
 
-    def _source(self, table: str, cone: Cone | IdPixels | None) -> str:
+    def _source(self, table: str, cone: Cone | None) -> str:
         if table not in self._parts:
             raise QueryRefused(
                 f"catalog version {self.version} of {self.survey} predates table {table}: "

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from astropy.io import fits
@@ -107,7 +107,7 @@ class FieldReduction:
 def psf_for_exposure(exp: Exposure, source: str = "auto") -> PSFLike:
     """The library PSF of an exposure's instrument/detector/filter (``cloudphot.psf``)."""
     try:
-        from cloudphot.psf import psf_for
+        from cloudphot.psf import psf_for  # type: ignore[import-not-found]
     except ImportError as exc:
         raise ConfigError("cloudphot.psf is not available; pass psfs={filter: model}") from exc
     return psf_for(exp.instrument, exp.detector, exp.filter, source=source)
@@ -272,7 +272,6 @@ def reduce_field(
 
     chips = []  # (exposure index, Chip, image_e (sky-subtracted), rms, bad, saturated)
     for k, (e, p) in enumerate(zip(exps, preps)):
-        assert p is not None  # every exposure was preprocessed (or read from its cache) above
         bych = {c.extver: c for c in p.chips}
         for c in e.chips:
             pc = bych.get(c.extver)
@@ -288,9 +287,7 @@ def reduce_field(
     # ---- align -----------------------------------------------------------
     t0 = time.perf_counter()
     chip_ids = [f"{exps[k].rootname}[{c.extver}]" for k, c, *_ in chips]
-    saved: dict[str, Any] | None = (
-        checkpoint.load_arrays("align") if checkpoint is not None else None
-    )
+    saved = checkpoint.load_arrays("align") if checkpoint is not None else None
     if saved is None or list(saved["chip"]) != chip_ids:
         fitted = _align(chips, exps, ref_exp, grids, opt, fid, report)
         saved = {"chip": chip_ids, **{a: [getattr(al, a) for al in fitted] for a in _ALIGNED}}
@@ -362,7 +359,6 @@ def reduce_field(
         xr = np.asarray(found["x"], float)
         yr = np.asarray(found["y"], float)
         # saturated stars: centroids of saturated regions replace the detections around them
-        assert ref.saturated is not None  # built with the chips' saturation masks
         sx, sy, srad = saturated_stars(ref.saturated, float(models[deep].fwhm_pix))
         if len(sx):
             near = np.zeros(len(xr), bool)
@@ -556,9 +552,9 @@ def reduce_field(
         timings["detect_residual"] = time.perf_counter() - t0
 
     # stars that converged onto each other are one star (keep the earlier, brighter one)
-    pairs = np.asarray(cKDTree(np.c_[xr, yr]).query_pairs(0.5, output_type="ndarray"))
+    pairs = cKDTree(np.c_[xr, yr]).query_pairs(0.5, output_type="ndarray")
     if len(pairs):
-        drop = np.zeros(len(xr), dtype=np.bool_)
+        drop = np.zeros(len(xr), bool)
         drop[np.max(pairs, axis=1)] = True
         xr, yr = xr[~drop], yr[~drop]
 
@@ -600,14 +596,14 @@ def reduce_field(
         raterr = fit.fluxerr[rep] * scale / e.exptime
         vega, err = rate_to_mag(rate, raterr, c.zpt_vega)
         vals = {
-            "field_id": [fid] * n_meas,
+            "field_id": [fid] * m,
             "star_id": j + 1,
-            "exposure_id": [e.rootname] * n_meas,
-            "image": [e.path.name] * n_meas,
-            "chip": np.full(n_meas, c.extver),
-            "filter": [e.filter] * n_meas,
-            "mjd": np.full(n_meas, e.mjd),
-            "exptime": np.full(n_meas, e.exptime),
+            "exposure_id": [e.rootname] * m,
+            "image": [e.path.name] * m,
+            "chip": np.full(m, c.extver),
+            "filter": [e.filter] * m,
+            "mjd": np.full(m, e.mjd),
+            "exptime": np.full(m, e.exptime),
             "x": x[j],
             "y": y[j],
             "ra": ra[j],
@@ -625,7 +621,7 @@ def reduce_field(
         }
         for name, parts in cols.items():
             parts.append(np.asarray(vals[name]))
-        zpts.append(np.full(n_meas, c.zpt_vega))
+        zpts.append(np.full(m, c.zpt_vega))
         if checkpoint is not None:
             checkpoint.save_arrays(
                 f"photometry-chip{n}", {**{k: v[-1] for k, v in cols.items()}, "_zpt": zpts[-1]}
@@ -675,14 +671,14 @@ def reduce_field(
 
 def _last_star_list(
     checkpoint: StageStore | None, stages: list[str]
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """(index in ``stages``, x, y) of the last star list saved, or (-1, empty, empty)."""
+) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """(index in ``stages``, x, y) of the last star list saved, or (-1, None, None)."""
     if checkpoint is not None:
         for i in range(len(stages) - 1, -1, -1):
             saved = checkpoint.load_arrays(stages[i])
             if saved is not None:
                 return i, saved["x"], saved["y"]
-    return -1, np.empty(0), np.empty(0)
+    return -1, None, None
 
 
 def _star_list(checkpoint: StageStore, stage: str):

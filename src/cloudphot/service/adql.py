@@ -66,7 +66,7 @@ def _refuse(msg: str) -> QueryRefused:
     return QueryRefused(f"query refused: {msg}")
 
 
-def _fname(node: exp.Expr) -> str | None:
+def _fname(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Anonymous):
         return node.name.lower()
     if isinstance(node, exp.Contains):
@@ -283,7 +283,7 @@ def _translate(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _check_leftover_geometry(tree: exp.Expr) -> None:
+def _check_leftover_geometry(tree: exp.Expression) -> None:
     for node in tree.walk():
         name = _fname(node)
         if name in ("box", "polygon", "region", "centroid", "area", "intersects"):
@@ -331,7 +331,7 @@ def _parse(query: str, tokens: list | None = None) -> exp.Expression:
     return tree
 
 
-def apply_row_limit(tree: exp.Expr, limit: int) -> exp.Expr:
+def apply_row_limit(tree: exp.Expression, limit: int) -> exp.Expression:
     """Cap the outermost query at ``limit`` rows (a smaller LIMIT/TOP of its own wins)."""
     if not isinstance(tree, exp.Query):
         return tree
