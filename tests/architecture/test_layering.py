@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "cloudphot.catalog.output",
         "cloudphot.catalog.query",
         "cloudphot.catalog.schema",
+        "cloudphot.catalog.shapes",
         "cloudphot.catalog.synthetic",
         "cloudphot.catalog.visits",
         "cloudphot.catalog._plots",
