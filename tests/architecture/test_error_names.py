@@ -146,3 +146,85 @@ def test_a_new_transient_error_in_a_lambda_is_retried_by_the_real_state_machine(
         assert "ReplicaLag: the exposures index" in failed[0]["cause"]
     finally:
         rt.close()
+
+
+#: errors Step Functions itself raises (ASL spec appendix A and the AWS developer guide)
+STATES_ERRORS = frozenset(
+    "States." + n
+    for n in (
+        "ALL HeartbeatTimeout Timeout TaskFailed Permissions ResultPathMatchFailure "
+        "ParameterPathFailure QueryEvaluationError BranchFailed NoChoiceMatched "
+        "IntrinsicFailure ExceedToleratedFailureThreshold ItemReaderFailed "
+        "ResultWriterFailed Runtime DataLimitExceeded"
+    ).split()
+)
+#: ErrorEquals prefix of an optimised integration -> (botocore service, the Java SDK's
+#: catch-all names Step Functions reports when the service's error has no class)
+INTEGRATIONS = {
+    "Lambda": ("lambda", {"AWSLambdaException", "SdkClientException"}),
+    "DynamoDB": ("dynamodb", {"AmazonDynamoDBException", "SdkClientException"}),
+    "ECS": ("ecs", {"AmazonECSException", "SdkClientException"}),
+    "Athena": ("athena", {"AmazonAthenaException", "SdkClientException"}),
+    "S3": ("s3", {"AmazonS3Exception", "SdkClientException"}),
+}
+#: error codes every AWS service may return (AWS API reference, "Common errors")
+COMMON_ERRORS = frozenset(
+    {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "RequestLimitExceeded"}
+)
+
+
+def _service_errors(service: str) -> set[str]:
+    """The service's exception shapes, also under the Java SDK's ``...Exception`` names."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    shapes = {s for s in model.shape_names if model.shape_for(s).metadata.get("exception")}
+    return shapes | {s + "Exception" for s in shapes if not s.endswith("Exception")}
+
+
+def _task_clauses(states: dict, where: str = ""):
+    """(state path, Resource, names) of every Retry/Catch clause of a Task state."""
+    for name, st in states.items():
+        if st.get("Type") == "Task":
+            for kind in ("Retry", "Catch"):
+                for clause in st.get(kind, []):
+                    yield f"{where}{name}/{kind}", st["Resource"], clause["ErrorEquals"]
+        for sub in ("Iterator", "ItemProcessor"):
+            if sub in st:
+                yield from _task_clauses(st[sub]["States"], f"{where}{name}/")
+        for branch in st.get("Branches", []):
+            yield from _task_clauses(branch["States"], f"{where}{name}/")
+
+
+def test_every_dotted_error_name_is_one_step_functions_or_the_called_service_raises():
+    """A misspelt or wrong-service name (DynamoDB.Throttling, a Lambda task retrying
+    DynamoDB.*) matches nothing and silently turns a retry into a failure."""
+    known = {prefix: _service_errors(svc) | extra for prefix, (svc, extra) in INTEGRATIONS.items()}
+    dead = []
+    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+        for where, resource, names in _task_clauses(json.loads(path.read_text())["States"]):
+            called = resource.split(":::", 1)[-1].split(":", 1)[0].lower()
+            for name in (n for n in names if "." in n):
+                prefix, _, code = name.partition(".")
+                if prefix == "States":
+                    ok = name in STATES_ERRORS
+                else:
+                    ok = (
+                        prefix in known
+                        and INTEGRATIONS[prefix][0] == called
+                        and (code in known[prefix] or code in COMMON_ERRORS)
+                    )
+                if not ok:
+                    dead.append(f"{path.name}: {where}: {name} (Task calls {called})")
+    assert not dead, "ErrorEquals names nothing raises there:\n" + "\n".join(dead)
+
+
+def test_every_transient_class_is_reported_under_a_name_the_state_machines_retry():
+    """The other direction: each retryable class reaches a Retry (by its category)."""
+    retried = {n for _, _, kind, names in CLAUSES if kind == "Retry" for n in names if "." not in n}
+    retryable = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.TransientError)
+    ]
+    assert retryable and all((c.reported_as or c.__name__) in retried for c in retryable)
