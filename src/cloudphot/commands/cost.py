@@ -140,7 +140,7 @@ def _print_estimate(out, est) -> None:
     from rich.table import Table
 
     t = Table(
-        title=f"estimate for {est.files} FITS file(s), {est.bytes / 1e6:.1f} MB",
+        title=f"estimate for {est.files} exposure(s), {est.bytes / 1e6:.1f} MB",
         title_justify="left",
     )
     t.add_column("task")
@@ -149,6 +149,13 @@ def _print_estimate(out, est) -> None:
         t.add_row(k, _usd(v))
     out.print(t)
     out.print(f"basis: {est.basis}; {_usd(est.per_exposure_usd)} per exposure")
+    out.print(
+        f"[bold]estimated cost: {_usd(est.usd)}[/] ({est.files} exposure(s) x "
+        f"{_usd(est.per_exposure_usd)}; --budget compares this figure)"
+    )
     if est.by_size_usd is not None:
-        out.print(f"scaled by input size instead: {_usd(est.by_size_usd)}")
-    out.print(f"[bold]estimated cost: {_usd(est.usd)}[/]")
+        out.print(
+            f"by input size instead (past cost per MB x {est.bytes / 1e6:.1f} MB): "
+            f"{_usd(est.by_size_usd)}; photometry time grows with pixels, so trust this "
+            "one when these exposures are larger than the past ones"
+        )
