@@ -47,7 +47,6 @@ __all__ = [
     "marker",
     "number",
     "shape_of",
-    "slot_of",
 ]
 
 SLOT = "cloudphot_slot"
@@ -159,11 +158,6 @@ class Recording:
 def current() -> Recording | None:
     """The plan being recorded in this context, if any."""
     return _CURRENT.get()
-
-
-def slot_of(node: exp.Expr) -> int | None:
-    """The slot of a number literal in the shape being planned (None: not a parameter)."""
-    return node.meta_get(SLOT) if isinstance(node, exp.Literal) else None
 
 
 def number(node: exp.Literal, values: Sequence[str] | None = None) -> str:
