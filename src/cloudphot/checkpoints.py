@@ -18,7 +18,6 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -58,8 +57,7 @@ class Checkpoints:
 
     def save_arrays(self, stage: str, arrays: Mapping[str, object]) -> None:
         buf = io.BytesIO()
-        named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
-        np.savez(buf, **named)
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
         self._put(f"{stage}.npz", buf.getvalue())
 
     # files -----------------------------------------------------------------------

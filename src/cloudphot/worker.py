@@ -264,11 +264,7 @@ def _install_sigterm(grace: float) -> Callable[[], None]:
             raise SpotInterrupted("SIGTERM received (Spot interruption or task stop)")
 
     previous = signal.signal(signal.SIGTERM, handler)
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-
-    return restore
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def run_worker(

@@ -265,12 +265,17 @@ PHOT_VAR: dict[str, tuple[pa.DataType, str, str]] = {
     "var_nvisit": (_I4, "", "distinct visits among them"),
     "var_mjd_span": (_F8, "d", "time between the first and last of them"),
     "var_mean": (_F4, "mag", "inverse-variance mean Vega magnitude of them"),
-    "var_chi2": (_F4, "", "reduced chi^2 of them against a constant (var_mean); ~1 if constant"),
+    "var_chi2": (
+        _F4,
+        "",
+        "reduced chi^2 of them against a constant (var_mean), errors combined with the "
+        "filter's repeatability floor; ~1 if constant",
+    ),
     "var_iqr": (_F4, "mag", "inter-quartile range of their magnitudes (robust to outliers)"),
     "var_iqr_norm": (
         _F4,
         "",
-        "var_iqr / (1.349 x median err): a robust variability index, ~1 if constant",
+        "var_iqr / (1.349 x median err with the floor): a robust variability index, ~1 if constant",
     ),
     "var_amp": (_F4, "mag", "peak-to-peak range of their magnitudes"),
     "var_period": (

@@ -7,8 +7,10 @@
     ``phot_mod`` positions of its bright stars (S/N >= :data:`TIE_MIN_SNR`). The shift
     is the S/N^2-weighted mean offset of those stars after clipping (median, then
     3 sigma: moving stars and blends drop out); the same stars calibrate the visit's
-    astrometric noise, ``sigma = c / (S/N)``, with ``c`` from the median absolute
-    deviation of their offsets times their S/N, so ``pos_err`` is measured, not assumed.
+    astrometric noise, ``sigma^2 = (c / (S/N))^2 + f^2``, from the median absolute
+    deviations of the offsets of the fainter and brighter halves of the field's tie
+    stars in that filter (a photon term and a floor: PSF residuals), so ``pos_err`` is
+    measured, not assumed.
 ``phot_pm``
     A weighted straight-line fit of the tied positions against time, per object, over
     every filter's visits, where those span at least ``min_baseline_days`` (closed-form
@@ -17,7 +19,10 @@
     that exceeds 1 (an error floor the 1/(S/N) model misses: PSF residuals, blends).
 ``phot_var``
     Per object and filter, over the single-exposure measurements: the reduced chi^2
-    against a constant, the inter-quartile range (in mag, and in units of the expected
+    against a constant (errors combined with the filter's repeatability floor, the
+    lower quartile of the excess scatter of stars measured better than
+    :data:`FLOOR_MAX_ERR`), the
+    inter-quartile range (in mag, and in units of the expected
     noise: a robust index that one outlier cannot raise), the peak-to-peak range, and for
     objects that vary (chi^2 >= :data:`PERIOD_MIN_CHI2`, 10+ epochs) the Lomb-Scargle
     best period (:func:`best_period`, astropy).
@@ -61,6 +66,8 @@ TIE_MIN_STARS = 5
 #: objects below this reduced chi^2 are not searched for a period
 PERIOD_MIN_CHI2 = 3.0
 PERIOD_MIN_EPOCHS = 10
+#: stars with median errors below this (mag) measure a filter's repeatability floor
+FLOOR_MAX_ERR = 0.02
 _MAS = 3.6e6  # mas per degree
 _YEAR = 365.25
 #: an HST rootname: instrument, program (3), visit (2), exposure (2), transmission
@@ -117,33 +124,54 @@ WITH raw AS (
 ), med AS (
   SELECT field_id, visit_id, filter, median(dx) AS mx, median(dy) AS my
   FROM off WHERE sn >= {TIE_MIN_SNR} GROUP BY ALL
+), halves AS (
+  -- the noise of the field's visits in this filter, sigma^2 = (c / sn)^2 + f^2, from the
+  -- offsets of the fainter and brighter tie stars (split at their median S/N): c the
+  -- photon term, f a floor (PSF residuals); one pair per field and filter, from all its
+  -- visits' stars, since a visit's hundred stars leave the split too noisy
+  SELECT o.field_id, o.filter,
+    sn >= median(sn) OVER (PARTITION BY o.field_id, o.filter) AS bright,
+    abs(dx - mx) AS rx, abs(dy - my) AS ry, sn
+  FROM off o JOIN med USING (field_id, visit_id, filter) WHERE sn >= {TIE_MIN_SNR}
+), h AS (
+  SELECT field_id, filter,
+    (1.4826 * (median(rx) FILTER (WHERE NOT bright) + median(ry) FILTER (WHERE NOT bright))
+      / 2) ^ 2 AS ma, median(sn) FILTER (WHERE NOT bright) AS sa,
+    (1.4826 * (median(rx) FILTER (WHERE bright) + median(ry) FILTER (WHERE bright)) / 2) ^ 2
+      AS mb, median(sn) FILTER (WHERE bright) AS sb
+  FROM halves GROUP BY ALL
 ), scale AS (
-  SELECT o.field_id, o.visit_id, o.filter, any_value(mx) AS mx, any_value(my) AS my,
-    1.4826 * (median(abs(dx - mx) * sn) + median(abs(dy - my) * sn)) / 2 AS c
-  FROM off o JOIN med USING (field_id, visit_id, filter)
-  WHERE sn >= {TIE_MIN_SNR} GROUP BY ALL
+  SELECT field_id, filter,
+    CASE WHEN sa < sb AND ma > mb THEN sqrt((ma - mb) / (1 / (sa * sa) - 1 / (sb * sb)))
+      ELSE sqrt(least(ma, mb)) * coalesce(least(sa, sb), 0) END AS c,
+    CASE WHEN sa < sb AND ma > mb
+      THEN sqrt(greatest(mb - (ma - mb) / (1 / (sa * sa) - 1 / (sb * sb)) / (sb * sb), 0))
+      ELSE 0 END AS f
+  FROM h
 ), tie AS (
-  SELECT o.field_id, o.visit_id, o.filter, any_value(c) AS c,
+  SELECT o.field_id, o.visit_id, o.filter, any_value(c) AS c, any_value(f) AS f,
     sum(s2 * dx) / sum(s2) AS tx, sum(s2 * dy) / sum(s2) AS ty, sum(s2) AS ts2,
     count(*)::INTEGER AS n
-  FROM off o JOIN scale s USING (field_id, visit_id, filter)
+  FROM off o JOIN med USING (field_id, visit_id, filter) JOIN scale USING (field_id, filter)
   WHERE sn >= {TIE_MIN_SNR} AND c > 0
-    AND abs(dx - mx) * sn <= 3 * c AND abs(dy - my) * sn <= 3 * c
+    AND abs(dx - mx) <= 3 * sqrt(c * c / s2 + f * f)
+    AND abs(dy - my) <= 3 * sqrt(c * c / s2 + f * f)
   GROUP BY ALL HAVING count(*) >= {TIE_MIN_STARS}
 ), tied AS (
   SELECT o.*, coalesce(-t.tx, 0) AS tie_dra, coalesce(-t.ty, 0) AS tie_ddec,
-    coalesce(t.n, 0) AS tie_nstar, t.c, t.ts2
+    coalesce(t.n, 0) AS tie_nstar, t.c, t.f, t.ts2
   FROM off o LEFT JOIN tie t USING (field_id, visit_id, filter)
 ), resid AS (
   SELECT field_id, visit_id, filter,
     sqrt(avg(((dx + tie_dra) ^ 2 + (dy + tie_ddec) ^ 2) / 2)) AS tie_rms
   FROM tied WHERE tie_nstar > 0 AND sn >= {TIE_MIN_SNR}
-    AND abs(dx + tie_dra) * sn <= 3 * c AND abs(dy + tie_ddec) * sn <= 3 * c
+    AND abs(dx + tie_dra) <= 3 * sqrt(c * c / s2 + f * f)
+    AND abs(dy + tie_ddec) <= 3 * sqrt(c * c / s2 + f * f)
   GROUP BY ALL
 )
 SELECT objid,
   ra + tie_dra / 3.6e6 / cos(radians(dec)) AS ra, dec + tie_ddec / 3.6e6 AS dec,
-  CASE WHEN tie_nstar > 0 THEN sqrt(c * c / s2 + c * c / ts2) END AS pos_err,
+  CASE WHEN tie_nstar > 0 THEN sqrt(c * c / s2 + f * f + c * c / ts2) END AS pos_err,
   filter, visit_id, field_id, nexp, mjd, mjd_min, mjd_max, rate, raterr, vega, err,
   rate / raterr AS snr, chi, sharp, "round", crowd, flag, tie_dra, tie_ddec, tie_nstar,
   tie_rms
@@ -196,14 +224,26 @@ s AS (
     quantile_cont(vega, 0.75) - quantile_cont(vega, 0.25) AS iqr, median(err) AS merr,
     max(vega) - min(vega) AS amp
   FROM u GROUP BY objid, filter
+), fl AS (
+  -- the filter's repeatability floor: the median scatter of well-measured stars beyond
+  -- their errors (PSF residuals the errors do not carry), so bright constant stars
+  -- do not outrank faint variables
+  -- (the lower quartile, and only from 20 or more stars: the brightest stars of a field
+  -- are often its Cepheids)
+  SELECT filter, CASE WHEN count(*) FILTER (WHERE merr < {FLOOR_MAX_ERR} AND n >= 5) >= 20
+    THEN quantile_cont(sqrt(greatest((iqr / 1.349) ^ 2 - merr * merr, 0)), 0.25)
+      FILTER (WHERE merr < {FLOOR_MAX_ERR} AND n >= 5) ELSE 0 END AS floor
+  FROM s GROUP BY filter
 ), c AS (
-  SELECT u.objid, u.filter, sum(((u.vega - s.mean) / u.err) ^ 2) AS chi2
-  FROM u JOIN s USING (objid, filter) GROUP BY u.objid, u.filter
+  SELECT u.objid, u.filter, any_value(fl.floor) AS floor,
+    sum((u.vega - s.mean) ^ 2 / (u.err::DOUBLE * u.err + fl.floor * fl.floor)) AS chi2
+  FROM u JOIN s USING (objid, filter) JOIN fl USING (filter) GROUP BY u.objid, u.filter
 )
 SELECT objid, m.ra, m.dec, filter, n::INTEGER AS var_nepoch, nv::INTEGER AS var_nvisit,
   span AS var_mjd_span, mean AS var_mean,
   CASE WHEN n > 1 THEN chi2 / (n - 1) END AS var_chi2, iqr AS var_iqr,
-  CASE WHEN n > 3 THEN iqr / (1.349 * merr) END AS var_iqr_norm, amp AS var_amp
+  CASE WHEN n > 3 THEN iqr / (1.349 * sqrt(merr * merr + floor * floor)) END AS var_iqr_norm,
+  amp AS var_amp
 FROM s JOIN c USING (objid, filter) JOIN (SELECT objid, ra, dec FROM {mod}) m USING (objid)
 """
 
@@ -314,6 +354,8 @@ def derive_tables(
     out_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     empty = not meas_files or not mod_files
+    meas = _read(meas_files) if meas_files else None
+    mod = _read(mod_files) if mod_files else None
 
     def put(name: str, table: pa.Table, cols: dict) -> pa.Table:
         table = _finish(table, cols)
@@ -329,7 +371,6 @@ def derive_tables(
         ):
             put(name, arrow_schema(cols).empty_table(), cols)
         return out
-    meas, mod = _read(meas_files), _read(mod_files)
     put("phot_visit", con.sql(_visit_sql(meas, mod)).to_arrow_table(), PHOT_VISIT)
     visit = _read([str(out["phot_visit"])])
     put("phot_pm", con.sql(_pm_sql(visit, mod, min_baseline_days)).to_arrow_table(), PHOT_PM)

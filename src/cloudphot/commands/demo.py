@@ -117,6 +117,17 @@ def cmd_demo(args) -> int:
         for p in r.periods:
             if "error" in p:
                 out.print(f"Cepheid {p['star_id']}: no period search: {p['error']}")
+        v = r.visits
+        if v.get("rows"):
+            out.print(
+                f"visits: {v['rows']} rows in phot_visit; proper motions of "
+                f"{v['movers_within_2sigma']}/{v['movers_measured']} moving stars above "
+                f"S/N 20 within 2 sigma of the truth ({v['movers']} injected); Cepheids "
+                f"rank {v['cepheid_ranks']} in phot_var by var_iqr_norm (objects near "
+                f"moving stars, {v['near_movers']}, left out)"
+            )
+        elif v.get("error"):
+            out.print(f"visits: {v['error']}")
     if args.chaos and not r.interruptions:
         out.print(
             f"chaos: no Spot worker was reclaimed this time (rate {args.chaos} per Spot "

@@ -19,7 +19,9 @@ Stages (timings recorded under these names):
 ``detect_residual``  detection on the reference image of the residuals (faint
                 stars, close companions), then recentering again;
 ``photometry``  final simultaneous fixed-position PSF fit of every chip and the
-                quality metrics (:mod:`.psfphot`);
+                quality metrics (:mod:`.psfphot`); then each exposure's own star
+                positions (a position fit from there: the measurements' ra/dec, which
+                give the catalog's proper motions);
 ``combine``     per-filter combination and ``st``/``gst`` culling (:mod:`.combine`).
 
 Before every fit the outer PSF wings of the chip's bright stars (beyond the
@@ -62,6 +64,8 @@ from .sky import estimate_sky
 __all__ = ["FieldReduction", "StageStore", "psf_for_exposure", "reduce_field"]
 
 Progress = Callable[[str, int, int], None]
+#: most Gauss-Newton steps of the per-exposure position fit (see exposure_positions)
+EXPOSURE_POSITION_STEPS = 3
 
 
 class StageStore(Protocol):
@@ -558,6 +562,37 @@ def reduce_field(
         drop[np.max(pairs, axis=1)] = True
         xr, yr = xr[~drop], yr[~drop]
 
+    def exposure_positions(n, img, rms, bad, sat, xi, yi, g, rep, ra0, dec0):
+        """Where each star is on this exposure (for proper motions): Gauss-Newton steps of
+        the joint position fit from the photometry's fixed positions, until they move
+        less than 0.01 pix (at most :data:`EXPOSURE_POSITION_STEPS`). Stars the fit
+        cannot place (S/N below fit_chip's position_snr_min, flag 8) or that wander
+        beyond 1.5 pix keep the fixed position."""
+        xi, yi = xi.astype(float), yi.astype(float)
+        x0, y0 = xi.copy(), yi.copy()
+        for _ in range(EXPOSURE_POSITION_STEPS):
+            pf = fit_chip(
+                dewinged(n, img, rms, bad, xi, yi),
+                rms,
+                bad,
+                xi,
+                yi,
+                g,
+                saturated=sat,
+                fit_positions=True,
+                max_bad_fraction=opt.max_bad_fraction,
+            )
+            ok = np.isfinite(pf.dx) & np.isfinite(pf.dy) & ((pf.flag & 8) == 0)
+            step_x = np.where(ok, np.clip(pf.dx, -0.5, 0.5), 0.0)
+            step_y = np.where(ok, np.clip(pf.dy, -0.5, 0.5), 0.0)
+            xi, yi = xi + step_x, yi + step_y
+            if np.max(np.abs(np.r_[step_x, step_y]), initial=0.0) < 0.01:
+                break
+        xs, ys = xi[rep], yi[rep]
+        good = np.hypot(xs - x0[rep], ys - y0[rep]) <= 1.5
+        a, d = wcs_aligned[n].all_pix2world(xs, ys, 0)
+        return np.where(good, a, ra0), np.where(good, d, dec0)
+
     # ---- final photometry ----------------------------------------------------
     t0 = time.perf_counter()
     nstar = len(xr)
@@ -591,6 +626,9 @@ def reduce_field(
         rep = on_chip(c, x[idx], y[idx], 0.0) & fit.used
         j = idx[rep]
         m = len(j)
+        ra_m, dec_m = exposure_positions(
+            n, img, rms, bad, sat, x[idx], y[idx], g, rep, ra[j], dec[j]
+        )
         scale = chip_psfs[n].apcor(x[j], y[j]) if chip_psfs[n] is not None else 1.0
         rate = fit.flux[rep] * scale / e.exptime
         raterr = fit.fluxerr[rep] * scale / e.exptime
@@ -606,8 +644,8 @@ def reduce_field(
             "exptime": np.full(m, e.exptime),
             "x": x[j],
             "y": y[j],
-            "ra": ra[j],
-            "dec": dec[j],
+            "ra": ra_m,
+            "dec": dec_m,
             "rate": rate,
             "raterr": raterr,
             "vega": vega,

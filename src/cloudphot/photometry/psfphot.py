@@ -184,7 +184,8 @@ def fit_chip(
             rows.append(pix[src][g])
             cidx.append(np.broadcast_to(ci[:, None, None], g.shape)[g])
             vals.append((stamp * w[src])[g])
-        upix, rinv = np.unique(np.concatenate(rows), return_inverse=True)
+        rows = np.concatenate(rows)
+        upix, rinv = np.unique(rows, return_inverse=True)
         A = sp.csr_matrix(
             (np.concatenate(vals), (rinv, np.concatenate(cidx))), shape=(len(upix), ncols)
         )

@@ -568,10 +568,9 @@ def isolated(
     return out
 
 
-#: an aperture correction is applied only when known to this fraction (1 sigma; the
-#: mismatch it corrects is 1-3 %);
+#: an aperture correction is applied only when known to this fraction (1 sigma);
 #: otherwise the library's encircled energy stands (apcor 1)
-APCOR_MAX_ERROR = 0.01
+APCOR_MAX_ERROR = 0.004
 
 
 def fit_apcor(

@@ -15,7 +15,6 @@ object store opens nothing else.
 
 from __future__ import annotations
 
-import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -90,7 +89,7 @@ class ExecutionHistory(Protocol):
 
     def find(self, name_or_arn: str) -> ExecutionRecord | None: ...
 
-    def history(self, arn: str) -> builtins.list[dict]: ...
+    def history(self, arn: str) -> list[dict]: ...
 
 
 class Definitions(Protocol):

@@ -358,9 +358,8 @@ class DalEndpoints:
             ident = p.get("ID")
             if not ident:
                 raise QueryRefused("ID is required (an obs_publisher_did or obs_id from /sia)")
-            circle = p.get("CIRCLE")
-            if circle:
-                vals = circle.split()
+            if p.get("CIRCLE"):
+                vals = p.get("CIRCLE").split()
                 try:
                     ra, dec, r = (float(v) for v in vals)
                 except ValueError:

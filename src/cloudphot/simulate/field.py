@@ -22,8 +22,11 @@ exposure mid-time is used.
 Outputs in ``outdir``: the exposures and ``truth.fits`` with two tables:
 
 ``TRUTH`` (one row per star)
-    star_id, ra, dec (deg), ``<filter>_vega`` (mean Vega mag), is_variable, period_d,
-    amplitude_mag (F475W peak-to-peak), phase (at MJD ``PHASEREF``), component.
+    star_id, ra, dec (deg, at MJD ``PMEPOCH``), ``<filter>_vega`` (mean Vega mag),
+    is_variable, period_d, amplitude_mag (F475W peak-to-peak), phase (at MJD
+    ``PHASEREF``), component, pm_ra_cosdec, pm_dec (mas/yr; non-zero for the preset's
+    ``n_moving`` foreground stars, component ``pm``, drawn after all others so a
+    preset without them writes the same field).
 ``EXPOSURES_TRUTH`` (one row per star per exposure that it falls on)
     exposure_id, filter, mjd (mid-exposure), star_id, x, y (true 0-based chip pixel),
     chip (EXTVER), flux_e (expected total electrons), mag (Vega mag at that time).
@@ -223,12 +226,12 @@ def _footprint_box(specs: list[ExposureSpec], plane: WCS, margin_arcsec: float):
             p = plane.all_world2pix(sky, 0)
             xs.append(p[:, 0])
             ys.append(p[:, 1])
-    all_x, all_y = np.concatenate(xs), np.concatenate(ys)
+    xs, ys = np.concatenate(xs), np.concatenate(ys)
     return (
-        all_x.min() - margin_arcsec,
-        all_x.max() + margin_arcsec,
-        all_y.min() - margin_arcsec,
-        all_y.max() + margin_arcsec,
+        xs.min() - margin_arcsec,
+        xs.max() + margin_arcsec,
+        ys.min() - margin_arcsec,
+        ys.max() + margin_arcsec,
     )
 
 
@@ -326,9 +329,58 @@ def _draw_stars(
     return out
 
 
-def _detector_uv(
-    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _add_moving_stars(truth: Table, preset: Preset, specs, filters, rng) -> float:
+    """Append the preset's moving foreground dwarfs to ``truth`` (in place); add the
+    proper-motion columns; return the epoch (MJD) their positions refer to (mid-survey)."""
+    mjds = np.array([s.expstart for s in specs], float)
+    epoch = float(0.5 * (mjds.min() + mjds.max())) if len(mjds) else 0.0
+    truth["pm_ra_cosdec"] = np.zeros(len(truth))
+    truth["pm_dec"] = np.zeros(len(truth))
+    n = preset.n_moving
+    if n:
+        plane = _field_wcs()
+        x0, x1, y0, y1 = _footprint_box(specs, plane, margin_arcsec=-2.0)
+        ra, dec = plane.all_pix2world(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n), 0)
+        m814 = rng.uniform(20.5, 24.5, n)  # below saturation in every preset
+        col = rng.uniform(1.0, 2.5, n)
+        amp = rng.uniform(10.0, 30.0, n)
+        ang = rng.uniform(0, 2 * np.pi, n)
+        start = int(np.max(truth["star_id"])) + 1 if len(truth) else 0
+        for i in range(n):
+            row = {c: 0 for c in truth.colnames}
+            row.update(
+                star_id=start + i,
+                ra=float(ra[i]) % 360.0,
+                dec=float(dec[i]),
+                is_variable=False,
+                component="pm",
+                pm_ra_cosdec=float(amp[i] * np.cos(ang[i])),
+                pm_dec=float(amp[i] * np.sin(ang[i])),
+            )
+            for f in filters:
+                if f"{f.lower()}_vega" in truth.colnames:
+                    row[f"{f.lower()}_vega"] = {
+                        "F814W": m814[i],
+                        "F475W": m814[i] + col[i],
+                        "F160W": m814[i] - 0.55 * col[i] - 0.05,
+                    }.get(f, m814[i])
+            truth.add_row(row)
+    truth["pm_ra_cosdec"].unit = truth["pm_dec"].unit = "mas / yr"
+    return epoch
+
+
+def _positions_at(truth: Table, ra: np.ndarray, dec: np.ndarray, spec, epoch: float):
+    """Where the stars are at an exposure's mid-time (moving stars moved, others still)."""
+    pmx = np.asarray(truth["pm_ra_cosdec"], float)
+    pmy = np.asarray(truth["pm_dec"], float)
+    if not pmx.any() and not pmy.any():
+        return ra, dec
+    dt = (spec.expstart + 0.5 * spec.exptime / 86400.0 - epoch) / 365.25
+    d = dec + pmy * dt / 3.6e6
+    return (ra + pmx * dt / 3.6e6 / np.cos(np.radians(dec))) % 360.0, d
+
+
+def _detector_uv(spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray):
     """Position in the whole detector, scaled to [-1, 1]: u along x, v along the chip stack."""
     ny, nx = spec.shape
     n = spec.n_chips
@@ -357,7 +409,8 @@ def true_psf_stamp(
     )
     ix, iy = int(np.round(x)), int(np.round(y))
     if mode == "mismatched":
-        w = _true_weights(spec, ext, np.array([x]), np.array([y]), terms)
+        u, v = _detector_uv(spec, ext, np.array([x]), np.array([y]))
+        w = psf_coefficients(u, v, terms)
     else:
         w = np.ones((1, 1))
     return basis.stamps(np.array([x - ix]), np.array([y - iy]), w, radius)[0]
@@ -377,19 +430,10 @@ def true_psf_image(
         spec.instrument.upper(), spec.detector.upper(), spec.filter.upper(), mode, PSFVariation()
     )
     x, y = np.asarray(x, float), np.asarray(y, float)
-    weights = _true_weights(spec, ext, x, y, terms) if mode == "mismatched" else None
+    weights = (
+        psf_coefficients(*_detector_uv(spec, ext, x, y), terms) if mode == "mismatched" else None
+    )
     return basis.render(np.zeros(spec.shape), x, y, np.asarray(flux, float), weights)
-
-
-def _true_weights(
-    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray, terms: dict | None
-) -> np.ndarray:
-    if terms is None:
-        raise ValueError(
-            f"exposure {spec.rootname}: the mismatched PSF needs the exposure's PSF terms "
-            "(truth.fits PSF_TRUTH: breathing, jitter, jitter_angle); pass them as terms"
-        )
-    return psf_coefficients(*_detector_uv(spec, ext, x, y), terms)
 
 
 def _render_exposure(
@@ -568,11 +612,13 @@ def simulate_field(
     outdir.mkdir(parents=True, exist_ok=True)
 
     root = np.random.default_rng(seed)
-    plan_rng, star_rng, defect_rng, pix_seed, psf_rng = root.spawn(5)
+    # (children by index: a sixth child leaves the first five, and so the field, as before)
+    plan_rng, star_rng, defect_rng, pix_seed, psf_rng, pm_rng = root.spawn(6)
     # plan and populate the whole preset, so that a filter subset is the same field:
     # same epochs, pointings, stars, defects and pixels, only fewer exposures written
     all_specs = _plan_exposures(full, plan_rng, seed)
     truth = _draw_stars(full, all_specs, all_filters, crowding, star_rng)
+    pm_epoch = _add_moving_stars(truth, full, all_specs, all_filters, pm_rng)
     for f in all_filters:
         if f not in names:
             del truth[f"{f.lower()}_vega"]
@@ -589,6 +635,7 @@ def simulate_field(
             "SEED": seed,
             "CROWDING": crowding,
             "PHASEREF": PHASE_REF_MJD,
+            "PMEPOCH": pm_epoch,
             "DISTMOD": DISTANCE_MODULUS,
             "FILTERS": ",".join(names),
             "PSFMODE": p.psf,
@@ -619,8 +666,9 @@ def simulate_field(
         iterator = tqdm(iterator, total=len(specs), desc=f"simulate {p.name}", unit="exp")
     for spec, rng, terms in iterator:
         key = (spec.instrument.upper(), spec.detector.upper())
+        at_ra, at_dec = _positions_at(truth, sky_ra, sky_dec, spec, pm_epoch)
         sci, err, dq, rows, mjd, mags, flux = _render_exposure(
-            spec, plans[spec.filter.upper()], truth, sky_ra, sky_dec, defects[key], p, rng, terms
+            spec, plans[spec.filter.upper()], truth, at_ra, at_dec, defects[key], p, rng, terms
         )
         paths.append(write_exposure(outdir, spec, sci, err, dq))
         for ext, on, x, y in rows:

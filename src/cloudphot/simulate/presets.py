@@ -50,6 +50,9 @@ class Preset:
         Surface density of simulated stars (brighter than ``faint_f814w``) at crowding 1.
     faint_f814w : float
         Faintest apparent F814W magnitude simulated.
+    n_moving : int
+        Milky Way foreground dwarfs with proper motions of 10-30 mas/yr (truth columns
+        ``pm_ra_cosdec``, ``pm_dec``; every other star is still).
     n_cepheids : int
     n_foreground : int
         Bright Milky Way foreground stars (some saturate).
@@ -81,6 +84,7 @@ class Preset:
     n_foreground: int
     cr_rate: float = 3.5e-6
     truth_faint_mag: float | None = None
+    n_moving: int = 0
     psf: str = "mismatched"
     cte_strength: float = 0.02
 
@@ -129,11 +133,12 @@ PRESETS: dict[str, Preset] = {
         filters=(_F475W, _F814W),
         n_visits=16,
         exposures_per_visit=1,
-        baseline_days=540.0,
+        baseline_days=1100.0,
         density_per_arcsec2=4.0,
         faint_f814w=28.5,
         n_cepheids=5,
         n_foreground=2,
+        n_moving=40,
     ),
     "realistic": Preset(
         name="realistic",
@@ -152,6 +157,7 @@ PRESETS: dict[str, Preset] = {
         n_cepheids=40,
         n_foreground=20,
         truth_faint_mag=27.5,
+        n_moving=100,
     ),
 }
 
