@@ -78,26 +78,11 @@ APERTURE_RADIUS_PIX = (
 
 # --------------------------------------------------------------------------- matching
 def match_one_to_one(xd, yd, xt, yt, radius=MATCH_PIX):
-    """Pairs (detection index, truth index) within ``radius``, closest pairs first,
-    each detection and each truth star used at most once."""
-    if len(xd) == 0 or len(xt) == 0:
-        return np.array([], int), np.array([], int), np.array([])
-    td = cKDTree(np.c_[xd, yd])
-    tt = cKDTree(np.c_[xt, yt])
-    sm = td.sparse_distance_matrix(tt, radius, output_type="ndarray")
-    if len(sm) == 0:
-        return np.array([], int), np.array([], int), np.array([])
-    sm = sm[np.argsort(sm["v"], kind="stable")]
-    used_d = np.zeros(len(xd), bool)
-    used_t = np.zeros(len(xt), bool)
-    di, ti, dd = [], [], []
-    for i, j, v in zip(sm["i"], sm["j"], sm["v"]):
-        if not used_d[i] and not used_t[j]:
-            used_d[i] = used_t[j] = True
-            di.append(i)
-            ti.append(j)
-            dd.append(v)
-    return np.array(di, int), np.array(ti, int), np.array(dd)
+    """Pairs (detection index, truth index, distance) within ``radius``, closest first,
+    one-to-one (:func:`cloudphot.verify.match_one_to_one`, the scorer's own matching)."""
+    from cloudphot.verify import match_one_to_one as match
+
+    return match(xd, yd, xt, yt, radius)
 
 
 def has_neighbour(xd, yd, xt, yt, radius=MATCH_PIX):

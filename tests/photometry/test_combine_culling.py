@@ -45,6 +45,22 @@ def test_weighted_mean_and_zeropoints():
     assert np.isnan(out["rate"][2]) and out["vega"][2] == MAG_BAD and not out["st"][2]
 
 
+def test_error_floor_does_not_average_down():
+    # 32 exposures of a bright star: the statistical error alone would be 0.0002 mag
+    n = 32
+    meas = _meas(np.full(n, 1e4), np.full(n, 10.0))
+    out = combine_filter(np.zeros(n, int), 2, meas, np.full(n, 25.0), "ACS")
+    stat = 2.5 / np.log(10) * 10.0 / np.sqrt(n) / 1e4
+    floor = PhotometryOptions().error_floor_mag
+    assert out["err"][0] == pytest.approx(np.hypot(stat, floor))
+    assert out["snr"][0] == pytest.approx(1e4 * np.sqrt(n) / 10.0)  # S/N stays statistical
+    assert out["err"][1] == 9.999  # no measurement: the bad-error marker, untouched
+    none = combine_filter(
+        np.zeros(n, int), 1, meas, np.full(n, 25.0), "ACS", PhotometryOptions(error_floor_mag=0)
+    )
+    assert none["err"][0] == pytest.approx(stat)
+
+
 def test_rate_to_mag_non_positive():
     mag, err = rate_to_mag(np.array([-1.0, 0.0, 1.0]), np.array([1.0, 1.0, 0.1]), 25.0)
     assert mag.tolist()[:2] == [MAG_BAD, MAG_BAD] and mag[2] == 25.0

@@ -136,7 +136,9 @@ def combine_filter(
         has, np.bincount(star_index, np.where(use, rate, 0.0) * w, nstars) / den, np.nan
     )
     out["raterr"] = np.where(has, 1.0 / np.sqrt(den), np.nan)
-    out["vega"], out["err"] = rate_to_mag(out["rate"], out["raterr"], zp_ref)
+    out["vega"], err = rate_to_mag(out["rate"], out["raterr"], zp_ref)
+    floor = (options or PhotometryOptions()).error_floor_mag
+    out["err"] = np.where(err < ERR_BAD, np.hypot(err, floor), err)
     out["chi"] = wmean(meas["chi"])
     out["snr"] = np.where(has, out["rate"] / out["raterr"], 0.0)
     out["sharp"] = wmean(meas["sharp"])
