@@ -122,6 +122,11 @@ def test_cli_commands(built, tmp_path, capsys):
     text = capsys.readouterr().out
     period = float(text.split("period ")[1].split()[0])
     assert abs(period - v.period_d) / v.period_d < 0.01 and png.stat().st_size > 1000
+    # a filter the object lacks: the filters it has, not "no measurements" (issue 18)
+    where = ["--ra", str(v.ra_deg), "--dec", str(v.dec_deg), "-o", str(png)]
+    assert main(w + ["lightcurve", *where, "--filter", "F999W"]) == 2
+    err = capsys.readouterr().err
+    assert "has no F999W measurements; it has F475W (" in err and "F814W (" in err, err
     for q in ("density", "mean_mag", "color"):
         assert main(w + ["map", "--quantity", q, "-o", str(tmp_path / f"{q}.png")]) == 0
         assert (tmp_path / f"{q}.png").stat().st_size > 1000

@@ -211,3 +211,42 @@ def test_untrusted_state_names_are_escaped_in_svg():
     svg = to_svg(layout(definition))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     ET.fromstring(svg)
+
+
+def test_concurrent_map_iterations_are_not_counted_as_retries():
+    """A Map's iterations enter its Task together and their TaskScheduled interleave (issue
+    18: "Preprocess ... retries 3" with no failed task). Only a second attempt within one
+    entry is a retry."""
+
+    def ev(i, prev, typ, **details):
+        return {"id": i, "previousEventId": prev, "type": typ, "timestamp": f"t{i}", **details}
+
+    def entered(name):
+        return {"stateEnteredEventDetails": {"name": name}}
+
+    it = {"mapIterationSucceededEventDetails": {"name": "Each", "index": 0}}
+    history = [
+        ev(1, 0, "ExecutionStarted"),
+        ev(2, 1, "MapStateEntered", **entered("Each")),
+        ev(3, 2, "MapStateStarted"),
+        ev(4, 3, "MapIterationStarted"),
+        ev(5, 3, "MapIterationStarted"),
+        ev(6, 4, "TaskStateEntered", **entered("Work")),
+        ev(7, 5, "TaskStateEntered", **entered("Work")),
+        ev(8, 6, "TaskScheduled"),
+        ev(9, 7, "TaskScheduled"),
+        ev(10, 8, "TaskSucceeded"),
+        ev(11, 9, "TaskFailed", taskFailedEventDetails={"error": "Transient"}),
+        ev(12, 11, "TaskScheduled"),  # iteration 2 retries once
+        ev(13, 12, "TaskSucceeded"),
+        ev(14, 10, "TaskStateExited"),
+        ev(15, 13, "TaskStateExited"),
+        ev(16, 14, "MapIterationSucceeded", **it),
+        ev(17, 15, "MapIterationSucceeded", **it),
+        ev(18, 17, "MapStateSucceeded"),
+        ev(19, 18, "MapStateExited"),
+        ev(20, 19, "ExecutionSucceeded"),
+    ]
+    st = state_status(history, "SUCCEEDED")
+    assert st["Each/Work"].entered == 2 and st["Each/Work"].retries == 1
+    assert st["Each"].iterations == {"succeeded": 2}

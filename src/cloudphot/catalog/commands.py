@@ -170,6 +170,21 @@ def cmd_cone(args) -> int:
     return 0
 
 
+def _object_title(objid: int, lc) -> str:
+    """The plot's title: where the object is (sexagesimal, as people quote it) and in
+    which filters, then its id."""
+    import numpy as np
+    from astropy.coordinates import Angle
+
+    ra, dec = float(np.nanmedian(lc["ra"])), float(np.nanmedian(lc["dec"]))
+    where = (
+        f"{Angle(ra, 'deg').to_string(unit='hourangle', sep=':', precision=2)} "
+        f"{Angle(dec, 'deg').to_string(sep=':', precision=1, alwayssign=True)}"
+    )
+    filters = ", ".join(sorted({str(f) for f in lc["filter"]}))
+    return f"{where} ({filters}); objid {objid}"
+
+
 @_guard
 def cmd_lightcurve(args) -> int:
     """Light curve, Lomb-Scargle period and folded plot of one object."""
@@ -187,11 +202,20 @@ def cmd_lightcurve(args) -> int:
         else:
             raise DataError("give an OBJID or --ra and --dec")
         lc = cat.lightcurve(objid, args.filter)
+        if len(lc) == 0 and args.filter:
+            from collections import Counter
+
+            have = Counter(str(f) for f in cat.lightcurve(objid)["filter"])
+            if have:
+                raise DataError(
+                    f"object {objid} has no {args.filter.upper()} measurements; it has "
+                    + ", ".join(f"{f} ({n})" for f, n in sorted(have.items()))
+                )
         if len(lc) == 0:
             raise DataError(f"object {objid} has no measurements")
         res = find_period(lc, min_period_d=args.min_period, max_period_d=args.max_period)
         out = Path(args.output or f"lightcurve_{objid}.png")
-        plot_folded(lc, res.period_d, out, title=f"objid {objid}")
+        plot_folded(lc, res.period_d, out, title=_object_title(objid, lc))
         print(
             f"objid {objid}: {res.n_points} measurements in {','.join(res.filters)}; "
             f"period {res.period_d:.5f} d (power {res.power:.3f}); plot {out}"

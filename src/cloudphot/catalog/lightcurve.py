@@ -95,9 +95,9 @@ def plot_folded(lc: Table, period_d: float, path: str | Path, *, title: str = ""
     filt = np.asarray(lc["filter"]).astype(str)[ok]
     phase = ((t - t.min()) / period_d) % 1.0
     fig, ax = plt.subplots(figsize=(6, 4))
-    for f in sorted(set(filt)):
+    for i, f in enumerate(sorted(set(filt))):
         m = filt == f
-        for shift in (0, 1):
+        for shift in (0, 1):  # the second cycle in the filter's colour, as the legend says
             ax.errorbar(
                 phase[m] + shift,
                 y[m],
@@ -105,6 +105,7 @@ def plot_folded(lc: Table, period_d: float, path: str | Path, *, title: str = ""
                 fmt="o",
                 ms=3,
                 lw=0.5,
+                color=f"C{i}",
                 label=f if shift == 0 else None,
             )
     ax.invert_yaxis()

@@ -75,7 +75,6 @@ class StateStatus:
     first_entered: str | None = None
     last_exited: str | None = None
     _last_ok: bool = True
-    _scheduled_in_entry: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -90,13 +89,20 @@ def state_status(
     (``previousEventId``), so each event inherits the state its predecessor was
     in; a ``*StateEntered`` right after a Map/Parallel start opens a nested scope.
     """
-    ctx: dict[int, tuple[tuple[str, ...], str | None, str]] = {0: ((), None, "")}
+    # event id -> (scope, state, event type, id of the StateEntered its thread is in)
+    ctx: dict[int, tuple[tuple[str, ...], str | None, str, int]] = {0: ((), None, "", 0)}
     out: dict[str, StateStatus] = defaultdict(StateStatus)
+    # TaskScheduled per entry, not per state: a Map's iterations enter the same state
+    # concurrently and their tasks interleave; only a second one in one entry is a retry
+    scheduled: dict[int, int] = defaultdict(int)
     finished = execution_status not in (None, "RUNNING")
     for ev in sorted(history, key=lambda e: int(e.get("id", 0))):
         eid, typ = int(ev.get("id", 0)), str(ev.get("type", ""))
-        scope, cur, prev_type = ctx.get(int(ev.get("previousEventId") or 0), ((), None, ""))
+        scope, cur, prev_type, entry = ctx.get(
+            int(ev.get("previousEventId") or 0), ((), None, "", 0)
+        )
         if typ.endswith("StateEntered"):
+            entry = eid
             name = str((ev.get("stateEnteredEventDetails") or {}).get("name", ""))
             if prev_type in _NESTING and cur is not None:
                 scope = scope + (cur,)
@@ -104,18 +110,17 @@ def state_status(
             key = "/".join(scope + (name,))
             st = out[key]
             st.entered += 1
-            st._scheduled_in_entry = 0
             st.first_entered = st.first_entered or str(ev.get("timestamp"))
             if typ == "FailStateEntered":
                 st.status = "failed"
-        ctx[eid] = (scope, cur, typ)
+        ctx[eid] = (scope, cur, typ, entry)
         if cur is None:
             continue
         key = "/".join(scope + (cur,))
         st = out[key]
         if typ == "TaskScheduled":
-            st._scheduled_in_entry += 1
-            if st._scheduled_in_entry > 1:
+            scheduled[entry] += 1
+            if scheduled[entry] > 1:
                 st.retries += 1
         elif typ in _FAIL_EVENTS:
             details = next((v for k, v in ev.items() if k.endswith("EventDetails")), None) or {}
