@@ -130,6 +130,7 @@ def test_cli_commands(built, tmp_path, capsys):
     for q in ("density", "mean_mag", "color"):
         assert main(w + ["map", "--quantity", q, "-o", str(tmp_path / f"{q}.png")]) == 0
         assert (tmp_path / f"{q}.png").stat().st_size > 1000
+        assert "$" not in capsys.readouterr().out  # no TeX in the console (arcmin², not $^2$)
     assert main(w + ["query", "DROP TABLE phat_v2.phot_mod"]) == 2
     assert "read-only" in capsys.readouterr().err
     assert main(w + ["catalog", "versions"]) == 0

@@ -59,7 +59,7 @@ def healpix_map(
     f = _filter(filter)
     cut = f" AND {f}_vega <= {float(mag_max)!r}" if mag_max is not None else ""
     if quantity == "density":
-        value, label = "count(*)", "stars / arcmin$^2$"
+        value, label = "count(*)", "stars / arcmin²"
         where = f"WHERE {f}_vega < 90{cut}" if mag_max is not None else ""
     elif quantity == "mean_mag":
         value, label = f"avg({f}_vega)", f"mean {filter.upper()} (Vega mag)"
