@@ -362,7 +362,8 @@ def attack_kill(out: Path, kills: int, seed: int, clean) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        delay = rng.uniform(5, clean["seconds"])
+        # early enough that the work left (less after each kill) is still running
+        delay = rng.uniform(4, max(5.0, clean["seconds"] / 3))
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

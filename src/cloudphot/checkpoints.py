@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,8 @@ class Checkpoints:
 
     def save_arrays(self, stage: str, arrays: Mapping[str, object]) -> None:
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+        np.savez(buf, **named)
         self._put(f"{stage}.npz", buf.getvalue())
 
     # files -----------------------------------------------------------------------

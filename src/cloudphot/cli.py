@@ -26,6 +26,7 @@ _PLUGINS = (
     "cloudphot.commands.monitor",
     "cloudphot.commands.serve",
     "cloudphot.commands.cost",
+    "cloudphot.commands.plan",
     "cloudphot.commands.demo",
     "cloudphot.simulate.commands",
     "cloudphot.catalog.commands",

@@ -87,7 +87,10 @@ def run_demo(
     from .platform import open_platform
     from .simulate.field import simulate_field
 
-    say = progress or (lambda stage, info=None: None)
+    def quiet(stage: str, info: Any = None) -> None:
+        return None
+
+    say = progress or quiet
     t0 = time.monotonic()
     stages: dict[str, float] = {}
     home = settings.home
@@ -191,7 +194,10 @@ def _query_database(result: DemoResult, platform: Platform, sim) -> None:
         cat.query(f"SELECT count(*) AS n FROM {survey}.phot_meas")["n"][0]
     )
     for row in sim.cepheids:
-        entry = {"star_id": int(row["star_id"]), "true_period_d": float(row["period_d"])}
+        entry: dict[str, Any] = {
+            "star_id": int(row["star_id"]),
+            "true_period_d": float(row["period_d"]),
+        }
         try:
             objid = cat.nearest_objid(float(row["ra"]), float(row["dec"]), radius_arcsec=0.2)
             found = find_period(cat.lightcurve(objid))
@@ -216,7 +222,9 @@ def _visits_against_truth(cat, survey: str, sim, cepheid_objids: list[int]) -> d
     var_iqr_norm."""
     import numpy as np
 
-    out = {"rows": int(cat.query(f"SELECT count(*) AS n FROM {survey}.phot_visit")["n"][0])}
+    out: dict[str, Any] = {
+        "rows": int(cat.query(f"SELECT count(*) AS n FROM {survey}.phot_visit")["n"][0])
+    }
     pm = cat.query(
         f"SELECT p.ra, p.dec, p.pm_ra_cosdec AS x, p.pm_ra_cosdec_err AS ex, p.pm_dec AS y, "
         f"p.pm_dec_err AS ey, m.f814w_snr AS snr FROM {survey}.phot_pm p "

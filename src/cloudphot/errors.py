@@ -9,9 +9,19 @@ split that matters is by *what to do about it*:
 - ``TransientError``: infrastructure hiccup (throttling, 5xx, lost connection). Retry with backoff.
 - ``SpotInterrupted``: the worker was reclaimed. Retry, without spending the task's budget.
 - ``ConfigError``: cloudphot is set up wrong. Say how to fix it.
+
+Step Functions matches ``ErrorEquals`` names exactly, not by class, so a Retry on
+``TransientError`` would miss a subclass added later. A category therefore names
+itself for all its subclasses (:attr:`CloudphotError.reported_as`): a Lambda handler
+raises every ``TransientError`` (``Throttled``, ...) under the name ``TransientError``,
+with the subclass first in the message (:func:`as_reported`), and the state
+machines retry the category. Data errors keep their own names, because their
+Catch rules route by them (``InvalidExposure`` -> ``RecordRejection``).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "BudgetExceeded",
@@ -33,6 +43,7 @@ __all__ = [
     "StorageError",
     "Throttled",
     "TransientError",
+    "as_reported",
     "describe_error",
 ]
 
@@ -40,9 +51,12 @@ __all__ = [
 class CloudphotError(Exception):
     """Root of every error cloudphot raises on purpose."""
 
+    #: the name a Lambda handler raises this class and its subclasses under (None: its own)
+    reported_as: ClassVar[str | None] = None
+
     @property
     def error_name(self) -> str:
-        """The name Step Functions reports (``Error`` of a failed Task)."""
+        """The class's own name (what a worker's error line and a data error's Catch use)."""
         return type(self).__name__
 
 
@@ -86,6 +100,8 @@ class NoUsableExposures(DataError):
 class TransientError(CloudphotError):
     """Infrastructure failed in a way that a retry with backoff may fix."""
 
+    reported_as = "TransientError"
+
 
 class Throttled(TransientError):
     """An AWS service (or the local stand-in) asked us to slow down."""
@@ -125,6 +141,19 @@ class QueryRefused(DataError):
 
 class BudgetExceeded(CloudphotError):
     """A run would cost (or has cost) more than the budget it was given."""
+
+
+def as_reported(exc: BaseException) -> BaseException:
+    """``exc`` as a Lambda handler must raise it: under its category's name when it has one.
+
+    The Lambda runtime reports ``type(exc).__name__``; for a subclass of a category
+    that is the category's class, the message starting with the subclass's name.
+    """
+    name = exc.reported_as if isinstance(exc, CloudphotError) else None
+    if name is None or name == type(exc).__name__:
+        return exc
+    category = next(c for c in type(exc).__mro__ if c.__name__ == name)
+    return category(f"{type(exc).__name__}: {exc}")
 
 
 def describe_error(error: str | None, cause: str | None) -> str:

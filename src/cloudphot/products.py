@@ -18,13 +18,75 @@ pixels/aperture).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from typing import Any
+
+from .errors import DataError
+from .validate import BRANCH_RE, FIELD_ID_RE
+
 __all__ = [
     "FIELD_COLUMNS",
     "MEASUREMENT_COLUMNS",
     "PER_FILTER_COLUMNS",
+    "branch_for",
+    "check_branch",
+    "check_field_id",
     "field_catalog_columns",
+    "field_id_from_target",
+    "fingerprint",
     "keys",
 ]
+
+
+def fingerprint(basis: Any, n: int = 20) -> str:
+    """Hex digest of ``basis`` as canonical JSON: what made a product, in ``n`` characters.
+
+    The one rule for "the same inputs": products record it (see
+    :class:`cloudphot.storage.targets.Target`) and ids derived from inputs use it.
+    """
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def field_id_from_target(targname: str | None) -> str:
+    """Field id from TARGNAME: lower case, non-alphanumeric runs -> '-'; 'unknown' if empty.
+
+    ``M31-B15-F09`` -> ``m31-b15-f09``; ``NGC 1644`` -> ``ngc-1644``. A result longer
+    than :data:`~cloudphot.validate.FIELD_ID_RE` allows is refused by the reader
+    (cutting it could merge two targets into one field).
+    """
+    if not targname:
+        return "unknown"
+    fid = re.sub(r"[^a-z0-9]+", "-", str(targname).strip().lower()).strip("-")
+    return fid or "unknown"
+
+
+def check_field_id(value: Any, where: str) -> str:
+    """``value`` if it is a field id (:data:`~cloudphot.validate.FIELD_ID_RE`), else a
+    :class:`DataError` naming ``where``."""
+    if not isinstance(value, str) or not FIELD_ID_RE.match(value):
+        raise DataError(
+            f"{where}: {value!r} is not a field id (1-64 of lower-case letters, digits, "
+            "'.', '_', '+', '-', starting with a letter or digit)"
+        )
+    return value
+
+
+def check_branch(value: Any, where: str) -> str:
+    """``value`` if it is a branch name, else a :class:`DataError` naming ``where``."""
+    if not isinstance(value, str) or not BRANCH_RE.match(value):
+        raise DataError(
+            f"{where}: branch {value!r}: use 1-40 lower-case letters, digits, '.', '_', '-'"
+        )
+    return value
+
+
+def branch_for(settings: dict[str, Any]) -> str:
+    """The default branch of a replay with these changed options: same options, same branch."""
+    return "b-" + fingerprint(settings, 10)
+
 
 # name -> (numpy dtype, unit, description)
 MEASUREMENT_COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -94,11 +156,12 @@ class keys:
 
     ``branch`` (a replay with changed options, see ``cloudphot replay``) puts every
     product under ``branches/<branch>/``, so a branch never overwrites the original.
+    Field ids and branch names are checked here, so no key is built from anything else.
     """
 
     @staticmethod
     def _root(branch: str | None) -> str:
-        return f"branches/{branch}/" if branch else ""
+        return f"branches/{check_branch(branch, 'product key')}/" if branch else ""
 
     @staticmethod
     def exposure_product(exposure_id: str, name: str, branch: str | None = None) -> str:
@@ -106,6 +169,7 @@ class keys:
 
     @staticmethod
     def field_product(field_id: str, name: str, branch: str | None = None) -> str:
+        check_field_id(field_id, "product key")
         return f"{keys._root(branch)}fields/{field_id}/{name}"
 
     @staticmethod

@@ -14,7 +14,7 @@ Lambda layers stay without pydantic.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import InvalidEvent
 
@@ -59,6 +59,26 @@ def mapping(value: Any, where: str, *, optional: bool = False) -> dict:
     return value
 
 
+@overload
+def text(
+    container: dict,
+    key: str,
+    where: str,
+    *,
+    optional: Literal[False] = False,
+    empty: bool = False,
+    max_len: int = 4096,
+) -> str: ...
+@overload
+def text(
+    container: dict,
+    key: str,
+    where: str,
+    *,
+    optional: bool,
+    empty: bool = False,
+    max_len: int = 4096,
+) -> str | None: ...
 def text(
     container: dict,
     key: str,
@@ -121,8 +141,10 @@ def objects(container: dict, key: str, where: str, *, optional: bool = False) ->
     return value
 
 
-def _id(container: dict, key: str, where: str, pattern: re.Pattern, rule: str, **kw) -> str:
-    value = text(container, key, where, **kw)
+def _id(
+    container: dict, key: str, where: str, pattern: re.Pattern, rule: str, optional: bool = False
+) -> Any:
+    value = text(container, key, where, optional=optional)
     if value is not None and not pattern.match(value):
         name = f"{where}.{key}" if where else key
         raise InvalidEvent(f"{name} = {_shown(value)} is not {rule}")

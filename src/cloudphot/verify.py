@@ -148,7 +148,7 @@ def compare_to_truth(
         star_of_truth = {
             int(truth["star_id"][t]): int(catalog["star_id"][c]) for c, t in zip(ci, ti)
         }
-        meas_count = {}
+        meas_count: dict[int, set[str]] = {}
         for sid, exp in zip(
             np.asarray(measurements["star_id"]), np.asarray(measurements["exposure_id"])
         ):
@@ -162,7 +162,7 @@ def compare_to_truth(
                 ]
             }
             sid = star_of_truth.get(tid)
-            measured = meas_count.get(sid, set()) if sid is not None else set()
+            measured: set[str] = meas_count.get(sid, set()) if sid is not None else set()
             out.cepheids.append(
                 {
                     "star_id": tid,

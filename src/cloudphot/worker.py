@@ -264,7 +264,11 @@ def _install_sigterm(grace: float) -> Callable[[], None]:
             raise SpotInterrupted("SIGTERM received (Spot interruption or task stop)")
 
     previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def run_worker(

@@ -45,7 +45,9 @@ LAYERS: list[tuple[str, ...]] = [
         "cloudphot.catalog.output",
         "cloudphot.catalog.query",
         "cloudphot.catalog.schema",
+        "cloudphot.catalog.shapes",
         "cloudphot.catalog.synthetic",
+        "cloudphot.catalog.visits",
         "cloudphot.catalog._plots",
         "cloudphot.catalog._postgres",
         "cloudphot.photometry",
@@ -59,7 +61,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cloudphot.storage",),
     # foundation
     ("cloudphot.errors", "cloudphot.settings", "cloudphot.products", "cloudphot.template")
-    + ("cloudphot",),
+    + ("cloudphot.validate", "cloudphot"),
 ]
 
 #: packages that must not import each other (the two platform implementations)
@@ -162,8 +164,10 @@ def test_the_layer_table_names_only_existing_modules():
 FRONTS = ("cloudphot.cli", "cloudphot.commands", "cloudphot.demo", "cloudphot.monitor")
 FRONTS += ("cloudphot.service",)
 FRONTS += ("cloudphot.catalog.api", "cloudphot.catalog.commands")
-#: the dispatch Lambda reads DynamoDB stream records: that wire format is AWS's own
-SHELL_EXCEPTIONS = {("functions/dispatch/app.py", "cloudphot.aws.dispatch")}
+SHELL_EXCEPTIONS = {
+    # the dispatch Lambda reads DynamoDB stream records: that wire format is AWS's own
+    ("functions/dispatch/app.py", "cloudphot.aws.dispatch"),
+}
 
 
 def _shells() -> dict[str, Path]:
@@ -181,10 +185,44 @@ def test_commands_monitor_and_handlers_see_only_the_platform():
         seen += [(str(path.relative_to(SRC)), line, t) for line, t in _imports(module, path)]
     for rel, path in _shells().items():
         seen += [(rel, line, t) for line, t in _imports("__main__", path)]
-    leaks = [
-        f"{where}:{line}: {target}"
+    crossing = [
+        (where, line, target)
         for where, line, target in seen
         if target.startswith(("cloudphot.runtime", "cloudphot.aws"))
-        and (where, target) not in SHELL_EXCEPTIONS
     ]
+    leaks = [f"{w}:{n}: {t}" for w, n, t in crossing if (w, t) not in SHELL_EXCEPTIONS]
     assert not leaks, "\n".join(leaks)
+    stale = SHELL_EXCEPTIONS - {(w, t) for w, _, t in crossing}
+    assert not stale, f"exceptions no code needs any more, remove them: {sorted(stale)}"
+
+
+#: modules outside aws/ that may talk to AWS's SDK directly, and why
+BOTO3_EXCEPTIONS = {
+    # the VO services' own AWS entry point (API Gateway + Lambda through Mangum): its
+    # UWS job store (DynamoDB), job runner (Step Functions), presigned result URLs and
+    # per-user role sessions (STS) are adapters of service/'s ports, which aws/ (a
+    # layer below) cannot import
+    "cloudphot.service.aws",
+    # the local stand-in for Step Functions' DynamoDB integration speaks its wire format
+    # (typed AttributeValues) with the SDK's own serializer; it opens no client
+    "cloudphot.runtime.dynamodb",
+}
+
+
+def test_only_the_aws_adapters_import_boto3():
+    """The domain never sees boto3; a new AWS call goes into aws/ behind a port."""
+    users = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            if any(n.split(".")[0] in ("boto3", "botocore", "mypy_boto3") for n in names):
+                users.add(module)
+    outside = {m for m in users if m != "cloudphot.aws" and not m.startswith("cloudphot.aws.")}
+    assert outside <= BOTO3_EXCEPTIONS, sorted(outside - BOTO3_EXCEPTIONS)
+    assert BOTO3_EXCEPTIONS <= outside, f"stale: {sorted(BOTO3_EXCEPTIONS - outside)}"

@@ -82,12 +82,9 @@ def no_traceback(ran: Ran) -> None:
     assert "Traceback" not in ran.text, str(ran)
 
 
-@pytest.fixture
-def small_field(tmp_path):
-    """Four small valid exposures of one field (two filters), no manifest: seconds to ingest."""
+def _small_field(folder: Path) -> Path:
     from cloudphot.simulate.exposure import synthetic_exposure
 
-    folder = tmp_path / "field"
     folder.mkdir()
     for i, filt in enumerate(("F475W", "F814W", "F475W", "F814W")):
         synthetic_exposure(
@@ -101,3 +98,38 @@ def small_field(tmp_path):
             expstart=56000.0 + i,
         )
     return folder
+
+
+@pytest.fixture
+def small_field(tmp_path) -> Path:
+    """Four small valid exposures of one field (two filters), no manifest: seconds to ingest."""
+    return _small_field(tmp_path / "field")
+
+
+@pytest.fixture(scope="session")
+def _uploaded_template(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("uploaded")
+    ran = run_cli(["upload", _small_field(where / "field")], cwd=where, workdir=where / "ws")
+    assert ran.rc == 0, ran
+    return where / "ws"
+
+
+@pytest.fixture
+def uploaded(ws, _uploaded_template) -> Path:
+    """The test's workspace after 'cloudphot upload' of the small field (four exposures of
+    field cli-field registered, no manifest): one upload per session, copied per test."""
+    import shutil
+
+    shutil.copytree(_uploaded_template, ws)
+    return ws
+
+
+@pytest.fixture(scope="session")
+def tiny_sim(tmp_path_factory) -> tuple[Path, Ran]:
+    """``cloudphot simulate S --preset tiny`` once per session: (S, what it printed)."""
+    where = tmp_path_factory.mktemp("tiny-sim")
+    ran = run_cli(
+        ["simulate", where / "S", "--preset", "tiny", "--no-progress"], cwd=where, workdir=None
+    )
+    assert ran.rc == 0, ran
+    return where / "S", ran

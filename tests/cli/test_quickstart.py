@@ -32,8 +32,7 @@ def test_exposures_without_manifest_say_which_manifest_to_upload(cli, ws, small_
     assert field["stage"] == "waiting for manifest" and field["registered"] == 4
 
 
-def test_manifest_command_builds_it_from_the_registered_exposures(cli, ws, small_field, tmp_path):
-    assert cli("upload", small_field).rc == 0
+def test_manifest_command_builds_it_from_the_registered_exposures(cli, ws, uploaded, tmp_path):
 
     ran = cli("manifest", "nosuch-field")
     assert ran.rc == 2, ran
@@ -120,14 +119,13 @@ def test_upload_of_a_pattern_the_shell_did_not_expand(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_readme_quickstart_ends_in_a_catalog(cli, ws, tmp_path):
+def test_readme_quickstart_ends_in_a_catalog(cli, ws, tiny_sim):
     """The README's three commands, verbatim but for the workspace: simulate, upload, status."""
-    ran = cli("simulate", tmp_path / "S", "--preset", "tiny", "--no-progress", workdir=False)
-    assert ran.rc == 0, ran
-    assert (tmp_path / "S" / "manifests" / "sim-tiny-s0.json").is_file()
-    assert f"next: cloudphot upload {tmp_path / 'S'}" in ran.out
+    sim, ran = tiny_sim
+    assert (sim / "manifests" / "sim-tiny-s0.json").is_file()
+    assert f"next: cloudphot upload {sim}" in ran.out
 
-    ran = cli("upload", tmp_path / "S")
+    ran = cli("upload", sim)
     assert ran.rc == 0, ran
     assert "skipped 1 file(s)" in ran.out and "truth.fits" in ran.out
     assert "uploaded 9 object(s) to the raw bucket, 1 of them manifest(s)" in ran.out

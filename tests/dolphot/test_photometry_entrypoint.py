@@ -39,7 +39,7 @@ def field(local_settings, hst_image):
         store.put_file("raw", key, path)
         exposures.append({"bucket": "raw", "key": key})
     return {
-        "field_id": "M31-B01-F01",
+        "field_id": "m31-b01-f01",
         "exposures": exposures,
         "options": {"engine": "dolphot", "dolphot": {"SecondPass": 1}},
     }
@@ -69,24 +69,24 @@ def test_entrypoint_runs_dolphot_and_uploads_products(local_settings, fake_dolph
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
     result = json.loads(last.removeprefix("CLOUDPHOT_RESULT "))
-    assert result["engine"] == "dolphot" and result["field_id"] == "M31-B01-F01"
+    assert result["engine"] == "dolphot" and result["field_id"] == "m31-b01-f01"
     assert result["n_stars"] == 2
     # 4 chips; each star lies on chip 1 of both exposures only (the WCSs place chip 2 elsewhere)
     assert result["n_measurements"] == 4
     assert result["products"]["measurements"] == {
         "bucket": "products",
-        "key": keys.field_measurements("M31-B01-F01"),
+        "key": keys.field_measurements("m31-b01-f01"),
     }
 
     store = LocalObjectStore(local_settings.buckets_dir)
-    with store.local_path("products", keys.field_measurements("M31-B01-F01")) as p:
+    with store.local_path("products", keys.field_measurements("m31-b01-f01")) as p:
         meas = Table.read(p, format="parquet")
     assert meas.colnames == list(MEASUREMENT_COLUMNS)
     assert sorted(set(meas["exposure_id"])) == ["jaaa01aaq", "jaaa01abq"]
     assert set(meas["chip"]) == {1} and set(meas["filter"]) == {"F814W"}
     np.testing.assert_allclose(meas["rate"], 50.0)  # 5000 counts / 100 s
     np.testing.assert_allclose(meas["mjd"], 56000.001)
-    with store.local_path("products", keys.field_product("M31-B01-F01", "catalog.fits")) as p:
+    with store.local_path("products", keys.field_product("m31-b01-f01", "catalog.fits")) as p:
         cat = Table.read(p)
     assert cat.colnames == field_catalog_columns(["F814W"])
     np.testing.assert_allclose(cat["f814w_vega"], 20.75, rtol=1e-6)  # DOLPHOT's combined block
@@ -125,7 +125,7 @@ def test_sigterm_during_dolphot_stops_with_143(local_settings, fake_dolphot, fie
     with pytest.raises(ProcessLookupError):  # DOLPHOT's process group went down with it
         os.kill(int(pidfile.read_text()), 0)
     store = LocalObjectStore(local_settings.buckets_dir)
-    assert not store.exists("products", keys.field_measurements("M31-B01-F01"))
+    assert not store.exists("products", keys.field_measurements("m31-b01-f01"))
 
 
 def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field, monkeypatch):
@@ -141,8 +141,8 @@ def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field,
     ]
     # the catalog is the last table written; result.json (the completion marker) comes after it
     assert written[-2:] == [
-        keys.field_catalog("M31-B01-F01"),
-        keys.field_product("M31-B01-F01", "result.json"),
+        keys.field_catalog("m31-b01-f01"),
+        keys.field_product("m31-b01-f01", "result.json"),
     ]
     products = [k for k in written if not k.startswith(keys.CHECKPOINTS)]
     assert len(products) == 5
@@ -270,9 +270,9 @@ def test_builtin_engine_when_dolphot_is_absent(local_settings, field, monkeypatc
     result = photometry_job(request, settings=local_settings, store=store)
     assert result["engine"] == "builtin" and result["n_measurements"] == 3
     assert seen["names"] == ["jaaa01aaq_flc.fits", "jaaa01abq_flc.fits"] and seen["all_exist"]
-    assert seen["options"] == PhotometryOptions(snr_min=5.0) and seen["field_id"] == "M31-B01-F01"
+    assert seen["options"] == PhotometryOptions(snr_min=5.0) and seen["field_id"] == "m31-b01-f01"
     assert seen["preprocessed"] == {} and seen["checkpoint"].bucket == "products"
-    assert store.exists("products", keys.field_product("M31-B01-F01", "measurements.fits"))
+    assert store.exists("products", keys.field_product("m31-b01-f01", "measurements.fits"))
     with pytest.raises(DataError, match="request.options.photometry"):
         photometry_job(
             {**field, "options": {"engine": "builtin", "photometry": {"nope": 1}}},
@@ -298,7 +298,7 @@ def test_measurements_carry_their_provenance(local_settings, fake_dolphot, field
     path = (
         local_settings.buckets_dir
         / local_settings.bucket("products")
-        / keys.field_measurements("M31-B01-F01")
+        / keys.field_measurements("m31-b01-f01")
     )
     prov = json.loads(pq.read_schema(path).metadata[b"cloudphot.provenance"])
     assert prov["job_id"] == "reduce_field-0123456789abcdef"

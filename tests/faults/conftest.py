@@ -87,11 +87,18 @@ def assert_same_catalog(a, b) -> None:
 
 
 @pytest.fixture(scope="session")
-def clean_catalog(tiny_field, tmp_path_factory):
-    rt = make_runtime(tmp_path_factory.mktemp("clean"))
+def clean_run(tiny_field, tmp_path_factory):
+    """(workspace, catalog) of one clean reduction of the tiny field."""
+    home = tmp_path_factory.mktemp("clean")
+    rt = make_runtime(home)
     try:
         upload_field(rt, tiny_field)
         rt.run()
-        return field_catalog(rt, tiny_field.field_id)
+        return home, field_catalog(rt, tiny_field.field_id)
     finally:
         rt.close()
+
+
+@pytest.fixture(scope="session")
+def clean_catalog(clean_run):
+    return clean_run[1]

@@ -273,6 +273,7 @@ def test_estimate_from_past_runs_and_a_priori(ws, tmp_path):
     for i in range(6):
         (new / "sub" / f"x{i}_flc.fits").write_bytes(b"\0" * 2880 * 10)
     (new / "notes.txt").write_text("not an exposure")
+    (new / "truth.fits").write_bytes(b"\0" * 2880)  # a simulator's truth: upload skips it
     est = estimate_run(new, ledger, DEFAULT_PRICES)
     assert est.files == 6 and est.bytes == 6 * 28800
     assert est.per_exposure_usd == pytest.approx(ledger.total / ledger.exposures)

@@ -55,7 +55,8 @@ def _counting(monkeypatch, name):
     real = getattr(engine, name)
 
     def spy(*a, **k):
-        calls.append(name)
+        # a position fit (the per-exposure position pass) is told apart from photometry
+        calls.append(f"{name}:positions" if k.get("fit_positions") else name)
         return real(*a, **k)
 
     monkeypatch.setattr(engine, name, spy)
@@ -88,10 +89,13 @@ def test_resume_redoes_no_finished_stage_and_gives_the_same_catalog(
     n_chips = len(clean.alignment)
     if stop_after == "photometry-chip3":
         # detection and both recentering passes were done: only chips 4.. are fitted again,
-        # each twice (its bright stars' wings, then the photometry)
+        # each twice (its bright stars' wings, then the photometry), then its stars'
+        # positions on that exposure (1-3 steps, each with its own wings fit)
         assert detected == []
         assert {f"photometry-chip{n}.npz" for n in range(4)} <= set(resumed.resumed)
-        assert len(fits) == 2 * (n_chips - 4)
+        steps = fits.count("fit_chip:positions")
+        assert n_chips - 4 <= steps <= engine.EXPOSURE_POSITION_STEPS * (n_chips - 4)
+        assert fits.count("fit_chip") == 2 * (n_chips - 4) + steps
     else:
         assert "stars-recenter1.npz" in resumed.resumed
         assert detected.count("detect_stars") == 1  # the residual pass only, not the first

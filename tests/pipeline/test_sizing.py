@@ -8,7 +8,7 @@ import pytest
 
 from cloudphot.errors import ConfigError
 from cloudphot.pipeline import sizing
-from cloudphot.pipeline.reduce import _prep_key, plan_photometry
+from cloudphot.pipeline.reduce import _prep_targets, plan_photometry
 from cloudphot.pipeline.sizing import FARGATE_SIZES, TaskSize, fit_size, validate_size
 
 
@@ -78,7 +78,8 @@ def _request(svc, n, field="m31-b01-f01", **options):
         {"exposure_id": f"e{i}", "bucket": "raw", "key": f"e{i}_flc.fits"} for i in range(n)
     ]
     for e in exposures:
-        svc.objects.put_bytes("products", _prep_key(e, None), b"prep")
+        prep, _ = _prep_targets(svc, e, options)
+        prep.write_bytes(b"prep")
     return {"job_id": "job-1", "field_id": field, "exposures": exposures, "options": options}
 
 

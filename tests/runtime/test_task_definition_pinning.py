@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudphot.pipeline.reduce import _prep_key, plan_photometry
+from cloudphot.pipeline.reduce import _prep_targets, plan_photometry
 
 REV = "arn:aws:ecs:us-east-1:123456789012:task-definition/cloudphot-photometry:{}"
 EXPOSURE = {"exposure_id": "jpin01q", "bucket": "raw", "key": "jpin01q_flc.fits", "etag": "e1"}
@@ -21,9 +21,9 @@ def svc(tmp_path):
     from cloudphot.settings import Settings
 
     services = LocalPlatform(Settings.from_env(home=tmp_path, backend="local", env={})).services
-    bucket = services.settings.bucket("products")
-    for branch in (None, "strict"):
-        services.objects.put_bytes(bucket, _prep_key(EXPOSURE, branch), b"prep")
+    for options in ({}, {"branch": "strict"}):
+        prep, _ = _prep_targets(services, EXPOSURE, options)
+        prep.write_bytes(b"prep")
     return services
 
 

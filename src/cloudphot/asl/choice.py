@@ -25,11 +25,11 @@ __all__ = [
     "validate_choice_rule",
 ]
 
-_KIND_CHECKS = {
+_KIND_CHECKS: dict[str, Any] = {
     "String": lambda v: isinstance(v, str),
     "Numeric": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "Boolean": lambda v: isinstance(v, bool),
-    "Timestamp": lambda v: isinstance(v, str) and parse_timestamp(v) is not None,
+    "Timestamp": lambda v: isinstance(v, str) and _is_timestamp(v),
 }
 _RELATIONS = {
     "Equals": lambda a, b: a == b,
@@ -49,6 +49,10 @@ COMPARISON_OPERATORS["StringMatches"] = ("String", "Matches", False)
 _TYPE_TESTS = ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp")
 
 _TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _is_timestamp(text: str) -> bool:
+    return parse_timestamp(text) is not None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -125,7 +125,7 @@ class JsonPathFlow:
                 f'Unable to apply ResultPath "{rp}" to input "{dumps(raw_input)}"',
             ) from None
 
-    def assign(self, block: dict, doc: Any, ctx: dict) -> dict | None:
+    def assign(self, block: dict | None, doc: Any, ctx: dict) -> dict | None:
         """The values an Assign binds; ``$`` is ``doc`` (the state's result)."""
         if block is None:
             return None
@@ -216,7 +216,12 @@ class JsonPathFlow:
         if "Seconds" in state:
             return float(state["Seconds"])
         if "Timestamp" in state:
-            return _seconds_until(parse_timestamp(state["Timestamp"]))
+            at = parse_timestamp(state["Timestamp"])
+            if at is None:  # refused when the definition was validated
+                raise StatesError(
+                    "States.Runtime", f"Timestamp {state['Timestamp']!r} is not RFC 3339"
+                )
+            return _seconds_until(at)
         field = "SecondsPath" if "SecondsPath" in state else "TimestampPath"
         p = compile_path(state[field])
         try:

@@ -115,7 +115,7 @@ def batch_items(items: list, batcher: dict, batch_input: Any) -> list[dict]:
     """Group items as ItemBatcher does: each child gets ``{"BatchInput", "Items"}``."""
     max_items = batcher.get("MaxItemsPerBatch")
     max_bytes = batcher.get("MaxInputBytesPerBatch")
-    batches: list[dict] = []
+    batches: list[list] = []
     current: list = []
     size = 0
     for item in items:

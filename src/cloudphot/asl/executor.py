@@ -144,10 +144,10 @@ class _Scope:
         self.deadline = deadline
         if variables is None:
             variables = parent.variables if parent is not None else Scope()
-        self.variables = variables
+        self.variables: Scope = variables
 
     def reason(self) -> str | None:
-        scope = self
+        scope: _Scope | None = self
         while scope is not None:
             if scope.event.is_set():
                 return "CANCELLED"
@@ -600,7 +600,7 @@ class _Run:
         timing = params if timing is None else timing
         timeout = flow.task_number(state, "TimeoutSeconds", timing, data, ctx)
         heartbeat = flow.task_number(state, "HeartbeatSeconds", timing, data, ctx)
-        details = {
+        details: dict[str, Any] = {
             "resourceType": rtype,
             "resource": rname,
             "region": region,
@@ -787,11 +787,11 @@ class _Run:
         _pool(n, workers, run_item, child, f"asl-map-{self.name}-{name}")
         if _over_threshold(len(failures), n, tol_count, tol_pct):
             if tol_count is not None or tol_pct is not None:
-                err = _threshold_error()
+                failure = _threshold_error()
             else:
-                err = min(failures, key=lambda f: f[0])[1]
+                failure = min(failures, key=lambda f: f[0])[1]
             self.history.add(lane, "MapStateFailed", None)
-            raise err
+            raise failure
         if scope.reason():
             self.history.add(lane, "MapStateAborted", None)
             raise ExecutionAborted()
@@ -824,7 +824,7 @@ class _Run:
         max_items = 0
         if reader is not None:
             max_items = flow.count(reader.get("ReaderConfig") or {}, "MaxItems", eff, ctx, 0)
-        self.history.add(lane, "MapStateStarted", {"length": 0 if reader else len(items)})
+        self.history.add(lane, "MapStateStarted", {"length": len(items) if items else 0})
         sm_arn = self.ctx_base["StateMachine"]["Id"]
         run_arn = new_map_run_arn(sm_arn, state.get("Label"))
         self.history.add(lane, "MapRunStarted", {"mapRunArn": run_arn})

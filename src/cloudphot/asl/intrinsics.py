@@ -354,6 +354,7 @@ def _array_unique(arr):
     seen, out = set(), []
     for x in arr:
         # JSON equality: 1 == 1.0, but true != 1 and "1" != 1; objects compare by content
+        key: tuple[str, Any]
         if isinstance(x, bool) or x is None:
             key = ("lit", x)
         elif isinstance(x, (int, float)):

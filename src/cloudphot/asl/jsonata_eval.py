@@ -33,7 +33,7 @@ import math
 import random
 import re
 import uuid
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import StatesError
 
@@ -79,7 +79,7 @@ class JsonataSyntaxError(ValueError):
     """The expression does not parse (a definition error)."""
 
 
-def is_expression(value: Any) -> bool:
+def is_expression(value: Any) -> TypeGuard[str]:
     """True for a string that is a JSONata expression: ``{%`` first, ``%}`` last
     (a space before ``{%`` makes it a literal string, as recorded on AWS)."""
     return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")

@@ -292,7 +292,7 @@ def _ordered(a: Any, b: Any, op) -> bool:
     return False
 
 
-_COMPARE = {
+_COMPARE: dict[str, Any] = {
     "==": lambda a, b: (
         (a is not _MISSING and type(a) is type(b) and a == b)
         or (
@@ -467,9 +467,9 @@ def set_reference_path(document: Any, path: CompiledPath, value: Any) -> Any:
             return new
         if not isinstance(node, list) or not -len(node) <= arg < len(node):
             raise ResultPathMismatch(path.text)
-        new = list(node)
-        new[arg] = value if last else put(node[arg], k + 1)
-        return new
+        items = list(node)
+        items[arg] = value if last else put(node[arg], k + 1)
+        return items
 
     return put(document, 0)
 

@@ -42,17 +42,10 @@ from ..catalog.query import (
 )
 from ..errors import CloudphotError, ConfigError, Throttled, TransientError
 from ..storage.objects import ObjectStore
+from .codes import is_server_error, is_throttling
 
 __all__ = ["AthenaQueryEngine", "AthenaResult", "AthenaRunner", "result_to_arrow"]
 
-_THROTTLES = {
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "InternalServerException",
-    "InternalServerError",
-    "SlowDown",
-}
 _DENIED = {
     "AccessDeniedException",
     "AccessDenied",
@@ -92,8 +85,10 @@ def _error(exc: BaseException, action: str, *, workgroup: str) -> CloudphotError
     assert isinstance(exc, ClientError)
     err = exc.response.get("Error", {})
     code, message = err.get("Code", ""), err.get("Message", str(exc))
-    if code in _THROTTLES:
+    if is_throttling("athena", code):
         return Throttled(f"{action}: Athena is throttling ({code}: {message}); retry shortly")
+    if is_server_error("athena", code):
+        return TransientError(f"{action}: Athena failed ({code}: {message}); retry shortly")
     if code in _DENIED:
         return ConfigError(f"{action}: not allowed ({code}: {message}); {_POLICY_HINT}")
     if code in ("InvalidRequestException", "ResourceNotFoundException"):
@@ -266,7 +261,7 @@ class AthenaRunner:
                 "CLOUDPHOT_ATHENA_WORKGROUP"
             )
         self.workgroup, self.database = workgroup, database
-        self.client = client or boto3.client("athena", region_name=region)
+        self.client: Any = client or boto3.client("athena", region_name=region)
         self.poll_first_s, self.poll_max_s = float(poll_first_s), float(poll_max_s)
         self._sleep, self._clock = sleep, clock
 

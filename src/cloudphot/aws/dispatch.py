@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -13,16 +14,9 @@ from botocore.exceptions import ClientError
 from ..errors import ConfigError, InvalidEvent, Throttled, TransientError
 from ..events import Dispatcher, Job, JobStarter, Registry, load_registry
 from ..pipeline.services import Services
+from .codes import is_throttling
 
 __all__ = ["StepFunctionsStarter", "dispatch_stream_record", "state_machine_arns"]
-
-_THROTTLES = {
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "InternalServerError",
-    "ServiceQuotaExceededException",
-}
 
 
 def state_machine_arns(env: dict | None = None) -> dict[str, str]:
@@ -46,7 +40,7 @@ class StepFunctionsStarter:
 
     def __init__(self, arns: dict[str, str], client=None):
         self.arns = arns
-        self.client = client or boto3.client("stepfunctions")
+        self.client: Any = client or boto3.client("stepfunctions")
 
     def start(self, job: Job) -> str:
         if job.executor.get("kind") != "state_machine":
@@ -72,7 +66,7 @@ class StepFunctionsStarter:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ExecutionAlreadyExists":
                 return f"{arn.replace(':stateMachine:', ':execution:')}:{execution_name}"
-            if code in _THROTTLES:
+            if is_throttling("stepfunctions", code):
                 raise Throttled(f"StartExecution {execution_name}: {code}") from exc
             raise TransientError(f"StartExecution {execution_name}: {code}: {exc}") from exc
 

@@ -26,28 +26,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from ..errors import ConditionFailed, ItemNotFound, StorageError, Throttled, TransientError
 from ..storage.items import check_item, check_key, check_query, check_update, same_value
 from ..storage.tables import TABLE_SCHEMAS, Tables
+from .codes import is_server_error, is_throttling
 
 __all__ = ["DynamoDBTables", "from_dynamodb", "to_dynamodb"]
-
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "Throttling",
-        "TooManyRequestsException",
-    }
-)
-SERVER_CODES = frozenset(
-    {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
-)
 
 
 def _to_wire(value: Any) -> Any:
@@ -72,7 +60,7 @@ def _from_wire(value: Any) -> Any:
     return value
 
 
-def to_dynamodb(item: dict[str, Any]) -> dict[str, dict]:
+def to_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
     """A plain item as DynamoDB's typed JSON (``{"a": {"N": "1.5"}}``)."""
     from boto3.dynamodb.types import TypeSerializer
 
@@ -80,7 +68,7 @@ def to_dynamodb(item: dict[str, Any]) -> dict[str, dict]:
     return {k: ser.serialize(_to_wire(v)) for k, v in item.items()}
 
 
-def from_dynamodb(item: dict[str, dict]) -> dict[str, Any]:
+def from_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed JSON as a plain item (integral numbers as int)."""
     from boto3.dynamodb.types import TypeDeserializer
 
@@ -142,13 +130,13 @@ class DynamoDBTables(Tables):
                 return method(**kwargs)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in THROTTLING_CODES:
+                if is_throttling("dynamodb", code):
                     if attempt == self.max_attempts:
                         raise Throttled(
                             f"{operation} on table {table!r}: still throttled ({code}) "
                             f"after {attempt} attempts"
                         ) from exc
-                elif code in SERVER_CODES:
+                elif is_server_error("dynamodb", code):
                     if not idempotent or attempt == self.max_attempts:
                         raise TransientError(
                             f"{operation} on table {table!r} failed ({code}) "
@@ -264,7 +252,7 @@ class DynamoDBTables(Tables):
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise self._error(exc, "update", physical) from exc
             old = exc.response.get("Item")
-            current = from_dynamodb(old) if old else self.get(table, key)
+            current = from_dynamodb(old) if isinstance(old, dict) and old else self.get(table, key)
             if current is None:
                 raise ItemNotFound(physical, {schema.key: key}) from exc
             raise ConditionFailed(_why(physical, key, current, expect)) from exc

@@ -9,6 +9,7 @@ machine definitions and log groups the monitor shows.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from datetime import UTC, datetime
@@ -53,7 +54,7 @@ class StepFunctionsExecutions:
     """
 
     def __init__(self, client=None, *, arns: dict[str, str]):
-        self.client = client or boto3.client("stepfunctions")
+        self.client: Any = client or boto3.client("stepfunctions")
         self.arns = dict(arns)
         self._logical = {arn: lid for lid, arn in self.arns.items()}
 
@@ -137,7 +138,7 @@ class StepFunctionsExecutions:
         ]
         return max(found, key=lambda r: r.start_date) if found else None
 
-    def history(self, arn: str) -> list[dict]:
+    def history(self, arn: str) -> builtins.list[dict]:
         """Every history event, oldest first, timestamps as ISO-8601 strings."""
         events: list[dict] = []
         kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}

@@ -17,22 +17,11 @@ from typing import Any, BinaryIO
 
 from ..errors import ObjectNotFound, StorageError, Throttled, TransientError
 from ..storage.objects import ObjectInfo, ObjectStore, check_range
+from .codes import is_server_error, is_throttling
 
 __all__ = ["S3ObjectStore"]
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
-_THROTTLED = {
-    "SlowDown",
-    "503",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "RequestThrottled",
-}
-_TRANSIENT = {"500", "502", "504", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
-
 #: CopyObject copies up to 5 GiB in one request (S3's limit); above, a multipart copy
 _COPY_OBJECT_MAX = 5 << 30
 #: part size of a multipart copy (a 50 GiB object: 100 UploadPartCopy requests)
@@ -92,9 +81,9 @@ class S3ObjectStore(ObjectStore):
                 return ObjectNotFound(bucket, key)
             if code == "NoSuchBucket":
                 return StorageError(f"cannot {action} {where}: bucket {bucket!r} does not exist")
-            if code in _THROTTLED or status == 503:
+            if is_throttling("s3", code) or status == 503:
                 return Throttled(f"cannot {action} {where}: S3 is throttling ({code}: {message})")
-            if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
+            if is_server_error("s3", code) or (isinstance(status, int) and status >= 500):
                 return TransientError(f"cannot {action} {where}: S3 failed ({code}: {message})")
             if code in ("403", "AccessDenied") and action == "head":
                 message += (
@@ -147,7 +136,13 @@ class S3ObjectStore(ObjectStore):
         )
 
     def put_file(
-        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        path: str | Path,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Upload with the transfer manager (multipart above 8 MB), then HEAD for the etag.
 
@@ -156,7 +151,7 @@ class S3ObjectStore(ObjectStore):
         """
         try:
             self.client.upload_file(
-                str(path), bucket, key, ExtraArgs=_object_args(content_type, None) or None
+                str(path), bucket, key, ExtraArgs=_object_args(content_type, metadata) or None
             )
         except FileNotFoundError as exc:
             raise StorageError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc

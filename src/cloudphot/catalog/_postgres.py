@@ -81,6 +81,7 @@ class TempPostgres:
         self._as_postgres = os.geteuid() == 0
 
     def _run(self, *cmd: str) -> None:
+        assert self.bindir is not None  # checked in __init__
         full = [str(self.bindir / cmd[0]), *cmd[1:]]
         if self._as_postgres:
             full = ["runuser", "-u", "postgres", "--", *full]

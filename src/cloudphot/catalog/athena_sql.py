@@ -93,7 +93,7 @@ def glue_source(
     """
     if table not in TABLES:
         raise ValueError(f"{table!r} is not a catalog table")
-    cond: exp.Expression = exp.and_(_eq("version", version), _eq("norder", order))
+    cond: exp.Expr = exp.and_(_eq("version", version), _eq("norder", order))
     if partitions is not None:
         dirs = sorted({hats_dir(p) for p in partitions})
         if dirs:

@@ -138,7 +138,7 @@ class BuildResult:
     #: rows of phot_visit, phot_pm and phot_var
     derived_rows: dict[str, int] = field(default_factory=dict)
     #: the visits' frame ties: visits tied and not, median and largest residual rms (mas)
-    frame_tie: dict[str, float] = field(default_factory=dict)
+    frame_tie: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -608,7 +608,9 @@ def build_catalog(
     todo: list[tuple[str, dict]] = []
     for fid in field_ids:
         try:
-            etags = {"catalog": store.head(bucket, keys.field_catalog(fid)).etag}
+            etags: dict[str, str | None] = {
+                "catalog": store.head(bucket, keys.field_catalog(fid)).etag
+            }
         except ObjectNotFound as exc:
             raise DataError(f"field {fid} has no products yet ({exc})") from exc
         try:  # optional: archival catalogs (e.g. published PHAT bricks) have no epochs
@@ -745,8 +747,8 @@ def build_catalog(
         meas_parts: dict[int, pq.FileMetaData] = {}
         for p in sorted(meas_dirty):
             sources = []
-            old = state.prev_partitions("phot_meas").get(str(p))
-            with _maybe_local(store, bucket, old["key"] if old else None) as oldpath:
+            prev_entry = state.prev_partitions("phot_meas").get(str(p))
+            with _maybe_local(store, bucket, prev_entry["key"] if prev_entry else None) as oldpath:
                 if oldpath is not None:
                     old_sql = f"SELECT * FROM read_parquet('{oldpath}')"
                     if meas_drop:  # (never "NOT IN (NULL)": that keeps no rows at all)
@@ -926,7 +928,7 @@ def _write_derived(
     return files
 
 
-def _frame_tie_summary(visit_file: Path) -> dict[str, float]:
+def _frame_tie_summary(visit_file: Path) -> dict[str, float | None]:
     """How well the visits tied to the catalog's frame (reported in the manifest)."""
     con = duckdb.connect()
     try:
@@ -938,7 +940,7 @@ def _frame_tie_summary(visit_file: Path) -> dict[str, float]:
         ).fetchone()
     finally:
         con.close()
-    tied, untied, med, mx = row
+    tied, untied, med, mx = row or (0, 0, None, None)
     return {
         "visits_tied": int(tied or 0),
         "visits_untied": int(untied or 0),

@@ -100,7 +100,7 @@ def plot_map(m: HealpixMap, path: str | Path, *, title: str = "") -> Path:
     ra = np.where(ra - np.median(ra) > 180, ra - 360, ra)
     polys = np.stack([ra, dec], axis=-1)
     fig, ax = plt.subplots(figsize=(6, 5))
-    coll = PolyCollection(polys, array=m.values, cmap="viridis", edgecolors="none")
+    coll = PolyCollection(list(polys), array=m.values, cmap="viridis", edgecolors="none")
     ax.add_collection(coll)
     ax.set_xlim(ra.max(), ra.min())
     ax.set_ylim(dec.min(), dec.max())

@@ -47,7 +47,6 @@ __all__ = [
     "marker",
     "number",
     "shape_of",
-    "slot_of",
 ]
 
 SLOT = "cloudphot_slot"
@@ -74,7 +73,8 @@ def _literal_sql(base: Callable, self, expression: exp.Literal) -> str:
 class _ShapeDuckDB(DuckDB):
     """DuckDB as sqlglot writes it, but slotted numbers as markers."""
 
-    class Generator(DuckDB.Generator):
+    # sqlglot declares Dialect.Generator as a class variable, which mypy refuses as a base
+    class Generator(DuckDB.Generator):  # type: ignore[valid-type, misc]
         def literal_sql(self, expression: exp.Literal) -> str:
             return _literal_sql(DuckDB.Generator.literal_sql, self, expression)
 
@@ -82,7 +82,7 @@ class _ShapeDuckDB(DuckDB):
 class _ShapePostgres(Postgres):
     """PostgreSQL as sqlglot writes it, but slotted numbers as markers."""
 
-    class Generator(Postgres.Generator):
+    class Generator(Postgres.Generator):  # type: ignore[valid-type, misc]
         def literal_sql(self, expression: exp.Literal) -> str:
             return _literal_sql(Postgres.Generator.literal_sql, self, expression)
 
@@ -131,7 +131,7 @@ class Recording:
     makes :func:`number` note what the planner reads.
     """
 
-    def __init__(self, shape: Shape, tree: exp.Expression):
+    def __init__(self, shape: Shape, tree: exp.Expr):
         self.shape = shape
         self.fixed: set[int] = set(range(len(shape.numbers)))
         for node in tree.find_all(exp.Literal):
@@ -144,24 +144,20 @@ class Recording:
                 self.fixed.discard(slot)
         #: specs of the cones whose predicates are markers ``C0``, ``C1``... in the plan
         self.cones: list = []
-        self._token: contextvars.Token | None = None
+        self._token: contextvars.Token[Recording | None] | None = None
 
     def __enter__(self) -> Recording:
         self._token = _CURRENT.set(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        _CURRENT.reset(self._token)
+        if self._token is not None:
+            _CURRENT.reset(self._token)
 
 
 def current() -> Recording | None:
     """The plan being recorded in this context, if any."""
     return _CURRENT.get()
-
-
-def slot_of(node: exp.Expression) -> int | None:
-    """The slot of a number literal in the shape being planned (None: not a parameter)."""
-    return node.meta_get(SLOT) if isinstance(node, exp.Literal) else None
 
 
 def number(node: exp.Literal, values: Sequence[str] | None = None) -> str:

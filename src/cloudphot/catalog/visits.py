@@ -354,8 +354,6 @@ def derive_tables(
     out_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     empty = not meas_files or not mod_files
-    meas = _read(meas_files) if meas_files else None
-    mod = _read(mod_files) if mod_files else None
 
     def put(name: str, table: pa.Table, cols: dict) -> pa.Table:
         table = _finish(table, cols)
@@ -371,6 +369,7 @@ def derive_tables(
         ):
             put(name, arrow_schema(cols).empty_table(), cols)
         return out
+    meas, mod = _read(meas_files), _read(mod_files)
     put("phot_visit", con.sql(_visit_sql(meas, mod)).to_arrow_table(), PHOT_VISIT)
     visit = _read([str(out["phot_visit"])])
     put("phot_pm", con.sql(_pm_sql(visit, mod, min_baseline_days)).to_arrow_table(), PHOT_PM)

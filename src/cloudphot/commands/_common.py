@@ -15,6 +15,7 @@ __all__ = [
     "describe_error",
     "open_local",
     "open_platform_for",
+    "refuse_read_only",
     "settings_from_args",
     "short",
     "since_time",
@@ -33,7 +34,38 @@ STATE_STYLE = {
 
 
 def settings_from_args(args) -> Settings:
-    return Settings.from_env(home=getattr(args, "workdir", None))
+    settings = Settings.from_env(home=getattr(args, "workdir", None))
+    _check_workspace_path(Path(settings.home))
+    return settings
+
+
+def _check_workspace_path(home: Path) -> None:
+    """A workspace is a folder: say so when the path is a file or lies under one (the
+    OS would report FileExistsError or NotADirectoryError from deep inside)."""
+    from ..errors import ConfigError
+
+    for p in (home, *home.parents):
+        if p.exists() and not p.is_dir():
+            where = "is a file" if p == home else f"lies under {p}, which is a file"
+            raise ConfigError(
+                f"workspace {home} {where}, not a folder: give --workdir (or $CLOUDPHOT_HOME) "
+                "a folder, new or made by 'cloudphot init'"
+            )
+        if p.exists():
+            return
+
+
+def refuse_read_only(platform: Platform, args) -> None:
+    """Commands that change the workspace say at once when they may not (reading ones
+    work on a read-only workspace)."""
+    from ..errors import ConfigError
+
+    if getattr(platform.tables, "read_only", False):
+        raise ConfigError(
+            f"the workspace {platform.settings.home} is read-only for you: 'cloudphot "
+            f"{args.command}' changes it. Reading commands (status, tree, executions, "
+            "history, cost, query) work; to change it, use a workspace you can write"
+        )
 
 
 def open_platform_for(args, **options: Any) -> Platform:

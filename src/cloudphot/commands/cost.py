@@ -56,6 +56,7 @@ def cmd_cost(args) -> int:
         est = estimate_run(args.estimate, ledger, prices)
         amount, doc = est.usd, est.to_dict()
     else:
+        assert ledger is not None  # no estimate: the workspace was read above
         amount, doc = ledger.total, ledger.to_dict()
         if not args.jobs:
             doc.pop("jobs")
@@ -139,7 +140,7 @@ def _print_estimate(out, est) -> None:
     from rich.table import Table
 
     t = Table(
-        title=f"estimate for {est.files} FITS file(s), {est.bytes / 1e6:.1f} MB",
+        title=f"estimate for {est.files} exposure(s), {est.bytes / 1e6:.1f} MB",
         title_justify="left",
     )
     t.add_column("task")
@@ -148,6 +149,13 @@ def _print_estimate(out, est) -> None:
         t.add_row(k, _usd(v))
     out.print(t)
     out.print(f"basis: {est.basis}; {_usd(est.per_exposure_usd)} per exposure")
+    out.print(
+        f"[bold]estimated cost: {_usd(est.usd)}[/] ({est.files} exposure(s) x "
+        f"{_usd(est.per_exposure_usd)}; --budget compares this figure)"
+    )
     if est.by_size_usd is not None:
-        out.print(f"scaled by input size instead: {_usd(est.by_size_usd)}")
-    out.print(f"[bold]estimated cost: {_usd(est.usd)}[/]")
+        out.print(
+            f"by input size instead (past cost per MB x {est.bytes / 1e6:.1f} MB): "
+            f"{_usd(est.by_size_usd)}; photometry time grows with pixels, so trust this "
+            "one when these exposures are larger than the past ones"
+        )

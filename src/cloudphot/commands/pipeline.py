@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..platform import Platform
@@ -12,6 +13,7 @@ from ._common import (
     describe_error,
     open_local,
     open_platform_for,
+    refuse_read_only,
     short,
     workdir_flag,
 )
@@ -132,6 +134,7 @@ def add_commands(sub) -> None:
 
 def cmd_init(args) -> int:
     platform = open_local(args, must_exist=False)
+    refuse_read_only(platform, args)
     settings = platform.settings
     registry = platform.runner.register()
     for logical in settings.buckets:
@@ -172,6 +175,7 @@ def cmd_upload(args) -> int:
 
         raise ConfigError("nothing to upload: no exposure or manifest among the paths given")
     platform = open_local(args, must_exist=False)
+    refuse_read_only(platform, args)
     registry = platform.runner.ensure_registry()
     raw = platform.settings.bucket("raw")
     infos = [platform.objects.put_file(raw, key, path) for path, key in plan.pairs]
@@ -236,6 +240,7 @@ def cmd_manifest(args) -> int:
             f"'cloudphot{workdir_flag(args)} upload {path}'"
         )
         return 0
+    refuse_read_only(platform, args)
     raw, key = platform.settings.bucket("raw"), manifest_key(fid)
     if platform.objects.exists(raw, key) and not args.replace:
         raise ConfigError(
@@ -262,13 +267,16 @@ def cmd_run(args) -> int:
 def _drain(platform: Platform, args) -> int:
     from tqdm import tqdm
 
+    refuse_read_only(platform, args)
+
     bar = tqdm(desc="jobs", unit="job", leave=False, disable=None)
 
     def progress(job):
         bar.update(1)
         bar.set_postfix_str(f"{job.task}: {job.state.value}")
 
-    summary = platform.run(progress=progress, budget_usd=getattr(args, "budget", None))
+    with _announce_interrupt(platform, bar):
+        summary = platform.run(progress=progress, budget_usd=getattr(args, "budget", None))
     bar.close()
     out = console()
     parts = [
@@ -286,6 +294,42 @@ def _drain(platform: Platform, args) -> int:
     fields = [fp.to_dict() for fp in field_progress(platform, cli=_cli(args))]
     print_fields(fields, out, only_news=True)
     return exit_status(summary, args, out)
+
+
+@contextmanager
+def _announce_interrupt(platform: Platform, bar):
+    """On Ctrl-C, say at once what is being stopped (the runner then stops it: executions
+    abort, workers get SIGTERM and checkpoint); a second Ctrl-C stops waiting for them."""
+    import signal
+    import sys
+
+    from ..events import JobState
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        bar.close()
+        running = platform.store.jobs(JobState.RUNNING)
+        what = ", ".join(f"{j.task} {j.job_id}" for j in running[:5]) + (
+            f" and {len(running) - 5} more" if len(running) > 5 else ""
+        )
+        print(
+            f"stopping {len(running)} running job(s)"
+            + (f" ({what})" if what else "")
+            + " and their workers; finished work is kept (Ctrl-C again to stop waiting)",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cli(args) -> str:
@@ -555,7 +599,7 @@ def cmd_history(args) -> int:
         t.add_column(col, no_wrap=col != "details")
     step = ""
     for ev in events:
-        details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
+        details: dict = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
         step = details.get("name", step if "Task" in ev["type"] or "Map" in ev["type"] else "")
         info = ""
         if "error" in details:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import console, open_local, open_platform_for, workdir_flag
+from ._common import console, open_local, open_platform_for, refuse_read_only, workdir_flag
 from .pipeline import expect_rejections_flag
 
 __all__ = ["add_commands"]
@@ -63,6 +63,7 @@ def cmd_retry(args) -> int:
             f"(failed jobs, dead letters and their events: 'cloudphot{workdir_flag(args)} status')"
         )
     platform = open_platform_for(args)
+    refuse_read_only(platform, args)
     store = platform.store
     out = console()
     if args.dead_letters:
@@ -80,9 +81,18 @@ def cmd_retry(args) -> int:
                 "status' for the error): " + ", ".join(still)
             )
     elif not args.dead_letters:
-        jobs = reset_for_retry(
-            store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
-        )
+        from ..errors import ItemNotFound
+
+        try:
+            jobs = reset_for_retry(
+                store, event_id=args.event_id, task=args.task, force=args.force, failed=args.failed
+            )
+        except ItemNotFound:
+            raise ConfigError(
+                f"no event {args.event_id!r} in this workspace; the failed jobs and the "
+                f"command that reruns each: 'cloudphot{workdir_flag(args)} status' "
+                f"(or 'cloudphot{workdir_flag(args)} retry --failed')"
+            ) from None
     if not jobs and not taken:
         out.print(
             "nothing to rerun (jobs that succeeded are rerun only with --force)"
@@ -101,7 +111,7 @@ def cmd_retry(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from ..errors import ConfigError, InvalidEvent
+    from ..errors import ConfigError, InvalidEvent, ItemNotFound
     from ..events.replay import parse_settings, replay
     from ..pipeline.options import check_task_options
 
@@ -112,6 +122,14 @@ def cmd_replay(args) -> int:
             raise ConfigError(f"nothing replayed: {exc}") from None
 
     platform = open_local(args)
+    refuse_read_only(platform, args)
+    try:
+        platform.store.event(args.event_id)
+    except ItemNotFound:
+        raise ConfigError(
+            f"no event {args.event_id!r} in this workspace; a field's field.ready event id "
+            f"is in 'cloudphot{workdir_flag(args)} tree --all'"
+        ) from None
     jobs = replay(
         platform.store,
         platform.runner.ensure_registry(),
@@ -143,6 +161,7 @@ def cmd_reconcile(args) -> int:
     from ..pipeline.reconcile import reconcile_raw_bucket
 
     platform = open_platform_for(args)
+    refuse_read_only(platform, args)
     events = reconcile_raw_bucket(platform.services)
     out = console()
     out.print(

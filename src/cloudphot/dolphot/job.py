@@ -2,7 +2,7 @@
 
 Request (JSON object, see ``ecs_tasks/photometry/README.md``)::
 
-    {"field_id": "M31-B22-F06",
+    {"field_id": "m31-b22-f06",
      "exposures": [{"bucket": "raw", "key": "raw/ibfe06dqq_flt.fits"}, ...],
      "products_bucket": "products",            # optional: Settings' products bucket
      "options": {"engine": "auto",             # "auto" | "dolphot" | "builtin"
@@ -30,27 +30,21 @@ from typing import Any
 
 from ..checkpoints import Checkpoints
 from ..errors import DataError, NoStars
-from ..products import keys
+from ..products import check_branch, check_field_id, fingerprint, keys
 from ..settings import Settings
-from ..storage import ObjectStore
+from ..storage import ObjectStore, Target
 from ..worker import check_stop, stop_requested
 
 __all__ = ["ENGINES", "images_meta_from_fits", "parse_request", "photometry_job"]
 
 ENGINES = ("auto", "dolphot", "builtin")
-_FIELD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a photometry request; return it normalised. Raises DataError naming the field."""
     if not isinstance(request, Mapping):
         raise DataError("photometry request must be a JSON object")
-    field_id = request.get("field_id")
-    if not isinstance(field_id, str) or not _FIELD_ID.match(field_id):
-        raise DataError(
-            f"request.field_id: {field_id!r} is not a field id (letters, digits, "
-            "'._+-', at most 64 characters)"
-        )
+    field_id = check_field_id(request.get("field_id"), "request.field_id")
     exposures = request.get("exposures")
     if not isinstance(exposures, list) or not exposures:
         raise DataError("request.exposures: a non-empty list of {bucket, key} is required")
@@ -90,8 +84,8 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
     ):
         raise DataError("request.preprocessed: expected {image file name: {bucket, key}}")
     branch = request.get("branch")
-    if branch is not None and (not isinstance(branch, str) or not _FIELD_ID.match(branch)):
-        raise DataError(f"request.branch: {branch!r} is not a branch name")
+    if branch is not None:
+        check_branch(branch, "request.branch")
     return {
         "field_id": field_id,
         "exposures": clean,
@@ -106,17 +100,16 @@ def parse_request(request: Mapping[str, Any]) -> dict[str, Any]:
 def request_fingerprint(req: Mapping[str, Any]) -> str:
     """What determines the products: inputs, preprocessing products and options.
 
-    A rerun with the same fingerprint finds ``result.json`` and returns it
-    without redoing the photometry (completed work is never redone).
+    A rerun with the same fingerprint finds ``result.json`` (the job's
+    :class:`~cloudphot.storage.Target`) complete and returns it without redoing the
+    photometry (completed work is never redone).
     """
-    import hashlib
-
     basis = {
         "exposures": sorted((e["bucket"], e["key"], e.get("etag", "")) for e in req["exposures"]),
         "preprocessed": req.get("preprocessed") or {},
         "options": req.get("options") or {},
     }
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:20]
+    return fingerprint(basis)
 
 
 def images_meta_from_fits(path: Path, dolphot_image: str) -> dict[str, Any]:
@@ -259,12 +252,11 @@ def photometry_job(
 
         engine = "dolphot" if dolphot_available() else "builtin"
 
-    fingerprint = request_fingerprint(req)
+    made_from = request_fingerprint(req)
     branch = req["branch"]
-    result_key = keys.field_product(field_id, "result.json", branch)
-    previous = _previous_result(store, bucket, result_key, fingerprint)
-    if previous is not None:
-        return previous
+    done = Target(store, bucket, keys.field_product(field_id, "result.json", branch), made_from)
+    if done.exists():
+        return {**done.read_json(), "reused": True}
 
     scratch = os.environ.get("CLOUDPHOT_SCRATCH") or None
     with tempfile.TemporaryDirectory(prefix=f"cloudphot-{field_id}-", dir=scratch) as tmp:
@@ -336,31 +328,13 @@ def photometry_job(
         "n_measurements": len(measurements),
         "filters": sorted({str(f) for f in measurements["filter"]}) if len(measurements) else [],
         "products": written,
-        "fingerprint": fingerprint,
+        "fingerprint": made_from,
         "job_id": req.get("job_id"),
         # stages an interrupted attempt had finished (resumed) and this one saved
         "checkpoints": {"resumed": checkpoint.resumed, "saved": len(checkpoint.saved)},
     }
-    # written last: its presence (with this fingerprint) means the products are complete
-    store.put_bytes(
-        bucket,
-        result_key,
-        json.dumps(result, indent=1, sort_keys=True).encode(),
-        content_type="application/json",
-    )
+    done.write_json(result)  # written last: complete means every product above is written
     return result
-
-
-def _previous_result(store, bucket: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-    from ..errors import ObjectNotFound
-
-    try:
-        previous = json.loads(store.get_bytes(bucket, key))
-    except (ObjectNotFound, ValueError):
-        return None
-    if previous.get("fingerprint") != fingerprint:
-        return None
-    return {**previous, "reused": True}
 
 
 def _write_table(table, path: Path, fmt: str, provenance: dict | None = None) -> None:

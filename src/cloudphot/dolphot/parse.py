@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ def read_columns(path: str | Path) -> Legend:
     image_numbers: dict[str, int] = {}
     images: list[dict] = []
     filter_labels: list[str] = []
-    parsed: list[tuple[int, str, str, str, int | None, str | None]] = []
+    parsed: list[tuple[int, str, str, str, str, int | None, str | None]] = []
     for pos, (_lineno, desc) in enumerate(raw):
         # global columns are matched on their leading words ("Object X position on
         # reference image (or first image, if no reference)" contains ", " too)
@@ -268,7 +268,7 @@ def read_columns(path: str | Path) -> Legend:
     for pos, desc, name, quantity, scope, image, label in parsed:
         if scope == "image":
             name = f"img{image}_{quantity}"
-        elif scope == "filter":
+        elif scope == "filter" and label is not None:
             name = f"{keys[label]}_{quantity}"
         if name in seen:
             lineno = raw[pos][0]
@@ -419,7 +419,7 @@ def _image_parts(
     field_id: str,
     reference_wcs: Any,
     zero: float,
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, Any]]:
     """Per DOLPHOT image, every MEASUREMENT_COLUMNS array for all stars, plus ``_covers``."""
     source = table.meta.get("source", "photometry")
     images = list(table.meta.get("images") or [])
@@ -447,13 +447,15 @@ def _image_parts(
         name = str(meta.get("image") or info["name"])
         where = f"{source}: image {n} ({info['name']})"
 
-        def col(q: str, required: bool = True, n: int = n, where: str = where) -> np.ndarray | None:
+        def optional(q: str, n: int = n) -> np.ndarray | None:
             key = f"img{n}_{q}"
-            if key not in table.colnames:
-                if required:
-                    raise DataError(f"{where}: no {q!r} column ({key}) in the photometry")
-                return None
-            return np.asarray(table[key], dtype=np.float64)
+            return np.asarray(table[key], dtype=np.float64) if key in table.colnames else None
+
+        def col(q: str, n: int = n, where: str = where) -> np.ndarray:
+            found = optional(q, n)
+            if found is None:
+                raise DataError(f"{where}: no {q!r} column (img{n}_{q}) in the photometry")
+            return found
 
         filt = meta.get("filter") or info.get("filter")
         if not filt:
@@ -464,9 +466,9 @@ def _image_parts(
         if not exptime > 0:
             raise DataError(f"{where}: exposure time must be > 0, got {exptime}")
 
-        vega = col("vega", required=False)
+        vega = optional("vega")
         if vega is None:
-            mag = col("mag", required=False)
+            mag = optional("mag")
             zpt = meta.get("vega_zeropoint")
             if mag is None:
                 raise DataError(f"{where}: no magnitude column in the photometry")
@@ -686,12 +688,16 @@ def phot_to_catalog(
         key = filt.lower()
         if f"{key}_vega" in table.colnames and key in blocks:
 
-            def src(q: str, k: str = key) -> np.ndarray:
+            def combined(q: str, k: str = key) -> np.ndarray:
                 return np.asarray(table[f"{k}_{q}"], dtype=np.float64)
+
+            src: Callable[[str], np.ndarray] = combined
         elif len(group) == 1:
 
-            def src(q: str, p: dict = parts[group[0]]) -> np.ndarray:
+            def single(q: str, p: dict = parts[group[0]]) -> np.ndarray:
                 return np.asarray(p[q], dtype=np.float64)
+
+            src = single
         else:
             raise DataError(
                 f"{source}: filter {filt} has {len(group)} images but no combined "

@@ -161,6 +161,8 @@ def load_registry(path: str | Path | None = None) -> Registry:
 def _check_condition(task: Task, where: str) -> None:
     from ..asl import evaluate_choice_rule
 
+    if not task.condition:
+        return
     probe = Event(event_id="probe", type=task.trigger, subject="", payload={})
     try:
         evaluate_choice_rule(task.condition, probe.as_input())

@@ -10,12 +10,12 @@ the registry (every product keyed by branch) can be replayed. A branch's
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
+from ..products import branch_for
 from ..validate import BRANCH_RE
 from .dispatcher import execution_input
 from .model import Job, job_id_for
@@ -87,12 +87,9 @@ def replay(
             f"all keyed by branch; replayable tasks: {', '.join(branchable) or 'none'} "
             "(if the registry file changed, run 'cloudphot register')"
         )
-    if branch is None:
-        branch = (
-            "b-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-        )
+    branch = branch_for(settings) if branch is None else branch
     if not BRANCH_RE.match(branch):
-        raise ConfigError(f"branch {branch!r}: use lower-case letters, digits, '.', '_', '-'")
+        raise ConfigError(f"branch {branch!r}: use 1-40 lower-case letters, digits, '.', '_', '-'")
     merged = {t.name: _merge(t.options, settings) for t in tasks}
     if check is not None:
         for t in tasks:

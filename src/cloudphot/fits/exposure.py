@@ -33,7 +33,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from astropy.io import fits
@@ -43,6 +43,7 @@ from astropy.wcs import WCS
 from cloudphot.errors import InvalidExposure
 from cloudphot.fits.header_scan import HduInfo, read_header_bytes, scan_fits
 from cloudphot.fits.zeropoints import ab_minus_vega, zeropoints
+from cloudphot.products import field_id_from_target
 from cloudphot.validate import EXPOSURE_ID_RE
 
 __all__ = [
@@ -189,17 +190,6 @@ class ExposureMetadata:
         return rec
 
 
-def field_id_from_target(targname: str | None) -> str:
-    """Field id from TARGNAME: lower case, non-alphanumeric runs -> '-'; 'unknown' if empty.
-
-    ``M31-B15-F09`` -> ``m31-b15-f09``; ``NGC 1644`` -> ``ngc-1644``.
-    """
-    if not targname:
-        return "unknown"
-    fid = re.sub(r"[^a-z0-9]+", "-", str(targname).strip().lower()).strip("-")
-    return fid or "unknown"
-
-
 # --- helpers ------------------------------------------------------------------
 
 
@@ -259,12 +249,19 @@ def _raw_value(hdr: fits.Header, key: str) -> str:
 
 
 def _bad(ctx: _Ctx, reason: str, strict: bool) -> None:
-    """A malformed value: an error when the pipeline needs it, else a note (and None)."""
+    """A malformed value: an error when the pipeline needs it, else a note."""
     if strict:
         raise ctx.fail(reason)
     ctx.note(f"{reason}: ignored")
 
 
+# required and strict (the defaults), a value is never None: it is there or an error
+@overload
+def _text(hdr: fits.Header, key: str, where: str, ctx: _Ctx) -> str: ...
+@overload
+def _text(
+    hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = ..., strict: bool = ...
+) -> str | None: ...
 def _text(
     hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
 ) -> str | None:
@@ -274,10 +271,17 @@ def _text(
             raise ctx.fail(f"missing keyword {key} in the {where}")
         return None
     if not isinstance(v, str):
-        return _bad(ctx, f"{key} in the {where} must be a string, got {v!r}", strict)
+        _bad(ctx, f"{key} in the {where} must be a string, got {v!r}", strict)
+        return None
     return v.strip()
 
 
+@overload
+def _number(hdr: fits.Header, key: str, where: str, ctx: _Ctx) -> float: ...
+@overload
+def _number(
+    hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = ..., strict: bool = ...
+) -> float | None: ...
 def _number(
     hdr: fits.Header, key: str, where: str, ctx: _Ctx, *, required: bool = True, strict: bool = True
 ) -> float | None:
@@ -287,10 +291,12 @@ def _number(
             raise ctx.fail(f"missing keyword {key} in the {where}")
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-        return _bad(ctx, f"{key} in the {where} must be a number, got {v!r}", strict)
+        _bad(ctx, f"{key} in the {where} must be a number, got {v!r}", strict)
+        return None
     x = float(v)
     if not math.isfinite(x):
-        return _bad(ctx, f"{key} in the {where} is {x}, not a finite number", strict)
+        _bad(ctx, f"{key} in the {where} is {x}, not a finite number", strict)
+        return None
     return x
 
 

@@ -22,6 +22,7 @@ fixed table is good enough for catalog zeropoints):
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 __all__ = [
     "AB_MINUS_VEGA",
@@ -88,9 +89,15 @@ def ab_minus_vega(instrument: str, detector: str, filter: str) -> float | None:
     return AB_MINUS_VEGA.get(key)
 
 
+class Zeropoints(TypedDict):
+    zpt_st: float
+    zpt_ab: float | None
+    zpt_vega: float | None
+
+
 def zeropoints(
     instrument: str, detector: str, filter: str, photflam: float, photplam: float | None
-) -> dict[str, float | None]:
+) -> Zeropoints:
     """ST, AB and Vega zeropoints (mag for 1 e-/s) of one chip.
 
     Returns ``{"zpt_st", "zpt_ab", "zpt_vega"}``; ``zpt_ab`` is None without PHOTPLAM
@@ -100,4 +107,4 @@ def zeropoints(
     ab = zpt_ab(photflam, photplam) if photplam is not None else None
     offset = ab_minus_vega(instrument, detector, filter)
     vega = ab - offset if (ab is not None and offset is not None) else None
-    return {"zpt_st": st, "zpt_ab": ab, "zpt_vega": vega}
+    return Zeropoints(zpt_st=st, zpt_ab=ab, zpt_vega=vega)

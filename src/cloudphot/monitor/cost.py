@@ -302,14 +302,16 @@ def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
         if typ not in ("TaskSucceeded", "TaskFailed", "TaskTimedOut"):
             continue
         # walk back along this lane to the TaskScheduled that started the call
-        start, cur = None, ev
+        start: dict | None = None
+        cur = ev
         for _ in range(8):
-            cur = by_id.get(int(cur.get("previousEventId") or 0))
-            if cur is None:
+            earlier = by_id.get(int(cur.get("previousEventId") or 0))
+            if earlier is None:
                 break
-            if cur.get("type") == "TaskScheduled":
-                start = cur
+            if earlier.get("type") == "TaskScheduled":
+                start = earlier
                 break
+            cur = earlier
         if start is None:
             continue
         t0, t1 = _ts(start.get("timestamp")), _ts(ev.get("timestamp"))
@@ -432,7 +434,7 @@ def job_cost(
     raw_bucket: str = "raw",
 ) -> JobCost:
     """One job's usage and price; ``history`` is one execution's or a list of attempts'."""
-    histories = (
+    histories: list[Any] = (
         history
         if history and isinstance(history, list) and isinstance(history[0], list)
         else [history]
@@ -600,7 +602,8 @@ def _a_priori(prices: Mapping[str, float]) -> dict[str, float]:
 def estimate_run(
     directory: str | os.PathLike, ledger: Ledger | None, prices: Mapping[str, float]
 ) -> Estimate:
-    """Predict what uploading every FITS file under ``directory`` will cost.
+    """Predict what uploading the exposures under ``directory`` will cost (the files
+    ``cloudphot upload`` takes from it: a simulator's truth.fits is no exposure).
 
     With past runs in the workspace: their cost per exposure, by task (the
     per-exposure figure also scaled by bytes, since photometry time grows with
@@ -609,7 +612,9 @@ def estimate_run(
     d = Path(directory)
     if not d.is_dir():
         raise ConfigError(f"--estimate {d}: not a directory")
-    files = sorted(p for p in d.rglob("*") if p.is_file() and _is_fits(p.name))
+    from ..uploads import is_exposure_name  # what 'cloudphot upload DIR' takes
+
+    files = sorted(p for p in d.rglob("*") if p.is_file() and is_exposure_name(p.name))
     n, size = len(files), sum(p.stat().st_size for p in files)
     if ledger is not None and ledger.exposures and ledger.jobs:
         per_task = {k: v["usd"] / ledger.exposures for k, v in ledger.by("task").items()}

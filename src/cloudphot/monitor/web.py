@@ -215,6 +215,7 @@ class MonitorApp:
         self._run_thread: threading.Thread | None = None
         self._run_again = False
         self.last_run: dict[str, Any] = {}
+        self.log_requests = False  # one line per request (`cloudphot serve --log-requests`)
         self._tree_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
         self._reads = SingleFlight()
         #: set by :meth:`guard`: the session token and the Host names answered
@@ -386,7 +387,7 @@ class MonitorApp:
         quiet = stamp is not None and all(
             st is None or time.time_ns() - st[0] > 1_000_000_000 for st in stamp
         )
-        if quiet:
+        if quiet and stamp is not None:
             if len(self._tree_cache) > 32:
                 self._tree_cache.clear()
             self._tree_cache[key] = (stamp, doc)
@@ -749,7 +750,7 @@ def serve(
     server = make_server(app, host, port)
     h, p = server.server_address[:2]
     if ready:
-        ready(f"http://{h}:{p}/")
+        ready(f"http://{h!s}:{p}/")
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

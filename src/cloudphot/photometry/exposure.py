@@ -95,7 +95,7 @@ class Chip:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.sci.shape  # type: ignore[return-value]
+        return self.sci.shape
 
 
 @dataclass(eq=False)
@@ -279,7 +279,7 @@ def _check_err(err: np.ndarray, finite_sci: np.ndarray, name: str, ev: int) -> N
 def _delegate_zeropoints(exp: Exposure) -> None:
     """Use cloudphot.fits' per-chip Vega zeropoints when that reader exists."""
     try:
-        from cloudphot.fits import read_exposure  # type: ignore[attr-defined]
+        from cloudphot.fits import read_exposure
     except ImportError:
         return
     try:

@@ -74,7 +74,7 @@ class PreprocessResult:
 def default_fwhm(exp: Exposure) -> float:
     """PSF FWHM (pixels) from ``cloudphot.psf`` when available, else a typical value."""
     try:
-        from cloudphot.psf import psf_for  # type: ignore[import-not-found]
+        from cloudphot.psf import psf_for
 
         return float(psf_for(exp.instrument, exp.detector, exp.filter).fwhm_pix)
     except Exception:
@@ -121,7 +121,9 @@ def preprocess_exposure(
         sky0, rms0 = estimate_sky(
             chip.sci, bad, box_pix=opt.sky_box_pix, filter_size=opt.sky_filter_size, fwhm_pix=fwhm
         )
-        readnoise = float(np.sqrt(max(np.median(rms0) ** 2 - max(np.median(sky0), 0.0), 1.0)))
+        readnoise = float(
+            np.sqrt(max(float(np.median(rms0)) ** 2 - max(float(np.median(sky0)), 0.0), 1.0))
+        )
         cr = flag_cosmics(
             chip.sci,
             bad,

@@ -184,8 +184,7 @@ def fit_chip(
             rows.append(pix[src][g])
             cidx.append(np.broadcast_to(ci[:, None, None], g.shape)[g])
             vals.append((stamp * w[src])[g])
-        rows = np.concatenate(rows)
-        upix, rinv = np.unique(rows, return_inverse=True)
+        upix, rinv = np.unique(np.concatenate(rows), return_inverse=True)
         A = sp.csr_matrix(
             (np.concatenate(vals), (rinv, np.concatenate(cidx))), shape=(len(upix), ncols)
         )

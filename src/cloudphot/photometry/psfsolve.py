@@ -568,9 +568,10 @@ def isolated(
     return out
 
 
-#: an aperture correction is applied only when known to this fraction (1 sigma);
+#: an aperture correction is applied only when known to this fraction (1 sigma; the
+#: mismatch it corrects is 1-3 %);
 #: otherwise the library's encircled energy stands (apcor 1)
-APCOR_MAX_ERROR = 0.004
+APCOR_MAX_ERROR = 0.01
 
 
 def fit_apcor(

@@ -69,9 +69,9 @@ def reference_grid(
         gx, gy = grid.world_to_pixel_values(ra, dec)
         xs.append(gx)
         ys.append(gy)
-    xs, ys = np.concatenate(xs), np.concatenate(ys)
-    x0, y0 = np.floor(xs.min()) - pad, np.floor(ys.min()) - pad
-    nx, ny = int(np.ceil(xs.max()) - x0) + pad, int(np.ceil(ys.max()) - y0) + pad
+    gx_all, gy_all = np.concatenate(xs), np.concatenate(ys)
+    x0, y0 = np.floor(gx_all.min()) - pad, np.floor(gy_all.min()) - pad
+    nx, ny = int(np.ceil(gx_all.max()) - x0) + pad, int(np.ceil(gy_all.max()) - y0) + pad
     grid.wcs.crpix = [1.0 - x0, 1.0 - y0]
     grid.wcs.set()
     return grid, (ny, nx)
@@ -112,7 +112,7 @@ def build_reference(
         out = np.full(px.shape, np.nan, np.float32)
         out[np.flatnonzero(inside)[~badv]] = vals[~badv]
         stack[k] = out.reshape(shape)
-        if satmap is not None:
+        if satmap is not None and saturated is not None:
             sv = map_coordinates(saturated[k].astype(np.float32), coords, order=0) > 0
             satmap.ravel()[np.flatnonzero(inside)[sv]] = True
     nexp = np.isfinite(stack).sum(axis=0).astype(np.int16)

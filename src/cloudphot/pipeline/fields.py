@@ -19,7 +19,6 @@ replaced exposure makes a new ``field.ready``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -27,7 +26,7 @@ from .. import validate
 from ..errors import InvalidEvent, ObjectNotFound
 from ..events import Event
 from ..manifests import MANIFEST_PREFIX, manifest_key, parse_manifest
-from ..products import keys
+from ..products import fingerprint, keys
 from ..validate import FIELD_ID_RE, mapping, s3_key, text
 from .services import Services
 
@@ -57,9 +56,7 @@ def field_ready_event(
     an object (``exposure_list``) that reduce_field's Distributed Map reads with its
     ItemReader. The object's key holds the fingerprint, so rewriting it is idempotent.
     """
-    fingerprint = hashlib.sha256(
-        json.dumps(sorted((m["exposure_id"], m.get("etag", "")) for m in members)).encode()
-    ).hexdigest()[:16]
+    made_of = fingerprint(sorted((m["exposure_id"], m.get("etag", "")) for m in members), 16)
     exposures = sorted(
         (
             {
@@ -76,7 +73,7 @@ def field_ready_event(
     )
     branch = (manifest.get("options") or {}).get("branch")
     bucket = svc.settings.bucket("products")
-    prefix = keys.field_product(field_id, f"ready-{fingerprint}", branch)
+    prefix = keys.field_product(field_id, f"ready-{made_of}", branch)
     listing = {"bucket": bucket, "key": f"{prefix}/exposures.json", "prefix": f"{prefix}/runs"}
     svc.objects.put_bytes(
         bucket,
@@ -85,7 +82,7 @@ def field_ready_event(
         content_type="application/json",
     )
     return Event(
-        event_id=f"field.ready-{field_id}-{fingerprint}",
+        event_id=f"field.ready-{field_id}-{made_of}",
         type="field.ready",
         subject=field_id,
         source=source,

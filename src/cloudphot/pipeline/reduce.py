@@ -1,7 +1,8 @@
 """The small steps of the reduce_field state machine (the heavy step is the ECS worker).
 
-Each step is idempotent: products have deterministic keys derived from their
-inputs, and a step whose product already exists returns it without redoing work.
+Each step is idempotent: its product is a :class:`~cloudphot.storage.Target`
+(a deterministic key, and the fingerprint of its inputs), and a step whose target
+is complete returns it without redoing work.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from .. import validate
 from ..errors import InvalidEvent, InvalidExposure, NoUsableExposures, ObjectNotFound
-from ..products import keys
+from ..products import fingerprint, keys
+from ..storage import Target
 from ..validate import integer, mapping, s3_key, text
+from ..worker import EXIT_DATA_ERROR, EXIT_OUT_OF_MEMORY, EXIT_SPOT_INTERRUPTED, EXIT_TRANSIENT
 from . import sizing
 from .options import check_photometry_options, check_reduce_options
 from .services import Services
@@ -56,15 +59,9 @@ def preprocess_step(request: dict, svc: Services) -> dict:
     validate.field_id(request)
     exp = _exposure(mapping(request.get("exposure"), "exposure"), "exposure")
     options = mapping(request.get("options"), "options", optional=True)
-    branch = validate.branch_name(options)
-    bucket = svc.settings.bucket("products")
-    key = _prep_key(exp, branch)
-    out = {
-        "exposure_id": exp["exposure_id"],
-        "image": Path(exp["key"]).name,
-        "prep": {"bucket": bucket, "key": key},
-    }
-    if svc.objects.exists(bucket, key):
+    prep, exclusion = _prep_targets(svc, exp, options)
+    out = {"exposure_id": exp["exposure_id"], "image": Path(exp["key"]).name, "prep": prep.ref()}
+    if prep.exists():
         return {**out, "reused": True}
     photometry = _photometry_options(options)
     try:
@@ -73,14 +70,12 @@ def preprocess_step(request: dict, svc: Services) -> dict:
             tempfile.TemporaryDirectory(prefix="cloudphot-prep-") as tmp,
         ):
             result = preprocess_exposure(path, options=photometry, output=Path(tmp) / "prep.fits")
-            svc.objects.put_file(bucket, key, result.path)
+            assert result.path is not None  # written, since an output was given
+            prep.write_file(result.path)
     except InvalidExposure as exc:
         excluded = {"exposure_id": exp["exposure_id"], "error": exc.error_name, "reason": str(exc)}
-        svc.objects.put_bytes(
-            bucket,
-            _excluded_key(exp, branch),
-            json.dumps(excluded, sort_keys=True).encode(),
-            content_type="application/json",
+        exclusion.write_bytes(
+            json.dumps(excluded, sort_keys=True).encode(), content_type="application/json"
         )
         return {**out, "prep": None, "excluded": excluded}
     return {**out, "reused": False, "stats": result.stats}
@@ -109,14 +104,33 @@ def _etag_segment(exp: dict) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", str(exp.get("etag") or ""))[:12] or "noetag"
 
 
-def _prep_key(exp: dict, branch: str | None) -> str:
-    """Where an exposure's preprocessed product lives (one rule for writer and readers)."""
-    return keys.exposure_product(exp["exposure_id"], f"prep-{_etag_segment(exp)}.fits", branch)
-
-
-def _excluded_key(exp: dict, branch: str | None) -> str:
-    """Where the reason an exposure was excluded lives, instead of its product."""
-    return keys.exposure_product(exp["exposure_id"], f"excluded-{_etag_segment(exp)}.json", branch)
+def _prep_targets(svc: Services, exp: dict, options: dict) -> tuple[Target, Target]:
+    """An exposure's preprocessed product, and the record of why it was excluded instead
+    (one rule for writer and readers): keyed by the upload's etag and the branch,
+    complete when made from that upload and these photometry options (they set the
+    masks and the sky)."""
+    branch = validate.branch_name(options)
+    inputs = fingerprint(
+        {
+            "exposure": [exp["bucket"], exp["key"], str(exp.get("etag") or "")],
+            "photometry": options.get("photometry"),
+        }
+    )
+    bucket, seg = svc.settings.bucket("products"), _etag_segment(exp)
+    return (
+        Target(
+            svc.objects,
+            bucket,
+            keys.exposure_product(exp["exposure_id"], f"prep-{seg}.fits", branch),
+            inputs,
+        ),
+        Target(
+            svc.objects,
+            bucket,
+            keys.exposure_product(exp["exposure_id"], f"excluded-{seg}.json", branch),
+            inputs,
+        ),
+    )
 
 
 def read_exposure_list(request: dict, svc: Services) -> list[dict]:
@@ -129,8 +143,7 @@ def read_exposure_list(request: dict, svc: Services) -> list[dict]:
     if "exposures" in request:
         exposures = request["exposures"]
     else:
-        ref = request.get("exposure_list")
-        require(ref, "bucket", "key", where="exposure_list")
+        ref = require(request.get("exposure_list"), "bucket", "key", where="exposure_list")
         try:
             exposures = json.loads(svc.objects.get_bytes(ref["bucket"], ref["key"]))
         except ObjectNotFound:
@@ -173,18 +186,17 @@ def plan_photometry(request: dict, svc: Services) -> dict:
     bucket = svc.settings.bucket("products")
     prepared, kept, excluded = {}, [], []
     for e in exposures:
-        prep = {"bucket": bucket, "key": _prep_key(e, branch)}
-        if svc.objects.exists(prep["bucket"], prep["key"]):
-            prepared[Path(e["key"]).name] = prep
+        prep, exclusion = _prep_targets(svc, e, options)
+        if prep.exists():
+            prepared[Path(e["key"]).name] = prep.ref()
             kept.append(e)
-            continue
-        try:
-            excluded.append(json.loads(svc.objects.get_bytes(bucket, _excluded_key(e, branch))))
-        except ObjectNotFound:
+        elif exclusion.exists():
+            excluded.append(exclusion.read_json())
+        else:
             raise InvalidEvent(
-                f"exposure {e['exposure_id']}: its preprocessed product s3://{bucket}/"
-                f"{prep['key']} is missing; did PreprocessExposures run?"
-            ) from None
+                f"exposure {e['exposure_id']}: its preprocessed product {prep.uri} is missing "
+                "or was made from other inputs; did PreprocessExposures run?"
+            )
     if not kept:
         reasons = "; ".join(x.get("reason", "?") for x in excluded)
         raise NoUsableExposures(
@@ -292,8 +304,8 @@ def describe_worker_failure(error: str, cause: str) -> tuple[str, str, str]:
 
     ``ecs:runTask.sync`` reports a container failure as ``States.TaskFailed``
     with the DescribeTasks JSON as cause: the class comes from the task's
-    StopCode and the container's exit code (worker protocol: 3 data error, 75
-    transient, 137 out of memory, 143 SIGTERM). A RunTask call whose response
+    StopCode and the container's exit code (the worker protocol's,
+    :mod:`cloudphot.worker`). A RunTask call whose response
     has ``Failures`` (no task started) fails as ``AmazonECS.Unknown``; an API
     error as ``ECS.<Exception>``: their reasons say capacity, quota, a size
     Fargate does not offer (configuration), or a transient problem.
@@ -322,13 +334,13 @@ def describe_worker_failure(error: str, cause: str) -> tuple[str, str, str]:
     code = container.get("ExitCode")
     reason = container.get("Reason") or task.get("StoppedReason") or cause[:500]
     stop = task.get("StopCode", "")
-    if stop == "SpotInterruption" or (code == 143 and stop != "UserInitiated"):
+    if stop == "SpotInterruption" or (code == EXIT_SPOT_INTERRUPTED and stop != "UserInitiated"):
         return "spot", "SpotInterrupted", str(reason)
-    if code == 137 or "OutOfMemory" in str(reason):
+    if code == EXIT_OUT_OF_MEMORY or "OutOfMemory" in str(reason):
         return "memory", "OutOfMemory", str(reason)
-    if code == 75 or stop in ("TaskFailedToStart", "ServiceSchedulerInitiated"):
+    if code == EXIT_TRANSIENT or stop in ("TaskFailedToStart", "ServiceSchedulerInitiated"):
         return "transient", "TransientError", str(reason)
-    if code == 3:
+    if code == EXIT_DATA_ERROR:
         return "data", _named(reason, "DataError"), str(reason)
     return "unknown", _named(reason, "WorkerFailed"), str(reason)
 

@@ -15,6 +15,7 @@ object store opens nothing else.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class ExecutionHistory(Protocol):
 
     def find(self, name_or_arn: str) -> ExecutionRecord | None: ...
 
-    def history(self, arn: str) -> list[dict]: ...
+    def history(self, arn: str) -> builtins.list[dict]: ...
 
 
 class Definitions(Protocol):

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import CloudphotError, as_reported
 from ..pipeline.services import Services, pinned_settings
 from ..settings import Settings
 from .base import Platform
@@ -43,8 +44,9 @@ def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:
     """Wrap ``step(event, services)`` as a Lambda handler.
 
     ``<metric>Invocations`` counts calls and ``<metric>`` successful ones; errors
-    propagate unchanged so Step Functions sees their class name as the error name
-    (``InvalidExposure``...).
+    propagate so Step Functions sees their class name as the error name
+    (``InvalidExposure``...), a category's subclasses under the category's name
+    (:func:`cloudphot.errors.as_reported`).
     """
     from aws_lambda_powertools import Logger, Tracer
     from aws_lambda_powertools.metrics import MetricUnit
@@ -67,6 +69,12 @@ def make_handler(step: Step, *, metric: str) -> Callable[[dict, Any], Any]:
         metrics.add_metric(f"{metric}Invocations", MetricUnit.Count, 1)
         try:
             result = step(event, services())
+        except CloudphotError as exc:
+            reported = as_reported(exc)  # a TransientError subclass as "TransientError"
+            if reported is exc:
+                raise
+            raise reported from exc
+        else:
             metrics.add_metric(metric, MetricUnit.Count, 1)
             return result
         finally:

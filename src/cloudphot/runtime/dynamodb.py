@@ -45,7 +45,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _typed(value: Any) -> dict:
+def _typed(value: Any) -> Any:
     def conv(v):
         if isinstance(v, float):
             return Decimal(str(v))
@@ -207,7 +207,7 @@ class DynamoDBIntegration:
         return token
 
     def _parse_condition(self, expr: str, names: dict, values: dict) -> list:
-        clauses = []
+        clauses: list[tuple] = []
         for part in re.split(r"\s+AND\s+", expr.strip(), flags=re.IGNORECASE):
             part = part.strip()
             m = re.fullmatch(r"(attribute_exists|attribute_not_exists)\s*\(\s*([#\w.]+)\s*\)", part)

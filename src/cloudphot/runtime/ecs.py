@@ -9,6 +9,7 @@ runtime injected a Spot reclaim). Exit codes follow the worker protocol in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..worker import ERROR_PREFIX, RESULT_PREFIX
 from .targets import LOCAL_ACCOUNT, LOCAL_REGION, LocalTargets
 
 __all__ = ["OVERRIDES_LIMIT_CHARS", "EcsTaskFailed", "InterruptionPolicy", "LocalEcs"]
@@ -55,6 +57,25 @@ class LocalEcs:
         self.stats = {"started": 0, "interrupted": 0, "failed": 0}
         self.cpu_seconds = 0.0
         self._lock = threading.Lock()
+        self._live: dict[int, subprocess.Popen] = {}  # pid -> the task's process
+
+    def wait_stopped(self, timeout: float = STOP_GRACE_S + 1) -> int:
+        """After a stop was asked (Ctrl-C), wait for the running tasks to exit (each got
+        SIGTERM and checkpoints, as on a Spot reclaim), then kill what is left; how many
+        were running."""
+
+        def left() -> list[int]:  # the run_task loops reap their own process (wait4)
+            with self._lock:
+                return list(self._live)
+
+        n = len(left())
+        deadline = time.monotonic() + timeout
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in left():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        return n
 
     def run_task(
         self,
@@ -123,6 +144,8 @@ class LocalEcs:
                 cwd=str(self.targets.root),
                 start_new_session=True,
             )
+            with self._lock:
+                self._live[proc.pid] = proc
             started = time.monotonic()
             stop_code, reason = "EssentialContainerExited", "Essential container in task exited"
             sent_term_at: float | None = None
@@ -133,6 +156,8 @@ class LocalEcs:
                 if pid:
                     rc = os.waitstatus_to_exitcode(status)
                     proc.returncode = rc
+                    with self._lock:
+                        self._live.pop(proc.pid, None)
                     break
                 time.sleep(0.05)
                 now = time.monotonic()
@@ -154,9 +179,8 @@ class LocalEcs:
         with self._lock:
             self.cpu_seconds += cpu
         tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
-        error_line = next(
-            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_ERROR ")), ""
-        )
+        prefix = ERROR_PREFIX + " "
+        error_line = next((ln for ln in reversed(tail.splitlines()) if ln.startswith(prefix)), "")
         describe.update(
             {
                 "LastStatus": "STOPPED",
@@ -167,7 +191,7 @@ class LocalEcs:
                         "Name": (self.targets.ecs_container_names(taskdef) or ["main"])[0],
                         "ExitCode": rc,
                         "LastStatus": "STOPPED",
-                        "Reason": error_line[len("CLOUDPHOT_ERROR ") :][:1000] or None,
+                        "Reason": error_line[len(prefix) :][:1000] or None,
                     }
                 ],
                 "CpuSeconds": round(cpu, 3),
@@ -181,11 +205,11 @@ class LocalEcs:
                 self.stats["failed"] += 1
             raise EcsTaskFailed("States.TaskFailed", json.dumps(describe))
         result_line = next(
-            (ln for ln in reversed(tail.splitlines()) if ln.startswith("CLOUDPHOT_RESULT ")), ""
+            (ln for ln in reversed(tail.splitlines()) if ln.startswith(RESULT_PREFIX + " ")), ""
         )
         if result_line:
             try:
-                describe["Result"] = json.loads(result_line[len("CLOUDPHOT_RESULT ") :])
+                describe["Result"] = json.loads(result_line[len(RESULT_PREFIX) + 1 :])
             except json.JSONDecodeError:
                 pass
         return describe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..platform.base import ExecutionRecord
+from .sqlite_tables import connect_read_only, unwritable
 
 __all__ = ["ExecutionStore"]
 
@@ -28,12 +30,15 @@ CREATE TABLE IF NOT EXISTS history (
 class ExecutionStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, timeout=30, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if unwritable(path):  # a workspace to look at, not to change
+            self._db = connect_read_only(path)
+        else:
+            self._db = sqlite3.connect(
+                str(path), check_same_thread=False, timeout=30, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -114,7 +119,7 @@ class ExecutionStore:
             ).fetchone()
         return self._record(row) if row else None
 
-    def history(self, arn: str) -> list[dict]:
+    def history(self, arn: str) -> builtins.list[dict]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT event FROM history WHERE arn=? ORDER BY id", (arn,)

@@ -76,6 +76,8 @@ class LocalLambdas:
             )
         unique = f"cloudphot_local_fn_{logical_id}"
         mod_spec = importlib.util.spec_from_file_location(unique, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise ConfigError(f"{path} cannot be imported as a Python module")
         module: ModuleType = importlib.util.module_from_spec(mod_spec)
         sys.modules[unique] = module
         mod_spec.loader.exec_module(module)

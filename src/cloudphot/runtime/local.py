@@ -100,6 +100,7 @@ class LocalRuntime(PipelineRunner):
         self._registry: Registry | None = None
         self._execution_jobs: dict[str, str] = {}  # execution name -> job id
         self._jobs_lock = threading.Lock()  # read-modify-write of a job's ran_on
+        self._stop = threading.Event()  # set on Ctrl-C: running executions end ABORTED
 
     # registry -------------------------------------------------------------------
     @property
@@ -146,7 +147,7 @@ class LocalRuntime(PipelineRunner):
         template's EventBridge rules route that bucket's events to (OnObject for raw)."""
         detail = notification.get("detail") or {}
         bucket = (detail.get("bucket") or {}).get("name")
-        for function in self._object_created_routes.get(bucket, ()):
+        for function in self._object_created_routes.get(str(bucket), ()):
             try:
                 self.lambdas.invoke(function, notification)
             except LambdaError as exc:
@@ -228,33 +229,21 @@ class LocalRuntime(PipelineRunner):
         started_at = utcnow()
         summary = RunSummary()
         self.recover()
-        with ThreadPoolExecutor(
-            max_workers=self.max_workers, thread_name_prefix="cloudphot-job"
-        ) as pool:
-            for _ in range(max_rounds):
-                summary.dispatched_events += self.dispatch_pending_events()
-                pending = self.store.jobs(JobState.PENDING)
-                if not pending:
-                    break
-                if budget_usd is not None:
-                    spent = self.spent_usd()
-                    if spent >= budget_usd:
-                        summary.held_by_budget = (
-                            f"budget ${budget_usd:.4f} reached (spent ${spent:.4f}): "
-                            f"{len(pending)} job(s) held PENDING; run again with a higher "
-                            "--budget, or none, to resume"
-                        )
-                        break
-                for job in pool.map(self.execute_job, pending):
-                    if job is None:
-                        continue
-                    summary.jobs[job.state.value] = summary.jobs.get(job.state.value, 0) + 1
-                    if job.state in (JobState.FAILED, JobState.ABORTED):
-                        summary.failed.append(
-                            {"job_id": job.job_id, "task": job.task, "error": job.error}
-                        )
-                    if progress:
-                        progress(job)
+        self._stop.clear()
+        try:
+            with ThreadPoolExecutor(
+                max_workers=self.max_workers, thread_name_prefix="cloudphot-job"
+            ) as pool:
+                try:
+                    self._rounds(pool, summary, progress, max_rounds, budget_usd)
+                except KeyboardInterrupt:
+                    # Ctrl-C: stop what runs (executions abort, workers get the SIGTERM
+                    # a Spot reclaim sends and checkpoint), instead of waiting for them
+                    self._stop.set()
+                    raise
+        finally:
+            if self._stop.is_set():
+                self.ecs.wait_stopped()
         summary.dead_letters = [
             d["event_id"] for d in self.store.dead_letters() if d["at"] >= started_at
         ]
@@ -262,11 +251,38 @@ class LocalRuntime(PipelineRunner):
         summary.worker_cpu_seconds = self.ecs.cpu_seconds - cpu0
         return summary
 
+    def _rounds(self, pool, summary: RunSummary, progress, max_rounds: int, budget_usd) -> None:
+        """Dispatch, then run the pending jobs, round after round, until none is left."""
+        for _ in range(max_rounds):
+            summary.dispatched_events += self.dispatch_pending_events()
+            pending = self.store.jobs(JobState.PENDING)
+            if not pending:
+                break
+            if budget_usd is not None:
+                spent = self.spent_usd()
+                if spent >= budget_usd:
+                    summary.held_by_budget = (
+                        f"budget ${budget_usd:.4f} reached (spent ${spent:.4f}): "
+                        f"{len(pending)} job(s) held PENDING; run again with a higher "
+                        "--budget, or none, to resume"
+                    )
+                    break
+            for job in pool.map(self.execute_job, pending):
+                if job is None:
+                    continue
+                summary.jobs[job.state.value] = summary.jobs.get(job.state.value, 0) + 1
+                if job.state in (JobState.FAILED, JobState.ABORTED):
+                    summary.failed.append(
+                        {"job_id": job.job_id, "task": job.task, "error": job.error}
+                    )
+                if progress:
+                    progress(job)
+
     def execute_job(self, job: Job) -> Job | None:
         """Run one PENDING job to completion; None if another runner claimed it first."""
         attempt = job.attempts + 1
         name = job.job_id if attempt == 1 else f"{job.job_id}-r{attempt - 1}"
-        kind, target = job.executor.get("kind"), job.executor.get("name")
+        kind, target = job.executor.get("kind"), str(job.executor.get("name") or "")
         sm_arn = self.targets.state_machine_arn(target) if kind == "state_machine" else target
         exec_arn = self.targets.execution_arn(target, name)
         ran_on = {"runtime": "local", "host": socket.gethostname(), "pid": os.getpid()}
@@ -298,6 +314,14 @@ class LocalRuntime(PipelineRunner):
                 )
         except ConfigError as exc:
             status, output, error, cause = "FAILED", None, "ConfigError", str(exc)
+        if status == "ABORTED" and self._stop.is_set():
+            # interrupted here, not aborted by anyone: the next run resumes it
+            return self.store.transition(
+                job.job_id,
+                JobState.PENDING,
+                error="Runtime.Interrupted",
+                cause="the run was interrupted (Ctrl-C) while the job ran; the next run resumes it",
+            )
         state = {"SUCCEEDED": JobState.SUCCEEDED, "ABORTED": JobState.ABORTED}.get(
             status, JobState.FAILED
         )
@@ -327,6 +351,7 @@ class LocalRuntime(PipelineRunner):
             invoker=self.resources,
             sleep=self.sleep,
             history=lambda ev: self.executions.add_event(exec_arn, ev),
+            stop_event=self._stop,
             child_executions=self.resources,
             context={
                 "StateMachine": {"Id": sm_arn, "Name": logical_id},

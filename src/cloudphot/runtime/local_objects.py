@@ -288,7 +288,7 @@ class LocalObjectStore(ObjectStore):
             )
         except _SourceFailed as failed:
             # the caller's stream broke: its own exception says more than ours would
-            raise failed.__cause__ from None
+            raise (failed.__cause__ or failed) from None
         except StorageError:
             raise
         except OSError as exc:
@@ -321,7 +321,13 @@ class LocalObjectStore(ObjectStore):
         return self._store(bucket, key, bytes(data), content_type, metadata)
 
     def put_file(
-        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        path: str | Path,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         self.path_of(bucket, key)  # validate before touching the source
         try:
@@ -331,7 +337,7 @@ class LocalObjectStore(ObjectStore):
                 f"cannot read {path} to upload to s3://{bucket}/{key}: {exc}"
             ) from exc
         with src:
-            return self._store(bucket, key, src, content_type, None)
+            return self._store(bucket, key, src, content_type, metadata)
 
     def put_fileobj(
         self,

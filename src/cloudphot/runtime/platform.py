@@ -92,7 +92,7 @@ class LocalPlatform(Platform):
     def change_stamp(self) -> tuple | None:
         """Size and mtime of the SQLite tables and their WAL: unchanged means no write."""
         path = self.settings.tables_path
-        stamp = []
+        stamp: list[tuple[int, int] | None] = []
         for p in (path, path.with_name(path.name + "-wal")):
             try:
                 st = p.stat()

@@ -49,6 +49,33 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def unwritable(path: Path) -> bool:
+    """An existing database file we may not change (or whose folder we may not write in,
+    where SQLite keeps its journal)."""
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def connect_read_only(path: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """A read-only connection to an existing database in a folder we may not write.
+
+    ``mode=ro`` still needs the WAL's shared-memory file; when it cannot be created
+    (the folder is read-only) the file is opened ``immutable``: no locks, which is
+    right for a workspace nobody here can change."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path))}?mode=ro"
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        return sqlite3.connect(
+            uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+
+
 class _Connection:
     """One thread's connection; closed when its thread ends (the thread-local dies).
 
@@ -95,11 +122,20 @@ class SQLiteTables(Tables):
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self.read_only = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the folder of {self.path}: {exc}") from exc
-        self._create_tables()
+        try:
+            self._create_tables()
+        except StorageError:
+            if not unwritable(self.path):
+                raise
+            # a workspace we may look at but not change (a colleague's, a read-only
+            # mount): reading commands work, a write says why it cannot
+            self.close()
+            self.read_only = True
 
     def __repr__(self) -> str:
         return f"SQLiteTables({str(self.path)!r})"
@@ -111,15 +147,18 @@ class SQLiteTables(Tables):
             return holder.conn
         # first use in this thread, or in a forked child (never reuse the parent's)
         try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if self.read_only:
+                conn = connect_read_only(self.path, timeout=self.busy_timeout_s)
+            else:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self.busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
         self._local.holder = holder = _Connection(conn)
@@ -146,6 +185,11 @@ class SQLiteTables(Tables):
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
             return Throttled(
                 f"cannot {action} {where}: still locked after {self.busy_timeout_s:g} s ({exc})"
+            )
+        if self.read_only and action != "read":
+            return StorageError(
+                f"cannot {action} {where}: the workspace is read-only for you (it was "
+                "opened for reading); use a workspace you can write (--workdir)"
             )
         return StorageError(f"cannot {action} {where}: {exc}")
 

@@ -66,7 +66,7 @@ def _refuse(msg: str) -> QueryRefused:
     return QueryRefused(f"query refused: {msg}")
 
 
-def _fname(node: exp.Expression) -> str | None:
+def _fname(node: exp.Expr) -> str | None:
     if isinstance(node, exp.Anonymous):
         return node.name.lower()
     if isinstance(node, exp.Contains):
@@ -74,7 +74,7 @@ def _fname(node: exp.Expression) -> str | None:
     return None
 
 
-def _const(node: exp.Expression) -> float | None:
+def _const(node: exp.Expr) -> float | None:
     """Numeric value of a constant expression (literals, + - * /, parentheses, minus)."""
     if isinstance(node, exp.Literal) and not node.is_string:
         return float(shapes.number(node))
@@ -94,7 +94,7 @@ def _const(node: exp.Expression) -> float | None:
     return None
 
 
-def _geom_args(node: exp.Expression, what: str) -> list[exp.Expression]:
+def _geom_args(node: exp.Expr, what: str) -> list[exp.Expr]:
     """Arguments of a geometry constructor, without its optional coordinate system."""
     args = list(node.expressions)
     if args and isinstance(args[0], exp.Literal) and args[0].is_string:
@@ -105,7 +105,7 @@ def _geom_args(node: exp.Expression, what: str) -> list[exp.Expression]:
     return args
 
 
-def _consts(args: list[exp.Expression], what: str) -> list[float]:
+def _consts(args: list[exp.Expr], what: str) -> list[float]:
     vals = [_const(a) for a in args]
     if any(v is None or not math.isfinite(v) for v in vals):
         raise _refuse(f"{what.upper()} takes numeric constants (degrees) here")
@@ -156,7 +156,7 @@ def _tangent_sql(ra: str, dec: str, ra0: float, dec0: float) -> tuple[str, str, 
     return cosc, x, y
 
 
-def _region_predicate(point: exp.Expression, region: exp.Expression) -> exp.Expression:
+def _region_predicate(point: exp.Expr, region: exp.Expr) -> exp.Expr:
     """A WHERE predicate equivalent to ``CONTAINS(point, region) = 1``."""
     kind = _fname(region)
     p = _geom_args(point, "point")
@@ -228,7 +228,7 @@ def _region_predicate(point: exp.Expression, region: exp.Expression) -> exp.Expr
     return exp.paren(sqlglot.parse_one(f"{bound} AND {exact}", read="postgres"))
 
 
-def _geometry_test(node: exp.Expression) -> exp.Expression | None:
+def _geometry_test(node: exp.Expr) -> exp.Expr | None:
     """``CONTAINS(..) = 1``/``INTERSECTS(..) = 0`` etc. as predicates; None if not one."""
     if not isinstance(node, exp.EQ):
         return None
@@ -254,7 +254,7 @@ def _geometry_test(node: exp.Expression) -> exp.Expression | None:
     return None
 
 
-def _translate(node: exp.Expression) -> exp.Expression:
+def _translate(node: exp.Expr) -> exp.Expr:
     test = _geometry_test(node)
     if test is not None:
         return test
@@ -283,7 +283,7 @@ def _translate(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _check_leftover_geometry(tree: exp.Expression) -> None:
+def _check_leftover_geometry(tree: exp.Expr) -> None:
     for node in tree.walk():
         name = _fname(node)
         if name in ("box", "polygon", "region", "centroid", "area", "intersects"):
@@ -310,7 +310,7 @@ def _tokens(query: str, dialect: str) -> list:
         raise _refuse(f"could not parse it as ADQL ({str(exc).splitlines()[0]})") from None
 
 
-def _parse(query: str, tokens: list | None = None) -> exp.Expression:
+def _parse(query: str, tokens: list | None = None) -> exp.Expr:
     dialect = _dialect(query)
     try:
         if tokens is None:
@@ -331,7 +331,7 @@ def _parse(query: str, tokens: list | None = None) -> exp.Expression:
     return tree
 
 
-def apply_row_limit(tree: exp.Expression, limit: int) -> exp.Expression:
+def apply_row_limit(tree: exp.Expr, limit: int) -> exp.Expr:
     """Cap the outermost query at ``limit`` rows (a smaller LIMIT/TOP of its own wins)."""
     if not isinstance(tree, exp.Query):
         return tree
@@ -397,7 +397,7 @@ _FIXED: dict[tuple, frozenset[int]] = {}
 _SHAPES_LOCK = threading.Lock()
 
 
-def _checked(tree: exp.Expression, adql: bool, row_limit: int | None, dialect) -> str:
+def _checked(tree: exp.Expr, adql: bool, row_limit: int | None, dialect) -> str:
     if adql:
         tree = tree.transform(_translate)
         _check_leftover_geometry(tree)

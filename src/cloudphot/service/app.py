@@ -124,7 +124,7 @@ def create_app(parts: ServiceParts) -> Starlette:
         mine = MyDbEndpoints(parts.mydb, identify, parts.queries.limits.max_upload_bytes)
         tap_routes = mine.routes() + tap_routes
     routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes)]
-    if parts.images is not None:
+    if parts.images is not None and parts.objects is not None:  # cutouts read the store
         from .dal import DalEndpoints
 
         routes += DalEndpoints(parts.queries, parts.images, parts.objects).routes()

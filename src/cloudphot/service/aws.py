@@ -293,7 +293,8 @@ def _parts_from_env():
     settings = Settings.from_env(backend="aws")
     region = settings.region
     platform = open_platform(settings)
-    store = PresigningStore(platform.objects, region=region)
+    # an ObjectStore by delegation (plus presigned_url)
+    store: Any = PresigningStore(platform.objects, region=region)
     limits = Limits(
         sync_timeout_s=float(os.environ.get("TAP_SYNC_TIMEOUT_S", "25")),
         async_timeout_s=float(os.environ.get("TAP_ASYNC_TIMEOUT_S", str(12 * 3600))),

@@ -358,8 +358,9 @@ class DalEndpoints:
             ident = p.get("ID")
             if not ident:
                 raise QueryRefused("ID is required (an obs_publisher_did or obs_id from /sia)")
-            if p.get("CIRCLE"):
-                vals = p.get("CIRCLE").split()
+            circle = p.get("CIRCLE")
+            if circle:
+                vals = circle.split()
                 try:
                     ra, dec, r = (float(v) for v in vals)
                 except ValueError:

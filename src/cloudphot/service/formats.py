@@ -141,10 +141,10 @@ def votable_bytes(
     names, seen = [], set()
     for name, typ in zip(table.column_names, table.schema.types):
         # FIELD IDs must be unique and XML names: derived ones get a suffix
-        uid, k = name, 1
+        uid, n = name, 1
         while uid.lower() in seen:
-            k += 1
-            uid = f"{name}_{k}"
+            n += 1
+            uid = f"{name}_{n}"
         seen.add(uid.lower())
         names.append(uid)
         dt, size = votable_datatype(typ)

@@ -178,7 +178,8 @@ def _hull(polys) -> list[tuple[float, float]]:
     def cross(o, a, b):
         return (a[0][0] - o[0][0]) * (b[0][1] - o[0][1]) - (a[0][1] - o[0][1]) * (b[0][0] - o[0][0])
 
-    lower, upper = [], []
+    lower: list = []
+    upper: list = []
     for p in plane:
         while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
             lower.pop()
@@ -205,7 +206,8 @@ def fits_layout(store: ObjectStore, bucket: str, key: str, max_hdus: int = 64) -
         size = store.head(bucket, key).size
     except ObjectNotFound:
         raise DataError(f"image {key!r} is not in the store any more") from None
-    out, pos = [], 0
+    out: list = []
+    pos = 0
     while pos < size and len(out) < max_hdus:
         raw = b""
         while True:

@@ -3,6 +3,7 @@ beside the web monitor of its runtime, under one uvicorn server."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 
 from ..settings import Settings
@@ -144,7 +145,7 @@ def serve(
                     ready(f"http://{h}:{p}/")
                     return
 
-        server.startup = startup
+        server.startup = startup  # type: ignore[method-assign]  # announce the bound URL
     server.run()
 
 
@@ -160,7 +161,7 @@ class BackgroundServer:
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )
-        self.thread = None
+        self.thread: threading.Thread | None = None
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> BackgroundServer:

@@ -10,6 +10,7 @@ policy allows only ``service/mydb/${aws:PrincipalTag/cloudphot-user}/*`` (templa
 
 from __future__ import annotations
 
+import builtins
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +143,7 @@ class MyDb:
             )
         return {f"mydb.{n}": self.load(user, n) for n in names}
 
-    def table_meta(self, user: str) -> list[TableMeta]:
+    def table_meta(self, user: str) -> builtins.list[TableMeta]:
         out = []
         for name in self.names(user):
             schema = self._meta(user, self._key(user, name)).schema.to_arrow_schema()

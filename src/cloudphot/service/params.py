@@ -67,9 +67,9 @@ async def read_params(
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             async with request.form(max_files=16, max_fields=max_fields) as form:
-                for k, v in form.multi_items():
-                    if isinstance(v, UploadFile):
-                        p.files[k] = await v.read(max_file_bytes + 1)
+                for k, part in form.multi_items():
+                    if isinstance(part, UploadFile):
+                        p.files[k] = await part.read(max_file_bytes + 1)
                     else:
-                        p.values.setdefault(k.upper(), []).append(v)
+                        p.values.setdefault(k.upper(), []).append(part)
     return p

@@ -9,6 +9,7 @@ column types the engines cannot join on.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -191,7 +192,7 @@ async def read_uploads(p, limit: int, *, allow_loopback: bool = False) -> dict[s
                 import anyio
 
                 data = await anyio.to_thread.run_sync(
-                    lambda u=uri: fetch_url(u, limit, allow_loopback=allow_loopback)
+                    functools.partial(fetch_url, uri, limit, allow_loopback=allow_loopback)
                 )
             elif uri.startswith("param:"):
                 data = p.files.get(uri[len("param:") :])

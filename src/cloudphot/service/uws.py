@@ -665,6 +665,6 @@ class UwsEndpoints:
             if url is not None and job.result:
                 return RedirectResponse(url(self.jobs.bucket, job.result["key"]), status_code=303)
             body = await self._call(self.jobs.result_bytes, job)
-            return Response(body, media_type=job.result["mime"])
+            return Response(body, media_type=(job.result or {}).get("mime"))
         except Exception as exc:
             return self._failure(exc)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Literal
 
+from pydantic import AnyUrl
 from vo_models.tapregext.models import (
     DataLimit,
     DataLimits,
@@ -57,13 +59,13 @@ def _xml(model) -> bytes:
     )
 
 
-def _http(url: str, use: str = "full", **kw) -> ParamHTTP:
-    return ParamHTTP(access_url=[AccessURL(value=url, use=use)], **kw)
+def _http(url: str, use: Literal["full", "base", "dir"] = "full", **kw) -> ParamHTTP:
+    return ParamHTTP(access_url=[AccessURL(value=AnyUrl(url), use=use)], **kw)
 
 
 def _vosi(base: str, what: str, std: str) -> Capability:
     return Capability(
-        standard_id=f"ivo://ivoa.net/std/VOSI#{std}", interface=[_http(f"{base}/{what}")]
+        standard_id=AnyUrl(f"ivo://ivoa.net/std/VOSI#{std}"), interface=[_http(f"{base}/{what}")]
     )
 
 

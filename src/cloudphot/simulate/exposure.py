@@ -192,7 +192,10 @@ class ExposureSpec:
     @property
     def shape(self) -> tuple[int, int]:
         """(ny, nx) of each chip."""
-        return tuple(self.chip_shape) if self.chip_shape is not None else self.info.chip_shape
+        if self.chip_shape is None:
+            return self.info.chip_shape
+        ny, nx = self.chip_shape
+        return int(ny), int(nx)
 
     @property
     def n_chips(self) -> int:
@@ -510,7 +513,7 @@ def write_exposure(
     """
     info = spec.info
     n = spec.n_chips
-    sci = _as_list(sci, n, "sci")
+    sci = _as_list(sci, n, "sci") or []
     err = _as_list(err, n, "err")
     dq = _as_list(dq, n, "dq")
     for i, a in enumerate(sci):
@@ -617,6 +620,7 @@ def synthetic_exposure(
     phot = photometric_keywords(inst, det, filter)
     zp = zeropoints(inst, det, filter, phot["PHOTFLAM"], phot["PHOTPLAM"])
     zpt = zp["zpt_vega"] if zp["zpt_vega"] is not None else zp["zpt_ab"]
+    assert zpt is not None  # every simulated filter has PHOTPLAM, hence an AB zeropoint
     rng = np.random.default_rng(seed)
     ny, nx = spec.shape
     sigma = info.fwhm_pix / 2.3548

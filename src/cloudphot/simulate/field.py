@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -226,12 +227,12 @@ def _footprint_box(specs: list[ExposureSpec], plane: WCS, margin_arcsec: float):
             p = plane.all_world2pix(sky, 0)
             xs.append(p[:, 0])
             ys.append(p[:, 1])
-    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    all_x, all_y = np.concatenate(xs), np.concatenate(ys)
     return (
-        xs.min() - margin_arcsec,
-        xs.max() + margin_arcsec,
-        ys.min() - margin_arcsec,
-        ys.max() + margin_arcsec,
+        all_x.min() - margin_arcsec,
+        all_x.max() + margin_arcsec,
+        all_y.min() - margin_arcsec,
+        all_y.max() + margin_arcsec,
     )
 
 
@@ -347,7 +348,7 @@ def _add_moving_stars(truth: Table, preset: Preset, specs, filters, rng) -> floa
         ang = rng.uniform(0, 2 * np.pi, n)
         start = int(np.max(truth["star_id"])) + 1 if len(truth) else 0
         for i in range(n):
-            row = {c: 0 for c in truth.colnames}
+            row: dict[str, Any] = {c: 0 for c in truth.colnames}
             row.update(
                 star_id=start + i,
                 ra=float(ra[i]) % 360.0,
@@ -380,7 +381,9 @@ def _positions_at(truth: Table, ra: np.ndarray, dec: np.ndarray, spec, epoch: fl
     return (ra + pmx * dt / 3.6e6 / np.cos(np.radians(dec))) % 360.0, d
 
 
-def _detector_uv(spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray):
+def _detector_uv(
+    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Position in the whole detector, scaled to [-1, 1]: u along x, v along the chip stack."""
     ny, nx = spec.shape
     n = spec.n_chips
@@ -409,8 +412,7 @@ def true_psf_stamp(
     )
     ix, iy = int(np.round(x)), int(np.round(y))
     if mode == "mismatched":
-        u, v = _detector_uv(spec, ext, np.array([x]), np.array([y]))
-        w = psf_coefficients(u, v, terms)
+        w = _true_weights(spec, ext, np.array([x]), np.array([y]), terms)
     else:
         w = np.ones((1, 1))
     return basis.stamps(np.array([x - ix]), np.array([y - iy]), w, radius)[0]
@@ -430,10 +432,19 @@ def true_psf_image(
         spec.instrument.upper(), spec.detector.upper(), spec.filter.upper(), mode, PSFVariation()
     )
     x, y = np.asarray(x, float), np.asarray(y, float)
-    weights = (
-        psf_coefficients(*_detector_uv(spec, ext, x, y), terms) if mode == "mismatched" else None
-    )
+    weights = _true_weights(spec, ext, x, y, terms) if mode == "mismatched" else None
     return basis.render(np.zeros(spec.shape), x, y, np.asarray(flux, float), weights)
+
+
+def _true_weights(
+    spec: ExposureSpec, ext: int, x: np.ndarray, y: np.ndarray, terms: dict | None
+) -> np.ndarray:
+    if terms is None:
+        raise ValueError(
+            f"exposure {spec.rootname}: the mismatched PSF needs the exposure's PSF terms "
+            "(truth.fits PSF_TRUTH: breathing, jitter, jitter_angle); pass them as terms"
+        )
+    return psf_coefficients(*_detector_uv(spec, ext, x, y), terms)
 
 
 def _render_exposure(

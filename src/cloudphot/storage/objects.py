@@ -62,9 +62,20 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def put_file(
-        self, bucket: str, key: str, path: str | Path, *, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        path: str | Path,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Upload a local file atomically (streamed; large files do not sit in memory)."""
+
+    @abstractmethod
+    def metadata(self, bucket: str, key: str) -> tuple[str | None, dict[str, str]]:
+        """(content type, user metadata) of an object, as written; raises
+        :class:`~cloudphot.errors.ObjectNotFound`."""
 
     @abstractmethod
     def get_bytes(self, bucket: str, key: str) -> bytes:

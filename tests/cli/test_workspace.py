@@ -1,0 +1,77 @@
+"""Issue 18 item 5: a workspace path that is not a folder, and a read-only workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import no_traceback
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_a_workdir_that_is_not_a_folder_is_named(cli, tmp_path, where):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a workspace")
+    workdir = afile if where == "file" else afile / "ws"
+    for command in ("init", "status", "upload"):
+        ran = cli(command, *([afile] if command == "upload" else []), workdir=workdir)
+        assert ran.rc == 2, ran
+        assert f"workspace {workdir}" in ran.err and "not a folder" in ran.err, ran
+        if where == "under-file":
+            assert f"lies under {afile}, which is a file" in ran.err
+        no_traceback(ran)
+
+
+def test_a_workdir_with_missing_parents_is_created_by_init(cli, tmp_path):
+    workdir = tmp_path / "a" / "b" / "ws"
+    ran = cli("init", workdir=workdir)
+    assert ran.rc == 0 and "ready" in ran.out, ran
+    assert (workdir / "tables.sqlite").is_file()
+
+
+def _freeze(paths: list[Path]) -> list[Path]:
+    """Make ``paths`` unwritable even for root (chattr +i); chmod for everyone else."""
+    if os.geteuid() != 0:
+        for p in paths:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        return []
+    if not shutil.which("chattr"):
+        pytest.skip("running as root without chattr: cannot make a folder read-only")
+    done = []
+    for p in paths:
+        if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode != 0:
+            _thaw(done)
+            pytest.skip("this file system has no immutable flag (chattr +i)")
+        done.append(p)
+    return done
+
+
+def _thaw(frozen: list[Path]) -> None:
+    for p in frozen:
+        subprocess.run(["chattr", "-i", str(p)], check=False)
+
+
+def test_a_read_only_workspace_can_be_looked_at(cli, ws, tmp_path):
+    assert cli("init").rc == 0
+    assert cli("status").rc == 0  # the tables exist, as after any session
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"field_id": "cli-field", "exposures": ["jcli00aaq"]}))
+    frozen = _freeze([*ws.glob("*.sqlite*"), *(p for p in ws.rglob("*") if p.is_dir()), ws])
+    try:
+        for command in ("status", "tree", "executions", "cost"):
+            ran = cli(command)
+            assert ran.rc == 0, ran
+            no_traceback(ran)
+        for command in (("upload", manifest), ("run",)):
+            ran = cli(*command)
+            assert ran.rc == 2, ran
+            assert f"the workspace {ws} is read-only for you" in ran.err, ran
+            no_traceback(ran)
+    finally:
+        _thaw(frozen)
+    assert not (ws / "buckets" / "raw" / "manifests").exists()  # nothing was put
