@@ -25,6 +25,13 @@ def add_commands(sub) -> None:
         ),
     )
     p.add_argument("survey", nargs="?", default="brick", choices=sorted(SURVEYS))
+    p.add_argument(
+        "--preset",
+        help=(
+            "plan a simulator preset instead (its fields, exposures per field and chip "
+            "size, e.g. brick: 18 fields of 8 reduced exposures) before simulating it"
+        ),
+    )
     p.add_argument("--fields", type=int, help="number of fields (default: the survey's)")
     p.add_argument("--exposures", type=int, help="exposures per field (default: the survey's)")
     p.add_argument("--pixels", type=int, help="chip pixels per exposure (default: ACS/WFC)")
@@ -46,7 +53,7 @@ def cmd_plan(args) -> int:
     from ..monitor.budget import PAYLOAD_LIMIT_BYTES, SURVEYS, survey_budget
     from ..monitor.cost import load_prices
 
-    shape = SURVEYS[args.survey]
+    shape = SURVEYS[args.survey] if not args.preset else _preset_shape(args.preset)
     overrides = {
         k: v
         for k, v in (
@@ -126,3 +133,22 @@ def cmd_plan(args) -> int:
     for p in budget.problems():
         out.print(f"[red]quota:[/] {p}")
     return 1 if budget.problems() else 0
+
+
+def _preset_shape(name: str):
+    """The survey shape of a simulator preset: what ``cloudphot simulate --preset`` writes."""
+    from ..errors import ConfigError
+    from ..monitor.budget import SurveyShape
+    from ..simulate.presets import get_preset
+
+    try:
+        p = get_preset(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return SurveyShape(
+        f"preset {p.name}",
+        p.n_fields,
+        p.exposures_per_field,
+        p.pixels_per_exposure,
+        description=f"the simulator's {p.name} preset",
+    )

@@ -85,7 +85,10 @@ def add_commands(subparsers) -> None:
 def run_simulate(args: argparse.Namespace) -> int:
     """Run the ``simulate`` command; print a short summary; return the exit code."""
     from .field import simulate_field
+    from .presets import get_preset
 
+    if get_preset(args.preset).n_fields > 1:
+        return _run_brick(args)
     start = time.perf_counter()
     try:
         sim = simulate_field(
@@ -127,4 +130,41 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
     print(f"  manifest: {manifest}")
     print(f"next: cloudphot upload {args.outdir}   (the exposures and the manifest)")
+    return 0
+
+
+def _run_brick(args: argparse.Namespace) -> int:
+    """A preset of many fields: one folder per field, every manifest in OUTDIR/manifests."""
+    from .field import simulate_brick
+    from .presets import get_preset
+
+    start = time.perf_counter()
+    try:
+        fields = simulate_brick(
+            args.outdir,
+            preset=args.preset,
+            seed=args.seed,
+            crowding=args.crowding,
+            filters=args.filters,
+            psf=getattr(args, "psf", None),
+            progress=not getattr(args, "no_progress", False),
+        )
+    except ValueError as exc:
+        print(f"cloudphot simulate: error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    p = get_preset(args.preset)
+    n_exp = sum(len(f.exposures) for f in fields)
+    stars = {int(i) for f in fields for i in f.truth["star_id"]}
+    shared = sum(len(f.truth) for f in fields) - len(stars)
+    print(
+        f"brick {args.preset}: {len(fields)} fields ({p.grid[0]}x{p.grid[1]} pointings, "
+        f"{p.overlap:.0%} overlap), {n_exp} exposures in {args.outdir} ({elapsed:.1f} s)"
+    )
+    print(
+        f"  {len(stars)} stars on the brick, {shared} of them seen again by a neighbouring "
+        f"field; fields {fields[0].field_id} .. {fields[-1].field_id} (OUTDIR/<field>/)"
+    )
+    print(f"  manifests: {Path(args.outdir) / 'manifests'} ({len(fields)})")
+    print(f"next: cloudphot upload {args.outdir}   (every field's exposures and manifest)")
     return 0

@@ -50,7 +50,14 @@ from astropy.wcs import WCS
 from cloudphot.psf import psf_for
 
 from . import detector as det
-from .exposure import ExposureSpec, chip_wcs, detector_info, write_exposure
+from .exposure import (
+    ExposureSpec,
+    _cd_matrix,
+    _tan_wcs,
+    chip_wcs,
+    detector_info,
+    write_exposure,
+)
 from .presets import PSF_MODES, Preset, get_preset
 from .psfvar import PSFVariation, exposure_psf_terms, psf_basis, psf_coefficients
 from .stars import (
@@ -68,8 +75,10 @@ __all__ = [
     "FIELD_CENTRE",
     "FULL_WELL",
     "SimulatedField",
+    "brick_pointings",
     "read_psf_truth",
     "read_truth",
+    "simulate_brick",
     "simulate_field",
     "true_psf_image",
     "true_psf_stamp",
@@ -139,14 +148,31 @@ def _rootname(instrument: str, seed: int, visit: int, k: int) -> str:
     return f"{'j' if instrument == 'ACS' else 'i'}{prog}{visit:02d}{exp}q"
 
 
-def _target(preset: str, seed: int) -> str:
+def _target(preset: str, seed: int, suffix: str = "") -> str:
     """TARGNAME of the simulated field; the pipeline's field id is TARGNAME normalised,
     so it equals :attr:`SimulatedField.field_id`."""
-    return f"SIM-{preset}-S{seed}".upper()
+    return f"SIM-{preset}-S{seed}{suffix}".upper()
 
 
-def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list[ExposureSpec]:
-    """Visits spread irregularly over the baseline; each visit takes every filter."""
+#: position angle (deg E of N) of the detector y axis of every preset's visits (+-0.3)
+_BASE_ORIENT = 38.5
+
+
+def _plan_exposures(
+    preset: Preset,
+    rng: np.random.Generator,
+    seed: int,
+    *,
+    centre: tuple[float, float] = FIELD_CENTRE,
+    target: str | None = None,
+    first_visit: int = 1,
+) -> list[ExposureSpec]:
+    """Visits spread irregularly over the baseline; each visit takes every filter.
+
+    ``centre`` is the (ra, dec) the field points at; ``target`` its TARGNAME (default
+    the preset's); visits are numbered from ``first_visit`` (a brick's fields have
+    their own visits, so rootnames stay unique across the brick)."""
+    target = target or _target(preset.name, seed)
     n = preset.n_visits
     # irregular epochs: gaps between visits vary by a factor of ~6 (0.3-1.7 x the mean)
     gaps = rng.uniform(0.3, 1.7, n)
@@ -156,7 +182,7 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
     )
     epochs += rng.uniform(0, 0.3, n)  # random time of day
     specs = []
-    base_orient = 38.5
+    base_orient = _BASE_ORIENT
     for v in range(n):
         t = float(epochs[v])
         visit_offset = rng.uniform(-0.5, 0.5, 2)  # arcsec, recorded
@@ -184,11 +210,11 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
                         filter=plan.filter,
                         exptime=plan.exptime,
                         expstart=t,
-                        rootname=_rootname(plan.instrument, seed, v + 1, k),
-                        target=_target(preset.name, seed),
+                        rootname=_rootname(plan.instrument, seed, first_visit + v, k),
+                        target=target,
                         proposal_id=90000 + seed % 10000,
-                        ra=FIELD_CENTRE[0],
-                        dec=FIELD_CENTRE[1],
+                        ra=float(centre[0]),
+                        dec=float(centre[1]),
                         orientat=roll,
                         dither_arcsec=(
                             float(visit_offset[0] + step[0]),
@@ -197,7 +223,7 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
                         pointing_error_arcsec=(float(err[0]), float(err[1])),
                         chip_shape=shape,
                         nchips=nchips,
-                        visit=f"{v + 1:02d}",
+                        visit=f"{first_visit + v:02d}",
                     )
                 )
                 t += (plan.exptime + _OVERHEAD_S) / 86400.0
@@ -205,11 +231,11 @@ def _plan_exposures(preset: Preset, rng: np.random.Generator, seed: int) -> list
     return specs
 
 
-def _field_wcs() -> WCS:
+def _field_wcs(centre: tuple[float, float] = FIELD_CENTRE) -> WCS:
     """Tangent plane of the field in arcsec (identity-like CD, x towards -RA)."""
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = list(FIELD_CENTRE)
+    w.wcs.crval = [float(centre[0]), float(centre[1])]
     w.wcs.crpix = [0.0, 0.0]
     w.wcs.cdelt = [-1 / 3600.0, 1 / 3600.0]
     w.wcs.set()
@@ -274,40 +300,56 @@ def _inner_positions(
     return plane.all_world2pix(np.column_stack([ra[pick], dec[pick]]), 0)
 
 
+def _groups(specs: list[ExposureSpec] | list[list[ExposureSpec]]) -> list[list[ExposureSpec]]:
+    """One field's exposures as one group, or a brick's fields as they are."""
+    if all(isinstance(g, list) for g in specs):
+        return [list(g) for g in specs if isinstance(g, list)]
+    return [[s for s in specs if isinstance(s, ExposureSpec)]]
+
+
 def _draw_stars(
     preset: Preset,
-    specs: list[ExposureSpec],
+    specs: list[ExposureSpec] | list[list[ExposureSpec]],
     filters: list[str],
     crowding: float,
     rng: np.random.Generator,
+    centre: tuple[float, float] = FIELD_CENTRE,
 ) -> Table:
-    plane = _field_wcs()
-    x0, x1, y0, y1 = _footprint_box(specs, plane, margin_arcsec=3.0)
+    """The population over the footprint of all ``specs``, plus each field's foreground
+    stars and Cepheids where every exposure of that field sees them. ``specs`` is one
+    field's exposures or (a brick) a list of fields' exposures."""
+    groups = _groups(specs)
+    plane = _field_wcs(centre)
+    x0, x1, y0, y1 = _footprint_box([s for g in groups for s in g], plane, margin_arcsec=3.0)
     area = (x1 - x0) * (y1 - y0)
     n = int(rng.poisson(preset.density_per_arcsec2 * crowding * area))
     pop = draw_population(n, rng, filters=filters, faint_f814w=preset.faint_f814w)
     px = rng.uniform(x0, x1, n)
     py = rng.uniform(y0, y1, n)
-    # Milky Way foreground dwarfs: bright, some saturate
-    nfg = preset.n_foreground
-    fg = Table()
-    fg["component"] = np.full(nfg, "fg", dtype="U4")
-    m814 = rng.uniform(15.5, 18.5, nfg)
-    col = rng.uniform(1.0, 2.5, nfg)
-    for f in filters:
-        fg[f"{f.lower()}_vega"] = {
-            "F814W": m814,
-            "F475W": m814 + col,
-            "F160W": m814 - 0.55 * col - 0.05,
-        }[f]
-    # foreground stars and Cepheids where every exposure sees them
-    cep = draw_cepheids(preset.n_cepheids, rng, filters=filters)
-    inner = _inner_positions(rng, nfg + len(cep), specs, plane)
-    for t in (pop, fg):
+    specials, inners = [], []
+    for group in groups:  # (one group draws in the order a single field always did)
+        # Milky Way foreground dwarfs: bright, some saturate
+        nfg = preset.n_foreground
+        fg = Table()
+        fg["component"] = np.full(nfg, "fg", dtype="U4")
+        m814 = rng.uniform(15.5, 18.5, nfg)
+        col = rng.uniform(1.0, 2.5, nfg)
+        for f in filters:
+            fg[f"{f.lower()}_vega"] = {
+                "F814W": m814,
+                "F475W": m814 + col,
+                "F160W": m814 - 0.55 * col - 0.05,
+            }[f]
+        # foreground stars and Cepheids where every exposure sees them
+        cep = draw_cepheids(preset.n_cepheids, rng, filters=filters)
+        inners.append(_inner_positions(rng, nfg + len(cep), group, plane))
+        specials += [fg, cep]
+    for t in [pop, *specials[0::2]]:
         t["period_d"] = np.zeros(len(t))
         t["amplitude_mag"] = np.zeros(len(t))
         t["phase"] = np.zeros(len(t))
-    stars = vstack([pop, fg, cep], metadata_conflicts="silent")
+    stars = vstack([pop, *specials], metadata_conflicts="silent")
+    inner = np.concatenate(inners)
     allx = np.concatenate([px, inner[:, 0]])
     ally = np.concatenate([py, inner[:, 1]])
     ra, dec = plane.all_pix2world(allx, ally, 0)
@@ -330,7 +372,9 @@ def _draw_stars(
     return out
 
 
-def _add_moving_stars(truth: Table, preset: Preset, specs, filters, rng) -> float:
+def _add_moving_stars(
+    truth: Table, preset: Preset, specs, filters, rng, centre: tuple[float, float] = FIELD_CENTRE
+) -> float:
     """Append the preset's moving foreground dwarfs to ``truth`` (in place); add the
     proper-motion columns; return the epoch (MJD) their positions refer to (mid-survey)."""
     mjds = np.array([s.expstart for s in specs], float)
@@ -339,7 +383,7 @@ def _add_moving_stars(truth: Table, preset: Preset, specs, filters, rng) -> floa
     truth["pm_dec"] = np.zeros(len(truth))
     n = preset.n_moving
     if n:
-        plane = _field_wcs()
+        plane = _field_wcs(centre)
         x0, x1, y0, y1 = _footprint_box(specs, plane, margin_arcsec=-2.0)
         ra, dec = plane.all_pix2world(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n), 0)
         m814 = rng.uniform(20.5, 24.5, n)  # below saturation in every preset
@@ -559,43 +603,17 @@ def read_psf_truth(path: str | os.PathLike) -> Table | None:
     return Table.read(path, hdu="PSF_TRUTH")
 
 
-def simulate_field(
-    outdir: str | os.PathLike,
-    *,
-    preset: str = "demo",
-    seed: int = 0,
-    crowding: float = 1.0,
-    filters=None,
-    psf: str | None = None,
-    progress: bool = False,
-) -> SimulatedField:
-    """Simulate one crowded field and write its exposures and truth to ``outdir``.
+def _field_id(target: str) -> str:
+    from ..fits.exposure import field_id_from_target
 
-    Parameters
-    ----------
-    outdir : path
-        Created if needed; existing files of the same names are replaced.
-    preset : {"tiny", "demo", "realistic"}
-        Size of the field (see :mod:`.presets`).
-    seed : int
-        Everything random (stars, epochs, pointing errors, noise, cosmic rays) follows
-        from it: the same seed writes the same pixels.
-    crowding : float
-        Multiplies the preset's stellar surface density (> 0).
-    filters : sequence of str, optional
-        Subset of the preset's filters (default all).
-    psf : {"mismatched", "matched"}, optional
-        How stars are drawn (default: the preset's, ``mismatched``): with a true PSF
-        the engine does not know, plus CTE trails, or with the library PSF the engine
-        fits and no CTE (unit tests only).
-    progress : bool
-        Show a tqdm progress bar over exposures.
+    return field_id_from_target(target)
 
-    Returns
-    -------
-    SimulatedField
-    """
-    p = get_preset(preset)
+
+def _checked(
+    preset: str | Preset, seed, crowding, filters, psf
+) -> tuple[Preset, Preset, int, float]:
+    """(preset restricted to ``filters``, the whole preset, seed, crowding), validated."""
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
     if psf is not None:
         if psf not in PSF_MODES:
             raise ValueError(f"psf must be one of {', '.join(PSF_MODES)}, got {psf!r}")
@@ -614,57 +632,94 @@ def simulate_field(
         if isinstance(filters, str):
             filters = [filters]
         p = p.with_filters(filters)
-    names = [pl.filter for pl in p.filters]
-    all_filters = [pl.filter for pl in full.filters]
-    for f in all_filters:
+    for f in (pl.filter for pl in full.filters):
         if f not in FILTERS:
             raise ValueError(f"filter {f} has no colour relation in the simulator")
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    return p, full, seed, crowding
 
-    root = np.random.default_rng(seed)
-    # (children by index: a sixth child leaves the first five, and so the field, as before)
-    plan_rng, star_rng, defect_rng, pix_seed, psf_rng, pm_rng = root.spawn(6)
-    # plan and populate the whole preset, so that a filter subset is the same field:
-    # same epochs, pointings, stars, defects and pixels, only fewer exposures written
-    all_specs = _plan_exposures(full, plan_rng, seed)
-    truth = _draw_stars(full, all_specs, all_filters, crowding, star_rng)
-    pm_epoch = _add_moving_stars(truth, full, all_specs, all_filters, pm_rng)
+
+def _checked_pointing(pointing) -> tuple[float, float]:
+    try:
+        ra, dec = (float(v) for v in pointing)
+    except (TypeError, ValueError):
+        raise ValueError(f"pointing must be (ra, dec) in degrees, got {pointing!r}") from None
+    if not (np.isfinite(ra) and np.isfinite(dec)) or not -89.0 <= dec <= 89.0:
+        raise ValueError(f"pointing must be a finite (ra, dec) with |dec| <= 89, got {pointing!r}")
+    return ra % 360.0, dec
+
+
+@dataclass
+class _Sky:
+    """Everything a field's exposures are drawn from, shared by a brick's fields."""
+
+    preset: Preset  # restricted to the written filters
+    seed: int
+    crowding: float
+    truth: Table  # every star, columns of the written filters only
+    pm_epoch: float
+    defects: dict[tuple[str, str], list]
+    meta: dict[str, Any]
+
+
+def _sky(
+    p: Preset,
+    full: Preset,
+    seed: int,
+    crowding: float,
+    all_specs: list[ExposureSpec] | list[list[ExposureSpec]],
+    star_rng,
+    pm_rng,
+    defect_rng,
+    centre: tuple[float, float],
+) -> _Sky:
+    names = [pl.filter for pl in p.filters]
+    all_filters = [pl.filter for pl in full.filters]
+    flat = [s for g in _groups(all_specs) for s in g]
+    truth = _draw_stars(full, all_specs, all_filters, crowding, star_rng, centre)
+    pm_epoch = _add_moving_stars(truth, full, flat, all_filters, pm_rng, centre)
     for f in all_filters:
         if f not in names:
             del truth[f"{f.lower()}_vega"]
-    pix_rngs_all = pix_seed.spawn(len(all_specs))
-    variation = PSFVariation()
-    psf_terms_all = [exposure_psf_terms(psf_rng, variation) for _ in all_specs]
-    keep = [i for i, s in enumerate(all_specs) if s.filter.upper() in names]
-    specs = [all_specs[i] for i in keep]
-    pix_rngs = [pix_rngs_all[i] for i in keep]
-    psf_terms = [psf_terms_all[i] for i in keep]
-    truth.meta.update(
-        {
-            "PRESET": p.name,
-            "SEED": seed,
-            "CROWDING": crowding,
-            "PHASEREF": PHASE_REF_MJD,
-            "PMEPOCH": pm_epoch,
-            "DISTMOD": DISTANCE_MODULUS,
-            "FILTERS": ",".join(names),
-            "PSFMODE": p.psf,
-            "CTE": p.cte_strength if p.psf == "mismatched" else 0.0,
-        }
-    )
-    from ..fits.exposure import field_id_from_target
-
-    field_id = field_id_from_target(_target(p.name, seed))
-    truth.meta["FIELD_ID"] = field_id
-
     # fixed detector defects per (camera, chip), shared by all exposures of the field
     defects: dict[tuple[str, str], list] = {}
-    for spec in all_specs:
+    for spec in flat:
         key = (spec.instrument.upper(), spec.detector.upper())
         if key not in defects:
             defects[key] = [det.make_defects(spec.shape, defect_rng) for _ in range(spec.n_chips)]
+    meta = {
+        "PRESET": p.name,
+        "SEED": seed,
+        "CROWDING": crowding,
+        "PHASEREF": PHASE_REF_MJD,
+        "PMEPOCH": pm_epoch,
+        "DISTMOD": DISTANCE_MODULUS,
+        "FILTERS": ",".join(names),
+        "PSFMODE": p.psf,
+        "CTE": p.cte_strength if p.psf == "mismatched" else 0.0,
+    }
+    return _Sky(p, seed, crowding, truth, pm_epoch, defects, meta)
 
+
+def _write_field(
+    outdir: Path,
+    sky: _Sky,
+    specs: list[ExposureSpec],
+    pix_rngs: list,
+    psf_terms: list[dict],
+    *,
+    only_seen: bool,
+    progress: bool,
+    extra_meta: dict[str, Any] | None = None,
+) -> SimulatedField:
+    """Render and write one field's exposures and its truth.fits (``only_seen``: the
+    truth holds the stars that fall on the field's exposures, not the whole sky)."""
+    p = sky.preset
+    outdir.mkdir(parents=True, exist_ok=True)
+    field_id = _field_id(specs[0].target)
+    truth = sky.truth.copy(copy_data=True)
+    truth.meta.update(sky.meta)
+    truth.meta.update(extra_meta or {})
+    truth.meta["FIELD_ID"] = field_id
     plans = {pl.filter: pl for pl in p.filters}
     sky_ra = np.asarray(truth["ra"], dtype=float)
     sky_dec = np.asarray(truth["dec"], dtype=float)
@@ -674,12 +729,12 @@ def simulate_field(
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(specs), desc=f"simulate {p.name}", unit="exp")
+        iterator = tqdm(iterator, total=len(specs), desc=f"simulate {field_id}", unit="exp")
     for spec, rng, terms in iterator:
         key = (spec.instrument.upper(), spec.detector.upper())
-        at_ra, at_dec = _positions_at(truth, sky_ra, sky_dec, spec, pm_epoch)
+        at_ra, at_dec = _positions_at(truth, sky_ra, sky_dec, spec, sky.pm_epoch)
         sci, err, dq, rows, mjd, mags, flux = _render_exposure(
-            spec, plans[spec.filter.upper()], truth, at_ra, at_dec, defects[key], p, rng, terms
+            spec, plans[spec.filter.upper()], truth, at_ra, at_dec, sky.defects[key], p, rng, terms
         )
         paths.append(write_exposure(outdir, spec, sci, err, dq))
         for ext, on, x, y in rows:
@@ -698,6 +753,8 @@ def simulate_field(
             )
     exposures_truth = _exposures_truth(parts)
     exposures_truth.meta["FIELD_ID"] = field_id
+    if only_seen:
+        truth = truth[np.isin(truth["star_id"], exposures_truth["star_id"])]
     sources = {psf_for(s.instrument, s.detector, s.filter).source for s in specs}
     psf_source = sources.pop() if len(sources) == 1 else "mixed"
     truth.meta["PSFSRC"] = psf_source
@@ -733,9 +790,179 @@ def simulate_field(
         exposures_truth=exposures_truth,
         psf_source=psf_source,
         preset=p.name,
-        seed=seed,
-        crowding=crowding,
-        filters=names,
+        seed=sky.seed,
+        crowding=sky.crowding,
+        filters=[pl.filter for pl in p.filters],
         psf=p.psf,
         psf_truth=psf_truth,
     )
+
+
+def simulate_field(
+    outdir: str | os.PathLike,
+    *,
+    preset: str = "demo",
+    seed: int = 0,
+    crowding: float = 1.0,
+    filters=None,
+    psf: str | None = None,
+    pointing: tuple[float, float] | None = None,
+    progress: bool = False,
+) -> SimulatedField:
+    """Simulate one crowded field and write its exposures and truth to ``outdir``.
+
+    Parameters
+    ----------
+    outdir : path
+        Created if needed; existing files of the same names are replaced.
+    preset : {"tiny", "demo", "realistic"}
+        Size of the field (see :mod:`.presets`); ``brick`` is :func:`simulate_brick`'s.
+    seed : int
+        Everything random (stars, epochs, pointing errors, noise, cosmic rays) follows
+        from it: the same seed writes the same pixels.
+    crowding : float
+        Multiplies the preset's stellar surface density (> 0).
+    filters : sequence of str, optional
+        Subset of the preset's filters (default all).
+    psf : {"mismatched", "matched"}, optional
+        How stars are drawn (default: the preset's, ``mismatched``): with a true PSF
+        the engine does not know, plus CTE trails, or with the library PSF the engine
+        fits and no CTE (unit tests only).
+    pointing : (ra, dec), optional
+        Where the field points, degrees (default :data:`FIELD_CENTRE`). Another
+        pointing is another target: its TARGNAME, so its field id, names it.
+    progress : bool
+        Show a tqdm progress bar over exposures.
+
+    Returns
+    -------
+    SimulatedField
+    """
+    p, full, seed, crowding = _checked(preset, seed, crowding, filters, psf)
+    if full.n_fields > 1:
+        raise ValueError(
+            f"preset {full.name!r} has {full.n_fields} fields: simulate it with simulate_brick"
+        )
+    centre, target = FIELD_CENTRE, _target(p.name, seed)
+    if pointing is not None:
+        centre = _checked_pointing(pointing)
+        target = _target(p.name, seed, f"-P{centre[0]:.4f}{centre[1]:+.4f}")
+    names = [pl.filter for pl in p.filters]
+
+    root = np.random.default_rng(seed)
+    # (children by index: a sixth child leaves the first five, and so the field, as before)
+    plan_rng, star_rng, defect_rng, pix_seed, psf_rng, pm_rng = root.spawn(6)
+    # plan and populate the whole preset, so that a filter subset is the same field:
+    # same epochs, pointings, stars, defects and pixels, only fewer exposures written
+    all_specs = _plan_exposures(full, plan_rng, seed, centre=centre, target=target)
+    sky = _sky(p, full, seed, crowding, all_specs, star_rng, pm_rng, defect_rng, centre)
+    pix_rngs_all = pix_seed.spawn(len(all_specs))
+    variation = PSFVariation()
+    psf_terms_all = [exposure_psf_terms(psf_rng, variation) for _ in all_specs]
+    keep = [i for i, s in enumerate(all_specs) if s.filter.upper() in names]
+    return _write_field(
+        Path(outdir),
+        sky,
+        [all_specs[i] for i in keep],
+        [pix_rngs_all[i] for i in keep],
+        [psf_terms_all[i] for i in keep],
+        only_seen=False,
+        progress=progress,
+    )
+
+
+def brick_pointings(preset: str | Preset = "brick") -> list[tuple[float, float]]:
+    """(ra, dec) of each field of a preset's ``grid``, row by row.
+
+    Fields step along the detector axes at the preset's base roll, by one footprint
+    (the chips and their gaps) less ``overlap`` of it, around :data:`FIELD_CENTRE`; a
+    1x1 grid is the centre itself.
+    """
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    rows, cols = p.grid
+    plan = p.filters[0]
+    info = detector_info(plan.instrument, plan.detector)
+    ny, nx = p.chip_shape or info.chip_shape
+    nchips = p.nchips or info.nchips
+    width = nx * info.scale_arcsec
+    height = (nchips * ny + (nchips - 1) * info.gap_pix) * info.scale_arcsec
+    step_x, step_y = width * (1 - p.overlap), height * (1 - p.overlap)
+    plane = _tan_wcs(FIELD_CENTRE, (1.0, 1.0), _cd_matrix(1.0, _BASE_ORIENT))  # 1"/pixel
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            u = (c - (cols - 1) / 2.0) * step_x
+            v = (r - (rows - 1) / 2.0) * step_y
+            ra, dec = plane.all_pix2world([[u, v]], 0)[0]
+            out.append((float(ra) % 360.0, float(dec)))
+    return out
+
+
+def simulate_brick(
+    outdir: str | os.PathLike,
+    *,
+    preset: str | Preset = "brick",
+    seed: int = 0,
+    crowding: float = 1.0,
+    filters=None,
+    psf: str | None = None,
+    progress: bool = False,
+) -> list[SimulatedField]:
+    """Simulate a brick: the preset's ``grid`` of overlapping fields over one sky.
+
+    One star population (density, Cepheids and foreground stars per field, moving
+    stars over the brick) is drawn over the footprint of every field; each field is a
+    distinct pointing (:func:`brick_pointings`) and target (``SIM-BRICK-S<seed>-F01``
+    ...), with its own visits, and sees the stars that fall on it, so a star in an
+    overlap is the same star (same ``star_id``, position and light curve) in the
+    fields that share it. Writes ``outdir/<field_id>/`` (exposures and truth.fits, the
+    stars on that field) per field and ``outdir/manifests/<field_id>.json``.
+    ``preset`` is a preset's name or a :class:`~.presets.Preset` (e.g. a smaller grid).
+    """
+    from ..manifests import manifest_document, manifest_key, write_manifest
+
+    p, full, seed, crowding = _checked(preset, seed, crowding, filters, psf)
+    names = [pl.filter for pl in p.filters]
+    pointings = brick_pointings(full)
+    root = np.random.default_rng(seed)
+    plan_rng, star_rng, defect_rng, pix_seed, psf_rng, pm_rng = root.spawn(6)
+    fields = []
+    for k, (centre, rng) in enumerate(zip(pointings, plan_rng.spawn(len(pointings)))):
+        target = _target(full.name, seed, f"-F{k + 1:02d}")
+        fields.append(
+            _plan_exposures(
+                full,
+                rng,
+                seed,
+                centre=centre,
+                target=target,
+                first_visit=1 + k * full.n_visits,
+            )
+        )
+    sky = _sky(p, full, seed, crowding, fields, star_rng, pm_rng, defect_rng, FIELD_CENTRE)
+    variation = PSFVariation()
+    out = []
+    outdir = Path(outdir)
+    for k, (specs, pix) in enumerate(zip(fields, pix_seed.spawn(len(fields)))):
+        pix_rngs = pix.spawn(len(specs))
+        terms = [exposure_psf_terms(psf_rng, variation) for _ in specs]
+        keep = [i for i, s in enumerate(specs) if s.filter.upper() in names]
+        sim = _write_field(
+            outdir / _field_id(specs[0].target),
+            sky,
+            [specs[i] for i in keep],
+            [pix_rngs[i] for i in keep],
+            [terms[i] for i in keep],
+            only_seen=True,
+            progress=progress,
+            extra_meta={
+                "BRICKFLD": k + 1,
+                "NFIELDS": len(fields),
+                "PNT_RA": pointings[k][0],
+                "PNT_DEC": pointings[k][1],
+            },
+        )
+        ids = [e.name.split("_")[0] for e in sim.exposures]
+        write_manifest(outdir / manifest_key(sim.field_id), manifest_document(sim.field_id, ids))
+        out.append(sim)
+    return out

@@ -1,10 +1,19 @@
-"""Named sizes of a simulated field: ``tiny`` (tests), ``demo`` (the local demo), ``realistic``.
+"""Named sizes of a simulated field: ``tiny`` (tests), ``demo`` (the local demo), ``realistic``,
+and ``brick``, a PHAT-like array of overlapping fields.
 
 A preset fixes the geometry (chip size and count), the filters and exposure times,
 the visit cadence and the stellar content at ``crowding = 1``; the seed decides the
 rest. Sizes are chosen so that ``tiny`` simulates in about a second, ``demo`` in
 well under 20 s, and ``realistic`` writes full 4096x2048 two-chip ACS/WFC exposures
 (plus WFC3/IR F160W) for benchmarks, at the cost of minutes and gigabytes.
+
+``brick`` has a ``grid`` of 3 x 6 fields, as PHAT tiled each brick (Dalcanton et al.
+2012): distinct pointings stepped along the detector axes so that neighbours overlap
+by ``overlap`` of a footprint, one star population shared by all of them (a star in
+an overlap is the same star in both fields). Its chips are reduced (256x256) so the
+brick's 144 exposures simulate in a minute and reduce locally; ``cloudphot plan
+--preset brick`` shows its Step Functions budget, and ``cloudphot plan brick`` that of
+a full-size brick.
 """
 
 from __future__ import annotations
@@ -87,6 +96,41 @@ class Preset:
     n_moving: int = 0
     psf: str = "mismatched"
     cte_strength: float = 0.02
+    grid: tuple[int, int] = (1, 1)
+    overlap: float = 0.0
+
+    def __post_init__(self) -> None:
+        rows, cols = self.grid
+        if rows < 1 or cols < 1 or rows * cols > 99:
+            raise ValueError(f"preset {self.name!r}: grid {self.grid} must hold 1-99 fields")
+        if rows * cols * self.n_visits > 99:  # visit numbers are two digits in rootnames
+            raise ValueError(f"preset {self.name!r}: more than 99 visits over its fields")
+        if not 0.0 <= self.overlap < 0.5:
+            raise ValueError(f"preset {self.name!r}: overlap must be in [0, 0.5)")
+
+    @property
+    def n_fields(self) -> int:
+        """Fields of the preset: 1, or the pointings of its ``grid``."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def exposures_per_field(self) -> int:
+        return self.n_visits * self.exposures_per_visit * len(self.filters)
+
+    @property
+    def pixels_per_exposure(self) -> int:
+        """Pixels of the preset's largest exposure (all chips)."""
+        from .exposure import detector_info
+
+        most = 0
+        for plan in self.filters:
+            info = detector_info(plan.instrument, plan.detector)
+            shape = plan.chip_shape or self.chip_shape or info.chip_shape
+            nchips = plan.nchips or self.nchips or info.nchips
+            if plan.detector == "IR":
+                shape, nchips = plan.chip_shape or info.chip_shape, plan.nchips or info.nchips
+            most = max(most, int(shape[0]) * int(shape[1]) * int(nchips))
+        return most
 
     def with_filters(self, names) -> Preset:
         """The preset restricted to (or reordered as) the named filters."""
@@ -158,6 +202,22 @@ PRESETS: dict[str, Preset] = {
         n_foreground=20,
         truth_faint_mag=27.5,
         n_moving=100,
+    ),
+    "brick": Preset(
+        name="brick",
+        chip_shape=(256, 256),
+        nchips=1,
+        filters=(_F475W, _F814W),
+        n_visits=4,
+        exposures_per_visit=1,
+        baseline_days=120.0,
+        density_per_arcsec2=2.0,
+        faint_f814w=28.0,
+        n_cepheids=1,  # per field
+        n_foreground=1,  # per field
+        n_moving=6,  # over the brick
+        grid=(3, 6),
+        overlap=0.1,
     ),
 }
 
