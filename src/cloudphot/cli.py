@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,9 @@ _PLUGINS = (
 _ONE_PLUGIN = dict.fromkeys(("query", "cone", "lightcurve", "map", "catalog"), _PLUGINS[-1])
 
 
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
 def _command_of(argv: Sequence[str] | None) -> str | None:
     """The subcommand named on the command line, if one is (before any help or version flag)."""
     pre = argparse.ArgumentParser(add_help=False)
@@ -45,9 +49,14 @@ def _command_of(argv: Sequence[str] | None) -> str | None:
 
 
 def build_parser(plugins: Sequence[str] = _PLUGINS) -> argparse.ArgumentParser:
+    from .commands import helptext
+
     parser = argparse.ArgumentParser(
         prog="cloudphot",
-        description="Resolved-star photometry of HST-style surveys, on serverless AWS or locally.",
+        description=(
+            "Resolved-star photometry of HST-style surveys, on serverless AWS or locally. "
+            "'cloudphot COMMAND --help' explains a command, with examples."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"cloudphot {__version__}")
     parser.add_argument(
@@ -65,6 +74,12 @@ def build_parser(plugins: Sequence[str] = _PLUGINS) -> argparse.ArgumentParser:
                 continue  # that part of the library is not installed in this build
             raise
         module.add_commands(sub)
+    helptext.apply(parser)
+    for _, p in helptext.commands(parser):
+        # a value starting with '-' and a digit is a value (Dec -41:16:12, radius -2arcsec,
+        # which the command then explains), not an unknown option: argparse's own rule takes
+        # only plain negative numbers. No cloudphot option starts with a digit.
+        p._negative_number_matcher = _NEGATIVE_VALUE
     return parser
 
 

@@ -294,11 +294,28 @@ def test_real_wfpc2_refused():
 
 
 def test_real_drizzled_products_refused():
-    refused(
+    # named as what they are (issue 18 item 8: they were 'missing keyword INSTRUME' and
+    # 'missing ERR,1 extension'), with what to upload instead
+    e = refused(
         real("beast_phat/M31-B09-EAST_chunk_F475W_drz.chip1.fits"),
-        "missing keyword INSTRUME in the primary header",
+        r"a drizzled image \(drz/drc: its name\), not an exposure",
     )
-    refused(real("drizzlepac/sample_drc_header.fits"), r"missing ERR,1 extension")
+    assert "*_flc.fits or *_flt.fits" in e.reason
+    refused(
+        real("drizzlepac/sample_drc_header.fits"),
+        r"a drizzled image \(drz/drc: SCI/CTX/WHT extensions, NDRIZIM = \d+\), not an exposure",
+    )
+
+
+def test_a_table_or_a_plain_image_is_not_an_exposure(tmp_path):
+    from astropy.table import Table
+
+    Table({"ra": [1.0, 2.0]}).write(tmp_path / "cat_flc.fits")
+    e = refused(tmp_path / "cat_flc.fits", r"not an flc/flt exposure: no SCI extension")
+    assert "(its HDUs: PRIMARY (no data), BINTABLE (" in e.reason, e.reason
+    fits.PrimaryHDU(np.zeros((8, 10), np.float32)).writeto(tmp_path / "plain.fits")
+    e = refused(tmp_path / "plain.fits", r"its HDUs: PRIMARY \(10x8\)\); cloudphot takes")
+    assert "missing keyword" not in e.reason
 
 
 # --- hostile inputs --------------------------------------------------------------------------

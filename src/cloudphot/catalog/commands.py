@@ -19,6 +19,15 @@ from ..settings import Settings
 __all__ = ["add_commands", "main", "parse_angle_deg", "parse_radius_arcsec"]
 
 FORMATS = ("table", "csv", "votable", "fits")
+#: what 'cone' shows on a terminal by default (every column with --columns '*', and in
+#: csv/votable/fits): phot_mod has 94 columns, which no terminal shows
+CONE_COLUMNS = {
+    "phot_mod": "objid, ra, dec, f475w_vega, f475w_err, f814w_vega, f814w_err, nmeas",
+    "phot_meas": "objid, ra, dec, mjd, filter, vega, err, snr, exposure_id",
+    "phot_visit": "objid, ra, dec, filter, visit_id, nexp, mjd, vega, err",
+    "phot_pm": "objid, ra, dec, pm_ra_cosdec, pm_ra_cosdec_err, pm_dec, pm_dec_err, pm_nvisit",
+    "phot_var": "objid, ra, dec, filter, var_nepoch, var_mean, var_amp, var_period",
+}
 #: arcseconds per unit of the radius spellings read without astropy (a one-shot command
 #: should not pay astropy's import for "2arcsec"); anything else goes to astropy.units
 _RADIUS_UNITS = {
@@ -69,7 +78,9 @@ def parse_radius_arcsec(text: str) -> float:
 
 
 def parse_angle_deg(text: str, *, ra: bool) -> float:
-    """Degrees from '10.68', '10.68d', '0h42m44s' (RA) or '41d16m09s' (astropy Angle)."""
+    """Degrees from '10.68', '10.68d', '0h42m44s' (RA) or '41d16m09s' (astropy Angle);
+    sexagesimal without units, '00:42:44.3' or '00 42 44.3', is hours for RA and
+    degrees for Dec, as catalogues and SIMBAD write them."""
     what = "RA" if ra else "Dec"
     try:
         deg = float(text)
@@ -77,10 +88,18 @@ def parse_angle_deg(text: str, *, ra: bool) -> float:
         import astropy.units as u
         from astropy.coordinates import Angle
 
+        bare = re.fullmatch(r"\s*[-+]?\d+(?:[: ]+\d+(?:\.\d*)?){1,2}\s*", text)
         try:
-            deg = float(Angle(text).deg)
+            deg = float(
+                Angle(text.strip(), unit=(u.hourangle if ra else u.deg) if bare else None).deg
+            )
         except (ValueError, u.UnitsError) as exc:
-            raise DataError(f"{what} {text!r} is not an angle") from exc
+            example = (
+                "10.68, 00:42:44.3 (hours) or 0h42m44.3s" if ra else "41.27, +41:16:09 or 41d16m09s"
+            )
+            raise DataError(
+                f"{what} {text!r} is not an angle: give degrees or sexagesimal, e.g. {example}"
+            ) from exc
     if not math.isfinite(deg):
         raise DataError(f"{what} {text!r} is not a finite angle")
     if ra:
@@ -134,6 +153,8 @@ def _emit(cat, sql: str, args) -> None:
                 sink.flush()
     if out:
         print(f"{n} rows -> {out}", file=sys.stderr)
+    elif fmt == "table":  # after the table, as psql does (on stderr: the table stays clean)
+        print(f"({n} row{'' if n == 1 else 's'})", file=sys.stderr)
     if truncated:
         print(f"warning: result truncated at the row limit ({n} rows)", file=sys.stderr)
 
@@ -165,8 +186,9 @@ def cmd_cone(args) -> int:
     ra = parse_angle_deg(args.ra, ra=True)
     dec = parse_angle_deg(args.dec, ra=False)
     r = parse_radius_arcsec(args.radius)
+    columns = args.columns or (CONE_COLUMNS[args.table] if args.format == "table" else "*")
     with _catalog(args) as cat:
-        _emit(cat, cat.cone_sql(ra, dec, r, table=args.table), args)
+        _emit(cat, cat.cone_sql(ra, dec, r, table=args.table, columns=columns), args)
     return 0
 
 
@@ -239,9 +261,21 @@ def cmd_map(args) -> int:
         )
         out = Path(args.output or f"map_{args.quantity}.png")
         plot_map(m, out)
+        covered = m.covered_arcmin2
+        values = m.values
+        if covered is None:
+            where = " (no exposure footprints in this workspace)"
+        else:
+            where = f" over the {covered:.3g} arcmin² the exposures cover"
+            if m.coverage is not None and (m.coverage >= 0.5).any():
+                values = m.values[m.coverage >= 0.5]  # slivers of edge pixels are noise
+                where += " (range: pixels at least half covered)"
+        mean = ""
+        if args.quantity == "density" and covered:
+            mean = f"mean {m.counts.sum() / covered:.4g}, "
         print(
-            f"{len(m.pixels)} pixels at order {m.order}; {args.quantity} "
-            f"{m.values.min():.4g} .. {m.values.max():.4g} {m.label}; plot {out}"
+            f"{len(m.pixels)} pixels at order {m.order}{where}; {args.quantity} {mean}"
+            f"{values.min():.4g} .. {values.max():.4g} {m.label}; plot {out}"
         )
     return 0
 
@@ -273,8 +307,14 @@ def cmd_export(args) -> int:
         keys = export_fits(
             cat.store, cat.bucket, cat.survey, version=args.catalog_version, out_dir=args.out_dir
         )
-        for k in keys:
-            print(k)
+        settings = cat.platform.settings
+        for k in keys:  # the files written, not bucket keys
+            if args.out_dir:
+                print(Path(args.out_dir) / k.rsplit("/", 1)[-1])
+            elif settings.backend == "local":
+                print(settings.buckets_dir / cat.bucket / k)
+            else:
+                print(f"s3://{cat.bucket}/{k}")
     return 0
 
 
@@ -293,17 +333,23 @@ def cmd_versions(args) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser, *, output: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, output: bool = True, query: bool = True) -> None:
     p.add_argument(
         "--catalog-version",
         type=int,
         default=None,
         help="catalog version to read (default: the latest)",
     )
-    p.add_argument("--max-rows", type=int, default=100_000, help="row limit per query")
-    p.add_argument("--timeout", type=float, default=60.0, help="per-query timeout, seconds")
+    if query:
+        p.add_argument("--max-rows", type=int, default=100_000, help="row limit per query")
+        p.add_argument("--timeout", type=float, default=60.0, help="per-query timeout, seconds")
     if output:
-        p.add_argument("--format", choices=FORMATS, default="table")
+        p.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="table",
+            help="table (aligned text), csv, votable or fits (these two need -o)",
+        )
         p.add_argument("-o", "--output", default=None, help="write the result to FILE")
 
 
@@ -312,26 +358,33 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "query", help="read-only SQL on phot_mod/phot_meas/phot_visit/phot_pm/phot_var"
     )
-    p.add_argument("sql")
+    p.add_argument("sql", help="one SELECT statement (quote it for the shell)")
     _common(p)
     p.set_defaults(func=cmd_query)
 
     p = subparsers.add_parser("cone", help="cone search: RA DEC RADIUS (e.g. 10.68 41.27 2arcsec)")
-    p.add_argument("ra")
-    p.add_argument("dec")
+    p.add_argument("ra", help="right ascension: degrees (10.68) or hours (00:42:43.2, 0h42m43s)")
+    p.add_argument("dec", help="declination: degrees (41.27, -41:16:12, 41d16m12s)")
     p.add_argument("radius", help="with units (2arcsec, 1arcmin); a bare number is degrees")
     p.add_argument(
         "--table",
         choices=("phot_mod", "phot_meas", "phot_visit", "phot_pm", "phot_var"),
         default="phot_mod",
+        help="objects (phot_mod), measurements (phot_meas), visits, proper motions, variables",
+    )
+    p.add_argument(
+        "--columns",
+        default=None,
+        help="comma-separated columns, '*' for all (default: all in csv/votable/fits; on the "
+        "terminal a short set: objid, ra, dec, the F475W and F814W magnitudes, ...)",
     )
     _common(p)
     p.set_defaults(func=cmd_cone)
 
     p = subparsers.add_parser("lightcurve", help="Lomb-Scargle period and folded light curve")
-    p.add_argument("objid", nargs="?", default=None)
-    p.add_argument("--ra", default=None)
-    p.add_argument("--dec", default=None)
+    p.add_argument("objid", nargs="?", default=None, help="the object's objid (phot_mod)")
+    p.add_argument("--ra", default=None, help="instead of OBJID: the nearest object to RA, DEC")
+    p.add_argument("--dec", default=None, help="with --ra: degrees or sexagesimal, as for cone")
     p.add_argument("--radius", default="1arcsec", help="match radius for --ra/--dec")
     p.add_argument("--filter", default=None, help="one filter only (default: all)")
     p.add_argument("--min-period", type=float, default=1.0, help="days")
@@ -341,11 +394,24 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=cmd_lightcurve)
 
     p = subparsers.add_parser("map", help="HEALPix map image of phot_mod")
-    p.add_argument("--quantity", choices=("density", "mean_mag", "color"), default="density")
-    p.add_argument("--order", type=int, default=12, help="HEALPix order (<= 12)")
-    p.add_argument("--filter", default="F814W")
-    p.add_argument("--color", default="F475W-F814W")
-    p.add_argument("--mag-max", type=float, default=None)
+    p.add_argument(
+        "--quantity",
+        choices=("density", "mean_mag", "color"),
+        default="density",
+        help="stars per arcmin², mean magnitude in --filter, or mean --color",
+    )
+    p.add_argument(
+        "--order",
+        type=int,
+        default=None,
+        help="HEALPix order, 0-12 (default: from the footprint: the finest with at most a "
+        "few thousand pixels on it)",
+    )
+    p.add_argument("--filter", default="F814W", help="filter of mean_mag and of --mag-max")
+    p.add_argument("--color", default="F475W-F814W", help="colour of --quantity color")
+    p.add_argument(
+        "--mag-max", type=float, default=None, help="only stars brighter than this in --filter"
+    )
     p.add_argument("-o", "--output", default=None, help="PNG path")
     _common(p, output=False)
     p.set_defaults(func=cmd_map)
@@ -361,14 +427,12 @@ def add_commands(subparsers) -> None:
         help="HEALPix order of a new survey's partitions (default 10; 11 for denser "
         "surveys; a survey keeps the order of its first build)",
     )
-    _common(b, output=False)
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("export-fits", help="HLSP-named FITS tables of a version")
-    e.add_argument("--out-dir", default=None)
-    _common(e, output=False)
+    e.add_argument("--out-dir", default=None, help="also write the files into this local folder")
+    _common(e, output=False, query=False)
     e.set_defaults(func=cmd_export)
     v = sub.add_parser("versions", help="list catalog versions")
-    _common(v, output=False)
     v.set_defaults(func=cmd_versions)
 
 

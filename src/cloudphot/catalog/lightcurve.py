@@ -42,6 +42,16 @@ def find_period(
     lc: Table, *, min_period_d: float = 1.0, max_period_d: float = 100.0, nterms: int = 2
 ) -> PeriodResult:
     """Best period (days) of a light curve with columns mjd, filter, vega, err."""
+    if not (0 < min_period_d < float("inf") and 0 < max_period_d < float("inf")):
+        raise DataError(
+            f"periods must be positive and finite (--min-period {min_period_d} "
+            f"--max-period {max_period_d} given)"
+        )
+    if min_period_d >= max_period_d:
+        raise DataError(
+            f"--min-period {min_period_d} d is not below --max-period {max_period_d} d: "
+            "give the shorter period first, e.g. --min-period 2 --max-period 40"
+        )
     ok = usable(lc)
     if ok.sum() < 10:
         raise DataError(f"only {int(ok.sum())} usable measurements; a period search needs 10+")
@@ -57,7 +67,10 @@ def find_period(
     baseline = t.max() - t.min()
     max_period_d = min(max_period_d, baseline)
     if max_period_d <= min_period_d:
-        raise DataError(f"baseline {baseline:.1f} d is too short for periods >= {min_period_d} d")
+        raise DataError(
+            f"the measurements span {baseline:.1f} d, too short for periods >= {min_period_d} d: "
+            f"give --min-period below {baseline:.1f}"
+        )
     ls = LombScargle(t, y, dy, nterms=nterms)
     fmin, fmax = 1 / max_period_d, 1 / min_period_d
     df = 1 / baseline / 20

@@ -749,6 +749,22 @@ def read_query(sql: str) -> tuple[str, list]:
     return dialect, _tokens(sql, dialect)
 
 
+def _parse_problem(exc: sqlglot.errors.ParseError) -> str:
+    """What the parser found wrong and where, in words: not sqlglot's class names and
+    token reprs ("Required keyword: 'expression' missing for <class '...BitwiseRightShift'>")."""
+    err = (getattr(exc, "errors", None) or [{}])[0]
+    text = str(err.get("description") or str(exc).splitlines()[0])
+    text = re.sub(r" for <class '[^']*'>", "", text)
+    text = re.sub(r"<Token token_type: [\w.]+, text: ([^,]*),[^>]*>", r"'\1'", text)
+    text = re.sub(r"Required keyword: '(\w+)' missing", r"an \1 is missing", text)
+    where = ""
+    if err.get("line"):
+        where = f" (line {err['line']}, column {err.get('col', '?')}"
+        near = str(err.get("highlight") or "").strip()
+        where += f", at {near!r})" if near else ", at the end)"
+    return text[:1].lower() + text[1:] + where
+
+
 def _check_and_rewrite(
     sql: str,
     tokens: list,
@@ -763,8 +779,7 @@ def _check_and_rewrite(
         parsed = sqlglot.Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
         statements = [s for s in parsed if s is not None]
     except sqlglot.errors.ParseError as exc:
-        first = str(exc).splitlines()[0]
-        raise _refuse(f"could not parse it as a SELECT query ({first})", sql) from None
+        raise _refuse(f"could not parse it as a SELECT query: {_parse_problem(exc)}", sql) from None
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements given; send exactly one SELECT", sql)
     tree = statements[0]

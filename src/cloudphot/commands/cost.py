@@ -26,7 +26,7 @@ def add_commands(sub) -> None:
         help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)",
     )
     p.add_argument("--jobs", action="store_true", help="also list every job")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cost)
 
 

@@ -15,7 +15,7 @@ def add_commands(sub) -> None:
         choices=["tiny", "demo", "realistic"],
         help="field size (tiny: seconds; demo: about a minute or two; realistic: full ACS chips)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated field")
     p.add_argument(
         "--chaos",
         type=float,

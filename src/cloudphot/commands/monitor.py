@@ -27,7 +27,7 @@ def add_commands(sub) -> None:
         "2026-12-03T14:00), today, yesterday, or an age such as 2h, 30min, 3d",
     )
     p.add_argument("--all", action="store_true", help="expand succeeded subtrees too")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole tree as JSON")
     p.set_defaults(func=cmd_tree)
 
 

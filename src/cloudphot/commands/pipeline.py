@@ -121,14 +121,18 @@ def add_commands(sub) -> None:
     p = sub.add_parser(
         "executions", help="state machine executions, like the Step Functions console list"
     )
-    p.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--status",
+        choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"],
+        help="only executions in this state",
+    )
+    p.add_argument("--limit", type=int, default=50, help="newest N executions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_executions)
 
     p = sub.add_parser("history", help="an execution's event history, like the console's")
     p.add_argument("execution", help="execution name (a job id) or ARN")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the history events as JSON")
     p.set_defaults(func=cmd_history)
 
 

@@ -24,7 +24,9 @@ def add_commands(sub) -> None:
             + "."
         ),
     )
-    p.add_argument("survey", nargs="?", default="brick", choices=sorted(SURVEYS))
+    p.add_argument(
+        "survey", nargs="?", default="brick", choices=sorted(SURVEYS), help="the survey's shape"
+    )
     p.add_argument(
         "--preset",
         help=(
@@ -40,7 +42,7 @@ def add_commands(sub) -> None:
         metavar="FILE",
         help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plan)
 
 

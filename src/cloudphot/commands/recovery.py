@@ -30,7 +30,7 @@ def add_commands(sub) -> None:
         help="rerun what an event triggered with changed options, "
         "as a new branch (nothing of the original is overwritten)",
     )
-    p.add_argument("event_id")
+    p.add_argument("event_id", help="the event to replay (ids: 'cloudphot status', 'tree --all')")
     p.add_argument(
         "--set",
         dest="settings",
@@ -41,14 +41,18 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--task", help="only this task")
     p.add_argument("--branch", help="branch name (default: derived from the settings)")
-    p.add_argument("--no-run", action="store_true")
+    p.add_argument(
+        "--no-run", action="store_true", help="only queue the jobs; 'cloudphot run' runs them"
+    )
     expect_rejections_flag(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
         "reconcile", help="emit events for raw-bucket objects whose notification was lost"
     )
-    p.add_argument("--no-run", action="store_true")
+    p.add_argument(
+        "--no-run", action="store_true", help="only queue the jobs; 'cloudphot run' runs them"
+    )
     expect_rejections_flag(p)
     p.set_defaults(func=cmd_reconcile)
 

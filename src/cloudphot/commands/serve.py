@@ -49,7 +49,11 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
     u = sub.add_parser("user", help="accounts of the TAP service: tokens for personal tables")
-    u.add_argument("action", choices=["add", "list", "remove", "token"])
+    u.add_argument(
+        "action",
+        choices=["add", "list", "remove", "token"],
+        help="add NAME (prints a token), list, remove NAME, token NAME (a new token)",
+    )
     u.add_argument("name", nargs="?", help="user name (add, remove, token)")
     u.set_defaults(func=cmd_user)
 

@@ -580,6 +580,37 @@ def _check_scaling(info: HduInfo, label: str, ctx: _Ctx) -> None:
 # --- the check ----------------------------------------------------------------
 
 
+_TAKES = (
+    "cloudphot takes calibrated HST exposures, *_flc.fits or *_flt.fits (SCI, ERR, DQ per chip)"
+)
+
+
+def _hdu_word(h: HduInfo) -> str:
+    kind = "PRIMARY" if h.xtension is None else str(h.xtension).strip().upper()
+    name = f" {h.extname}" if h.extname else ""
+    size = "x".join(str(n) for n in reversed(h.shape)) if h.shape and all(h.shape) else "no data"
+    return f"{kind}{name} ({size})"
+
+
+def _check_is_an_exposure(hdus: list[HduInfo], prim: fits.Header, ctx: _Ctx) -> None:
+    """A drizzled image, a table or a plain image is named as such, before any keyword
+    an exposure has is asked for (they were 'missing keyword INSTRUME')."""
+    names = {str(h.extname).upper() for h in hdus[1:] if h.extname}
+    drizzled = sorted(names & {"WHT", "CTX"})
+    stem = Path(ctx.source).name.lower()
+    if drizzled or "NDRIZIM" in prim or re.search(r"_dr[zc][._]", stem):
+        why = f"{'/'.join(['SCI', *drizzled])} extensions" if drizzled else "its name"
+        if "NDRIZIM" in prim:
+            why += f", NDRIZIM = {prim['NDRIZIM']}"
+        raise ctx.fail(
+            f"a drizzled image (drz/drc: {why}), not an exposure: photometry is measured on "
+            f"the exposures that were drizzled into it; {_TAKES}"
+        )
+    if "SCI" not in names:
+        listed = ", ".join(_hdu_word(h) for h in hdus[:6]) + (", ..." if len(hdus) > 6 else "")
+        raise ctx.fail(f"not an flc/flt exposure: no SCI extension (its HDUs: {listed}); {_TAKES}")
+
+
 def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> ExposureMetadata:
     """Validate a calibrated HST exposure and return its metadata.
 
@@ -603,6 +634,7 @@ def read_exposure(path: str | os.PathLike, *, source: str | None = None) -> Expo
     prim = _header(path, hdus[0], ctx)
     where = "primary header"
     _check_duplicates(hdus[0], _PRIMARY_READ, where, ctx)
+    _check_is_an_exposure(hdus, prim, ctx)
 
     instrument = _text(prim, "INSTRUME", where, ctx).upper()
     if instrument not in SUPPORTED:
