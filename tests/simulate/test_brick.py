@@ -134,3 +134,18 @@ def test_the_plan_of_the_brick_preset_before_it_runs():
     assert "of 25,000 events" in text.stdout
     bad = _plan("--preset", "nosuch")
     assert bad.returncode == 2 and "unknown preset 'nosuch'" in bad.stderr
+
+
+def test_worker_processes_write_the_same_pixels(tmp_path):
+    one = simulate_field(tmp_path / "one", preset="tiny", seed=2, filters=["F814W"])
+    two = simulate_field(tmp_path / "two", preset="tiny", seed=2, filters=["F814W"], workers=2)
+    assert [p.name for p in one.exposures] == [p.name for p in two.exposures]
+    for a, b in zip(one.exposures, two.exposures):
+        np.testing.assert_array_equal(fits.getdata(a, "SCI"), fits.getdata(b, "SCI"))
+    np.testing.assert_array_equal(one.exposures_truth["x"], two.exposures_truth["x"])
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_worker_counts(tmp_path, workers):
+    with pytest.raises(ValueError, match="workers must be"):
+        simulate_field(tmp_path, preset="tiny", workers=workers)

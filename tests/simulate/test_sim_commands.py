@@ -62,6 +62,8 @@ def test_simulate_command_reports_bad_filters_as_exit_code(tmp_path, capsys):
         ["simulate", "x", "--crowding", "many"],
         ["simulate", "x", "--seed", "-3"],
         ["simulate", "x", "--psf", "exact"],
+        ["simulate", "x", "--workers", "0"],
+        ["simulate", "x", "--workers", "two"],
         ["simulate"],
     ],
 )

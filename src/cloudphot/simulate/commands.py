@@ -34,6 +34,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"workers must be from 1 to 256, got {text}")
+    return value
+
+
 def add_commands(subparsers) -> None:
     """Add the ``simulate`` command to an ``argparse`` subparsers object."""
     from .presets import PRESETS
@@ -78,6 +88,13 @@ def add_commands(subparsers) -> None:
             "library PSF the engine fits (matched: unit tests only)"
         ),
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="processes rendering exposures at once (same pixels for any N; default 1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_simulate)
 
@@ -99,6 +116,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             filters=args.filters,
             psf=getattr(args, "psf", None),
             progress=not getattr(args, "no_progress", False),
+            workers=getattr(args, "workers", 1),
         )
     except ValueError as exc:
         print(f"cloudphot simulate: error: {exc}", file=sys.stderr)
@@ -148,6 +166,7 @@ def _run_brick(args: argparse.Namespace) -> int:
             filters=args.filters,
             psf=getattr(args, "psf", None),
             progress=not getattr(args, "no_progress", False),
+            workers=getattr(args, "workers", 1),
         )
     except ValueError as exc:
         print(f"cloudphot simulate: error: {exc}", file=sys.stderr)

@@ -37,7 +37,9 @@ Outputs in ``outdir``: the exposures and ``truth.fits`` with two tables:
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -638,6 +640,12 @@ def _checked(
     return p, full, seed, crowding
 
 
+def _checked_workers(workers) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ValueError(f"workers must be an integer from 1 to 256, got {workers!r}")
+    return workers
+
+
 def _checked_pointing(pointing) -> tuple[float, float]:
     try:
         ra, dec = (float(v) for v in pointing)
@@ -700,6 +708,48 @@ def _sky(
     return _Sky(p, seed, crowding, truth, pm_epoch, defects, meta)
 
 
+#: what forked exposure workers read (set around one field's rendering)
+_SHARED: dict[str, Any] = {}
+
+
+def _exposure_job(k: int) -> tuple[Path, list[dict]]:
+    """Render and write exposure ``k`` of the field in :data:`_SHARED`; its truth rows."""
+    sky, truth, spec = _SHARED["sky"], _SHARED["truth"], _SHARED["specs"][k]
+    p = sky.preset
+    plan = next(pl for pl in p.filters if pl.filter == spec.filter.upper())
+    key = (spec.instrument.upper(), spec.detector.upper())
+    sky_ra = np.asarray(truth["ra"], dtype=float)
+    sky_dec = np.asarray(truth["dec"], dtype=float)
+    at_ra, at_dec = _positions_at(truth, sky_ra, sky_dec, spec, sky.pm_epoch)
+    sci, err, dq, rows, mjd, mags, flux = _render_exposure(
+        spec,
+        plan,
+        truth,
+        at_ra,
+        at_dec,
+        sky.defects[key],
+        p,
+        _SHARED["rngs"][k],
+        _SHARED["terms"][k],
+    )
+    path = write_exposure(_SHARED["outdir"], spec, sci, err, dq)
+    parts = [
+        {
+            "exposure_id": np.full(on.size, spec.rootname.lower()),
+            "filter": np.full(on.size, spec.filter.upper()),
+            "mjd": np.full(on.size, mjd),
+            "star_id": np.asarray(truth["star_id"])[on],
+            "x": x,
+            "y": y,
+            "chip": np.full(on.size, ext),
+            "flux_e": flux[on],
+            "mag": mags[on],
+        }
+        for ext, on, x, y in rows
+    ]
+    return path, parts
+
+
 def _write_field(
     outdir: Path,
     sky: _Sky,
@@ -709,6 +759,7 @@ def _write_field(
     *,
     only_seen: bool,
     progress: bool,
+    workers: int = 1,
     extra_meta: dict[str, Any] | None = None,
 ) -> SimulatedField:
     """Render and write one field's exposures and its truth.fits (``only_seen``: the
@@ -720,37 +771,28 @@ def _write_field(
     truth.meta.update(sky.meta)
     truth.meta.update(extra_meta or {})
     truth.meta["FIELD_ID"] = field_id
-    plans = {pl.filter: pl for pl in p.filters}
-    sky_ra = np.asarray(truth["ra"], dtype=float)
-    sky_dec = np.asarray(truth["dec"], dtype=float)
     paths: list[Path] = []
     parts: list[dict] = []
-    iterator = zip(specs, pix_rngs, psf_terms)
-    if progress:
-        from tqdm import tqdm
+    _SHARED.update(outdir=outdir, sky=sky, truth=truth, specs=specs, rngs=pix_rngs, terms=psf_terms)
+    try:
+        ks = range(len(specs))
+        pool = None
+        if workers > 1 and len(specs) > 1 and "fork" in mp.get_all_start_methods():
+            # forked workers inherit the sky: nothing big is pickled; every exposure has
+            # its own generator, so the pixels do not depend on the number of workers
+            pool = ProcessPoolExecutor(min(workers, len(specs)), mp_context=mp.get_context("fork"))
+        results = pool.map(_exposure_job, ks) if pool else map(_exposure_job, ks)
+        if progress:
+            from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(specs), desc=f"simulate {field_id}", unit="exp")
-    for spec, rng, terms in iterator:
-        key = (spec.instrument.upper(), spec.detector.upper())
-        at_ra, at_dec = _positions_at(truth, sky_ra, sky_dec, spec, sky.pm_epoch)
-        sci, err, dq, rows, mjd, mags, flux = _render_exposure(
-            spec, plans[spec.filter.upper()], truth, at_ra, at_dec, sky.defects[key], p, rng, terms
-        )
-        paths.append(write_exposure(outdir, spec, sci, err, dq))
-        for ext, on, x, y in rows:
-            parts.append(
-                {
-                    "exposure_id": np.full(on.size, spec.rootname.lower()),
-                    "filter": np.full(on.size, spec.filter.upper()),
-                    "mjd": np.full(on.size, mjd),
-                    "star_id": np.asarray(truth["star_id"])[on],
-                    "x": x,
-                    "y": y,
-                    "chip": np.full(on.size, ext),
-                    "flux_e": flux[on],
-                    "mag": mags[on],
-                }
-            )
+            results = tqdm(results, total=len(specs), desc=f"simulate {field_id}", unit="exp")
+        for path, exp_parts in results:
+            paths.append(path)
+            parts += exp_parts
+        if pool:
+            pool.shutdown()
+    finally:
+        _SHARED.clear()
     exposures_truth = _exposures_truth(parts)
     exposures_truth.meta["FIELD_ID"] = field_id
     if only_seen:
@@ -808,6 +850,7 @@ def simulate_field(
     psf: str | None = None,
     pointing: tuple[float, float] | None = None,
     progress: bool = False,
+    workers: int = 1,
 ) -> SimulatedField:
     """Simulate one crowded field and write its exposures and truth to ``outdir``.
 
@@ -833,6 +876,9 @@ def simulate_field(
         pointing is another target: its TARGNAME, so its field id, names it.
     progress : bool
         Show a tqdm progress bar over exposures.
+    workers : int
+        Processes rendering exposures at once (forked; 1 = in this process). The
+        pixels are the same for any number.
 
     Returns
     -------
@@ -868,6 +914,7 @@ def simulate_field(
         [psf_terms_all[i] for i in keep],
         only_seen=False,
         progress=progress,
+        workers=_checked_workers(workers),
     )
 
 
@@ -907,6 +954,7 @@ def simulate_brick(
     filters=None,
     psf: str | None = None,
     progress: bool = False,
+    workers: int = 1,
 ) -> list[SimulatedField]:
     """Simulate a brick: the preset's ``grid`` of overlapping fields over one sky.
 
@@ -922,6 +970,7 @@ def simulate_brick(
     from ..manifests import manifest_document, manifest_key, write_manifest
 
     p, full, seed, crowding = _checked(preset, seed, crowding, filters, psf)
+    workers = _checked_workers(workers)
     names = [pl.filter for pl in p.filters]
     pointings = brick_pointings(full)
     root = np.random.default_rng(seed)
@@ -955,6 +1004,7 @@ def simulate_brick(
             [terms[i] for i in keep],
             only_seen=True,
             progress=progress,
+            workers=workers,
             extra_meta={
                 "BRICKFLD": k + 1,
                 "NFIELDS": len(fields),
