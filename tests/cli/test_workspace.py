@@ -27,6 +27,38 @@ def test_a_workdir_that_is_not_a_folder_is_named(cli, tmp_path, where):
         no_traceback(ran)
 
 
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_catalog_commands_name_a_workdir_that_is_not_a_folder(cli, tmp_path, where):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a workspace")
+    workdir = afile if where == "file" else afile / "ws"
+    for command in (("query", "SELECT 1"), ("cone", "10", "41", "1arcsec"), ("map",)):
+        ran = cli(*command, workdir=workdir)
+        assert ran.rc == 2, ran
+        assert f"workspace {workdir}" in ran.err and "not a folder" in ran.err, ran
+        no_traceback(ran)
+
+
+def test_reading_a_workspace_that_is_not_there_says_so_and_makes_none(cli, tmp_path):
+    """A mistyped --workdir: 'status' made an empty workspace there and showed nothing,
+    and the catalog commands said to run 'catalog build'."""
+    workdir = tmp_path / "typo" / "ws"
+    for command in (
+        ("status",),
+        ("tree",),
+        ("executions",),
+        ("query", "SELECT count(*) FROM phat_v2.phot_mod"),
+        ("cone", "10", "41", "1arcsec"),
+    ):
+        ran = cli(*command, workdir=workdir)
+        assert ran.rc == 2, ran
+        assert f"no workspace at {workdir}" in ran.err, ran
+        no_traceback(ran)
+    ran = cli("status", workdir=workdir)
+    assert "'cloudphot upload FILES' makes one" in ran.err, ran
+    assert not (tmp_path / "typo").exists()
+
+
 def test_a_workdir_with_missing_parents_is_created_by_init(cli, tmp_path):
     workdir = tmp_path / "a" / "b" / "ws"
     ran = cli("init", workdir=workdir)

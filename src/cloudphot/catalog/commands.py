@@ -13,8 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import CloudphotError, DataError
-from ..settings import Settings
+from ..errors import CloudphotError, ConfigError, DataError
 
 __all__ = ["add_commands", "main", "parse_angle_deg", "parse_radius_arcsec"]
 
@@ -110,13 +109,16 @@ def parse_angle_deg(text: str, *, ra: bool) -> float:
 
 
 def _catalog(args):
+    from ..commands._common import settings_from_args
     from ..platform import open_platform
     from .api import Catalog
 
-    settings = Settings.from_env(home=getattr(args, "workdir", None))
+    # a --workdir that is a file, under one, or not there is named as such
+    platform = open_platform(settings_from_args(args), from_stack=True)
+    platform.require_workspace(tables=False)
     # on AWS the deployed stack (CLOUDPHOT_STACK) names the bucket and the Athena workgroup
     return Catalog(
-        open_platform(settings, from_stack=True),
+        platform,
         version=getattr(args, "catalog_version", None),
         max_rows=getattr(args, "max_rows", 100_000),
         timeout_s=getattr(args, "timeout", 60.0),
@@ -165,7 +167,7 @@ def _guard(func):
             return func(args)
         except CloudphotError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, DataError) else 1
+            return 2 if isinstance(exc, DataError | ConfigError) else 1
 
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
@@ -307,12 +309,12 @@ def cmd_export(args) -> int:
         keys = export_fits(
             cat.store, cat.bucket, cat.survey, version=args.catalog_version, out_dir=args.out_dir
         )
-        settings = cat.platform.settings
+        path_of = getattr(cat.store, "path_of", None)  # the local store's files
         for k in keys:  # the files written, not bucket keys
             if args.out_dir:
                 print(Path(args.out_dir) / k.rsplit("/", 1)[-1])
-            elif settings.backend == "local":
-                print(settings.buckets_dir / cat.bucket / k)
+            elif path_of is not None:
+                print(path_of(cat.bucket, k))
             else:
                 print(f"s3://{cat.bucket}/{k}")
     return 0

@@ -68,10 +68,14 @@ def refuse_read_only(platform: Platform, args) -> None:
         )
 
 
-def open_platform_for(args, **options: Any) -> Platform:
+def open_platform_for(args, *, must_exist: bool = True, **options: Any) -> Platform:
     """The workspace's platform, or with CLOUDPHOT_BACKEND=aws the deployed stack
-    (CLOUDPHOT_STACK names it; its outputs name the buckets and tables)."""
-    return open_platform(settings_from_args(args), from_stack=True, **options)
+    (CLOUDPHOT_STACK names it; its outputs name the buckets and tables). A local
+    workspace that is not there is refused (``must_exist``)."""
+    platform = open_platform(settings_from_args(args), from_stack=True, **options)
+    if must_exist:
+        platform.require_workspace()
+    return platform
 
 
 def open_local(args, *, must_exist: bool = True, **options: Any) -> Platform:

@@ -241,6 +241,11 @@ class Platform(ABC):
         """Changes whenever the tables change; None when it cannot be known cheaply."""
         return None
 
+    def require_workspace(self, *, tables: bool = True) -> None:
+        """Refuse to read a workspace that is not there (a mistyped --workdir); the
+        deployed stack is always there."""
+        return None
+
     def require_local(self, command: str, *, must_exist: bool = True) -> None:
         """Refuse a command that drives the local runtime (it makes no sense elsewhere)."""
         raise ConfigError(

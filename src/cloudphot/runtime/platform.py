@@ -101,6 +101,18 @@ class LocalPlatform(Platform):
                 stamp.append(None)
         return tuple(stamp)
 
+    def require_workspace(self, *, tables: bool = True) -> None:
+        """A reading command on a folder with no workspace (``tables``: no tables yet; else
+        not even the folder) is refused: 'status' on a mistyped --workdir made an empty
+        workspace there and showed nothing."""
+        home = self.settings.home
+        if not (self.settings.tables_path.exists() if tables else home.is_dir()):
+            raise ConfigError(
+                f"no workspace at {home}: 'cloudphot upload FILES' makes one and starts the "
+                "pipeline ('cloudphot init' an empty one); or give --workdir (or "
+                "$CLOUDPHOT_HOME) the workspace you meant"
+            )
+
     def require_local(self, command: str, *, must_exist: bool = True) -> None:
         if must_exist and not self.settings.tables_path.exists():
             raise ConfigError(
