@@ -60,6 +60,7 @@ from .hats import (
     write_hats_metadata,
     write_sorted_parquet,
 )
+from .integrity import CHECKS, sha256_file
 from .schema import (
     COLOR_COLUMNS,
     DERIVED_TABLES,
@@ -297,7 +298,7 @@ class _State:
             self.loaded.add(p)
             entry = self.prev_partitions("phot_src").get(str(p))
             if entry:
-                with self.store.local_path(self.bucket, entry["key"]) as path:
+                with _verified(self.store, self.bucket, entry) as path:
                     parts.append((p, pq.read_table(path)))
         for p, t in parts:
             self.append({n: _np(t.column(n)) for n in t.column_names}, np.full(t.num_rows, p))
@@ -579,6 +580,7 @@ def build_catalog(
     row_group_rows: int = ROW_GROUP_ROWS,
     tmp_dir: str | Path | None = None,
     pm_min_baseline_days: float = DEFAULT_PM_MIN_BASELINE_DAYS,
+    rebuild: bool = False,
 ) -> BuildResult:
     """Publish a new catalog version containing ``field_ids`` (default: every field in the bucket).
 
@@ -587,6 +589,9 @@ def build_catalog(
     is then the latest one). ``partition_order`` sets a new survey's HATS partitioning
     (default :data:`DEFAULT_PARTITION_ORDER`); an existing survey keeps its own.
     ``pm_min_baseline_days``: objects whose visits span less get no proper motion.
+    ``rebuild``: merge every field (default: all in the bucket) from its products into
+    a new version without reading any earlier version's files (the way back from a
+    corrupt file that ``cloudphot catalog verify`` found).
     """
     t0 = time.perf_counter()
     layout = CatalogLayout(survey)
@@ -596,6 +601,8 @@ def build_catalog(
         partition_order = prev["partition_order"]  # a survey keeps its partitioning
     elif partition_order is None:
         partition_order = DEFAULT_PARTITION_ORDER
+    if rebuild:
+        prev = None
     if field_ids is None:
         field_ids = sorted(
             {
@@ -739,16 +746,15 @@ def build_catalog(
                     tbl, local, row_group_size=row_group_rows, **parquet_options(tbl.schema)
                 )
                 key = vp + f"{table}/" + partition_key(partition_order, p)
-                store.put_file(bucket, key, local)
                 md = pq.read_metadata(local)
                 (src_parts if table == "phot_src" else mod_parts)[p] = md
-                entries[table][str(p)] = {"key": key, "nrows": md.num_rows, "written_in": version}
+                entries[table][str(p)] = _publish(store, bucket, key, local, md.num_rows, version)
         # ---- phot_meas: dirty partitions = old file (minus refreshed fields) + fragments
         meas_parts: dict[int, pq.FileMetaData] = {}
         for p in sorted(meas_dirty):
             sources = []
             prev_entry = state.prev_partitions("phot_meas").get(str(p))
-            with _maybe_local(store, bucket, prev_entry["key"] if prev_entry else None) as oldpath:
+            with _maybe_local(store, bucket, prev_entry) as oldpath:
                 if oldpath is not None:
                     old_sql = f"SELECT * FROM read_parquet('{oldpath}')"
                     if meas_drop:  # (never "NOT IN (NULL)": that keeps no rows at all)
@@ -772,9 +778,8 @@ def build_catalog(
             if md.num_rows == 0:
                 continue
             key = vp + "phot_meas/" + partition_key(partition_order, p)
-            store.put_file(bucket, key, local)
             meas_parts[p] = md
-            entries["phot_meas"][str(p)] = {"key": key, "nrows": md.num_rows, "written_in": version}
+            entries["phot_meas"][str(p)] = _publish(store, bucket, key, local, md.num_rows, version)
         con.close()
         result.rewritten = {t: sorted(int(k) for k in entries[t]) for t in TABLES}
         # ---- unchanged partitions: copy into the new version's HATS tree
@@ -790,6 +795,7 @@ def build_catalog(
                 store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
                 footers[table][p] = read_parquet_footer(store, bucket, key)
                 entries[table][sp] = {
+                    **{k: entry[k] for k in ("sha256", "size") if k in entry},
                     "key": key,
                     "nrows": entry["nrows"],
                     "written_in": entry.get("written_in", version),
@@ -819,6 +825,7 @@ def build_catalog(
             ("phot_pm", "object", DERIVED_TABLES["phot_pm"]),
             ("phot_var", "source", DERIVED_TABLES["phot_var"]),
         ):
+            hats_files: list[dict] = []
             nrows = write_hats_metadata(
                 store,
                 bucket,
@@ -829,10 +836,12 @@ def build_catalog(
                 schema=arrow_schema(cols) if cols else SRC_SCHEMA,
                 partitions=footers[table],
                 extra={"cloudphot_catalog_version": str(version)},
+                written=hats_files,
             )
             manifest_tables[table] = {
                 "nrows": nrows,
                 "prefix": layout.table_prefix(version, table),
+                "files": hats_files,
                 "partitions": dict(sorted(entries[table].items(), key=lambda kv: int(kv[0]))),
             }
     result.large_partitions = {
@@ -882,6 +891,19 @@ def build_catalog(
     return result
 
 
+def _publish(store, bucket: str, key: str, local: Path, nrows: int, version: int) -> dict:
+    """Upload one partition file; its manifest entry (key, rows, SHA-256, size, version)."""
+    sha = sha256_file(local)
+    store.put_file(bucket, key, local)
+    return {
+        "key": key,
+        "nrows": int(nrows),
+        "written_in": version,
+        "sha256": sha,
+        "size": local.stat().st_size,
+    }
+
+
 def _write_derived(
     store, bucket, vp, tmp, entries, footers, order, version, row_group_rows, min_baseline_days
 ) -> dict[str, Path]:
@@ -890,7 +912,7 @@ def _write_derived(
     with contextlib.ExitStack() as stack:
         local = {
             t: [
-                str(stack.enter_context(store.local_path(bucket, e["key"])))
+                str(stack.enter_context(_verified(store, bucket, e)))
                 for _, e in sorted(entries[t].items(), key=lambda kv: int(kv[0]))
             ]
             for t in ("phot_meas", "phot_mod")
@@ -922,9 +944,10 @@ def _write_derived(
                 part, local_path, row_group_size=row_group_rows, **parquet_options(part.schema)
             )
             key = vp + f"{table}/" + partition_key(order, p)
-            store.put_file(bucket, key, local_path)
             footers[table][p] = pq.read_metadata(local_path)
-            entries[table][str(p)] = {"key": key, "nrows": part.num_rows, "written_in": version}
+            entries[table][str(p)] = _publish(
+                store, bucket, key, local_path, part.num_rows, version
+            )
     return files
 
 
@@ -949,11 +972,26 @@ def _frame_tie_summary(visit_file: Path) -> dict[str, float | None]:
     }
 
 
-class _maybe_local:
-    """``store.local_path`` when a key is given, else a context yielding None."""
+@contextlib.contextmanager
+def _verified(store, bucket: str, entry: dict):
+    """``store.local_path`` of a manifest entry's file, checked against its SHA-256.
 
-    def __init__(self, store, bucket, key):
-        self._cm = store.local_path(bucket, key) if key else None
+    A build reads earlier partitions to merge them into new files; an unchecked read
+    would launder a corrupted file into a new version with a fresh, valid checksum.
+    """
+    with store.local_path(bucket, entry["key"]) as path:
+        if entry.get("sha256"):
+            CHECKS.verify(
+                str(path), entry["sha256"], entry.get("size"), f"s3://{bucket}/{entry['key']}"
+            )
+        yield path
+
+
+class _maybe_local:
+    """:func:`_verified` when a manifest entry is given, else a context yielding None."""
+
+    def __init__(self, store, bucket, entry):
+        self._cm = _verified(store, bucket, entry) if entry else None
 
     def __enter__(self):
         return self._cm.__enter__() if self._cm else None

@@ -286,7 +286,9 @@ def cmd_map(args) -> int:
 def cmd_build(args) -> int:
     """Build or refresh the survey catalog from the field products."""
     with _catalog(args) as cat:
-        res = cat.build(args.fields or None, partition_order=args.partition_order)
+        res = cat.build(
+            args.fields or None, partition_order=args.partition_order, rebuild=args.rebuild
+        )
         if not res.changed:
             print(f"catalog {res.survey} v{res.version}: up to date ({res.n_objects} objects)")
         else:
@@ -332,6 +334,37 @@ def cmd_versions(args) -> int:
                 f"v{v}  {m['created']}  {m['tables']['phot_mod']['nrows']} objects  "
                 f"{m['tables']['phot_meas']['nrows']} measurements  {len(m['fields'])} fields"
             )
+    return 0
+
+
+@_guard
+def cmd_verify(args) -> int:
+    """Check every file of a catalog version against the SHA-256 in its manifest."""
+    from .build import read_manifest
+    from .integrity import verify_version
+
+    with _catalog(args) as cat:
+        m = read_manifest(cat.store, cat.bucket, cat.survey, args.catalog_version)
+        rep = verify_version(cat.store, cat.bucket, m, full=args.full)
+        for key, reason in rep.bad:
+            print(f"CORRUPT s3://{cat.bucket}/{key}: {reason}")
+        if rep.unchecked:
+            print(
+                f"{len(rep.unchecked)} files have no recorded checksum (built before "
+                f"checksums; rebuild with 'cloudphot catalog build --rebuild'), e.g. "
+                f"{rep.unchecked[0]}"
+            )
+        print(
+            f"catalog {cat.survey} v{rep.version}: {rep.files} files, "
+            f"{rep.bytes / 1e6:.1f} MB checked, {len(rep.bad)} corrupt"
+        )
+        if rep.bad:
+            print(
+                "rebuild the version from the field products ('cloudphot catalog build "
+                "--rebuild') or restore the objects from the bucket's versions",
+                file=sys.stderr,
+            )
+            return 2
     return 0
 
 
@@ -423,6 +456,12 @@ def add_commands(subparsers) -> None:
     b = sub.add_parser("build", help="merge field products into a new catalog version")
     b.add_argument("--fields", nargs="*", default=None, help="field ids (default: all)")
     b.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="publish a new version merged from the field products alone, reading "
+        "nothing of earlier versions (after 'catalog verify' found a corrupt file)",
+    )
+    b.add_argument(
         "--partition-order",
         type=int,
         default=None,
@@ -434,6 +473,14 @@ def add_commands(subparsers) -> None:
     e.add_argument("--out-dir", default=None, help="also write the files into this local folder")
     _common(e, output=False, query=False)
     e.set_defaults(func=cmd_export)
+    c = sub.add_parser("verify", help="check a version's files against their SHA-256 checksums")
+    c.add_argument(
+        "--full",
+        action="store_true",
+        help="on S3, download and hash every object (default: compare S3's own checksums)",
+    )
+    _common(c, output=False, query=False)
+    c.set_defaults(func=cmd_verify)
     v = sub.add_parser("versions", help="list catalog versions")
     v.set_defaults(func=cmd_versions)
 

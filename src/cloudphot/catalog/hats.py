@@ -16,6 +16,7 @@ min/max statistics let DuckDB/Athena skip what a cone search does not touch.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,13 +153,24 @@ def write_hats_metadata(
     schema: pa.Schema,
     partitions: dict[int, pq.FileMetaData],
     extra: dict | None = None,
+    written: list[dict] | None = None,
 ) -> int:
     """Write properties, partition_info.csv, _common_metadata and _metadata; return nrows.
 
     ``partitions`` maps Npix to that partition file's footer (from
-    :func:`write_sorted_parquet`, or read from an unchanged partition).
+    :func:`write_sorted_parquet`, or read from an unchanged partition). ``written``,
+    when given, receives ``{"key", "sha256", "size"}`` of each file written (the
+    manifest records them, see :mod:`.integrity`).
     """
     prefix = prefix.rstrip("/") + "/"
+
+    def put(key: str, data: bytes, content_type: str | None = None) -> None:
+        store.put_bytes(bucket, key, data, content_type=content_type)
+        if written is not None:
+            written.append(
+                {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            )
+
     nrows = 0
     merged = None
     for npix in sorted(partitions):
@@ -175,19 +187,18 @@ def write_hats_metadata(
         schema = pa.schema([f.with_metadata(docs.get(f.name)) for f in file_schema])
     buf = io.BytesIO()
     pq.write_metadata(schema, buf)
-    store.put_bytes(bucket, prefix + "dataset/_common_metadata", buf.getvalue())
+    put(prefix + "dataset/_common_metadata", buf.getvalue())
     buf = io.BytesIO()
     if merged is not None:
         merged.write_metadata_file(buf)
     else:
         pq.write_metadata(schema, buf)
-    store.put_bytes(bucket, prefix + "dataset/_metadata", buf.getvalue())
+    put(prefix + "dataset/_metadata", buf.getvalue())
     info = "Norder,Npix\n" + "".join(f"{order},{p}\n" for p in sorted(partitions))
-    store.put_bytes(bucket, prefix + "partition_info.csv", info.encode(), content_type="text/csv")
-    store.put_bytes(
-        bucket,
+    put(prefix + "partition_info.csv", info.encode(), "text/csv")
+    put(
         prefix + "properties",
         _properties(name, catalog_type, nrows, order, extra or {}).encode(),
-        content_type="text/plain",
+        "text/plain",
     )
     return nrows

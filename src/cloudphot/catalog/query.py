@@ -53,7 +53,7 @@ from sqlglot import exp
 
 from ..errors import ConfigError, DataError, QueryRefused
 from ..storage.objects import ObjectStore
-from . import covers, ids, shapes
+from . import covers, ids, integrity, shapes
 from .build import read_manifest
 from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
 
@@ -1308,6 +1308,19 @@ class QueryEngine:
             for table in TABLES
             if table in self.manifest["tables"]
         }
+        #: path -> (SHA-256, size, key) of every partition file the manifest checksums:
+        #: each is verified the first time this process reads it (see .integrity)
+        self._checksums = {
+            str(Path(store.path_of(bucket, e["key"])).resolve()): (
+                e["sha256"],
+                e.get("size"),
+                e["key"],
+            )
+            for t in TABLES
+            if t in self.manifest["tables"]
+            for _, _, e in manifest_partitions(self.manifest, t)
+            if e.get("sha256")
+        }
         legacy = int(self.manifest.get("format", 1)) < 2
         self._cone_slack = {
             t: LEGACY_FILING_SLACK_ARCSEC if legacy and t == "phot_mod" else 0.0 for t in TABLES
@@ -1355,7 +1368,20 @@ class QueryEngine:
     def files(self, table: str, cone: Cone | IdPixels | None = None) -> list[str]:
         """Partition files of ``table``, narrowed to those a cone or objids touch (HATS-style)."""
         slack = self._cone_slack[table] if isinstance(cone, Cone) else 0.0
-        return self._parts[table].select(cone, slack)
+        files = self._parts[table].select(cone, slack)
+        self.verify(files)
+        return files
+
+    def verify(self, paths: list[str]) -> None:
+        """Check partition files against the manifest's SHA-256 (each once per process).
+
+        Raises :class:`~.integrity.CorruptCatalogFile` naming the object.
+        """
+        for path in paths:
+            rec = self._checksums.get(path)
+            if rec is not None:
+                sha, size, key = rec
+                integrity.CHECKS.verify(path, sha, size, f"s3://{self.bucket}/{key}")
 
     def _source(self, table: str, cone: Cone | None) -> str:
         if table not in self._parts:
