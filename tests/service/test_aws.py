@@ -187,3 +187,17 @@ def test_the_app_answers_api_gateway_events_through_mangum(demo_catalog):
     assert ok["statusCode"] == 200 and ok["body"].count("\n") == 3
     caps = handler(event("/user/tap/capabilities"), None)
     assert caps["statusCode"] == 200 and "/user/tap" in caps["body"]
+    # the web query page and its files answer through API Gateway as well
+    page = handler(event("/query"), None)
+    assert page["statusCode"] == 200 and 'data-survey="phat_v2"' in page["body"]
+    assert handler(event("/query/query.js"), None)["statusCode"] == 200
+    assert handler(event("/query/../template.yaml"), None)["statusCode"] == 404
+
+
+def test_the_deployed_page_sends_tokens_to_the_jwt_route():
+    from cloudphot.service.webpage import QueryPage
+
+    html = QueryPage("phat_v2", 100_000, "user/").render().decode()
+    assert 'data-auth-prefix="user/"' in html and 'data-max-rows="10000"' in html
+    hostile = QueryPage('x"><script>alert(1)</script>', 5).render().decode()
+    assert "<script>alert" not in hostile and "&lt;script&gt;" in hostile

@@ -88,6 +88,7 @@ def cmd_serve(args) -> int:
             ready=lambda url: print(
                 f"cloudphot for {platform.where} at {url}\n"
                 f"  TAP: {url}tap  (TOPCAT: File > Table Access > TAP; pyvo.dal.TAPService)\n"
+                f"  query page: {url}query  (ADQL/SQL form, schema browser, downloads)\n"
                 f"  monitor: {url}  (Ctrl-C to stop)",
                 flush=True,
             ),

@@ -1,6 +1,7 @@
 """One ASGI application for ``cloudphot serve``: the VO services and the web monitor.
 
-``/tap`` (TAP 1.1 + VOSI), ``/scs``, ``/sia``, ``/cutout`` are Starlette routes;
+``/tap`` (TAP 1.1 + VOSI), ``/scs``, ``/sia``, ``/cutout`` and the web query page
+``/query`` (a client of ``/tap``, :mod:`.webpage`) are Starlette routes;
 everything else goes to the monitor, whose routes stay a plain function of the
 request (:meth:`cloudphot.monitor.web.MonitorApp.handle`) and are called here
 through a small ASGI adapter in a worker thread, exactly as its stdlib server and
@@ -94,6 +95,9 @@ class ServiceParts:
     mydb: Any | None = None
     identify: Callable | None = None
     monitor: Any | None = None
+    #: where the web query page sends requests that carry a token ("user/" on AWS,
+    #: whose JWT authorizer guards /user/...; "" where the token goes with any request)
+    auth_prefix: str = ""
 
 
 def build_query_service(
@@ -123,7 +127,10 @@ def create_app(parts: ServiceParts) -> Starlette:
 
         mine = MyDbEndpoints(parts.mydb, identify, parts.queries.limits.max_upload_bytes)
         tap_routes = mine.routes() + tap_routes
-    routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes)]
+    from .webpage import QueryPage
+
+    page = QueryPage(parts.queries.survey, parts.queries.limits.sync_max_rows, parts.auth_prefix)
+    routes: list[Route | Mount] = [Mount("/tap", routes=tap_routes), *page.routes()]
     if parts.images is not None and parts.objects is not None:  # cutouts read the store
         from .dal import DalEndpoints
 

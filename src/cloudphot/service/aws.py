@@ -321,6 +321,7 @@ def _parts_from_env():
         objects=store,
         mydb=mydb,
         identify=lambda request: claims_user(request.scope),
+        auth_prefix="user/",
     )
 
 

@@ -75,7 +75,9 @@ class MyDbEndpoints:
                     "modified": pa.array([x.modified for x in listing], pa.string()),
                 }
             )
-            return Response(formats.votable_bytes(t), media_type=formats.VOTABLE_MIME)
+            q = request.query_params
+            fmt = formats.output_format(q.get("RESPONSEFORMAT") or q.get("FORMAT"))
+            return Response(formats.serialize(t, fmt), media_type=fmt.mime)
         except Exception as exc:
             return error_response(exc)
 
