@@ -34,6 +34,7 @@ __all__ = [
     "InvalidExposure",
     "InvalidTaskRegistry",
     "ItemNotFound",
+    "LockBusy",
     "NoStars",
     "NoUsableExposures",
     "ObjectNotFound",
@@ -109,6 +110,10 @@ class Throttled(TransientError):
 
 class SpotInterrupted(CloudphotError):
     """The worker received SIGTERM (Spot reclaim) and stopped cleanly."""
+
+
+class LockBusy(CloudphotError):
+    """Another job holds a lock (a survey's catalog build); the state machine waits and retries."""
 
 
 class OutOfMemory(CloudphotError):

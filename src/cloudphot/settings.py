@@ -31,6 +31,7 @@ TABLE_ENV = {
     "jobs": "JOBS_TABLE",
     "exposures": "EXPOSURES_TABLE",
     "dead_letters": "DEAD_LETTERS_TABLE",
+    "locks": "LOCKS_TABLE",
 }
 
 #: environment variable naming the Athena workgroup of catalog queries

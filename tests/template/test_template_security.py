@@ -54,6 +54,9 @@ MANAGED_RESOURCES = (
     # every revision of PhotometryTaskDefinition's family (kept registered by its
     # UpdateReplacePolicy): a retry runs the revision its job recorded
     ":task-definition/${AWS::StackName}-photometry:*",
+    # and of CatalogTaskDefinition's: an execution started before an update runs the
+    # revision its definition named
+    ":task-definition/${AWS::StackName}-catalog:*",
 )
 
 

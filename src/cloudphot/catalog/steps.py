@@ -1,21 +1,37 @@
-"""Pipeline steps of the build_catalog state machine (called by functions/build_catalog).
+"""Pipeline steps of the build_catalog state machine.
 
-Each takes the request the state machine sends and the process's services, and
-returns a small JSON-able dict; errors propagate with their cloudphot class names
-(``DataError`` subclasses are not retried, ``TransientError`` ones are).
+The state machine runs :func:`catalog_task` as a Fargate task on the photometry image
+(``ecs_tasks/catalog/entrypoint.py``, the worker protocol of :mod:`cloudphot.worker`):
+DuckDB and pyarrow do not fit a zip Lambda, and one image built by the stack serves
+both tasks. Each step takes a request and the process's services, and returns a small
+JSON-able dict; errors propagate with their cloudphot class names (``DataError``
+subclasses are not retried, ``TransientError`` ones are).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from .. import validate
 from ..errors import InvalidEvent
-from ..validate import mapping
+from ..validate import mapping, text
 from .build import build_catalog
 from .fits_export import export_fits
 
-__all__ = ["build_catalog_step", "export_fits_step", "handle"]
+__all__ = ["build_catalog_step", "catalog_task", "export_fits_step", "handle", "result_key"]
+
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def result_key(job_id: str) -> str:
+    """Where a build task leaves its result for the state machine (ReadResult)."""
+    if not _JOB_ID_RE.match(job_id):
+        raise InvalidEvent(
+            f"job_id {job_id!r:.100} is not a job id (Step Functions execution name)"
+        )
+    return f"builds/catalog/{job_id}/result.json"
 
 
 def _field_ids(request: dict) -> list[str] | None:
@@ -74,3 +90,24 @@ def handle(request: dict, svc: Any) -> dict:
     if action == "export_fits":
         return export_fits_step(request, svc)
     raise InvalidEvent(f"unknown build_catalog action {action!r}")
+
+
+def catalog_task(request: dict, svc: Any) -> dict:
+    """The build task: its request is the ``field.reduced`` event (``job_id`` added by the
+    worker protocol). Build; when a version was published, archive its FITS tables; leave
+    the result at :func:`result_key` for the state machine and return it."""
+    request = dict(mapping(request, "request"))
+    job_id = text(request, "job_id", where="request")
+    key = result_key(job_id)
+    request.pop("job_id")
+    out = build_catalog_step({"event": request}, svc)
+    out["fits"] = (
+        export_fits_step({"version": out["version"]}, svc)["keys"] if out["changed"] else []
+    )
+    svc.objects.put_bytes(
+        svc.settings.bucket("products"),
+        key,
+        json.dumps(out, allow_nan=False).encode(),
+        content_type="application/json",
+    )
+    return out

@@ -147,6 +147,9 @@ class DryServices:
             return {"Payload": answer(parameters.get("Payload") or {})}
         if resource.startswith(("arn:aws:states:::ecs:", "arn:aws:states:::dynamodb:")):
             return {}
+        if resource == "arn:aws:states:::aws-sdk:s3:getObject":
+            # the catalog build task's result (catalog.steps.catalog_task)
+            return {"Body": json.dumps(self._build_result())}
         raise ConfigError(f"the budget's dry run does not know resource {resource}")
 
     def _lambdas(self) -> dict[str, Callable[[dict], Any]]:
@@ -188,11 +191,21 @@ class DryServices:
                 "catalog": {"bucket": "products", "key": "fields/F/catalog.parquet"},
                 "exposure_list": p.get("exposure_list"),
             },
-            "BuildCatalogFunction": lambda p: (
-                {"keys": [f"catalogs/v/fits/{i}.fits" for i in range(4)]}
-                if p.get("action") == "export_fits" or "export" in json.dumps(p)
-                else {"changed": True, "survey": "phat_v2", "version": "v000002"}
-            ),
+            "CatalogLockFunction": lambda p: {
+                "lock_id": p.get("lock_id"),
+                "holder": p.get("holder"),
+                "expires_at": "2026-01-01T04:00:00.000000Z",
+                "released": True,
+            },
+        }
+
+    @staticmethod
+    def _build_result() -> dict:
+        return {
+            "changed": True,
+            "survey": "phat_v2",
+            "version": 2,
+            "fits": [f"catalogs/v/fits/{i}.fits" for i in range(4)],
         }
 
     # S3, for ItemReader and ResultWriter ----------------------------------------
@@ -361,6 +374,10 @@ class Budget:
     spot_vcpu_hours: float
     task_size: sizing.TaskSize
     prices: dict[str, float]
+    #: catalog builds: hours of the on-demand Fargate task (template CatalogTaskCpu/Memory)
+    catalog_task_hours: float = 0.0
+    catalog_task_vcpu: float = 2.0
+    catalog_task_gib: float = 16.0
 
     @property
     def executions(self) -> int:
@@ -393,6 +410,11 @@ class Budget:
             * (
                 self.task_size.vcpu * p["fargate_spot_vcpu_hour"]
                 + self.task_size.memory_gib * p["fargate_spot_gb_hour"]
+            ),
+            "fargate_catalog": self.catalog_task_hours
+            * (
+                self.catalog_task_vcpu * p["fargate_vcpu_hour"]
+                + self.catalog_task_gib * p["fargate_gb_hour"]
             ),
         }
 
@@ -447,8 +469,6 @@ def _lambda_memory_gb(template: dict) -> dict[str, float]:
 def _lambda_seconds(fn: str, shape: SurveyShape) -> float:
     if fn == "PreprocessExposureFunction":
         return PREPROCESS_SECONDS_PER_MPIX * shape.pixels_per_exposure / 1e6
-    if fn == "BuildCatalogFunction":
-        return BUILD_SECONDS_PER_FIELD
     return STEP_LAMBDA_SECONDS
 
 
@@ -503,4 +523,14 @@ def survey_budget(shape: SurveyShape, prices: dict[str, float], root: Path | Non
     estimate = sizing.estimate_field(shape.exposures_per_field * shape.pixels_per_exposure)
     size = sizing.fit_size(estimate.memory_mib)
     spot = shape.fields * estimate.seconds / 3600 * size.vcpu
-    return Budget(shape, rows, spot, size, prices)
+    params = template.get("Parameters", {})
+    return Budget(
+        shape,
+        rows,
+        spot,
+        size,
+        prices,
+        catalog_task_hours=_STARTS["build_catalog"](shape) * BUILD_SECONDS_PER_FIELD / 3600,
+        catalog_task_vcpu=int(params.get("CatalogTaskCpu", {}).get("Default", 2048)) / 1024,
+        catalog_task_gib=int(params.get("CatalogTaskMemory", {}).get("Default", 16384)) / 1024,
+    )

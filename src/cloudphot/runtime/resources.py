@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..asl import TaskContext, TaskFailed
+from ..errors import ObjectNotFound
 from ..events.model import utcnow
 from ..storage import ObjectStore
 from .dynamodb import DynamoDBIntegration, DynamoDBTaskError
@@ -26,6 +27,7 @@ __all__ = ["LocalResources"]
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _DDB = "arn:aws:states:::dynamodb:"
 _ECS = "arn:aws:states:::ecs:runTask"
+_S3_GET = "arn:aws:states:::aws-sdk:s3:getObject"
 
 
 class LocalResources:
@@ -68,6 +70,8 @@ class LocalResources:
                 return self._lambda(resource, parameters, ctx)
             if resource.startswith(_DDB):
                 return self.dynamodb.call(resource[len(_DDB) :], parameters)
+            if resource == _S3_GET:
+                return self._s3_get(parameters)
             if resource.startswith(_ECS):
                 if not resource.endswith(".sync"):
                     raise TaskFailed(
@@ -97,8 +101,30 @@ class LocalResources:
         raise TaskFailed(
             "States.Runtime",
             f"resource {resource!r} is not supported by the local "
-            "runtime (lambda:invoke, function ARNs, dynamodb:*, ecs:runTask.sync)",
+            "runtime (lambda:invoke, function ARNs, dynamodb:*, ecs:runTask.sync, "
+            "aws-sdk:s3:getObject)",
         )
+
+    def _s3_get(self, parameters: Any) -> dict:
+        """The AWS SDK integration's GetObject: the body as text (Step Functions returns
+        it as a string, at most 256 KiB of state), a missing key as S3.NoSuchKeyException."""
+        if not isinstance(parameters, dict) or not all(
+            isinstance(parameters.get(k), str) for k in ("Bucket", "Key")
+        ):
+            raise TaskFailed("S3.S3Exception", "GetObject needs Parameters.Bucket and .Key")
+        bucket, key = parameters["Bucket"], parameters["Key"]
+        try:
+            body = self._store().get_bytes(bucket, key)
+        except ObjectNotFound:
+            raise TaskFailed(
+                "S3.NoSuchKeyException",
+                f"The specified key does not exist. (Service: S3, Status Code: 404) {key}",
+            ) from None
+        return {
+            "Body": body.decode("utf-8", "replace"),
+            "ContentLength": len(body),
+            "ContentType": "application/json",
+        }
 
     # ------------------------------------------------ Distributed Map: S3 (ObjectAccess)
     def _store(self) -> ObjectStore:

@@ -45,6 +45,8 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     # events set aside because dispatching them failed (poison events), with the error;
     # ``cloudphot retry EVENT_ID`` takes one back
     "dead_letters": TableSchema(key="event_id"),
+    # leased locks (cloudphot.pipeline.locks): one catalog build per survey at a time
+    "locks": TableSchema(key="lock_id"),
 }
 
 
