@@ -20,6 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[tuple[str, ...]] = [
     # entry points: the CLI, the demo, the VO services, the catalog's Python API and CLI
     ("cloudphot.cli", "cloudphot.__main__", "cloudphot.commands", "cloudphot.demo")
+    + ("cloudphot.asts.worker",)  # the AST container's entry point
     + ("cloudphot.service",)
     + ("cloudphot.catalog.api", "cloudphot.catalog.commands", "cloudphot.catalog"),
     # composition: the factory and what Lambda handlers are built from
@@ -31,7 +32,8 @@ LAYERS: list[tuple[str, ...]] = [
     # the interface itself
     ("cloudphot.platform.base",),
     # pipeline steps (what handlers and workers run)
-    ("cloudphot.pipeline", "cloudphot.dolphot", "cloudphot.catalog.steps"),
+    ("cloudphot.pipeline", "cloudphot.dolphot", "cloudphot.catalog.steps")
+    + ("cloudphot.asts.steps",),
     # domain
     (
         "cloudphot.catalog.athena_sql",
@@ -51,6 +53,7 @@ LAYERS: list[tuple[str, ...]] = [
         "cloudphot.catalog._plots",
         "cloudphot.catalog._postgres",
         "cloudphot.photometry",
+        "cloudphot.asts",
         "cloudphot.simulate",
         "cloudphot.verify",
         "cloudphot.events",

@@ -57,6 +57,10 @@ MANAGED_RESOURCES = (
     # and of CatalogTaskDefinition's: an execution started before an update runs the
     # revision its definition named
     ":task-definition/${AWS::StackName}-catalog:*",
+    # the same for run_asts's Distributed Map of AST chunks and AstsTaskDefinition's family
+    ":stateMachine:RunAstsStateMachine-*",
+    ":execution:RunAstsStateMachine-*",
+    ":task-definition/${AWS::StackName}-asts:*",
 )
 
 

@@ -191,7 +191,7 @@ def _run_dolphot_engine(
         metas.append(images_meta_from_fits(by_root[root], info["name"]))
     measurements = phot_to_measurements(table, metas, field_id)
     catalog = phot_to_catalog(table, field_id, images_meta=metas, cuts=_photometry_options(options))
-    return measurements, catalog
+    return measurements, catalog, None
 
 
 def _photometry_options(options: Mapping[str, Any]):
@@ -226,7 +226,18 @@ def _run_builtin_engine(
         preprocessed=prepared,
         checkpoint=checkpoint,
     )
-    return reduction.measurements, reduction.catalog
+    # what artificial star tests need of this reduction (cloudphot.asts.model)
+    from ..asts.model import model_arrays, write_model
+    from ..photometry.exposure import load_exposure
+
+    if not hasattr(reduction, "psfs"):  # an engine without a model to save
+        return reduction.measurements, reduction.catalog, None
+    radius = max((p.grid.radius for p in reduction.psfs if p is not None), default=6)
+    model = write_model(
+        model_arrays(reduction, [load_exposure(p) for p in inputs], radius),
+        workdir / "model.npz",
+    )
+    return reduction.measurements, reduction.catalog, model
 
 
 def photometry_job(
@@ -289,7 +300,7 @@ def photometry_job(
             ),
         )
         run = _run_dolphot_engine if engine == "dolphot" else _run_builtin_engine
-        measurements, catalog = run(
+        measurements, catalog, model = run(
             inputs, tmpdir / engine, field_id, options, prepared, checkpoint
         )
         if len(catalog) == 0:
@@ -314,6 +325,10 @@ def photometry_job(
         }
         tables = {"measurements": measurements, "catalog": catalog}
         written = {}
+        if model is not None:  # before the catalog: a complete field has its model
+            key = keys.field_product(field_id, "model.npz", branch)
+            store.put_file(bucket, key, model)
+            written["model"] = {"bucket": bucket, "key": key}
         for name, key in products.items():
             table = tables[name.removesuffix("_fits")]
             local = out / Path(key).name if name in tables else out / f"{name}.fits"

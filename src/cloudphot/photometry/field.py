@@ -97,6 +97,9 @@ class FieldReduction:
         Per exposure chip: exposure_id, chip, dx, dy (pixels), rot_deg, nmatch, rms_pix.
     timings : dict of str -> float
         Seconds per stage.
+    psfs : list of ChipPSF or None
+        Each chip's PSF solution (alignment's row order); None where the library PSF
+        was used. Artificial star tests inject fakes with them (:mod:`cloudphot.asts`).
     """
 
     field_id: str
@@ -106,6 +109,7 @@ class FieldReduction:
     reference: Reference
     alignment: Table
     timings: dict[str, float] = field(default_factory=dict)
+    psfs: list[ChipPSF | None] = field(default_factory=list)
 
 
 def psf_for_exposure(exp: Exposure, source: str = "auto") -> PSFLike:
@@ -704,7 +708,7 @@ def reduce_field(
             cat[col].description = f"{f}: {desc}"
     assert cat.colnames == products.field_catalog_columns(filters)
     timings["combine"] = time.perf_counter() - t0
-    return FieldReduction(fid, filters, meas, cat, ref, alignment, timings)
+    return FieldReduction(fid, filters, meas, cat, ref, alignment, timings, list(chip_psfs))
 
 
 def _last_star_list(

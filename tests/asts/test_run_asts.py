@@ -1,0 +1,140 @@
+"""run_asts end to end in the local runtime: field.reduced -> plan -> a Distributed Map
+of ECS chunk tasks over the chunk manifest -> the AST table and completeness; a Spot
+reclaim of a chunk ends with the same table, and a finished chunk never reruns."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+pytestmark = pytest.mark.slow
+
+ASTS = {"n_fakes": 90, "chunk_size": 30}
+
+
+def _run(home: Path, sim, interruptions=None):
+    from cloudphot.events.registry import Registry
+    from cloudphot.runtime.local import LocalRuntime
+    from cloudphot.settings import Settings
+
+    settings = Settings.from_env(home=home, backend="local", env={})
+    rt = LocalRuntime(
+        settings,
+        project_root=Path(__file__).resolve().parents[2],
+        sleep=lambda s: None,
+        interruptions=interruptions,
+    )
+    reg = rt.register()
+    tasks = [
+        dataclasses.replace(t, options={**t.options, "asts": ASTS}) if t.name == "run_asts" else t
+        for t in reg
+    ]
+    Registry(tasks).save(rt.tables)
+    rt._registry = Registry(tasks)
+    man = home.parent / f"{home.name}-manifest" / f"{sim.field_id}.json"
+    man.parent.mkdir(parents=True)
+    names = [p.name.split("_")[0] for p in sim.exposures]
+    man.write_text(json.dumps({"field_id": sim.field_id, "exposures": names}))
+    rt.upload(sim.exposures)
+    rt.upload([man], prefix="manifests/")
+    rt.run()
+    return rt
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    from cloudphot.simulate.field import simulate_field
+
+    return simulate_field(tmp_path_factory.mktemp("sim"), preset="tiny", seed=3)
+
+
+@pytest.fixture(scope="module")
+def clean(sim, tmp_path_factory):
+    rt = _run(tmp_path_factory.mktemp("clean") / "ws", sim)
+    yield rt
+    rt.close()
+
+
+def _products(rt, field_id):
+    return rt.settings.buckets_dir / rt.settings.bucket("products") / "fields" / field_id
+
+
+def test_field_reduced_runs_the_asts_through_a_distributed_map(clean, sim):
+    jobs = {j.task: j for j in clean.store.jobs()}
+    state = jobs["run_asts"].state
+    assert str(getattr(state, "value", state)) == "SUCCEEDED"
+    root = _products(clean, sim.field_id)
+    (base,) = list((root / "asts").iterdir())
+    chunks = json.loads((base / "chunks.json").read_text())
+    assert [c["chunk"] for c in chunks] == [0, 1, 2]
+    assert sorted(p.name for p in (base / "chunks").iterdir()) == [
+        f"chunk-0000{i}.parquet" for i in range(3)
+    ]
+    # ResultWriter wrote where AWS would: <prefix>/<map run id>/manifest.json + results
+    (run,) = list((base / "runs").iterdir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(manifest["ResultFiles"]["SUCCEEDED"]) == 1
+    ast = Table.read(root / "ast.parquet")
+    assert sorted(ast["fake_id"]) == list(range(1, 91))
+    comp = Table.read(root / "completeness.parquet")
+    assert {"F475W", "F814W"} == set(np.asarray(comp["filter"]).astype(str))
+    done = [e for e in clean.store.events() if e.type == "field.asts_done"]
+    assert len(done) == 1 and done[0].payload["n_fakes"] == 90
+    assert done[0].payload["chunks_missing"] == []
+
+
+def test_a_finished_chunk_is_never_rerun(clean, sim):
+    from cloudphot.asts.steps import ast_chunk_job
+
+    root = _products(clean, sim.field_id)
+    (base,) = list((root / "asts").iterdir())
+    request = json.loads((base / "request.json").read_text())
+    before = (base / "chunks" / "chunk-00001.parquet").stat().st_mtime_ns
+    out = ast_chunk_job({**request, "chunk": 1}, store=clean.objects, settings=clean.settings)
+    assert out["reused"] is True
+    assert (base / "chunks" / "chunk-00001.parquet").stat().st_mtime_ns == before
+
+
+def test_a_spot_reclaim_of_a_chunk_ends_with_the_same_ast_table(clean, sim, tmp_path):
+    starts = []
+
+    def reclaim_first_chunk(task_arn: str):
+        starts.append(task_arn)
+        return 1.5 if len(starts) == 2 else None  # the photometry task, then chunk 0
+
+    rt = _run(tmp_path / "ws", sim, interruptions=reclaim_first_chunk)
+    try:
+        assert rt.ecs.stats["interrupted"] >= 1
+        got = Table.read(_products(rt, sim.field_id) / "ast.parquet")
+        want = Table.read(_products(clean, sim.field_id) / "ast.parquet")
+        got.sort("fake_id")
+        want.sort("fake_id")
+        for c in want.colnames:
+            a, b = np.asarray(got[c]), np.asarray(want[c])
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), c
+    finally:
+        rt.close()
+
+
+def test_hostile_ast_options_and_requests_are_refused_by_name(clean, sim):
+    from cloudphot.asts.steps import ast_chunk_job, ast_options
+    from cloudphot.errors import DataError, InvalidEvent
+
+    with pytest.raises(InvalidEvent, match=r"options.asts: unknown option\(s\) \['nfakes'\]"):
+        ast_options({"asts": {"nfakes": 3}})
+    with pytest.raises(InvalidEvent, match="options.asts.n_fakes: expected int"):
+        ast_options({"asts": {"n_fakes": "3"}})
+    with pytest.raises(InvalidEvent, match="chunk_size=0"):
+        ast_options({"asts": {"chunk_size": 0}})
+    with pytest.raises(DataError, match="request.field_id"):
+        ast_chunk_job({"field_id": "../x"}, store=clean.objects, settings=clean.settings)
+    root = _products(clean, sim.field_id)
+    (base,) = list((root / "asts").iterdir())
+    request = json.loads((base / "request.json").read_text())
+    with pytest.raises(DataError, match="request.chunk: 7 is beyond the 3 chunks"):
+        ast_chunk_job({**request, "chunk": 7}, store=clean.objects, settings=clean.settings)
