@@ -155,6 +155,9 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     caught = browser.find_element(By.CSS_SELECTOR, '#graph svg g[data-state="ReadExposure"]')
     assert caught.get_attribute("data-status") == "caught"
     assert "truncated" in browser.find_element(By.ID, "job-error").text
+    # a retry would read the same truncated file: no button, what to fix instead
+    assert "fix: the upload itself is refused" in browser.find_element(By.ID, "job-error").text
+    assert not browser.find_elements(By.ID, "retry")
     _shot(browser, tmp_path, "monitor-job-failed.png")
 
     # replace the broken upload, press retry: the page shows the new, successful attempt
@@ -162,7 +165,7 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
 
     fixed = synthetic_exposure(tmp_path / bad.name, rootname="jbrwbadq", shape=(64, 64), nstars=8)
     rt.objects.put_file(rt.settings.bucket("raw"), bad.name, fixed)
-    browser.find_element(By.ID, "retry").click()
+    wait.until(EC.element_to_be_clickable((By.ID, "retry"))).click()  # offered once replaced
     WebDriverWait(browser, 90).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, '#job-head[data-state="SUCCEEDED"]'))
     )

@@ -167,7 +167,10 @@ def test_bad_query_values_are_400_with_a_message(app, query):
 def test_job_page_data_for_the_failed_job(app, ws):
     job = failed_job(ws)
     doc = get_json(app, f"/api/jobs/{job.job_id}")
-    assert doc["state"] == "FAILED" and doc["retryable"] is True
+    # a truncated upload fails again on a retry until it is replaced: no retry button,
+    # what to do instead (issue 18 item 7)
+    assert doc["state"] == "FAILED" and doc["retryable"] is False
+    assert doc["fix"].startswith("the upload itself is refused: upload a corrected file")
     assert doc["reason"].startswith("InvalidExposure: ") and "truncated" in doc["reason"]
     assert doc["rerun"] == f"cloudphot retry {job.event_id} --task ingest_exposure"
     assert doc["event"]["payload"]["key"] == "jwebbadq_flc.fits"
@@ -236,7 +239,15 @@ def test_retry_resets_the_job_and_runs_it_again_in_the_background(tmp_path):
         from cloudphot.simulate.exposure import synthetic_exposure
 
         fixed = synthetic_exposure(tmp_path / bad.name, rootname="jwebbadq", shape=(64, 64))
+        assert get_json(app, f"/api/jobs/{job.job_id}")["retryable"] is False
         rt.objects.put_file(rt.settings.bucket("raw"), bad.name, fixed)
+        # replaced under the same key: a retry reads the new file, so it is offered again
+        doc = get_json(app, f"/api/jobs/{job.job_id}")
+        assert doc["retryable"] is True and doc["fix"] is None, doc
+        (node,) = [
+            c for r in get_json(app, "/api/tree", "failed=1")["roots"] for c in r["children"]
+        ]
+        assert node["detail"]["retryable"] is True and "fix" not in node["detail"]
         status, _, body = app.handle("POST", f"/api/jobs/{job.job_id}/retry", "", b"")
         assert status == 202, body
         assert json.loads(body)["reset"] == [job.job_id]

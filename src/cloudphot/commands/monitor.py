@@ -84,15 +84,22 @@ def _add(parent, node, expand_all: bool) -> None:
         style = STATE_STYLE.get(node.state, "default")
         d = node.detail
         dur = f" {d['duration_s']:.1f}s" if d.get("duration_s") is not None else ""
+        branch_of = ""
+        if d.get("branch"):
+            changed = ", ".join(d.get("changed") or []) or "same options"
+            branch_of = f" [magenta]branch {d['branch']}[/] ({changed})"
         text = (
-            f"[{style}]{node.state}[/] {node.label} [dim]{node.id}[/] attempts={d['attempts']}"
-            f"{dur} [dim]{d.get('where', '')}[/]"
+            f"[{style}]{node.state}[/] {node.label}{branch_of} [dim]{node.id}[/] "
+            f"attempts={d['attempts']}{dur} [dim]{d.get('where', '')}[/]"
         )
+        if d.get("result"):
+            text += f"\n{d['result']}"
         if node.failed:
-            text += (
-                f"\n[bold red]{short(describe_error(d.get('error'), d.get('cause')), 300)}[/]"
-                f"\n[red]rerun:[/] {d.get('rerun')}"
-            )
+            text += f"\n[bold red]{short(describe_error(d.get('error'), d.get('cause')), 300)}[/]"
+            if d.get("fix"):
+                text += f"\n[red]fix:[/] {d['fix']}; then rerun: {d.get('rerun')}"
+            else:
+                text += f"\n[red]rerun:[/] {d.get('rerun')}"
         branch = parent.add(text)
     for c in node.children:
         if (

@@ -413,6 +413,7 @@ def exit_status(summary, args, out) -> int:
 
 def status_report(platform: Platform, *, cli: str = "cloudphot") -> dict:
     from ..monitor.fields import field_progress
+    from ..monitor.tree import fix_instead_of_retry
 
     events = list(platform.store.events())
     jobs = platform.store.jobs()
@@ -431,6 +432,7 @@ def status_report(platform: Platform, *, cli: str = "cloudphot") -> dict:
                     "error": j.error,
                     "reason": describe_error(j.error, j.cause),
                     "attempts": j.attempts,
+                    "fix": fix_instead_of_retry(j, ev),
                 }
             )
     rejected = [
@@ -514,8 +516,9 @@ def cmd_status(args) -> int:
     for f in report["failed_jobs"]:
         out.print(
             f"[bold red]FAILED[/] {f['task']} job {f['job_id']} ({f['subject']}): "
-            f"{short(f['reason'], 300)}\n   rerun: cloudphot{workdir_flag(args)} retry "
-            f"{f['event_id']} --task {f['task']}"
+            f"{short(f['reason'], 300)}\n   "
+            + (f"fix: {f['fix']}; then rerun: " if f.get("fix") else "rerun: ")
+            + f"cloudphot{workdir_flag(args)} retry {f['event_id']} --task {f['task']}"
         )
     for d in report["dead_letters"]:
         out.print(

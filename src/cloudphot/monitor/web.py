@@ -41,13 +41,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import CloudphotError, ConfigError, ItemNotFound, describe_error
+from ..errors import CloudphotError, ConfigError, ItemNotFound, ObjectNotFound, describe_error
 from ..events import Event, Job, JobState
 from ..events.model import utcnow
 from ..platform.base import Platform
 from .fields import field_progress
 from .graph import execution_graph, state_status, to_svg
-from .tree import Node, build_tree, filter_tree, rerun_command
+from .tree import (
+    Node,
+    build_tree,
+    changed_options,
+    filter_tree,
+    fix_instead_of_retry,
+    rerun_command,
+    result_line,
+    run_seconds,
+)
 
 __all__ = [
     "STATIC_DIR",
@@ -419,6 +428,7 @@ class MonitorApp:
             )
             doc["dead_letters"] = self.rt.store.dead_letters()
             doc["fields"] = [fp.to_dict() for fp in field_progress(self.rt)]
+            self._recheck_fixes(doc["roots"])
             return doc
 
         return self._cached(("tree", failed, expand, since, subject, needle, limit), scan)
@@ -460,7 +470,11 @@ class MonitorApp:
             produced=produced,
             attempts_list=attempts,
             execution=current["name"] if current else None,
-            retryable=job.state in (JobState.FAILED, JobState.ABORTED),
+            retryable=job.state in (JobState.FAILED, JobState.ABORTED)
+            and self._fix(job, event) is None,
+            result=result_line(job),
+            run_seconds=run_seconds(job),
+            changed=changed_options(job, self._replayed(job)) if job.branch else [],
             objects=objects_touched(event, job, history, self.rt.settings.bucket("raw")),
         )
         # console links (execution, state machine log group); only a deployed stack has them
@@ -470,7 +484,11 @@ class MonitorApp:
         if links:
             doc["links"] = links
         if job.state in (JobState.FAILED, JobState.ABORTED):
-            doc.update(reason=describe_error(job.error, job.cause), rerun=rerun_command(job, event))
+            doc.update(
+                reason=describe_error(job.error, job.cause),
+                rerun=rerun_command(job, event),
+                fix=self._fix(job, event),
+            )
         try:
             every = [self.rt.executions.history(a["arn"]) for a in attempts] or [[]]
             doc["cost"] = job_cost(
@@ -484,6 +502,46 @@ class MonitorApp:
         except (ConfigError, ValueError) as exc:  # a bad price file must not hide the job
             doc["cost"] = {"error": str(exc)}
         return doc
+
+    def _recheck_fixes(self, roots: list[dict[str, Any]]) -> None:
+        """A refused upload whose object was replaced since may be retried: the tree's
+        failed nodes are checked against the objects (only those nodes: failures are few)."""
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            stack.extend(n.get("children") or [])
+            d = n.get("detail") or {}
+            if n.get("kind") != "job" or not d.get("fix"):
+                continue
+            try:
+                job = self.rt.store.job(n["id"])
+                event = self.rt.store.event(job.event_id)
+            except ItemNotFound:
+                continue
+            if self._fix(job, event) is None:
+                d.pop("fix", None)
+                d["retryable"] = True
+
+    def _fix(self, job: Job, event: Event | None) -> str | None:
+        """:func:`fix_instead_of_retry`, knowing whether the refused upload was replaced."""
+        p = event.payload if event is not None else {}
+        etag = None
+        if p.get("bucket") and p.get("key"):
+            try:
+                etag = self.rt.objects.head(str(p["bucket"]), str(p["key"])).etag
+            except (ObjectNotFound, ValueError):
+                etag = None
+        return fix_instead_of_retry(job, event, etag)
+
+    def _replayed(self, job: Job) -> Job | None:
+        """The job a replay branch's job replays (same event and task, no branch)."""
+        replay_of = (job.input or {}).get("replay_of")
+        if not replay_of:
+            return None
+        try:
+            return self.rt.store.job(replay_of)
+        except ItemNotFound:
+            return None
 
     def _attempts(self, job: Job) -> list[dict[str, Any]]:
         """Every execution of this job, oldest first (names: id, id-r1, id-r2, ...)."""

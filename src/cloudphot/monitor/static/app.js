@@ -71,16 +71,20 @@ function jobLine(n) {
   const line = h("div", { class: "job", "data-job": n.id, "data-state": n.state },
     badge(n.state),
     h("a", { class: "task", href: `#/jobs/${encodeURIComponent(n.id)}` }, n.label),
+    d.branch ? h("span", { class: "branch", title: "replay branch" },
+      `branch ${d.branch}: ${(d.changed || []).join(", ") || "same options"}`) : null,
     h("span", { class: "dim mono" }, n.id),
     h("span", { class: "dim" }, `attempts=${d.attempts ?? 0}`),
     d.duration_s !== null && d.duration_s !== undefined ? h("span", { class: "dim" }, secs(d.duration_s)) : null,
-    d.where ? h("span", { class: "dim" }, d.where) : null);
+    d.where ? h("span", { class: "dim" }, d.where) : null,
+    d.result ? h("span", { class: "result" }, d.result) : null);
   if (!(n.state === "FAILED" || n.state === "ABORTED")) return [line];
   const reason = [d.error, describeCause(d.cause)].filter(Boolean).join(": ");
-  return [line, h("div", { class: "failure" },
-    h("div", { class: "reason" }, reason || "failed"),
-    h("div", { class: "rerun" }, "rerun: ", h("code", {}, d.rerun || ""), " ",
-      h("button", { class: "retry", onclick: ev => retry(n.id, ev.target) }, "retry")))];
+  // bad data fails again on a retry: say what to fix instead of offering the button
+  const next = d.fix ? h("div", { class: "rerun fix" }, "fix: ", d.fix, "; then rerun: ", h("code", {}, d.rerun || ""))
+    : h("div", { class: "rerun" }, "rerun: ", h("code", {}, d.rerun || ""), " ",
+      h("button", { class: "retry", onclick: ev => retry(n.id, ev.target) }, "retry"));
+  return [line, h("div", { class: "failure" }, h("div", { class: "reason" }, reason || "failed"), next)];
 }
 
 function describeCause(cause) {
@@ -247,9 +251,13 @@ async function jobPage(jobId, first) {
       status.runner && status.runner.running ? h("span", { class: "dim" }, "runtime is running…") : null),
     failed ? h("div", { class: "failure", id: "job-error" },
       h("div", { class: "reason" }, job.reason || job.error || "failed"),
-      h("div", { class: "rerun" }, "rerun: ", h("code", {}, job.rerun || ""))) : null,
+      job.fix ? h("div", { class: "rerun fix" }, "fix: ", job.fix, "; then rerun: ", h("code", {}, job.rerun || ""))
+        : h("div", { class: "rerun" }, "rerun: ", h("code", {}, job.rerun || ""))) : null,
     kv([["event", h("span", {}, `${ev.type || ""} `, h("b", {}, ev.subject || ""), h("span", { class: "dim mono" }, ` ${job.event_id}`))],
-      ["attempts", String(job.attempts)], ["created", job.created_at], ["updated", job.updated_at],
+      ["result", job.result || null],
+      ["branch", job.branch ? `${job.branch}: ${(job.changed || []).join(", ") || "same options"} (replays ${(job.input || {}).replay_of || "?"})` : null],
+      ["attempts", String(job.attempts)], ["run time", job.run_seconds !== null && job.run_seconds !== undefined ? `${secs(job.run_seconds)} (all attempts, waits excluded)` : null],
+      ["created", job.created_at], ["updated", job.updated_at],
       ["execution", shown ? `${shown.state_machine} / ${shown.name} (${shown.status})` : "—"],
       ["ran on", [ran.runtime, ran.host && `${ran.host}:${ran.pid}`].filter(Boolean).join(" ") || "—"],
       ["CPU", ran.cpu_seconds !== undefined ? `${ran.cpu_seconds} s (runtime thread)` +
