@@ -135,6 +135,42 @@ class S3ObjectStore(ObjectStore):
             version_id=_version(resp.get("VersionId")),
         )
 
+    def put_bytes_if(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        etag: str | None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """PutObject with ``If-None-Match: *`` (no object yet) or ``If-Match: <etag>``."""
+        from ..errors import ConditionFailed
+
+        cond = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": f'"{etag}"'}
+        extra = _object_args(content_type, None)
+        try:
+            resp = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **cond, **extra)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            # (If-Match on a missing key: S3 answers 404 NoSuchKey)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                etag is not None and code in ("NoSuchKey", "404")
+            ):
+                raise ConditionFailed(
+                    f"s3://{bucket}/{key} changed: the write expected "
+                    f"{etag or 'no object'} ({code})"
+                ) from exc
+            raise self._error(exc, bucket, key, "put") from exc
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=len(data),
+            etag=_strip_etag(resp.get("ETag")),
+            last_modified=datetime.now(UTC),
+            version_id=_version(resp.get("VersionId")),
+        )
+
     def put_file(
         self,
         bucket: str,

@@ -38,6 +38,7 @@ import logging
 import re
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +49,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..errors import DataError, ObjectNotFound
+from ..errors import ConditionFailed, DataError, ObjectNotFound, TransientError
 from ..products import FIELD_COLUMNS, MEASUREMENT_COLUMNS, PER_FILTER_COLUMNS, keys
-from ..storage.objects import ObjectStore
+from ..storage.objects import ObjectInfo, ObjectStore
 from . import ids
 from .hats import (
     ROW_GROUP_ROWS,
@@ -77,6 +78,7 @@ __all__ = [
     "DEFAULT_PARTITION_ORDER",
     "BuildResult",
     "CatalogLayout",
+    "ConcurrentBuild",
     "build_catalog",
     "latest_version",
     "read_manifest",
@@ -166,12 +168,114 @@ class BuildResult:
         }
 
 
+class ConcurrentBuild(TransientError):
+    """Another build claimed or published the version this one was making (retry later:
+    the next attempt starts from the version the other build published)."""
+
+
+#: a claim on a version number older than this is a crashed build's (never published):
+#: another build may take the number over (the build Lambda runs at most 15 minutes)
+CLAIM_LEASE_S = 2 * 3600
+
+
+def _parse_latest(data: bytes, where: str) -> int:
+    try:
+        v = json.loads(data)["version"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"version {v!r}")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{where} is not a catalog version pointer ({exc}); it should read "
+            f'{{"version": N}} with N the newest complete version under its folder'
+        ) from None
+    return int(v)
+
+
 def latest_version(store: ObjectStore, bucket: str, survey: str) -> int | None:
     """Newest complete version, or None before the first build."""
+    key = CatalogLayout(survey).latest
     try:
-        return int(json.loads(store.get_bytes(bucket, CatalogLayout(survey).latest))["version"])
+        return _parse_latest(store.get_bytes(bucket, key), f"s3://{bucket}/{key}")
     except ObjectNotFound:
         return None
+
+
+def _latest_with_etag(
+    store: ObjectStore, bucket: str, survey: str
+) -> tuple[int | None, str | None]:
+    """(latest version, the pointer's etag): what publication's compare-and-swap expects.
+
+    The etag is read first: if the pointer moves between the two reads, the version
+    read is newer than the etag and the final swap fails (safe), never the reverse.
+    """
+    key = CatalogLayout(survey).latest
+    try:
+        etag = store.head(bucket, key).etag
+        return _parse_latest(store.get_bytes(bucket, key), f"s3://{bucket}/{key}"), etag
+    except ObjectNotFound:
+        return None, None
+
+
+@contextlib.contextmanager
+def _claimed(store: ObjectStore, bucket: str, layout: CatalogLayout, version: int):
+    """Hold the claim on ``version`` for the block; a build that fails releases it."""
+    build_id = _claim(store, bucket, layout, version)
+    try:
+        yield build_id
+    except BaseException:
+        key = layout.version_prefix(version) + "_claim.json"
+        with contextlib.suppress(Exception):
+            if json.loads(store.get_bytes(bucket, key)).get("build") == build_id:
+                store.delete(bucket, key)
+        raise
+
+
+def _claim(store: ObjectStore, bucket: str, layout: CatalogLayout, version: int) -> str:
+    """Claim ``version`` for this build (a conditional create); return the claim's id.
+
+    Of two builds starting from the same parent exactly one gets the number; the other
+    raises :class:`ConcurrentBuild` before writing anything. A claim older than
+    :data:`CLAIM_LEASE_S` is a crashed build's (its version was never published: the
+    pointer is older) and is taken over (compare-and-swap on the claim itself).
+    """
+    key = layout.version_prefix(version) + "_claim.json"
+    build_id = uuid.uuid4().hex
+    body = json.dumps({"build": build_id, "started": time.time()}).encode()
+    try:
+        store.put_bytes_if(bucket, key, body, etag=None, content_type="application/json")
+        return build_id
+    except ConditionFailed:
+        pass
+    info: ObjectInfo | None = None
+    try:
+        info = store.head(bucket, key)
+        held = json.loads(store.get_bytes(bucket, key))
+        age = time.time() - float(held["started"])
+    except ObjectNotFound:
+        age, info = float("inf"), None  # released meanwhile
+    except (ValueError, KeyError, TypeError):
+        age = float("inf")  # unreadable: no live build wrote it
+    if age < CLAIM_LEASE_S:
+        raise ConcurrentBuild(
+            f"catalog {layout.survey}: another build is making version {version} "
+            f"(claimed {age:.0f} s ago at s3://{bucket}/{key}); retry after it publishes"
+        )
+    try:
+        store.put_bytes_if(
+            bucket, key, body, etag=info.etag if info else None, content_type="application/json"
+        )
+    except ConditionFailed:
+        raise ConcurrentBuild(
+            f"catalog {layout.survey}: another build took over version {version} first"
+        ) from None
+    _log.warning(
+        "catalog %s: took over version %d from a build that claimed it %.0f s ago and "
+        "never published",
+        layout.survey,
+        version,
+        age,
+    )
+    return build_id
 
 
 def read_manifest(store: ObjectStore, bucket: str, survey: str, version: int | None = None) -> dict:
@@ -595,7 +699,7 @@ def build_catalog(
     """
     t0 = time.perf_counter()
     layout = CatalogLayout(survey)
-    parent = latest_version(store, bucket, survey)
+    parent, latest_etag = _latest_with_etag(store, bucket, survey)
     prev = read_manifest(store, bucket, survey, parent) if parent is not None else None
     if prev is not None:
         partition_order = prev["partition_order"]  # a survey keeps its partitioning
@@ -635,260 +739,279 @@ def build_catalog(
         result.seconds = time.perf_counter() - t0
         return result
     version = (parent or 0) + 1
-    result.version = version
-    fields_meta = {k: dict(v) for k, v in prev_fields.items()}
+    with _claimed(store, bucket, layout, version):
+        result.version = version
+        fields_meta = {k: dict(v) for k, v in prev_fields.items()}
 
-    with tempfile.TemporaryDirectory(prefix="cloudphot-build-", dir=tmp_dir) as tmps:
-        tmp = Path(tmps)
-        state = _State(store, bucket, layout, prev, partition_order, tmp)
-        meas_dirty: set[int] = set()
-        meas_drop: set[str] = set()
-        meas_frag: dict[int, list[Path]] = {}
-        for fid, etags in todo:
-            if fid in prev_fields:  # refresh: forget the field's old rows first
-                result.fields_refreshed.append(fid)
-                state.load(prev_fields[fid]["src_partitions"])
-                mask = state.cols["field_id"] == fid
-                state.ghosts = (
-                    state.cols["objid"][mask].astype(np.int64),
-                    state.cols["ra"][mask].astype(float),
-                    state.cols["dec"][mask].astype(float),
+        with tempfile.TemporaryDirectory(prefix="cloudphot-build-", dir=tmp_dir) as tmps:
+            tmp = Path(tmps)
+            state = _State(store, bucket, layout, prev, partition_order, tmp)
+            meas_dirty: set[int] = set()
+            meas_drop: set[str] = set()
+            meas_frag: dict[int, list[Path]] = {}
+            for fid, etags in todo:
+                if fid in prev_fields:  # refresh: forget the field's old rows first
+                    result.fields_refreshed.append(fid)
+                    state.load(prev_fields[fid]["src_partitions"])
+                    mask = state.cols["field_id"] == fid
+                    state.ghosts = (
+                        state.cols["objid"][mask].astype(np.int64),
+                        state.cols["ra"][mask].astype(float),
+                        state.cols["dec"][mask].astype(float),
+                    )
+                    gone = state.remove(mask)
+                    _reassign_partitions(state, {int(g) for g in gone})
+                    meas_dirty.update(prev_fields[fid]["meas_partitions"])
+                    meas_drop.add(fid)
+                else:
+                    result.fields_added.append(fid)
+                with store.local_path(bucket, keys.field_catalog(fid)) as path:
+                    cat = pq.read_table(path)
+                filters = _field_filters(cat, fid)
+                src = _to_src(cat, filters)
+                objid = _match_field(state, src, match_radius_arcsec)
+                src["objid"] = objid
+                state.ghosts = (np.empty(0, np.int64), np.empty(0), np.empty(0))
+                rowpix = ids.healpix_nest(
+                    src["ra"].astype(float), src["dec"].astype(float), partition_order
                 )
-                gone = state.remove(mask)
-                _reassign_partitions(state, {int(g) for g in gone})
-                meas_dirty.update(prev_fields[fid]["meas_partitions"])
-                meas_drop.add(fid)
-            else:
-                result.fields_added.append(fid)
-            with store.local_path(bucket, keys.field_catalog(fid)) as path:
-                cat = pq.read_table(path)
-            filters = _field_filters(cat, fid)
-            src = _to_src(cat, filters)
-            objid = _match_field(state, src, match_radius_arcsec)
-            src["objid"] = objid
-            state.ghosts = (np.empty(0, np.int64), np.empty(0), np.empty(0))
-            rowpix = ids.healpix_nest(
-                src["ra"].astype(float), src["dec"].astype(float), partition_order
-            )
-            src["_healpix_29"] = ids.healpix29(src["ra"].astype(float), src["dec"].astype(float))
-            state.append(src, rowpix)
-            _reassign_partitions(state, {int(o) for o in objid})
-            # measurements: objid by star_id, split into partition fragments on local disk
-            star = cat.column("star_id").to_numpy()
-            lookup = np.full(int(star.max()) + 1 if len(star) else 0, -1, np.int64)
-            lookup[star] = objid
-            if etags["measurements"] is None:
+                src["_healpix_29"] = ids.healpix29(
+                    src["ra"].astype(float), src["dec"].astype(float)
+                )
+                state.append(src, rowpix)
+                _reassign_partitions(state, {int(o) for o in objid})
+                # measurements: objid by star_id, split into partition fragments on local disk
+                star = cat.column("star_id").to_numpy()
+                lookup = np.full(int(star.max()) + 1 if len(star) else 0, -1, np.int64)
+                lookup[star] = objid
+                if etags["measurements"] is None:
+                    fields_meta[fid] = {
+                        "etags": etags,
+                        "meas_partitions": [],
+                        "job_id": None,
+                        "pipeline_version": None,
+                        "task_options": None,
+                    }
+                    continue
+                with store.local_path(bucket, keys.field_measurements(fid)) as path:
+                    prov = _provenance(path)
+                    pf = pq.ParquetFile(path)
+                    missing = [c for c in MEASUREMENT_COLUMNS if c not in pf.schema_arrow.names]
+                    if missing:
+                        raise DataError(f"field {fid}: measurements lack columns {missing}")
+                    mparts: set[int] = set()
+                    for bi, batch in enumerate(pf.iter_batches(batch_size=1_000_000)):
+                        mt = _meas_table(pa.Table.from_batches([batch]), lookup, prov)
+                        mpix = mt.column("_healpix_29").to_numpy() >> (2 * (29 - partition_order))
+                        for p in np.unique(mpix):
+                            frag = tmp / "meas" / f"{int(p)}" / f"{fid}-{bi}.parquet"
+                            frag.parent.mkdir(parents=True, exist_ok=True)
+                            pq.write_table(mt.filter(pa.array(mpix == p)), frag)
+                            meas_frag.setdefault(int(p), []).append(frag)
+                            mparts.add(int(p))
+                meas_dirty.update(mparts)
                 fields_meta[fid] = {
                     "etags": etags,
-                    "meas_partitions": [],
-                    "job_id": None,
-                    "pipeline_version": None,
-                    "task_options": None,
+                    "meas_partitions": sorted(mparts),
+                    "job_id": prov.get("job_id"),
+                    "pipeline_version": prov.get("pipeline_version"),
+                    "task_options": prov.get("task_options"),
                 }
-                continue
-            with store.local_path(bucket, keys.field_measurements(fid)) as path:
-                prov = _provenance(path)
-                pf = pq.ParquetFile(path)
-                missing = [c for c in MEASUREMENT_COLUMNS if c not in pf.schema_arrow.names]
-                if missing:
-                    raise DataError(f"field {fid}: measurements lack columns {missing}")
-                mparts: set[int] = set()
-                for bi, batch in enumerate(pf.iter_batches(batch_size=1_000_000)):
-                    mt = _meas_table(pa.Table.from_batches([batch]), lookup, prov)
-                    mpix = mt.column("_healpix_29").to_numpy() >> (2 * (29 - partition_order))
-                    for p in np.unique(mpix):
-                        frag = tmp / "meas" / f"{int(p)}" / f"{fid}-{bi}.parquet"
-                        frag.parent.mkdir(parents=True, exist_ok=True)
-                        pq.write_table(mt.filter(pa.array(mpix == p)), frag)
-                        meas_frag.setdefault(int(p), []).append(frag)
-                        mparts.add(int(p))
-            meas_dirty.update(mparts)
-            fields_meta[fid] = {
-                "etags": etags,
-                "meas_partitions": sorted(mparts),
-                "job_id": prov.get("job_id"),
-                "pipeline_version": prov.get("pipeline_version"),
-                "task_options": prov.get("task_options"),
-            }
-        # which src partitions does each field now touch (for a later refresh)
-        fid_arr = state.cols["field_id"].astype(str)
-        for fid in fields_meta:
-            if fid in dict(todo) or any(
-                p in state.dirty for p in fields_meta[fid].get("src_partitions", [])
-            ):
-                in_loaded = {int(p) for p in np.unique(state.npix[fid_arr == fid])}
-                old = set(fields_meta[fid].get("src_partitions", [])) - state.loaded
-                fields_meta[fid]["src_partitions"] = sorted(in_loaded | old)
+            # which src partitions does each field now touch (for a later refresh)
+            fid_arr = state.cols["field_id"].astype(str)
+            for fid in fields_meta:
+                if fid in dict(todo) or any(
+                    p in state.dirty for p in fields_meta[fid].get("src_partitions", [])
+                ):
+                    in_loaded = {int(p) for p in np.unique(state.npix[fid_arr == fid])}
+                    old = set(fields_meta[fid].get("src_partitions", [])) - state.loaded
+                    fields_meta[fid]["src_partitions"] = sorted(in_loaded | old)
 
-        con = duckdb.connect()
-        con.execute("SET preserve_insertion_order=false")
-        manifest_tables: dict[str, dict] = {}
-        vp = layout.version_prefix(version)
-        # ---- phot_src and phot_mod: the dirty partitions
-        src_parts: dict[int, pq.FileMetaData] = {}
-        mod_parts: dict[int, pq.FileMetaData] = {}
-        entries: dict[str, dict[str, dict]] = {t: {} for t in TABLES}
-        for p in sorted(state.dirty):
-            sel = state.npix == p
-            if not sel.any():
-                continue
-            src_t = pa.Table.from_arrays(
-                [
-                    pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True)
-                    for f in SRC_SCHEMA
-                ],
-                schema=SRC_SCHEMA,
-            ).sort_by("_healpix_29")
-            for table, tbl in (("phot_src", src_t), ("phot_mod", _mod_table(con, src_t))):
-                local = tmp / "out" / table / f"{p}.parquet"
-                local.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(
-                    tbl, local, row_group_size=row_group_rows, **parquet_options(tbl.schema)
-                )
-                key = vp + f"{table}/" + partition_key(partition_order, p)
-                md = pq.read_metadata(local)
-                (src_parts if table == "phot_src" else mod_parts)[p] = md
-                entries[table][str(p)] = _publish(store, bucket, key, local, md.num_rows, version)
-        # ---- phot_meas: dirty partitions = old file (minus refreshed fields) + fragments
-        meas_parts: dict[int, pq.FileMetaData] = {}
-        for p in sorted(meas_dirty):
-            sources = []
-            prev_entry = state.prev_partitions("phot_meas").get(str(p))
-            with _maybe_local(store, bucket, prev_entry) as oldpath:
-                if oldpath is not None:
-                    old_sql = f"SELECT * FROM read_parquet('{oldpath}')"
-                    if meas_drop:  # (never "NOT IN (NULL)": that keeps no rows at all)
-                        drop = ", ".join(f"'{f}'" for f in sorted(meas_drop))
-                        old_sql += f" WHERE field_id NOT IN ({drop})"
-                    sources.append(old_sql)
-                frags = meas_frag.get(p, [])
-                if frags:
-                    sources.append(
-                        "SELECT * FROM read_parquet([" + ", ".join(f"'{f}'" for f in frags) + "])"
-                    )
-                local = tmp / "out" / "phot_meas" / f"{p}.parquet"
-                md = write_sorted_parquet(
-                    con,
-                    " UNION ALL BY NAME ".join(sources),
-                    local,
-                    schema=arrow_schema(PHOT_MEAS),
-                    tie_break=("field_id", "exposure_id", "star_id"),
-                    row_group_rows=row_group_rows,
-                )
-            if md.num_rows == 0:
-                continue
-            key = vp + "phot_meas/" + partition_key(partition_order, p)
-            meas_parts[p] = md
-            entries["phot_meas"][str(p)] = _publish(store, bucket, key, local, md.num_rows, version)
-        con.close()
-        result.rewritten = {t: sorted(int(k) for k in entries[t]) for t in TABLES}
-        # ---- unchanged partitions: copy into the new version's HATS tree
-        footers = {"phot_src": src_parts, "phot_mod": mod_parts, "phot_meas": meas_parts}
-        result.copied = {t: [] for t in TABLES}
-        for table in TABLES:
-            rewritten = state.dirty if table != "phot_meas" else meas_dirty
-            for sp, entry in state.prev_partitions(table).items():
-                p = int(sp)
-                if p in rewritten:
+            con = duckdb.connect()
+            con.execute("SET preserve_insertion_order=false")
+            manifest_tables: dict[str, dict] = {}
+            vp = layout.version_prefix(version)
+            # ---- phot_src and phot_mod: the dirty partitions
+            src_parts: dict[int, pq.FileMetaData] = {}
+            mod_parts: dict[int, pq.FileMetaData] = {}
+            entries: dict[str, dict[str, dict]] = {t: {} for t in TABLES}
+            for p in sorted(state.dirty):
+                sel = state.npix == p
+                if not sel.any():
                     continue
-                key = vp + f"{table}/" + partition_key(partition_order, p)
-                store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
-                footers[table][p] = read_parquet_footer(store, bucket, key)
-                entries[table][sp] = {
-                    **{k: entry[k] for k in ("sha256", "size") if k in entry},
-                    "key": key,
-                    "nrows": entry["nrows"],
-                    "written_in": entry.get("written_in", version),
-                }
-                result.copied[table].append(p)
-        # ---- phot_visit, phot_pm, phot_var: derived from the whole version (see .visits)
-        derived = _write_derived(
-            store,
-            bucket,
-            vp,
-            tmp,
-            entries,
-            footers,
-            partition_order,
-            version,
-            row_group_rows,
-            pm_min_baseline_days,
-        )
-        result.derived_rows = {t: int(pq.read_metadata(f).num_rows) for t, f in derived.items()}
-        result.frame_tie = _frame_tie_summary(derived["phot_visit"])
-        # ---- HATS metadata, manifest, and LATEST last (the success marker)
-        for table, ctype, cols in (
-            ("phot_mod", "object", PHOT_MOD),
-            ("phot_meas", "source", PHOT_MEAS),
-            ("phot_src", "source", None),
-            ("phot_visit", "source", DERIVED_TABLES["phot_visit"]),
-            ("phot_pm", "object", DERIVED_TABLES["phot_pm"]),
-            ("phot_var", "source", DERIVED_TABLES["phot_var"]),
-        ):
-            hats_files: list[dict] = []
-            nrows = write_hats_metadata(
+                src_t = pa.Table.from_arrays(
+                    [
+                        pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True)
+                        for f in SRC_SCHEMA
+                    ],
+                    schema=SRC_SCHEMA,
+                ).sort_by("_healpix_29")
+                for table, tbl in (("phot_src", src_t), ("phot_mod", _mod_table(con, src_t))):
+                    local = tmp / "out" / table / f"{p}.parquet"
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    pq.write_table(
+                        tbl, local, row_group_size=row_group_rows, **parquet_options(tbl.schema)
+                    )
+                    key = vp + f"{table}/" + partition_key(partition_order, p)
+                    md = pq.read_metadata(local)
+                    (src_parts if table == "phot_src" else mod_parts)[p] = md
+                    entries[table][str(p)] = _publish(
+                        store, bucket, key, local, md.num_rows, version
+                    )
+            # ---- phot_meas: dirty partitions = old file (minus refreshed fields) + fragments
+            meas_parts: dict[int, pq.FileMetaData] = {}
+            for p in sorted(meas_dirty):
+                sources = []
+                prev_entry = state.prev_partitions("phot_meas").get(str(p))
+                with _maybe_local(store, bucket, prev_entry) as oldpath:
+                    if oldpath is not None:
+                        old_sql = f"SELECT * FROM read_parquet('{oldpath}')"
+                        if meas_drop:  # (never "NOT IN (NULL)": that keeps no rows at all)
+                            drop = ", ".join(f"'{f}'" for f in sorted(meas_drop))
+                            old_sql += f" WHERE field_id NOT IN ({drop})"
+                        sources.append(old_sql)
+                    frags = meas_frag.get(p, [])
+                    if frags:
+                        sources.append(
+                            "SELECT * FROM read_parquet(["
+                            + ", ".join(f"'{f}'" for f in frags)
+                            + "])"
+                        )
+                    local = tmp / "out" / "phot_meas" / f"{p}.parquet"
+                    md = write_sorted_parquet(
+                        con,
+                        " UNION ALL BY NAME ".join(sources),
+                        local,
+                        schema=arrow_schema(PHOT_MEAS),
+                        tie_break=("field_id", "exposure_id", "star_id"),
+                        row_group_rows=row_group_rows,
+                    )
+                if md.num_rows == 0:
+                    continue
+                key = vp + "phot_meas/" + partition_key(partition_order, p)
+                meas_parts[p] = md
+                entries["phot_meas"][str(p)] = _publish(
+                    store, bucket, key, local, md.num_rows, version
+                )
+            con.close()
+            result.rewritten = {t: sorted(int(k) for k in entries[t]) for t in TABLES}
+            # ---- unchanged partitions: copy into the new version's HATS tree
+            footers = {"phot_src": src_parts, "phot_mod": mod_parts, "phot_meas": meas_parts}
+            result.copied = {t: [] for t in TABLES}
+            for table in TABLES:
+                rewritten = state.dirty if table != "phot_meas" else meas_dirty
+                for sp, entry in state.prev_partitions(table).items():
+                    p = int(sp)
+                    if p in rewritten:
+                        continue
+                    key = vp + f"{table}/" + partition_key(partition_order, p)
+                    store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
+                    footers[table][p] = read_parquet_footer(store, bucket, key)
+                    entries[table][sp] = {
+                        **{k: entry[k] for k in ("sha256", "size") if k in entry},
+                        "key": key,
+                        "nrows": entry["nrows"],
+                        "written_in": entry.get("written_in", version),
+                    }
+                    result.copied[table].append(p)
+            # ---- phot_visit, phot_pm, phot_var: derived from the whole version (see .visits)
+            derived = _write_derived(
                 store,
                 bucket,
-                layout.table_prefix(version, table),
-                name=f"{survey}_{table}",
-                catalog_type=ctype,
-                order=partition_order,
-                schema=arrow_schema(cols) if cols else SRC_SCHEMA,
-                partitions=footers[table],
-                extra={"cloudphot_catalog_version": str(version)},
-                written=hats_files,
+                vp,
+                tmp,
+                entries,
+                footers,
+                partition_order,
+                version,
+                row_group_rows,
+                pm_min_baseline_days,
             )
-            manifest_tables[table] = {
-                "nrows": nrows,
-                "prefix": layout.table_prefix(version, table),
-                "files": hats_files,
-                "partitions": dict(sorted(entries[table].items(), key=lambda kv: int(kv[0]))),
-            }
-    result.large_partitions = {
-        int(p): int(e["nrows"])
-        for p, e in manifest_tables["phot_mod"]["partitions"].items()
-        if int(e["nrows"]) > LARGE_PARTITION_OBJECTS
-    }
-    if result.large_partitions:
-        _log.warning(
-            "catalog %s v%d: partitions %s hold more than %d objects each; a build "
-            "touching them needs memory in proportion: rebuild the survey with a "
-            "deeper partition order (now %d)",
-            survey,
-            version,
-            sorted(result.large_partitions),
-            LARGE_PARTITION_OBJECTS,
-            partition_order,
+            result.derived_rows = {t: int(pq.read_metadata(f).num_rows) for t, f in derived.items()}
+            result.frame_tie = _frame_tie_summary(derived["phot_visit"])
+            # ---- HATS metadata, manifest, and LATEST last (the success marker)
+            for table, ctype, cols in (
+                ("phot_mod", "object", PHOT_MOD),
+                ("phot_meas", "source", PHOT_MEAS),
+                ("phot_src", "source", None),
+                ("phot_visit", "source", DERIVED_TABLES["phot_visit"]),
+                ("phot_pm", "object", DERIVED_TABLES["phot_pm"]),
+                ("phot_var", "source", DERIVED_TABLES["phot_var"]),
+            ):
+                hats_files: list[dict] = []
+                nrows = write_hats_metadata(
+                    store,
+                    bucket,
+                    layout.table_prefix(version, table),
+                    name=f"{survey}_{table}",
+                    catalog_type=ctype,
+                    order=partition_order,
+                    schema=arrow_schema(cols) if cols else SRC_SCHEMA,
+                    partitions=footers[table],
+                    extra={"cloudphot_catalog_version": str(version)},
+                    written=hats_files,
+                )
+                manifest_tables[table] = {
+                    "nrows": nrows,
+                    "prefix": layout.table_prefix(version, table),
+                    "files": hats_files,
+                    "partitions": dict(sorted(entries[table].items(), key=lambda kv: int(kv[0]))),
+                }
+        result.large_partitions = {
+            int(p): int(e["nrows"])
+            for p, e in manifest_tables["phot_mod"]["partitions"].items()
+            if int(e["nrows"]) > LARGE_PARTITION_OBJECTS
+        }
+        if result.large_partitions:
+            _log.warning(
+                "catalog %s v%d: partitions %s hold more than %d objects each; a build "
+                "touching them needs memory in proportion: rebuild the survey with a "
+                "deeper partition order (now %d)",
+                survey,
+                version,
+                sorted(result.large_partitions),
+                LARGE_PARTITION_OBJECTS,
+                partition_order,
+            )
+        result.n_objects = manifest_tables["phot_mod"]["nrows"]
+        result.n_measurements = manifest_tables["phot_meas"]["nrows"]
+        manifest = {
+            "survey": survey,
+            "version": version,
+            "parent": parent,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "pipeline_version": __version__,
+            "partition_order": partition_order,
+            "match_radius_arcsec": match_radius_arcsec,
+            "fields": fields_meta,
+            "tables": manifest_tables,
+            "pm_min_baseline_days": pm_min_baseline_days,
+            "frame_tie": result.frame_tie,
+        }
+        # publication: the manifest (of the version this build claimed), then the pointer
+        # swapped from the state the build started from; a build that lost the race
+        # publishes nothing (its files stay unreferenced under the version it claimed)
+        store.put_bytes(
+            bucket,
+            layout.manifest(version),
+            json.dumps(manifest, indent=1).encode(),
+            content_type="application/json",
         )
-    result.n_objects = manifest_tables["phot_mod"]["nrows"]
-    result.n_measurements = manifest_tables["phot_meas"]["nrows"]
-    manifest = {
-        "survey": survey,
-        "version": version,
-        "parent": parent,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "pipeline_version": __version__,
-        "partition_order": partition_order,
-        "match_radius_arcsec": match_radius_arcsec,
-        "fields": fields_meta,
-        "tables": manifest_tables,
-        "pm_min_baseline_days": pm_min_baseline_days,
-        "frame_tie": result.frame_tie,
-    }
-    store.put_bytes(
-        bucket,
-        layout.manifest(version),
-        json.dumps(manifest, indent=1).encode(),
-        content_type="application/json",
-    )
-    store.put_bytes(
-        bucket,
-        layout.latest,
-        json.dumps({"version": version}).encode(),
-        content_type="application/json",
-    )
-    result.seconds = time.perf_counter() - t0
-    return result
+        try:
+            store.put_bytes_if(
+                bucket,
+                layout.latest,
+                json.dumps({"version": version}).encode(),
+                etag=latest_etag,
+                content_type="application/json",
+            )
+        except ConditionFailed as exc:
+            raise ConcurrentBuild(
+                f"catalog {survey}: another build published while this one made version "
+                f"{version} from v{parent}; nothing was published ({exc})"
+            ) from None
+        result.seconds = time.perf_counter() - t0
+        return result
 
 
 def _publish(store, bucket: str, key: str, local: Path, nrows: int, version: int) -> dict:

@@ -320,6 +320,44 @@ class LocalObjectStore(ObjectStore):
             )
         return self._store(bucket, key, bytes(data), content_type, metadata)
 
+    def put_bytes_if(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        etag: str | None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Compare-and-swap across processes: the check and the write hold an exclusive
+        ``flock`` on a lock file beside the key's sidecar (every conditional writer of
+        the key takes it; plain writes do not, as on S3 where they are unconditional)."""
+        import fcntl
+
+        meta = self._meta_path(bucket, key)  # (".~cloudphot" names are reserved: no key has one)
+        lock = meta.with_name(f"{_TMP_PREFIX}-lock-{meta.name}")
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot lock s3://{bucket}/{key} at {lock}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current: str | None = self.head(bucket, key).etag
+            except ObjectNotFound:
+                current = None
+            if current != etag:
+                from ..errors import ConditionFailed
+
+                raise ConditionFailed(
+                    f"s3://{bucket}/{key} changed: its etag is {current or 'absent'}, "
+                    f"the write expected {etag or 'no object'}"
+                )
+            return self.put_bytes(bucket, key, data, content_type=content_type)
+        finally:
+            os.close(fd)  # releases the lock
+
     def put_file(
         self,
         bucket: str,

@@ -72,6 +72,24 @@ class ObjectStore(ABC):
     ) -> ObjectInfo:
         """Upload a local file atomically (streamed; large files do not sit in memory)."""
 
+    def put_bytes_if(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        etag: str | None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` only if the object is unchanged: a compare-and-swap.
+
+        ``etag=None``: only if no object has ``key`` (S3 ``If-None-Match: *``); else
+        only if the current object's etag is ``etag`` (``If-Match``). Raises
+        :class:`~cloudphot.errors.ConditionFailed` when the condition does not hold,
+        so of two writers racing from the same state exactly one succeeds.
+        """
+        raise ConfigError(f"{type(self).__name__} has no conditional writes")
+
     @abstractmethod
     def metadata(self, bucket: str, key: str) -> tuple[str | None, dict[str, str]]:
         """(content type, user metadata) of an object, as written; raises
