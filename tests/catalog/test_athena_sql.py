@@ -383,6 +383,7 @@ def _glue_emulation(cat) -> duckdb.DuckDBPyConnection:
     its version filter would count every row twice.
     """
     root = cat.engine.root.as_posix()  # the local store's catalogs/ folder
+    bucket = cat.bucket
     con = duckdb.connect()
     con.execute("CREATE SCHEMA phat_v2")
     # Trino functions DuckDB spells differently (names only; same semantics)
@@ -396,12 +397,14 @@ def _glue_emulation(cat) -> duckdb.DuckDBPyConnection:
             f"SELECT {cols}, "
             f"CAST(regexp_extract(filename, '/v([0-9]{{4}})/', 1) AS INTEGER) AS version, "
             f"CAST(regexp_extract(filename, '/Norder=([0-9]+)/', 1) AS INTEGER) AS norder, "
-            f"CAST(regexp_extract(filename, '/Dir=([0-9]+)/', 1) AS INTEGER) AS dir "
+            f"CAST(regexp_extract(filename, '/Dir=([0-9]+)/', 1) AS INTEGER) AS dir, "
+            f"'s3://{bucket}/catalogs/' || filename[{len(root) + 2}:] AS \"$path\" "
             f"FROM read_parquet('{files}', filename = true, hive_partitioning = false)"
         )
         con.execute(
             f"CREATE VIEW phat_v2.{table} AS {keyed} UNION ALL "
-            f"SELECT * REPLACE (version + 1 AS version) FROM ({keyed})"
+            f'SELECT * EXCLUDE ("$path") REPLACE (version + 1 AS version), "$path" '
+            f"FROM ({keyed})"
         )
     return con
 

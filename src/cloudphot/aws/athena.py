@@ -441,7 +441,12 @@ class AthenaQueryEngine:
     def to_athena(self, sql: str) -> tuple[str, Rewritten]:
         """The Trino SQL :meth:`run` sends (useful to read, and for tests)."""
         return athena_sql(
-            sql, self.manifest, survey=self.survey, database=self.database, max_rows=self.max_rows
+            sql,
+            self.manifest,
+            survey=self.survey,
+            database=self.database,
+            max_rows=self.max_rows,
+            bucket=self.bucket,
         )
 
     def run(self, sql: str) -> QueryResult:

@@ -25,7 +25,7 @@ from ..errors import ConfigError, DataError
 from ..platform import Platform, QueryEngine, open_platform
 from ..settings import Settings
 from ..storage.objects import ObjectStore
-from .build import BuildResult, build_catalog, latest_version, read_manifest
+from .build import BuildResult, build_catalog, list_versions, read_manifest
 from .query import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, TABLES, check_cone, unique_names
 from .query import QueryEngine as DuckDBQueryEngine
 from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
@@ -161,8 +161,8 @@ class Catalog:
         return result
 
     def versions(self) -> list[int]:
-        latest = latest_version(self.store, self.bucket, self.survey)
-        return [] if latest is None else list(range(1, latest + 1))
+        """Published versions still stored (``cloudphot catalog prune`` removes old ones)."""
+        return list_versions(self.store, self.bucket, self.survey)
 
     def manifest(self) -> dict:
         return read_manifest(self.store, self.bucket, self.survey, self.version)

@@ -10,8 +10,10 @@ partition projection on ``version``, ``norder`` and ``dir``)::
     (SELECT "ra", "dec", ... FROM "phat_v2"."phot_mod"
      WHERE "version" = 3 AND "norder" = 8 AND "dir" IN (0)) AS phot_mod
 
-- ``version`` pins the catalog version being queried (every version is a full
-  copy, so without it a query would read all of them);
+- ``version`` pins the catalog version being queried; a version that shares
+  unchanged partitions with the versions that wrote them (its manifest names those
+  objects) reads ``version IN (...)`` of those versions and ``"$path" IN (...)`` of
+  exactly its objects (:func:`shared_source`);
 - the columns are exactly the schema's, so ``SELECT *`` returns the columns it
   returns locally, not the partition keys;
 - ``dir IN (...)`` names the HATS directories of the version's partitions, or for
@@ -32,6 +34,8 @@ the SQL.
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -72,6 +76,50 @@ def _ident(name: str) -> exp.Identifier:
 
 def _eq(name: str, value: int) -> exp.Expression:
     return exp.EQ(this=exp.column(_ident(name)), expression=exp.Literal.number(int(value)))
+
+
+_VERSION_IN_KEY = re.compile(r"/v(\d{4,})/")
+
+
+def _in(name: str, values) -> exp.Expression:
+    lits = [
+        exp.Literal.string(v) if isinstance(v, str) else exp.Literal.number(int(v)) for v in values
+    ]
+    return exp.In(this=exp.column(_ident(name)), expressions=lits)
+
+
+def shared_source(
+    database: str, table: str, order: int, files: list[tuple[int, str]], bucket: str
+) -> exp.Select:
+    """The Glue table read through a manifest that shares files across versions.
+
+    ``files`` are ``(npix, key)`` of the partitions to read, each where the version
+    that wrote it put it: the partition keys name those versions and directories (so
+    Athena lists only their prefixes) and ``"$path"`` the objects themselves, so a
+    superseded file of an earlier version in the same directory is never read.
+    """
+    if table not in TABLES:
+        raise ValueError(f"{table!r} is not a catalog table")
+    if not files:
+        cond: exp.Expr = exp.false()
+    else:
+        versions = set()
+        for _, key in files:
+            m = _VERSION_IN_KEY.search(key)
+            if m is None:
+                raise ValueError(f"partition key {key!r} names no catalog version")
+            versions.add(int(m.group(1)))
+        cond = exp.and_(
+            _in("version", sorted(versions)),
+            _eq("norder", order),
+            _in("dir", sorted({hats_dir(p) for p, _ in files})),
+            _in("$path", sorted(f"s3://{bucket}/{k}" for _, k in files)),
+        )
+    return (
+        exp.select(*[exp.column(_ident(c)) for c in _COLUMNS[table]])
+        .from_(exp.Table(this=_ident(table), db=_ident(database)))
+        .where(cond)
+    )
 
 
 def glue_source(
@@ -176,6 +224,7 @@ def athena_sql(
     survey: str,
     database: str | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    bucket: str | None = None,
 ) -> tuple[str, Rewritten]:
     """The Trino SQL Athena runs for ``sql`` on the catalog version ``manifest`` describes.
 
@@ -192,6 +241,9 @@ def athena_sql(
         Glue database holding the tables (default: the survey, as template.yaml names it).
     max_rows
         Row limit: a larger explicit LIMIT is refused, no LIMIT fetches ``max_rows + 1``.
+    bucket
+        The products bucket, needed when the version shares partition files with
+        earlier versions (its manifest names objects under their prefixes).
 
     Returns
     -------
@@ -214,6 +266,17 @@ def athena_sql(
     }
     # rows a format-1 build filed off their position (issue 15.2): as the local engine
     legacy = int(manifest.get("format", 1)) < 2
+    #: npix -> key of each table's partitions whose object another version wrote
+    keys = {
+        t: {int(p): e["key"] for p, e in manifest["tables"][t]["partitions"].items()}
+        for t in available
+    }
+    shared = {
+        t: any(not k.startswith(manifest["tables"][t]["prefix"]) for k in keys[t].values())
+        for t in available
+    }
+    if any(shared.values()) and bucket is None:
+        raise ValueError("a version sharing partitions with earlier ones needs the bucket")
 
     def swap(node):
         if isinstance(node, exp.Table) and id(node) in rw.tables:
@@ -239,8 +302,15 @@ def athena_sql(
                     else 0.0,
                 )
             )
+            source = (
+                shared_source(
+                    database, table, order, [(p, keys[table][p]) for p in parts], str(bucket)
+                )
+                if shared[table]
+                else glue_source(database, table, version, order, parts)
+            )
             return exp.Subquery(
-                this=glue_source(database, table, version, order, parts),
+                this=source,
                 alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)),
             )
         return node

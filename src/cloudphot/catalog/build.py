@@ -81,6 +81,9 @@ __all__ = [
     "ConcurrentBuild",
     "build_catalog",
     "latest_version",
+    "list_versions",
+    "materialize_hats_tree",
+    "prune_versions",
     "read_manifest",
 ]
 
@@ -856,7 +859,13 @@ def build_catalog(
                     md = pq.read_metadata(local)
                     (src_parts if table == "phot_src" else mod_parts)[p] = md
                     entries[table][str(p)] = _publish(
-                        store, bucket, key, local, md.num_rows, version
+                        store,
+                        bucket,
+                        key,
+                        local,
+                        md.num_rows,
+                        version,
+                        state.prev_partitions(table).get(str(p)),
                     )
             # ---- phot_meas: dirty partitions = old file (minus refreshed fields) + fragments
             meas_parts: dict[int, pq.FileMetaData] = {}
@@ -891,11 +900,11 @@ def build_catalog(
                 key = vp + "phot_meas/" + partition_key(partition_order, p)
                 meas_parts[p] = md
                 entries["phot_meas"][str(p)] = _publish(
-                    store, bucket, key, local, md.num_rows, version
+                    store, bucket, key, local, md.num_rows, version, prev_entry
                 )
             con.close()
             result.rewritten = {t: sorted(int(k) for k in entries[t]) for t in TABLES}
-            # ---- unchanged partitions: copy into the new version's HATS tree
+            # ---- unchanged partitions: shared with the version that wrote them
             footers = {"phot_src": src_parts, "phot_mod": mod_parts, "phot_meas": meas_parts}
             result.copied = {t: [] for t in TABLES}
             for table in TABLES:
@@ -904,15 +913,12 @@ def build_catalog(
                     p = int(sp)
                     if p in rewritten:
                         continue
-                    key = vp + f"{table}/" + partition_key(partition_order, p)
-                    store.copy(bucket, entry["key"], key)  # server-side; a hard link locally
-                    footers[table][p] = read_parquet_footer(store, bucket, key)
-                    entries[table][sp] = {
-                        **{k: entry[k] for k in ("sha256", "size") if k in entry},
-                        "key": key,
-                        "nrows": entry["nrows"],
-                        "written_in": entry.get("written_in", version),
-                    }
+                    # shared, not copied: the manifest names the earlier version's object
+                    entries[table][sp] = {"written_in": version, **entry}
+                    _link_into_tree(
+                        store, bucket, entry["key"], vp + f"{table}/", partition_order, p
+                    )
+                    footers[table][p] = read_parquet_footer(store, bucket, entry["key"])
                     result.copied[table].append(p)
             # ---- phot_visit, phot_pm, phot_var: derived from the whole version (see .visits)
             derived = _write_derived(
@@ -926,6 +932,7 @@ def build_catalog(
                 version,
                 row_group_rows,
                 pm_min_baseline_days,
+                state.prev_partitions,
             )
             result.derived_rows = {t: int(pq.read_metadata(f).num_rows) for t, f in derived.items()}
             result.frame_tie = _frame_tie_summary(derived["phot_visit"])
@@ -1014,9 +1021,99 @@ def build_catalog(
         return result
 
 
-def _publish(store, bucket: str, key: str, local: Path, nrows: int, version: int) -> dict:
-    """Upload one partition file; its manifest entry (key, rows, SHA-256, size, version)."""
+def _link_into_tree(store, bucket: str, key: str, table_prefix: str, order: int, p: int) -> None:
+    """Complete a version's HATS tree with a shared partition where that costs nothing.
+
+    The manifest names the object that holds a partition, whichever version wrote it
+    (DuckDB and Athena read through it). HATS readers (LSDB) open a table's own
+    ``dataset/`` tree instead: the local store links the shared file there (a hard
+    link: no bytes, no space). On S3 a copy would be billed as a whole new object, so
+    none is made (see :func:`materialize_hats_tree`).
+    """
+    if getattr(store, "copies_are_free", False):
+        dst = table_prefix + partition_key(order, p)
+        if dst != key:
+            store.copy(bucket, key, dst)
+
+
+def list_versions(store: ObjectStore, bucket: str, survey: str) -> list[int]:
+    """Published versions that still have a manifest (pruning removes old ones)."""
+    latest = latest_version(store, bucket, survey)
+    if latest is None:
+        return []
+    root = CatalogLayout(survey).root
+    found = set()
+    for info in store.list(bucket, root):
+        m = re.fullmatch(re.escape(root) + r"v(\d{4,})/manifest\.json", info.key)
+        if m and int(m.group(1)) <= latest:
+            found.add(int(m.group(1)))
+    return sorted(found)
+
+
+def prune_versions(store: ObjectStore, bucket: str, survey: str, keep: int) -> dict:
+    """Delete all but the newest ``keep`` versions, and every object only they used.
+
+    An object a kept version's manifest names (a shared partition written by an older
+    version) stays where it is; the older version's manifest, metadata and the files
+    no kept version names go. Returns ``{"versions": [...], "objects": n, "bytes": n}``.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise DataError(f"--keep must be a whole number of versions >= 1, not {keep!r}")
+    versions = list_versions(store, bucket, survey)
+    kept, gone = versions[-keep:], versions[:-keep]
+    if not gone:
+        return {"versions": [], "objects": 0, "bytes": 0}
+    layout = CatalogLayout(survey)
+    needed = set()
+    for v in kept:
+        m = read_manifest(store, bucket, survey, v)
+        needed |= {e["key"] for t in m["tables"].values() for e in t["partitions"].values()}
+    n = size = 0
+    for v in gone:
+        for info in list(store.list(bucket, layout.version_prefix(v))):
+            if info.key not in needed:
+                store.delete(bucket, info.key)
+                n += 1
+                size += info.size
+    return {"versions": gone, "objects": n, "bytes": size}
+
+
+def materialize_hats_tree(store: ObjectStore, bucket: str, manifest: dict) -> int:
+    """Copy a version's shared partitions into its own HATS tree (server-side on S3:
+    billed storage) so that HATS readers can open it; return the objects copied."""
+    n = 0
+    for t in manifest["tables"].values():
+        for sp, e in t["partitions"].items():
+            order = int(e.get("order", manifest["partition_order"]))
+            dst = t["prefix"] + partition_key(order, int(e.get("pixel", sp)))
+            if dst != e["key"] and not store.exists(bucket, dst):
+                store.copy(bucket, e["key"], dst)
+                n += 1
+    return n
+
+
+def _publish(
+    store,
+    bucket: str,
+    key: str,
+    local: Path,
+    nrows: int,
+    version: int,
+    prev: dict | None = None,
+) -> dict:
+    """Upload one partition file; its manifest entry (key, rows, SHA-256, size, version).
+
+    A file with the bytes of the previous version's partition (``prev``, same SHA-256)
+    is not uploaded: the entry shares the earlier object.
+    """
     sha = sha256_file(local)
+    if prev is not None and prev.get("sha256") == sha:
+        table_prefix = key[: key.index("dataset/")]
+        order_pix = key.rsplit("Norder=", 1)[1]
+        order = int(order_pix.split("/")[0])
+        pix = int(order_pix.rsplit("Npix=", 1)[1].split(".")[0])
+        _link_into_tree(store, bucket, prev["key"], table_prefix, order, pix)
+        return {"written_in": version, **prev}
     store.put_file(bucket, key, local)
     return {
         "key": key,
@@ -1028,7 +1125,17 @@ def _publish(store, bucket: str, key: str, local: Path, nrows: int, version: int
 
 
 def _write_derived(
-    store, bucket, vp, tmp, entries, footers, order, version, row_group_rows, min_baseline_days
+    store,
+    bucket,
+    vp,
+    tmp,
+    entries,
+    footers,
+    order,
+    version,
+    row_group_rows,
+    min_baseline_days,
+    prev_parts,
 ) -> dict[str, Path]:
     """Derive phot_visit/phot_pm/phot_var from this version's phot_meas and phot_mod and
     write them as HATS partitions at the survey's order (all rewritten: see .visits)."""
@@ -1069,7 +1176,13 @@ def _write_derived(
             key = vp + f"{table}/" + partition_key(order, p)
             footers[table][p] = pq.read_metadata(local_path)
             entries[table][str(p)] = _publish(
-                store, bucket, key, local_path, part.num_rows, version
+                store,
+                bucket,
+                key,
+                local_path,
+                part.num_rows,
+                version,
+                prev_parts(table).get(str(p)),
             )
     return files
 

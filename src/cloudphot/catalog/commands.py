@@ -368,6 +368,24 @@ def cmd_verify(args) -> int:
     return 0
 
 
+@_guard
+def cmd_prune(args) -> int:
+    """Delete all but the newest N versions (shared files a kept version uses stay)."""
+    from .build import prune_versions
+
+    with _catalog(args) as cat:
+        out = prune_versions(cat.store, cat.bucket, cat.survey, args.keep)
+        if not out["versions"]:
+            print(f"catalog {cat.survey}: nothing to prune (keeping {args.keep})")
+        else:
+            vs = ", ".join(f"v{v}" for v in out["versions"])
+            print(
+                f"catalog {cat.survey}: pruned {vs}: {out['objects']} objects, "
+                f"{out['bytes'] / 1e6:.1f} MB"
+            )
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, *, output: bool = True, query: bool = True) -> None:
     p.add_argument(
         "--catalog-version",
@@ -481,6 +499,9 @@ def add_commands(subparsers) -> None:
     )
     _common(c, output=False, query=False)
     c.set_defaults(func=cmd_verify)
+    pr = sub.add_parser("prune", help="delete all but the newest N catalog versions")
+    pr.add_argument("--keep", type=int, required=True, help="versions to keep (>= 1)")
+    pr.set_defaults(func=cmd_prune)
     v = sub.add_parser("versions", help="list catalog versions")
     v.set_defaults(func=cmd_versions)
 

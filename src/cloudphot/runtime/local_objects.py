@@ -158,6 +158,8 @@ def _file_md5(path: Path) -> str:
 class LocalObjectStore(ObjectStore):
     """Buckets as folders under ``root``; see the module docstring for guarantees."""
 
+    copies_are_free = True  # copy() hard-links
+
     def __init__(
         self,
         root: str | os.PathLike,

@@ -48,6 +48,9 @@ class ObjectInfo:
 class ObjectStore(ABC):
     """Buckets of immutable-by-convention objects."""
 
+    #: whether :meth:`copy` costs no storage (a hard link locally; S3 bills a copy)
+    copies_are_free: bool = False
+
     @abstractmethod
     def put_bytes(
         self,
