@@ -92,7 +92,8 @@ def _add(plan: UploadPlan, path: Path, rel: str, prefix: str, everything: bool) 
         if _is_manifest_path(key) and key != manifest_key(fid):
             raise ConfigError(
                 f"nothing uploaded: {path} is the manifest of field {fid!r}, so it belongs at "
-                f"{manifest_key(fid)}, not {key}"
+                f"{manifest_key(fid)}, not {key}: upload it without --prefix (a .json file "
+                f"goes to {manifest_key(fid)} by itself), or name it {fid}.json"
             )
         plan.manifests[key] = fid
     plan.pairs.append((path, key))

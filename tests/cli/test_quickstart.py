@@ -84,6 +84,7 @@ def test_upload_prefix_is_a_folder_and_json_is_checked(cli, ws, tmp_path):
     ran = cli("upload", "--prefix", "manifests/", other, "--no-run")
     assert ran.rc == 2, ran
     assert "belongs at manifests/other-field.json, not manifests/M.json" in ran.err
+    assert "upload it without --prefix" in ran.err and "or name it other-field.json" in ran.err
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"field_id": "x", "exposures": [')

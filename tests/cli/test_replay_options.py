@@ -64,3 +64,41 @@ def test_a_good_option_makes_a_branch(cli, ready_event):
     assert "branch b-" in ran.out
     (job,) = ready_event.store.jobs()
     assert job.input["options"]["photometry"] == {"detect_threshold_sigma": 6}
+
+
+def test_replaying_an_upload_names_the_event_below_it_that_can_be_replayed(cli, ready_event):
+    """The user replays what 'tree' shows first, the manifest's upload; only reduce_field
+    (on the field.ready it led to) makes a branch: the message gives that command."""
+    from cloudphot.events import Event, Job
+
+    rt = ready_event
+    upload = Event(
+        event_id="obj-0123456789abcdef0123",
+        type="object.created",
+        subject="manifests/cli-field.json",
+        source="s3",
+        payload={
+            "bucket": "raw",
+            "bucket_role": "raw",
+            "key": "manifests/cli-field.json",
+            "etag": "0" * 32,
+            "size": 60,
+        },
+    )
+    assert rt.store.record(upload)
+    rt.store.mark_dispatched(upload.event_id)
+    job = Job(
+        job_id="check_field_manifest-0123456789abcdef",
+        event_id=upload.event_id,
+        task="check_field_manifest",
+        executor={},
+        input={},
+    )
+    assert rt.store.create_job(job)
+    ready = rt.store.event(READY)
+    ready.source = job.job_id
+    rt.store.tables.put("events", ready.to_item())
+    ran = cli("replay", upload.event_id, "--set", "photometry.snr_min=3", "--no-run")
+    assert ran.rc == 2, ran
+    assert "cannot replay check_field_manifest as a branch" in ran.err
+    assert f"replay the event below it that starts one: cloudphot replay {READY}" in ran.err, ran

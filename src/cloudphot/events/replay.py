@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..products import branch_for
 from ..validate import BRANCH_RE
 from .dispatcher import execution_input
-from .model import Job, job_id_for
+from .model import Event, Job, job_id_for
 from .registry import Registry
 from .store import EventStore
 
@@ -58,6 +58,30 @@ def _merge(base: dict, changes: dict) -> dict:
     return merged
 
 
+def _replayable_below(store: EventStore, registry: Registry, event: Event) -> list[Event]:
+    """Events caused by ``event`` (through its jobs, any depth) that trigger a replayable
+    task: an upload's manifest leads to the field.ready that reduce_field takes."""
+    by_source: dict[str, list[Event]] = {}
+    for e in store.events():
+        by_source.setdefault(e.source, []).append(e)
+    found, frontier, seen = [], [event], {event.event_id}
+    for _ in range(20):  # derived ids make cycles impossible; bound the walk anyway
+        nxt = []
+        for e in frontier:
+            for job in store.jobs_for_event(e.event_id):
+                for child in by_source.get(job.job_id, []):
+                    if child.event_id in seen:
+                        continue
+                    seen.add(child.event_id)
+                    nxt.append(child)
+                    if any(t.branchable for t in registry.triggered_by(child)):
+                        found.append(child)
+        if not nxt:
+            break
+        frontier = nxt
+    return found
+
+
 def replay(
     store: EventStore,
     registry: Registry,
@@ -82,9 +106,16 @@ def replay(
     refused = [t.name for t in tasks if not t.branchable]
     if refused:
         branchable = sorted(t.name for t in registry if t.branchable)
+        below = _replayable_below(store, registry, event)
+        hint = (
+            "; replay the event below it that starts one: "
+            + ", ".join(f"cloudphot replay {e.event_id} ({e.type} {e.subject})" for e in below[:3])
+            if below
+            else ""
+        )
         raise ConfigError(
             f"cannot replay {', '.join(refused)} as a branch: its products are not "
-            f"all keyed by branch; replayable tasks: {', '.join(branchable) or 'none'} "
+            f"all keyed by branch; replayable tasks: {', '.join(branchable) or 'none'}{hint} "
             "(if the registry file changed, run 'cloudphot register')"
         )
     branch = branch_for(settings) if branch is None else branch
