@@ -155,9 +155,13 @@ def test_mixed_order_partitions():
     cone = Cone(float(lon.to_value(u.deg)[0]), float(lat.to_value(u.deg)[0]), 0.01)
     hit = covers.ranges_touch(restriction_ranges(cone), orders, pixels)
     assert [parts[i] for i in np.flatnonzero(hit)] == [(7, 13)]
-    # a cone over the whole area touches all of them
-    wide = restriction_ranges(Cone(float(lon.to_value(u.deg)[0]), 80.0, 30.0))
+    # a cone over the whole area touches all of them (the parts lie at Dec ~2 deg: a cone
+    # at Dec 80 touched them only through a coarse cover's overshoot, and must not now)
+    ra0, dec0 = float(lon.to_value(u.deg)[0]), float(lat.to_value(u.deg)[0])
+    wide = restriction_ranges(Cone(ra0, dec0, 10.0))
     assert covers.ranges_touch(wide, orders, pixels).all()
+    far = restriction_ranges(Cone(ra0, 80.0, 30.0))
+    assert not covers.ranges_touch(far, orders, pixels).any()
 
 
 def test_objid_cover_holds_rows_that_drifted_from_the_first_position():
@@ -187,3 +191,31 @@ def test_invalid_radius_is_an_error():
 def test_whole_sky_and_zero_radius():
     assert len(covers.cone_cover(0.0, 0.0, 180.0, 2)) == 12 * 16
     assert len(covers.cone_cover(10.0, 20.0, 0.0, 29)) >= 1
+
+
+@pytest.mark.parametrize("where", ["pole", "wrap", "edges"])
+def test_query_cone_ranges_contain_every_point_and_wide_cones_are_tighter(where):
+    """The ranges the DuckDB SQL carries (``Cone.ranges``, capped): every point of the cone
+    is inside them; cones of 5" and more are covered two orders deeper than
+    ``cover_order``, so their cover meets fewer row groups (and is never larger)."""
+    from cloudphot.catalog.query import FINE_COVER_DEG
+
+    rng = np.random.default_rng({"pole": 21, "wrap": 22, "edges": 23}[where])
+    ra0, dec0, r = _cones(rng, 150, where)
+    tighter = 0
+    for a, d, rad in zip(ra0, dec0, r):
+        got = Cone(a, d, rad).ranges()
+        capped = np.array(covers.capped(got))
+        pra, pdec = points_in_cone(rng, a, d, rad, 300)
+        hp29 = ids.healpix29(pra, pdec)
+        for ranges in (got, np.c_[capped[:, 0], capped[:, 1] + 1]):
+            i = np.searchsorted(ranges[:, 1], hp29, side="right")
+            ok = (i < len(ranges)) & (ranges[np.minimum(i, len(ranges) - 1), 0] <= hp29)
+            assert ok.all(), (a, d, rad * 3600)
+        order = covers.cover_order(rad)
+        coarse = covers.merged_ranges29(order, covers.cone_cover(a, d, rad, order))
+        area, coarse_area = (np.diff(x, axis=1).sum() for x in (got, coarse))
+        assert area <= coarse_area
+        if rad >= FINE_COVER_DEG:
+            tighter += area < coarse_area
+    assert tighter > 0.8 * (r >= FINE_COVER_DEG).sum()
