@@ -64,6 +64,10 @@ TARGETS = {
     'cone 1"': 3.0,
     "1 light curve (SQL)": 3.0,
     "1 light curve (Catalog.lightcurve)": 3.0,
+    'cone 1" (TAP service)': 1.0,
+    "1 light curve (TAP service)": 1.0,
+    "cone 1' (TAP service)": 0.5,
+    "GROUP BY pix4096 (TAP service)": 0.5,
 }
 Q2 = (
     "SELECT avg(ra) as ra0,avg(dec) as dec0,pix4096,count(pix4096) as nb "
@@ -108,6 +112,61 @@ def interleaved(ours, theirs, items, repeats: int = 1) -> tuple[float, float]:
                 a.append(_timed(ours, item))
                 b.append(_timed(theirs, item))
     return statistics.median(a), statistics.median(b)
+
+
+_SERVE = """
+import sys
+from cloudphot.service.local import local_app, serve
+from cloudphot.service.queries import Limits
+from cloudphot.platform import open_platform
+from cloudphot.settings import Settings
+
+settings = Settings.from_env(home=sys.argv[1], env={})
+n = 100_000_000
+limits = Limits(sync_max_rows=n, async_max_rows=n, default_maxrec=n, sync_timeout_s=3600.0)
+app = local_app(settings, open_platform(settings).objects, limits=limits, exposures=lambda: [])
+serve(app, "127.0.0.1", 0, ready=lambda url: print(url, flush=True))
+"""
+
+
+class TapServer:
+    """``cloudphot serve``'s app over a workspace in a process of its own (uvicorn, warm
+    engines), and a keep-alive HTTP client of it."""
+
+    def __init__(self, workspace: Path):
+        self.workspace = workspace
+
+    def __enter__(self) -> TapServer:
+        import httpx
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVE, str(self.workspace)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        url = self.proc.stdout.readline().strip()
+        if not url.startswith("http"):
+            self.proc.kill()
+            raise RuntimeError("the TAP server did not start")
+        self.http = httpx.Client(base_url=url, timeout=3600)
+        return self
+
+    def query(self, sql: str):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        r = self.http.post(
+            "tap/sync", data={"LANG": "SQL", "QUERY": sql, "RESPONSEFORMAT": "parquet"}
+        )
+        r.raise_for_status()
+        return pq.read_table(pa.BufferReader(r.content))
+
+    def __exit__(self, *exc) -> None:
+        self.http.close()
+        self.proc.terminate()
+        self.proc.wait(30)
 
 
 def generate(shape: str, cat: Catalog, settings: Settings, args) -> dict:
@@ -353,6 +412,38 @@ def run_shape(shape: str, root: Path, args) -> dict:
         rows.append(
             (f'1" cross-match of {n_x} positions', ours_x, time.perf_counter() - t0, len(xm), nx_pg)
         )
+        # the long-lived TAP service (its own process, as PostgreSQL is): HTTP POST
+        # /tap/sync, LANG=SQL, Parquet parsed by this client, against the same psycopg calls
+        with TapServer(ws) as tap:
+            for label in ('1"', '10"', "1'"):
+                sql_of = lambda c, r=RADII[label], label=label: cone_sql.format(
+                    cols=cols[label], ra=c[0], dec=c[1], r=r / 3600
+                )
+                pair(
+                    f"cone {label} (TAP service)",
+                    lambda c, f=sql_of: tap.query(f(c)),
+                    lambda c, f=sql_of: pg_rows(f(c)),
+                    centres,
+                    lambda c, f=sql_of: tap.query(f(c)).num_rows,
+                    lambda c, f=sql_of: len(pg_rows(f(c))),
+                )
+            pair(
+                "1 light curve (TAP service)",
+                lambda o: tap.query(lc_sql.format(o=o)),
+                lambda o: pg_rows(lc_sql.format(o=o)),
+                lcs,
+                lambda o: tap.query(lc_sql.format(o=o)).num_rows,
+                lambda o: len(pg_rows(lc_sql.format(o=o))),
+            )
+            pair(
+                "GROUP BY pix4096 (TAP service)",
+                lambda _: tap.query(Q2),
+                lambda _: pg_rows(Q2),
+                [0],
+                lambda _: tap.query(Q2).num_rows,
+                lambda _: len(pg_rows(Q2)),
+                repeats=3,
+            )
         # one-shot commands: a new process each, as a user at a shell
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         psql = str(Path(pg.bindir) / "psql")
