@@ -46,8 +46,9 @@ __all__ = [
 
 #: Step Functions' quota on one state's input, output or result
 PAYLOAD_LIMIT_BYTES = 256 * 1024
-#: seconds of preprocessing Lambda per megapixel of an exposure (benchmarks/RESULTS.md:
-#: a 2 x 4096x2048 ACS/WFC flc in about 65 s on the 3 GB function, rounded up)
+#: seconds of preprocessing Lambda per megapixel of an exposure (benchmarks/RESULTS.md,
+#: "Full-size exposures": a 2 x 4096x2048 ACS/WFC flc in ~32 CPU-s on one core, 1.9 s per
+#: Mpix; 4.0 leaves 2x for a slower Lambda core)
 PREPROCESS_SECONDS_PER_MPIX = 4.0
 #: Lambda's hard limit on one invocation
 LAMBDA_TIMEOUT_S = 900
