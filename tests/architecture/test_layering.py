@@ -170,6 +170,9 @@ FRONTS += ("cloudphot.catalog.api", "cloudphot.catalog.commands")
 SHELL_EXCEPTIONS = {
     # the dispatch Lambda reads DynamoDB stream records: that wire format is AWS's own
     ("functions/dispatch/app.py", "cloudphot.aws.dispatch"),
+    # the deploy-support custom resource speaks CloudFormation, IAM, ECR and CodeBuild
+    # (it runs while the stack deploys, before any platform exists)
+    ("functions/deploy_support/app.py", "cloudphot.aws.deploy_support"),
 }
 
 

@@ -61,6 +61,8 @@ MANAGED_RESOURCES = (
     ":stateMachine:RunAstsStateMachine-*",
     ":execution:RunAstsStateMachine-*",
     ":task-definition/${AWS::StackName}-asts:*",
+    # ECS's service-linked role, which IAM names and DeploySupport creates when missing
+    ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
 )
 
 
