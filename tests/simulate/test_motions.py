@@ -121,9 +121,10 @@ def test_motions_are_recovered_from_the_images(tmp_path, moving_tiny):
     )
     assert len(direction) >= 15 and len(zs_constant) >= 80
     assert constant >= 0.9
-    # the engine detects on a stack, where a mover is smeared and its residual can be
-    # taken for a companion: some motions come out short (README: not met here yet)
-    assert np.mean(np.array(direction) > 0.95) >= 0.8
-    # a regression guard at today's level (61 % with the PSF learned from the data), not
-    # the issue's bar: the movers' errors are still too small
-    assert moving >= 0.55
+    # the engine detects on a stack, where a mover is smeared and may be found as two or
+    # three pieces; the catalog fits the pieces' light centroid as one track and adds
+    # how much combining them changed the motion to its errors (catalog.visits)
+    assert np.mean(np.array(direction) > 0.95) >= 0.85
+    # a regression guard at today's level (94 % per axis; 61 % before the pieces were
+    # one track), below the issue's 95 %: a few movers' pieces are not recognised
+    assert moving >= 0.85

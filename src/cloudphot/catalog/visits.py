@@ -17,6 +17,10 @@
     sums in SQL; the reference epoch is the weighted mean epoch, where position and
     motion are uncorrelated). The errors are scaled by the fit's reduced chi^2 when
     that exceeds 1 (an error floor the 1/(S/N) model misses: PSF residuals, blends).
+    The pieces of one moving star that detection on the stacked reference split
+    (:func:`split_pieces`) are fitted as one track, their light centroid
+    (:func:`motion_tracks`), with the difference from each piece's own fit added to
+    its errors.
 ``phot_var``
     Per object and filter, over the single-exposure measurements: the reduced chi^2
     against a constant (errors combined with the filter's repeatability floor, the
@@ -63,6 +67,12 @@ DEFAULT_PM_MIN_BASELINE_DAYS = 180.0
 TIE_MIN_SNR = 20.0
 #: a visit with fewer tie stars is left untied (tie_nstar 0) and not used for motions
 TIE_MIN_STARS = 5
+#: pieces of one moving star (split at detection) lie this close together (arcsec)...
+SPLIT_MAX_SEP_ARCSEC = 0.15
+#: ...and the share of their light one holds follows time this closely (|correlation|)
+SPLIT_MIN_CORR = 0.8
+#: ...over at least this many common (visit, filter) measurements
+SPLIT_MIN_VISITS = 4
 #: objects below this reduced chi^2 are not searched for a period
 PERIOD_MIN_CHI2 = 3.0
 PERIOD_MIN_EPOCHS = 10
@@ -177,6 +187,195 @@ SELECT objid,
   tie_rms
 FROM tied LEFT JOIN resid USING (field_id, visit_id, filter)
 """
+
+
+#: columns of phot_visit a proper-motion track needs
+_TRACK_COLUMNS = (
+    "objid",
+    "field_id",
+    "visit_id",
+    "filter",
+    "ra",
+    "dec",
+    "pos_err",
+    "rate",
+    "mjd",
+    "tie_nstar",
+)
+
+
+class _Groups:
+    """Union-find over row indices (the pieces of one star)."""
+
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        p = self.parent
+        while p[i] != i:
+            p[i] = p[p[i]]
+            i = p[i]
+        return int(i)
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def split_pieces(visit: pa.Table) -> list[list[int]]:
+    """Groups of objids that are pieces of one moving star (see :func:`motion_tracks`).
+
+    Two objects of one field are pieces of one star when they lie within
+    :data:`SPLIT_MAX_SEP_ARCSEC` and the share of their light that one holds changes
+    steadily with time: |correlation of ``rate_a / (rate_a + rate_b)`` with the
+    epoch| >= :data:`SPLIT_MIN_CORR` over at least :data:`SPLIT_MIN_VISITS` common
+    (visit, filter) measurements. Two stars that stand still keep their shares (only
+    noise and variability move them, neither of which trends over eight visits); a
+    star whose smeared image on the stacked reference was detected as two or three
+    objects hands its light from one to the next as it moves.
+    """
+    from scipy.spatial import cKDTree
+
+    cols = {c: visit.column(c).to_numpy(zero_copy_only=False) for c in _TRACK_COLUMNS}
+    ok = (cols["tie_nstar"] > 0) & np.isfinite(cols["rate"]) & np.isfinite(cols["mjd"])
+    objid = cols["objid"].astype(np.int64)
+    field = cols["field_id"].astype(str)
+    key = np.char.add(np.char.add(cols["visit_id"].astype(str), "|"), cols["filter"].astype(str))
+    groups: list[list[int]] = []
+    for f in np.unique(field):
+        sel = np.flatnonzero((field == f) & ok)
+        if len(sel) == 0:
+            continue
+        ids, inv = np.unique(objid[sel], return_inverse=True)
+        n = np.bincount(inv)
+        dec = np.bincount(inv, cols["dec"][sel]) / n
+        ra0 = cols["ra"][sel][np.unique(inv, return_index=True)[1]]
+        dra = (((cols["ra"][sel] - ra0[inv] + 540) % 360) - 180) * np.cos(np.radians(dec[inv]))
+        x = (ra0 * np.cos(np.radians(dec)) + np.bincount(inv, dra) / n) * 3600
+        pairs = cKDTree(np.c_[x, dec * 3600]).query_pairs(
+            SPLIT_MAX_SEP_ARCSEC, output_type="ndarray"
+        )
+        if len(pairs) == 0:
+            continue
+        rows: dict[int, dict[str, int]] = {}
+        for r in sel.tolist():
+            rows.setdefault(int(np.searchsorted(ids, objid[r])), {})[str(key[r])] = r
+        uf = _Groups(len(ids))
+        linked = False
+        for a, b in pairs:
+            ra_, rb_ = rows.get(int(a), {}), rows.get(int(b), {})
+            common = [k for k in ra_ if k in rb_]
+            if len(common) < SPLIT_MIN_VISITS:
+                continue
+            i, j = np.array([ra_[k] for k in common]), np.array([rb_[k] for k in common])
+            fa, fb = np.clip(cols["rate"][i], 0, None), np.clip(cols["rate"][j], 0, None)
+            tot = fa + fb
+            use = tot > 0
+            if use.sum() < SPLIT_MIN_VISITS:
+                continue
+            share, t = fa[use] / tot[use], cols["mjd"][i][use]
+            if np.ptp(t) <= 0 or np.ptp(share) <= 0:
+                continue
+            if abs(np.corrcoef(t, share)[0, 1]) >= SPLIT_MIN_CORR:
+                uf.union(int(a), int(b))
+                linked = True
+        if not linked:
+            continue
+        roots: dict[int, list[int]] = {}
+        for k in range(len(ids)):
+            roots.setdefault(uf.find(k), []).append(int(ids[k]))
+        groups += [g for g in roots.values() if len(g) > 1]
+    return groups
+
+
+def _with_split_error(pm: pa.Table, own: pa.Table) -> pa.Table:
+    """A split star's motion errors, honest: each piece's own fit (from its own
+    positions) differs from the track's by how much combining the pieces changed the
+    answer, an uncertainty of the combination the track's statistical error does not
+    hold; it is added in quadrature, per axis."""
+    oid = pm.column("objid").to_numpy()
+    own_id = own.column("objid").to_numpy()
+    where = {int(o): i for i, o in enumerate(own_id)}
+    idx = np.array([where.get(int(o), -1) for o in oid])
+    hit = idx >= 0
+    cols = {}
+    for axis in ("pm_ra_cosdec", "pm_dec"):
+        err = pm.column(axis + "_err").to_numpy(zero_copy_only=False).astype(float)
+        diff = np.zeros(len(oid))
+        diff[hit] = (
+            pm.column(axis).to_numpy(zero_copy_only=False).astype(float)[hit]
+            - own.column(axis).to_numpy(zero_copy_only=False).astype(float)[idx[hit]]
+        )
+        cols[axis + "_err"] = np.sqrt(err * err + np.nan_to_num(diff) ** 2)
+    for name, values in cols.items():
+        i = pm.schema.get_field_index(name)
+        pm = pm.set_column(i, name, pa.array(values, pm.schema.field(name).type))
+    return pm
+
+
+def motion_tracks(visit: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """The per-visit positions proper motions are fitted to: phot_visit's, except that
+    the pieces of one moving star (:func:`split_pieces`) are one track.
+
+    The engine detects stars on a stack of every exposure, where a star that moved
+    ~100 mas over the baseline is smeared and may be found as two or three objects;
+    each piece then holds the star only in the visits it lies near, and its own
+    positions (pulled toward the middle, at low S/N elsewhere) give a motion that is
+    short, with errors far too small. The star's position in a visit is the light
+    centroid of its pieces (weights: their non-negative rates) with the error of that
+    weighted mean; every piece gets the track (and so the star's motion).
+    Returns the tracks and the objids of the pieces.
+    """
+    groups = split_pieces(visit)
+    if not groups:
+        return visit, np.zeros(0, np.int64)
+    cols = {c: visit.column(c).to_numpy(zero_copy_only=False) for c in _TRACK_COLUMNS}
+    objid = cols["objid"].astype(np.int64)
+    member = np.isin(objid, np.fromiter((i for g in groups for i in g), np.int64))
+    keep = visit.filter(pa.array(~member))
+    out: dict[str, list] = {c: [] for c in _TRACK_COLUMNS}
+    for g in groups:
+        rows = np.flatnonzero(np.isin(objid, np.asarray(g, np.int64)) & (cols["tie_nstar"] > 0))
+        per: dict[tuple, list[int]] = {}
+        for k in rows.tolist():
+            per.setdefault(
+                (cols["field_id"][k], cols["visit_id"][k], cols["filter"][k]), []
+            ).append(k)
+        for (fid, vid, filt), rs in per.items():
+            r = np.asarray(rs)
+            w = np.clip(cols["rate"][r], 0, None)
+            e = cols["pos_err"][r].astype(float)
+            if w.sum() <= 0 or not np.all(np.isfinite(e) & (e > 0)):
+                continue
+            w = w / w.sum()
+            dra = ((cols["ra"][r] - cols["ra"][r[0]] + 540) % 360) - 180
+            ra = float(cols["ra"][r[0]] + np.sum(w * dra))
+            dec = float(np.sum(w * cols["dec"][r]))
+            err = float(np.sqrt(np.sum(w * w * e * e)))
+            mjd = float(np.sum(w * cols["mjd"][r]))
+            for oid in g:
+                for c, v in zip(
+                    _TRACK_COLUMNS,
+                    (
+                        oid,
+                        fid,
+                        vid,
+                        filt,
+                        ra % 360,
+                        dec,
+                        err,
+                        float(np.sum(cols["rate"][r])),
+                        mjd,
+                        int(np.max(cols["tie_nstar"][r])),
+                    ),
+                ):
+                    out[c].append(v)
+    merged = pa.table(
+        {c: pa.array(out[c], type=visit.schema.field(c).type) for c in _TRACK_COLUMNS}
+    )
+    pieces = np.fromiter((i for g in groups for i in g), np.int64)
+    return pa.concat_tables([keep.select(list(_TRACK_COLUMNS)), merged]), pieces
 
 
 def _pm_sql(visit: str, mod: str, min_baseline_days: float) -> str:
@@ -371,8 +570,21 @@ def derive_tables(
         return out
     meas, mod = _read(meas_files), _read(mod_files)
     put("phot_visit", con.sql(_visit_sql(meas, mod)).to_arrow_table(), PHOT_VISIT)
-    visit = _read([str(out["phot_visit"])])
-    put("phot_pm", con.sql(_pm_sql(visit, mod, min_baseline_days)).to_arrow_table(), PHOT_PM)
+    visits = pq.read_table(out["phot_visit"], columns=list(_TRACK_COLUMNS))
+    tracks, pieces = motion_tracks(visits)
+
+    def fit(table: pa.Table) -> pa.Table:
+        con.register("cloudphot_pm_tracks", table)
+        try:
+            return con.sql(_pm_sql("cloudphot_pm_tracks", mod, min_baseline_days)).to_arrow_table()
+        finally:
+            con.unregister("cloudphot_pm_tracks")
+
+    pm = fit(tracks)
+    if len(pieces):
+        own = fit(visits.filter(pa.compute.is_in(visits.column("objid"), pa.array(pieces))))
+        pm = _with_split_error(pm, own)
+    put("phot_pm", pm, PHOT_PM)
     var = con.sql(_var_sql(meas, mod)).to_arrow_table()
     put("phot_var", _periods(con, meas, var), PHOT_VAR)
     return out
