@@ -449,6 +449,8 @@ def _fake_on_reference(state: AstState, x: float, y: float, rate: float, box, rn
     reference grid as the reference is built (bilinear through the aligned WCS), averaged."""
     from scipy.ndimage import map_coordinates
 
+    from ..photometry.psfphot import own_wing
+
     x0, x1, y0, y1 = box
     vv, uu = np.mgrid[y0:y1, x0:x1]
     ra, dec = state.model.ref_wcs.pixel_to_world_values(uu.ravel(), vv.ravel())
@@ -467,7 +469,11 @@ def _fake_on_reference(state: AstState, x: float, y: float, rate: float, box, rn
         ix, iy = int(np.floor(cx + 0.5)), int(np.floor(cy + 0.5))
         win = np.zeros((2 * H + 1, 2 * H + 1))
         flux = rate * ch.exptime  # the fake's PSF-model electrons in this exposure
-        _add_stamp(win, flux * np.asarray(ch.lib.stamp(cx - ix, cy - iy, H), float), H, H)
+        # the chip's PSF solution (what the field's stars look like), the library's wings
+        win += _render(win.shape, np.array([H + cx - ix]), np.array([H + cy - iy]),
+                       np.array([flux]), ch.grid)  # fmt: skip
+        r = ch.grid.radius
+        _add_stamp(win, flux * own_wing(ch.lib, cx - ix, cy - iy, r, H), H, H)
         win = win + rng.normal(0.0, 1.0, win.shape) * np.sqrt(np.clip(win, 0, None))
         px, py = ch.wcs.all_world2pix(ra, dec, 0)
         lx, ly = px - (ix - H), py - (iy - H)
