@@ -138,3 +138,39 @@ def test_hostile_ast_options_and_requests_are_refused_by_name(clean, sim):
     request = json.loads((base / "request.json").read_text())
     with pytest.raises(DataError, match="request.chunk: 7 is beyond the 3 chunks"):
         ast_chunk_job({**request, "chunk": 7}, store=clean.objects, settings=clean.settings)
+
+
+def test_hlsp_files_and_diagnostic_plots_are_written_and_fitsverify_clean(clean, sim):
+    import shutil
+    import subprocess
+
+    import fitsio
+
+    root = _products(clean, sim.field_id)
+    names = sorted(p.name for p in (root / "hlsp").iterdir())
+    stem = f"hlsp_phat-v2_hst_acs-wfc_{sim.field_id}_f475w-f814w_v1"
+    assert names == [f"{stem}_{k}.fits" for k in ("ast", "gst", "st")]
+    cat = Table.read(root / "catalog.parquet")
+    for kind in ("st", "gst", "ast"):
+        path = root / "hlsp" / f"{stem}_{kind}.fits"
+        with fitsio.FITS(str(path)) as f:
+            head = f[0].read_header()
+            assert head["TELESCOP"] == "HST" and head["HLSPSET"] == kind
+            assert f[1].get_extname() == kind.upper()
+            n = f[1].get_nrows()
+            units = f[1].read_header()
+        if kind == "gst":
+            want = np.asarray(cat["f475w_gst"], bool) | np.asarray(cat["f814w_gst"], bool)
+            assert n == int(want.sum()) > 0
+            cols = {units[f"TTYPE{i}"].strip(): i for i in range(1, units["TFIELDS"] + 1)}
+            assert units[f"TUNIT{cols['RA']}"].strip() == "deg"
+            assert units[f"TUNIT{cols['F814W_RATE']}"].strip() == "ct/s"
+        if kind == "ast":
+            assert n == ASTS["n_fakes"]
+        if shutil.which("fitsverify"):
+            r = subprocess.run(["fitsverify", "-q", str(path)], capture_output=True, text=True)
+            assert r.returncode == 0 and "verification OK" in r.stdout, r.stdout
+    pngs = sorted(p.name for p in (root / "plots").iterdir())
+    assert pngs == ["cmd.png", "completeness.png", "density.png", "errors.png"]
+    for p in pngs:
+        assert (root / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

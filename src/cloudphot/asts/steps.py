@@ -369,3 +369,75 @@ def _plain(v):
     if isinstance(v, float) and v != v:
         return None
     return v
+
+
+def _instruments(store: ObjectStore, exposures: list) -> list[str]:
+    """``INSTRUME/DETECTOR`` of the field's exposures, from their primary headers only."""
+    from astropy.io import fits
+
+    found = []
+    for e in exposures[:50]:
+        try:
+            head = store.get_range(e["bucket"], e["key"], 0, 2880 * 12)
+            h = fits.Header.fromstring(head.split(b"END" + b" " * 77)[0] + b"END" + b" " * 77)
+        except Exception:  # an unreadable header names no instrument; the file is the same
+            continue
+        inst = str(h.get("INSTRUME", "")).strip()
+        det = str(h.get("DETECTOR", "")).strip()
+        if inst:
+            found.append(f"{inst}/{det}" if det else inst)
+    return list(dict.fromkeys(found)) or ["unknown"]
+
+
+def field_products_job(
+    request: Mapping[str, Any], *, store: ObjectStore, settings: Settings | None = None
+) -> dict[str, Any]:
+    """A reduced field's archive files (HLSP ``st``/``gst`` and, after ASTs, ``ast``)
+    and its diagnostic plots, written under ``fields/<field>/hlsp/`` and ``plots/``."""
+    from .hlsp import hlsp_name, st_gst_tables, write_hlsp
+    from .plots import field_plots
+
+    if not isinstance(request, Mapping):
+        raise DataError("field products request must be a JSON object")
+    settings = settings or Settings.from_env()
+    field_id = check_field_id(request.get("field_id"), "request.field_id")
+    branch = request.get("branch")
+    if branch is not None:
+        check_branch(branch, "request.branch")
+    bucket = settings.bucket("products")
+    catalog = _read_table(store, bucket, keys.field_catalog(field_id, branch), "catalog")
+    filters = [c[: -len("_vega")].upper() for c in catalog.colnames if c.endswith("_vega")]
+    field_req = _get_json(
+        store, bucket, keys.field_product(field_id, "request.json", branch),
+        "the field's photometry request",
+    )  # fmt: skip
+    instruments = _instruments(store, field_req.get("exposures") or [])
+    survey, version = settings.survey, 1
+    written: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix=f"cloudphot-products-{field_id}-") as tmp:
+        tmpdir = Path(tmp)
+        tables = st_gst_tables(catalog, filters)
+        comp = None
+        ast_key = keys.field_product(field_id, "ast.parquet", branch)
+        if store.exists(bucket, ast_key):
+            tables["ast"] = _read_table(store, bucket, ast_key, "AST table")
+            comp = _read_table(
+                store, bucket, keys.field_product(field_id, "completeness.parquet", branch),
+                "completeness table",
+            )  # fmt: skip
+        for kind, table in tables.items():
+            name = hlsp_name(survey, instruments, field_id, filters, version, kind)
+            path = write_hlsp(
+                table, tmpdir / name, kind=kind, survey=survey, target=field_id,
+                instruments=instruments, filters=filters, version=version,
+            )  # fmt: skip
+            key = keys.field_product(field_id, f"hlsp/{name}", branch)
+            store.put_file(bucket, key, path)
+            written[f"hlsp_{kind}"] = {"bucket": bucket, "key": key}
+        plots = field_plots(catalog, filters, tmpdir / "plots", field_id=field_id,
+                            completeness=comp)  # fmt: skip
+        for name, path in plots.items():
+            key = keys.field_product(field_id, f"plots/{path.name}", branch)
+            store.put_file(bucket, key, path)
+            written[f"plot_{name}"] = {"bucket": bucket, "key": key}
+    return {"field_id": field_id, "products": written}
