@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CloudphotError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "path_problem"]
 
 #: modules contributing subcommands through add_commands(subparsers)
 _PLUGINS = (
@@ -107,6 +107,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        if exc.filename is None:  # not a path the user gave: a real failure, shown in full
+            raise
+        print(f"cloudphot {args.command}: error: {path_problem(exc)}", file=sys.stderr)
+        return 2
+
+
+def path_problem(exc: OSError) -> str:
+    """One line for a file-system refusal of a path the user gave (an output file in a
+    folder that does not exist, an output folder that is a file...), with what to do."""
+    import errno
+
+    path = Path(str(exc.filename))
+    what = {
+        errno.ENOENT: "no such file or folder",
+        errno.EEXIST: "exists and is a file, not a folder",
+        errno.ENOTDIR: "a part of this path is a file, not a folder",
+        errno.EISDIR: "is a folder; give a file name",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "on a read-only file system",
+        errno.ENOSPC: "no space left on the device",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    hint = ""
+    if exc.errno == errno.ENOENT and not path.parent.exists():
+        hint = f" (the folder {path.parent} does not exist: create it, or write elsewhere)"
+    elif exc.errno == errno.EEXIST:
+        hint = " (give a new or existing folder)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = " (write somewhere you may)"
+    return f"{path}: {what}{hint}"
 
 
 def print_json(obj) -> None:

@@ -120,3 +120,19 @@ def test_export_fits_prints_the_files_it_wrote(ws, tmp_path):
     rc, out, err = cloudphot(ws, "catalog", "export-fits", "--out-dir", str(tmp_path / "hlsp"))
     assert rc == 0 and all(Path(line).parent == tmp_path / "hlsp" for line in out.splitlines())
     assert all(Path(line).is_file() for line in out.splitlines()), out
+
+
+def test_output_paths_that_cannot_be_written_are_named(ws, tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    rc, _, err = cloudphot(ws, "query", "SELECT 1", "-o", str(tmp_path / "no" / "such" / "x.csv"))
+    assert rc == 2 and f"the folder {tmp_path / 'no' / 'such'} does not exist" in err, err
+    rc, _, err = cloudphot(ws, "query", "SELECT 1", "-o", str(tmp_path))
+    assert rc == 2 and "is a folder; give a file name" in err, err
+    rc, _, err = cloudphot(ws, "catalog", "export-fits", "--out-dir", str(afile))
+    assert rc == 2 and f"{afile}: exists and is a file, not a folder" in err, err
+    for bad in (["--max-rows", "0"], ["--timeout", "-1"]):
+        rc, _, err = cloudphot(ws, "query", "SELECT 1", *bad)
+        assert rc == 2 and f"argument {bad[0]}:" in err, err
+    rc, _, err = cloudphot(ws, "lightcurve", "12345")
+    assert rc == 2 and "no object 12345 in the catalog" in err, err

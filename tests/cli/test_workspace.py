@@ -107,3 +107,16 @@ def test_a_read_only_workspace_can_be_looked_at(cli, ws, tmp_path):
     finally:
         _thaw(frozen)
     assert not (ws / "buckets" / "raw" / "manifests").exists()  # nothing was put
+
+
+def test_ordinary_mistakes_get_one_line_and_exit_2(cli, tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    for args, message in (
+        (("simulate", afile, "--preset", "tiny"), f"{afile}: exists and is a file, not a folder"),
+        (("run", "--workers", "-2"), "argument --workers: -2 must be 1 or more"),
+        (("executions", "--limit", "0"), "argument --limit: 0 must be 1 or more"),
+    ):
+        ran = cli(*args)
+        assert ran.rc == 2 and message in ran.err, ran
+        assert len(ran.err.strip().splitlines()[-1]) and "Traceback" not in ran.err, ran

@@ -236,7 +236,10 @@ def cmd_lightcurve(args) -> int:
                     + ", ".join(f"{f} ({n})" for f, n in sorted(have.items()))
                 )
         if len(lc) == 0:
-            raise DataError(f"object {objid} has no measurements")
+            raise DataError(
+                f"no object {objid} in the catalog: objids come from 'cloudphot cone RA DEC "
+                "RADIUS' or 'cloudphot query', or give --ra/--dec"
+            )
         res = find_period(lc, min_period_d=args.min_period, max_period_d=args.max_period)
         out = Path(args.output or f"lightcurve_{objid}.png")
         plot_folded(lc, res.period_d, out, title=_object_title(objid, lc))
@@ -394,8 +397,12 @@ def _common(p: argparse.ArgumentParser, *, output: bool = True, query: bool = Tr
         help="catalog version to read (default: the latest)",
     )
     if query:
-        p.add_argument("--max-rows", type=int, default=100_000, help="row limit per query")
-        p.add_argument("--timeout", type=float, default=60.0, help="per-query timeout, seconds")
+        p.add_argument(
+            "--max-rows", type=_positive_int, default=100_000, help="row limit per query"
+        )
+        p.add_argument(
+            "--timeout", type=_positive_float, default=60.0, help="per-query timeout, seconds"
+        )
     if output:
         p.add_argument(
             "--format",
@@ -404,6 +411,18 @@ def _common(p: argparse.ArgumentParser, *, output: bool = True, query: bool = Tr
             help="table (aligned text), csv, votable or fits (these two need -o)",
         )
         p.add_argument("-o", "--output", default=None, help="write the result to FILE")
+
+
+def _positive_int(text: str) -> int:
+    from ..commands._common import positive_int
+
+    return positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    from ..commands._common import positive_float
+
+    return positive_float(text)
 
 
 def add_commands(subparsers) -> None:

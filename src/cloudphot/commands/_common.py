@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ __all__ = [
     "describe_error",
     "open_local",
     "open_platform_for",
+    "positive_float",
+    "positive_int",
     "refuse_read_only",
     "settings_from_args",
     "short",
@@ -31,6 +34,30 @@ STATE_STYLE = {
     "ABORTED": "magenta",
     "TIMED_OUT": "bold red",
 }
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (--workers, --max-rows, --limit...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (--timeout...)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
 
 
 def settings_from_args(args) -> Settings:

@@ -147,7 +147,8 @@ DESCRIPTIONS: dict[str, str] = {
     "catalog": (
         "The survey catalog built from the field products: 'build' merges new or refreshed "
         "fields into a new version, 'versions' lists the versions, 'export-fits' writes a "
-        "version's HLSP-named FITS tables."
+        "version's HLSP-named FITS tables, 'verify' checks a version's files against their "
+        "checksums, 'prune' deletes old versions."
     ),
     "catalog build": (
         "Merge the fields' photometry products into a new catalog version (phot_mod, "
@@ -161,6 +162,15 @@ DESCRIPTIONS: dict[str, str] = {
         "into a local folder; prints the files written."
     ),
     "catalog versions": "List the catalog's versions: number, date, objects, measurements, fields.",
+    "catalog verify": (
+        "Check every file of a catalog version against the SHA-256 its manifest records "
+        "(on S3, by default against S3's own checksums; --full downloads and hashes each). "
+        "Corrupt files are named; exit status 2 when any is."
+    ),
+    "catalog prune": (
+        "Delete all but the newest --keep versions; files a kept version shares with a "
+        "pruned one stay. Prints what was removed."
+    ),
 }
 
 #: worked examples per command: (command line after 'cloudphot', what it does)
@@ -287,6 +297,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("catalog export-fits --catalog-version 1", "an earlier version"),
     ],
     "catalog versions": [("catalog versions", "number, date, objects, measurements, fields")],
+    "catalog verify": [
+        ("catalog verify", "the latest version's files against their checksums"),
+        ("catalog verify --catalog-version 2 --full", "an earlier one, every byte hashed"),
+    ],
+    "catalog prune": [("catalog prune --keep 3", "keep the three newest versions")],
 }
 
 

@@ -13,6 +13,7 @@ from ._common import (
     describe_error,
     open_local,
     open_platform_for,
+    positive_int,
     refuse_read_only,
     short,
     workdir_flag,
@@ -102,7 +103,10 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("run", help="drain queued work: dispatch events and run pending jobs")
     p.add_argument(
-        "--workers", type=int, default=None, help="jobs run at once (default: cores, max 4)"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="jobs run at once (default: cores, max 4)",
     )
     p.add_argument(
         "--budget",
@@ -126,7 +130,7 @@ def add_commands(sub) -> None:
         choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"],
         help="only executions in this state",
     )
-    p.add_argument("--limit", type=int, default=50, help="newest N executions")
+    p.add_argument("--limit", type=positive_int, default=50, help="newest N executions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_executions)
 
