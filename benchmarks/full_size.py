@@ -389,7 +389,8 @@ def main() -> int:
         prep = preps.get(f814)
         if prep is None:
             prep = prep_dir / f"{f814.name.split('_')[0]}_prep.fits"
-            measured("preprocess", path=str(f814), output=str(prep))
+            if not prep.exists():
+                measured("preprocess", path=str(f814), output=str(prep))
         comp = compare(
             prep, f814, field / "truth.fits", a.compare_size, a.compare_mag, a.compare_psf
         )
