@@ -28,6 +28,8 @@ def test_a_brick_stays_far_inside_every_quota_and_scales_with_its_fields():
     rows = {r.task: r for r in brick.rows}
     assert rows["ingest_exposure"].executions == SURVEYS["brick"].exposures
     assert rows["reduce_field"].children == SURVEYS["brick"].exposures
+    # artificial stars: one Distributed Map child per chunk (300 fakes in chunks of 150)
+    assert rows["run_asts"].executions == 18 and rows["run_asts"].children == 18 * 2
 
 
 def test_history_and_state_do_not_grow_with_a_fields_exposures():

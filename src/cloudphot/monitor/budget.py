@@ -128,8 +128,9 @@ class DryServices:
     children are counted.
     """
 
-    def __init__(self, shape: SurveyShape):
+    def __init__(self, shape: SurveyShape, options: dict | None = None):
         self.shape = shape
+        self.options = options or {}
         self.objects: dict[tuple[str, str], bytes] = {}
         self.lambda_calls: dict[tuple[str, str], int] = {}  # (execution, function)
         self.children: dict[str, dict] = {}
@@ -146,7 +147,15 @@ class DryServices:
             if answer is None:
                 raise ConfigError(f"the budget's dry run does not know function {fn}")
             return {"Payload": answer(parameters.get("Payload") or {})}
-        if resource.startswith(("arn:aws:states:::ecs:", "arn:aws:states:::dynamodb:")):
+        if resource.startswith("arn:aws:states:::ecs:"):
+            # runTask.sync's result: the stopped task (its shape, as DescribeTasks gives it)
+            return {
+                "TaskArn": "arn:aws:ecs:us-east-1:000000000000:task/photometry/0",
+                "LastStatus": "STOPPED",
+                "StopCode": "EssentialContainerExited",
+                "Containers": [{"Name": "worker", "ExitCode": 0}],
+            }
+        if resource.startswith("arn:aws:states:::dynamodb:"):
             return {}
         if resource == "arn:aws:states:::aws-sdk:s3:getObject":
             # the catalog build task's result (catalog.steps.catalog_task)
@@ -176,7 +185,50 @@ class DryServices:
                 "task_definition": "arn:aws:ecs:us-east-1:000000000000:task-definition/p:1",
             }
 
+        def plan_asts(p: dict) -> dict:
+            asts = {**(self.options.get("asts") or {}), **(p.get("options") or {}).get("asts", {})}
+            n_fakes = int(asts.get("n_fakes", 0))
+            size_chunk = max(1, int(asts.get("chunk_size", 1)))
+            n_chunks = -(-n_fakes // size_chunk)
+            request = {"bucket": "products", "key": "fields/F/asts/x/request.json"}
+            chunk_plan = {
+                "request": request,
+                "capacity_provider": "FARGATE_SPOT",
+                **size.as_dict(),
+                "timeout_seconds": 3600,
+                "attempts": dict.fromkeys(("spot", "capacity", "quota", "transient", "memory"), 0),
+                "limits": {"spot": 3, "capacity": 2, "quota": 3, "transient": 3, "memory": 4},
+                "task_definition": p.get("task_definition"),
+            }
+            manifest = {"bucket": "products", "key": "fields/F/asts/x/chunks.json"}
+            chunks = [
+                {"chunk": i, "first": i * size_chunk, "count": size_chunk, "plan": chunk_plan}
+                for i in range(n_chunks)
+            ]
+            self.objects[(manifest["bucket"], manifest["key"])] = json.dumps(chunks).encode()
+            return {
+                "n_chunks": n_chunks,
+                "n_fakes": n_fakes,
+                "fingerprint": "0" * 16,
+                "manifest": {**manifest, "prefix": "fields/F/asts/x/runs"},
+                "request": request,
+            }
+
         return {
+            "PlanAstsFunction": plan_asts,
+            "SummarizeAstsFunction": lambda p: {
+                "field_id": "F",
+                "fingerprint": "0" * 16,
+                "n_fakes": (p.get("plan") or {}).get("n_fakes", 0),
+                "n_recovered": 0,
+                "n_chunks": (p.get("plan") or {}).get("n_chunks", 0),
+                "chunks_missing": [],
+                "mag50": {"F475W": 27.5, "F814W": 26.5},
+                "products": {
+                    k: {"bucket": "products", "key": f"fields/F/{k}.parquet"}
+                    for k in ("ast", "completeness", "completeness_json")
+                },
+            },
             "IngestExposureFunction": ingest,
             "CheckFieldFunction": lambda p: {"field_id": "F", "ready": False, "missing": 1},
             "PreprocessExposureFunction": lambda p: {
@@ -308,13 +360,16 @@ def _inputs(machine: str, shape: SurveyShape, svc: DryServices) -> dict:
 _PARENT = "budget-dry-run"
 
 
-def measure_machine(logical_id: str, shape: SurveyShape, root: Path | None = None) -> MachineRun:
-    """Run one of template.yaml's state machines dry for one field of ``shape``."""
+def measure_machine(
+    logical_id: str, shape: SurveyShape, root: Path | None = None, options: dict | None = None
+) -> MachineRun:
+    """Run one of template.yaml's state machines dry for one field of ``shape``
+    (``options``: the registered task's, e.g. the ASTs' ``n_fakes`` and ``chunk_size``)."""
     root = root or find_project_root()
     specs = state_machines(load_template(root / "template.yaml"))
     if logical_id not in specs:
         raise ConfigError(f"no state machine {logical_id!r} in template.yaml")
-    svc = DryServices(shape)
+    svc = DryServices(shape, options)
     sm = StateMachine(_definition(root, specs[logical_id].definition_uri))
     r = sm.execute(
         _inputs(logical_id, shape, svc),
@@ -352,6 +407,7 @@ _STARTS: dict[str, Callable[[SurveyShape], int]] = {
     "check_field_manifest": lambda s: s.fields,  # one per uploaded manifest
     "reduce_field": lambda s: s.fields,  # one per field.ready
     "build_catalog": lambda s: s.fields,  # one per field.reduced
+    "run_asts": lambda s: s.fields,  # one per field.reduced (compute not in spot_vcpu_hours)
 }
 
 
@@ -495,7 +551,7 @@ def survey_budget(shape: SurveyShape, prices: dict[str, float], root: Path | Non
             raise ConfigError(f"task {name!r}: the budget plans state machines only")
         machine = executor["name"]
         if machine not in measured:
-            measured[machine] = measure_machine(machine, shape, root)
+            measured[machine] = measure_machine(machine, shape, root, task.get("options"))
         run = measured[machine]
         if run.status != "SUCCEEDED":
             raise ConfigError(
