@@ -178,3 +178,78 @@ def test_failure_graph_and_retry_in_the_browser(served, browser, tmp_path):
     assert tabs == ["attempt 1: FAILED", "attempt 2: SUCCEEDED"]
     assert not browser.find_elements(By.ID, "retry")
     _shot(browser, tmp_path, "monitor-job-retried.png")
+
+
+def test_a_replay_branch_and_a_science_result_in_the_browser(served, browser, tmp_path):
+    """Issue 18 item 7: a replay branch is labelled with the options it changed, and a
+    reduction's result is a sentence, on the tree page and the job page."""
+    from cloudphot.events import Event, Job, JobState
+
+    base, _app, rt, _good, _bad = served
+    ready = Event(
+        event_id="field.ready-brw-field-0123456789abcdef",
+        type="field.ready",
+        subject="brw-field",
+        source="test",
+        payload={"field_id": "brw-field", "options": {}},
+    )
+    assert rt.store.record(ready)
+    rt.store.mark_dispatched(ready.event_id)
+    out = {
+        "field_id": "brw-field",
+        "summary": {
+            "field_id": "brw-field",
+            "filters": ["F475W", "F814W"],
+            "n_exposures": 8,
+            "n_measurements": 1945,
+            "n_stars": 288,
+        },
+    }
+    main = Job(
+        job_id="reduce_field-0123456789abcdef",
+        event_id=ready.event_id,
+        task="reduce_field",
+        executor={},
+        input={"options": {"photometry": {"detect_threshold_sigma": 5.0}}},
+    )
+    branch = Job(
+        job_id="reduce_field-0123456789abcdef-s4",
+        event_id=ready.event_id,
+        task="reduce_field",
+        executor={},
+        branch="s4",
+        input={
+            "options": {"photometry": {"detect_threshold_sigma": 4}, "branch": "s4"},
+            "replay_of": main.job_id,
+        },
+    )
+    for job in (main, branch):
+        assert rt.store.create_job(job)
+        job.state, job.output = JobState.SUCCEEDED, out
+        rt.store.tables.put("jobs", job.to_item())
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(base + "/")
+    wait.until(EC.element_to_be_clickable((By.ID, "expand-all"))).click()  # succeeded roots
+    label = wait.until(
+        EC.presence_of_element_located(
+            (By.CSS_SELECTOR, f'#tree .job[data-job="{branch.job_id}"] .branch')
+        )
+    )
+    assert label.text == "branch s4: photometry.detect_threshold_sigma=4"
+    line = browser.find_element(By.CSS_SELECTOR, f'#tree .job[data-job="{main.job_id}"]')
+    assert not line.find_elements(By.CSS_SELECTOR, ".branch")
+    result = line.find_element(By.CSS_SELECTOR, ".result").text
+    assert (
+        result
+        == "288 stars, 1,945 measurements in F475W, F814W from 8 exposure(s) of field brw-field"
+    )
+    _shot(browser, tmp_path, "monitor-tree-replay-branch.png")
+
+    browser.get(f"{base}/#/jobs/{branch.job_id}")
+    head = wait.until(EC.presence_of_element_located((By.ID, "job-head")))
+    wait.until(lambda d: "replays" in d.find_element(By.ID, "job-head").text)
+    text = head.text
+    assert f"s4: photometry.detect_threshold_sigma=4 (replays {main.job_id})" in text, text
+    assert "288 stars, 1,945 measurements" in text
+    _shot(browser, tmp_path, "monitor-job-replay-branch.png")

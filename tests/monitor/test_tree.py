@@ -119,3 +119,13 @@ def test_the_science_result_is_a_sentence():
     assert root.children[0].detail["result"] == (
         "288 stars, 1,945 measurements in F475W, F814W from 8 exposure(s) of field sim-tiny-s0"
     )
+
+
+def test_a_field_waiting_for_its_manifest_is_said_so():
+    job = _job("j1-0000000000000000", "e1", "check_field", JobState.SUCCEEDED)
+    job.output = {"field_id": "f9", "ready": False, "waiting_for": "manifest"}
+    [root] = build_tree([Event("e1", "exposure.registered", "x", source="s")], [job])
+    assert root.children[0].detail["result"] == "field f9 waits for its manifest"
+    job.output = {"field_id": "f9", "ready": False, "waiting_for": ["ja", "jb"]}
+    [root] = build_tree([Event("e1", "exposure.registered", "x", source="s")], [job])
+    assert root.children[0].detail["result"] == "field f9 waits for 2 exposure(s)"

@@ -184,6 +184,8 @@ def result_line(job: Job) -> str | None:
         if out["ready"]:
             return f"field {out['field_id']} ready: {out.get('n_exposures', '?')} exposure(s)"
         waiting = out.get("waiting_for") or []
+        if isinstance(waiting, str):  # "manifest"
+            return f"field {out['field_id']} waits for its {waiting}"
         return f"field {out['field_id']} waits for {len(waiting)} exposure(s)"
     return None
 
