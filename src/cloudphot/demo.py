@@ -46,6 +46,9 @@ class DemoResult:
     periods: list[dict] = field(default_factory=list)  # Cepheids: true vs recovered period
     #: phot_visit rows, injected motions recovered, Cepheids' places in var_chi2
     visits: dict = field(default_factory=dict)
+    #: artificial star tests: fakes, per filter the 50 % completeness magnitude from the
+    #: ASTs and from the simulator's truth, the field's HLSP files and plots
+    asts: dict = field(default_factory=dict)
 
 
 def chaos_policy(
@@ -171,7 +174,32 @@ def _measure(result: DemoResult, platform: Platform, sim) -> None:
     result.accuracy = compare_to_truth(
         catalog, measurements, sim.truth, sim.exposures_truth, sim.filters, field_id=sim.field_id
     )
+    _asts_against_truth(result, platform, sim, catalog, root)
     _query_database(result, platform, sim)
+
+
+def _asts_against_truth(result: DemoResult, platform: Platform, sim, catalog, root) -> None:
+    """The ASTs' 50 % completeness per filter next to the truth's (run_asts' products)."""
+    import json
+
+    from .asts.completeness import truth_completeness_50
+    from .products import keys
+
+    key = keys.field_product(sim.field_id, "completeness.json")
+    bucket = platform.settings.bucket("products")
+    if not platform.objects.exists(bucket, key):
+        return
+    doc = json.loads(platform.objects.get_bytes(bucket, key))
+    truth = truth_completeness_50(catalog, sim.truth, sim.exposures_truth, list(sim.filters))
+    field_dir = root / keys.field_product(sim.field_id, "")
+    result.asts = {
+        "n_fakes": doc.get("n_fakes"),
+        "n_recovered": doc.get("n_recovered"),
+        "mag50": doc.get("mag50") or {},
+        "truth50": {f: (round(v, 3) if v == v else None) for f, v in truth.items()},
+        "plots": sorted(str(p) for p in (field_dir / "plots").glob("*.png")),
+        "hlsp": sorted(str(p) for p in (field_dir / "hlsp").glob("*.fits")),
+    }
 
 
 def _query_database(result: DemoResult, platform: Platform, sim) -> None:

@@ -174,3 +174,34 @@ def test_hlsp_files_and_diagnostic_plots_are_written_and_fitsverify_clean(clean,
     assert pngs == ["cmd.png", "completeness.png", "density.png", "errors.png"]
     for p in pngs:
         assert (root / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mosaics_put_the_catalogs_stars_where_the_catalog_says(clean, sim):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    root = _products(clean, sim.field_id)
+    names = sorted(p.name for p in (root / "mosaics").iterdir())
+    assert names == ["colour.png", "mosaic_f475w.fits", "mosaic_f814w.fits"]
+    cat = Table.read(root / "catalog.parquet")
+    for f in ("f475w", "f814w"):
+        with fits.open(root / "mosaics" / f"mosaic_{f}.fits") as h:
+            sci, wht, wcs = h["SCI"].data, h["WHT"].data, WCS(h["SCI"].header)
+        assert np.nanmax(wht) > 0 and np.isfinite(sci[wht > 0]).all()
+        snr = np.asarray(cat[f"{f}_snr"], float)
+        bright = np.flatnonzero((snr > 50) & (snr < 500) & np.asarray(cat[f"{f}_gst"], bool))[:15]
+        assert len(bright) >= 5
+        offsets = []
+        for i in bright:
+            x, y = wcs.world_to_pixel_values(float(cat["ra"][i]), float(cat["dec"][i]))
+            ix, iy = round(float(x)), round(float(y))
+            box = sci[iy - 3 : iy + 4, ix - 3 : ix + 4]
+            if box.shape != (7, 7) or not np.isfinite(box).all():
+                continue
+            box = np.clip(box - np.median(sci[np.isfinite(sci)]), 0, None)
+            yy, xx = np.mgrid[-3:4, -3:4]
+            cx, cy = (box * xx).sum() / box.sum() + ix, (box * yy).sum() / box.sum() + iy
+            offsets.append(np.hypot(cx - float(x), cy - float(y)))
+        # centroids on a crowded mosaic: within a fifth of a pixel for the median star
+        assert len(offsets) >= 5 and np.median(offsets) < 0.2, offsets
+    assert (root / "mosaics" / "colour.png").read_bytes()[:4] == b"\x89PNG"

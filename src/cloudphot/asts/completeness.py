@@ -110,3 +110,21 @@ def crossing_magnitude(mag: NDArray, comp: NDArray, level: float = 0.5) -> float
             t = (comp[i - 1] - level) / (comp[i - 1] - comp[i])
             return float(mag[i - 1] + t * (mag[i] - mag[i - 1]))
     return float("nan")
+
+
+def truth_completeness_50(
+    catalog: Table, truth: Table, exposures_truth: Table, filters: list[str], bin_mag: float = 0.5
+) -> dict[str, float]:
+    """Per filter, the magnitude where the catalog's completeness against the simulator's
+    truth falls through 50 % (every star with a magnitude, matched within 1 pixel; the
+    scorer of :func:`cloudphot.verify.score_catalog`)."""
+    from ..verify import score_catalog
+
+    bins = tuple(float(b) for b in np.arange(14.0, 31.0 + 1e-9, bin_mag))
+    out = {}
+    for f in filters:
+        rows = score_catalog(catalog, truth, exposures_truth, [f], quality="all", bins=bins)
+        rows = [r for r in rows if r["n_true"] > 0]
+        mid = np.array([(r["lo"] + r["hi"]) / 2 for r in rows])
+        out[f] = crossing_magnitude(mid, np.array([r["completeness"] for r in rows]))
+    return out

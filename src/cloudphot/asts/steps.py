@@ -392,8 +392,9 @@ def _instruments(store: ObjectStore, exposures: list) -> list[str]:
 def field_products_job(
     request: Mapping[str, Any], *, store: ObjectStore, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """A reduced field's archive files (HLSP ``st``/``gst`` and, after ASTs, ``ast``)
-    and its diagnostic plots, written under ``fields/<field>/hlsp/`` and ``plots/``."""
+    """A reduced field's archive files (HLSP ``st``/``gst`` and, after ASTs, ``ast``),
+    its diagnostic plots, per-filter mosaics with weight maps and a colour image, written
+    under ``fields/<field>/hlsp/``, ``plots/`` and ``mosaics/``."""
     from .hlsp import hlsp_name, st_gst_tables, write_hlsp
     from .plots import field_plots
 
@@ -436,8 +437,41 @@ def field_products_job(
             written[f"hlsp_{kind}"] = {"bucket": bucket, "key": key}
         plots = field_plots(catalog, filters, tmpdir / "plots", field_id=field_id,
                             completeness=comp)  # fmt: skip
+        written.update(_mosaics(store, bucket, field_id, branch, field_req, tmpdir))
         for name, path in plots.items():
             key = keys.field_product(field_id, f"plots/{path.name}", branch)
             store.put_file(bucket, key, path)
             written[f"plot_{name}"] = {"bucket": bucket, "key": key}
     return {"field_id": field_id, "products": written}
+
+
+def _mosaics(store: ObjectStore, bucket: str, field_id: str, branch, field_req: dict, tmpdir: Path):
+    """The field's per-filter mosaics and colour image, when its model was saved."""
+    from .model import read_model
+    from .mosaic import build_mosaics, colour_image
+
+    model_key = keys.field_product(field_id, "model.npz", branch)
+    if not store.exists(bucket, model_key):
+        return {}
+    model = read_model(store.get_bytes(bucket, model_key), f"s3://{bucket}/{model_key}")
+    paths, prepared = [], {}
+    for e in field_req.get("exposures") or []:
+        dest = tmpdir / "inputs" / Path(e["key"]).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(store.download(e["bucket"], e["key"], dest)))
+    for image, o in (field_req.get("preprocessed") or {}).items():
+        dest = tmpdir / "prep" / f"{Path(image).stem}_prep.fits"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        prepared[image] = Path(store.download(o["bucket"], o["key"], dest))
+    mosaics = build_mosaics(paths, prepared, model, tmpdir / "mosaics")
+    colour = colour_image(mosaics, tmpdir / "mosaics" / "colour.png")
+    written = {}
+    for f, path in mosaics.items():
+        key = keys.field_product(field_id, f"mosaics/{path.name}", branch)
+        store.put_file(bucket, key, path)
+        written[f"mosaic_{f.lower()}"] = {"bucket": bucket, "key": key}
+    if colour is not None:
+        key = keys.field_product(field_id, "mosaics/colour.png", branch)
+        store.put_file(bucket, key, colour)
+        written["colour"] = {"bucket": bucket, "key": key}
+    return written

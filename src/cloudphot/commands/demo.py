@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ._common import STATE_STYLE, console, settings_from_args
 
 __all__ = ["add_commands"]
@@ -96,6 +98,16 @@ def cmd_demo(args) -> int:
         f"matched {a.n_matched} of {a.n_truth} injected stars (most are far below the "
         "detection limit, as in a real crowded field)"
     )
+    if r.asts:
+        s = r.asts
+        pairs = ", ".join(
+            f"{f} {_mag(m)} (truth {_mag(s['truth50'].get(f))})" for f, m in s["mag50"].items()
+        )
+        out.print(
+            f"artificial stars: {s['n_recovered']}/{s['n_fakes']} recovered; 50% completeness "
+            f"at {pairs}; {len(s['hlsp'])} HLSP files and {len(s['plots'])} plots in "
+            f"{Path(s['plots'][0]).parent if s['plots'] else 'the field products'}"
+        )
     if a.cepheids:
         full = sum(c["n_measured"] >= c["n_covering"] for c in a.cepheids)
         out.print(f"Cepheids: {full}/{len(a.cepheids)} measured in every exposure covering them")
@@ -155,3 +167,7 @@ def cmd_demo(args) -> int:
         out.print(f"[bold red]{unexpected} job(s) failed besides the intended rejection[/]")
         return 1
     return 0
+
+
+def _mag(v) -> str:
+    return f"{v:.2f}" if isinstance(v, (int, float)) else "n/a"
