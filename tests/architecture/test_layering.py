@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
         "cloudphot.catalog.covers",
         "cloudphot.catalog.fits_export",
         "cloudphot.catalog.hats",
+        "cloudphot.catalog.integrity",
         "cloudphot.catalog.ids",
         "cloudphot.catalog.lightcurve",
         "cloudphot.catalog.maps",
