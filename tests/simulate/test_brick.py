@@ -149,3 +149,24 @@ def test_worker_processes_write_the_same_pixels(tmp_path):
 def test_bad_worker_counts(tmp_path, workers):
     with pytest.raises(ValueError, match="workers must be"):
         simulate_field(tmp_path, preset="tiny", workers=workers)
+
+
+def test_simulate_command_writes_a_brick_folder_per_field(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from cloudphot.simulate import presets
+    from cloudphot.simulate.commands import add_commands
+
+    monkeypatch.setitem(presets.PRESETS, "brick", _small_brick())
+    parser = argparse.ArgumentParser(prog="cloudphot")
+    add_commands(parser.add_subparsers(dest="command"))
+    out = tmp_path / "b"
+    args = parser.parse_args(
+        ["simulate", str(out), "--preset", "brick", "--filters", "F814W", "--no-progress"]
+    )
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "brick brick: 6 fields (2x3 pointings, 10% overlap), 6 exposures" in text
+    assert "seen again by a neighbouring field" in text
+    assert len(list((out / "manifests").glob("*.json"))) == 6
+    assert len(list(out.glob("sim-brick-s0-f0?/*_flc.fits"))) == 6
