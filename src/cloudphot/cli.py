@@ -28,6 +28,7 @@ _PLUGINS = (
     "cloudphot.commands.serve",
     "cloudphot.commands.cost",
     "cloudphot.commands.plan",
+    "cloudphot.commands.aws",
     "cloudphot.commands.demo",
     "cloudphot.simulate.commands",
     "cloudphot.catalog.commands",

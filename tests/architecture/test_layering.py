@@ -174,6 +174,8 @@ SHELL_EXCEPTIONS = {
     # the deploy-support custom resource speaks CloudFormation, IAM, ECR and CodeBuild
     # (it runs while the stack deploys, before any platform exists)
     ("functions/deploy_support/app.py", "cloudphot.aws.deploy_support"),
+    # `cloudphot aws doctor` reads the account before any stack (or platform) exists
+    ("cloudphot/commands/aws.py", "cloudphot.aws.account"),
 }
 
 

@@ -51,6 +51,10 @@ class HelpFormatter(argparse.HelpFormatter):
 
 #: a description for the commands whose plugin gives only the one-line help
 DESCRIPTIONS: dict[str, str] = {
+    "aws": (
+        "Commands about the AWS account itself, before a stack exists: 'cloudphot aws "
+        "doctor' says what the account lacks for a deploy and a first big run."
+    ),
     "register": (
         "Load the task registry (which task reacts to which event, and what runs it) into "
         "the tasks table. 'cloudphot init' does this; run it again after editing the "
@@ -245,6 +249,15 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "cost": [
         ("cost", "what the runs so far would cost on AWS"),
         ("cost --estimate S --budget 2", "predict uploading S; exit 3 if over $2"),
+    ],
+    "aws": [("aws doctor", "check your account before the first sam deploy")],
+    "aws doctor": [
+        ("aws doctor", "quotas and roles against the template and a brick's plan"),
+        ("aws doctor phat --region eu-west-1", "the whole survey, in another region"),
+        (
+            "aws doctor --offline --parameter-overrides CatalogTaskMemory=30720",
+            "only the template's task sizes, with a parameter as sam deploy gets it",
+        ),
     ],
     "plan": [
         ("plan brick", "one PHAT brick (3x6 fields): executions, transitions, cost"),
