@@ -528,6 +528,58 @@ def _reassign_partitions(state: _State, touched: set[int]) -> None:
         state.load(missing)
 
 
+def _src_table(state: _State, sel: np.ndarray) -> pa.Table:
+    return pa.Table.from_arrays(
+        [pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True) for f in SRC_SCHEMA],
+        schema=SRC_SCHEMA,
+    ).sort_by("_healpix_29")
+
+
+def _file_by_stored_position(state: _State, order: int) -> dict[int, tuple[pa.Table, pa.Table]]:
+    """(phot_src, phot_mod) tables of every dirty partition, each object filed in the
+    partition of the position its phot_mod row stores.
+
+    An object found in another partition moves there with all its rows (that partition
+    is loaded if need be, and becomes dirty); its position does not change by moving,
+    so each object moves at most once. Legacy (format 1) partitions a build loads are
+    healed the same way.
+    """
+    shift = 2 * (29 - order)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order=false")
+    mods: dict[int, tuple[pa.Table, pa.Table]] = {}
+    pending = set(state.dirty)
+    try:
+        while pending:
+            p = min(pending)
+            pending.discard(p)
+            sel = state.npix == p
+            if not sel.any():
+                mods.pop(p, None)
+                continue
+            src_t = _src_table(state, sel)
+            mod_t = _mod_table(con, src_t)
+            home = mod_t.column("_healpix_29").to_numpy() >> shift
+            off = home != p
+            if not off.any():
+                mods[p] = (src_t, mod_t)
+                continue
+            dest = dict(zip(mod_t.column("objid").to_numpy()[off].tolist(), home[off].tolist()))
+            rows = np.flatnonzero(sel)  # (loading appends rows: these indices stay)
+            targets = {int(q) for q in dest.values()}
+            state.load(targets - state.loaded)
+            row_oid = state.cols["objid"][rows].astype(np.int64)
+            move = np.isin(row_oid, np.fromiter(dest, np.int64))
+            state.npix[rows[move]] = [dest[int(o)] for o in row_oid[move]]
+            state.dirty |= targets
+            pending |= targets | {p}
+            for q in targets:
+                mods.pop(q, None)
+    finally:
+        con.close()
+    return mods
+
+
 def _mod_sql() -> str:
     """DuckDB aggregation from src rows (table ``src``) to one row per object."""
     agg = [
@@ -820,6 +872,10 @@ def build_catalog(
                     "pipeline_version": prov.get("pipeline_version"),
                     "task_options": prov.get("task_options"),
                 }
+            # ---- each object in the partition of the position phot_mod stores (HATS:
+            # a row lives where its _healpix_29 points; the S/N^2-weighted mean of an
+            # object's field rows can cross an edge its plain mean did not)
+            mods = _file_by_stored_position(state, partition_order)
             # which src partitions does each field now touch (for a later refresh)
             fid_arr = state.cols["field_id"].astype(str)
             for fid in fields_meta:
@@ -838,18 +894,9 @@ def build_catalog(
             src_parts: dict[int, pq.FileMetaData] = {}
             mod_parts: dict[int, pq.FileMetaData] = {}
             entries: dict[str, dict[str, dict]] = {t: {} for t in TABLES}
-            for p in sorted(state.dirty):
-                sel = state.npix == p
-                if not sel.any():
-                    continue
-                src_t = pa.Table.from_arrays(
-                    [
-                        pa.array(state.cols[f.name][sel], type=f.type, from_pandas=True)
-                        for f in SRC_SCHEMA
-                    ],
-                    schema=SRC_SCHEMA,
-                ).sort_by("_healpix_29")
-                for table, tbl in (("phot_src", src_t), ("phot_mod", _mod_table(con, src_t))):
+            for p in sorted(mods):
+                src_t, mod_t = mods.pop(p)
+                for table, tbl in (("phot_src", src_t), ("phot_mod", mod_t)):
                     local = tmp / "out" / table / f"{p}.parquet"
                     local.parent.mkdir(parents=True, exist_ok=True)
                     pq.write_table(
@@ -989,6 +1036,10 @@ def build_catalog(
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "pipeline_version": __version__,
             "partition_order": partition_order,
+            # format 2: every object filed by its stored position (issue 15.2); a survey
+            # begun before keeps format 1 (its untouched partitions may not be), and
+            # the readers widen cones by LEGACY_FILING_SLACK_ARCSEC for it
+            "format": 2 if prev is None or int(prev.get("format", 1)) >= 2 else 1,
             "match_radius_arcsec": match_radius_arcsec,
             "fields": fields_meta,
             "tables": manifest_tables,
