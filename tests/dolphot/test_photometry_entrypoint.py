@@ -150,6 +150,11 @@ def test_job_in_process_with_explicit_store(local_settings, fake_dolphot, field,
     stages = [k.rsplit("/", 1)[1] for k in written if k.startswith(keys.CHECKPOINTS)]
     assert stages == ["prep-jaaa01aaq_flc.tar", "prep-jaaa01abq_flc.tar", "dolphot.tar"]
     assert result["checkpoints"] == {"resumed": [], "saved": 3}
+    # keyed by the request's fingerprint (not an object's repr), so a retried task in
+    # another process finds them
+    for k in written:
+        if k.startswith(keys.CHECKPOINTS):
+            assert f"/m31-b01-f01/{result['fingerprint']}-" in k, k
 
 
 def test_rerun_with_the_same_inputs_reuses_the_products(

@@ -296,7 +296,7 @@ def photometry_job(
             store,
             bucket,
             lambda stage: keys.field_checkpoint(
-                field_id, f"{fingerprint}-{__version__}", f"{engine}/{stage}", branch
+                field_id, f"{made_from}-{__version__}", f"{engine}/{stage}", branch
             ),
         )
         run = _run_dolphot_engine if engine == "dolphot" else _run_builtin_engine
