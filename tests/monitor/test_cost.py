@@ -358,3 +358,101 @@ def test_objects_touched_products_are_written_even_when_read_again():
         "s3://products/exposures/a/prep.fits": "written",
         "s3://products/f/cat.fits": "written",
     }
+
+
+def test_each_task_pays_its_public_ipv4_image_pull_and_logs(tmp_path):
+    """Issue 17 item 13: what the ledger left out. A 2 h Spot task sized by the plan's
+    overrides (2 vCPU / 14 GiB, not the task definition's 4 / 16), a catalog task whose
+    size is a template parameter (a !Ref: the ledger raised TypeError on it)."""
+    template = {
+        **TEMPLATE,
+        "Parameters": {
+            "CatalogTaskCpu": {"Default": "2048"},
+            "CatalogTaskMemory": {"Default": "16384"},
+        },
+        "Resources": {
+            **TEMPLATE["Resources"],
+            "CatalogTask": {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "Cpu": {"Ref": "CatalogTaskCpu"},
+                    "Memory": {"Ref": "CatalogTaskMemory"},
+                },
+            },
+        },
+    }
+    log = tmp_path / "task.log"
+    log.write_bytes(b"x" * 2_000_000)
+    h = [_ev(1, 0, "ExecutionStarted", 0)]
+    h += _task(
+        2,
+        1,
+        0,
+        7200 % 3600,
+        "ecs",
+        {
+            "TaskDefinition": "PhotTask",
+            "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT"}],
+            "Overrides": {"Cpu": "2048", "Memory": "14336"},
+        },
+    )
+    h[-2]["timestamp"] = "2026-01-01 02:00:00.000000+00:00"  # two hours after scheduling
+    h[-2]["taskSucceededEventDetails"] = {"output": json.dumps({"LogFile": str(log)})}
+    h += _task(7, 6, 0, 0, "ecs", {"TaskDefinition": "CatalogTask"}, name="Build")
+    u = execution_usage(h, template, image_pull_seconds=90)
+    assert u.fargate_spot_vcpu_hours == pytest.approx(2 * 2)
+    assert u.fargate_spot_gb_hours == pytest.approx(14 * 2)
+    assert u.fargate_vcpu_hours == pytest.approx(2 * 60 / 3600)  # the catalog task's minimum
+    assert u.public_ipv4_hours == pytest.approx(2 + 2 * 90 / 3600)
+    assert u.image_pull_spot_vcpu_hours == pytest.approx(2 * 90 / 3600)
+    assert u.image_pull_vcpu_hours == pytest.approx(2 * 90 / 3600)
+    history_bytes = sum(len(json.dumps(e, default=str)) for e in h)
+    assert u.log_gb == pytest.approx((2_000_000 + history_bytes) / 1e9)
+    usd = u.usd(DEFAULT_PRICES)
+    assert usd["public_ipv4"] == pytest.approx(u.public_ipv4_hours * 0.005)
+    assert usd["logs"] == pytest.approx(u.log_gb * 0.50)
+    assert usd["image_pull"] > 0
+
+
+def test_a_phat_survey_with_every_item_and_versions_shared_or_copied():
+    from cloudphot.monitor.budget import SURVEYS, survey_budget
+    from cloudphot.monitor.cost import survey_cost
+
+    budget = survey_budget(SURVEYS["phat"], DEFAULT_PRICES)
+    shared = survey_cost(budget, DEFAULT_PRICES)
+    copies = survey_cost(budget, DEFAULT_PRICES, shared_versions=False, keep_versions=None)
+    for item in (
+        "step_functions",
+        "lambda",
+        "fargate_spot (photometry)",
+        "fargate (catalog builds)",
+        "public_ipv4",
+        "image_pull",
+        "logs",
+    ):
+        assert shared.once[item] > 0, item
+    assert set(shared.monthly) == {
+        "s3 storage (raw)",
+        "s3 storage (products)",
+        "s3 storage (catalogs)",
+        "athena scans",
+    }
+    # the issue's figure: one full copy per field's version of a 0.3 TB catalog is
+    # 60-70 TB (~$1,400/month); shared partitions, 10 kept: under a terabyte
+    assert 55 < copies.stored_tb["catalogs"] < 70
+    assert copies.monthly["s3 storage (catalogs)"] > 1_000
+    assert shared.stored_tb["catalogs"] < 1.0
+    assert shared.monthly_total < copies.monthly_total / 10
+    # Athena: 10,000 queries of 0.2 GB = 2 TB scanned = $10
+    assert shared.monthly["athena scans"] == pytest.approx(10.0)
+
+
+def test_cost_survey_command(capsys):
+    from cloudphot.cli import main
+
+    assert main(["cost", "--survey", "brick", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["once_usd"]["public_ipv4"] > 0 and doc["monthly_usd"]["athena scans"] > 0
+    assert main(["cost", "--survey", "brick", "--budget", "0.01"]) == 3
+    assert main(["cost", "--survey", "brick", "--keep", "-1"]) == 2
+    assert "--keep" in capsys.readouterr().err

@@ -25,6 +25,34 @@ def add_commands(sub) -> None:
         metavar="FILE",
         help="TOML/JSON price table overriding the defaults (also $CLOUDPHOT_PRICES)",
     )
+    p.add_argument(
+        "--survey",
+        choices=("field", "brick", "phat"),
+        help=(
+            "price a whole survey from its plan: one reduction (Step Functions, Lambda, "
+            "Spot photometry, catalog builds, public IPv4, image pulls, logs) and then per "
+            "month (S3 storage of exposures, products and catalog versions; Athena scans)"
+        ),
+    )
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=10,
+        metavar="N",
+        help="with --survey: catalog versions kept (cloudphot catalog prune --keep N); 0: all",
+    )
+    p.add_argument(
+        "--full-copies",
+        action="store_true",
+        help="with --survey: price catalog versions as full copies (before shared partitions)",
+    )
+    p.add_argument(
+        "--queries",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="with --survey: Athena queries per month (0.2 GB scanned each)",
+    )
     p.add_argument("--jobs", action="store_true", help="also list every job")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cost)
@@ -45,6 +73,8 @@ def cmd_cost(args) -> int:
 
         raise ConfigError(f"--budget {args.budget}: give a non-negative amount in USD")
     prices = load_prices(args.prices)
+    if args.survey:
+        return _survey(args, prices)
     ledger = None
     if not (args.estimate and not settings_from_args(args).tables_path.exists()):
         platform = open_local(args)  # an estimate without a workspace uses the a priori model
@@ -159,3 +189,49 @@ def _print_estimate(out, est) -> None:
             f"{_usd(est.by_size_usd)}; photometry time grows with pixels, so trust this "
             "one when these exposures are larger than the past ones"
         )
+
+
+def _survey(args, prices) -> int:
+    from rich.table import Table
+
+    from ..errors import ConfigError
+    from ..monitor.budget import SURVEYS, survey_budget
+    from ..monitor.cost import PRICES_AS_OF, BudgetExceeded, check_budget, survey_cost
+
+    if args.keep < 0 or args.queries < 0:
+        raise ConfigError("--keep and --queries take a number of 0 or more")
+    cost = survey_cost(
+        survey_budget(SURVEYS[args.survey], prices),
+        prices,
+        keep_versions=args.keep or None,
+        shared_versions=not args.full_copies,
+        queries_per_month=args.queries,
+    )
+    over = None
+    try:
+        check_budget(cost.once_total, args.budget, f"reducing {args.survey}")
+    except BudgetExceeded as exc:
+        over = str(exc)
+    if args.json:
+        from ..cli import print_json
+
+        print_json({**cost.to_dict(), "budget": args.budget, "over_budget": over})
+        return 3 if over else 0
+    out = console()
+    for title, items in (("one reduction", cost.once), ("then per month", cost.monthly)):
+        t = Table(title=f"{args.survey}: {title}", title_justify="left")
+        t.add_column("item")
+        t.add_column("USD", justify="right")
+        for k, v in items.items():
+            t.add_row(k, _usd(v))
+        t.add_row("[bold]total[/]", f"[bold]{_usd(sum(items.values()))}[/]")
+        out.print(t)
+    stored = ", ".join(f"{k} {v:,.2f} TB" for k, v in cost.stored_tb.items())
+    out.print(f"stored: {stored}")
+    for k, v in cost.assumptions.items():
+        out.print(f"[dim]{k}: {v}[/]")
+    out.print(f"[dim]prices: {PRICES_AS_OF}[/]")
+    if over:
+        out.print(f"[bold red]over budget:[/] {over}")
+        return 3
+    return 0

@@ -249,6 +249,8 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "cost": [
         ("cost", "what the runs so far would cost on AWS"),
         ("cost --estimate S --budget 2", "predict uploading S; exit 3 if over $2"),
+        ("cost --survey phat", "the whole survey: one reduction, then S3 and Athena per month"),
+        ("cost --survey phat --full-copies --keep 0", "catalog versions as full copies, all kept"),
     ],
     "aws": [("aws doctor", "check your account before the first sam deploy")],
     "aws doctor": [

@@ -9,9 +9,16 @@ What is measured, per job and per execution attempt (every attempt is billed):
   template.yaml (GB-seconds), plus ephemeral storage above 512 MB.
 - **Fargate** (ECS ``runTask.sync``): wall time from scheduling to the task's stop,
   with the 1-minute minimum, times the task definition's ``Cpu``/``Memory`` from
-  template.yaml (vCPU-hours, GB-hours, ephemeral storage above 20 GB); priced at
-  Spot rates when the capacity provider was ``FARGATE_SPOT``, on-demand otherwise.
-  Image pull time, which AWS also bills, does not exist locally and is not included.
+  template.yaml, or the RunTask overrides the plan chose (vCPU-hours, GB-hours,
+  ephemeral storage above 20 GB); priced at Spot rates when the capacity provider was
+  ``FARGATE_SPOT``, on-demand otherwise. Each task also pays for its **public IPv4
+  address** while it runs (the VPC has no NAT gateway; $0.005/h) and for its **image
+  pull**: Fargate bills from the pull's start, which does not exist locally, so every
+  task is charged ``image_pull_seconds`` (default 90 s: the ~4 GB worker image at
+  ~50 MB/s) at its own size and rate.
+- **CloudWatch Logs** ingestion: the state machines log ``ALL`` events with execution
+  data, so a history's JSON is what they ship (measured); a worker's own log file when
+  the runtime kept it (measured); $0.50/GB.
 - **Step Functions** (standard workflows): one transition per state entered, plus
   one per Task retry, counted from the history.
 - **S3**: estimated from the objects a job touched: a GET per object read (the
@@ -55,12 +62,14 @@ __all__ = [
     "Estimate",
     "JobCost",
     "Ledger",
+    "SurveyCost",
     "Usage",
     "check_budget",
     "estimate_run",
     "job_cost",
     "load_prices",
     "objects_touched",
+    "survey_cost",
     "workspace_ledger",
 ]
 
@@ -88,6 +97,11 @@ DEFAULT_PRICES: dict[str, float] = {
     "dynamodb_write_request": 0.625 / 1e6,  # on-demand WRU
     "dynamodb_read_request": 0.125 / 1e6,  # on-demand RRU
     "platform_lambda_ms": 100.0,  # assumed duration of platform functions
+    "public_ipv4_hour": 0.005,  # each Fargate task's public address (no NAT gateway)
+    "image_pull_seconds": 90.0,  # billed per task before its container starts
+    "logs_ingest_gb": 0.50,  # CloudWatch Logs, standard class
+    "s3_storage_gb_month": 0.023,  # S3 Standard, first 50 TB
+    "athena_scan_tb": 5.0,  # Athena SQL, per TB scanned (10 MB minimum per query)
 }
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts")
@@ -159,6 +173,12 @@ class Usage:
     fargate_storage_gb_hours: float = 0.0
     fargate_spot_storage_gb_hours: float = 0.0
     fargate_tasks: int = 0
+    public_ipv4_hours: float = 0.0
+    image_pull_vcpu_hours: float = 0.0  # at on-demand rates
+    image_pull_gb_hours: float = 0.0
+    image_pull_spot_vcpu_hours: float = 0.0
+    image_pull_spot_gb_hours: float = 0.0
+    log_gb: float = 0.0
     s3_get: int = 0
     s3_put: int = 0
     dynamodb_writes: int = 0
@@ -190,6 +210,14 @@ class Usage:
                 + self.fargate_gb_hours * p["fargate_gb_hour"]
                 + self.fargate_storage_gb_hours * p["fargate_storage_gb_hour"]
             ),
+            "public_ipv4": self.public_ipv4_hours * p["public_ipv4_hour"],
+            "image_pull": (
+                self.image_pull_vcpu_hours * p["fargate_vcpu_hour"]
+                + self.image_pull_gb_hours * p["fargate_gb_hour"]
+                + self.image_pull_spot_vcpu_hours * p["fargate_spot_vcpu_hour"]
+                + self.image_pull_spot_gb_hours * p["fargate_spot_gb_hour"]
+            ),
+            "logs": self.log_gb * p["logs_ingest_gb"],
             "s3": self.s3_get * p["s3_get_request"] + self.s3_put * p["s3_put_request"],
             "dynamodb": (
                 self.dynamodb_writes * p["dynamodb_write_request"]
@@ -250,6 +278,17 @@ def _params(ev: dict) -> dict:
     return doc if isinstance(doc, dict) else {}
 
 
+def _output(ev: dict) -> dict | None:
+    """A TaskSucceeded event's output (the ECS task description), parsed."""
+    out = (ev.get("taskSucceededEventDetails") or {}).get("output")
+    if isinstance(out, str):
+        try:
+            out = json.loads(out)
+        except ValueError:
+            return None
+    return out if isinstance(out, dict) else None
+
+
 def _resource(template: Mapping[str, Any], logical_id: str) -> dict:
     return ((template.get("Resources") or {}).get(logical_id) or {}).get("Properties") or {}
 
@@ -267,19 +306,40 @@ def _lambda_config(template: Mapping[str, Any], function_name: str) -> tuple[flo
     return mem / 1024, storage / 1024, "arm64" in arch
 
 
-def _task_config(template: Mapping[str, Any], task_definition: str) -> tuple[float, float, float]:
-    """(vCPU, memory GB, ephemeral storage GB) of an ECS task definition."""
+def _number(template: Mapping[str, Any], value: Any, default: float) -> float:
+    """A template property as a number: a literal, or a parameter's default (``!Ref``)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        value = ((template.get("Parameters") or {}).get(value["Ref"]) or {}).get("Default")
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _task_config(
+    template: Mapping[str, Any], task_definition: str, overrides: Mapping[str, Any] | None = None
+) -> tuple[float, float, float]:
+    """(vCPU, memory GB, ephemeral storage GB) of an ECS task: the RunTask overrides'
+    cpu/memory (the plan's size) when given, else the task definition's."""
     lid = str(task_definition).split("task-definition/")[-1].split(":")[0]
     props = _resource(template, lid)
-    cpu = float(props.get("Cpu", 1024)) / 1024
-    mem = float(props.get("Memory", 2048)) / 1024
+    overrides = overrides or {}
+    cpu = _number(template, overrides.get("Cpu") or props.get("Cpu"), 1024) / 1024
+    mem = _number(template, overrides.get("Memory") or props.get("Memory"), 2048) / 1024
     storage = float((props.get("EphemeralStorage") or {}).get("SizeInGiB", 20))
     return cpu, mem, storage
 
 
-def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
+def execution_usage(
+    history: list[dict],
+    template: Mapping[str, Any],
+    *,
+    image_pull_seconds: float = DEFAULT_PRICES["image_pull_seconds"],
+) -> Usage:
     """Billable usage of one execution, from its GetExecutionHistory-shaped events."""
     u = Usage()
+    # Logging: Level ALL with IncludeExecutionData ships each event with its data
+    u.log_gb += sum(len(json.dumps(e, default=str)) for e in history) / 1e9
     by_id = {int(e.get("id", 0)): e for e in history}
     scheduled_in_entry = 0
     for ev in sorted(history, key=lambda e: int(e.get("id", 0))):
@@ -328,7 +388,9 @@ def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
                 u.lambda_gb_seconds += billed * mem_gb
             u.lambda_storage_gb_seconds += billed * max(0.0, storage_gb - 0.5)
         elif d.get("resourceType") == "ecs":
-            vcpu, mem_gb, storage_gb = _task_config(template, params.get("TaskDefinition", ""))
+            vcpu, mem_gb, storage_gb = _task_config(
+                template, params.get("TaskDefinition", ""), params.get("Overrides")
+            )
             strategy = params.get("CapacityProviderStrategy") or []
             provider = (
                 strategy[0].get("CapacityProvider")
@@ -337,6 +399,17 @@ def execution_usage(history: list[dict], template: Mapping[str, Any]) -> Usage:
             )
             hours = max(seconds, 60.0) / 3600
             u.fargate_tasks += 1
+            u.public_ipv4_hours += (seconds + image_pull_seconds) / 3600
+            pull = image_pull_seconds / 3600
+            if provider in _SPOT:
+                u.image_pull_spot_vcpu_hours += vcpu * pull
+                u.image_pull_spot_gb_hours += mem_gb * pull
+            else:
+                u.image_pull_vcpu_hours += vcpu * pull
+                u.image_pull_gb_hours += mem_gb * pull
+            log_file = (_output(ev) or {}).get("LogFile")
+            if isinstance(log_file, str) and os.path.isfile(log_file):
+                u.log_gb += os.path.getsize(log_file) / 1e9  # the worker's own log lines
             extra_storage = max(0.0, storage_gb - 20) * hours
             if provider in _SPOT:
                 u.fargate_spot_vcpu_hours += vcpu * hours
@@ -443,7 +516,11 @@ def job_cost(
     touched_read: set[str] = set()
     touched_written: set[str] = set()
     for h in histories:
-        u.add(execution_usage(list(h), template))
+        u.add(
+            execution_usage(
+                list(h), template, image_pull_seconds=prices.get("image_pull_seconds", 90.0)
+            )
+        )
         for o in objects_touched(event, job, list(h), raw_bucket):
             (touched_read if o["access"] == "read" else touched_written).add(o["uri"])
     ran = job.ran_on or {}
@@ -574,7 +651,8 @@ class Estimate:
 
 #: a priori usage per exposure when the workspace has no past run: one ingest
 #: execution (7 transitions, one 2 s Lambda at 1024 MB), one field check, a share
-#: of a field's photometry (3 minutes of a 4 vCPU / 16 GB Spot task per 8 exposures)
+#: of a field's photometry (3 minutes of a 4 vCPU / 16 GB Spot task per 8 exposures,
+#: its public IPv4 and its image pull)
 def _a_priori(prices: Mapping[str, float]) -> dict[str, float]:
     ingest = Usage(
         lambda_requests=1, lambda_gb_seconds=2.0, transitions=7, s3_get=1, dynamodb_writes=6
@@ -589,6 +667,9 @@ def _a_priori(prices: Mapping[str, float]) -> dict[str, float]:
         fargate_spot_vcpu_hours=4 * 180 / 3600 / 8,
         fargate_spot_gb_hours=16 * 180 / 3600 / 8,
         fargate_spot_storage_gb_hours=30 * 180 / 3600 / 8,
+        public_ipv4_hours=(180 + prices.get("image_pull_seconds", 90.0)) / 3600 / 8,
+        image_pull_spot_vcpu_hours=4 * prices.get("image_pull_seconds", 90.0) / 3600 / 8,
+        image_pull_spot_gb_hours=16 * prices.get("image_pull_seconds", 90.0) / 3600 / 8,
         s3_get=3,
         s3_put=4,
     ).usd(prices)
@@ -648,3 +729,111 @@ def check_budget(usd: float, budget: float | None, what: str = "this run") -> No
     """Raise :class:`BudgetExceeded` when ``usd`` is over ``budget`` (the dispatcher's hook)."""
     if budget is not None and usd > budget:
         raise BudgetExceeded(f"{what} costs ${usd:.4f}, over the budget of ${budget:.4f}")
+
+
+# ------------------------------------------------------------------------ a survey
+#: bytes per pixel of a calibrated exposure: SCI and ERR float32, DQ int16
+EXPOSURE_BYTES_PER_PIXEL = 10
+#: bytes of a Step Functions history event with its data, as Level ALL logs it
+LOG_BYTES_PER_TRANSITION = 800
+
+
+@dataclass
+class SurveyCost:
+    """A survey's bill: one reduction (``once``) and what it then costs per month
+    (``monthly``), each item with the assumption behind it."""
+
+    survey: str
+    once: dict[str, float]
+    monthly: dict[str, float]
+    assumptions: dict[str, str]
+    stored_tb: dict[str, float]
+
+    @property
+    def once_total(self) -> float:
+        return sum(self.once.values())
+
+    @property
+    def monthly_total(self) -> float:
+        return sum(self.monthly.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "survey": self.survey,
+            "once_usd": {k: round(v, 2) for k, v in self.once.items()},
+            "once_total_usd": round(self.once_total, 2),
+            "monthly_usd": {k: round(v, 2) for k, v in self.monthly.items()},
+            "monthly_total_usd": round(self.monthly_total, 2),
+            "stored_tb": {k: round(v, 3) for k, v in self.stored_tb.items()},
+            "assumptions": self.assumptions,
+        }
+
+
+def survey_cost(
+    budget: Any,
+    prices: Mapping[str, float],
+    *,
+    catalog_tb: float = 0.3,
+    keep_versions: int | None = 10,
+    shared_versions: bool = True,
+    fields_touched_per_field: float = 2.0,
+    queries_per_month: int = 10_000,
+    gb_scanned_per_query: float = 0.2,
+    attempts_per_task: float = 1.3,
+) -> SurveyCost:
+    """Price a survey from its plan (:func:`cloudphot.monitor.budget.survey_budget`: Step
+    Functions, Lambda, Spot photometry, catalog builds) plus what the plan does not
+    count: each task's public IPv4 and image pull, CloudWatch Logs ingestion, S3
+    storage of exposures, products and catalog versions, and Athena's bytes scanned.
+
+    Catalog versions: one per reduced field. A full copy per version stores about
+    ``catalog_tb`` x fields / 2 (the catalog grows field by field); sharing unchanged
+    partitions (manifests) stores the final catalog plus, per kept version, the
+    partitions one field rewrites (``fields_touched_per_field`` fields' worth).
+    """
+    shape, p = budget.shape, prices
+    usd = budget.usd()
+    task_hours = budget.spot_vcpu_hours / budget.task_size.vcpu * attempts_per_task
+    tasks = shape.fields * attempts_per_task + shape.fields  # photometry + catalog builds
+    pull_h = tasks * p["image_pull_seconds"] / 3600
+    once = {
+        "step_functions": usd["step_functions"],
+        "lambda": usd["lambda"],
+        "fargate_spot (photometry)": usd["fargate_spot"] * attempts_per_task,
+        "fargate (catalog builds)": usd.get("fargate_catalog", 0.0),
+        "public_ipv4": (task_hours + budget.catalog_task_hours + pull_h) * p["public_ipv4_hour"],
+        "image_pull": pull_h
+        * (
+            budget.task_size.vcpu * p["fargate_spot_vcpu_hour"]
+            + budget.task_size.memory_gib * p["fargate_spot_gb_hour"]
+        ),
+        "logs": budget.transitions * LOG_BYTES_PER_TRANSITION / 1e9 * p["logs_ingest_gb"],
+    }
+    raw_tb = shape.fields * shape.exposures_per_field * shape.pixels_per_exposure
+    raw_tb *= EXPOSURE_BYTES_PER_PIXEL / 1e12
+    products_tb = raw_tb  # a preprocessed copy of each exposure (masks, sky) + small tables
+    versions = shape.fields
+    kept = versions if keep_versions is None else min(versions, keep_versions)
+    if shared_versions:
+        per_version = catalog_tb * min(1.0, fields_touched_per_field / shape.fields)
+        catalog_stored = catalog_tb + (kept - 1) * per_version
+    else:  # a full copy per version: the newest `kept` of a catalog growing field by field
+        catalog_stored = sum(catalog_tb * (versions - i) / versions for i in range(kept))
+    stored = {"raw": raw_tb, "products": products_tb, "catalogs": catalog_stored}
+    monthly = {f"s3 storage ({k})": v * 1000 * p["s3_storage_gb_month"] for k, v in stored.items()}
+    scanned_tb = queries_per_month * max(gb_scanned_per_query, 0.01) / 1000
+    monthly["athena scans"] = scanned_tb * p["athena_scan_tb"]
+    assumptions = {
+        "exposures": f"{shape.fields} fields x {shape.exposures_per_field} exposures of "
+        f"{shape.pixels_per_exposure / 1e6:.1f} Mpix, {EXPOSURE_BYTES_PER_PIXEL} B/pixel",
+        "photometry": f"{budget.task_size.vcpu:g} vCPU / {budget.task_size.memory_gib:g} GiB "
+        f"Spot tasks (the engine's one core, sized by memory), {attempts_per_task} attempts "
+        "each on average (reclaims)",
+        "image pull": f"{p['image_pull_seconds']:g} s per task, billed at the task's rate",
+        "logs": f"{LOG_BYTES_PER_TRANSITION} B per state transition (Level ALL with data)",
+        "catalog": f"{catalog_tb} TB final, one version per field, "
+        + (f"keep {keep_versions}" if keep_versions else "all kept")
+        + (", versions share unchanged partitions" if shared_versions else ", full copies"),
+        "athena": f"{queries_per_month:,} queries/month scanning {gb_scanned_per_query} GB each",
+    }
+    return SurveyCost(shape.name, once, monthly, assumptions, stored)
