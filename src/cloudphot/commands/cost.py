@@ -228,8 +228,8 @@ def _survey(args, prices) -> int:
         out.print(t)
     stored = ", ".join(f"{k} {v:,.2f} TB" for k, v in cost.stored_tb.items())
     out.print(f"stored: {stored}")
-    for k, v in cost.assumptions.items():
-        out.print(f"[dim]{k}: {v}[/]")
+    for what, why in cost.assumptions.items():
+        out.print(f"[dim]{what}: {why}[/]")
     out.print(f"[dim]prices: {PRICES_AS_OF}[/]")
     if over:
         out.print(f"[bold red]over budget:[/] {over}")
