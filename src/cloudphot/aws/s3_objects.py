@@ -179,12 +179,33 @@ class S3ObjectStore(ObjectStore):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        sha256: str | None = None,
     ) -> ObjectInfo:
         """Upload with the transfer manager (multipart above 8 MB), then HEAD for the etag.
 
         Under a racing writer on the same key the HEAD may describe the other
-        writer's object, which is what a reader would now see anyway.
+        writer's object, which is what a reader would now see anyway. With ``sha256``
+        a file up to 5 GiB goes in one PutObject carrying ``ChecksumSHA256``: S3 refuses
+        a body that does not match and keeps the digest (a full-object checksum).
         """
+        if sha256 is not None and Path(path).stat().st_size <= 5 << 30:
+            import base64
+
+            b64 = base64.b64encode(bytes.fromhex(sha256)).decode()
+            try:
+                with open(path, "rb") as body:
+                    self.client.put_object(
+                        Bucket=bucket,
+                        Key=key,
+                        Body=body,
+                        ChecksumSHA256=b64,
+                        **_object_args(content_type, metadata),
+                    )
+            except FileNotFoundError as exc:
+                raise StorageError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from exc
+            except Exception as exc:
+                raise self._error(exc, bucket, key, "upload") from exc
+            return self.head(bucket, key)
         try:
             self.client.upload_file(
                 str(path), bucket, key, ExtraArgs=_object_args(content_type, metadata) or None
@@ -285,6 +306,19 @@ class S3ObjectStore(ObjectStore):
         return self.head(dst_bucket, dst_key)
 
     # reading ----------------------------------------------------------------
+    def recorded_sha256(self, bucket: str, key: str) -> str | None:
+        """S3's full-object ``ChecksumSHA256`` of the object (hex), or None."""
+        import base64
+
+        try:
+            resp = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:
+            raise self._error(exc, bucket, key, "head") from exc
+        value = resp.get("ChecksumSHA256")
+        if not value or "-" in value or resp.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
+            return None
+        return base64.b64decode(value).hex()
+
     def head(self, bucket: str, key: str) -> ObjectInfo:
         try:
             resp = self.client.head_object(Bucket=bucket, Key=key)

@@ -1165,7 +1165,7 @@ def _publish(
         pix = int(order_pix.rsplit("Npix=", 1)[1].split(".")[0])
         _link_into_tree(store, bucket, prev["key"], table_prefix, order, pix)
         return {"written_in": version, **prev}
-    store.put_file(bucket, key, local)
+    store.put_file(bucket, key, local, sha256=sha)
     return {
         "key": key,
         "nrows": int(nrows),

@@ -368,6 +368,7 @@ class LocalObjectStore(ObjectStore):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        sha256: str | None = None,  # (S3 checks it; here the file is the caller's own)
     ) -> ObjectInfo:
         self.path_of(bucket, key)  # validate before touching the source
         try:

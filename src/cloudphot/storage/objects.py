@@ -72,8 +72,19 @@ class ObjectStore(ABC):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        sha256: str | None = None,
     ) -> ObjectInfo:
-        """Upload a local file atomically (streamed; large files do not sit in memory)."""
+        """Upload a local file atomically (streamed; large files do not sit in memory).
+
+        ``sha256``: the file's hex SHA-256 when the caller knows it. S3 then checks the
+        upload against it (``ChecksumSHA256``: a body that does not match is refused) and
+        keeps it with the object, where :meth:`recorded_sha256` reads it back.
+        """
+
+    def recorded_sha256(self, bucket: str, key: str) -> str | None:
+        """The SHA-256 the store keeps for an object (hex), or None when it keeps none
+        (S3: uploads without ``sha256``, multipart composites; the local store never)."""
+        return None
 
     def put_bytes_if(
         self,
