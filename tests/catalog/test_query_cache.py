@@ -248,3 +248,23 @@ def test_streamed_results_equal_the_public_api_s(built, sql):
     fast = query_mod._arrow_stream(eng._con, duck_sql, limit, 100, 3).read_all()
     slow = query_mod._arrow_stream(_PublicOnly(eng._con), duck_sql, limit, 100, 3).read_all()
     assert fast.num_rows > 0 and fast.equals(slow)
+
+
+def test_partition_paths_are_the_resolved_paths_without_resolving_each(built):
+    """The engine joins keys to the resolved catalog root instead of resolving each file
+    (200 ms per engine on a 593-partition catalog); the paths are the same, and a key
+    with an empty, ``.`` or ``..`` part goes the careful way: the store refuses it."""
+    from pathlib import Path
+
+    _, cat, _, _ = built
+    eng = cat.engine
+    m = eng.manifest
+    keys = [e["key"] for t in m["tables"] for _, _, e in query_mod.manifest_partitions(m, t)]
+    assert keys
+    for key in keys:
+        assert eng._local_path(key) == str(Path(eng.store.path_of(eng.bucket, key)).resolve())
+    from cloudphot.errors import StorageError
+
+    for sneaky in ("catalogs/phat_v2/../../x.parquet", "catalogs//x.parquet", "catalogs/./x"):
+        with pytest.raises(StorageError, match="invalid object key"):
+            eng._local_path(sneaky)

@@ -35,6 +35,7 @@ import functools
 import heapq
 import math
 import operator
+import os
 import re
 import threading
 import time
@@ -1308,10 +1309,11 @@ class QueryEngine:
         #: the fixed partition order of a format-1 catalog (None when orders are mixed)
         self.order = self.manifest.get("partition_order")
         self.root = Path(store.path_of(bucket, "catalogs")).resolve()
+        self._root_text = str(self.root)
         self._parts = {
             table: _PartitionFiles(
                 [
-                    (k, p, str(Path(store.path_of(bucket, e["key"])).resolve()))
+                    (k, p, self._local_path(e["key"]))
                     for k, p, e in manifest_partitions(self.manifest, table)
                 ]
             )
@@ -1321,7 +1323,7 @@ class QueryEngine:
         #: path -> (SHA-256, size, key) of every partition file the manifest checksums:
         #: each is verified the first time this process reads it (see .integrity)
         self._checksums = {
-            str(Path(store.path_of(bucket, e["key"])).resolve()): (
+            self._local_path(e["key"]): (
                 e["sha256"],
                 e.get("size"),
                 e["key"],
@@ -1347,6 +1349,21 @@ class QueryEngine:
         #: one query at a time on the shared connection (a DuckDB connection is not
         #: thread-safe, and a cursor would lose the Parquet footer cache setting)
         self._run_lock = threading.Lock()
+
+    def _local_path(self, key: str) -> str:
+        """The resolved path of a catalog object ``key``, as DuckDB is allowed to read it.
+
+        The catalog root is resolved once (:attr:`root`) and keys under it are joined to
+        it as text: resolving every partition's path (a few syscalls per path component)
+        cost 200 ms of CPU per engine on the 593-partition sparse sky, a third of a
+        one-shot ``cloudphot query``'s own time. A key with an empty, ``.`` or ``..``
+        part, or outside ``catalogs/``, is resolved the careful way.
+        """
+        head, _, rest = key.partition("/")
+        parts = rest.split("/")
+        if head != "catalogs" or not rest or any(x in ("", ".", "..") for x in parts):
+            return str(Path(self.store.path_of(self.bucket, key)).resolve())
+        return os.path.join(self._root_text, *parts)
 
     def _connect(self, threads: int, memory_limit: str):
         con = duckdb.connect(
