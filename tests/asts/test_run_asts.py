@@ -205,3 +205,17 @@ def test_mosaics_put_the_catalogs_stars_where_the_catalog_says(clean, sim):
         # centroids on a crowded mosaic: within a fifth of a pixel for the median star
         assert len(offsets) >= 5 and np.median(offsets) < 0.2, offsets
     assert (root / "mosaics" / "colour.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_cost_ledger_bills_the_distributed_maps_children(clean, sim):
+    """The chunk tasks (and reduce_field's preprocessing Lambdas) run in Map children:
+    they are billed to the job that started them (they were not counted before)."""
+    from cloudphot.monitor.cost import DEFAULT_PRICES, workspace_ledger
+
+    ledger = workspace_ledger(clean, DEFAULT_PRICES)
+    by_task = {j.task: j for j in ledger.jobs}
+    asts = by_task["run_asts"].usage
+    assert asts.fargate_tasks == 3 + 1  # the chunks (children) and the products task
+    assert asts.fargate_spot_vcpu_hours >= 4 * 60 / 3600  # ECS bills a minute at least
+    reduce = by_task["reduce_field"].usage
+    assert reduce.lambda_requests >= len(sim.exposures) + 2  # preprocess x N, plan, summary

@@ -607,16 +607,22 @@ def workspace_ledger(runtime, prices: Mapping[str, float]) -> Ledger:
             rec = runtime.executions.find(job.job_id if n == 0 else f"{job.job_id}-r{n}")
             if rec is not None:
                 histories.append(runtime.executions.history(rec.arn))
-        ledger.jobs.append(
-            job_cost(
-                job,
-                events.get(job.event_id),
-                histories or [[]],
-                template,
-                prices,
-                runtime.settings.bucket("raw"),
-            )
+        cost = job_cost(
+            job,
+            events.get(job.event_id),
+            histories or [[]],
+            template,
+            prices,
+            runtime.settings.bucket("raw"),
         )
+        # a Distributed Map's children are executions of their own (their Lambda
+        # invocations, ECS tasks and transitions are billed like the parent's)
+        children = runtime.executions.children(job.job_id)
+        for rec in children:
+            cost.usage.add(execution_usage(runtime.executions.history(rec.arn), template))
+        if children:
+            cost.usd = cost.usage.usd(prices)
+        ledger.jobs.append(cost)
     p = Usage()
     glob = (template.get("Globals") or {}).get("Function") or {}
     mem_gb = float(glob.get("MemorySize", 128)) / 1024
@@ -673,10 +679,23 @@ def _a_priori(prices: Mapping[str, float]) -> dict[str, float]:
         s3_get=3,
         s3_put=4,
     ).usd(prices)
+    # run_asts with the packaged 300 fakes: two 1 vCPU / 4 GB chunk tasks of ~2 min and
+    # the field products task (HLSP, plots, mosaics) of ~1 min, per field of ~8 exposures
+    asts = Usage(
+        lambda_requests=3,
+        lambda_gb_seconds=3.0 * 20,
+        transitions=14,
+        fargate_spot_vcpu_hours=1 * 300 / 3600 / 8,
+        fargate_spot_gb_hours=4 * 300 / 3600 / 8,
+        fargate_spot_storage_gb_hours=30 * 300 / 3600 / 8,
+        s3_get=6,
+        s3_put=8,
+    ).usd(prices)
     return {
         "ingest_exposure": sum(ingest.values()),
         "check_field": sum(check.values()),
         "reduce_field": sum(reduce.values()),
+        "run_asts": sum(asts.values()),
     }
 
 

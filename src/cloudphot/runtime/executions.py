@@ -119,6 +119,18 @@ class ExecutionStore:
             ).fetchone()
         return self._record(row) if row else None
 
+    def children(self, job_id: str) -> builtins.list[ExecutionRecord]:
+        """The Distributed Map child executions (state machine ``<machine>/<label>``) whose
+        input names ``job_id``: the pipeline's ItemSelectors pass it to every child."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM executions WHERE state_machine LIKE '%/%' "
+                "AND json_valid(input) AND json_extract(input, '$.job_id') = ? "
+                "ORDER BY start_date",
+                (job_id,),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
     def history(self, arn: str) -> builtins.list[dict]:
         with self._lock:
             rows = self._db.execute(
