@@ -221,15 +221,18 @@ def _latest_with_etag(
 
 @contextlib.contextmanager
 def _claimed(store: ObjectStore, bucket: str, layout: CatalogLayout, version: int):
-    """Hold the claim on ``version`` for the block; a build that fails releases it."""
+    """Hold the claim on ``version`` for the block; a build that fails releases it
+    (by marking it released: the build's role may write ``catalogs/`` but not delete)."""
     build_id = _claim(store, bucket, layout, version)
     try:
         yield build_id
     except BaseException:
         key = layout.version_prefix(version) + "_claim.json"
         with contextlib.suppress(Exception):
+            info = store.head(bucket, key)
             if json.loads(store.get_bytes(bucket, key)).get("build") == build_id:
-                store.delete(bucket, key)
+                body = json.dumps({"build": build_id, "released": True}).encode()
+                store.put_bytes_if(bucket, key, body, etag=info.etag)
         raise
 
 
@@ -253,7 +256,7 @@ def _claim(store: ObjectStore, bucket: str, layout: CatalogLayout, version: int)
     try:
         info = store.head(bucket, key)
         held = json.loads(store.get_bytes(bucket, key))
-        age = time.time() - float(held["started"])
+        age = float("inf") if held.get("released") else time.time() - float(held["started"])
     except ObjectNotFound:
         age, info = float("inf"), None  # released meanwhile
     except (ValueError, KeyError, TypeError):
