@@ -155,3 +155,22 @@ def test_reconcile_runs_hourly_with_only_what_it_needs(resources):
         s for p in fn["Policies"] for s in p["Statement"] if s["Action"] == "s3:ListBucket"
     ]
     assert listing["Resource"] == {"Fn::GetAtt": ["RawBucket", "Arn"]}
+
+
+def test_a_bucket_notifies_eventbridge_only_when_a_rule_listens(template, project_root):
+    """Issue 17 item 11: the template says what the code does. A bucket with EventBridge
+    on and no rule for it sends every write's event to nobody (ProductsBucket did)."""
+    from cloudphot.runtime.targets import LocalTargets
+    from cloudphot.settings import Settings
+    from cloudphot.template import resources_of_type
+
+    targets = LocalTargets.load(project_root, Settings())
+    routed = set(targets.object_created_routes())
+    for lid, res in resources_of_type(template, "AWS::S3::Bucket").items():
+        on = (
+            ((res.get("Properties") or {}).get("NotificationConfiguration") or {})
+            .get("EventBridgeConfiguration", {})
+            .get("EventBridgeEnabled")
+        )
+        bucket = targets.bucket_for_logical_id(lid)
+        assert bool(on) == (bucket in routed), f"{lid}: EventBridge {on}, routed {bucket in routed}"
