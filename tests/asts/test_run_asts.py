@@ -110,6 +110,16 @@ def test_a_spot_reclaim_of_a_chunk_ends_with_the_same_ast_table(clean, sim, tmp_
     rt = _run(tmp_path / "ws", sim, interruptions=reclaim_first_chunk)
     try:
         assert rt.ecs.stats["interrupted"] >= 1
+        # every chunk was computed to the end exactly once: the reclaimed attempt left
+        # nothing, its retry did the work, no finished chunk ran again
+        computed: dict[int, int] = {}
+        for log in (rt.settings.home / "logs").rglob("*.log"):
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("CLOUDPHOT_RESULT "):
+                    doc = json.loads(line.split(" ", 1)[1])
+                    if "chunk" in doc and not doc["reused"]:
+                        computed[doc["chunk"]] = computed.get(doc["chunk"], 0) + 1
+        assert computed == {0: 1, 1: 1, 2: 1}
         got = Table.read(_products(rt, sim.field_id) / "ast.parquet")
         want = Table.read(_products(clean, sim.field_id) / "ast.parquet")
         got.sort("fake_id")
