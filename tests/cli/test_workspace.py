@@ -32,7 +32,7 @@ def test_catalog_commands_name_a_workdir_that_is_not_a_folder(cli, tmp_path, whe
     afile = tmp_path / "notes.txt"
     afile.write_text("not a workspace")
     workdir = afile if where == "file" else afile / "ws"
-    for command in (("query", "SELECT 1"), ("cone", "10", "41", "1arcsec"), ("map",)):
+    for command in (("query", "SELECT 1"),):  # every catalog command opens it the same way
         ran = cli(*command, workdir=workdir)
         assert ran.rc == 2, ran
         assert f"workspace {workdir}" in ran.err and "not a folder" in ran.err, ran
@@ -43,19 +43,19 @@ def test_reading_a_workspace_that_is_not_there_says_so_and_makes_none(cli, tmp_p
     """A mistyped --workdir: 'status' made an empty workspace there and showed nothing,
     and the catalog commands said to run 'catalog build'."""
     workdir = tmp_path / "typo" / "ws"
+    # one command per way of opening a workspace: the platform (status, tree, retry...),
+    # the local runtime (executions, run...) and the catalog (query, cone, map...)
     for command in (
         ("status",),
-        ("tree",),
         ("executions",),
         ("query", "SELECT count(*) FROM phat_v2.phot_mod"),
-        ("cone", "10", "41", "1arcsec"),
     ):
         ran = cli(*command, workdir=workdir)
         assert ran.rc == 2, ran
         assert f"no workspace at {workdir}" in ran.err, ran
         no_traceback(ran)
-    ran = cli("status", workdir=workdir)
-    assert "'cloudphot upload FILES' makes one" in ran.err, ran
+        if command == ("status",):
+            assert "'cloudphot upload FILES' makes one" in ran.err, ran
     assert not (tmp_path / "typo").exists()
 
 
