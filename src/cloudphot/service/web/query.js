@@ -99,7 +99,7 @@
     }
     if (n > MAX_ROWS) {
       $("maxrec").value = String(MAX_ROWS);
-      notice(`the page shows at most ${MAX_ROWS} rows; download the result for up to ${SYNC_MAX_ROWS} (the synchronous limit), or run it as an async job`);
+      notice(`the page shows at most ${MAX_ROWS} rows; download the result for up to ${SYNC_MAX_ROWS} (the synchronous limit), or run it as an async job (with a token: Account)`);
       n = MAX_ROWS;
     }
     return n;
@@ -478,6 +478,37 @@
     return "vot";
   }
 
+  async function submitAsync() {
+    clearMessages();
+    const query = $("query").value;
+    if (!query.trim()) {
+      showError("Nothing to submit", "type an ADQL or SQL query first");
+      return;
+    }
+    const h = headers();
+    h["Content-Type"] = "application/x-www-form-urlencoded";
+    const params = new URLSearchParams({ REQUEST: "doQuery", LANG: $("lang").value, QUERY: query, PHASE: "RUN" });
+    let resp;
+    try {
+      resp = await fetch(tapBase() + "async", { method: "POST", headers: h, body: params, redirect: "manual" });
+    } catch (e) {
+      showError("The service did not answer", String(e));
+      return;
+    }
+    // a created job answers 303 See Other (opaque to fetch with redirect: manual)
+    if (!(resp.type === "opaqueredirect" || resp.ok)) {
+      showError(`The job was refused (HTTP ${resp.status})`, await failureText(resp));
+      return;
+    }
+    setStatus("async job submitted: see My async jobs");
+    for (let i = 0; i < 60; i++) {
+      await loadMine();
+      const running = [...document.querySelectorAll("#jobs li")].some((li) => /\b(PENDING|QUEUED|EXECUTING)\b/.test(li.textContent));
+      if (!running) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   // ------------------------------------------------------------------ wiring
   $("query-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -532,6 +563,7 @@
     loadMine();
   });
   $("jobs-refresh").addEventListener("click", loadMine);
+  $("submit-async").addEventListener("click", submitAsync);
   loadSchema();
   loadMine();
 })();
