@@ -259,9 +259,13 @@ def split_pieces(visit: pa.Table) -> list[list[int]]:
         )
         if len(pairs) == 0:
             continue
+        # only the rows of objects in a pair are looked at one by one (a few per cent of
+        # a crowded field's objects have a neighbour this close)
+        paired = np.zeros(len(ids), bool)
+        paired[pairs.ravel()] = True
         rows: dict[int, dict[str, int]] = {}
-        for r in sel.tolist():
-            rows.setdefault(int(np.searchsorted(ids, objid[r])), {})[str(key[r])] = r
+        for r, k in zip(sel[paired[inv]].tolist(), inv[paired[inv]].tolist()):
+            rows.setdefault(k, {})[str(key[r])] = r
         uf = _Groups(len(ids))
         linked = False
         for a, b in pairs:
