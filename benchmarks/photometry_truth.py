@@ -6,12 +6,16 @@ One run, the same simulated images (``cloudphot.simulate.simulate_field``, by de
 ``--psf mismatched``: every star drawn with a PSF the engine does not know), reduced
 twice by ``reduce_field``, interleaved in the same process:
 
-learned PSF
+default
     the default engine: each exposure chip's PSF solved from its bright isolated stars
-    (``cloudphot.photometry.psfsolve``) after the first recentering pass;
-library PSF
-    the same engine with ``psf_from_data=False`` (the library PSF unchanged): what a
-    matched-PSF-only engine does on data it did not draw.
+    (``cloudphot.photometry.psfsolve``) after the first recentering pass, detection on
+    all filters;
+peer (``--peer NAME=VALUE[,NAME=VALUE...]``)
+    the same engine with tunables changed: by default ``psf_from_data=False`` (the
+    library PSF unchanged: what a matched-PSF-only engine does on data it did not
+    draw); ``detect_all_filters=False`` detects on the deepest filter alone;
+    ``before`` is the engine before issue 16 items 3-5 (deepest-filter detection,
+    the first sky, statistical errors with a 0.005 mag floor).
 
 Both catalogs are scored by ``cloudphot.verify.score_catalog`` (the scorer a DOLPHOT
 catalog would go through too): per filter and 1-mag bin of the true magnitude,
@@ -56,16 +60,57 @@ def depth_summary(rows: list[dict]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def run(preset: str, seed: int, psf: str, outdir: Path) -> str:
+#: the engine before issue 16 items 3-5 (detection on the deepest filter, the first sky,
+#: statistical errors with a 0.005 mag floor): ``--peer before``
+BEFORE = (
+    "detect_all_filters=False,sky_from_residuals=False,error_from_repeatability=False,"
+    "error_common_fraction=0,error_floor_mag=0.005"
+)
+
+
+def _peer(setting: str):
+    """``NAME=VALUE[,NAME=VALUE...]`` (or ``before``) -> (label, PhotometryOptions with
+    those tunables changed)."""
+    import ast
+
+    from cloudphot.photometry import PhotometryOptions
+
+    label = setting
+    if setting == "before":
+        setting = BEFORE
+    changes = {}
+    for item in setting.split(","):
+        name, _, value = item.partition("=")
+        if not value or name not in PhotometryOptions().as_dict():
+            raise SystemExit(
+                f"--peer wants NAME=VALUE[,NAME=VALUE] with NAME a PhotometryOptions field: "
+                f"{item!r}"
+            )
+        try:
+            changes[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            changes[name] = value
+    if changes == {"psf_from_data": False}:
+        label = "library PSF"
+    return label, replace(PhotometryOptions(), **changes)
+
+
+def run(
+    preset: str,
+    seed: int,
+    psf: str,
+    outdir: Path,
+    peer: str = "psf_from_data=False",
+    engine: str = "",
+) -> str:
     from cloudphot.photometry import PhotometryOptions, reduce_field
     from cloudphot.simulate.field import simulate_field
     from cloudphot.verify import score_catalog
 
     sim = simulate_field(outdir, preset=preset, seed=seed, psf=psf)
-    configs = {
-        "learned PSF": PhotometryOptions(),
-        "library PSF": replace(PhotometryOptions(), psf_from_data=False),
-    }
+    peer_label, peer_opt = _peer(peer)
+    engine_opt = _peer(engine)[1] if engine else PhotometryOptions()
+    configs = {engine or "default": engine_opt, peer_label: peer_opt}
     scored, cpu = {}, {}
     filters = None
     for name, opt in configs.items():
@@ -101,6 +146,15 @@ def run(preset: str, seed: int, psf: str, outdir: Path) -> str:
     lines.append("")
     lines.append("(each cell: " + " / ".join(names) + ")")
     for n in names:
+        for f in filters or []:
+            rs = [r for r in scored[n] if r["filter"] == f]
+            det = sum(r["n_det"] for r in rs)
+            false = sum(r["n_false"] for r in rs)
+            found = sum(r["completeness"] * r["n_true"] for r in rs if r["n_true"])
+            lines.append(
+                f"{n}: {f} {found:.0f} injected stars recovered as gst, "
+                f"{det} gst detections, {false} unmatched ({false / max(det, 1):.3f})"
+            )
         for f, (limit, worst) in depth_summary(scored[n]).items():
             lines.append(
                 f"{n}: {f} 50 % completeness to {_fmt(limit, '.0f')} mag, "
@@ -115,9 +169,23 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--psf", default="mismatched", choices=["mismatched", "matched"])
     p.add_argument("--outdir", type=Path, default=None)
+    p.add_argument(
+        "--peer",
+        default="psf_from_data=False",
+        help="the engine compared with the default: tunables changed, NAME=VALUE[,...] "
+        "(default psf_from_data=False, the library PSF; detect_all_filters=False, "
+        "detection on the deepest filter alone; 'before': the engine before issue 16 "
+        "items 3-5)",
+    )
+    p.add_argument(
+        "--set",
+        default="",
+        help="tunables of the engine under test, NAME=VALUE[,...] (default: the defaults; "
+        "e.g. detect_all_filters=True)",
+    )
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="phot-truth-") as tmp:
-        print(run(a.preset, a.seed, a.psf, a.outdir or Path(tmp)))
+        print(run(a.preset, a.seed, a.psf, a.outdir or Path(tmp), a.peer, a.set))
     return 0
 
 

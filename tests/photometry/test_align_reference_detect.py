@@ -108,3 +108,28 @@ def test_reference_rejects_cosmics_and_detection_finds_stars():
 def test_detect_on_empty_image_is_empty():
     rng = np.random.default_rng(0)
     assert len(detect_stars(rng.normal(0, 1, (64, 64)), 1.0, 2.2, threshold_sigma=6)) == 0
+
+
+def test_significance_of_several_filters_adds_up_and_keeps_unit_noise():
+    """The detection image of two filters: a star seen in both is more significant than
+    in either; pure noise stays ~unit variance (so the threshold keeps its meaning)."""
+    from cloudphot.photometry.field import _significance
+    from cloudphot.photometry.options import PhotometryOptions
+
+    rng = np.random.default_rng(3)
+    shape = (128, 128)
+    yy, xx = np.mgrid[0:128, 0:128]
+    star = 8.0 * np.exp(-((xx - 64.0) ** 2 + (yy - 64.0) ** 2) / (2 * 1.0**2))
+    a = rng.normal(10.0, 2.0, shape) + 2.0 * star  # 2 e-/s rms: the star 8 sigma peak
+    b = rng.normal(5.0, 1.0, shape) + star  # 1 e-/s rms: the star 8 sigma peak
+    nodata = np.zeros(shape, bool)
+    opt = PhotometryOptions()
+    s = _significance({"A": a, "B": b}, nodata, opt, {"A": 2.0, "B": 2.0})
+    one = _significance({"A": a}, nodata, opt, {"A": 2.0})
+    away = np.hypot(xx - 64, yy - 64) > 10
+    assert abs(np.std(s[away]) - 1.0) < 0.1 and abs(np.median(s[away])) < 0.1
+    assert s[64, 64] > 1.3 * one[64, 64]  # (8 + 8) / sqrt(2) = 11.3 against 8
+    # a filter with no data anywhere is left out; NaN where no filter has data
+    c = np.full(shape, np.nan)
+    s2 = _significance({"A": a, "C": c}, nodata, opt, {"A": 2.0, "C": 2.0})
+    assert np.allclose(s2, one, equal_nan=True)

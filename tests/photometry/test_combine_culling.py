@@ -52,13 +52,60 @@ def test_error_floor_does_not_average_down():
     out = combine_filter(np.zeros(n, int), 2, meas, np.full(n, 25.0), "ACS")
     stat = 2.5 / np.log(10) * 10.0 / np.sqrt(n) / 1e4
     floor = PhotometryOptions().error_floor_mag
-    assert out["err"][0] == pytest.approx(np.hypot(stat, floor))
+    common = np.sqrt(1 + PhotometryOptions().error_common_fraction ** 2 * (n - 1))
+    assert out["err"][0] == pytest.approx(np.hypot(stat * common, floor))
     assert out["snr"][0] == pytest.approx(1e4 * np.sqrt(n) / 10.0)  # S/N stays statistical
     assert out["err"][1] == 9.999  # no measurement: the bad-error marker, untouched
     none = combine_filter(
-        np.zeros(n, int), 1, meas, np.full(n, 25.0), "ACS", PhotometryOptions(error_floor_mag=0)
+        np.zeros(n, int),
+        1,
+        meas,
+        np.full(n, 25.0),
+        "ACS",
+        PhotometryOptions(error_floor_mag=0, error_common_fraction=0),
     )
     assert none["err"][0] == pytest.approx(stat)
+
+
+def test_errors_take_the_scatter_between_exposures():
+    """Honest errors (issue 16 item 5): 200 constant stars whose measurements scatter
+    1.5x their stated errors, 16 exposures each: the combined magnitude errors are
+    1.5x the statistical ones (times the common share), the magnitudes unchanged;
+    with errors that were right the scale stays 1; three wildly variable stars in the
+    same bin do not move it."""
+    from cloudphot.photometry.combine import repeatability_scale
+
+    rng = np.random.default_rng(11)
+    nstar, nexp = 200, 16
+    true = np.repeat(rng.uniform(200.0, 400.0, nstar), nexp)  # 24-25 mag at zp 31
+    err = np.sqrt(true * 100.0) / 100.0
+    star = np.repeat(np.arange(nstar), nexp)
+    rate = true + rng.normal(0, 1, true.size) * err * 1.5
+    var = star < 3
+    rate[var] *= 1 + 0.8 * np.sin(np.arange(var.sum()))
+    use = np.ones(rate.size, bool)
+    scale = repeatability_scale(star, rate, err, use, nstar, 31.0)
+    assert 1.4 < np.median(scale) < 1.6
+    right = true + rng.normal(0, 1, true.size) * err
+    assert np.all(repeatability_scale(star, right, err, use, nstar, 31.0) <= 1.1)
+    opt = PhotometryOptions(error_common_fraction=0, error_floor_mag=0)
+    meas = _meas(rate, err)
+    out = combine_filter(star, nstar, meas, np.full(rate.size, 31.0), "ACS", opt)
+    stat = 2.5 / np.log(10) * np.asarray(out["raterr"]) / np.asarray(out["rate"])
+    # (the combination first sets outlier epochs aside, so its scale differs a little)
+    assert np.median(out["err"][3:] / stat[3:]) == pytest.approx(np.median(scale), rel=0.02)
+    plain = combine_filter(
+        star,
+        nstar,
+        meas,
+        np.full(rate.size, 31.0),
+        "ACS",
+        PhotometryOptions(
+            error_common_fraction=0, error_floor_mag=0, error_from_repeatability=False
+        ),
+    )
+    assert np.allclose(plain["err"], stat)
+    assert np.array_equal(plain["vega"], out["vega"])
 
 
 def test_rate_to_mag_non_positive():

@@ -89,3 +89,22 @@ def test_sky_gradient_and_rms_recovered():
 def test_sky_all_masked_refused():
     with pytest.raises(ValueError):
         estimate_sky(np.ones((64, 64)), np.ones((64, 64), bool))
+
+
+def test_residual_sky_recovers_a_sky_left_over_under_the_stars():
+    """A chip whose stars were fitted away but whose first sky was 1 e- too high: the
+    residual sky finds the -1 e- (a clipped mean: badly fitted cores do not pull it)."""
+    from cloudphot.photometry.sky import residual_sky
+
+    rng = np.random.default_rng(5)
+    resid = rng.normal(-1.0, 5.0, (256, 256)).astype(np.float32)
+    cores = rng.integers(0, 256, (300, 2))
+    resid[cores[:, 0], cores[:, 1]] += 200.0  # fit residuals of bright cores
+    bad = np.zeros(resid.shape, bool)
+    bad[:, :20] = True
+    resid[bad] = np.nan
+    dsky = residual_sky(resid, bad, box_pix=64)
+    assert dsky.shape == resid.shape
+    assert abs(float(np.median(dsky)) + 1.0) < 0.15
+    with pytest.raises(ValueError, match="masked"):
+        residual_sky(resid, np.ones(resid.shape, bool))

@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 from .culling import cull_filter
 from .options import PhotometryOptions
 
-__all__ = ["ERR_BAD", "MAG_BAD", "combine_filter", "rate_to_mag"]
+__all__ = ["ERR_BAD", "MAG_BAD", "combine_filter", "rate_to_mag", "repeatability_scale"]
 
 MAG_BAD = 99.999
 """Magnitude written when the rate is <= 0 (DOLPHOT convention)."""
@@ -71,6 +71,62 @@ def outlier_epochs(
     return out
 
 
+def repeatability_scale(
+    star_index: NDArray,
+    rate: NDArray,
+    raterr: NDArray,
+    use: NDArray,
+    nstars: int,
+    zpt: float,
+    *,
+    min_meas: int = 4,
+    min_stars: int = 10,
+) -> NDArray:
+    """How much larger than their errors the measurements of a star scatter between
+    exposures, per 1-mag bin of the star's magnitude (one number per star, >= 1).
+
+    For every star with at least ``min_meas`` usable measurements, each measurement's
+    deviation from the star's error-weighted mean in units of its error (times
+    sqrt(n / (n - 1)), the mean's own share) is pooled with those of the other stars of
+    its 1-mag bin; the bin's scale is 1.4826 MAD of the pooled deviations (robust to
+    the few variable stars), and never below 1. A bin with fewer than ``min_stars``
+    stars takes the scale of all stars together. On the mismatched demo field the
+    per-exposure errors were 1.25-1.4x too small at 24-28 mag and up to 1.9x at 22 mag
+    (PSF breathing and neighbours' errors the fit's statistical error does not hold).
+    """
+    out = np.ones(nstars)
+    idx = np.flatnonzero(use)
+    if idx.size == 0:
+        return out
+    s, r, e = star_index[idx], rate[idx], raterr[idx]
+    w = 1.0 / e**2
+    sw = np.bincount(s, w, nstars)
+    n = np.bincount(s, minlength=nstars)
+    mu = np.bincount(s, w * r, nstars) / np.where(sw > 0, sw, 1.0)
+    ok = n[s] >= min_meas
+    if not ok.any():
+        return out
+    z = (r - mu[s]) / e * np.sqrt(n[s] / np.maximum(n[s] - 1, 1))
+    mag = np.where(mu > 0, zpt - 2.5 * np.log10(np.where(mu > 0, mu, 1.0)), np.nan)
+    zs, ms, ss = z[ok], mag[s[ok]], s[ok]
+
+    def robust(v: NDArray) -> float:
+        return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+    overall = max(1.0, robust(zs))
+    out[:] = overall
+    fin = np.isfinite(ms)
+    if not fin.any():
+        return out
+    bins = np.floor(ms[fin]).astype(int)
+    star_bin = np.floor(np.where(np.isfinite(mag), mag, -99)).astype(int)
+    for b in np.unique(bins):
+        inb = bins == b
+        if len(np.unique(ss[fin][inb])) >= min_stars:
+            out[star_bin == b] = max(1.0, robust(zs[fin][inb]))
+    return out
+
+
 def combine_filter(
     star_index: NDArray[np.integer],
     nstars: int,
@@ -87,6 +143,13 @@ def combine_filter(
     variable stars keep every epoch), then the rest are averaged with weights
     ``w = 1/raterr**2`` (the error-weighted mean; the
     combined ``raterr = 1/sqrt(sum w)``), and ``vega = zp_ref - 2.5 log10(rate)``.
+    The magnitude error ``err`` is the honest one: the statistical error scaled by
+    how much the filter's stars of that magnitude scatter between exposures beyond
+    their errors (:func:`repeatability_scale`, ``error_from_repeatability``), times
+    ``sqrt(1 + a**2 (nmeas - 1))`` for the share ``a`` of each measurement's error
+    common to all exposures (``error_common_fraction``: neighbours, PSF model and
+    position errors repeat on every exposure), with the systematic floor in
+    quadrature; ``raterr`` and ``snr`` stay statistical.
     ``chi``, ``sharp``, ``round`` and ``crowd`` are the same weighted means;
     ``flag`` is the OR of all the filter's measurement flags; ``nmeas`` counts the
     measurements used (finite rate and error, no flag 8). ``st``/``gst`` from
@@ -137,8 +200,14 @@ def combine_filter(
     )
     out["raterr"] = np.where(has, 1.0 / np.sqrt(den), np.nan)
     out["vega"], err = rate_to_mag(out["rate"], out["raterr"], zp_ref)
-    floor = (options or PhotometryOptions()).error_floor_mag
-    out["err"] = np.where(err < ERR_BAD, np.hypot(err, floor), err)
+    opt = options or PhotometryOptions()
+    nmeas = np.bincount(star_index, use.astype(float), nstars)
+    if opt.error_from_repeatability:
+        err = err * repeatability_scale(star_index, rate, raterr, use, nstars, zp_ref)
+    # the share of each measurement's error common to all exposures does not average down
+    common = np.sqrt(1.0 + opt.error_common_fraction**2 * np.maximum(nmeas - 1, 0))
+    err = np.where(err < ERR_BAD, err * common, err)
+    out["err"] = np.where(err < ERR_BAD, np.hypot(err, opt.error_floor_mag), err)
     out["chi"] = wmean(meas["chi"])
     out["snr"] = np.where(has, out["rate"] / out["raterr"], 0.0)
     out["sharp"] = wmean(meas["sharp"])
@@ -149,7 +218,7 @@ def combine_filter(
     fl = np.zeros(nstars, np.int64)
     np.bitwise_or.at(fl, star_index, flag)
     out["flag"] = fl
-    out["nmeas"] = np.bincount(star_index, use.astype(float), nstars).astype(np.int32)
+    out["nmeas"] = nmeas.astype(np.int32)
     st, gst = cull_filter(out["snr"], out["sharp"], out["crowd"], out["flag"], camera, options)
     out["st"] = st & has
     out["gst"] = gst & has

@@ -6,9 +6,12 @@ Stages (timings recorded under these names):
 ``preprocess``  DQ masks, cosmic rays, sky per exposure (:mod:`.preprocess`);
 ``align``       shift (or shift+rotation) of every chip to the astrometric
                 reference exposure, through matched bright stars (:mod:`.align`);
-``reference``   combined image of the deepest filter (:mod:`.reference`);
-``detect``      DAOStarFinder on the reference (:mod:`.detect`), plus saturated
-                stars as centroids of saturated regions; ``NoStars`` if empty;
+``reference``   combined image of the deepest filter (:mod:`.reference`), and of
+                every other filter on its grid;
+``detect``      DAOStarFinder (:mod:`.detect`) on the significance of all filters
+                together (``detect_all_filters``; else the deepest filter's
+                reference), plus saturated stars as centroids of saturated regions;
+                ``NoStars`` if empty;
 ``recenter``    joint flux + position fits of every chip; the position corrections
                 are averaged over all exposures in the reference frame (inverse
                 variance weights) and the star positions updated;
@@ -16,8 +19,9 @@ Stages (timings recorded under these names):
                 its bright isolated stars (:mod:`.psfsolve`: a correction to the
                 library PSF varying over the chip, pooled per filter and chip, then
                 per exposure, and an aperture correction), used from then on;
-``detect_residual``  detection on the reference image of the residuals (faint
-                stars, close companions), then recentering again;
+``detect_residual``  detection on the residuals (data minus the fitted model) of
+                all filters, combined the same way (faint stars, close companions),
+                then recentering again;
 ``photometry``  final simultaneous fixed-position PSF fit of every chip and the
                 quality metrics (:mod:`.psfphot`); then each exposure's own star
                 positions (a position fit from there: the measurements' ra/dec, which
@@ -59,7 +63,7 @@ from .psfgrid import PSFGrid, PSFLike
 from .psfphot import fit_chip, wing_fluxes, wing_image
 from .psfsolve import ChipInput, ChipPSF, psfs_from_arrays, psfs_to_arrays, solve_field_psfs
 from .reference import Reference, build_reference
-from .sky import estimate_sky
+from .sky import estimate_sky, residual_sky
 
 __all__ = ["FieldReduction", "StageStore", "psf_for_exposure", "reduce_field"]
 
@@ -350,19 +354,47 @@ def reduce_field(
     ]
     star_stages += ["stars-residual"] if opt.detect_residual_pass else []
     done, xr, yr = _last_star_list(checkpoint, star_stages)
+    by_filter = {f: [n for n, ch in enumerate(chips) if exps[ch[0]].filter == f] for f in filters}
+    all_filters = opt.detect_all_filters and len(filters) > 1
+
+    def significance(images: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Sum over filters of (image - sky) / sky rms, over sqrt(filters with data)."""
+        return _significance(images, nodata, opt, {f: float(models[f].fwhm_pix) for f in images})
+
+    def filter_reference(f, images):
+        """Rate images of filter ``f``'s chips combined on the detection grid."""
+        return build_reference(
+            images,
+            [chips[n][4] for n in by_filter[f]],
+            [wcs_aligned[n] for n in by_filter[f]],
+            grid=(ref.wcs, ref.image.shape),
+        ).image
+
     if done < 0:
+        if all_filters:
+            t1 = time.perf_counter()
+            refs = {deep: ref.image}
+            for f in filters[1:]:
+                refs[f] = filter_reference(
+                    f, [chips[n][2] / exps[chips[n][0]].exptime for n in by_filter[f]]
+                )
+            timings["reference"] += time.perf_counter() - t1
+            det_image, det_rms = np.nan_to_num(significance(refs)), 1.0
+        else:
+            det_image, det_rms = ref.image - rsky, rrms
         found = detect_stars(
-            np.where(nodata, 0.0, ref.image - rsky),
-            rrms,
+            np.where(nodata, 0.0, det_image),
+            det_rms,
             float(models[deep].fwhm_pix),
             threshold_sigma=opt.detect_threshold_sigma,
             mask=nodata,
             min_separation_pix=opt.detect_min_separation_pix,
         )
         if len(found) == 0:
+            on = f"all {len(filters)} filters'" if all_filters else f"the {deep}"
             raise NoStars(
-                f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on the {deep} "
-                f"reference image ({len(sel)} chips)"
+                f"field {fid}: no stars above {opt.detect_threshold_sigma} sigma on {on} "
+                f"reference image ({len(sel) if not all_filters else len(chips)} chips)"
             )
         xr = np.asarray(found["x"], float)
         yr = np.asarray(found["y"], float)
@@ -391,15 +423,19 @@ def reduce_field(
     cgrids: list[PSFGrid] = [grids[exps[ch[0]].filter] for ch in chips]
     chip_psfs: list[ChipPSF | None] = [None] * len(chips)
 
-    def dewinged(n, img, rms, bad, x, y, with_fluxes=False):
+    def dewinged(n, img, rms, bad, x, y, with_fluxes=False, resky=False):
         """The chip with the outer wings of its bright stars subtracted (and the flux
-        each star's wing was subtracted with, when ``with_fluxes``)."""
+        each star's wing was subtracted with, when ``with_fluxes``); with ``resky``
+        also the sky left in the residuals of that first fit (:func:`.sky.residual_sky`)."""
         k, c = chips[n][0], chips[n][1]
         g = cgrids[n]
-        first = fit_chip(img, rms, bad, x, y, g)
+        first = fit_chip(img, rms, bad, x, y, g, return_model=resky)
         flux = np.where(first.used, first.flux, 0.0)
         model, sky_rms = models[exps[k].filter], float(np.median(rms))
         wings = wing_image(c.shape, x, y, flux, model, g.radius, sky_rms=sky_rms)
+        if resky:
+            clean = img - wings
+            return clean - residual_sky(clean - first.model, bad, box_pix=opt.sky_box_pix)
         if not with_fluxes:
             return img - wings
         return img - wings, wing_fluxes(flux, model, g.radius, 25, sky_rms=sky_rms)
@@ -524,22 +560,35 @@ def reduce_field(
     if opt.detect_residual_pass and done < len(star_stages) - 1:
         t0 = time.perf_counter()
         ra, dec = ref.wcs.pixel_to_world_values(xr, yr)
-        resid = []
-        for n in sel:
-            k, c, img, rms, bad, sat = chips[n]
-            g = cgrids[n]
-            x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
-            idx = np.flatnonzero(on_chip(c, x, y, g.radius))
-            if len(idx):
-                clean = dewinged(n, img, rms, bad, x[idx], y[idx])
-                model = fit_chip(clean, rms, bad, x[idx], y[idx], g, return_model=True).model
-                resid.append((clean - model) / exps[k].exptime)
-            else:
-                resid.append(img / exps[k].exptime)
-        rref = build_reference(resid, [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel])
+
+        def residuals(nums):
+            out = []
+            for n in nums:
+                k, c, img, rms, bad, _sat = chips[n]
+                g = cgrids[n]
+                x, y = wcs_aligned[n].all_world2pix(ra, dec, 0)
+                idx = np.flatnonzero(on_chip(c, x, y, g.radius))
+                if len(idx):
+                    clean = dewinged(n, img, rms, bad, x[idx], y[idx])
+                    model = fit_chip(clean, rms, bad, x[idx], y[idx], g, return_model=True).model
+                    out.append((clean - model) / exps[k].exptime)
+                else:
+                    out.append(img / exps[k].exptime)
+            return out
+
+        if all_filters:
+            rimage = significance(
+                {f: filter_reference(f, residuals(by_filter[f])) for f in filters}
+            )
+            rimage, r_rms = np.nan_to_num(rimage), 1.0
+        else:
+            rref = build_reference(
+                residuals(sel), [chips[n][4] for n in sel], [wcs_aligned[n] for n in sel]
+            )
+            rimage, r_rms = np.nan_to_num(rref.image - rsky), rrms
         found2 = detect_stars(
-            np.where(nodata, 0.0, np.nan_to_num(rref.image - rsky)),
-            rrms,
+            np.where(nodata, 0.0, rimage),
+            r_rms,
             float(models[deep].fwhm_pix),
             threshold_sigma=opt.detect_threshold_sigma,
             mask=nodata,
@@ -566,17 +615,20 @@ def reduce_field(
         drop[np.max(pairs, axis=1)] = True
         xr, yr = xr[~drop], yr[~drop]
 
-    def exposure_positions(n, img, rms, bad, sat, xi, yi, g, rep, ra0, dec0):
+    def exposure_positions(n, clean, rms, bad, sat, xi, yi, g, rep, ra0, dec0):
         """Where each star is on this exposure (for proper motions): Gauss-Newton steps of
         the joint position fit from the photometry's fixed positions, until they move
         less than 0.01 pix (at most :data:`EXPOSURE_POSITION_STEPS`). Stars the fit
         cannot place (S/N below fit_chip's position_snr_min, flag 8) or that wander
-        beyond 1.5 pix keep the fixed position."""
+        beyond 1.5 pix keep the fixed position. ``clean`` is the chip with its bright
+        stars' outer wings subtracted at the fixed positions (the photometry's own): the
+        steps move stars by < 0.5 pix, which changes wings beyond the fitting stamp by
+        far less than the noise, so they are not rebuilt at every step."""
         xi, yi = xi.astype(float), yi.astype(float)
         x0, y0 = xi.copy(), yi.copy()
         for _ in range(EXPOSURE_POSITION_STEPS):
             pf = fit_chip(
-                dewinged(n, img, rms, bad, xi, yi),
+                clean,
                 rms,
                 bad,
                 xi,
@@ -617,8 +669,9 @@ def reduce_field(
         idx = np.flatnonzero(on_chip(c, x, y, g.radius))
         if len(idx) == 0:
             continue
+        clean = dewinged(n, img, rms, bad, x[idx], y[idx], resky=opt.sky_from_residuals)
         fit = fit_chip(
-            dewinged(n, img, rms, bad, x[idx], y[idx]),
+            clean,
             rms,
             bad,
             x[idx],
@@ -631,7 +684,7 @@ def reduce_field(
         j = idx[rep]
         m = len(j)
         ra_m, dec_m = exposure_positions(
-            n, img, rms, bad, sat, x[idx], y[idx], g, rep, ra[j], dec[j]
+            n, clean, rms, bad, sat, x[idx], y[idx], g, rep, ra[j], dec[j]
         )
         scale = chip_psfs[n].apcor(x[j], y[j]) if chip_psfs[n] is not None else 1.0
         rate = fit.flux[rep] * scale / e.exptime
@@ -709,6 +762,31 @@ def reduce_field(
     assert cat.colnames == products.field_catalog_columns(filters)
     timings["combine"] = time.perf_counter() - t0
     return FieldReduction(fid, filters, meas, cat, ref, alignment, timings, list(chip_psfs))
+
+
+def _significance(
+    images: Mapping[str, np.ndarray],
+    nodata: np.ndarray,
+    opt: PhotometryOptions,
+    fwhm: Mapping[str, float],
+) -> np.ndarray:
+    """Detection image of several filters on one grid: per filter ``(image - sky) / rms``
+    (:func:`.sky.estimate_sky` of that image), summed and divided by the square root of
+    the number of filters with data at each pixel (unit-variance noise); NaN where none."""
+    total = np.zeros(nodata.shape, np.float64)
+    count = np.zeros(nodata.shape, np.int16)
+    for f, im in images.items():
+        nod = ~np.isfinite(im)
+        if nod.all():
+            continue
+        sky, rms = estimate_sky(im, nod, box_pix=opt.sky_box_pix, fwhm_pix=fwhm[f])
+        ok = ~nod & (rms > 0)
+        total[ok] += (im[ok] - sky[ok]) / rms[ok]
+        count[ok] += 1
+    out = np.full(nodata.shape, np.nan)
+    has = count > 0
+    out[has] = total[has] / np.sqrt(count[has])
+    return out
 
 
 def _last_star_list(

@@ -82,6 +82,7 @@ def build_reference(
     bads: list[NDArray],
     wcs_list: list[WCS],
     saturated: list[NDArray] | None = None,
+    grid: tuple[WCS, tuple[int, int]] | None = None,
 ) -> Reference:
     """Resample sky-subtracted rate images (e-/s) onto a common grid and combine.
 
@@ -96,10 +97,15 @@ def build_reference(
     saturated : list of ndarray of bool, optional
         Saturated pixels of each chip; resampled (nearest pixel) into
         :attr:`Reference.saturated`.
+    grid : (WCS, (ny, nx)), optional
+        The grid to resample onto (e.g. another filter's reference, so that images of
+        all filters line up pixel for pixel); default :func:`reference_grid` of the chips.
     """
-    grid, shape = reference_grid(wcs_list, [im.shape for im in images])
+    if grid is None:
+        grid = reference_grid(wcs_list, [im.shape for im in images])
+    grid_wcs, shape = grid
     gy, gx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    ra, dec = grid.pixel_to_world_values(gx.ravel(), gy.ravel())
+    ra, dec = grid_wcs.pixel_to_world_values(gx.ravel(), gy.ravel())
     stack = np.full((len(images),) + shape, np.nan, np.float32)
     satmap = np.zeros(shape, bool) if saturated is not None else None
     for k, (im, bad, w) in enumerate(zip(images, bads, wcs_list)):
@@ -132,4 +138,4 @@ def build_reference(
         else:
             img = np.nanmean(stack, axis=0)
     img = np.where(nexp > 0, img, np.nan).astype(np.float32)
-    return Reference(img, grid, nexp, satmap)
+    return Reference(img, grid_wcs, nexp, satmap)

@@ -7,11 +7,16 @@ import warnings
 import numpy as np
 from astropy.stats import SigmaClip
 from numpy.typing import NDArray
-from photutils.background import Background2D, MedianBackground, StdBackgroundRMS
+from photutils.background import (
+    Background2D,
+    MeanBackground,
+    MedianBackground,
+    StdBackgroundRMS,
+)
 from photutils.segmentation import detect_sources, detect_threshold, make_2dgaussian_kernel
 from photutils.utils import NoDetectionsWarning
 
-__all__ = ["estimate_sky"]
+__all__ = ["estimate_sky", "residual_sky"]
 
 
 def estimate_sky(
@@ -81,3 +86,47 @@ def estimate_sky(
         exclude_percentile=80.0,
     )
     return bkg.background.astype(np.float32), bkg.background_rms.astype(np.float32)
+
+
+def residual_sky(
+    residual: NDArray[np.floating],
+    bad: NDArray[np.bool_] | None = None,
+    *,
+    box_pix: int = 64,
+    filter_size: int = 3,
+    clip_sigma: float = 5.0,
+) -> NDArray[np.float32]:
+    """What is left of the sky once the fitted stars are gone: the smooth level of
+    ``residual`` (a sky-subtracted chip minus the model of every fitted star).
+
+    The first sky (:func:`estimate_sky`, before any star is known) is a clipped median
+    of pixels with the bright sources masked; in a crowded field it still holds the
+    wings and halos of the resolved stars, which the photometry subtracts again as
+    model, so faint stars come out too faint (on the mismatched demo field +1.0 and
+    +1.6 e- per pixel, 4 % of the sky). Here the mesh takes each box's mean with only
+    strong features (badly fitted cores, cosmic-ray remnants) clipped at
+    ``clip_sigma``: the unresolved faint stars stay in it, as they are under every
+    star's PSF (a median would leave part of them there; the aperture correction's
+    local sky does the same, :func:`.psfsolve.aperture_fluxes`).
+
+    Returns
+    -------
+    ndarray of float32, shape of ``residual``
+        The correction to subtract from the sky-subtracted chip.
+    """
+    data = np.asarray(residual, dtype=np.float32)
+    mask = ~np.isfinite(data) if bad is None else (np.asarray(bad, bool) | ~np.isfinite(data))
+    if mask.all():
+        raise ValueError("every pixel is masked")
+    data = np.where(mask, np.float32(0), data)
+    box = int(max(8, min(box_pix, min(data.shape) // 2)))
+    bkg = Background2D(
+        data,
+        box,
+        mask=mask,
+        filter_size=filter_size,
+        sigma_clip=SigmaClip(sigma=clip_sigma, maxiters=5),
+        bkg_estimator=MeanBackground(),
+        exclude_percentile=50.0,
+    )
+    return bkg.background.astype(np.float32)
