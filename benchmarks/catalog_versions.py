@@ -65,6 +65,33 @@ def load_previous(rev: str):
     return mod
 
 
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 10 ms)."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak = self.base = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
 def billed(store, bucket: str, survey: str) -> int:
     return sum(i.size for i in store.list(bucket, f"catalogs/{survey}/"))
 
@@ -116,8 +143,10 @@ def main(argv=None) -> int:
             row = {"version": i + 1}
             for mode in order:
                 t = time.perf_counter()
-                res = builders[mode](stores[mode], bucket, base.survey, ids[: i + 1])
+                with PeakRSS() as mem:
+                    res = builders[mode](stores[mode], bucket, base.survey, ids[: i + 1])
                 row[f"{mode}_s"] = time.perf_counter() - t
+                row[f"{mode}_mb"] = (mem.peak - mem.base) / 1e6
                 row[f"{mode}_bytes"] = billed(stores[mode], bucket, base.survey)
                 row["objects"] = res.n_objects
                 row["measurements"] = res.n_measurements
@@ -176,16 +205,17 @@ def main(argv=None) -> int:
         )
         print(
             "| version | objects | measurements | previous build s | shared build s | "
-            "ratio | S3 bytes previous | S3 bytes shared | ratio |"
+            "ratio | S3 bytes previous | S3 bytes shared | ratio | peak RSS growth previous / shared |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(
                 f"| v{r['version']} | {r['objects']:,} | {r['measurements']:,} | "
                 f"{r['previous_s']:.2f} | {r['shared_s']:.2f} | "
                 f"{r['shared_s'] / r['previous_s']:.2f} | {r['previous_bytes'] / 1e6:.2f} MB | "
                 f"{r['shared_bytes'] / 1e6:.2f} MB | "
-                f"{r['shared_bytes'] / r['previous_bytes']:.2f} |"
+                f"{r['shared_bytes'] / r['previous_bytes']:.2f} | "
+                f"{r['previous_mb']:.0f} / {r['shared_mb']:.0f} MB |"
             )
         tot_p = sum(r["previous_s"] for r in rows)
         tot_s = sum(r["shared_s"] for r in rows)

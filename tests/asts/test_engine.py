@@ -116,6 +116,12 @@ def test_completeness_rows_per_filter_density_and_bin():
     assert int(np.sum(allrows["n_fakes"])) == 2000
     assert np.nanmax(np.abs(np.asarray(allrows["bias"]) - 0.01)) < 1e-6
     assert np.isnan(crossing_magnitude(np.array([1.0, 2.0]), np.array([0.9, 0.8])))
+    # one lucky fake recovered far beyond the limit is no crossing (a 1-fake bin)
+    extra = Table(rows=[("fld", "F814W", "all", 32.0, 32.5, 1, 1, 1.0, 1.0, 0.0, 0.0)],
+                  names=comp.colnames)  # fmt: skip
+    from astropy.table import vstack
+
+    assert abs(mag_at(vstack([comp, extra]), "F814W") - 27.0) < 0.15
 
 
 def test_a_model_that_is_not_one_is_refused_by_name(tmp_path):

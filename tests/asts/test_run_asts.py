@@ -226,6 +226,8 @@ def test_the_cost_ledger_bills_the_distributed_maps_children(clean, sim):
     by_task = {j.task: j for j in ledger.jobs}
     asts = by_task["run_asts"].usage
     assert asts.fargate_tasks == 3 + 1  # the chunks (children) and the products task
-    assert asts.fargate_spot_vcpu_hours >= 4 * 60 / 3600  # ECS bills a minute at least
+    # the chunks on Spot, the products task on demand; ECS bills a minute at least
+    assert asts.fargate_spot_vcpu_hours >= 3 * 60 / 3600
+    assert asts.fargate_vcpu_hours >= 60 / 3600
     reduce = by_task["reduce_field"].usage
     assert reduce.lambda_requests >= len(sim.exposures) + 2  # preprocess x N, plan, summary

@@ -135,3 +135,52 @@ def test_nothing_to_group_leaves_the_visits_as_they_are():
     table = _table(_rows(rng, 1, 10.0, DEC0, np.full(8, 100.0), mjds))
     tracks, pieces = visits.motion_tracks(table)
     assert len(pieces) == 0 and tracks is table
+
+
+def test_a_split_stars_variability_is_that_of_its_summed_light():
+    """Each piece alone gains what the next loses and looks variable; their sum does not."""
+    import duckdb
+
+    rng = np.random.default_rng(3)
+    n, zpt = 24, 25.0
+    share = np.linspace(0.9, 0.1, n)  # the light moves from piece 1 to piece 2
+    total = 400.0
+    rows = []
+    for e in range(n):
+        for oid, rate in ((1, total * share[e]), (2, total * (1 - share[e])), (3, 150.0)):
+            rate = rate + rng.normal(0, 2.0)
+            rows.append(
+                {
+                    "objid": oid,
+                    "filter": "F814W",
+                    "visit_id": f"v{e}",
+                    "exposure_id": f"e{e}",
+                    "mjd": 55000.0 + 40 * e,
+                    "rate": rate,
+                    "raterr": 2.0,
+                    "vega": zpt - 2.5 * np.log10(rate),
+                    "err": 1.0857 * 2.0 / rate,
+                    "flag": 0,
+                }
+            )
+    meas = pa.Table.from_pylist(rows)
+    mod = pa.table({"objid": [1, 2, 3], "ra": [10.0, 10.00001, 10.1], "dec": [DEC0] * 3})
+    pieces = pa.table({"objid": pa.array([1, 2], pa.int64()), "grp": pa.array([0, 0], pa.int64())})
+    con = duckdb.connect()
+    for name, t in (("meas", meas), ("mod", mod), ("pieces", pieces)):
+        con.register(name, t)
+
+    def chi2(source):
+        t = con.sql(visits._var_sql(source, "mod")).to_arrow_table().to_pandas()
+        return dict(zip(t.objid, t.var_chi2))
+
+    alone = chi2("meas")
+    summed = chi2(visits._summed_light_sql("meas", "pieces"))
+    assert alone[1] > 100 and alone[2] > 100  # the pieces look variable
+    assert summed[1] < 3 and summed[2] < 3  # the star they are does not
+    assert summed[1] == summed[2]
+    assert abs(summed[3] - alone[3]) < 1e-9  # other stars are untouched
+    mean = con.sql(
+        f"SELECT avg(vega) AS v FROM {visits._summed_light_sql('meas', 'pieces')} WHERE objid = 1"
+    ).fetchall()[0][0]
+    assert abs(mean - (zpt - 2.5 * np.log10(total))) < 0.01

@@ -82,10 +82,21 @@ def completeness_table(
     return t
 
 
-def mag_at(table: Table, filt: str, level: float = 0.5, density: str = "all") -> float:
-    """The magnitude where ``filt``'s completeness falls through ``level`` (linear
-    between bin centres, at the faintest crossing from above); NaN if it never does."""
-    return crossing_magnitude(*_curve(table, filt, density, "completeness"), level=level)
+def mag_at(
+    table: Table, filt: str, level: float = 0.5, density: str = "all", min_fakes: int = 5
+) -> float:
+    """The magnitude where ``filt``'s completeness first falls through ``level`` going
+    faint (linear between bin centres; bins of fewer than ``min_fakes`` fakes left out, so
+    one lucky fake at the faint end is no crossing); NaN if it never does."""
+    mag, comp = _curve(table, filt, density, "completeness")
+    if len(mag):
+        s = (np.asarray(table["filter"]).astype(str) == filt) & (
+            np.asarray(table["density"]).astype(str) == density
+        )
+        mid = 0.5 * (np.asarray(table["mag_lo"], float) + np.asarray(table["mag_hi"], float))[s]
+        n = np.asarray(table["n_fakes"], int)[s][np.argsort(mid)]
+        mag, comp = mag[n >= min_fakes], comp[n >= min_fakes]
+    return crossing_magnitude(mag, comp, level=level)
 
 
 def _curve(table: Table, filt: str, density: str, column: str) -> tuple[NDArray, NDArray]:
@@ -101,11 +112,12 @@ def _curve(table: Table, filt: str, density: str, column: str) -> tuple[NDArray,
 
 
 def crossing_magnitude(mag: NDArray, comp: NDArray, level: float = 0.5) -> float:
-    """Where a completeness curve (magnitudes ascending) last falls through ``level``."""
+    """Where a completeness curve (magnitudes ascending) first falls through ``level``
+    after having reached it."""
     mag, comp = np.asarray(mag, float), np.asarray(comp, float)
     ok = np.isfinite(comp)
     mag, comp = mag[ok], comp[ok]
-    for i in range(len(mag) - 1, 0, -1):
+    for i in range(1, len(mag)):
         if comp[i - 1] >= level > comp[i]:
             t = (comp[i - 1] - level) / (comp[i - 1] - comp[i])
             return float(mag[i - 1] + t * (mag[i] - mag[i - 1]))
@@ -124,7 +136,7 @@ def truth_completeness_50(
     out = {}
     for f in filters:
         rows = score_catalog(catalog, truth, exposures_truth, [f], quality="all", bins=bins)
-        rows = [r for r in rows if r["n_true"] > 0]
+        rows = [r for r in rows if r["n_true"] >= 5]
         mid = np.array([(r["lo"] + r["hi"]) / 2 for r in rows])
         out[f] = crossing_magnitude(mid, np.array([r["completeness"] for r in rows]))
     return out

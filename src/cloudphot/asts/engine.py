@@ -101,6 +101,13 @@ def draw_fakes(catalog: Table, model: FieldModel, options: AstOptions) -> Table:
     deep = filters[0]
     mags = np.c_[tuple(_mags(catalog, f) for f in filters)]
     full = np.all(np.isfinite(mags), axis=1)
+    # the colours come from stars measured in every filter (S/N >= 3), not from
+    # faint mis-measurements that would put fakes 5 mag off the CMD
+    snr = [f"{f.lower()}_snr" for f in filters]
+    if all(c in catalog.colnames for c in snr):
+        measured = full & np.all([np.asarray(catalog[c], float) >= 3 for c in snr], axis=0)
+        if measured.sum() >= 5:
+            full = measured
     if full.sum() < 5:
         raise DataError(
             f"field {model.field_id}: only {int(full.sum())} catalog stars have magnitudes in "

@@ -259,9 +259,13 @@ def split_pieces(visit: pa.Table) -> list[list[int]]:
         )
         if len(pairs) == 0:
             continue
+        # only the rows of objects in a pair are looked at one by one (a few per cent of
+        # a crowded field's objects have a neighbour this close)
+        paired = np.zeros(len(ids), bool)
+        paired[pairs.ravel()] = True
         rows: dict[int, dict[str, int]] = {}
-        for r in sel.tolist():
-            rows.setdefault(int(np.searchsorted(ids, objid[r])), {})[str(key[r])] = r
+        for r, k in zip(sel[paired[inv]].tolist(), inv[paired[inv]].tolist()):
+            rows.setdefault(k, {})[str(key[r])] = r
         uf = _Groups(len(ids))
         linked = False
         for a, b in pairs:
@@ -315,7 +319,9 @@ def _with_split_error(pm: pa.Table, own: pa.Table) -> pa.Table:
     return pm
 
 
-def motion_tracks(visit: pa.Table) -> tuple[pa.Table, np.ndarray]:
+def motion_tracks(
+    visit: pa.Table, groups: list[list[int]] | None = None
+) -> tuple[pa.Table, np.ndarray]:
     """The per-visit positions proper motions are fitted to: phot_visit's, except that
     the pieces of one moving star (:func:`split_pieces`) are one track.
 
@@ -326,9 +332,11 @@ def motion_tracks(visit: pa.Table) -> tuple[pa.Table, np.ndarray]:
     short, with errors far too small. The star's position in a visit is the light
     centroid of its pieces (weights: their non-negative rates) with the error of that
     weighted mean; every piece gets the track (and so the star's motion).
-    Returns the tracks and the objids of the pieces.
+    Returns the tracks and the objids of the pieces (``groups``: split_pieces's, if
+    already found).
     """
-    groups = split_pieces(visit)
+    if groups is None:
+        groups = split_pieces(visit)
     if not groups:
         return visit, np.zeros(0, np.int64)
     cols = {c: visit.column(c).to_numpy(zero_copy_only=False) for c in _TRACK_COLUMNS}
@@ -412,6 +420,30 @@ FROM (SELECT *, CASE WHEN n > 2 THEN greatest(
     (sxx - sx * sx / sw - pmx * pmx * d / sw) + (syy - sy * sy / sw - pmy * pmy * d / sw), 0
   ) / (2 * n - 4) END AS chi2 FROM f WHERE d > 0)
 """
+
+
+def _summed_light_sql(meas: str, pieces: str) -> str:
+    """phot_meas's columns variability reads, with the pieces of each split star
+    (``pieces``: objid, grp) replaced by their summed light per exposure and filter,
+    given to every piece (magnitudes from each exposure's zero point, which the
+    pieces' own rows carry as vega + 2.5 log10(rate))."""
+    cols = "objid, filter, visit_id, mjd, vega, err, flag"
+    return f"""(
+  SELECT {cols} FROM {meas} WHERE objid NOT IN (SELECT objid FROM {pieces})
+  UNION ALL
+  SELECT p.objid, s.filter, s.visit_id, s.mjd,
+    CASE WHEN s.rate > 0 AND s.zpt IS NOT NULL THEN s.zpt - 2.5 * log10(s.rate) ELSE 99.999
+      END AS vega,
+    CASE WHEN s.rate > 0 THEN 1.0857362 * s.raterr / s.rate ELSE 9.999 END AS err, s.flag
+  FROM (
+    SELECT q.grp, m.exposure_id, m.filter, any_value(m.visit_id) AS visit_id,
+      any_value(m.mjd) AS mjd, sum(m.rate) AS rate, sqrt(sum(m.raterr * m.raterr)) AS raterr,
+      median(m.vega + 2.5 * log10(m.rate)) FILTER (WHERE m.rate > 0 AND m.vega < 90) AS zpt,
+      max(m.flag) AS flag
+    FROM {meas} m JOIN {pieces} q USING (objid)
+    GROUP BY q.grp, m.exposure_id, m.filter
+  ) s JOIN {pieces} p USING (grp)
+)"""
 
 
 def _var_sql(meas: str, mod: str) -> str:
@@ -572,7 +604,8 @@ def derive_tables(
     meas, mod = _read(meas_files), _read(mod_files)
     put("phot_visit", con.sql(_visit_sql(meas, mod)).to_arrow_table(), PHOT_VISIT)
     visits = pq.read_table(out["phot_visit"], columns=list(_TRACK_COLUMNS))
-    tracks, pieces = motion_tracks(visits)
+    groups = split_pieces(visits)
+    tracks, pieces = motion_tracks(visits, groups)
 
     def fit(table: pa.Table) -> pa.Table:
         con.register("cloudphot_pm_tracks", table)
@@ -586,6 +619,24 @@ def derive_tables(
         own = fit(visits.filter(pa.compute.is_in(visits.column("objid"), pa.array(pieces))))
         pm = _with_split_error(pm, own)
     put("phot_pm", pm, PHOT_PM)
-    var = con.sql(_var_sql(meas, mod)).to_arrow_table()
-    put("phot_var", _periods(con, meas, var), PHOT_VAR)
+    var_meas = meas
+    if groups:
+        # a split star's variability is that of its summed light: each piece alone
+        # gains what the next loses as it moves, and would look variable
+        con.register(
+            "cloudphot_pieces",
+            pa.table(
+                {
+                    "objid": pa.array([o for g in groups for o in g], pa.int64()),
+                    "grp": pa.array([k for k, g in enumerate(groups) for _ in g], pa.int64()),
+                }
+            ),
+        )
+        var_meas = _summed_light_sql(meas, "cloudphot_pieces")
+    try:
+        var = con.sql(_var_sql(var_meas, mod)).to_arrow_table()
+        put("phot_var", _periods(con, var_meas, var), PHOT_VAR)
+    finally:
+        if groups:
+            con.unregister("cloudphot_pieces")
     return out

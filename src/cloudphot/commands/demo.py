@@ -135,8 +135,9 @@ def cmd_demo(args) -> int:
                 f"visits: {v['rows']} rows in phot_visit; proper motions of "
                 f"{v['movers_within_2sigma']}/{v['movers_measured']} moving stars above "
                 f"S/N 20 within 2 sigma of the truth ({v['movers']} injected); Cepheids "
-                f"rank {v['cepheid_ranks']} in phot_var by var_iqr_norm (objects near "
-                f"moving stars, {v['near_movers']}, left out)"
+                f"rank {v['cepheid_ranks_all']} in phot_var by var_iqr_norm "
+                f"({v['cepheid_ranks']} with the {v['near_movers']} objects near moving "
+                f"stars left out)"
             )
         elif v.get("error"):
             out.print(f"visits: {v['error']}")

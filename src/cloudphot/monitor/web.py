@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import CloudphotError, ConfigError, ItemNotFound, ObjectNotFound, describe_error
+from ..errors import CloudphotError, ConfigError, ItemNotFound, StorageError, describe_error
 from ..events import Event, Job, JobState
 from ..events.model import utcnow
 from ..platform.base import Platform
@@ -523,14 +523,19 @@ class MonitorApp:
                 d["retryable"] = True
 
     def _fix(self, job: Job, event: Event | None) -> str | None:
-        """:func:`fix_instead_of_retry`, knowing whether the refused upload was replaced."""
+        """:func:`fix_instead_of_retry` where the refused upload is known to be unchanged
+        (its object's ETag is the upload's); replaced, gone or unknown: a retry is offered."""
+        fix = fix_instead_of_retry(job, event)
         p = event.payload if event is not None else {}
-        etag = None
-        if p.get("bucket") and p.get("key"):
-            try:
-                etag = self.rt.objects.head(str(p["bucket"]), str(p["key"])).etag
-            except (ObjectNotFound, ValueError):
-                etag = None
+        objects = getattr(self.rt, "objects", None)
+        if fix is None or not (p.get("bucket") and p.get("key") and p.get("etag")):
+            return fix if fix is None or job.error not in _UPLOAD_ERRORS else None
+        if objects is None:
+            return None
+        try:
+            etag = objects.head(str(p["bucket"]), str(p["key"])).etag
+        except (StorageError, ValueError):
+            return None  # gone or unreadable: nothing says a retry must fail
         return fix_instead_of_retry(job, event, etag)
 
     def _replayed(self, job: Job) -> Job | None:
@@ -669,6 +674,10 @@ class MonitorApp:
         if t is not None:
             t.join(timeout)
         return not self.running
+
+
+#: failures of an upload that a retry reads again unchanged (unless it was replaced)
+_UPLOAD_ERRORS = ("InvalidExposure", "DuplicateExposure", "InvalidEvent")
 
 
 def tree_payload(
