@@ -239,6 +239,11 @@ def _failed_job(store, settings):
             error="InvalidExposure",
         )
     )
+    # the refused file was replaced under its key (a new etag): the monitor offers a
+    # retry, not "fix the file first"
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=settings.bucket("raw"), Key="bad_flc.fits", Body=b"v2")
 
 
 def test_job_page_status_graph_and_retry_on_aws(deployed):
@@ -286,6 +291,7 @@ def test_links_only_on_aws(deployed, local_settings):
     assert LocalPlatform(local_settings).links(arn, MACHINE) == {}
     local = types.SimpleNamespace(
         store=rt.store,
+        objects=rt.objects,
         executions=rt.executions,
         targets=rt.targets,
         settings=rt.settings,

@@ -10,11 +10,14 @@ one its policy allows.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _template_helpers import references
 
 from cloudphot.template import state_machines, table_logical_id
+
+ROOT = Path(__file__).resolve().parents[2]
 
 STATEMENTS = {
     "ReadTasksAndEvents": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"},
@@ -28,11 +31,13 @@ STATEMENTS = {
     "ReadStateMachines": {"states:ListExecutions", "states:DescribeStateMachine"},
     "ReadExecutions": {"states:DescribeExecution", "states:GetExecutionHistory"},
     "StartRetriedJobs": {"states:StartExecution"},
+    "ListMapRuns": {"states:ListMapRuns"},
+    "ListMapRunExecutions": {"states:ListExecutions"},
     "ListManifests": {"s3:ListBucket"},
-    "ReadManifests": {"s3:GetObject"},
+    "ReadRawObjects": {"s3:GetObject"},
 }
 # SDK operations whose IAM action has another name
-IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket"}
+IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}
 
 
 def _statements(resources) -> dict[str, dict]:
@@ -123,11 +128,26 @@ def test_step_functions_access_is_limited_to_cloudphot_machines(template, resour
         targets = statements[sid]["Resource"]
         assert len(targets) == len(want) and {t["Ref"] for t in targets} == want, sid
     executions = statements["ReadExecutions"]["Resource"]
-    assert len(executions) == len(machines)
-    for target in executions:
-        text = target["Fn::Sub"]
-        assert ":execution:${" in text and text.endswith(".Name}:*"), text
+    # a Distributed Map's children are executions of '<machine>/<label>' and are listed
+    # per Map Run: only the machines that have one get those grants
+    specs = state_machines(template)
+    distributed = {
+        m
+        for m, spec in specs.items()
+        if '"DISTRIBUTED"' in (ROOT / spec.definition_uri).read_text()
+    }
+    assert distributed, "no Distributed Map found: the grants below would test nothing"
+    texts = [t["Fn::Sub"] for t in executions]
+    assert all(":execution:${" in t for t in texts), texts
+    assert len([t for t in texts if t.endswith(".Name}:*")]) == len(machines)
+    assert len([t for t in texts if t.endswith(".Name}/*")]) == len(distributed)
     assert references(executions) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} == machines
+    for sid, kind in (("ListMapRuns", ":execution:${"), ("ListMapRunExecutions", ":mapRun:${")):
+        targets = statements[sid]["Resource"]
+        assert all(kind in t["Fn::Sub"] for t in targets), sid
+        assert references(targets) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"} == (
+            distributed
+        ), sid
 
 
 def test_output_names_the_api(template):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,6 +138,28 @@ class StepFunctionsExecutions:
             is not None
         ]
         return max(found, key=lambda r: r.start_date) if found else None
+
+    def children(self, job_id: str) -> builtins.list[ExecutionRecord]:
+        """The Distributed Map child executions of a job's executions (every attempt,
+        ``<job>`` then ``<job>-r1``, ...): Step Functions lists them per Map Run."""
+        found: list[ExecutionRecord] = []
+        for attempt in range(100):
+            parent = self.find(job_id if attempt == 0 else f"{job_id}-r{attempt}")
+            if parent is None:
+                break
+            for run in self._pages("list_map_runs", "mapRuns", executionArn=parent.arn):
+                for d in self._pages("list_executions", "executions", mapRunArn=run["mapRunArn"]):
+                    found.append(self._record(d))
+        return sorted(found, key=lambda r: r.start_date)
+
+    def _pages(self, op: str, field: str, **kwargs) -> Iterator[dict]:
+        while True:
+            page = self._call(op, **kwargs)
+            yield from page.get(field, [])
+            token = page.get("nextToken")
+            if not token:
+                return
+            kwargs["nextToken"] = token
 
     def history(self, arn: str) -> builtins.list[dict]:
         """Every history event, oldest first, timestamps as ISO-8601 strings."""

@@ -90,6 +90,10 @@ class ExecutionHistory(Protocol):
 
     def find(self, name_or_arn: str) -> ExecutionRecord | None: ...
 
+    def children(self, job_id: str) -> builtins.list[ExecutionRecord]:
+        """A job's Distributed Map child executions (billed and shown with the job)."""
+        ...
+
     def history(self, arn: str) -> builtins.list[dict]: ...
 
 
