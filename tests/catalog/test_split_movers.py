@@ -184,3 +184,16 @@ def test_a_split_stars_variability_is_that_of_its_summed_light():
         f"SELECT avg(vega) AS v FROM {visits._summed_light_sql('meas', 'pieces')} WHERE objid = 1"
     ).fetchall()[0][0]
     assert abs(mean - (zpt - 2.5 * np.log10(total))) < 0.01
+
+
+def test_no_proper_motions_is_no_error():
+    """A version whose objects have no piece with its own motion (the tiny demo field):
+    the honest-error step gets empty tables and must leave them as they are."""
+    cols = ("objid", "pm_ra_cosdec", "pm_dec", "pm_ra_cosdec_err", "pm_dec_err")
+    types = (pa.int64(), pa.float64(), pa.float64(), pa.float64(), pa.float64())
+    empty = pa.table({c: pa.array([], t) for c, t in zip(cols, types)})
+    one = pa.table({c: pa.array([7 if c == "objid" else 1.0], t) for c, t in zip(cols, types)})
+    assert visits._with_split_error(empty, one).num_rows == 0
+    assert visits._with_split_error(one, empty.slice(0, 0)).column("pm_dec_err").to_pylist() == [
+        1.0
+    ]

@@ -302,7 +302,7 @@ def _with_split_error(pm: pa.Table, own: pa.Table) -> pa.Table:
     oid = pm.column("objid").to_numpy()
     own_id = own.column("objid").to_numpy()
     where = {int(o): i for i, o in enumerate(own_id)}
-    idx = np.array([where.get(int(o), -1) for o in oid])
+    idx = np.array([where.get(int(o), -1) for o in oid], dtype=np.int64)
     hit = idx >= 0
     cols = {}
     for axis in ("pm_ra_cosdec", "pm_dec"):
