@@ -269,6 +269,12 @@ def test_a_short_baseline_gives_no_motion(tmp_path):
     result = cat.build()
     assert result.derived_rows["phot_pm"] == 0
     assert result.derived_rows["phot_visit"] > 0
+    # the empty table has its columns and answers with no rows (no file was published)
+    s = settings.survey
+    t = cat.query(f"SELECT objid, pm_ra_cosdec FROM {s}.phot_pm")
+    assert len(t) == 0 and t.colnames == ["objid", "pm_ra_cosdec"]
+    joined = cat.query(f"SELECT m.objid FROM {s}.phot_mod m JOIN {s}.phot_pm p USING (objid)")
+    assert len(joined) == 0
 
 
 def test_a_visit_with_one_exposure_and_ids_that_are_not_rootnames(tmp_path):

@@ -56,7 +56,7 @@ from ..errors import ConfigError, DataError, QueryRefused
 from ..storage.objects import ObjectStore
 from . import covers, ids, integrity, shapes
 from .build import read_manifest
-from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD
+from .schema import DERIVED_TABLES, PHOT_MEAS, PHOT_MOD, arrow_schema
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -856,6 +856,18 @@ def _checked(tree, tokens, dialect, sql, survey, max_rows, extra_tables) -> Rewr
     return result
 
 
+@functools.cache
+def _empty_relation(table: str) -> str:
+    """SQL of ``table``'s columns with no rows, typed as DuckDB reads its Parquet (no
+    file: the engine's connections may read only the catalog's directory)."""
+    columns = {"phot_mod": PHOT_MOD, "phot_meas": PHOT_MEAS, **DERIVED_TABLES}[table]
+    with duckdb.connect() as con:
+        rel = con.from_arrow(arrow_schema(columns).empty_table())
+        typed = zip(rel.columns, rel.types)
+        cols = ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in typed)
+    return f"(SELECT {cols} LIMIT 0)"
+
+
 #: floating-point columns of the catalog tables (AVG over them is rewritten, see below)
 _FLOAT_COLUMNS = frozenset(
     name
@@ -1419,7 +1431,10 @@ class QueryEngine:
             )
         files = self.files(table, cone)
         if not files:  # keep the columns, return no rows
-            lst = "'" + self.files(table)[0].replace("'", "''") + "'"
+            every = self.files(table)
+            if not every:  # published empty (phot_pm of a field with no motions): no file
+                return _empty_relation(table)
+            lst = "'" + every[0].replace("'", "''") + "'"
             return f"(SELECT * FROM read_parquet([{lst}], hive_partitioning = false) LIMIT 0)"
         # the table function itself, not a subquery of it: binding the subquery's
         # SELECT * of ~90 columns cost ~0.7 ms of a 1" cone's ~12 ms in DuckDB
