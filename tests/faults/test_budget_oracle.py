@@ -7,13 +7,19 @@ real reduction of the tiny field (real handlers, real worker) are the oracle.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
+import cloudphot
 from cloudphot.monitor.budget import SurveyShape, measure_machine
 
 from .conftest import make_runtime
 
 pytestmark = pytest.mark.slow
+
+SRC = Path(cloudphot.__file__).parent
 
 
 def _transitions(history):
@@ -34,8 +40,12 @@ def test_dry_counts_match_a_real_local_run(clean_run, tiny_field):
             }
         )
         assert {"IngestExposureStateMachine", "ReduceFieldStateMachine"} <= set(machines)
+        # each machine dry-runs with its registered task's options (the ASTs' fakes and
+        # chunks), as `cloudphot plan` runs it
+        registry = tomllib.loads((SRC / "pipeline" / "tasks.toml").read_text(encoding="utf-8"))
+        options = {t["executor"]["name"]: t.get("options") for t in registry["task"]}
         for machine in machines:
-            dry = measure_machine(machine, shape)
+            dry = measure_machine(machine, shape, options=options.get(machine))
             assert dry.status == "SUCCEEDED", dry.error
             real = [
                 r

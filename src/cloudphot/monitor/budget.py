@@ -187,6 +187,8 @@ class DryServices:
 
         def plan_asts(p: dict) -> dict:
             asts = {**(self.options.get("asts") or {}), **(p.get("options") or {}).get("asts", {})}
+            if not asts.get("enabled", True):  # as the real planner answers an opt-out
+                return {"n_chunks": 0, "skipped": "options.asts.enabled is false for this survey"}
             n_fakes = int(asts.get("n_fakes", 0))
             size_chunk = max(1, int(asts.get("chunk_size", 1)))
             n_chunks = -(-n_fakes // size_chunk)
