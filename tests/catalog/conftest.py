@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 from cloudphot.catalog import shapes
@@ -42,3 +46,29 @@ def built(tmp_path_factory):
 def _verify_shape_plans(monkeypatch):
     """Every query these tests plan is planned the ordinary way too, and must agree."""
     monkeypatch.setattr(shapes, "VERIFY", True)
+
+
+_SPARSE = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_sky.py"
+
+
+def load_sparse_sky():
+    """benchmarks/sparse_sky.py as a module (the second catalog shape's generator)."""
+    spec = importlib.util.spec_from_file_location("sparse_sky", _SPARSE)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("sparse_sky", mod)  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def sparse(tmp_path_factory):
+    """The sparse sky, ~12k objects, partitioned at order 7 (27' partitions); read-only."""
+    path = tmp_path_factory.mktemp("sparse")
+    settings = Settings.from_env(home=path, env={})
+    cat = Catalog(settings)
+    load_sparse_sky().write_sparse_sky(
+        cat.store, settings.bucket("products"), n_objects=12_000, epochs=2, seed=15
+    )
+    cat.build(partition_order=7)
+    yield cat
+    cat.close()

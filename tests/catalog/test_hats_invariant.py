@@ -9,41 +9,13 @@ are the ones a build files by one position and indexes by another.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from cloudphot.catalog.api import Catalog
 from cloudphot.catalog.query import TABLES, manifest_partitions
-from cloudphot.settings import Settings
 
 pytestmark = pytest.mark.slow
-_SPARSE = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_sky.py"
-
-
-def load_sparse_sky():
-    spec = importlib.util.spec_from_file_location("sparse_sky", _SPARSE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("sparse_sky", mod)  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="module")
-def sparse(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sparse-invariant")
-    settings = Settings.from_env(home=path, env={})
-    cat = Catalog(settings)
-    load_sparse_sky().write_sparse_sky(
-        cat.store, settings.bucket("products"), n_objects=12_000, epochs=2, seed=15
-    )
-    cat.build(partition_order=7)
-    yield cat
-    cat.close()
 
 
 def _misfiled(cat, table: str) -> tuple[int, int]:

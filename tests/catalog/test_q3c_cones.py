@@ -17,46 +17,16 @@ when PostgreSQL, q3c or psycopg are absent (.ci/run installs them).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from cloudphot.catalog._postgres import TempPostgres, q3c_available
-from cloudphot.catalog.api import Catalog
-from cloudphot.settings import Settings
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not q3c_available(), reason="PostgreSQL 15 + q3c not installed"),
 ]
-
-_SPARSE = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_sky.py"
-
-
-def load_sparse_sky():
-    spec = importlib.util.spec_from_file_location("sparse_sky", _SPARSE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("sparse_sky", mod)  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="module")
-def sparse(tmp_path_factory):
-    """The sparse sky, ~12k objects, partitioned at order 7 (27' partitions)."""
-    path = tmp_path_factory.mktemp("sparse")
-    settings = Settings.from_env(home=path, env={})
-    cat = Catalog(settings)
-    load_sparse_sky().write_sparse_sky(
-        cat.store, settings.bucket("products"), n_objects=12_000, epochs=2, seed=15
-    )
-    cat.build(partition_order=7)
-    yield cat
-    cat.close()
 
 
 @pytest.fixture(scope="module")
