@@ -108,16 +108,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         return _run_brick(args)
     start = time.perf_counter()
     try:
-        sim = simulate_field(
-            args.outdir,
-            preset=args.preset,
-            seed=args.seed,
-            crowding=args.crowding,
-            filters=args.filters,
-            psf=getattr(args, "psf", None),
-            progress=not getattr(args, "no_progress", False),
-            workers=getattr(args, "workers", 1),
-        )
+        sim = simulate_field(args.outdir, **_simulation_options(args))
     except ValueError as exc:
         print(f"cloudphot simulate: error: {exc}", file=sys.stderr)
         return 2
@@ -151,6 +142,19 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulation_options(args: argparse.Namespace) -> dict:
+    """What one field and a brick are both simulated with, from the command line."""
+    return {
+        "preset": args.preset,
+        "seed": args.seed,
+        "crowding": args.crowding,
+        "filters": args.filters,
+        "psf": getattr(args, "psf", None),
+        "progress": not getattr(args, "no_progress", False),
+        "workers": getattr(args, "workers", 1),
+    }
+
+
 def _run_brick(args: argparse.Namespace) -> int:
     """A preset of many fields: one folder per field, every manifest in OUTDIR/manifests."""
     from .field import simulate_brick
@@ -158,16 +162,7 @@ def _run_brick(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        fields = simulate_brick(
-            args.outdir,
-            preset=args.preset,
-            seed=args.seed,
-            crowding=args.crowding,
-            filters=args.filters,
-            psf=getattr(args, "psf", None),
-            progress=not getattr(args, "no_progress", False),
-            workers=getattr(args, "workers", 1),
-        )
+        fields = simulate_brick(args.outdir, **_simulation_options(args))
     except ValueError as exc:
         print(f"cloudphot simulate: error: {exc}", file=sys.stderr)
         return 2
